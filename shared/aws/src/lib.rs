@@ -1,0 +1,1 @@
+//! placeholder module map, filled by the owning crate's work.

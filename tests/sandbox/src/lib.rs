@@ -1,0 +1,4 @@
+//! A local stand-in for the Salesforce and HubSpot APIs.
+
+pub mod hubspot;
+pub mod salesforce;
