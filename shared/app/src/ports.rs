@@ -1,0 +1,152 @@
+//! What the use cases need from each CRM, as two small traits.
+//!
+//! The use cases talk to these, never to HTTP. The production implementations
+//! wrap the `crm_sync_crm` clients (see [`crate::adapters`]); the methods are
+//! already batch-shaped (HubSpot 100 per call, Salesforce 200 per call), and
+//! every method is one or a known, small number of API calls so that the use
+//! cases can count their cost up front.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_sync_crm::error::CrmError;
+use serde_json::{Map, Value};
+
+/// Most records one HubSpot batch call takes.
+pub const HUBSPOT_BATCH: usize = 100;
+/// Most records one Salesforce Collections call takes.
+pub const SALESFORCE_BATCH: usize = 200;
+
+/// A Salesforce record as read: its id, type and fields by API name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SfRecord {
+    pub sobject: String,
+    pub id: String,
+    pub fields: Map<String, Value>,
+}
+
+/// A HubSpot record as read: id, properties (all strings in HubSpot), and the
+/// ids of associated records when they were asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HsRecord {
+    pub object: String,
+    pub id: String,
+    pub properties: Map<String, Value>,
+}
+
+/// One write's outcome, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteResult {
+    /// Written; `created` when a new record was made.
+    Ok { id: String, created: bool },
+    /// Refused for this record only, with the CRM's own code and message.
+    Err { code: String, message: String },
+}
+
+/// A record id that changed, or was deleted, in a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub id: String,
+    pub deleted: bool,
+}
+
+/// What the sync asks of Salesforce.
+#[async_trait]
+pub trait SalesforceApi: Send + Sync {
+    /// Reads up to [`SALESFORCE_BATCH`] records of one type by id (one call).
+    async fn retrieve(
+        &self,
+        sobject: &str,
+        ids: &[String],
+        fields: &[String],
+    ) -> Result<Vec<SfRecord>, CrmError>;
+
+    /// Runs a SOQL query, following `nextRecordsUrl` (one call per 2,000 rows).
+    async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
+
+    /// Counts rows with `SELECT COUNT() ...` (one call).
+    async fn count(&self, soql: &str) -> Result<u64, CrmError>;
+
+    /// Runs a Bulk API 2.0 query job and returns every row (a few calls:
+    /// create, poll, one per result locator).
+    async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
+
+    /// Updates up to [`SALESFORCE_BATCH`] records by id (one call).
+    async fn update(&self, sobject: &str, records: &[(String, Map<String, Value>)])
+    -> Result<Vec<WriteResult>, CrmError>;
+
+    /// Creates or updates up to [`SALESFORCE_BATCH`] records keyed by an
+    /// External ID field (one call).
+    async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<WriteResult>, CrmError>;
+
+    /// Records changed (`SystemModstamp`) and deleted within the window.
+    async fn changed_since(
+        &self,
+        sobject: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Changed>, CrmError>;
+}
+
+/// What the sync asks of HubSpot.
+#[async_trait]
+pub trait HubspotApi: Send + Sync {
+    /// Reads up to [`HUBSPOT_BATCH`] records by id, or by a unique property
+    /// such as `email` when `id_property` is given (one call). Unknown ids are
+    /// simply absent from the answer.
+    async fn batch_read(
+        &self,
+        object: &str,
+        ids: &[String],
+        id_property: Option<&str>,
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, CrmError>;
+
+    /// Creates or updates up to [`HUBSPOT_BATCH`] records keyed by a unique
+    /// property (`email` for contacts, `salesforce_id` for companies and
+    /// deals) (one call).
+    async fn batch_upsert(
+        &self,
+        object: &str,
+        id_property: &str,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError>;
+
+    /// Updates up to [`HUBSPOT_BATCH`] records by HubSpot id (one call).
+    async fn batch_update(
+        &self,
+        object: &str,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError>;
+
+    /// Records modified within the window (search, split past 10,000).
+    async fn changed_since(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Changed>, CrmError>;
+
+    /// Associates records (one call per 100 pairs).
+    async fn associate(
+        &self,
+        from_object: &str,
+        to_object: &str,
+        pairs: &[(String, String)],
+    ) -> Result<(), CrmError>;
+
+    /// Checks a webhook delivery's v3 signature (and its 5-minute window).
+    fn verify_webhook(
+        &self,
+        method: &str,
+        uri: &str,
+        body: &[u8],
+        signature_v3: &str,
+        timestamp: &str,
+        now: DateTime<Utc>,
+    ) -> bool;
+}

@@ -1,0 +1,143 @@
+//! HubSpot webhook deliveries: the JSON array of events (reference B10).
+//!
+//! Owns the wire shape only; signature checks belong to the HubSpot client,
+//! and turning events into sync intents to the webhook use case.
+
+use serde::Deserialize;
+
+/// One event of a delivery. Unknown fields are ignored; the ones the sync
+/// needs are typed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubspotEvent {
+    /// Dedupe key (repeats on retries).
+    pub event_id: u64,
+    /// e.g. `contact.propertyChange`.
+    pub subscription_type: String,
+    /// The record id.
+    #[serde(default)]
+    pub object_id: Option<u64>,
+    /// Event time, epoch milliseconds.
+    #[serde(default)]
+    pub occurred_at: Option<i64>,
+    #[serde(default)]
+    pub attempt_number: Option<u32>,
+    #[serde(default)]
+    pub change_source: Option<String>,
+    #[serde(default)]
+    pub source_id: Option<String>,
+    #[serde(default)]
+    pub property_name: Option<String>,
+    #[serde(default)]
+    pub property_value: Option<String>,
+    #[serde(default)]
+    pub change_flag: Option<String>,
+    /// Merge: the surviving record.
+    #[serde(default)]
+    pub primary_object_id: Option<u64>,
+    #[serde(default)]
+    pub merged_object_ids: Vec<u64>,
+    #[serde(default)]
+    pub new_object_id: Option<u64>,
+    /// Association changes.
+    #[serde(default)]
+    pub from_object_id: Option<u64>,
+    #[serde(default)]
+    pub to_object_id: Option<u64>,
+}
+
+/// What an event asks the sync to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAction {
+    Changed,
+    Deleted,
+    Merged,
+    AssociationChanged,
+    /// A subscription type the sync does not act on.
+    Ignored,
+}
+
+impl HubspotEvent {
+    /// The object part of the subscription type (`contact`, `company`, `deal`).
+    pub fn object(&self) -> &str {
+        self.subscription_type
+            .split_once('.')
+            .map_or(self.subscription_type.as_str(), |(object, _)| object)
+    }
+
+    pub fn action(&self) -> EventAction {
+        let kind = self
+            .subscription_type
+            .split_once('.')
+            .map_or("", |(_, kind)| kind);
+        match kind {
+            "creation" | "propertyChange" | "restore" => EventAction::Changed,
+            "deletion" | "privacyDeletion" => EventAction::Deleted,
+            "merge" => EventAction::Merged,
+            "associationChange" => EventAction::AssociationChanged,
+            _ => EventAction::Ignored,
+        }
+    }
+
+    /// Every HubSpot record id this event concerns.
+    pub fn record_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = Vec::new();
+        match self.action() {
+            EventAction::Merged => {
+                ids.extend(self.new_object_id.or(self.primary_object_id).or(self.object_id));
+                ids.extend(self.merged_object_ids.iter().copied());
+            }
+            EventAction::AssociationChanged => {
+                ids.extend(self.from_object_id.or(self.object_id));
+            }
+            EventAction::Ignored => {}
+            _ => ids.extend(self.object_id),
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Parses a delivery body: a JSON array of events.
+pub fn parse(body: &[u8]) -> Result<Vec<HubspotEvent>, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_of_two_events_parses_with_their_kinds() {
+        let body = br#"[
+          { "eventId": 100, "subscriptionId": 234567, "portalId": 12345678, "appId": 987654,
+            "occurredAt": 1714563600000, "subscriptionType": "contact.propertyChange",
+            "attemptNumber": 0, "objectId": 512, "changeSource": "CRM_UI", "sourceId": "userId:45678",
+            "propertyName": "email", "propertyValue": "ada.l@example.com" },
+          { "eventId": 101, "occurredAt": 1714563601000, "subscriptionType": "company.deletion",
+            "attemptNumber": 0, "objectId": 513, "changeFlag": "DELETED" }
+        ]"#;
+        let events = parse(body).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].object(), "contact");
+        assert_eq!(events[0].action(), EventAction::Changed);
+        assert_eq!(events[0].record_ids(), vec![512]);
+        assert_eq!(events[1].object(), "company");
+        assert_eq!(events[1].action(), EventAction::Deleted);
+    }
+
+    #[test]
+    fn a_merge_concerns_the_survivor_and_every_merged_record() {
+        let body = br#"[{"eventId":1,"subscriptionType":"contact.merge","objectId":5,
+            "primaryObjectId":5,"mergedObjectIds":[6,7],"newObjectId":5}]"#;
+        let events = parse(body).unwrap();
+        assert_eq!(events[0].record_ids(), vec![5, 6, 7]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_event_array_is_rejected() {
+        assert!(parse(br#"{"eventId":1}"#).is_err());
+        assert!(parse(b"[{\"objectId\":1}]").is_err());
+    }
+}

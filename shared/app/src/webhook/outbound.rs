@@ -1,0 +1,244 @@
+//! Salesforce outbound messages: the SOAP envelope Salesforce posts, parsed
+//! into notifications, and the acknowledgement it expects back.
+//!
+//! Owns the wire format only (reference A15); turning notifications into sync
+//! intents is the webhook use case's job.
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+use std::collections::BTreeMap;
+
+/// One outbound message delivery: up to 100 notifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub organization_id: String,
+    pub action_id: String,
+    pub notifications: Vec<Notification>,
+}
+
+/// One notification: a record of one sObject type with the selected fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The notification id, stable across Salesforce's retries (dedupe key).
+    pub id: String,
+    /// The sObject type from `xsi:type` (`Lead`, `Contact`, `Account`, ...).
+    pub sobject: String,
+    /// The record id (always sent).
+    pub record_id: String,
+    /// The other fields sent, by API name; `None` for `xsi:nil`. A field that
+    /// is absent was not sent, which does not mean it was cleared.
+    pub fields: BTreeMap<String, Option<String>>,
+}
+
+/// Why a body is not an outbound message.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundParseError {
+    #[error("the body is not well-formed XML")]
+    Xml(#[source] quick_xml::Error),
+    #[error("the body is not UTF-8 text")]
+    Encoding(#[source] quick_xml::encoding::EncodingError),
+    #[error("the body has no <notifications> element")]
+    NoNotifications,
+    #[error("a notification lacks its {0}")]
+    Missing(&'static str),
+}
+
+/// The SOAP acknowledgement Salesforce needs to stop retrying.
+pub const ACK: &str = concat!(
+    r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+    r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">"#,
+    r#"<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">"#,
+    r#"<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#
+);
+
+fn local(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|b| *b == b':') {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
+#[derive(Default)]
+struct Partial {
+    id: Option<String>,
+    sobject: Option<String>,
+    record_id: Option<String>,
+    fields: BTreeMap<String, Option<String>>,
+}
+
+/// Parses a SOAP outbound message body.
+pub fn parse(body: &str) -> Result<OutboundMessage, OutboundParseError> {
+    let mut reader = Reader::from_str(body);
+    let config = reader.config_mut();
+    config.trim_text(true);
+    config.expand_empty_elements = true;
+    let mut state = State::default();
+    loop {
+        match reader.read_event().map_err(OutboundParseError::Xml)? {
+            Event::Start(start) => {
+                let name = String::from_utf8_lossy(local(start.name().as_ref())).into_owned();
+                state.nil = false;
+                let mut xsi_type = None;
+                for attr in start.attributes().flatten() {
+                    let key = local(attr.key.as_ref()).to_vec();
+                    let value = attr
+                        .decode_and_unescape_value(reader.decoder())
+                        .map_err(OutboundParseError::Xml)?;
+                    if key == b"nil" && value == "true" {
+                        state.nil = true;
+                    } else if key == b"type" {
+                        xsi_type = Some(String::from_utf8_lossy(local(value.as_bytes())).into_owned());
+                    }
+                }
+                state.open(name, xsi_type);
+            }
+            Event::Text(t) => state.text.push_str(&t.decode().map_err(OutboundParseError::Encoding)?),
+            Event::CData(t) => state.text.push_str(&t.decode().map_err(OutboundParseError::Encoding)?),
+            Event::GeneralRef(r) => {
+                if let Some(c) = r.resolve_char_ref().map_err(OutboundParseError::Xml)? {
+                    state.text.push(c);
+                } else {
+                    let name = r.decode().map_err(OutboundParseError::Encoding)?;
+                    let resolved = quick_xml::escape::resolve_xml_entity(&name)
+                        .ok_or(OutboundParseError::Missing("known entity"))?;
+                    state.text.push_str(resolved);
+                }
+            }
+            Event::End(_) => state.close()?,
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !state.seen_root {
+        return Err(OutboundParseError::NoNotifications);
+    }
+    Ok(state.message)
+}
+
+#[derive(Default)]
+struct State {
+    /// Open elements by local name.
+    path: Vec<String>,
+    /// Text gathered for the innermost open element.
+    text: String,
+    nil: bool,
+    seen_root: bool,
+    current: Option<Partial>,
+    message: OutboundMessage,
+}
+
+impl State {
+    fn open(&mut self, name: String, xsi_type: Option<String>) {
+        match name.as_str() {
+            "notifications" => self.seen_root = true,
+            "Notification" => self.current = Some(Partial::default()),
+            "sObject" => {
+                if let Some(partial) = self.current.as_mut() {
+                    partial.sobject = xsi_type;
+                }
+            }
+            _ => {}
+        }
+        self.text.clear();
+        self.path.push(name);
+    }
+
+    fn close(&mut self) -> Result<(), OutboundParseError> {
+        let Some(name) = self.path.pop() else {
+            return Ok(());
+        };
+        let text = std::mem::take(&mut self.text);
+        let parent = self.path.last().map(String::as_str);
+        match (parent, name.as_str()) {
+            (Some("notifications"), "OrganizationId") => self.message.organization_id = text,
+            (Some("notifications"), "ActionId") => self.message.action_id = text,
+            (Some("Notification"), "Id") => {
+                if let Some(partial) = self.current.as_mut() {
+                    partial.id = Some(text);
+                }
+            }
+            (Some("sObject"), field) => {
+                if let Some(partial) = self.current.as_mut() {
+                    if field == "Id" {
+                        partial.record_id = Some(text);
+                    } else {
+                        let value = if self.nil { None } else { Some(text) };
+                        partial.fields.insert(field.to_owned(), value);
+                    }
+                }
+            }
+            (_, "Notification") => {
+                if let Some(partial) = self.current.take() {
+                    self.message.notifications.push(Notification {
+                        id: partial.id.ok_or(OutboundParseError::Missing("Id"))?,
+                        sobject: partial.sobject.ok_or(OutboundParseError::Missing("sObject type"))?,
+                        record_id: partial.record_id.ok_or(OutboundParseError::Missing("record Id"))?,
+                        fields: partial.fields,
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.nil = false;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+                  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <soapenv:Body>
+    <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+      <OrganizationId>00DRO000000AbCdEAF</OrganizationId>
+      <ActionId>04kRO000000XyZaYAK</ActionId>
+      <SessionId xsi:nil="true"/>
+      <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/60.0/00DRO000000AbCd</EnterpriseUrl>
+      <Notification>
+        <Id>04lRO00000Gx7QzYAJ</Id>
+        <sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+          <sf:Id>003RO0000035WQgYAM</sf:Id>
+          <sf:Email>ada&amp;co@example.com</sf:Email>
+          <sf:Title xsi:nil="true"/>
+          <sf:HasOptedOutOfEmail>false</sf:HasOptedOutOfEmail>
+        </sObject>
+      </Notification>
+      <Notification>
+        <Id>04lRO00000Gx7QzYAK</Id>
+        <sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+          <sf:Id>00QRO0000035WQgYAM</sf:Id>
+        </sObject>
+      </Notification>
+    </notifications>
+  </soapenv:Body>
+</soapenv:Envelope>"#;
+
+    #[test]
+    fn a_message_with_two_notifications_parses_into_both_records() {
+        let message = parse(SAMPLE).unwrap();
+        assert_eq!(message.organization_id, "00DRO000000AbCdEAF");
+        assert_eq!(message.notifications.len(), 2);
+        let first = &message.notifications[0];
+        assert_eq!(first.id, "04lRO00000Gx7QzYAJ");
+        assert_eq!(first.sobject, "Contact");
+        assert_eq!(first.record_id, "003RO0000035WQgYAM");
+        assert_eq!(first.fields["Email"].as_deref(), Some("ada&co@example.com"));
+        assert_eq!(first.fields["Title"], None);
+        assert_eq!(message.notifications[1].sobject, "Lead");
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_outbound_message_is_rejected() {
+        assert!(parse("<a><b>1</b></a>").is_err());
+        assert!(parse("not xml <<").is_err());
+    }
+
+    #[test]
+    fn a_notification_without_a_record_id_is_rejected() {
+        let body = r#"<notifications><Notification><Id>1</Id><sObject type="sf:Lead"></sObject></Notification></notifications>"#;
+        assert!(matches!(parse(body), Err(OutboundParseError::Missing(_))));
+    }
+}
