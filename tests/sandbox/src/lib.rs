@@ -1,4 +1,20 @@
-//! A local stand-in for the Salesforce and HubSpot APIs.
+//! A local stand-in for the Salesforce and HubSpot APIs, for tests, the demo
+//! and benchmarks.
+//!
+//! Layout:
+//! - [`sandbox`]: [`Sandbox::start`] binds both listeners (HTTP or HTTPS).
+//! - [`control`]: call counting, injected faults, latency, `/__sandbox/` API.
+//! - [`salesforce`]: the fake Salesforce (OAuth, REST, SOQL, Bulk 2.0,
+//!   outbound messages).
+//! - [`hubspot`]: the fake HubSpot CRM v3 API and webhook sender.
+//! - [`tls`], [`seed`]: the generated certificate, deterministic seeding.
 
+pub mod control;
 pub mod hubspot;
 pub mod salesforce;
+pub mod sandbox;
+pub mod seed;
+pub mod tls;
+
+pub use control::{CallCounts, Control, Fault};
+pub use sandbox::{Sandbox, SandboxOptions};
