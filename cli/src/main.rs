@@ -1,1 +1,33 @@
-fn main() {}
+//! `crm-sync`: the operator's command.
+//!
+//! Layout:
+//! - [`args`]: the command line (clap): every subcommand and flag.
+//! - [`telemetry`]: structured logs on stderr, JSON or human-readable.
+//! - [`commands`]: one module per subcommand; each adapts its arguments to the
+//!   use cases of `crm_sync_app` and prints the answer. No sync logic lives
+//!   here.
+//!
+//! Output for people (tables, progress bars, summaries) goes to stdout; logs
+//! go to stderr so that `--format csv|json` exports stay clean.
+
+mod args;
+mod commands;
+mod telemetry;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    if let Err(error) = telemetry::init(cli.log_format, cli.verbose) {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
