@@ -1,0 +1,182 @@
+//! Import chunk planning (SPEC section 7): N records -> chunks of at most
+//! 200,000 records (configurable downwards, never above), none empty,
+//! covering every record exactly once.
+//!
+//! Owns the arithmetic only. A plan is made either over offsets (`0..N`) or
+//! over an ordered list of keys (e.g. Salesforce ids from a Bulk query), in
+//! which case each chunk is a closed key range `[first, last]`.
+
+use serde::{Deserialize, Serialize};
+
+/// The largest chunk an import may use.
+pub const MAX_CHUNK_SIZE: u64 = 200_000;
+
+/// Why a chunk size or range was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    #[error("a chunk size is between 1 and {MAX_CHUNK_SIZE}, not {0}")]
+    Size(u64),
+    #[error("a chunk range is non-empty: start {start} must be below end {end}")]
+    EmptyRange { start: u64, end: u64 },
+    #[error("chunk keys must be strictly ascending")]
+    KeysNotAscending,
+}
+
+/// A chunk size in `1..=200_000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct ChunkSize(u64);
+
+impl ChunkSize {
+    pub const MAX: ChunkSize = ChunkSize(MAX_CHUNK_SIZE);
+
+    pub fn new(size: u64) -> Result<Self, ChunkError> {
+        if (1..=MAX_CHUNK_SIZE).contains(&size) {
+            Ok(Self(size))
+        } else {
+            Err(ChunkError::Size(size))
+        }
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for ChunkSize {
+    fn default() -> Self {
+        Self::MAX
+    }
+}
+
+impl TryFrom<u64> for ChunkSize {
+    type Error = ChunkError;
+    fn try_from(value: u64) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<ChunkSize> for u64 {
+    fn from(value: ChunkSize) -> Self {
+        value.0
+    }
+}
+
+/// A half-open, non-empty range of record offsets `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "RawRange", into = "RawRange")]
+pub struct ChunkRange {
+    start: u64,
+    end: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawRange {
+    start: u64,
+    end: u64,
+}
+
+impl ChunkRange {
+    pub fn new(start: u64, end: u64) -> Result<Self, ChunkError> {
+        if start < end {
+            Ok(Self { start, end })
+        } else {
+            Err(ChunkError::EmptyRange { start, end })
+        }
+    }
+
+    pub fn start(self) -> u64 {
+        self.start
+    }
+
+    /// One past the last offset.
+    pub fn end(self) -> u64 {
+        self.end
+    }
+
+    /// The number of records, always at least 1.
+    pub fn len(self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Always false: a `ChunkRange` is never empty.
+    pub fn is_empty(self) -> bool {
+        false
+    }
+
+    pub fn contains(self, offset: u64) -> bool {
+        (self.start..self.end).contains(&offset)
+    }
+}
+
+impl TryFrom<RawRange> for ChunkRange {
+    type Error = ChunkError;
+    fn try_from(raw: RawRange) -> Result<Self, Self::Error> {
+        Self::new(raw.start, raw.end)
+    }
+}
+
+impl From<ChunkRange> for RawRange {
+    fn from(r: ChunkRange) -> Self {
+        RawRange {
+            start: r.start,
+            end: r.end,
+        }
+    }
+}
+
+/// Splits `total` records into consecutive chunks of at most `size`; sizes
+/// differ by at most one record (balanced), so no chunk is a tiny tail. No
+/// records, no chunks.
+pub fn plan_chunks(total: u64, size: ChunkSize) -> Vec<ChunkRange> {
+    if total == 0 {
+        return Vec::new();
+    }
+    let count = total.div_ceil(size.get());
+    let base = total / count;
+    let extra = total % count;
+    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut start = 0;
+    for i in 0..count {
+        let len = base + u64::from(i < extra);
+        out.push(ChunkRange {
+            start,
+            end: start + len,
+        });
+        start += len;
+    }
+    out
+}
+
+/// A chunk described by the first and last key it holds (both inclusive)
+/// and its offsets in the ordered key list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyChunk<K> {
+    pub first: K,
+    pub last: K,
+    pub offsets: ChunkRange,
+}
+
+/// Plans chunks over strictly ascending keys: each chunk is a closed key
+/// range a query can select with `Id >= first AND Id <= last`.
+pub fn plan_key_chunks<K: Ord + Clone>(
+    keys: &[K],
+    size: ChunkSize,
+) -> Result<Vec<KeyChunk<K>>, ChunkError> {
+    if keys.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(ChunkError::KeysNotAscending);
+    }
+    let total = u64::try_from(keys.len()).map_err(|_| ChunkError::Size(u64::MAX))?;
+    Ok(plan_chunks(total, size)
+        .into_iter()
+        .filter_map(|range| {
+            let first = keys.get(usize::try_from(range.start).ok()?)?;
+            let last = keys.get(usize::try_from(range.end - 1).ok()?)?;
+            Some(KeyChunk {
+                first: first.clone(),
+                last: last.clone(),
+                offsets: range,
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,211 @@
+//! The sync intent: "this record on this system may need syncing", the unit
+//! every trigger (webhook, sweep, import, resync) puts on the sync queue.
+//!
+//! Owns the intent's shape and its JSON form only; queues and workers live in
+//! other crates.
+
+use crate::model::{HubSpotId, ObjectPair, RecordId, SalesforceId, SfObject, Side};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What caused the intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Webhook,
+    Sweep,
+    Import,
+    Resync,
+}
+
+impl Trigger {
+    /// Imports and manual resyncs apply every mapping in full, including
+    /// newly added ones, and force company -> account creation (SPEC 3, 5).
+    pub fn is_forced(self) -> bool {
+        matches!(self, Trigger::Import | Trigger::Resync)
+    }
+}
+
+/// The object of the record an intent names, on its own system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IntentObject {
+    Salesforce(SfObject),
+    HubSpot(ObjectPair),
+}
+
+impl IntentObject {
+    pub fn pair(self) -> ObjectPair {
+        match self {
+            IntentObject::Salesforce(o) => o.pair(),
+            IntentObject::HubSpot(p) => p,
+        }
+    }
+}
+
+/// Why an intent could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {system} intent needs a {system} object and id")]
+pub struct IntentError {
+    pub system: Side,
+}
+
+/// One record that may need syncing. Serialised as JSON on the queues:
+/// `{"system":"salesforce","object":"Lead","id":"00Q...","trigger":"webhook","at":"..."}`
+/// (HubSpot objects are `contact`, `company`, `deal`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawIntent", into = "RawIntent")]
+pub struct SyncIntent {
+    id: RecordId,
+    object: IntentObject,
+    pub trigger: Trigger,
+    /// When the change happened (or was seen, for the sweep).
+    pub at: DateTime<Utc>,
+}
+
+impl SyncIntent {
+    /// An intent for a Salesforce record.
+    pub fn salesforce(object: SfObject, id: SalesforceId, trigger: Trigger, at: DateTime<Utc>) -> Self {
+        Self {
+            id: RecordId::Salesforce(id),
+            object: IntentObject::Salesforce(object),
+            trigger,
+            at,
+        }
+    }
+
+    /// An intent for a HubSpot record.
+    pub fn hubspot(object: ObjectPair, id: HubSpotId, trigger: Trigger, at: DateTime<Utc>) -> Self {
+        Self {
+            id: RecordId::HubSpot(id),
+            object: IntentObject::HubSpot(object),
+            trigger,
+            at,
+        }
+    }
+
+    pub fn system(&self) -> Side {
+        self.id.side()
+    }
+
+    pub fn record_id(&self) -> &RecordId {
+        &self.id
+    }
+
+    pub fn object(&self) -> IntentObject {
+        self.object
+    }
+
+    pub fn pair(&self) -> ObjectPair {
+        self.object.pair()
+    }
+
+    /// A key that is equal for two intents naming the same record, whatever
+    /// their trigger and time: for de-duplication and message group ids.
+    pub fn record_key(&self) -> String {
+        format!("{}:{}:{}", self.system(), self.pair(), self.id.as_str())
+    }
+
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntent {
+    system: Side,
+    object: IntentObject,
+    id: String,
+    trigger: Trigger,
+    at: DateTime<Utc>,
+}
+
+impl TryFrom<RawIntent> for SyncIntent {
+    type Error = String;
+    fn try_from(raw: RawIntent) -> Result<Self, Self::Error> {
+        match (raw.system, raw.object) {
+            (Side::Salesforce, IntentObject::Salesforce(o)) => {
+                let id = SalesforceId::parse(&raw.id).map_err(|e| e.to_string())?;
+                Ok(Self::salesforce(o, id, raw.trigger, raw.at))
+            }
+            (Side::HubSpot, IntentObject::HubSpot(p)) => {
+                let id = HubSpotId::parse(&raw.id).map_err(|e| e.to_string())?;
+                Ok(Self::hubspot(p, id, raw.trigger, raw.at))
+            }
+            (system, _) => Err(IntentError { system }.to_string()),
+        }
+    }
+}
+
+impl From<SyncIntent> for RawIntent {
+    fn from(intent: SyncIntent) -> Self {
+        RawIntent {
+            system: intent.system(),
+            object: intent.object,
+            id: intent.id.as_str().to_owned(),
+            trigger: intent.trigger,
+            at: intent.at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2024-05-02T08:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_salesforce_intent_round_trips_through_json() {
+        let intent = SyncIntent::salesforce(
+            SfObject::Lead,
+            SalesforceId::parse("00Q5g00000AbCdE").unwrap(),
+            Trigger::Webhook,
+            at(),
+        );
+        let json = intent.to_json().unwrap();
+        assert_eq!(
+            json,
+            r#"{"system":"salesforce","object":"Lead","id":"00Q5g00000AbCdEEAV","trigger":"webhook","at":"2024-05-02T08:30:00Z"}"#
+        );
+        assert_eq!(SyncIntent::from_json(&json).unwrap(), intent);
+    }
+
+    #[test]
+    fn a_hubspot_intent_round_trips_through_json() {
+        let intent = SyncIntent::hubspot(
+            ObjectPair::Company,
+            HubSpotId::parse("512").unwrap(),
+            Trigger::Resync,
+            at(),
+        );
+        let json = intent.to_json().unwrap();
+        assert!(json.contains(r#""object":"company""#));
+        assert_eq!(SyncIntent::from_json(&json).unwrap(), intent);
+        assert!(intent.trigger.is_forced());
+    }
+
+    #[test]
+    fn an_intent_mixing_systems_is_refused() {
+        let json = r#"{"system":"hubspot","object":"Lead","id":"512","trigger":"sweep","at":"2024-05-02T08:30:00Z"}"#;
+        assert!(SyncIntent::from_json(json).is_err());
+    }
+
+    #[test]
+    fn intents_for_one_record_share_a_record_key() {
+        let id = HubSpotId::parse("512").unwrap();
+        let a = SyncIntent::hubspot(ObjectPair::Contact, id.clone(), Trigger::Webhook, at());
+        let b = SyncIntent::hubspot(ObjectPair::Contact, id, Trigger::Sweep, at());
+        assert_eq!(a.record_key(), b.record_key());
+        assert_eq!(a.record_key(), "hubspot:contact:512");
+    }
+}

@@ -1,0 +1,123 @@
+//! Matching records across the two systems (SPEC section 1): contacts by
+//! normalised email, with one deterministic pick when several Salesforce
+//! records share an email; companies by stored link, else by the links of
+//! their associated contacts.
+//!
+//! Owns the choice only; reading candidates and storing links is the use
+//! cases' job.
+
+use crate::model::{Email, HubSpotId, SalesforceId, SfObject};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// A Salesforce Lead or Contact that carries an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesforceCandidate {
+    pub id: SalesforceId,
+    pub object: SfObject,
+    pub email: Email,
+    pub created: DateTime<Utc>,
+    /// A converted Lead (`IsConverted`): read-only, its person lives on.
+    pub converted: bool,
+}
+
+/// The pick among Salesforce records sharing one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactMatch {
+    pub chosen: SalesforceCandidate,
+    /// The records not chosen, to report in sync health as duplicates.
+    pub others: Vec<SalesforceCandidate>,
+}
+
+/// The documented order of preference, best first:
+/// 1. an unconverted record over a converted Lead;
+/// 2. a Contact over a Lead;
+/// 3. the oldest `CreatedDate`;
+/// 4. the smallest 18-character id.
+///
+/// The order is total, so the pick never depends on the order the
+/// candidates were read in, and a HubSpot contact never flips between them.
+fn preference(c: &SalesforceCandidate) -> (bool, u8, DateTime<Utc>, &SalesforceId) {
+    let object_rank = match c.object {
+        SfObject::Contact => 0,
+        _ => 1,
+    };
+    (c.converted, object_rank, c.created, &c.id)
+}
+
+/// Picks the Salesforce record for one email. `None` when there is no
+/// candidate.
+pub fn pick_salesforce_match(candidates: &[SalesforceCandidate]) -> Option<ContactMatch> {
+    let mut sorted: Vec<&SalesforceCandidate> = candidates.iter().collect();
+    sorted.sort_by(|a, b| preference(a).cmp(&preference(b)));
+    sorted.dedup_by(|a, b| a.id == b.id);
+    let (first, rest) = sorted.split_first()?;
+    Some(ContactMatch {
+        chosen: (*first).clone(),
+        others: rest.iter().map(|c| (*c).clone()).collect(),
+    })
+}
+
+/// Groups candidates by email and picks one per email.
+pub fn match_contacts_by_email(
+    candidates: &[SalesforceCandidate],
+) -> BTreeMap<Email, ContactMatch> {
+    let mut by_email: BTreeMap<Email, Vec<SalesforceCandidate>> = BTreeMap::new();
+    for c in candidates {
+        by_email.entry(c.email.clone()).or_default().push(c.clone());
+    }
+    by_email
+        .into_iter()
+        .filter_map(|(email, group)| pick_salesforce_match(&group).map(|m| (email, m)))
+        .collect()
+}
+
+/// How a HubSpot company was matched to a Salesforce Account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompanyMatch {
+    /// The stored link.
+    Linked(SalesforceId),
+    /// The account most of the company's linked contacts belong to.
+    ByAssociatedContacts(SalesforceId),
+    /// No match: create (subject to SPEC section 5).
+    None,
+}
+
+/// Matches a company: by its stored link, else by the accounts of the
+/// Salesforce contacts its associated HubSpot contacts are linked to. The
+/// account shared by the most contacts wins; ties go to the smallest id.
+pub fn match_company(
+    linked_account: Option<&SalesforceId>,
+    associated_contact_accounts: &[Option<SalesforceId>],
+) -> CompanyMatch {
+    if let Some(id) = linked_account {
+        return CompanyMatch::Linked(id.clone());
+    }
+    let mut counts: BTreeMap<&SalesforceId, usize> = BTreeMap::new();
+    for account in associated_contact_accounts.iter().flatten() {
+        *counts.entry(account).or_default() += 1;
+    }
+    // BTreeMap iterates ids ascending; max_by_key keeps the last maximum, so
+    // reverse to keep the smallest id among equals.
+    counts
+        .into_iter()
+        .rev()
+        .max_by_key(|(_, n)| *n)
+        .map_or(CompanyMatch::None, |(id, _)| {
+            CompanyMatch::ByAssociatedContacts(id.clone())
+        })
+}
+
+/// Matches a deal (or task) by its stored link only.
+pub fn match_by_link<T: Clone>(link: Option<&T>) -> Option<T> {
+    link.cloned()
+}
+
+/// A HubSpot contact's candidates found by email, for the reverse direction:
+/// HubSpot enforces unique emails, so there is at most one.
+pub fn hubspot_contact_for_email(
+    contacts: &BTreeMap<Email, HubSpotId>,
+    email: &Email,
+) -> Option<HubSpotId> {
+    contacts.get(email).cloned()
+}
