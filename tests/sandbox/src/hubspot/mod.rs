@@ -1,19 +1,314 @@
 //! The fake HubSpot API (contract: `HubSpotOptions`, `HubSpotState::new`, `router`).
+//!
+//! Serves CRM v3 objects (contacts, companies, deals), batch and search,
+//! properties, associations v4, communication preferences, rate limits with
+//! HubSpot's headers and 429 bodies, and webhook deliveries, from memory.
+//! The control API under `/__sandbox/hubspot/` seeds data and makes edits
+//! "as a user" (those fire webhooks with `changeSource: CRM_UI`; writes made
+//! through the API fire them with `changeSource: INTEGRATION`).
+//!
+//! Layout: `model` (records and write rules), `search`, `api` (HTTP
+//! handlers), `webhooks` (the sender), `control` (seeding, user edits).
+//! Call counting, injected faults and latency are the common frame's
+//! (`crate::control`), not this module's.
 
-use std::sync::Arc;
+mod api;
+mod control;
+pub mod model;
+pub mod search;
+pub mod webhooks;
 
-#[derive(Debug, Clone, Default)]
-pub struct HubSpotOptions {}
+pub use control::{SeedCounts, UserEdit};
+pub use model::{ApiError, ObjectType};
+pub use webhooks::{DeliveryLog, sign_v1, sign_v2, sign_v3};
 
-#[derive(Debug, Default)]
-pub struct HubSpotState {}
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use chrono::{NaiveDate, Utc};
+use model::Db;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use webhooks::{WebhookConfig, WebhookSender};
 
-impl HubSpotState {
-    pub fn new(_options: HubSpotOptions) -> Arc<Self> {
-        Arc::new(Self {})
+/// The private-app token the fake accepts unless told otherwise.
+pub const DEFAULT_TOKEN: &str = "pat-na1-11111111-2222-4333-8444-555555555555";
+/// The app's client secret that signs webhook deliveries.
+pub const DEFAULT_CLIENT_SECRET: &str = "sandbox-hubspot-client-secret";
+pub const DEFAULT_APP_ID: u64 = 987_654;
+pub const DEFAULT_PORTAL_ID: u64 = 12_345_678;
+
+#[derive(Debug, Clone)]
+pub struct HubSpotOptions {
+    /// The accepted private-app bearer token.
+    pub token: String,
+    /// Records seeded at start (no webhooks fire for them).
+    pub seed_contacts: u64,
+    pub seed_companies: u64,
+    pub seed_deals: u64,
+    /// Seed number: the same number gives the same records.
+    pub seed: u64,
+    /// Where webhook deliveries go; none are sent when unset.
+    pub webhook_url: Option<String>,
+    /// The app's client secret: the key of the v1/v2/v3 signatures.
+    pub client_secret: String,
+    pub app_id: u64,
+    pub portal_id: u64,
+    /// Requests allowed per rolling 10 seconds (search excluded).
+    pub rate_limit_per_10s: u32,
+    /// Requests allowed per UTC day (search included).
+    pub daily_limit: u64,
+    /// Search requests allowed per second.
+    pub search_per_second: u32,
+    /// Records modified within this lag do not yet appear in search.
+    pub search_indexing_lag: Option<Duration>,
+    /// First webhook retry delay (doubling per attempt).
+    pub webhook_retry_base: Duration,
+    /// Webhook attempts in all, first one included.
+    pub webhook_max_attempts: u32,
+    /// How long the sender gathers events into one request.
+    pub webhook_batch_window: Duration,
+}
+
+impl Default for HubSpotOptions {
+    fn default() -> Self {
+        Self {
+            token: DEFAULT_TOKEN.to_owned(),
+            seed_contacts: 0,
+            seed_companies: 0,
+            seed_deals: 0,
+            seed: 1,
+            webhook_url: None,
+            client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+            app_id: DEFAULT_APP_ID,
+            portal_id: DEFAULT_PORTAL_ID,
+            rate_limit_per_10s: 190,
+            daily_limit: 1_000_000,
+            search_per_second: 5,
+            search_indexing_lag: None,
+            webhook_retry_base: Duration::from_secs(1),
+            webhook_max_attempts: 10,
+            webhook_batch_window: Duration::from_millis(50),
+        }
     }
 }
 
-pub fn router(_state: Arc<HubSpotState>) -> axum::Router {
-    axum::Router::new()
+/// Rolling-window and daily counters of one token.
+#[derive(Debug)]
+struct Limiter {
+    per_10s: u32,
+    daily: u64,
+    per_second_search: u32,
+    window: VecDeque<Instant>,
+    search_window: VecDeque<Instant>,
+    day: NaiveDate,
+    used_today: u64,
+}
+
+/// What a rate-limited request gets.
+enum Verdict {
+    /// Allowed; the headers to send (none for search).
+    Allowed(Option<(u32, u64)>),
+    Denied(&'static str),
+}
+
+impl Limiter {
+    fn check(&mut self, search: bool) -> Verdict {
+        let now = Instant::now();
+        let today = Utc::now().date_naive();
+        if today != self.day {
+            self.day = today;
+            self.used_today = 0;
+        }
+        if self.used_today >= self.daily {
+            return Verdict::Denied("DAILY");
+        }
+        if search {
+            while self.search_window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+                self.search_window.pop_front();
+            }
+            if self.search_window.len() >= self.per_second_search as usize {
+                return Verdict::Denied("SECONDLY");
+            }
+            self.search_window.push_back(now);
+            self.used_today += 1;
+            return Verdict::Allowed(None);
+        }
+        while self.window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(10)) {
+            self.window.pop_front();
+        }
+        if self.window.len() >= self.per_10s as usize {
+            return Verdict::Denied("TEN_SECONDLY_ROLLING");
+        }
+        self.window.push_back(now);
+        self.used_today += 1;
+        let remaining = self.per_10s.saturating_sub(self.window.len() as u32);
+        Verdict::Allowed(Some((remaining, self.daily.saturating_sub(self.used_today))))
+    }
+}
+
+#[derive(Debug)]
+pub struct HubSpotState {
+    options: HubSpotOptions,
+    db: Mutex<Db>,
+    limiter: Mutex<Limiter>,
+    webhooks: Option<Arc<WebhookSender>>,
+}
+
+impl HubSpotState {
+    /// Builds the state and seeds it. Call inside a tokio runtime when a
+    /// webhook URL is set, so the sender can start.
+    pub fn new(options: HubSpotOptions) -> Arc<Self> {
+        let webhooks = options.webhook_url.as_ref().map(|url| {
+            WebhookSender::start(WebhookConfig {
+                target_url: url.clone(),
+                client_secret: options.client_secret.clone(),
+                app_id: options.app_id,
+                portal_id: options.portal_id,
+                retry_base: options.webhook_retry_base,
+                max_attempts: options.webhook_max_attempts.max(1),
+                batch_window: options.webhook_batch_window,
+            })
+        });
+        let limiter = Limiter {
+            per_10s: options.rate_limit_per_10s,
+            daily: options.daily_limit,
+            per_second_search: options.search_per_second,
+            window: VecDeque::new(),
+            search_window: VecDeque::new(),
+            day: Utc::now().date_naive(),
+            used_today: 0,
+        };
+        let state = Arc::new(Self { db: Mutex::new(Db::new()), limiter: Mutex::new(limiter), webhooks, options });
+        state.seed(state.options.seed, state.options.seed_contacts, state.options.seed_companies, state.options.seed_deals);
+        state
+    }
+
+    pub fn options(&self) -> &HubSpotOptions {
+        &self.options
+    }
+
+    fn db(&self) -> MutexGuard<'_, Db> {
+        // The data stays consistent between statements, so a poisoned lock is usable.
+        self.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn limiter(&self) -> MutexGuard<'_, Limiter> {
+        self.limiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Live records of a type.
+    pub fn live_count(&self, ty: ObjectType) -> usize {
+        self.db().tables[&ty].records.values().filter(|r| r.is_live()).count()
+    }
+
+    /// A record's properties (live or archived).
+    pub fn properties(&self, ty: ObjectType, id: u64) -> Option<std::collections::BTreeMap<String, String>> {
+        self.db().get(ty, id).map(|r| r.props.clone())
+    }
+
+    /// Webhook deliveries attempted so far.
+    pub fn webhook_log(&self) -> Vec<DeliveryLog> {
+        self.webhooks.as_ref().map(|w| w.log()).unwrap_or_default()
+    }
+
+    fn emit(&self, events: Vec<model::EventDraft>, actor: model::Actor) {
+        let Some(w) = &self.webhooks else { return };
+        let source = match actor {
+            model::Actor::User => webhooks::Source { change_source: "CRM_UI", source_id: "userId:4242".into() },
+            model::Actor::Api => webhooks::Source { change_source: "INTEGRATION", source_id: self.options.app_id.to_string() },
+            model::Actor::System => webhooks::Source { change_source: "CRM", source_id: String::new() },
+        };
+        w.enqueue(events, &source);
+    }
+
+    /// When search hides fresh writes, the newest visible modification time.
+    fn search_horizon(&self) -> Option<i64> {
+        self.options
+            .search_indexing_lag
+            .map(|lag| Utc::now().timestamp_millis() - i64::try_from(lag.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+fn rate_limit_body(policy: &str, portal: u64) -> serde_json::Value {
+    let (message, group) = match policy {
+        "SECONDLY" => ("You have reached your secondly limit.", "publicapi:private-app-api-calls-secondly"),
+        "DAILY" => ("You have reached your daily limit.", "publicapi:private-app-api-calls-daily"),
+        _ => ("You have reached your ten_secondly_rolling limit.", "publicapi:private-app-api-calls-ten-secondly"),
+    };
+    json!({
+        "status": "error",
+        "message": message,
+        "errorType": "RATE_LIMIT",
+        "correlationId": uuid::Uuid::new_v4().to_string(),
+        "policyName": policy,
+        "groupName": format!("{group}:{portal}"),
+    })
+}
+
+/// Bearer auth, then the rate limits; adds the `X-HubSpot-RateLimit-*`
+/// headers to every non-search answer.
+async fn gate(State(state): State<Arc<HubSpotState>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/__sandbox/") {
+        return next.run(request).await;
+    }
+    let token_ok = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == state.options.token);
+    if !token_ok {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        )
+        .into_response();
+    }
+    let search = path.ends_with("/search");
+    let verdict = state.limiter().check(search);
+    match verdict {
+        Verdict::Denied(policy) => {
+            let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(rate_limit_body(policy, state.options.portal_id))).into_response();
+            if !search {
+                add_limit_headers(resp.headers_mut(), &state.options, 0, if policy == "DAILY" { 0 } else { 1 });
+            }
+            resp
+        }
+        Verdict::Allowed(headers) => {
+            let mut resp = next.run(request).await;
+            if let Some((remaining, daily_remaining)) = headers {
+                add_limit_headers(resp.headers_mut(), &state.options, remaining, daily_remaining);
+            }
+            resp
+        }
+    }
+}
+
+fn add_limit_headers(h: &mut HeaderMap, o: &HubSpotOptions, remaining: u32, daily_remaining: u64) {
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    put("x-hubspot-ratelimit-daily", o.daily_limit.to_string());
+    put("x-hubspot-ratelimit-daily-remaining", daily_remaining.to_string());
+    put("x-hubspot-ratelimit-interval-milliseconds", "10000".into());
+    put("x-hubspot-ratelimit-max", o.rate_limit_per_10s.to_string());
+    put("x-hubspot-ratelimit-remaining", remaining.to_string());
+}
+
+pub fn router(state: Arc<HubSpotState>) -> Router {
+    api::routes()
+        .merge(control::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
+        .with_state(state)
 }

@@ -1,0 +1,235 @@
+//! The fake CRM search: filter groups (AND within a group, OR across),
+//! operators, one sort, `limit` <= 200, offset paging, `total`, and the
+//! 10,000-result cap.
+//!
+//! Owns request parsing and evaluation over a [`Db`]; it knows nothing about
+//! HTTP or rate limits.
+
+use super::model::{ApiError, Db, ObjectType, Record};
+use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::cmp::Ordering;
+
+/// Results past this offset are never served.
+pub const RESULT_CAP: usize = 10_000;
+const MAX_GROUPS: usize = 5;
+const MAX_FILTERS_PER_GROUP: usize = 10;
+const MAX_FILTERS: usize = 25;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRequest {
+    #[serde(default)]
+    pub filter_groups: Vec<FilterGroup>,
+    #[serde(default)]
+    pub sorts: Vec<Value>,
+    #[serde(default)]
+    pub properties: Vec<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub after: Option<Value>,
+    #[serde(default)]
+    pub query: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct FilterGroup {
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    pub property_name: String,
+    pub operator: String,
+    #[serde(default)]
+    pub value: Option<Value>,
+    #[serde(default)]
+    pub high_value: Option<Value>,
+    #[serde(default)]
+    pub values: Option<Vec<Value>>,
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A number for numeric and date comparison: plain numbers, epoch-ms
+/// strings, ISO datetimes and dates (midnight UTC).
+fn numeric(s: &str) -> Option<f64> {
+    if let Ok(n) = s.trim().parse::<f64>() {
+        return Some(n);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis() as f64);
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis() as f64)
+}
+
+fn compare(a: &str, b: &str) -> Ordering {
+    match (numeric(a), numeric(b)) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        _ => a.to_lowercase().cmp(&b.to_lowercase()),
+    }
+}
+
+fn tokens(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '-' | '_' | '/' | '(' | ')'))
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+}
+
+fn contains_token(value: &str, token: &str) -> bool {
+    let token = token.to_lowercase();
+    if value.to_lowercase() == token {
+        return true;
+    }
+    match token.strip_prefix('*').map(|t| t.strip_suffix('*').unwrap_or(t)) {
+        Some(inner) => value.to_lowercase().contains(inner),
+        None => match token.strip_suffix('*') {
+            Some(prefix) => tokens(value).any(|t| t.starts_with(prefix)),
+            None => tokens(value).any(|t| t == token),
+        },
+    }
+}
+
+impl Filter {
+    fn validate(&self) -> Result<(), ApiError> {
+        let needs_value = ["EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"];
+        let op = self.operator.as_str();
+        if needs_value.contains(&op) && self.value.is_none() {
+            return Err(ApiError::validation(format!("Filter on {} with operator {op} requires a value", self.property_name)));
+        }
+        if op == "BETWEEN" && (self.value.is_none() || self.high_value.is_none()) {
+            return Err(ApiError::validation("BETWEEN requires value and highValue"));
+        }
+        if matches!(op, "IN" | "NOT_IN") && self.values.is_none() {
+            return Err(ApiError::validation(format!("Filter operator {op} requires values")));
+        }
+        if !needs_value.contains(&op) && !matches!(op, "BETWEEN" | "IN" | "NOT_IN" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY") {
+            return Err(ApiError::validation(format!("Unknown filter operator {op}")));
+        }
+        Ok(())
+    }
+
+    fn matches(&self, record: &Record) -> bool {
+        let actual = record.props.get(&self.property_name).filter(|v| !v.is_empty());
+        let value = self.value.as_ref().map(text).unwrap_or_default();
+        let cmp = |a: &String| compare(a, &value);
+        match self.operator.as_str() {
+            "HAS_PROPERTY" => actual.is_some(),
+            "NOT_HAS_PROPERTY" => actual.is_none(),
+            "EQ" => actual.is_some_and(|a| cmp(a) == Ordering::Equal),
+            "NEQ" => actual.is_none_or(|a| cmp(a) != Ordering::Equal),
+            "LT" => actual.is_some_and(|a| cmp(a) == Ordering::Less),
+            "LTE" => actual.is_some_and(|a| cmp(a) != Ordering::Greater),
+            "GT" => actual.is_some_and(|a| cmp(a) == Ordering::Greater),
+            "GTE" => actual.is_some_and(|a| cmp(a) != Ordering::Less),
+            "BETWEEN" => {
+                let high = self.high_value.as_ref().map(text).unwrap_or_default();
+                actual.is_some_and(|a| cmp(a) != Ordering::Less && compare(a, &high) != Ordering::Greater)
+            }
+            "IN" => actual.is_some_and(|a| self.values.iter().flatten().any(|v| compare(a, &text(v)) == Ordering::Equal)),
+            "NOT_IN" => actual.is_none_or(|a| !self.values.iter().flatten().any(|v| compare(a, &text(v)) == Ordering::Equal)),
+            "CONTAINS_TOKEN" => actual.is_some_and(|a| contains_token(a, &value)),
+            "NOT_CONTAINS_TOKEN" => actual.is_none_or(|a| !contains_token(a, &value)),
+            _ => false,
+        }
+    }
+}
+
+/// The one honoured sort: `{propertyName, direction}` or `"-prop"`/`"prop"`.
+fn sort_key(sorts: &[Value]) -> Result<Option<(String, bool)>, ApiError> {
+    let Some(first) = sorts.first() else { return Ok(None) };
+    match first {
+        Value::String(s) => Ok(Some(match s.strip_prefix('-') {
+            Some(p) => (p.to_owned(), false),
+            None => (s.clone(), true),
+        })),
+        Value::Object(o) => {
+            let name = o.get("propertyName").and_then(Value::as_str).ok_or_else(|| ApiError::validation("sort requires propertyName"))?;
+            let asc = !matches!(o.get("direction").and_then(Value::as_str), Some("DESCENDING"));
+            Ok(Some((name.to_owned(), asc)))
+        }
+        _ => Err(ApiError::validation("Invalid sort")),
+    }
+}
+
+/// Runs a search; `hidden_after_ms` hides records modified after it
+/// (the optional indexing lag).
+pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option<i64>) -> Result<Value, ApiError> {
+    let limit = req.limit.unwrap_or(10);
+    if limit > 200 {
+        return Err(ApiError::validation(format!("limit must be at most 200, got {limit}")));
+    }
+    if req.filter_groups.len() > MAX_GROUPS {
+        return Err(ApiError::validation(format!("Too many filter groups ({}); the limit is {MAX_GROUPS}", req.filter_groups.len())));
+    }
+    let total_filters: usize = req.filter_groups.iter().map(|g| g.filters.len()).sum();
+    if req.filter_groups.iter().any(|g| g.filters.len() > MAX_FILTERS_PER_GROUP) || total_filters > MAX_FILTERS {
+        return Err(ApiError::validation("Too many filters in the request"));
+    }
+    for f in req.filter_groups.iter().flat_map(|g| &g.filters) {
+        f.validate()?;
+    }
+    let offset: usize = match &req.after {
+        None => 0,
+        Some(v) => text(v).parse().map_err(|_| ApiError::validation(format!("Invalid after value {}", text(v))))?,
+    };
+    if offset >= RESULT_CAP {
+        return Err(ApiError::validation(format!(
+            "Cannot page beyond {RESULT_CAP} results; narrow the search (after={offset})"
+        ))
+        .with("subCategory", json!("SEARCH_RESULT_LIMIT")));
+    }
+    let query = req.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
+    let table = &db.tables[&ty];
+    let mut hits: Vec<&Record> = table
+        .records
+        .values()
+        .filter(|r| r.is_live())
+        .filter(|r| hidden_after_ms.is_none_or(|t| r.updated_ms <= t))
+        .filter(|r| req.filter_groups.is_empty() || req.filter_groups.iter().any(|g| g.filters.iter().all(|f| f.matches(r))))
+        .filter(|r| {
+            query.as_ref().is_none_or(|q| {
+                ["email", "firstname", "lastname", "name", "domain", "dealname", "phone"]
+                    .iter()
+                    .any(|p| r.props.get(*p).is_some_and(|v| v.to_lowercase().contains(q.as_str())))
+            })
+        })
+        .collect();
+    if let Some((prop, asc)) = sort_key(&req.sorts)? {
+        hits.sort_by(|a, b| {
+            let ord = match (a.props.get(&prop), b.props.get(&prop)) {
+                (Some(x), Some(y)) => compare(x, y),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            };
+            let ord = if asc { ord } else { ord.reverse() };
+            ord.then(a.id.cmp(&b.id))
+        });
+    }
+    let total = hits.len();
+    let end = (offset + limit).min(total);
+    let page: Vec<Value> = hits
+        .get(offset..end)
+        .unwrap_or(&[])
+        .iter()
+        .map(|r| r.to_json(ty, Some(&req.properties)))
+        .collect();
+    let mut body = json!({ "total": total, "results": page });
+    if end < total {
+        body["paging"] = json!({ "next": { "after": end.to_string(), "link": format!("?after={end}") } });
+    }
+    Ok(body)
+}
