@@ -1,9 +1,24 @@
 //! The use cases of crm-sync and the local runtime that runs them.
 //!
 //! Layout:
+//! - [`app`]: [`App`], everything a use case needs, built once.
 //! - [`ports`]: what the use cases need from each CRM (batch-shaped traits).
+//! - [`usecases`]: webhook handling, sweep, import, sync, resync.
+//! - [`usage`]: API calls per system per rolling day against the cap.
+//! - [`messages`]: the queue message bodies.
 //! - [`webhook`]: the wire formats of HubSpot deliveries and Salesforce
 //!   outbound messages.
 
+pub mod app;
+pub mod error;
+pub mod messages;
 pub mod ports;
+pub mod usage;
+pub mod usecases;
 pub mod webhook;
+
+pub use app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
+pub use error::AppError;
+pub use usecases::sweep::{SweepReport, sweep_once};
+pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, SyncStats, sync_batch};
+pub use usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};

@@ -52,6 +52,10 @@ pub struct Changed {
 /// What the sync asks of Salesforce.
 #[async_trait]
 pub trait SalesforceApi: Send + Sync {
+    /// API calls made through this client since it was built (monotonic);
+    /// the use cases turn its growth into usage entries.
+    fn calls_made(&self) -> u64;
+
     /// Reads up to [`SALESFORCE_BATCH`] records of one type by id (one call).
     async fn retrieve(
         &self,
@@ -95,6 +99,9 @@ pub trait SalesforceApi: Send + Sync {
 /// What the sync asks of HubSpot.
 #[async_trait]
 pub trait HubspotApi: Send + Sync {
+    /// API calls made through this client since it was built (monotonic).
+    fn calls_made(&self) -> u64;
+
     /// Reads up to [`HUBSPOT_BATCH`] records by id, or by a unique property
     /// such as `email` when `id_property` is given (one call). Unknown ids are
     /// simply absent from the answer.
@@ -139,9 +146,12 @@ pub trait HubspotApi: Send + Sync {
         pairs: &[(String, String)],
     ) -> Result<(), CrmError>;
 
-    /// Checks a webhook delivery's v3 signature (and its 5-minute window).
+    /// Checks a webhook delivery's v3 signature (and its 5-minute window),
+    /// in constant time. `uri` is the full URL HubSpot called.
+    #[allow(clippy::too_many_arguments)]
     fn verify_webhook(
         &self,
+        client_secret: &str,
         method: &str,
         uri: &str,
         body: &[u8],

@@ -1,0 +1,150 @@
+//! [`App`]: everything a use case needs, built once per process (or per
+//! Lambda cold start) and shared by reference.
+
+use crate::ports::{HubspotApi, SalesforceApi};
+use crm_sync_domain::config::SyncConfig;
+use crm_sync_store::{Clock, Queue, StateStore};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A secret string that never prints.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one call that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What webhook handling needs to check deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    /// The HubSpot app's client secret (signature v3 key).
+    pub hubspot_client_secret: Secret,
+    /// The public base URL HubSpot calls (`https://sync.example.com`): the
+    /// signature covers the full URL, and behind a proxy or a Function URL the
+    /// request's own `Host` is not what HubSpot signed. `None`: use the
+    /// request's URI as received.
+    pub public_base_url: Option<String>,
+    /// The Salesforce org id outbound messages must come from; `None` accepts
+    /// any org (the sandbox, or before the org is known).
+    pub salesforce_org_id: Option<String>,
+}
+
+/// Tunables with defaults that suit both runtimes.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// Salesforce calls kept back from imports and resyncs for live changes.
+    pub live_reserve: u64,
+    /// HubSpot calls per rolling day (private apps: 250,000 to 1,000,000).
+    pub hubspot_cap_per_24h: u64,
+    /// How far back each sweep window starts before the stored cursor.
+    pub sweep_overlap: Duration,
+    /// How long webhook event ids are remembered for de-duplication.
+    pub seen_event_ttl: Duration,
+    /// Records per import chunk (at most 200,000).
+    pub import_chunk_size: u64,
+    /// Intents per queue message.
+    pub intents_per_message: usize,
+    /// Imports below this size use SOQL query paging rather than Bulk API 2.0.
+    pub bulk_threshold: u64,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            live_reserve: 500,
+            hubspot_cap_per_24h: 500_000,
+            sweep_overlap: Duration::from_secs(120),
+            seen_event_ttl: Duration::from_secs(48 * 3600),
+            import_chunk_size: 200_000,
+            intents_per_message: 100,
+            bulk_threshold: 2_000,
+        }
+    }
+}
+
+/// The parts [`App::new`] takes.
+pub struct AppParts {
+    pub config: SyncConfig,
+    pub store: Arc<dyn StateStore>,
+    /// Sync intents, read by the sync workers.
+    pub sync_queue: Arc<dyn Queue>,
+    /// Import chunks, read by the import workers.
+    pub import_queue: Arc<dyn Queue>,
+    pub salesforce: Arc<dyn SalesforceApi>,
+    pub hubspot: Arc<dyn HubspotApi>,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: WebhookSecrets,
+    pub settings: AppSettings,
+}
+
+/// Everything a use case needs. Cheap to clone (all shared).
+#[derive(Clone)]
+pub struct App {
+    pub(crate) inner: Arc<AppParts>,
+    flushed: Arc<crate::usage::Flushed>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("sync_queue", &self.inner.sync_queue.name())
+            .field("import_queue", &self.inner.import_queue.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn new(parts: AppParts) -> Self {
+        App {
+            inner: Arc::new(parts),
+            flushed: Arc::default(),
+        }
+    }
+
+    pub(crate) fn inner_flushed(&self) -> &crate::usage::Flushed {
+        &self.flushed
+    }
+
+    pub fn config(&self) -> &SyncConfig {
+        &self.inner.config
+    }
+    pub fn store(&self) -> &dyn StateStore {
+        self.inner.store.as_ref()
+    }
+    pub fn sync_queue(&self) -> &dyn Queue {
+        self.inner.sync_queue.as_ref()
+    }
+    pub fn import_queue(&self) -> &dyn Queue {
+        self.inner.import_queue.as_ref()
+    }
+    pub fn salesforce(&self) -> &dyn SalesforceApi {
+        self.inner.salesforce.as_ref()
+    }
+    pub fn hubspot(&self) -> &dyn HubspotApi {
+        self.inner.hubspot.as_ref()
+    }
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+    pub fn secrets(&self) -> &WebhookSecrets {
+        &self.inner.secrets
+    }
+    pub fn settings(&self) -> &AppSettings {
+        &self.inner.settings
+    }
+}

@@ -1,0 +1,369 @@
+//! The local runtime: one process running the webhook HTTP server, the
+//! 15-minute sweep timer, the import runner and a pool of sync workers over
+//! the embedded store and queues.
+//!
+//! It owns scheduling only: every step it takes is a use case of this crate,
+//! the same ones the Lambdas call. [`LocalRuntime::run_until_idle`] is the
+//! single-step entry point the tests and the demo drive; [`LocalRuntime::run`]
+//! is the long-running loop of `crm-sync serve`.
+
+use crate::usecases::import::run_import_chunk;
+use crate::usecases::sweep::sweep_once;
+use crate::usecases::sync::{BatchOutcome, ItemResult, SyncStats, sync_batch};
+use crate::usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};
+use crate::{App, AppError};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, broadcast, watch};
+use tracing::{info, warn};
+
+/// Scheduling settings of the local runtime.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Concurrent sync workers in [`LocalRuntime::run`].
+    pub workers: usize,
+    /// Messages one worker step takes from the sync queue.
+    pub batch_messages: usize,
+    /// How long a received message stays hidden while a worker holds it.
+    pub visibility: Duration,
+    /// Time between sweeps in [`LocalRuntime::run`].
+    pub sweep_every: Duration,
+    /// How long [`LocalRuntime::run_until_idle`] waits for delayed messages
+    /// (retries after a 429) before giving up.
+    pub idle_timeout: Duration,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            workers: 4,
+            batch_messages: 10,
+            visibility: Duration::from_secs(120),
+            sweep_every: Duration::from_secs(15 * 60),
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Something that happened, for progress bars and logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Progress {
+    /// A sync worker step finished.
+    BatchSynced { messages: usize, stats: SyncStats },
+    /// An import chunk finished, or checkpointed.
+    ImportChunk { job_id: String, index: u32, records: u64, done: bool },
+    /// A sweep queued this many intents.
+    Swept { intents: usize },
+}
+
+/// Totals of one [`LocalRuntime::run_until_idle`] call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IdleReport {
+    pub sync_steps: usize,
+    pub messages: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub import_chunks: usize,
+    pub stats: SyncStats,
+}
+
+/// The local runtime.
+#[derive(Debug, Clone)]
+pub struct LocalRuntime {
+    app: App,
+    options: LocalOptions,
+    progress: broadcast::Sender<Progress>,
+    /// One `run_until_idle` at a time (it drains the queues).
+    drain: Arc<Mutex<()>>,
+}
+
+impl LocalRuntime {
+    pub fn new(app: App, options: LocalOptions) -> Self {
+        let (progress, _) = broadcast::channel(1024);
+        LocalRuntime { app, options, progress, drain: Arc::default() }
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Progress events from now on (a lagging receiver skips events).
+    pub fn subscribe(&self) -> broadcast::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    fn emit(&self, event: Progress) {
+        // No subscriber is fine.
+        let _ = self.progress.send(event);
+    }
+
+    /// Runs one sweep and reports it as progress.
+    pub async fn sweep(&self) -> Result<crate::usecases::sweep::SweepReport, AppError> {
+        let report = sweep_once(&self.app).await?;
+        self.emit(Progress::Swept { intents: report.intents_queued });
+        Ok(report)
+    }
+
+    /// One sync worker step: receives a batch, syncs it, and settles every
+    /// message (delete when done or recorded as failed, visibility change
+    /// when it should be retried). Returns `None` when nothing was visible.
+    pub async fn sync_step(&self) -> Result<Option<BatchOutcome>, AppError> {
+        let queue = self.app.sync_queue();
+        let messages = queue.receive(self.options.batch_messages, self.options.visibility).await?;
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        let outcome = sync_batch(&self.app, &messages).await;
+        let mut done = Vec::new();
+        for item in &outcome.items {
+            match &item.result {
+                ItemResult::Done | ItemResult::Failed { .. } => done.push(item.receipt_handle.clone()),
+                ItemResult::RetryAfter(delay) => queue.change_visibility(&item.receipt_handle, *delay).await?,
+            }
+        }
+        queue.delete_batch(&done).await?;
+        self.emit(Progress::BatchSynced { messages: messages.len(), stats: outcome.stats.clone() });
+        Ok(Some(outcome))
+    }
+
+    /// One import worker step: takes one chunk message and runs it.
+    pub async fn import_step(&self) -> Result<bool, AppError> {
+        let queue = self.app.import_queue();
+        let messages = queue.receive(1, self.options.visibility).await?;
+        let Some(message) = messages.into_iter().next() else {
+            return Ok(false);
+        };
+        match run_import_chunk(&self.app, &message).await {
+            Ok(report) => {
+                queue.delete(&message.receipt_handle).await?;
+                self.emit(Progress::ImportChunk {
+                    job_id: report.job_id.clone(),
+                    index: report.index,
+                    records: report.records,
+                    done: true,
+                });
+            }
+            Err(error) => match error.retry_after() {
+                Some(delay) => {
+                    warn!(%error, "ImportChunkPaused");
+                    queue.change_visibility(&message.receipt_handle, delay).await?;
+                }
+                None => {
+                    warn!(%error, "ImportChunkFailed");
+                    queue.delete(&message.receipt_handle).await?;
+                }
+            },
+        }
+        Ok(true)
+    }
+
+    /// Works both queues until nothing is left to do: no visible message and
+    /// none in flight or delayed. Waits for delayed retries (up to
+    /// [`LocalOptions::idle_timeout`]) rather than returning early, so that
+    /// "idle" means every intent has ended synced, skipped or recorded.
+    pub async fn run_until_idle(&self) -> Result<IdleReport, AppError> {
+        let _guard = self.drain.lock().await;
+        let mut report = IdleReport::default();
+        let started = tokio::time::Instant::now();
+        loop {
+            let mut worked = false;
+            while self.import_step().await? {
+                report.import_chunks += 1;
+                worked = true;
+                // Let chunk output sync before the next chunk piles up.
+                while let Some(outcome) = self.sync_step().await? {
+                    tally(&mut report, &outcome);
+                }
+            }
+            while let Some(outcome) = self.sync_step().await? {
+                tally(&mut report, &outcome);
+                worked = true;
+            }
+            if worked {
+                continue;
+            }
+            let sync = self.app.sync_queue().depth().await?;
+            let import = self.app.import_queue().depth().await?;
+            if sync.visible + sync.in_flight + import.visible + import.in_flight == 0 {
+                return Ok(report);
+            }
+            if started.elapsed() > self.options.idle_timeout {
+                warn!(sync_in_flight = sync.in_flight, import_in_flight = import.in_flight, "IdleWaitTimedOut");
+                return Ok(report);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The long-running loop: workers, import runner and sweep timer, until
+    /// `shutdown` turns true; then the workers finish their current step.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), AppError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..self.options.workers.max(1) {
+            let runtime = self.clone();
+            let mut stop = shutdown.clone();
+            tasks.spawn(async move {
+                while !*stop.borrow() {
+                    match runtime.sync_step().await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {}
+                        Err(error) => warn!(worker, %error, "SyncStepFailed"),
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            });
+        }
+        {
+            let runtime = self.clone();
+            let mut stop = shutdown.clone();
+            tasks.spawn(async move {
+                while !*stop.borrow() {
+                    match runtime.import_step().await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(error) => warn!(%error, "ImportStepFailed"),
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            });
+        }
+        {
+            let runtime = self.clone();
+            let mut stop = shutdown.clone();
+            let every = self.options.sweep_every;
+            tasks.spawn(async move {
+                let mut timer = tokio::time::interval(every);
+                timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => if *stop.borrow() { break },
+                        _ = timer.tick() => {
+                            if let Err(error) = runtime.sweep().await {
+                                warn!(%error, "SweepFailed");
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        info!("RuntimeStopping");
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+fn tally(report: &mut IdleReport, outcome: &BatchOutcome) {
+    report.sync_steps += 1;
+    report.messages += outcome.items.len();
+    for item in &outcome.items {
+        match item.result {
+            ItemResult::Done => {}
+            ItemResult::RetryAfter(_) => report.retried += 1,
+            ItemResult::Failed { .. } => report.failed += 1,
+        }
+    }
+    report.stats.add(&outcome.stats);
+}
+
+/// The webhook routes: `POST /webhooks/hubspot`, `POST /webhooks/salesforce`
+/// and `GET /healthz`.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/webhooks/hubspot", post(hubspot_route))
+        .route("/webhooks/salesforce", post(salesforce_route))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(app)
+}
+
+fn to_request(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> WebhookRequest {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
+    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    // The URL the sender signed: scheme and host as it addressed us.
+    let uri = match (uri.scheme_str(), host) {
+        (Some(_), _) => uri.to_string(),
+        (None, Some(host)) => format!("http://{host}{path}"),
+        (None, None) => path,
+    };
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
+        .collect();
+    WebhookRequest { method: method.to_string(), uri, headers, body: body.to_vec() }
+}
+
+fn to_response(response: WebhookResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, response.content_type)], response.body).into_response()
+}
+
+async fn hubspot_route(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    to_response(handle_hubspot_webhook(&app, to_request(method, uri, headers, body)).await)
+}
+
+async fn salesforce_route(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    to_response(handle_salesforce_outbound(&app, to_request(method, uri, headers, body)).await)
+}
+
+/// A running webhook server.
+#[derive(Debug)]
+pub struct WebhookServer {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl WebhookServer {
+    /// Binds `addr` (port 0 for any free port) and serves [`router`].
+    pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(async move {
+                    while !*stopped.borrow() {
+                        if stopped.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .await
+        });
+        info!(%addr, "WebhookServerStarted");
+        Ok(WebhookServer { addr, stop, task })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in progress finish.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(std::io::Error::other(join)),
+        }
+    }
+}

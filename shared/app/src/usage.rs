@@ -1,0 +1,122 @@
+//! API usage accounting: calls per system per rolling day, against the cap.
+//!
+//! Each CRM port counts the calls it makes; after every use case step the
+//! growth of that count is written to the state store, so the figure is shared
+//! by every process (Lambdas included). Imports and resyncs stop short of the
+//! cap by [`crate::AppSettings::live_reserve`]; live changes may use the rest.
+
+use crate::{App, AppError};
+use crm_sync_store::System;
+use serde::Serialize;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The counts already written to the store, per client instance.
+#[derive(Debug, Default)]
+pub(crate) struct Flushed {
+    salesforce: Mutex<u64>,
+    hubspot: Mutex<u64>,
+}
+
+/// Who is asking for budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Webhooks, the sweep and their sync: may use the reserve.
+    Live,
+    /// Imports and resyncs: pause before the reserve.
+    Bulk,
+}
+
+/// API calls in the last 24 hours against the cap, per system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SystemUsage {
+    pub used: u64,
+    pub cap: u64,
+    /// Calls kept for live changes.
+    pub reserve: u64,
+}
+
+impl SystemUsage {
+    pub fn remaining(&self, priority: Priority) -> u64 {
+        let limit = match priority {
+            Priority::Live => self.cap,
+            Priority::Bulk => self.cap.saturating_sub(self.reserve),
+        };
+        limit.saturating_sub(self.used)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UsageReport {
+    pub salesforce: SystemUsage,
+    pub hubspot: SystemUsage,
+}
+
+fn take_delta(flushed: &Mutex<u64>, now: u64) -> u64 {
+    let mut last = flushed.lock().unwrap_or_else(|p| p.into_inner());
+    let delta = now.saturating_sub(*last);
+    *last = now;
+    delta
+}
+
+/// Writes the calls made since the last flush to the store.
+pub async fn flush_usage(app: &App) -> Result<(), AppError> {
+    let sf = take_delta(&app.inner_flushed().salesforce, app.salesforce().calls_made());
+    let hs = take_delta(&app.inner_flushed().hubspot, app.hubspot().calls_made());
+    if sf > 0 {
+        app.store().add_api_calls(System::Salesforce, sf).await?;
+    }
+    if hs > 0 {
+        app.store().add_api_calls(System::Hubspot, hs).await?;
+    }
+    Ok(())
+}
+
+/// API calls in the last 24 hours against the caps (`crm-sync usage`).
+pub async fn api_usage(app: &App) -> Result<UsageReport, AppError> {
+    flush_usage(app).await?;
+    let settings = app.settings();
+    let sf_cap = app.config().salesforce_api_cap_per_24h.get();
+    Ok(UsageReport {
+        salesforce: SystemUsage {
+            used: app.store().api_calls_last_24h(System::Salesforce).await?,
+            cap: sf_cap,
+            reserve: settings.live_reserve.min(sf_cap),
+        },
+        hubspot: SystemUsage {
+            used: app.store().api_calls_last_24h(System::Hubspot).await?,
+            cap: settings.hubspot_cap_per_24h,
+            reserve: (settings.hubspot_cap_per_24h / 20),
+        },
+    })
+}
+
+/// Fails with [`AppError::BudgetSpent`] unless `salesforce` and `hubspot`
+/// more calls fit in the budget of `priority`.
+pub async fn ensure_budget(
+    app: &App,
+    priority: Priority,
+    salesforce: u64,
+    hubspot: u64,
+) -> Result<UsageReport, AppError> {
+    let usage = api_usage(app).await?;
+    // The oldest five-minute bucket leaves the window next: retry then.
+    let retry_after = Duration::from_secs(300);
+    if salesforce > usage.salesforce.remaining(priority) {
+        return Err(AppError::BudgetSpent {
+            system: "salesforce",
+            used: usage.salesforce.used,
+            cap: usage.salesforce.cap,
+            retry_after,
+        });
+    }
+    if hubspot > usage.hubspot.remaining(priority) {
+        return Err(AppError::BudgetSpent {
+            system: "hubspot",
+            used: usage.hubspot.used,
+            cap: usage.hubspot.cap,
+            retry_after,
+        });
+    }
+    Ok(usage)
+}

@@ -1,0 +1,6 @@
+//! The use cases: single-step async functions over the ports, called alike by
+//! the Lambdas, the local runtime and the tests.
+
+pub mod sweep;
+pub mod sync;
+pub mod webhook;

@@ -1,0 +1,1080 @@
+//! Syncing a batch of intents: batch-read both sides, decide per record with
+//! the core, batch-write, store links and fingerprints, record errors.
+//!
+//! The whole batch shares its API calls: reads are grouped per object (HubSpot
+//! 100 per call, Salesforce 200 per call), and so are writes. Every create is
+//! an idempotent upsert keyed by the source record (HubSpot contacts by email,
+//! companies and deals by `salesforce_id`; Salesforce by the `HubSpot_Id__c`
+//! External ID), and links are stored with conditional writes, so a message
+//! delivered twice or handled by two workers at once writes once.
+
+use crate::messages::parse_intents;
+use crate::ports::{HUBSPOT_BATCH, HsRecord, SALESFORCE_BATCH, SfRecord, WriteResult};
+use crate::usage::flush_usage;
+use crate::App;
+use chrono::{DateTime, TimeZone, Utc};
+use crm_sync_crm::error::CrmError;
+use crm_sync_domain::decision::{Action, HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
+use crm_sync_domain::error::{ErrorCategory, Verdict};
+use crm_sync_domain::matching::{SalesforceCandidate, pick_salesforce_match};
+use crm_sync_domain::model::{FieldMap, RecordId};
+use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
+use crm_sync_domain::{
+    DecisionContext, DecisionInput, Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject,
+    SyncIntent, decide,
+};
+use crm_sync_store::{ErrorReport, Link, LinkCondition, LinkWrite, ReceivedMessage};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+use tracing::{debug, info, instrument, warn};
+
+/// The Salesforce External ID field holding the HubSpot id.
+pub const SALESFORCE_HUBSPOT_ID_FIELD: &str = "HubSpot_Id__c";
+/// The unique HubSpot property holding the Salesforce id (companies, deals).
+pub const HUBSPOT_SALESFORCE_ID_PROPERTY: &str = "salesforce_id";
+/// What a new Lead gets for its required fields when HubSpot has no value.
+pub const NOT_PROVIDED: &str = "[not provided]";
+/// Retry delay after losing a conditional link write to another worker.
+const RACE_RETRY: Duration = Duration::from_secs(1);
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemResult {
+    /// Every intent synced or was skipped with a reason.
+    Done,
+    /// Try the message again after this delay (429, 5xx, lock, lost race).
+    RetryAfter(Duration),
+    /// A permanent failure, already recorded in sync health.
+    Failed { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageOutcome {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub result: ItemResult,
+}
+
+/// Counts of what a batch did, per side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStats {
+    /// Records created / updated, keyed `"<side>:<object>"`, e.g.
+    /// `"hubspot:contact"`, `"salesforce:Lead"`.
+    pub created: BTreeMap<String, u64>,
+    pub updated: BTreeMap<String, u64>,
+    /// Records that needed no write.
+    pub unchanged: u64,
+    /// Records skipped, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Records that failed, by error category.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl SyncStats {
+    pub fn add(&mut self, other: &SyncStats) {
+        for (k, v) in &other.created {
+            *self.created.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.updated {
+            *self.updated.entry(k.clone()).or_default() += v;
+        }
+        self.unchanged += other.unchanged;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// The outcome of [`sync_batch`], one entry per message, in input order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub items: Vec<MessageOutcome>,
+    pub stats: SyncStats,
+}
+
+/// How one record ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RecordResult {
+    Done,
+    Retry(Duration),
+    Failed(String),
+}
+
+impl RecordResult {
+    fn worse(self, other: RecordResult) -> RecordResult {
+        use RecordResult::*;
+        match (self, other) {
+            (Retry(a), Retry(b)) => Retry(a.max(b)),
+            (Retry(a), _) | (_, Retry(a)) => Retry(a),
+            (Failed(a), _) | (_, Failed(a)) => Failed(a),
+            _ => Done,
+        }
+    }
+}
+
+/// Syncs every intent of the messages. Never fails as a whole: each message
+/// gets its own result, and the caller settles it (delete, or change its
+/// visibility for a retry).
+#[instrument(skip_all, fields(messages = messages.len(), intents = tracing::field::Empty))]
+pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome {
+    let mut outcome = BatchOutcome::default();
+    let mut per_message: Vec<(usize, Vec<SyncIntent>)> = Vec::new();
+    let mut results: Vec<Option<ItemResult>> = vec![None; messages.len()];
+    for (i, message) in messages.iter().enumerate() {
+        match parse_intents(&message.body) {
+            Ok(intents) => per_message.push((i, intents)),
+            Err(error) => {
+                warn!(message_id = %message.id, %error, "MessageRejected");
+                let report = ErrorReport {
+                    key: format!("message:{}", message.id),
+                    category: category_name(ErrorCategory::Other),
+                    pair: crm_sync_store::ObjectPair::Contact,
+                    salesforce_id: None,
+                    hubspot_id: None,
+                    message: format!("the queue message is not a sync intent: {error}"),
+                    retryable: false,
+                };
+                if let Err(error) = app.store().record_error(&report).await {
+                    warn!(%error, "ErrorNotRecorded");
+                    results[i] = Some(ItemResult::RetryAfter(RACE_RETRY));
+                } else {
+                    results[i] = Some(ItemResult::Failed { reason: report.message });
+                }
+            }
+        }
+    }
+    // One entry per record, whatever number of intents named it.
+    let mut by_pair: BTreeMap<ObjectPair, Vec<SyncIntent>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for (_, intents) in &per_message {
+        for intent in intents {
+            if seen.insert(intent.record_key()) {
+                by_pair.entry(intent.pair()).or_default().push(intent.clone());
+            }
+        }
+    }
+    tracing::Span::current().record("intents", seen.len());
+    let mut record_results: HashMap<String, RecordResult> = HashMap::new();
+    for (pair, intents) in by_pair {
+        let mut sync = PairSync::new(app, pair, &mut outcome.stats);
+        let results = sync.run(&intents).await;
+        for (intent, result) in intents.iter().zip(results) {
+            record_results.insert(intent.record_key(), result);
+        }
+    }
+    for (i, intents) in per_message {
+        let mut result = RecordResult::Done;
+        for intent in &intents {
+            let r = record_results.get(&intent.record_key()).cloned().unwrap_or(RecordResult::Done);
+            result = result.worse(r);
+        }
+        results[i] = Some(match result {
+            RecordResult::Done => ItemResult::Done,
+            RecordResult::Retry(d) => ItemResult::RetryAfter(d),
+            RecordResult::Failed(reason) => ItemResult::Failed { reason },
+        });
+    }
+    if let Err(error) = flush_usage(app).await {
+        warn!(%error, "UsageNotRecorded");
+    }
+    outcome.items = messages
+        .iter()
+        .zip(results)
+        .map(|(m, r)| MessageOutcome {
+            message_id: m.id.clone(),
+            receipt_handle: m.receipt_handle.clone(),
+            result: r.unwrap_or(ItemResult::Done),
+        })
+        .collect();
+    info!(
+        created = outcome.stats.created.values().sum::<u64>(),
+        updated = outcome.stats.updated.values().sum::<u64>(),
+        unchanged = outcome.stats.unchanged,
+        errors = outcome.stats.errors.values().sum::<u64>(),
+        "BatchSynced"
+    );
+    outcome
+}
+
+pub(crate) fn category_name(category: ErrorCategory) -> String {
+    match serde_json::to_value(category) {
+        Ok(Value::String(s)) => s,
+        _ => "other".to_owned(),
+    }
+}
+
+/// Sorts a per-record error code of either CRM into a sync-health category.
+pub(crate) fn categorize(code: &str) -> ErrorCategory {
+    let code = code.to_ascii_uppercase();
+    if code.contains("DUPLICATE") || code.contains("CONFLICT") {
+        ErrorCategory::Duplicates
+    } else if code.contains("ASSOCIATION") {
+        ErrorCategory::Associations
+    } else if code.contains("ACCESS") || code.contains("PERMISSION") || code.contains("INSUFFICIENT") || code.contains("FORBIDDEN") {
+        ErrorCategory::PermissionsOrAccess
+    } else if code.contains("LIMIT") || code.contains("RATE") {
+        ErrorCategory::ApiLimit
+    } else if code.contains("INVALID") || code.contains("REQUIRED") || code.contains("VALIDATION") || code.contains("FIELD") || code.contains("VALUE") || code.contains("STRING_TOO_LONG") {
+        ErrorCategory::PropertyValueOrValidation
+    } else {
+        ErrorCategory::Other
+    }
+}
+
+fn store_pair(pair: ObjectPair) -> crm_sync_store::ObjectPair {
+    match pair {
+        ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
+        ObjectPair::Company => crm_sync_store::ObjectPair::Company,
+        ObjectPair::Deal => crm_sync_store::ObjectPair::Deal,
+    }
+}
+
+fn pair_name(pair: ObjectPair) -> &'static str {
+    match pair {
+        ObjectPair::Contact => "contact",
+        ObjectPair::Company => "company",
+        ObjectPair::Deal => "deal",
+    }
+}
+
+/// Parses the timestamps both CRMs send: RFC 3339, Salesforce's
+/// `2024-05-01T10:00:00.000+0000`, or epoch milliseconds.
+pub(crate) fn parse_time(value: Option<&Value>) -> Option<DateTime<Utc>> {
+    let text = match value? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    text.parse::<i64>().ok().and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+fn sf_snapshot(record: &SfRecord, object: SfObject) -> Option<RecordSnapshot> {
+    let id = SalesforceId::parse(&record.id).ok()?;
+    let modified = parse_time(record.fields.get("LastModifiedDate"))
+        .or_else(|| parse_time(record.fields.get("SystemModstamp")))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let fields: FieldMap = record.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Some(RecordSnapshot::salesforce(id, object, fields, modified))
+}
+
+fn hs_snapshot(record: &HsRecord, pair: ObjectPair) -> Option<RecordSnapshot> {
+    let id = HubSpotId::parse(&record.id).ok()?;
+    let modified = parse_time(record.properties.get("hs_lastmodifieddate"))
+        .or_else(|| parse_time(record.properties.get("lastmodifieddate")))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let fields: FieldMap = record.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Some(RecordSnapshot::hubspot(id, pair, fields, modified))
+}
+
+fn email_in(fields: &Map<String, Value>, name: &str) -> Option<Email> {
+    fields.get(name).and_then(Value::as_str).and_then(|s| Email::parse(s).ok())
+}
+
+const LAST_MODIFIED_KEY: &str = "_salesforce_last_modified";
+
+/// The domain's link state, in the store's string map.
+pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, print) in &state.fingerprints {
+        out.insert(key.clone(), format!("{}|{}", print.salesforce.as_str(), print.hubspot.as_str()));
+    }
+    if let Some(t) = state.salesforce_last_modified {
+        out.insert(LAST_MODIFIED_KEY.to_owned(), t.to_rfc3339());
+    }
+    out
+}
+
+pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
+    let mut state = LinkState::default();
+    for (key, value) in map {
+        if key == LAST_MODIFIED_KEY {
+            state.salesforce_last_modified = DateTime::parse_from_rfc3339(value).ok().map(|t| t.with_timezone(&Utc));
+        } else if let Some((sf, hs)) = value.split_once('|') {
+            let print: Option<FieldFingerprint> = serde_json::from_value(serde_json::json!({
+                "salesforce": sf, "hubspot": hs
+            }))
+            .ok();
+            if let Some(print) = print {
+                state.fingerprints.insert(key.clone(), print);
+            }
+        }
+    }
+    state
+}
+
+/// One record being synced: what is known of each side.
+#[derive(Debug, Clone, Default)]
+struct Unit {
+    /// Record keys of the intents this unit answers.
+    intent_keys: Vec<String>,
+    forced: bool,
+    link: Option<Link>,
+    sf_object: Option<SfObject>,
+    sf_id: Option<String>,
+    hs_id: Option<String>,
+    sf: Option<SfRecord>,
+    hs: Option<HsRecord>,
+    /// The side the first intent came from had no record (deleted).
+    origin_missing: bool,
+    result: Option<RecordResult>,
+}
+
+/// A write waiting for its batch call.
+struct PendingWrite {
+    unit: usize,
+    decision_link: LinkState,
+}
+
+struct PairSync<'a> {
+    app: &'a App,
+    pair: ObjectPair,
+    stats: &'a mut SyncStats,
+    units: Vec<Unit>,
+}
+
+impl<'a> PairSync<'a> {
+    fn new(app: &'a App, pair: ObjectPair, stats: &'a mut SyncStats) -> Self {
+        PairSync { app, pair, stats, units: Vec::new() }
+    }
+
+    fn hubspot_properties(&self) -> Vec<String> {
+        let mut props: BTreeSet<String> = self
+            .app
+            .config()
+            .mappings(self.pair)
+            .iter()
+            .map(|m| m.hubspot_property.clone())
+            .collect();
+        props.insert("hs_lastmodifieddate".into());
+        props.insert("lastmodifieddate".into());
+        match self.pair {
+            ObjectPair::Contact => {
+                props.insert(HUBSPOT_EMAIL_PROPERTY.into());
+            }
+            _ => {
+                props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into());
+            }
+        }
+        if let Some(crm_sync_domain::config::InclusionSegment::PropertyFilter { property, .. }) =
+            &self.app.config().inclusion_segment
+        {
+            props.insert(property.clone());
+        }
+        props.into_iter().collect()
+    }
+
+    fn salesforce_fields(&self, object: SfObject) -> Vec<String> {
+        let mut fields: BTreeSet<String> = self
+            .app
+            .config()
+            .mappings_for(object)
+            .map(|m| m.salesforce_field.clone())
+            .collect();
+        fields.insert("Id".into());
+        fields.insert("LastModifiedDate".into());
+        fields.insert("SystemModstamp".into());
+        if matches!(object, SfObject::Lead | SfObject::Contact) {
+            fields.insert(SALESFORCE_EMAIL_FIELD.into());
+            fields.insert("CreatedDate".into());
+        }
+        if object == SfObject::Lead {
+            fields.insert("IsConverted".into());
+        }
+        fields.into_iter().collect()
+    }
+
+    fn fail_units(&mut self, units: &[usize], error: &CrmError) {
+        for &u in units {
+            let result = match error.verdict {
+                Verdict::Retryable { after } => RecordResult::Retry(after),
+                Verdict::Permanent => RecordResult::Failed(error.message.clone()),
+            };
+            let unit = &mut self.units[u];
+            unit.result = Some(unit.result.take().map_or(result.clone(), |r| r.worse(result)));
+        }
+    }
+
+    async fn run(&mut self, intents: &[SyncIntent]) -> Vec<RecordResult> {
+        if let Err(error) = self.collect(intents).await {
+            warn!(pair = pair_name(self.pair), %error, "LinksUnreadable");
+            return intents.iter().map(|_| RecordResult::Retry(RACE_RETRY)).collect();
+        }
+        self.read().await;
+        self.match_unlinked().await;
+        self.decide_and_write().await;
+        let mut by_key: HashMap<&str, RecordResult> = HashMap::new();
+        for unit in &self.units {
+            let result = unit.result.clone().unwrap_or(RecordResult::Done);
+            for key in &unit.intent_keys {
+                by_key.insert(key.as_str(), result.clone());
+            }
+        }
+        intents
+            .iter()
+            .map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or(RecordResult::Done))
+            .collect()
+    }
+
+    /// Builds one unit per record, joined through stored links.
+    async fn collect(&mut self, intents: &[SyncIntent]) -> Result<(), crm_sync_store::StoreError> {
+        let store = self.app.store();
+        let spair = store_pair(self.pair);
+        let mut by_sf: HashMap<String, usize> = HashMap::new();
+        let mut by_hs: HashMap<String, usize> = HashMap::new();
+        for intent in intents {
+            let forced = intent.trigger.is_forced();
+            let key = intent.record_key();
+            match intent.record_id() {
+                RecordId::Salesforce(id) => {
+                    let id = id.as_str().to_owned();
+                    if let Some(&u) = by_sf.get(&id) {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        continue;
+                    }
+                    let link = store.get_link_by_salesforce(spair, &id).await?;
+                    if let Some(hs) = link.as_ref().map(|l| l.hubspot_id.clone())
+                        && let Some(&u) = by_hs.get(&hs)
+                    {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        by_sf.insert(id, u);
+                        continue;
+                    }
+                    let object = match intent.object() {
+                        crm_sync_domain::intent::IntentObject::Salesforce(o) => o,
+                        crm_sync_domain::intent::IntentObject::HubSpot(_) => continue,
+                    };
+                    let unit = Unit {
+                        intent_keys: vec![key],
+                        forced,
+                        hs_id: link.as_ref().map(|l| l.hubspot_id.clone()),
+                        sf_object: Some(
+                            link.as_ref()
+                                .and_then(|l| SfObject::parse(&l.salesforce_object))
+                                .unwrap_or(object),
+                        ),
+                        sf_id: Some(id.clone()),
+                        link,
+                        ..Unit::default()
+                    };
+                    by_sf.insert(id, self.units.len());
+                    if let Some(hs) = &unit.hs_id {
+                        by_hs.insert(hs.clone(), self.units.len());
+                    }
+                    self.units.push(unit);
+                }
+                RecordId::HubSpot(id) => {
+                    let id = id.as_str().to_owned();
+                    if let Some(&u) = by_hs.get(&id) {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        continue;
+                    }
+                    let link = store.get_link_by_hubspot(spair, &id).await?;
+                    if let Some(sf) = link.as_ref().map(|l| l.salesforce_id.clone())
+                        && let Some(&u) = by_sf.get(&sf)
+                    {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        by_hs.insert(id, u);
+                        continue;
+                    }
+                    let unit = Unit {
+                        intent_keys: vec![key],
+                        forced,
+                        sf_id: link.as_ref().map(|l| l.salesforce_id.clone()),
+                        sf_object: link.as_ref().and_then(|l| SfObject::parse(&l.salesforce_object)),
+                        hs_id: Some(id.clone()),
+                        link,
+                        ..Unit::default()
+                    };
+                    by_hs.insert(id, self.units.len());
+                    if let Some(sf) = &unit.sf_id {
+                        by_sf.insert(sf.clone(), self.units.len());
+                    }
+                    self.units.push(unit);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every known id on both sides, batched.
+    async fn read(&mut self) {
+        // HubSpot by id.
+        let hs_object = self.pair.hubspot_object_type();
+        let props = self.hubspot_properties();
+        let hs_units: Vec<usize> = (0..self.units.len()).filter(|&u| self.units[u].hs_id.is_some()).collect();
+        for chunk in hs_units.chunks(HUBSPOT_BATCH) {
+            let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].hs_id.clone()).collect();
+            match self.app.hubspot().batch_read(hs_object, &ids, None, &props).await {
+                Ok(records) => {
+                    let by_id: HashMap<String, HsRecord> = records.into_iter().map(|r| (r.id.clone(), r)).collect();
+                    for &u in chunk {
+                        let id = self.units[u].hs_id.clone().unwrap_or_default();
+                        self.units[u].hs = by_id.get(&id).cloned();
+                    }
+                }
+                Err(error) => self.fail_units(chunk, &error),
+            }
+        }
+        // Salesforce by id, per object.
+        let mut by_object: BTreeMap<SfObject, Vec<usize>> = BTreeMap::new();
+        for (u, unit) in self.units.iter().enumerate() {
+            if let (Some(object), Some(_)) = (unit.sf_object, &unit.sf_id) {
+                by_object.entry(object).or_default().push(u);
+            }
+        }
+        for (object, units) in by_object {
+            let fields = self.salesforce_fields(object);
+            for chunk in units.chunks(SALESFORCE_BATCH) {
+                let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].sf_id.clone()).collect();
+                match self.app.salesforce().retrieve(object.api_name(), &ids, &fields).await {
+                    Ok(records) => {
+                        let by_id: HashMap<String, SfRecord> = records
+                            .into_iter()
+                            .filter_map(|r| Some((SalesforceId::parse(&r.id).ok()?.as_str().to_owned(), r)))
+                            .collect();
+                        for &u in chunk {
+                            let id = self.units[u].sf_id.clone().unwrap_or_default();
+                            self.units[u].sf = by_id.get(&id).cloned();
+                        }
+                    }
+                    Err(error) => self.fail_units(chunk, &error),
+                }
+            }
+        }
+        for unit in &mut self.units {
+            let sf_missing = unit.sf_id.is_some() && unit.sf.is_none();
+            let hs_missing = unit.hs_id.is_some() && unit.hs.is_none();
+            unit.origin_missing = unit.result.is_none() && (sf_missing || hs_missing);
+        }
+    }
+
+    /// Finds the other side of records with no link: contacts by email,
+    /// companies and deals by the `salesforce_id` HubSpot property.
+    async fn match_unlinked(&mut self) {
+        let pending = |u: &Unit| u.result.is_none() && u.link.is_none() && !u.origin_missing;
+        // HubSpot records without a Salesforce side.
+        let hs_only: Vec<usize> = (0..self.units.len())
+            .filter(|&u| pending(&self.units[u]) && self.units[u].hs.is_some() && self.units[u].sf.is_none())
+            .collect();
+        if self.pair == ObjectPair::Contact && !hs_only.is_empty() {
+            self.match_contacts_in_salesforce(&hs_only).await;
+        } else if !hs_only.is_empty() {
+            // A company or deal created from Salesforce carries the id.
+            for &u in &hs_only {
+                let sf_id = self.units[u]
+                    .hs
+                    .as_ref()
+                    .and_then(|r| r.properties.get(HUBSPOT_SALESFORCE_ID_PROPERTY))
+                    .and_then(Value::as_str)
+                    .and_then(|s| SalesforceId::parse(s).ok());
+                if let Some(id) = sf_id {
+                    self.units[u].sf_id = Some(id.as_str().to_owned());
+                    self.units[u].sf_object = self.pair.salesforce_objects().first().copied();
+                }
+            }
+            let object = self.pair.salesforce_objects().first().copied();
+            let ids: Vec<usize> = hs_only.iter().copied().filter(|&u| self.units[u].sf_id.is_some()).collect();
+            if let Some(object) = object {
+                let fields = self.salesforce_fields(object);
+                for chunk in ids.chunks(SALESFORCE_BATCH) {
+                    let wanted: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].sf_id.clone()).collect();
+                    match self.app.salesforce().retrieve(object.api_name(), &wanted, &fields).await {
+                        Ok(records) => {
+                            let by_id: HashMap<String, SfRecord> = records
+                                .into_iter()
+                                .filter_map(|r| Some((SalesforceId::parse(&r.id).ok()?.as_str().to_owned(), r)))
+                                .collect();
+                            for &u in chunk {
+                                let id = self.units[u].sf_id.clone().unwrap_or_default();
+                                self.units[u].sf = by_id.get(&id).cloned();
+                                if self.units[u].sf.is_none() {
+                                    self.units[u].sf_id = None;
+                                }
+                            }
+                        }
+                        Err(error) => self.fail_units(chunk, &error),
+                    }
+                }
+            }
+        }
+        // Salesforce records without a HubSpot side.
+        let sf_only: Vec<usize> = (0..self.units.len())
+            .filter(|&u| pending(&self.units[u]) && self.units[u].sf.is_some() && self.units[u].hs.is_none())
+            .collect();
+        if sf_only.is_empty() {
+            return;
+        }
+        let hs_object = self.pair.hubspot_object_type();
+        let props = self.hubspot_properties();
+        let (id_property, keys): (&str, Vec<(usize, String)>) = if self.pair == ObjectPair::Contact {
+            (
+                HUBSPOT_EMAIL_PROPERTY,
+                sf_only
+                    .iter()
+                    .filter_map(|&u| {
+                        let email = email_in(&self.units[u].sf.as_ref()?.fields, SALESFORCE_EMAIL_FIELD)?;
+                        Some((u, email.as_str().to_owned()))
+                    })
+                    .collect(),
+            )
+        } else {
+            (
+                HUBSPOT_SALESFORCE_ID_PROPERTY,
+                sf_only.iter().filter_map(|&u| Some((u, self.units[u].sf_id.clone()?))).collect(),
+            )
+        };
+        for chunk in keys.chunks(HUBSPOT_BATCH) {
+            let ids: Vec<String> = chunk.iter().map(|(_, k)| k.clone()).collect();
+            match self.app.hubspot().batch_read(hs_object, &ids, Some(id_property), &props).await {
+                Ok(records) => {
+                    let mut by_key: HashMap<String, HsRecord> = HashMap::new();
+                    for r in records {
+                        let key = r.properties.get(id_property).and_then(Value::as_str).map(|s| {
+                            if id_property == HUBSPOT_EMAIL_PROPERTY { s.trim().to_lowercase() } else { s.to_owned() }
+                        });
+                        if let Some(key) = key {
+                            by_key.insert(key, r);
+                        }
+                    }
+                    for (u, key) in chunk {
+                        if let Some(r) = by_key.get(key) {
+                            self.units[*u].hs_id = Some(r.id.clone());
+                            self.units[*u].hs = Some(r.clone());
+                        }
+                    }
+                }
+                Err(error) => {
+                    let units: Vec<usize> = chunk.iter().map(|(u, _)| *u).collect();
+                    self.fail_units(&units, &error);
+                }
+            }
+        }
+    }
+
+    /// HubSpot contacts with no link: find Salesforce Leads and Contacts with
+    /// the same email (SOQL `IN`, 200 emails per query and object), pick one by
+    /// the core's deterministic rule, report the others as duplicates.
+    async fn match_contacts_in_salesforce(&mut self, units: &[usize]) {
+        let mut wanted: Vec<(usize, Email)> = Vec::new();
+        for &u in units {
+            if let Some(email) = self.units[u].hs.as_ref().and_then(|r| email_in(&r.properties, HUBSPOT_EMAIL_PROPERTY)) {
+                wanted.push((u, email));
+            }
+        }
+        let mut candidates: HashMap<Email, Vec<(SalesforceCandidate, SfRecord)>> = HashMap::new();
+        for object in [SfObject::Lead, SfObject::Contact] {
+            let fields = self.salesforce_fields(object);
+            for chunk in wanted.chunks(SALESFORCE_BATCH) {
+                let list = chunk
+                    .iter()
+                    .map(|(_, e)| format!("'{}'", soql_escape(e.as_str())))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let soql = format!(
+                    "SELECT {} FROM {} WHERE Email IN ({})",
+                    fields.join(", "),
+                    object.api_name(),
+                    list
+                );
+                match self.app.salesforce().query(&soql).await {
+                    Ok(records) => {
+                        for record in records {
+                            let (Some(email), Ok(id)) =
+                                (email_in(&record.fields, SALESFORCE_EMAIL_FIELD), SalesforceId::parse(&record.id))
+                            else {
+                                continue;
+                            };
+                            let candidate = SalesforceCandidate {
+                                id,
+                                object,
+                                email: email.clone(),
+                                created: parse_time(record.fields.get("CreatedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                                converted: record.fields.get("IsConverted").and_then(Value::as_bool).unwrap_or(false),
+                            };
+                            candidates.entry(email).or_default().push((candidate, record));
+                        }
+                    }
+                    Err(error) => {
+                        let us: Vec<usize> = chunk.iter().map(|(u, _)| *u).collect();
+                        self.fail_units(&us, &error);
+                    }
+                }
+            }
+        }
+        for (u, email) in wanted {
+            if self.units[u].result.is_some() {
+                continue;
+            }
+            let Some(found) = candidates.get(&email) else { continue };
+            let list: Vec<SalesforceCandidate> = found.iter().map(|(c, _)| c.clone()).collect();
+            let Some(choice) = pick_salesforce_match(&list) else { continue };
+            if let Some((_, record)) = found.iter().find(|(c, _)| c.id == choice.chosen.id) {
+                self.units[u].sf_id = Some(choice.chosen.id.as_str().to_owned());
+                self.units[u].sf_object = Some(choice.chosen.object);
+                self.units[u].sf = Some(record.clone());
+            }
+            for other in &choice.others {
+                let report = ErrorReport {
+                    key: format!("contact:salesforce:{}", other.id),
+                    category: category_name(ErrorCategory::Duplicates),
+                    pair: crm_sync_store::ObjectPair::Contact,
+                    salesforce_id: Some(other.id.as_str().to_owned()),
+                    hubspot_id: self.units[u].hs_id.clone(),
+                    message: format!(
+                        "another Salesforce record ({} {}) shares this email and was chosen; this one is not synced",
+                        choice.chosen.object, choice.chosen.id
+                    ),
+                    retryable: false,
+                };
+                if let Err(error) = self.app.store().record_error(&report).await {
+                    warn!(%error, "ErrorNotRecorded");
+                }
+                *self.stats.errors.entry(report.category.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    async fn record_failure(&mut self, u: usize, code: &str, message: &str, retryable: bool) {
+        let unit = &self.units[u];
+        let category = categorize(code);
+        let key = match (&unit.hs_id, &unit.sf_id) {
+            (Some(hs), _) => format!("{}:hubspot:{hs}", pair_name(self.pair)),
+            (None, Some(sf)) => format!("{}:salesforce:{sf}", pair_name(self.pair)),
+            (None, None) => format!("{}:unknown", pair_name(self.pair)),
+        };
+        let report = ErrorReport {
+            key,
+            category: category_name(category),
+            pair: store_pair(self.pair),
+            salesforce_id: unit.sf_id.clone(),
+            hubspot_id: unit.hs_id.clone(),
+            message: format!("{code}: {message}"),
+            retryable,
+        };
+        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
+        let result = match self.app.store().record_error(&report).await {
+            Ok(_) => RecordResult::Failed(report.message),
+            Err(error) => {
+                warn!(%error, "ErrorNotRecorded");
+                RecordResult::Retry(RACE_RETRY)
+            }
+        };
+        self.units[u].result = Some(result);
+    }
+
+    async fn decide_and_write(&mut self) {
+        let config = self.app.config();
+        let mut sf_updates: BTreeMap<SfObject, Vec<(usize, String, Map<String, Value>)>> = BTreeMap::new();
+        let mut sf_creates: BTreeMap<SfObject, Vec<(usize, Map<String, Value>)>> = BTreeMap::new();
+        let mut hs_updates: Vec<(usize, String, Map<String, Value>)> = Vec::new();
+        let mut hs_creates: Vec<(usize, String, Map<String, Value>)> = Vec::new();
+        let mut pending: HashMap<usize, PendingWrite> = HashMap::new();
+
+        for u in 0..self.units.len() {
+            if self.units[u].result.is_some() {
+                continue;
+            }
+            let unit = &self.units[u];
+            if unit.origin_missing {
+                // Deleted (or merged away) on its own side: the link goes,
+                // the other side's record stays (deletions do not travel).
+                if let Some(link) = &unit.link
+                    && let Err(error) = self
+                        .app
+                        .store()
+                        .delete_link(store_pair(self.pair), &link.salesforce_id, link.version)
+                        .await
+                {
+                    warn!(%error, "LinkNotDeleted");
+                }
+                *self.stats.skipped.entry("deleted".into()).or_default() += 1;
+                continue;
+            }
+            let sf_snap = unit.sf.as_ref().and_then(|r| sf_snapshot(r, unit.sf_object.unwrap_or(SfObject::Lead)));
+            let hs_snap = unit.hs.as_ref().and_then(|r| hs_snapshot(r, self.pair));
+            let link_state = unit.link.as_ref().map(|l| decode_link_state(&l.fingerprints));
+            let in_segment = match (&config.inclusion_segment, &hs_snap) {
+                (Some(segment), Some(hs)) => segment.admits(hs).unwrap_or(true),
+                // A record not yet in HubSpot joins as it is created.
+                _ => true,
+            };
+            let create_allowed = match self.pair {
+                ObjectPair::Contact => true,
+                ObjectPair::Company => {
+                    if hs_snap.is_some() && sf_snap.is_none() {
+                        // SPEC section 5 needs the associated contacts; a
+                        // resync or import forces it.
+                        unit.forced
+                    } else {
+                        crm_sync_domain::special::account_creates_company(config)
+                    }
+                }
+                ObjectPair::Deal => true,
+            };
+            let decision = decide(&DecisionInput {
+                config,
+                pair: self.pair,
+                salesforce: sf_snap.as_ref(),
+                hubspot: hs_snap.as_ref(),
+                link: link_state.as_ref(),
+                owners: None,
+                context: DecisionContext { forced: unit.forced, in_inclusion_segment: in_segment, create_allowed },
+            });
+            debug!(action = ?decision.action, "RecordDecided");
+            let mut link_state = decision.link.clone();
+            match &decision.action {
+                Action::Skip { reason } => {
+                    let name = serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| format!("{reason:?}"));
+                    *self.stats.skipped.entry(name).or_default() += 1;
+                    continue;
+                }
+                Action::Update => {
+                    let (Some(sf_id), Some(hs_id)) = (unit.sf_id.clone(), unit.hs_id.clone()) else { continue };
+                    if decision.writes_nothing() {
+                        self.stats.unchanged += 1;
+                        // Keep the fingerprints current (first match, new mappings).
+                        if unit.link.as_ref().map(|l| decode_link_state(&l.fingerprints)) != Some(link_state.clone()) {
+                            pending.insert(u, PendingWrite { unit: u, decision_link: link_state });
+                        }
+                        continue;
+                    }
+                    if !decision.salesforce_writes.is_empty() {
+                        let object = unit.sf_object.unwrap_or(SfObject::Lead);
+                        let fields: Map<String, Value> = decision.salesforce_writes.clone().into_iter().collect();
+                        sf_updates.entry(object).or_default().push((u, sf_id, fields));
+                    }
+                    if !decision.hubspot_writes.is_empty() {
+                        let props: Map<String, Value> = decision.hubspot_writes.clone().into_iter().collect();
+                        hs_updates.push((u, hs_id, props));
+                    }
+                    pending.insert(u, PendingWrite { unit: u, decision_link: link_state });
+                }
+                Action::CreateSalesforce { object } => {
+                    let Some(hs_id) = unit.hs_id.clone() else { continue };
+                    let mut fields: Map<String, Value> = decision.salesforce_writes.clone().into_iter().collect();
+                    fields.insert(SALESFORCE_HUBSPOT_ID_FIELD.into(), Value::String(hs_id));
+                    self.fill_required(*object, &mut fields, &mut link_state);
+                    self.units[u].sf_object = Some(*object);
+                    sf_creates.entry(*object).or_default().push((u, fields));
+                    pending.insert(u, PendingWrite { unit: u, decision_link: link_state });
+                }
+                Action::CreateHubSpot { .. } => {
+                    let props: Map<String, Value> = decision.hubspot_writes.clone().into_iter().collect();
+                    let key = if self.pair == ObjectPair::Contact {
+                        props.get(HUBSPOT_EMAIL_PROPERTY).and_then(Value::as_str).map(str::to_owned)
+                    } else {
+                        unit.sf_id.clone()
+                    };
+                    let Some(key) = key else { continue };
+                    let mut props = props;
+                    if self.pair != ObjectPair::Contact {
+                        props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into(), Value::String(key.clone()));
+                    }
+                    hs_creates.push((u, key, props));
+                    pending.insert(u, PendingWrite { unit: u, decision_link: link_state });
+                }
+            }
+        }
+
+        // Salesforce writes.
+        for (object, items) in sf_updates {
+            for chunk in items.chunks(SALESFORCE_BATCH) {
+                let records: Vec<(String, Map<String, Value>)> = chunk.iter().map(|(_, id, f)| (id.clone(), f.clone())).collect();
+                let result = self.app.salesforce().update(object.api_name(), &records).await;
+                self.settle(chunk.iter().map(|(u, _, _)| *u).collect(), result, &format!("salesforce:{object}")).await;
+            }
+        }
+        for (object, items) in sf_creates {
+            for chunk in items.chunks(SALESFORCE_BATCH) {
+                let records: Vec<Map<String, Value>> = chunk.iter().map(|(_, f)| f.clone()).collect();
+                let result = self
+                    .app
+                    .salesforce()
+                    .upsert(object.api_name(), SALESFORCE_HUBSPOT_ID_FIELD, &records)
+                    .await;
+                let units: Vec<usize> = chunk.iter().map(|(u, _)| *u).collect();
+                if let Ok(results) = &result {
+                    for (&u, r) in units.iter().zip(results) {
+                        if let WriteResult::Ok { id, .. } = r {
+                            self.units[u].sf_id = SalesforceId::parse(id).ok().map(|i| i.as_str().to_owned());
+                        }
+                    }
+                }
+                self.settle(units, result, &format!("salesforce:{object}")).await;
+            }
+        }
+        // HubSpot writes.
+        let hs_object = self.pair.hubspot_object_type();
+        for chunk in hs_updates.chunks(HUBSPOT_BATCH) {
+            let inputs: Vec<(String, Map<String, Value>)> = chunk.iter().map(|(_, id, p)| (id.clone(), p.clone())).collect();
+            let result = self.app.hubspot().batch_update(hs_object, &inputs).await;
+            self.settle(chunk.iter().map(|(u, _, _)| *u).collect(), result, &format!("hubspot:{}", pair_name(self.pair))).await;
+        }
+        let id_property =
+            if self.pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
+        for chunk in hs_creates.chunks(HUBSPOT_BATCH) {
+            let inputs: Vec<(String, Map<String, Value>)> = chunk.iter().map(|(_, k, p)| (k.clone(), p.clone())).collect();
+            let result = self.app.hubspot().batch_upsert(hs_object, id_property, &inputs).await;
+            let units: Vec<usize> = chunk.iter().map(|(u, _, _)| *u).collect();
+            if let Ok(results) = &result {
+                for (&u, r) in units.iter().zip(results) {
+                    if let WriteResult::Ok { id, .. } = r {
+                        self.units[u].hs_id = Some(id.clone());
+                    }
+                }
+            }
+            self.settle(units, result, &format!("hubspot:{}", pair_name(self.pair))).await;
+        }
+        self.store_links(pending).await;
+    }
+
+    /// A new Lead needs `LastName` and `Company`; when HubSpot has none, the
+    /// placeholder goes in and the fingerprint records it, so that the value
+    /// does not travel back.
+    fn fill_required(&self, object: SfObject, fields: &mut Map<String, Value>, link: &mut LinkState) {
+        let required: &[&str] = match object {
+            SfObject::Lead => &["LastName", "Company"],
+            SfObject::Contact => &["LastName"],
+            SfObject::Account => &["Name"],
+            SfObject::Opportunity => &[],
+        };
+        for &field in required {
+            let blank = fields.get(field).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+            if !blank {
+                continue;
+            }
+            fields.insert(field.to_owned(), Value::String(NOT_PROVIDED.to_owned()));
+            for mapping in self.app.config().mappings_for(object) {
+                if mapping.salesforce_field == field {
+                    let key = mapping.key();
+                    if let Some(print) = link.fingerprints.get_mut(&key) {
+                        print.salesforce = Fingerprint::of(&key, &Some(NOT_PROVIDED.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn settle(&mut self, units: Vec<usize>, result: Result<Vec<WriteResult>, CrmError>, stat: &str) {
+        match result {
+            Ok(results) => {
+                for (i, u) in units.iter().enumerate() {
+                    match results.get(i) {
+                        Some(WriteResult::Ok { created, .. }) => {
+                            let map = if *created { &mut self.stats.created } else { &mut self.stats.updated };
+                            *map.entry(stat.to_owned()).or_default() += 1;
+                        }
+                        Some(WriteResult::Err { code, message }) => {
+                            let (code, message) = (code.clone(), message.clone());
+                            self.record_failure(*u, &code, &message, false).await;
+                        }
+                        None => {
+                            self.record_failure(*u, "MISSING_RESULT", "the CRM returned no result for this record", true)
+                                .await;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                if error.is_retryable() {
+                    self.fail_units(&units, &error);
+                } else {
+                    for u in units {
+                        let (code, message) = (error.code.clone(), error.message.clone());
+                        self.record_failure(u, &code, &message, false).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores the links of every unit whose writes all succeeded.
+    async fn store_links(&mut self, pending: HashMap<usize, PendingWrite>) {
+        let now = self.app.clock().now();
+        let mut writes = Vec::new();
+        let mut order = Vec::new();
+        for (_, write) in pending {
+            let unit = &self.units[write.unit];
+            if unit.result.is_some() {
+                continue;
+            }
+            let (Some(sf_id), Some(hs_id)) = (unit.sf_id.clone(), unit.hs_id.clone()) else { continue };
+            let condition = match &unit.link {
+                Some(link) => LinkCondition::VersionIs(link.version),
+                None => LinkCondition::MustNotExist,
+            };
+            writes.push(LinkWrite {
+                link: Link {
+                    pair: store_pair(self.pair),
+                    salesforce_object: unit.sf_object.unwrap_or(SfObject::Lead).api_name().to_owned(),
+                    salesforce_id: sf_id,
+                    hubspot_id: hs_id,
+                    fingerprints: encode_link_state(&write.decision_link),
+                    version: 0,
+                    updated_at: now,
+                },
+                condition,
+            });
+            order.push(write.unit);
+        }
+        if writes.is_empty() {
+            return;
+        }
+        match self.app.store().put_links(&writes).await {
+            Ok(results) => {
+                for (u, r) in order.into_iter().zip(results) {
+                    match r {
+                        Ok(_) => {
+                            self.units[u].result = Some(RecordResult::Done);
+                            let key = match &self.units[u].hs_id {
+                                Some(hs) => format!("{}:hubspot:{hs}", pair_name(self.pair)),
+                                None => continue,
+                            };
+                            if let Err(error) = self.app.store().resolve_error(&key).await {
+                                warn!(%error, "ErrorNotResolved");
+                            }
+                        }
+                        Err(error) if error.is_condition_failed() => {
+                            // Another worker linked it first: look again.
+                            debug!("LinkRaced");
+                            self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                        }
+                        Err(error) => {
+                            warn!(%error, "LinkNotStored");
+                            self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                warn!(%error, "LinksNotStored");
+                for u in order {
+                    self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                }
+            }
+        }
+    }
+}
+
+/// Escapes a value for a single-quoted SOQL literal.
+pub(crate) fn soql_escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "\\'")
+}

@@ -1,0 +1,218 @@
+//! Webhook deliveries: HubSpot event arrays and Salesforce outbound messages.
+//!
+//! Each handler verifies, drops events already seen, turns the rest into sync
+//! intents and queues them, and only then answers 2xx (or the SOAP Ack). Bad
+//! input gets 401/400 and one warning log line, and nothing is queued. It does
+//! no CRM calls: the answer must come back within HubSpot's 5 seconds.
+
+use crate::messages::queue_intents;
+use crate::webhook::hubspot_events::{self, EventAction};
+use crate::webhook::outbound;
+use crate::App;
+use chrono::{DateTime, TimeZone, Utc};
+use crm_sync_domain::intent::{SyncIntent, Trigger};
+use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId, SfObject};
+use std::collections::BTreeMap;
+use tracing::{info, instrument, warn};
+
+/// An HTTP request as the runtime received it.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookRequest {
+    pub method: String,
+    /// The request URI: a full URL, or path and query (then
+    /// [`crate::WebhookSecrets::public_base_url`] supplies the rest).
+    pub uri: String,
+    /// Header names in lower case.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl WebhookRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// The answer to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub body: String,
+    pub content_type: &'static str,
+}
+
+impl WebhookResponse {
+    fn text(status: u16, body: impl Into<String>) -> Self {
+        WebhookResponse { status, body: body.into(), content_type: "text/plain; charset=utf-8" }
+    }
+}
+
+fn full_uri(app: &App, uri: &str) -> String {
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        return uri.to_owned();
+    }
+    match &app.secrets().public_base_url {
+        Some(base) => format!("{}{}", base.trim_end_matches('/'), uri),
+        None => uri.to_owned(),
+    }
+}
+
+fn hubspot_pair(object: &str) -> Option<ObjectPair> {
+    match object {
+        "contact" => Some(ObjectPair::Contact),
+        "company" => Some(ObjectPair::Company),
+        "deal" => Some(ObjectPair::Deal),
+        _ => None,
+    }
+}
+
+/// Handles one HubSpot webhook delivery.
+#[instrument(skip_all, fields(events = tracing::field::Empty, queued = tracing::field::Empty))]
+pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> WebhookResponse {
+    let now = app.clock().now();
+    let (Some(signature), Some(timestamp)) = (
+        request.header("x-hubspot-signature-v3"),
+        request.header("x-hubspot-request-timestamp"),
+    ) else {
+        warn!(reason = "missing signature headers", "WebhookRejected");
+        return WebhookResponse::text(401, "missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp");
+    };
+    let uri = full_uri(app, &request.uri);
+    let valid = app.hubspot().verify_webhook(
+        app.secrets().hubspot_client_secret.expose(),
+        &request.method,
+        &uri,
+        &request.body,
+        signature,
+        timestamp,
+        now,
+    );
+    if !valid {
+        warn!(reason = "bad or stale signature", "WebhookRejected");
+        return WebhookResponse::text(401, "invalid signature");
+    }
+    let events = match hubspot_events::parse(&request.body) {
+        Ok(events) => events,
+        Err(error) => {
+            warn!(reason = "malformed body", %error, "WebhookRejected");
+            return WebhookResponse::text(400, "the body is not a JSON array of HubSpot events");
+        }
+    };
+    tracing::Span::current().record("events", events.len());
+    let keys: Vec<String> = events.iter().map(|e| format!("hubspot:{}", e.event_id)).collect();
+    let fresh = match app.store().mark_events_seen(&keys, app.settings().seen_event_ttl).await {
+        Ok(fresh) => fresh,
+        Err(error) => {
+            warn!(%error, "WebhookDeferred");
+            return WebhookResponse::text(503, "state store unavailable; retry later");
+        }
+    };
+    let mut intents = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (event, fresh) in events.iter().zip(fresh) {
+        if !fresh {
+            continue;
+        }
+        let Some(pair) = hubspot_pair(event.object()) else { continue };
+        if event.action() == EventAction::Ignored {
+            continue;
+        }
+        let at = event
+            .occurred_at
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .unwrap_or(now);
+        for id in event.record_ids() {
+            let Ok(id) = HubSpotId::parse(&id.to_string()) else { continue };
+            let intent = SyncIntent::hubspot(pair, id, Trigger::Webhook, at);
+            if seen.insert(intent.record_key()) {
+                intents.push(intent);
+            }
+        }
+    }
+    let queued = intents.len();
+    if let Err(error) = queue_intents(app, intents).await {
+        // The event ids are already marked seen: HubSpot's retry would be
+        // dropped, so the sweep is what picks these records up.
+        warn!(%error, "WebhookDeferred");
+        return WebhookResponse::text(503, "queue unavailable; retry later");
+    }
+    tracing::Span::current().record("queued", queued);
+    info!(queued, "WebhookAccepted");
+    WebhookResponse::text(200, "")
+}
+
+fn soap_fault(status: u16, message: &str) -> WebhookResponse {
+    let body = format!(
+        concat!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>"#,
+            r#"<soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>{}</faultstring></soapenv:Fault>"#,
+            r#"</soapenv:Body></soapenv:Envelope>"#
+        ),
+        message
+    );
+    WebhookResponse { status, body, content_type: "text/xml; charset=utf-8" }
+}
+
+/// Handles one Salesforce outbound message and answers the SOAP Ack.
+#[instrument(skip_all, fields(notifications = tracing::field::Empty, queued = tracing::field::Empty))]
+pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> WebhookResponse {
+    let now: DateTime<Utc> = app.clock().now();
+    let Ok(text) = std::str::from_utf8(&request.body) else {
+        warn!(reason = "body is not UTF-8", "WebhookRejected");
+        return soap_fault(400, "the body is not UTF-8");
+    };
+    let message = match outbound::parse(text) {
+        Ok(message) => message,
+        Err(error) => {
+            warn!(reason = "malformed body", %error, "WebhookRejected");
+            return soap_fault(400, "the body is not a Salesforce outbound message");
+        }
+    };
+    if let Some(org) = &app.secrets().salesforce_org_id {
+        let same = message.organization_id.get(..15) == org.get(..15);
+        if !same {
+            warn!(reason = "unknown organization", "WebhookRejected");
+            return soap_fault(401, "unknown organization");
+        }
+    }
+    tracing::Span::current().record("notifications", message.notifications.len());
+    let keys: Vec<String> = message
+        .notifications
+        .iter()
+        .map(|n| format!("salesforce:{}", n.id))
+        .collect();
+    let fresh = match app.store().mark_events_seen(&keys, app.settings().seen_event_ttl).await {
+        Ok(fresh) => fresh,
+        Err(error) => {
+            warn!(%error, "WebhookDeferred");
+            return soap_fault(503, "state store unavailable");
+        }
+    };
+    let mut intents = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (notification, fresh) in message.notifications.iter().zip(fresh) {
+        if !fresh {
+            continue;
+        }
+        let (Some(object), Ok(id)) = (
+            SfObject::parse(&notification.sobject),
+            SalesforceId::parse(&notification.record_id),
+        ) else {
+            warn!(sobject = %notification.sobject, "NotificationSkipped");
+            continue;
+        };
+        let intent = SyncIntent::salesforce(object, id, Trigger::Webhook, now);
+        if seen.insert(intent.record_key()) {
+            intents.push(intent);
+        }
+    }
+    let queued = intents.len();
+    if let Err(error) = queue_intents(app, intents).await {
+        warn!(%error, "WebhookDeferred");
+        return soap_fault(503, "queue unavailable");
+    }
+    tracing::Span::current().record("queued", queued);
+    info!(queued, "OutboundMessageAccepted");
+    WebhookResponse { status: 200, body: outbound::ACK.to_owned(), content_type: "text/xml; charset=utf-8" }
+}
