@@ -53,8 +53,6 @@ pub struct CrmCredentials {
     pub salesforce_client_secret: Secret,
     /// The org's My Domain URL (client-credentials flow, or to skip discovery).
     pub salesforce_instance_url: String,
-    /// Token expected in the outbound-message URL (`?token=`).
-    pub salesforce_outbound_token: Secret,
     /// HubSpot private app access token.
     pub hubspot_access_token: Secret,
     /// HubSpot app client secret: the key of webhook signatures.
@@ -113,11 +111,10 @@ mod tests {
         let json = r#"{"salesforce_client_id": "", "salesforce_username": "",
             "salesforce_private_key_pem": "", "salesforce_client_secret": "",
             "salesforce_instance_url": "", "hubspot_access_token": "pat-na1-123",
-            "hubspot_client_secret": "", "salesforce_outbound_token": "tok"}"#;
+            "hubspot_client_secret": ""}"#;
         let creds = CrmCredentials::from_json(json).unwrap();
         assert_eq!(creds.hubspot_access_token.expose(), "pat-na1-123");
         assert!(creds.salesforce_private_key_pem.is_empty());
-        assert_eq!(creds.salesforce_outbound_token.expose(), "tok");
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! - [`settings`]: the environment variables and their parsing.
 //! - [`credentials`]: the CRM credentials secret (Secrets Manager or env).
 //! - [`telemetry`]: JSON `tracing` for CloudWatch.
+//! - [`sqs`]: SQS event records <-> queue messages, partial batch responses.
 //!
 //! No sync logic lives here: the handlers call the use cases of
 //! `crm_sync_app`, exactly as the local runtime does.
 
 pub mod credentials;
 pub mod settings;
+pub mod sqs;
 pub mod telemetry;
 
 pub use credentials::{CredentialsError, CrmCredentials, Secret};

@@ -31,6 +31,8 @@ pub const CONFIG: &str = "CRM_SYNC_CONFIG";
 pub const SALESFORCE_API_CAP: &str = "CRM_SYNC_SALESFORCE_API_CAP";
 /// Salesforce login host.
 pub const SALESFORCE_LOGIN_URL: &str = "CRM_SYNC_SALESFORCE_LOGIN_URL";
+/// The Salesforce org id outbound messages must come from (optional).
+pub const SALESFORCE_ORG_ID: &str = "CRM_SYNC_SALESFORCE_ORG_ID";
 /// HubSpot API base URL.
 pub const HUBSPOT_BASE_URL: &str = "CRM_SYNC_HUBSPOT_BASE_URL";
 /// Most records per import chunk.
@@ -103,6 +105,8 @@ pub struct LambdaSettings {
     pub salesforce_api_cap: u64,
     /// Salesforce login host.
     pub salesforce_login_url: String,
+    /// The org id outbound messages must come from; `None` accepts any.
+    pub salesforce_org_id: Option<String>,
     /// HubSpot API base URL.
     pub hubspot_base_url: String,
     /// Most records per import chunk.
@@ -140,6 +144,7 @@ impl LambdaSettings {
             salesforce_api_cap: parse_u64(&get, SALESFORCE_API_CAP, DEFAULT_SALESFORCE_API_CAP)?,
             salesforce_login_url: get(SALESFORCE_LOGIN_URL)
                 .unwrap_or_else(|| DEFAULT_SALESFORCE_LOGIN_URL.to_owned()),
+            salesforce_org_id: get(SALESFORCE_ORG_ID),
             hubspot_base_url: get(HUBSPOT_BASE_URL)
                 .unwrap_or_else(|| DEFAULT_HUBSPOT_BASE_URL.to_owned()),
             import_chunk_size: parse_u64(&get, IMPORT_CHUNK_SIZE, DEFAULT_IMPORT_CHUNK_SIZE)?,
