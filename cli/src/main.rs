@@ -17,13 +17,14 @@ mod telemetry;
 use clap::Parser;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = args::Cli::parse();
     if let Err(error) = telemetry::init(cli.log_format, cli.verbose) {
         eprintln!("error: {error:#}");
         return ExitCode::from(2);
     }
-    match commands::run(cli) {
+    match commands::run(cli).await {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -17,7 +17,7 @@ pub fn check(file: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("{}", describe_error(file, &error));
+            eprintln!("error: {}", describe_error(file, &error));
             ExitCode::FAILURE
         }
     }
@@ -54,7 +54,7 @@ fn summary(config: &SyncConfig) -> String {
 pub fn describe_error(file: &Path, error: &ConfigError) -> String {
     match error {
         ConfigError::Read { source, .. } => {
-            format!("error: cannot read {}: {source}", file.display())
+            format!("cannot read {}: {source}", file.display())
         }
         ConfigError::Invalid {
             line,
@@ -67,7 +67,7 @@ pub fn describe_error(file: &Path, error: &ConfigError) -> String {
                 (Some(line), None) => format!("{}:{line}", file.display()),
                 _ => file.display().to_string(),
             };
-            let mut out = format!("error: {place}: {message}");
+            let mut out = format!("{place}: {message}");
             if let Some(text) = line.and_then(|line| source_line(file, line)) {
                 out.push_str(&format!("\n  {:>4} | {text}", line.unwrap_or_default()));
             }
