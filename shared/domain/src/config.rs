@@ -295,8 +295,11 @@ pub enum FilterOperator {
 }
 
 /// Which HubSpot contacts sync to Salesforce. Absent: all of them.
+///
+/// In YAML, a map with exactly one of `hubspot_list: "<id>"` or
+/// `property_filter: {property, operator, value}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", try_from = "RawSegment")]
 pub enum InclusionSegment {
     /// Members of a HubSpot list.
     HubspotList(String),
@@ -307,6 +310,51 @@ pub enum InclusionSegment {
         #[serde(default)]
         value: Option<String>,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSegment {
+    #[serde(default)]
+    hubspot_list: Option<String>,
+    #[serde(default)]
+    property_filter: Option<RawFilter>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilter {
+    property: String,
+    operator: FilterOperator,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl TryFrom<RawSegment> for InclusionSegment {
+    type Error = String;
+    fn try_from(raw: RawSegment) -> Result<Self, Self::Error> {
+        match (raw.hubspot_list, raw.property_filter) {
+            (Some(list), None) if !list.trim().is_empty() => {
+                Ok(InclusionSegment::HubspotList(list.trim().to_owned()))
+            }
+            (None, Some(f)) => {
+                if matches!(f.operator, FilterOperator::Eq | FilterOperator::Neq | FilterOperator::Contains)
+                    && f.value.is_none()
+                {
+                    return Err(format!(
+                        "inclusion segment filter on `{}`: operator needs a `value`; fix: add `value:`",
+                        f.property
+                    ));
+                }
+                Ok(InclusionSegment::PropertyFilter {
+                    property: f.property,
+                    operator: f.operator,
+                    value: f.value,
+                })
+            }
+            _ => Err("inclusion segment: give exactly one of `hubspot_list: \"<list id>\"` or `property_filter:`; fix: keep one, or remove `inclusion_segment` to sync every contact".to_owned()),
+        }
+    }
 }
 
 impl InclusionSegment {
@@ -977,4 +1025,305 @@ fn apply_entry(
     }
     state.mappings.push(mapping);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(yaml: &str) -> (Option<usize>, String) {
+        match SyncConfig::from_yaml_str(yaml) {
+            Ok(_) => panic!("config was accepted:\n{yaml}"),
+            Err(ConfigError::Invalid { line, message, .. }) => (line, message),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+
+    const SPEC_DEFAULT_NAMES: [&str; 28] = [
+        "Account ID",
+        "Annual Revenue",
+        "Business Fax",
+        "Business Phone",
+        "City",
+        "Company",
+        "Contact Description",
+        "Country",
+        "Email Opt Out",
+        "Employees",
+        "First Name",
+        "Industry",
+        "Last Name",
+        "Lead Source",
+        "Mailing City",
+        "Mailing Country",
+        "Mailing State/Province",
+        "Mailing Street",
+        "Mailing Zip/Postal Code",
+        "Owner ID",
+        "Rating",
+        "Salutation",
+        "State/Province",
+        "Status",
+        "Street",
+        "Title",
+        "Website",
+        "Zip/Postal Code",
+    ];
+
+    #[test]
+    fn every_default_contact_mapping_of_the_spec_is_built_in() {
+        let config = SyncConfig::default();
+        let names: Vec<&str> = config
+            .mappings(ObjectPair::Contact)
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(names, SPEC_DEFAULT_NAMES);
+        assert!(config.mappings(ObjectPair::Contact).iter().all(|m| m.builtin));
+    }
+
+    #[test]
+    fn every_built_in_mapping_passes_the_type_compatibility_table() {
+        for m in default_contact_mappings() {
+            assert!(
+                types_compatible(m.hubspot_type, m.salesforce_type, m.rule),
+                "{}",
+                m.name
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults_of_the_spec() {
+        let config = SyncConfig::from_yaml_str("").unwrap();
+        assert_eq!(config, SyncConfig::default());
+        assert!(config.objects.contacts());
+        assert!(!config.objects.companies && !config.objects.deals && !config.objects.tasks);
+        assert_eq!(config.inclusion_segment, None);
+        assert_eq!(config.new_contact_object, NewContactObject::Lead);
+        assert!(config.create_hubspot_contact_from_salesforce);
+        assert_eq!(config.salesforce_api_cap_per_24h.get(), DEFAULT_SALESFORCE_API_CAP);
+        assert!(
+            config
+                .mappings(ObjectPair::Contact)
+                .iter()
+                .filter(|m| m.special.is_none())
+                .all(|m| m.rule == SyncRule::PreferSalesforceUnlessBlank)
+        );
+    }
+
+    #[test]
+    fn the_documented_example_config_loads() {
+        let text = include_str!("../../../config/crm-sync.example.yaml");
+        let config = SyncConfig::from_yaml_str(text).unwrap();
+        assert!(config.objects.companies);
+        assert_eq!(config.salesforce_api_cap_per_24h.get(), 20_000);
+        let title = config.mapping(ObjectPair::Contact, "jobtitle<->Title").unwrap();
+        assert_eq!(title.rule, SyncRule::TwoWay);
+        assert!(title.builtin);
+        assert_eq!(config.mappings(ObjectPair::Contact).len(), 30);
+        assert_eq!(config.mappings(ObjectPair::Company).len(), 3);
+        assert_eq!(config.mappings(ObjectPair::Deal).len(), 3);
+        let formula = config
+            .mapping(ObjectPair::Contact, "lifetime_value<->Lifetime_Value__c")
+            .unwrap();
+        assert!(formula.salesforce_formula);
+        assert_eq!(formula.salesforce_objects, BTreeSet::from([SfObject::Contact]));
+    }
+
+    #[test]
+    fn object_switches_new_contact_object_create_policy_and_cap_are_read() {
+        let config = SyncConfig::from_yaml_str(
+            "objects: {companies: true, deals: true, tasks: true}\n\
+             new_contact_object: contact\n\
+             create_hubspot_contact_from_salesforce: false\n\
+             salesforce_api_cap_per_24h: 5000\n",
+        )
+        .unwrap();
+        assert!(config.objects.syncs(ObjectPair::Company));
+        assert!(config.objects.syncs(ObjectPair::Deal));
+        assert!(config.objects.tasks);
+        assert_eq!(config.new_contact_object, NewContactObject::Contact);
+        assert!(!config.create_hubspot_contact_from_salesforce);
+        assert_eq!(config.salesforce_api_cap_per_24h.get(), 5000);
+    }
+
+    #[test]
+    fn an_api_cap_of_zero_is_refused_with_its_line() {
+        let (line, message) = invalid("version: 1\nsalesforce_api_cap_per_24h: 0\n");
+        assert_eq!(line, Some(2), "{message}");
+    }
+
+    #[test]
+    fn an_inclusion_segment_is_a_hubspot_list_or_a_property_filter() {
+        let list = SyncConfig::from_yaml_str("inclusion_segment:\n  hubspot_list: \"42\"\n").unwrap();
+        assert_eq!(list.inclusion_segment, Some(InclusionSegment::HubspotList("42".into())));
+
+        let filter = SyncConfig::from_yaml_str(
+            "inclusion_segment:\n  property_filter:\n    property: lifecyclestage\n    operator: eq\n    value: customer\n",
+        )
+        .unwrap();
+        let segment = filter.inclusion_segment.unwrap();
+        let contact = |stage: &str| {
+            RecordSnapshot::hubspot(
+                crate::model::HubSpotId::parse("1").unwrap(),
+                ObjectPair::Contact,
+                [("lifecyclestage".to_owned(), serde_json::json!(stage))].into(),
+                chrono::DateTime::UNIX_EPOCH,
+            )
+        };
+        assert_eq!(segment.admits(&contact("customer")), Some(true));
+        assert_eq!(segment.admits(&contact("lead")), Some(false));
+        assert_eq!(
+            InclusionSegment::HubspotList("42".into()).admits(&contact("lead")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_type_mismatch_is_refused_naming_the_line_the_mapping_and_the_fix() {
+        let yaml = "mappings:\n  contact:\n    - name: Score\n      hubspot: score\n      hubspot_type: number\n      salesforce: Score__c\n      salesforce_type: string\n";
+        let (line, message) = invalid(yaml);
+        assert_eq!(line, Some(3), "{message}");
+        assert!(message.contains("`Score`"), "{message}");
+        assert!(message.contains("score <-> Score__c"), "{message}");
+        assert!(message.contains("cannot be mapped"), "{message}");
+        assert!(message.contains("fix: map it to a Salesforce field of type double or int"), "{message}");
+    }
+
+    #[test]
+    fn each_row_of_the_type_compatibility_table_is_accepted_and_others_refused() {
+        use HubSpotType as H;
+        use SalesforceType as S;
+        let rule = SyncRule::TwoWay;
+        let rows: [(H, &[S]); 8] = [
+            (H::Dropdown, &[S::Picklist, S::Reference]),
+            (H::Radio, &[S::Picklist, S::Reference]),
+            (H::MultipleCheckboxes, &[S::Multipicklist]),
+            (H::SingleCheckbox, &[S::Boolean]),
+            (H::Number, &[S::Double, S::Int]),
+            (H::SingleLineText, &[S::String, S::Textarea]),
+            (H::MultiLineText, &[S::Textarea]),
+            (H::DatePicker, &[S::Date, S::Datetime]),
+        ];
+        for (h, allowed) in rows {
+            for s in allowed {
+                assert!(types_compatible(h, *s, rule), "{h:?} <-> {s:?}");
+            }
+        }
+        assert!(!types_compatible(H::SingleCheckbox, S::String, rule));
+        assert!(!types_compatible(H::MultiLineText, S::String, rule));
+        assert!(!types_compatible(H::Dropdown, S::Multipicklist, rule));
+        assert!(!types_compatible(H::DatePicker, S::String, rule));
+        assert!(!types_compatible(H::SingleLineText, S::Reference, rule));
+        assert!(types_compatible(H::SingleLineText, S::Reference, SyncRule::AlwaysUseSalesforce));
+    }
+
+    #[test]
+    fn an_unknown_rule_is_refused_naming_the_mapping_and_the_rule_names() {
+        let yaml = "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      rule: sometimes\n";
+        let (line, message) = invalid(yaml);
+        assert_eq!(line, Some(3), "{message}");
+        assert!(message.contains("firstname <-> FirstName"), "{message}");
+        assert!(message.contains("unknown rule `sometimes`"), "{message}");
+        assert!(message.contains(SyncRule::NAMES), "{message}");
+    }
+
+    #[test]
+    fn a_deleted_default_mapping_is_refused_naming_it_and_the_fix() {
+        let yaml = "mappings:\n  contact:\n    - hubspot: jobtitle\n      salesforce: Title\n      deleted: true\n";
+        let (line, message) = invalid(yaml);
+        assert_eq!(line, Some(3), "{message}");
+        assert!(message.contains("`Title` (jobtitle <-> Title)"), "{message}");
+        assert!(message.contains("cannot be deleted"), "{message}");
+        assert!(message.contains("rule: dont_sync"), "{message}");
+    }
+
+    #[test]
+    fn omitting_default_mappings_keeps_them() {
+        let config = SyncConfig::from_yaml_str("mappings:\n  contact: []\n").unwrap();
+        assert_eq!(config.mappings(ObjectPair::Contact).len(), SPEC_DEFAULT_NAMES.len());
+    }
+
+    #[test]
+    fn a_default_mapping_may_change_its_rule() {
+        let config = SyncConfig::from_yaml_str(
+            "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      rule: dont_sync\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.mapping(ObjectPair::Contact, "firstname<->FirstName").unwrap().rule,
+            SyncRule::DontSync
+        );
+    }
+
+    #[test]
+    fn the_owner_mapping_is_always_two_way() {
+        let config = SyncConfig::default();
+        let owner = config.mapping(ObjectPair::Contact, "hubspot_owner_id<->OwnerId").unwrap();
+        assert_eq!(owner.rule, SyncRule::TwoWay);
+        let yaml = "mappings:\n  contact:\n    - hubspot: hubspot_owner_id\n      salesforce: OwnerId\n      rule: always_use_salesforce\n";
+        let (_, message) = invalid(yaml);
+        assert!(message.contains("always two-way"), "{message}");
+        assert!(message.contains("rule: two_way"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_mappings_are_refused_naming_both() {
+        let yaml = "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n    - hubspot: firstname\n      salesforce: FirstName\n      rule: two_way\n";
+        let (line, message) = invalid(yaml);
+        assert_eq!(line, Some(5), "{message}");
+        assert!(message.contains("duplicate mapping"), "{message}");
+
+        let yaml = "mappings:\n  company:\n    - hubspot: name\n      hubspot_type: single_line_text\n      salesforce: Name\n      salesforce_type: string\n    - hubspot: name\n      hubspot_type: single_line_text\n      salesforce: Site\n      salesforce_type: string\n";
+        let (line, message) = invalid(yaml);
+        assert_eq!(line, Some(7), "{message}");
+        assert!(message.contains("HubSpot property `name`"), "{message}");
+    }
+
+    #[test]
+    fn a_custom_mapping_onto_a_default_property_is_a_duplicate_with_the_fix() {
+        let yaml = "mappings:\n  contact:\n    - hubspot: firstname\n      hubspot_type: single_line_text\n      salesforce: Nickname__c\n      salesforce_type: string\n";
+        let (_, message) = invalid(yaml);
+        assert!(message.contains("`First Name`"), "{message}");
+        assert!(message.contains("salesforce: FirstName"), "{message}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_line() {
+        let (line, message) = invalid("version: 1\nobjects:\n  companies: true\n  contracts: true\n");
+        assert_eq!(line, Some(4), "{message}");
+        assert!(message.contains("contracts"), "{message}");
+
+        let yaml = "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      direction: up\n";
+        let (line, message) = invalid(yaml);
+        assert!(line.is_some_and(|l| (3..=5).contains(&l)), "{message}");
+        assert!(message.contains("direction"), "{message}");
+    }
+
+    #[test]
+    fn one_mapping_serves_lead_and_contact_when_they_share_an_api_name() {
+        let config = SyncConfig::default();
+        let lead: Vec<String> = config.mappings_for(SfObject::Lead).map(FieldMapping::key).collect();
+        let contact: Vec<String> = config.mappings_for(SfObject::Contact).map(FieldMapping::key).collect();
+        assert!(lead.contains(&"firstname<->FirstName".to_owned()));
+        assert!(contact.contains(&"firstname<->FirstName".to_owned()));
+        assert!(lead.contains(&"city<->City".to_owned()) && !contact.contains(&"city<->City".to_owned()));
+        assert!(contact.contains(&"city<->MailingCity".to_owned()) && !lead.contains(&"city<->MailingCity".to_owned()));
+    }
+
+    #[test]
+    fn a_formula_field_cannot_be_mapped_with_a_rule_that_writes_salesforce() {
+        let yaml = "mappings:\n  contact:\n    - hubspot: ltv\n      hubspot_type: number\n      salesforce: LTV__c\n      salesforce_type: currency\n      rule: two_way\n      formula: true\n";
+        let (_, message) = invalid(yaml);
+        assert!(message.contains("formula field"), "{message}");
+        assert!(message.contains("always_use_salesforce"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_a_read_error_naming_the_path() {
+        let err = SyncConfig::load_file(Path::new("/nonexistent/crm-sync.yaml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(err.to_string().contains("/nonexistent/crm-sync.yaml"));
+    }
 }
