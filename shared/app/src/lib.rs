@@ -4,6 +4,7 @@
 //! - [`app`]: [`App`], everything a use case needs, built once.
 //! - [`ports`]: what the use cases need from each CRM (batch-shaped traits).
 //! - [`usecases`]: webhook handling, sweep, import, sync, resync.
+//! - [`local`]: the local runtime (webhook server, sweep timer, workers).
 //! - [`usage`]: API calls per system per rolling day against the cap.
 //! - [`messages`]: the queue message bodies.
 //! - [`webhook`]: the wire formats of HubSpot deliveries and Salesforce
@@ -11,6 +12,7 @@
 
 pub mod app;
 pub mod error;
+pub mod local;
 pub mod messages;
 pub mod ports;
 pub mod usage;
@@ -22,3 +24,10 @@ pub use error::AppError;
 pub use usecases::sweep::{SweepReport, sweep_once};
 pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, SyncStats, sync_batch};
 pub use usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};
+pub use usecases::import::{
+    ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, import_review, import_start, import_status,
+    run_import_chunk,
+};
+pub use usecases::resync::{RecordRef, ResyncReport, Segment, SegmentReview, resync_record, resync_segment, resync_segment_review};
+pub use crm_sync_store::ImportJob;
+pub use usage::{Priority, UsageReport, api_usage};

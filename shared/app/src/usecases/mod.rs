@@ -1,6 +1,8 @@
 //! The use cases: single-step async functions over the ports, called alike by
 //! the Lambdas, the local runtime and the tests.
 
+pub mod import;
+pub mod resync;
 pub mod sweep;
 pub mod sync;
 pub mod webhook;

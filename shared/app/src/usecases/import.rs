@@ -1,0 +1,589 @@
+//! Imports from Salesforce: review (count and API cost, nothing written),
+//! start (plan chunks of at most 200,000, queue them), and run one chunk.
+//!
+//! A chunk is a key range of Salesforce ids, so that it can be re-read after a
+//! crash and resumed from its checkpoint (the last id done). Records are read
+//! with Bulk API 2.0 above a threshold, else with paged SOQL. Records not yet
+//! linked are written to HubSpot directly with batch upserts (by email for
+//! contacts, by `salesforce_id` for companies and deals): one HubSpot call per
+//! 100 records, no read first; records already linked go through the normal
+//! sync as intents. Leads and contacts follow SPEC section 7: with no
+//! inclusion segment (or inside it) every mapped field, else the email only.
+
+use crate::messages::queue_intents;
+use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
+use crate::usage::{Priority, ensure_budget, flush_usage};
+use crate::usecases::sync::{
+    HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, categorize, encode_link_state, parse_time, soql_escape,
+};
+use crate::{App, AppError};
+use chrono::{DateTime, Utc};
+use crm_sync_domain::chunks::{ChunkSize, plan_key_chunks};
+use crm_sync_domain::config::InclusionSegment;
+use crm_sync_domain::decision::{Action, HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
+use crm_sync_domain::error::ErrorCategory;
+use crm_sync_domain::matching::{SalesforceCandidate, match_contacts_by_email};
+use crm_sync_domain::model::FieldMap;
+use crm_sync_domain::{
+    DecisionContext, DecisionInput, Email, HubSpotId, ObjectPair, RecordSnapshot, SalesforceId, SfObject, SyncIntent,
+    Trigger, decide,
+};
+use crm_sync_store::{
+    ChunkCounts, ErrorReport, ImportJob, JobStatus, Link, LinkCondition, LinkWrite, NewChunk, OutgoingMessage,
+    ReceivedMessage,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+use tracing::{info, instrument, warn};
+
+/// How long a chunk worker holds its chunk between checkpoints.
+const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
+/// Records per checkpoint inside a chunk.
+const PAGE: usize = 5_000;
+/// Rows per Bulk API result page, for the cost estimate.
+const BULK_ROWS_PER_PAGE: u64 = 50_000;
+/// Rows per SOQL query page.
+const QUERY_ROWS_PER_PAGE: u64 = 2_000;
+
+/// What to import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportObjects {
+    Leads,
+    Contacts,
+    LeadsAndContacts,
+    Accounts,
+    Opportunities,
+}
+
+impl ImportObjects {
+    pub fn objects(self) -> &'static [SfObject] {
+        match self {
+            ImportObjects::Leads => &[SfObject::Lead],
+            ImportObjects::Contacts => &[SfObject::Contact],
+            ImportObjects::LeadsAndContacts => &[SfObject::Lead, SfObject::Contact],
+            ImportObjects::Accounts => &[SfObject::Account],
+            ImportObjects::Opportunities => &[SfObject::Opportunity],
+        }
+    }
+}
+
+/// A filter applied in Salesforce: `field operator value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFilter {
+    pub field: String,
+    /// One of `=`, `!=`, `<`, `<=`, `>`, `>=`, `LIKE`.
+    pub operator: String,
+    pub value: String,
+}
+
+impl ImportFilter {
+    fn soql(&self) -> Result<String, AppError> {
+        let field_ok = !self.field.is_empty()
+            && self.field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !field_ok {
+            return Err(AppError::Invalid(format!("`{}` is not a Salesforce field name", self.field)));
+        }
+        let op = self.operator.trim().to_ascii_uppercase();
+        if !["=", "!=", "<", "<=", ">", ">=", "LIKE"].contains(&op.as_str()) {
+            return Err(AppError::Invalid(format!(
+                "`{}` is not a filter operator; use =, !=, <, <=, >, >= or LIKE",
+                self.operator
+            )));
+        }
+        let value = match self.value.as_str() {
+            "true" | "false" | "null" => self.value.clone(),
+            v if v.parse::<f64>().is_ok() => v.to_owned(),
+            v => format!("'{}'", soql_escape(v)),
+        };
+        Ok(format!("{} {} {}", self.field, op, value))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub objects: ImportObjects,
+    #[serde(default)]
+    pub filter: Option<ImportFilter>,
+    /// Records per chunk (at most 200,000; the default when `None`).
+    #[serde(default)]
+    pub chunk_size: Option<u64>,
+}
+
+/// One object's share of a review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectReview {
+    pub object: String,
+    pub records: u64,
+    pub chunks: u64,
+    pub bulk: bool,
+}
+
+/// What an import would do and cost, before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReview {
+    pub objects: Vec<ObjectReview>,
+    pub records: u64,
+    pub salesforce_calls: u64,
+    pub hubspot_calls: u64,
+    /// Why the import would create nothing (e.g. company sync is off).
+    pub blocked: Option<String>,
+    /// Whether the Salesforce budget allows the whole import now.
+    pub within_budget: bool,
+}
+
+/// What [`run_import_chunk`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChunkReport {
+    pub job_id: String,
+    pub index: u32,
+    pub records: u64,
+    pub counts: ChunkCounts,
+    /// False when another worker holds or already finished the chunk.
+    pub ran: bool,
+}
+
+/// The body of an import-chunk queue message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkMessage {
+    pub job_id: String,
+    pub index: u32,
+}
+
+/// A chunk's range as stored with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ChunkSpec {
+    object: SfObject,
+    filter: Option<String>,
+    /// Inclusive id bounds; none for a single-chunk object.
+    first: Option<String>,
+    last: Option<String>,
+    records: u64,
+    bulk: bool,
+}
+
+fn blocked_reason(app: &App, objects: ImportObjects) -> Option<String> {
+    let config = app.config();
+    match objects {
+        ImportObjects::Accounts if !config.objects.companies => Some(
+            "company sync is off: an account import creates nothing. Turn on `objects.companies` in the sync config first"
+                .into(),
+        ),
+        ImportObjects::Opportunities if !config.objects.deals => Some(
+            "deal sync is off: an opportunity import creates nothing. Turn on `objects.deals` in the sync config first"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+fn where_clause(filter: Option<&str>, first: Option<&str>, last: Option<&str>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(f) = filter {
+        parts.push(format!("({f})"));
+    }
+    if let Some(first) = first {
+        parts.push(format!("Id >= '{}'", soql_escape(first)));
+    }
+    if let Some(last) = last {
+        parts.push(format!("Id <= '{}'", soql_escape(last)));
+    }
+    if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
+}
+
+fn chunk_size(app: &App, request: &ImportRequest) -> Result<ChunkSize, AppError> {
+    let size = request.chunk_size.unwrap_or(app.settings().import_chunk_size);
+    ChunkSize::new(size).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64) {
+    let bulk = records > app.settings().bulk_threshold;
+    let per_chunk = records.div_ceil(chunks.max(1));
+    let salesforce = if records == 0 {
+        1
+    } else if bulk {
+        // count; the id scan when chunked; per chunk: create, poll, pages.
+        let scan = if chunks > 1 { 2 + records.div_ceil(BULK_ROWS_PER_PAGE) } else { 0 };
+        1 + scan + chunks * (2 + per_chunk.div_ceil(BULK_ROWS_PER_PAGE))
+    } else {
+        1 + records.div_ceil(QUERY_ROWS_PER_PAGE)
+    };
+    (bulk, salesforce, records.div_ceil(HUBSPOT_BATCH as u64))
+}
+
+/// Counts what an import would bring and what it would cost. Writes nothing.
+#[instrument(skip_all, fields(objects = ?request.objects))]
+pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportReview, AppError> {
+    let filter = request.filter.as_ref().map(ImportFilter::soql).transpose()?;
+    let size = chunk_size(app, request)?;
+    let mut review = ImportReview {
+        objects: Vec::new(),
+        records: 0,
+        salesforce_calls: 0,
+        hubspot_calls: 0,
+        blocked: blocked_reason(app, request.objects),
+        within_budget: true,
+    };
+    for &object in request.objects.objects() {
+        let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref(), None, None));
+        let records = app.salesforce().count(&soql).await?;
+        let chunks = records.div_ceil(size.get());
+        let (bulk, sf, hs) = estimate(app, records, chunks);
+        review.records += records;
+        review.salesforce_calls += sf;
+        review.hubspot_calls += hs;
+        review.objects.push(ObjectReview { object: object.api_name().to_owned(), records, chunks, bulk });
+    }
+    review.within_budget = match ensure_budget(app, Priority::Bulk, review.salesforce_calls, review.hubspot_calls).await {
+        Ok(_) => true,
+        Err(AppError::BudgetSpent { .. }) => false,
+        Err(e) => return Err(e),
+    };
+    flush_usage(app).await?;
+    Ok(review)
+}
+
+/// Plans an import and queues its chunks. Fails with a reason, having written
+/// nothing, when the object's sync is off.
+#[instrument(skip_all, fields(objects = ?request.objects, job_id = tracing::field::Empty))]
+pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJob, AppError> {
+    if let Some(reason) = blocked_reason(app, request.objects) {
+        return Err(AppError::Invalid(reason));
+    }
+    let filter = request.filter.as_ref().map(ImportFilter::soql).transpose()?;
+    let size = chunk_size(app, request)?;
+    let mut chunks: Vec<NewChunk> = Vec::new();
+    let mut total = 0;
+    for &object in request.objects.objects() {
+        let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref(), None, None));
+        let records = app.salesforce().count(&soql).await?;
+        total += records;
+        if records == 0 {
+            continue;
+        }
+        let bulk = records > app.settings().bulk_threshold;
+        if records <= size.get() {
+            let spec = ChunkSpec { object, filter: filter.clone(), first: None, last: None, records, bulk };
+            chunks.push(NewChunk { index: chunks.len() as u32, spec: serde_json::to_value(&spec)? });
+            continue;
+        }
+        // Larger than one chunk: split by id, so each chunk is a key range
+        // that can be re-read on its own.
+        let soql = format!("SELECT Id FROM {}{}", object.api_name(), where_clause(filter.as_deref(), None, None));
+        let rows = app.salesforce().bulk_query(&soql).await?;
+        let mut ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        let plan = plan_key_chunks(&ids, size).map_err(|e| AppError::Invalid(e.to_string()))?;
+        for key_chunk in plan {
+            let spec = ChunkSpec {
+                object,
+                filter: filter.clone(),
+                first: Some(key_chunk.first.clone()),
+                last: Some(key_chunk.last.clone()),
+                records: key_chunk.offsets.len(),
+                bulk: true,
+            };
+            chunks.push(NewChunk { index: chunks.len() as u32, spec: serde_json::to_value(&spec)? });
+        }
+    }
+    let (_, sf_cost, hs_cost) = estimate(app, total, chunks.len() as u64);
+    ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    tracing::Span::current().record("job_id", id.as_str());
+    let spec = serde_json::json!({ "request": request, "records": total });
+    let job = app.store().create_import_job(&id, &spec, &chunks).await?;
+    let messages: Vec<OutgoingMessage> = chunks
+        .iter()
+        .map(|c| serde_json::to_string(&ChunkMessage { job_id: id.clone(), index: c.index }).map(OutgoingMessage::new))
+        .collect::<Result<_, _>>()?;
+    app.import_queue().send_batch(&messages).await?;
+    if chunks.is_empty() {
+        app.store().set_import_job_status(&id, JobStatus::Completed).await?;
+    } else {
+        app.store().set_import_job_status(&id, JobStatus::Running).await?;
+    }
+    flush_usage(app).await?;
+    info!(job_id = %id, records = total, chunks = chunks.len(), "ImportStarted");
+    Ok(app.store().get_import_job(&id).await?.unwrap_or(job))
+}
+
+/// The job and its chunks (`crm-sync import status`).
+pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<crm_sync_store::ImportChunk>), AppError> {
+    let job = app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
+    let chunks = app.store().list_chunks(job_id).await?;
+    Ok((job, chunks))
+}
+
+/// Runs one chunk: claims it, reads its records, writes them, checkpoints
+/// every few thousand records, and completes it. A chunk that another worker
+/// holds or finished is left alone (`ran: false`).
+#[instrument(skip_all, fields(job_id = tracing::field::Empty, index = tracing::field::Empty))]
+pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<ChunkReport, AppError> {
+    let msg: ChunkMessage = serde_json::from_str(&message.body)
+        .map_err(|e| AppError::Invalid(format!("not an import chunk message: {e}")))?;
+    tracing::Span::current().record("job_id", msg.job_id.as_str()).record("index", msg.index);
+    let owner = format!("chunk-worker-{}", uuid::Uuid::new_v4());
+    let Some(chunk) = app.store().claim_chunk(&msg.job_id, msg.index, &owner, CHUNK_LEASE).await? else {
+        return Ok(ChunkReport { job_id: msg.job_id, index: msg.index, records: 0, counts: ChunkCounts::default(), ran: false });
+    };
+    let spec: ChunkSpec = serde_json::from_value(chunk.spec.clone())
+        .map_err(|e| AppError::Invalid(format!("the stored chunk is not readable: {e}")))?;
+    let mut counts = chunk.counts;
+    // Pace: stop before the budget the chunk needs is gone (the message
+    // comes back after the delay and resumes from the checkpoint).
+    let (_, sf_cost, hs_cost) = estimate(app, spec.records, 1);
+    if let Err(error) = ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await {
+        app.store().set_import_job_status(&msg.job_id, JobStatus::Paused).await?;
+        return Err(error);
+    }
+    app.store().set_import_job_status(&msg.job_id, JobStatus::Running).await?;
+    let pair = spec.object.pair();
+    let fields = import_fields(app, spec.object);
+    let soql = format!(
+        "SELECT {} FROM {}{}",
+        fields.join(", "),
+        spec.object.api_name(),
+        where_clause(spec.filter.as_deref(), spec.first.as_deref(), spec.last.as_deref())
+    );
+    let rows = if spec.bulk { app.salesforce().bulk_query(&soql).await? } else { app.salesforce().query(&soql).await? };
+    let mut rows: Vec<SfRecord> = rows
+        .into_iter()
+        .filter_map(|mut r| {
+            let id = SalesforceId::parse(&r.id).ok()?;
+            r.id = id.as_str().to_owned();
+            Some(r)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows.dedup_by(|a, b| a.id == b.id);
+    if let Some(done_up_to) = &chunk.checkpoint {
+        rows.retain(|r| r.id.as_str() > done_up_to.as_str());
+    }
+    let total = rows.len() as u64;
+    for page in rows.chunks(PAGE) {
+        let page_counts = import_page(app, pair, spec.object, page).await?;
+        counts.add(page_counts);
+        if let Some(last) = page.last() {
+            app.store()
+                .checkpoint_chunk(&msg.job_id, msg.index, &owner, &last.id, counts, CHUNK_LEASE)
+                .await?;
+        }
+        flush_usage(app).await?;
+    }
+    app.store().complete_chunk(&msg.job_id, msg.index, &owner, counts).await?;
+    flush_usage(app).await?;
+    info!(records = total, written = counts.queued, failed = counts.failed, "ImportChunkDone");
+    Ok(ChunkReport { job_id: msg.job_id, index: msg.index, records: total, counts, ran: true })
+}
+
+fn import_fields(app: &App, object: SfObject) -> Vec<String> {
+    let mut fields: BTreeSet<String> = app.config().mappings_for(object).map(|m| m.salesforce_field.clone()).collect();
+    fields.insert("Id".into());
+    fields.insert("LastModifiedDate".into());
+    if matches!(object, SfObject::Lead | SfObject::Contact) {
+        fields.insert(SALESFORCE_EMAIL_FIELD.into());
+        fields.insert("CreatedDate".into());
+    }
+    if object == SfObject::Lead {
+        fields.insert("IsConverted".into());
+    }
+    fields.into_iter().collect()
+}
+
+/// Writes one page of a chunk. Counts: `read` rows, `queued` records written
+/// or queued for sync, `failed` records recorded in sync health.
+async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRecord]) -> Result<ChunkCounts, AppError> {
+    let store = app.store();
+    let spair = match pair {
+        ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
+        ObjectPair::Company => crm_sync_store::ObjectPair::Company,
+        ObjectPair::Deal => crm_sync_store::ObjectPair::Deal,
+    };
+    let now = app.clock().now();
+    let mut counts = ChunkCounts { read: rows.len() as u64, ..ChunkCounts::default() };
+    let mut linked: Vec<SyncIntent> = Vec::new();
+    let mut fresh: Vec<&SfRecord> = Vec::new();
+    for row in rows {
+        let Ok(id) = SalesforceId::parse(&row.id) else { continue };
+        if store.get_link_by_salesforce(spair, id.as_str()).await?.is_some() {
+            linked.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
+        } else {
+            fresh.push(row);
+        }
+    }
+    counts.queued += linked.len() as u64;
+    queue_intents(app, linked).await?;
+
+    // Contacts: one Salesforce record per email (the core's rule); the
+    // others are reported as duplicates.
+    let mut failures: Vec<ErrorReport> = Vec::new();
+    if pair == ObjectPair::Contact {
+        let mut candidates = Vec::new();
+        for row in &fresh {
+            let Some(email) = row.fields.get(SALESFORCE_EMAIL_FIELD).and_then(Value::as_str).and_then(|e| Email::parse(e).ok())
+            else {
+                continue;
+            };
+            let Ok(id) = SalesforceId::parse(&row.id) else { continue };
+            candidates.push(SalesforceCandidate {
+                id,
+                object,
+                email,
+                created: parse_time(row.fields.get("CreatedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                converted: row.fields.get("IsConverted").and_then(Value::as_bool).unwrap_or(false),
+            });
+        }
+        let chosen: HashMap<String, Vec<SalesforceCandidate>> = match_contacts_by_email(&candidates)
+            .into_values()
+            .map(|m| (m.chosen.id.as_str().to_owned(), m.others))
+            .collect();
+        fresh.retain(|row| {
+            let has_email = row.fields.get(SALESFORCE_EMAIL_FIELD).and_then(Value::as_str).and_then(|e| Email::parse(e).ok()).is_some();
+            !has_email || chosen.contains_key(&row.id)
+        });
+        for (chosen_id, others) in &chosen {
+            for other in others {
+                failures.push(ErrorReport {
+                    key: format!("contact:salesforce:{}", other.id),
+                    category: category_name(ErrorCategory::Duplicates),
+                    pair: spair,
+                    salesforce_id: Some(other.id.as_str().to_owned()),
+                    hubspot_id: None,
+                    message: format!("{object} {chosen_id} shares this email and was imported instead"),
+                    retryable: false,
+                });
+            }
+        }
+    }
+
+    // Decide each fresh record as a create on HubSpot, forced (an import
+    // applies every mapping).
+    let config = app.config();
+    let mut inputs: Vec<(String, Map<String, Value>, &SfRecord, crm_sync_domain::LinkState)> = Vec::new();
+    for row in fresh {
+        let Ok(id) = SalesforceId::parse(&row.id) else { continue };
+        let modified = parse_time(row.fields.get("LastModifiedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let fields: FieldMap = row.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let snapshot = RecordSnapshot::salesforce(id.clone(), object, fields, modified);
+        let decision = decide(&DecisionInput {
+            config,
+            pair,
+            salesforce: Some(&snapshot),
+            hubspot: None,
+            link: None,
+            owners: None,
+            context: DecisionContext { forced: true, in_inclusion_segment: true, create_allowed: true },
+        });
+        match decision.action {
+            Action::CreateHubSpot { .. } => {}
+            Action::Skip { reason } => {
+                if pair == ObjectPair::Contact && reason == crm_sync_domain::decision::SkipReason::NoEmail {
+                    failures.push(ErrorReport {
+                        key: format!("contact:salesforce:{id}"),
+                        category: category_name(ErrorCategory::PropertyValueOrValidation),
+                        pair: spair,
+                        salesforce_id: Some(id.as_str().to_owned()),
+                        hubspot_id: None,
+                        message: "the record has no valid email; HubSpot contacts are matched by email".into(),
+                        retryable: false,
+                    });
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let mut props: Map<String, Value> = decision.hubspot_writes.into_iter().collect();
+        let key = if pair == ObjectPair::Contact {
+            let Some(email) = props.get(HUBSPOT_EMAIL_PROPERTY).and_then(Value::as_str).map(str::to_owned) else {
+                continue;
+            };
+            // SPEC section 7: outside the inclusion segment, the email only.
+            let full = match &config.inclusion_segment {
+                None => true,
+                Some(InclusionSegment::HubspotList(_)) => false,
+                Some(segment) => {
+                    let fields: FieldMap = props.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    let probe = RecordSnapshot::hubspot(
+                        HubSpotId::parse("0").map_err(|e| AppError::Invalid(e.to_string()))?,
+                        ObjectPair::Contact,
+                        fields,
+                        modified,
+                    );
+                    segment.admits(&probe).unwrap_or(false)
+                }
+            };
+            if !full {
+                props.retain(|k, _| k == HUBSPOT_EMAIL_PROPERTY);
+            }
+            email
+        } else {
+            props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into(), Value::String(id.as_str().to_owned()));
+            id.as_str().to_owned()
+        };
+        inputs.push((key, props, row, decision.link));
+    }
+
+    let hs_object = pair.hubspot_object_type();
+    let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
+    for batch in inputs.chunks(HUBSPOT_BATCH) {
+        let upserts: Vec<(String, Map<String, Value>)> = batch.iter().map(|(k, p, _, _)| (k.clone(), p.clone())).collect();
+        let results = app.hubspot().batch_upsert(hs_object, id_property, &upserts).await?;
+        let mut writes = Vec::new();
+        for ((_, _, row, state), result) in batch.iter().zip(results) {
+            match result {
+                WriteResult::Ok { id: hs_id, .. } => writes.push(LinkWrite {
+                    link: Link {
+                        pair: spair,
+                        salesforce_object: object.api_name().to_owned(),
+                        salesforce_id: row.id.clone(),
+                        hubspot_id: hs_id,
+                        fingerprints: encode_link_state(state),
+                        version: 0,
+                        updated_at: now,
+                    },
+                    condition: LinkCondition::MustNotExist,
+                }),
+                WriteResult::Err { code, message } => failures.push(ErrorReport {
+                    key: format!("{}:salesforce:{}", spair.as_str(), row.id),
+                    category: category_name(categorize(&code)),
+                    pair: spair,
+                    salesforce_id: Some(row.id.clone()),
+                    hubspot_id: None,
+                    message: format!("{code}: {message}"),
+                    retryable: false,
+                }),
+            }
+        }
+        let stored = store.put_links(&writes).await?;
+        for (write, result) in writes.iter().zip(stored) {
+            match result {
+                Ok(_) => counts.queued += 1,
+                Err(e) if e.is_condition_failed() => {
+                    // The HubSpot record is already linked to another
+                    // Salesforce record with the same email.
+                    failures.push(ErrorReport {
+                        key: format!("{}:salesforce:{}", spair.as_str(), write.link.salesforce_id),
+                        category: category_name(ErrorCategory::Duplicates),
+                        pair: spair,
+                        salesforce_id: Some(write.link.salesforce_id.clone()),
+                        hubspot_id: Some(write.link.hubspot_id.clone()),
+                        message: "the HubSpot record is already linked to another Salesforce record".into(),
+                        retryable: false,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    for report in &failures {
+        store.record_error(report).await?;
+    }
+    counts.failed += failures.len() as u64;
+    if !failures.is_empty() {
+        warn!(failed = failures.len(), "ImportRecordsFailed");
+    }
+    Ok(counts)
+}
