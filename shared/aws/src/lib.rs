@@ -1,1 +1,21 @@
-//! placeholder module map, filled by the owning crate's work.
+//! DynamoDB and SQS adapters of the crm-sync store and queue ports.
+//!
+//! Layout:
+//! - [`dynamo`]: [`DynamoStore`], the state store on DynamoDB.
+//! - [`sqs`]: [`SqsQueue`], a queue and its dead-letter queue on SQS.
+//! - [`config`]: [`AwsClients::from_env`], table/queue names from the
+//!   environment, and [`AwsPorts`] wiring both for the use cases.
+//! - [`provision`]: creates the tables and queues (tests, operators).
+//! - [`lambda`]: SQS event records as the port's `ReceivedMessage`.
+//!
+//! Item layouts and names are documented in `docs/storage.md`.
+
+pub mod config;
+pub mod dynamo;
+pub mod lambda;
+pub mod provision;
+pub mod sqs;
+
+pub use config::{AwsClients, AwsPorts, MissingEnv, QueueUrls, StorageNames};
+pub use dynamo::{DynamoStore, TableNames};
+pub use sqs::SqsQueue;
