@@ -10,6 +10,7 @@
 //! - [`webhook`]: the wire formats of HubSpot deliveries and Salesforce
 //!   outbound messages.
 
+pub mod adapters;
 pub mod app;
 pub mod error;
 pub mod local;

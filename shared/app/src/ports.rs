@@ -146,17 +146,16 @@ pub trait HubspotApi: Send + Sync {
         pairs: &[(String, String)],
     ) -> Result<(), CrmError>;
 
-    /// Checks a webhook delivery's v3 signature (and its 5-minute window),
-    /// in constant time. `uri` is the full URL HubSpot called.
-    #[allow(clippy::too_many_arguments)]
+    /// Checks a webhook delivery's signature (v3 with its 5-minute window
+    /// when present, else v2/v1), in constant time. `uri` is the full URL
+    /// HubSpot called; header names are lower case. `Err` says why not.
     fn verify_webhook(
         &self,
         client_secret: &str,
         method: &str,
         uri: &str,
+        headers: &std::collections::BTreeMap<String, String>,
         body: &[u8],
-        signature_v3: &str,
-        timestamp: &str,
         now: DateTime<Utc>,
-    ) -> bool;
+    ) -> Result<(), String>;
 }

@@ -1,0 +1,89 @@
+//! [`HubspotApi`] over [`HubSpotClient`].
+
+use crate::ports::{Changed, HsRecord, HubspotApi, WriteResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_sync_crm::error::CrmError;
+use crm_sync_crm::hubspot::HubSpotClient;
+use crm_sync_crm::hubspot::types::{BatchItem, HsObject};
+use crm_sync_crm::hubspot::webhook::verify_request;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+fn record(object: &str, o: HsObject) -> HsRecord {
+    HsRecord { object: object.to_owned(), id: o.id, properties: o.properties }
+}
+
+fn results(items: Vec<BatchItem>) -> Vec<WriteResult> {
+    items
+        .into_iter()
+        .map(|item| match item {
+            BatchItem::Ok { record, created } => WriteResult::Ok { id: record.id, created },
+            BatchItem::Err { category, message } => WriteResult::Err { code: category, message },
+        })
+        .collect()
+}
+
+#[async_trait]
+impl HubspotApi for HubSpotClient {
+    fn calls_made(&self) -> u64 {
+        HubSpotClient::calls_made(self)
+    }
+
+    async fn batch_read(
+        &self,
+        object: &str,
+        ids: &[String],
+        id_property: Option<&str>,
+        properties: &[String],
+    ) -> Result<Vec<HsRecord>, CrmError> {
+        let found = HubSpotClient::batch_read(self, object, ids, id_property, properties).await?;
+        Ok(found.into_iter().map(|o| record(object, o)).collect())
+    }
+
+    async fn batch_upsert(
+        &self,
+        object: &str,
+        id_property: &str,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError> {
+        Ok(results(HubSpotClient::batch_upsert(self, object, id_property, inputs).await?))
+    }
+
+    async fn batch_update(&self, object: &str, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<WriteResult>, CrmError> {
+        Ok(results(HubSpotClient::batch_update(self, object, inputs).await?))
+    }
+
+    async fn changed_since(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Changed>, CrmError> {
+        let found = self.modified_between(object, start, end, &[], &[]).await?;
+        Ok(found.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect())
+    }
+
+    async fn associate(&self, from_object: &str, to_object: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
+        self.associate_default(from_object, to_object, pairs).await
+    }
+
+    fn verify_webhook(
+        &self,
+        client_secret: &str,
+        method: &str,
+        uri: &str,
+        headers: &BTreeMap<String, String>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+                map.insert(name, value);
+            }
+        }
+        let result = if client_secret.is_empty() {
+            HubSpotClient::verify_webhook(self, method, uri, &map, body, now)
+        } else {
+            verify_request(client_secret, method, uri, &map, body, now)
+        };
+        result.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
