@@ -29,11 +29,43 @@ struct Args {
 }
 
 #[derive(Debug, clap::Args)]
-struct SalesforceArgs {}
+struct SalesforceArgs {
+    /// Salesforce Leads to generate.
+    #[arg(long, default_value_t = 0)]
+    sf_leads: u64,
+    /// Salesforce Contacts to generate.
+    #[arg(long, default_value_t = 0)]
+    sf_contacts: u64,
+    /// Salesforce Accounts to generate.
+    #[arg(long, default_value_t = 0)]
+    sf_accounts: u64,
+    /// Salesforce Opportunities to generate.
+    #[arg(long, default_value_t = 0)]
+    sf_opportunities: u64,
+    /// The org's daily API request allocation.
+    #[arg(long, default_value_t = 100_000)]
+    sf_daily_api_limit: u64,
+    /// Where to POST outbound messages (SOAP) on create and update.
+    #[arg(long, env = "SANDBOX_OUTBOUND_URL")]
+    outbound_url: Option<String>,
+    /// Status polls before a Bulk query job completes.
+    #[arg(long, default_value_t = 2)]
+    sf_bulk_polls: u32,
+}
 
 impl SalesforceArgs {
-    fn options(&self, _seed: u64) -> salesforce::SalesforceOptions {
-        salesforce::SalesforceOptions::default()
+    fn options(&self, seed: u64) -> salesforce::SalesforceOptions {
+        salesforce::SalesforceOptions {
+            seed,
+            leads: self.sf_leads,
+            contacts: self.sf_contacts,
+            accounts: self.sf_accounts,
+            opportunities: self.sf_opportunities,
+            daily_api_limit: self.sf_daily_api_limit,
+            outbound_url: self.outbound_url.clone(),
+            bulk_polls_to_complete: self.sf_bulk_polls,
+            ..Default::default()
+        }
     }
 }
 
@@ -63,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
     println!("SALESFORCE_CLIENT_ID={}", salesforce::DEFAULT_CLIENT_ID);
     println!("SALESFORCE_CLIENT_SECRET={}", salesforce::DEFAULT_CLIENT_SECRET);
     println!("SALESFORCE_USERNAME={}", salesforce::DEFAULT_USERNAME);
+    println!("SALESFORCE_JWT_KEY=tests/sandbox/keys/jwt-private.pem");
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     sandbox.shutdown().await;
     Ok(())
