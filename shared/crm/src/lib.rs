@@ -10,3 +10,4 @@
 //! This crate does IO and shapes requests; it makes no sync decisions.
 
 pub mod error;
+pub mod hubspot;

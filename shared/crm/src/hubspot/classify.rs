@@ -1,0 +1,199 @@
+//! Turns a failed HubSpot answer into the classified [`CrmError`]: retryable
+//! after a delay (429 with its window, 477, 5xx, transport failures) or
+//! permanent (validation, duplicates, access, not found), keeping HubSpot's
+//! `category` and message.
+//!
+//! Pure: status, headers and body in, error out.
+
+use crate::error::{CrmError, System};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use crm_sync_domain::error::{ErrorCategory, Verdict};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Wait after a 10-second-window 429 when no `Retry-After` says otherwise.
+pub const TEN_SECONDLY_WAIT: Duration = Duration::from_secs(10);
+/// Wait after a search (per-second) 429.
+pub const SECONDLY_WAIT: Duration = Duration::from_secs(1);
+/// Wait after a 5xx or a transport failure.
+pub const SERVER_ERROR_WAIT: Duration = Duration::from_secs(2);
+
+/// The rate-limit policy a 429 names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatePolicy {
+    TenSecondly,
+    Secondly,
+    Daily,
+}
+
+/// Which limit a 429 body names (`policyName`, or the message for older bodies).
+pub fn rate_policy(body: &Value) -> RatePolicy {
+    let policy = body.get("policyName").and_then(Value::as_str).unwrap_or_default();
+    let message = body.get("message").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    if policy == "DAILY" || message.contains("daily limit") {
+        RatePolicy::Daily
+    } else if policy == "SECONDLY" || message.contains("secondly limit") && !message.contains("ten_secondly") {
+        RatePolicy::Secondly
+    } else {
+        RatePolicy::TenSecondly
+    }
+}
+
+fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
+    headers.get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Time until the next UTC midnight (HubSpot resets daily limits at the
+/// account's midnight; UTC is the conservative stand-in), plus a minute.
+pub fn until_next_midnight(now: DateTime<Utc>) -> Duration {
+    let tomorrow = now.date_naive().succ_opt().and_then(|d| d.and_hms_opt(0, 1, 0)).map(|d| d.and_utc());
+    tomorrow
+        .map(|t| t - now)
+        .and_then(|d: ChronoDuration| d.to_std().ok())
+        .unwrap_or(Duration::from_secs(24 * 3600))
+}
+
+/// Classifies a non-success answer.
+pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> CrmError {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let message = json
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(500).collect());
+    let category_field = json.get("category").and_then(Value::as_str);
+    let retry_after = retry_after_header(headers);
+    let (code, category, verdict) = match status {
+        429 => {
+            let policy = rate_policy(&json);
+            let wait = match policy {
+                RatePolicy::Daily => until_next_midnight(now),
+                RatePolicy::Secondly => retry_after.unwrap_or(SECONDLY_WAIT),
+                RatePolicy::TenSecondly => retry_after.unwrap_or(TEN_SECONDLY_WAIT),
+            };
+            let code = json
+                .get("policyName")
+                .and_then(Value::as_str)
+                .or(category_field)
+                .unwrap_or("RATE_LIMITS");
+            (code.to_owned(), ErrorCategory::ApiLimit, Verdict::Retryable { after: wait })
+        }
+        477 => ("MIGRATION_IN_PROGRESS".to_owned(), ErrorCategory::Other, Verdict::Retryable { after: retry_after.unwrap_or(Duration::from_secs(60)) }),
+        500..=599 => (
+            category_field.unwrap_or("SERVER_ERROR").to_owned(),
+            ErrorCategory::Other,
+            Verdict::Retryable { after: retry_after.unwrap_or(SERVER_ERROR_WAIT) },
+        ),
+        409 => (category_field.unwrap_or("CONFLICT").to_owned(), ErrorCategory::Duplicates, Verdict::Permanent),
+        401 | 403 => (
+            category_field.unwrap_or(if status == 401 { "INVALID_AUTHENTICATION" } else { "MISSING_SCOPES" }).to_owned(),
+            ErrorCategory::PermissionsOrAccess,
+            Verdict::Permanent,
+        ),
+        404 => (category_field.unwrap_or("OBJECT_NOT_FOUND").to_owned(), ErrorCategory::Other, Verdict::Permanent),
+        400 | 422 => {
+            let code = category_field.unwrap_or("VALIDATION_ERROR").to_owned();
+            let about_associations = message.to_ascii_lowercase().contains("association");
+            let category = if about_associations { ErrorCategory::Associations } else { ErrorCategory::PropertyValueOrValidation };
+            (code, category, Verdict::Permanent)
+        }
+        _ => (category_field.map_or_else(|| format!("HTTP_{status}"), str::to_owned), ErrorCategory::Other, Verdict::Permanent),
+    };
+    CrmError { system: System::Hubspot, status, code, message, category, verdict, source: None }
+}
+
+/// A request that got no HTTP answer (connection refused, timeout, TLS).
+pub fn transport(error: reqwest::Error) -> CrmError {
+    CrmError {
+        system: System::Hubspot,
+        status: 0,
+        code: if error.is_timeout() { "TIMEOUT".into() } else { "TRANSPORT".into() },
+        message: "HubSpot could not be reached".into(),
+        category: ErrorCategory::Other,
+        verdict: Verdict::Retryable { after: SERVER_ERROR_WAIT },
+        source: Some(Box::new(error)),
+    }
+}
+
+/// A success answer whose body is not what HubSpot documents.
+pub fn decode(status: u16, error: serde_json::Error) -> CrmError {
+    CrmError {
+        system: System::Hubspot,
+        status,
+        code: "UNEXPECTED_RESPONSE".into(),
+        message: "HubSpot answered with a body this client cannot read".into(),
+        category: ErrorCategory::Other,
+        verdict: Verdict::Permanent,
+        source: Some(Box::new(error)),
+    }
+}
+
+/// A request the client refuses to send (bad input, unsplittable window).
+pub fn invalid(message: impl Into<String>) -> CrmError {
+    CrmError {
+        system: System::Hubspot,
+        status: 0,
+        code: "INVALID_REQUEST".into(),
+        message: message.into(),
+        category: ErrorCategory::PropertyValueOrValidation,
+        verdict: Verdict::Permanent,
+        source: None,
+    }
+}
+
+/// The id of the existing record named by a 409 CONFLICT
+/// (`"Contact already exists. Existing ID: 37765128953"`).
+pub fn existing_id(error: &CrmError) -> Option<String> {
+    if error.status != 409 {
+        return None;
+    }
+    let rest = error.message.split("Existing ID:").nth(1)?.trim_start();
+    let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 23, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_ten_secondly_429_is_retryable_after_ten_seconds() {
+        let body = br#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}"#;
+        let e = classify(429, &HeaderMap::new(), body, now());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(10)));
+        assert_eq!(e.category, ErrorCategory::ApiLimit);
+        assert_eq!(e.code, "TEN_SECONDLY_ROLLING");
+    }
+
+    #[test]
+    fn a_daily_429_waits_until_after_midnight() {
+        let body = br#"{"status":"error","message":"You have reached your daily limit.","policyName":"DAILY"}"#;
+        let e = classify(429, &HeaderMap::new(), body, now());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3600 + 60)));
+    }
+
+    #[test]
+    fn the_conflict_body_is_a_permanent_duplicate_with_the_existing_id() {
+        let body = br#"{"status":"error","message":"Contact already exists. Existing ID: 37765128953","correlationId":"x","category":"CONFLICT"}"#;
+        let e = classify(409, &HeaderMap::new(), body, now());
+        assert_eq!(e.category, ErrorCategory::Duplicates);
+        assert!(!e.is_retryable());
+        assert_eq!(e.message, "Contact already exists. Existing ID: 37765128953");
+        assert_eq!(existing_id(&e).as_deref(), Some("37765128953"));
+    }
+
+    #[test]
+    fn server_errors_are_retryable_and_client_errors_are_not() {
+        assert!(classify(502, &HeaderMap::new(), b"bad gateway", now()).is_retryable());
+        let e = classify(400, &HeaderMap::new(), br#"{"message":"Property values were not valid","category":"VALIDATION_ERROR"}"#, now());
+        assert_eq!((e.category, e.is_retryable()), (ErrorCategory::PropertyValueOrValidation, false));
+        let e = classify(403, &HeaderMap::new(), br#"{"message":"no scope","category":"MISSING_SCOPES"}"#, now());
+        assert_eq!(e.category, ErrorCategory::PermissionsOrAccess);
+    }
+}

@@ -1,0 +1,236 @@
+//! CRM v3 object endpoints: get, list, create, update, archive, the batch
+//! endpoints (read, create, update, upsert, archive; split into calls of
+//! 100), and the properties API.
+
+use super::classify;
+use super::types::{BatchItem, HsObject, Page, PropertyDefinition};
+use super::{Answer, BATCH_LIMIT, HubSpotClient, segment};
+use crate::error::CrmError;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+fn parse<T: DeserializeOwned>(answer: &Answer, value: Value) -> Result<T, CrmError> {
+    serde_json::from_value(value).map_err(|e| classify::decode(answer.status, e))
+}
+
+fn results(answer: &Answer) -> Result<Vec<HsObject>, CrmError> {
+    parse(answer, answer.body.get("results").cloned().unwrap_or(Value::Array(Vec::new())))
+}
+
+fn next_after(body: &Value) -> Option<String> {
+    body.pointer("/paging/next/after").and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+pub(crate) fn page(answer: &Answer) -> Result<Page, CrmError> {
+    Ok(Page { results: results(answer)?, after: next_after(&answer.body), total: answer.body.get("total").and_then(Value::as_u64) })
+}
+
+fn check_object(object: &str) -> Result<(), CrmError> {
+    if object.is_empty() || !object.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(classify::invalid(format!("not a HubSpot object type: {object:?}")));
+    }
+    Ok(())
+}
+
+/// Matches batch answers to inputs by `objectWriteTraceId` (the input's
+/// index), falling back to the ids named in error contexts.
+fn items_in_order(answer: &Answer, input_ids: &[String], new_by_default: bool) -> Result<Vec<BatchItem>, CrmError> {
+    let mut out: Vec<Option<BatchItem>> = vec![None; input_ids.len()];
+    let results = answer.body.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
+    for (pos, raw) in results.into_iter().enumerate() {
+        let slot = raw.get("objectWriteTraceId").and_then(Value::as_str).and_then(|t| t.parse::<usize>().ok()).unwrap_or(pos);
+        let created = raw.get("new").and_then(Value::as_bool).unwrap_or(new_by_default);
+        let record: HsObject = parse(answer, raw)?;
+        if let Some(s) = out.get_mut(slot) {
+            *s = Some(BatchItem::Ok { record, created });
+        }
+    }
+    for error in answer.body.get("errors").and_then(Value::as_array).into_iter().flatten() {
+        let item = BatchItem::Err {
+            category: error.get("category").and_then(Value::as_str).unwrap_or("UNKNOWN").to_owned(),
+            message: error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        };
+        let context = error.get("context");
+        let traces = context.and_then(|c| c.get("objectWriteTraceId")).and_then(Value::as_array);
+        let ids = context.and_then(|c| c.get("ids")).and_then(Value::as_array);
+        for t in traces.into_iter().flatten().filter_map(Value::as_str).filter_map(|t| t.parse::<usize>().ok()) {
+            if let Some(s) = out.get_mut(t) {
+                *s = Some(item.clone());
+            }
+        }
+        for id in ids.into_iter().flatten().filter_map(Value::as_str) {
+            for (i, input) in input_ids.iter().enumerate() {
+                if out[i].is_none() && input.eq_ignore_ascii_case(id) {
+                    out[i] = Some(item.clone());
+                }
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| BatchItem::Err { category: "UNKNOWN".into(), message: "HubSpot returned no result for this input".into() }))
+        .collect())
+}
+
+impl HubSpotClient {
+    /// Reads one record by id, or by a unique property (`idProperty`).
+    /// `Ok(None)` when it does not exist (or is archived).
+    pub async fn get(&self, object: &str, id: &str, id_property: Option<&str>, properties: &[String]) -> Result<Option<HsObject>, CrmError> {
+        check_object(object)?;
+        let mut query = vec![("properties", properties.join(","))];
+        if let Some(p) = id_property {
+            query.push(("idProperty", p.to_owned()));
+        }
+        match self.call(Method::GET, &format!("/crm/v3/objects/{object}/{}", segment(id)), &query, None).await {
+            Ok(answer) => Ok(Some(parse(&answer, answer.body.clone())?)),
+            Err(e) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of records in id order (`limit` at most 100).
+    pub async fn list_page(&self, object: &str, properties: &[String], after: Option<&str>, limit: u32, archived: bool) -> Result<Page, CrmError> {
+        check_object(object)?;
+        let mut query = vec![("limit", limit.min(100).to_string()), ("archived", archived.to_string())];
+        if !properties.is_empty() {
+            query.push(("properties", properties.join(",")));
+        }
+        if let Some(a) = after {
+            query.push(("after", a.to_owned()));
+        }
+        let answer = self.call(Method::GET, &format!("/crm/v3/objects/{object}"), &query, None).await?;
+        page(&answer)
+    }
+
+    /// Every record, following `after` (one call per 100).
+    pub async fn list_all(&self, object: &str, properties: &[String]) -> Result<Vec<HsObject>, CrmError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let p = self.list_page(object, properties, after.as_deref(), 100, false).await?;
+            all.extend(p.results);
+            match p.after {
+                Some(a) => after = Some(a),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn create(&self, object: &str, properties: &Map<String, Value>) -> Result<HsObject, CrmError> {
+        check_object(object)?;
+        let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}"), &[], Some(&json!({ "properties": properties }))).await?;
+        parse(&answer, answer.body.clone())
+    }
+
+    /// Updates one record by id, or by a unique property.
+    pub async fn update(&self, object: &str, id: &str, id_property: Option<&str>, properties: &Map<String, Value>) -> Result<HsObject, CrmError> {
+        check_object(object)?;
+        let query: Vec<(&str, String)> = id_property.map(|p| ("idProperty", p.to_owned())).into_iter().collect();
+        let answer = self
+            .call(Method::PATCH, &format!("/crm/v3/objects/{object}/{}", segment(id)), &query, Some(&json!({ "properties": properties })))
+            .await?;
+        parse(&answer, answer.body.clone())
+    }
+
+    /// Moves a record to the recycle bin.
+    pub async fn archive(&self, object: &str, id: &str) -> Result<(), CrmError> {
+        check_object(object)?;
+        self.call(Method::DELETE, &format!("/crm/v3/objects/{object}/{}", segment(id)), &[], None).await.map(|_| ())
+    }
+
+    /// Reads records by id, or by a unique property such as `email`; one
+    /// call per 100 ids. Unknown ids are simply absent.
+    pub async fn batch_read(&self, object: &str, ids: &[String], id_property: Option<&str>, properties: &[String]) -> Result<Vec<HsObject>, CrmError> {
+        check_object(object)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_LIMIT) {
+            let mut body = json!({
+                "properties": properties,
+                "propertiesWithHistory": [],
+                "inputs": chunk.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+            });
+            if let Some(p) = id_property {
+                body["idProperty"] = json!(p);
+            }
+            let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/read"), &[("archived", "false".into())], Some(&body)).await?;
+            out.extend(results(&answer)?);
+        }
+        Ok(out)
+    }
+
+    /// Creates records, one call per 100, with a trace id per input so that
+    /// one bad input fails alone (multi-status) instead of the whole call.
+    pub async fn batch_create(&self, object: &str, inputs: &[Map<String, Value>]) -> Result<Vec<BatchItem>, CrmError> {
+        check_object(object)?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(BATCH_LIMIT) {
+            let body = json!({ "inputs": chunk.iter().enumerate().map(|(i, p)| json!({
+                "properties": p, "associations": [], "objectWriteTraceId": i.to_string() })).collect::<Vec<_>>() });
+            let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/create"), &[], Some(&body)).await?;
+            let ids: Vec<String> = (0..chunk.len()).map(|i| i.to_string()).collect();
+            out.extend(items_in_order(&answer, &ids, true)?);
+        }
+        Ok(out)
+    }
+
+    /// Updates records by HubSpot id; one call per 100.
+    pub async fn batch_update(&self, object: &str, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<BatchItem>, CrmError> {
+        self.batch_write(object, "update", None, inputs).await
+    }
+
+    /// Creates or updates records keyed by a unique property (`email` for
+    /// contacts, `salesforce_id` for companies and deals); one call per 100.
+    /// `BatchItem::Ok { created }` tells new records from updated ones.
+    pub async fn batch_upsert(&self, object: &str, id_property: &str, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<BatchItem>, CrmError> {
+        self.batch_write(object, "upsert", Some(id_property), inputs).await
+    }
+
+    async fn batch_write(&self, object: &str, op: &str, id_property: Option<&str>, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<BatchItem>, CrmError> {
+        check_object(object)?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(BATCH_LIMIT) {
+            let body = json!({ "inputs": chunk.iter().enumerate().map(|(i, (id, p))| {
+                let mut input = json!({ "id": id, "properties": p, "objectWriteTraceId": i.to_string() });
+                if let Some(prop) = id_property { input["idProperty"] = json!(prop); }
+                input
+            }).collect::<Vec<_>>() });
+            let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/{op}"), &[], Some(&body)).await?;
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+            out.extend(items_in_order(&answer, &ids, false)?);
+        }
+        Ok(out)
+    }
+
+    /// Archives records by id; one call per 100.
+    pub async fn batch_archive(&self, object: &str, ids: &[String]) -> Result<(), CrmError> {
+        check_object(object)?;
+        for chunk in ids.chunks(BATCH_LIMIT) {
+            let body = json!({ "inputs": chunk.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() });
+            self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/archive"), &[], Some(&body)).await?;
+        }
+        Ok(())
+    }
+
+    /// Defines a property (e.g. the unique `salesforce_id`).
+    pub async fn create_property(&self, object: &str, definition: &PropertyDefinition) -> Result<PropertyDefinition, CrmError> {
+        check_object(object)?;
+        let body = serde_json::to_value(definition).map_err(|e| classify::decode(0, e))?;
+        let answer = self.call(Method::POST, &format!("/crm/v3/properties/{object}"), &[], Some(&body)).await?;
+        parse(&answer, answer.body.clone())
+    }
+
+    /// Reads a property definition; `Ok(None)` when it does not exist.
+    pub async fn get_property(&self, object: &str, name: &str) -> Result<Option<PropertyDefinition>, CrmError> {
+        check_object(object)?;
+        match self.call(Method::GET, &format!("/crm/v3/properties/{object}/{}", segment(name)), &[], None).await {
+            Ok(answer) => Ok(Some(parse(&answer, answer.body.clone())?)),
+            Err(e) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Communication preferences: the "unsubscribed from all email" status
+//! (`hs_email_optout`) read and set through the v4 API, which is how
+//! HubSpot wants it changed (never by writing the property).
+
+use super::{HubSpotClient, segment};
+use crate::error::CrmError;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+impl HubSpotClient {
+    /// Unsubscribes an email address from all email (one call).
+    pub async fn unsubscribe_all(&self, email: &str) -> Result<(), CrmError> {
+        let path = format!("/communication-preferences/v4/statuses/{}/unsubscribe-all", segment(email));
+        self.call(Method::POST, &path, &[("channel", "EMAIL".into())], None).await.map(|_| ())
+    }
+
+    /// Unsubscribes many addresses (one call per 100).
+    pub async fn unsubscribe_all_batch(&self, emails: &[String]) -> Result<(), CrmError> {
+        for chunk in emails.chunks(super::BATCH_LIMIT) {
+            self.call(
+                Method::POST,
+                "/communication-preferences/v4/statuses/batch/unsubscribe-all",
+                &[("channel", "EMAIL".into())],
+                Some(&json!({ "inputs": chunk })),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the address is unsubscribed from all email (one call).
+    pub async fn is_unsubscribed_all(&self, email: &str) -> Result<bool, CrmError> {
+        let path = format!("/communication-preferences/v4/statuses/{}/unsubscribe-all", segment(email));
+        let answer = self.call(Method::GET, &path, &[("channel", "EMAIL".into())], None).await?;
+        Ok(answer
+            .body
+            .get("results")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|r| r.get("statusState").and_then(Value::as_str) == Some("UNSUBSCRIBED")))
+    }
+}
