@@ -336,6 +336,12 @@ impl WebhookServer {
     /// Binds `addr` (port 0 for any free port) and serves [`router`].
     pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        Self::start_on(app, listener)
+    }
+
+    /// Serves [`router`] on a listener bound earlier (so that its address can
+    /// be handed to whoever sends the webhooks before the app exists).
+    pub fn start_on(app: App, listener: tokio::net::TcpListener) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -366,4 +372,41 @@ impl WebhookServer {
             Err(join) => Err(std::io::Error::other(join)),
         }
     }
+}
+
+/// What [`embedded_app`] needs besides the embedded store.
+pub struct EmbeddedParts {
+    pub config: crm_sync_domain::SyncConfig,
+    /// The state file; `None` keeps everything in memory (tests, demo).
+    pub state_path: Option<std::path::PathBuf>,
+    pub salesforce: Arc<dyn crate::ports::SalesforceApi>,
+    pub hubspot: Arc<dyn crate::ports::HubspotApi>,
+    pub clock: Arc<dyn crm_sync_store::Clock>,
+    pub secrets: crate::WebhookSecrets,
+    pub settings: crate::AppSettings,
+}
+
+/// Builds an [`App`] over the embedded SQLite store and its two queues (the
+/// local deployment, the demo and the tests).
+pub fn embedded_app(parts: EmbeddedParts) -> Result<App, AppError> {
+    use crm_sync_store::sqlite::SqliteStore;
+    use crm_sync_store::{QueueName, QueueSettings};
+    let store = match &parts.state_path {
+        Some(path) => SqliteStore::open(path, parts.clock.clone())?,
+        None => SqliteStore::open_in_memory(parts.clock.clone())?,
+    };
+    let settings = QueueSettings { max_receive_count: 10 };
+    let sync_queue = Arc::new(store.queue(QueueName::SyncIntents.as_str(), settings));
+    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), settings));
+    Ok(App::new(crate::AppParts {
+        config: parts.config,
+        store: Arc::new(store),
+        sync_queue,
+        import_queue,
+        salesforce: parts.salesforce,
+        hubspot: parts.hubspot,
+        clock: parts.clock,
+        secrets: parts.secrets,
+        settings: parts.settings,
+    }))
 }
