@@ -12,6 +12,8 @@
 //! - [`chunks`]: import chunk planning.
 //! - [`error`]: error categories of sync health, the retry verdict, backoff.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod chunks;
 pub mod config;
 pub mod decision;
