@@ -1,0 +1,20 @@
+//! The sample SQS batch parses as the event Lambda delivers to the
+//! sync-worker, and every body is a sync-queue message the use case reads.
+
+use aws_lambda_events::sqs::SqsEvent;
+use crm_sync_app::messages::parse_intents;
+use crm_sync_lambda::sqs::read_batch;
+
+#[test]
+fn the_sqs_sample_holds_three_intents_in_two_readable_messages() {
+    let path = format!("{}/../../events/sync-worker-sqs.json", env!("CARGO_MANIFEST_DIR"));
+    let json = std::fs::read_to_string(path).unwrap();
+    let event: SqsEvent = serde_json::from_str(&json).unwrap();
+    let batch = read_batch(&event);
+    assert!(batch.unreadable.is_empty());
+    assert_eq!(batch.messages.len(), 2);
+    assert_eq!(batch.messages[1].receive_count, 3);
+    let intents: usize =
+        batch.messages.iter().map(|m| parse_intents(&m.body).unwrap().len()).sum();
+    assert_eq!(intents, 3);
+}
