@@ -423,6 +423,10 @@ async fn batch_upsert(State(st): S, Path(obj): Path<String>, Json(body): Json<Ba
     reject_duplicate_ids(&body.inputs)?;
     let started = now_iso();
     let mut db = st.db();
+    // A wrong idProperty fails the whole request, as HubSpot does.
+    for prop in body.inputs.iter().filter_map(|i| i.id_property.as_deref()) {
+        db.unique_def(ty, prop)?;
+    }
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for input in &body.inputs {

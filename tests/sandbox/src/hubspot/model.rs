@@ -445,7 +445,8 @@ impl Db {
         }
     }
 
-    fn unique_def(&self, ty: ObjectType, prop: &str) -> Result<(), ApiError> {
+    /// Checks that `prop` exists and holds unique values (usable as `idProperty`).
+    pub fn unique_def(&self, ty: ObjectType, prop: &str) -> Result<(), ApiError> {
         match self.defs[&ty].get(prop) {
             Some(d) if d.has_unique_value => Ok(()),
             Some(_) => Err(ApiError::validation(format!(

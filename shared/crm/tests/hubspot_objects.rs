@@ -1,0 +1,234 @@
+//! The HubSpot client's object, batch, association, property and
+//! preference calls against the fake HubSpot.
+
+mod hubspot_support;
+
+use crm_sandbox::hubspot::HubSpotOptions;
+use crm_sync_crm::hubspot::{BatchItem, CONTACT_TO_COMPANY, PropertyDefinition, existing_id};
+use crm_sync_domain::error::ErrorCategory;
+use hubspot_support::*;
+
+#[tokio::test]
+async fn a_contact_can_be_created_read_updated_and_archived() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let created = hs.create("contacts", &props(&[("email", "ada@example.com"), ("firstname", "Ada")])).await.unwrap();
+    assert_eq!(created.property("email"), Some("ada@example.com"));
+    assert!(created.property("lastmodifieddate").is_some());
+
+    let by_email = hs.get("contacts", "ada@example.com", Some("email"), &names(&["firstname"])).await.unwrap().unwrap();
+    assert_eq!(by_email.id, created.id);
+    assert_eq!(by_email.property("firstname"), Some("Ada"));
+
+    let updated = hs.update("contacts", &created.id, None, &props(&[("lastname", "Lovelace")])).await.unwrap();
+    assert_eq!(updated.property("lastname"), Some("Lovelace"));
+
+    hs.archive("contacts", &created.id).await.unwrap();
+    assert_eq!(hs.get("contacts", &created.id, None, &[]).await.unwrap(), None);
+    assert_eq!(hs.calls_made(), 5);
+}
+
+#[tokio::test]
+async fn a_duplicate_email_is_a_permanent_duplicate_error_naming_the_existing_id() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let first = hs.create("contacts", &props(&[("email", "grace@example.com")])).await.unwrap();
+    let err = hs.create("contacts", &props(&[("email", "GRACE@example.com")])).await.unwrap_err();
+    assert_eq!(err.status, 409);
+    assert_eq!(err.code, "CONFLICT");
+    assert_eq!(err.category, ErrorCategory::Duplicates);
+    assert!(!err.is_retryable());
+    assert_eq!(err.message, format!("Contact already exists. Existing ID: {}", first.id));
+    assert_eq!(existing_id(&err), Some(first.id));
+}
+
+#[tokio::test]
+async fn read_only_and_unknown_properties_are_permanent_validation_errors() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let err = hs.create("contacts", &props(&[("email", "a@example.com"), ("lastmodifieddate", "2024-01-01")])).await.unwrap_err();
+    assert_eq!((err.status, err.code.as_str(), err.category), (400, "VALIDATION_ERROR", ErrorCategory::PropertyValueOrValidation));
+    let err = hs.create("contacts", &props(&[("no_such_property", "x")])).await.unwrap_err();
+    assert_eq!(err.status, 400);
+    assert!(err.message.contains("no_such_property"), "{}", err.message);
+    let err = hs.create("contacts", &props(&[("email", "not-an-email")])).await.unwrap_err();
+    assert!(err.message.contains("invalid"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_a_permanent_access_error() {
+    let sb = sandbox(HubSpotOptions { token: "pat-na1-other".into(), ..HubSpotOptions::default() }).await;
+    let hs = client(&sb);
+    let err = hs.list_page("contacts", &[], None, 10, false).await.unwrap_err();
+    assert_eq!((err.status, err.code.as_str()), (401, "INVALID_AUTHENTICATION"));
+    assert_eq!(err.category, ErrorCategory::PermissionsOrAccess);
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn listing_follows_after_past_the_first_page() {
+    let sb = sandbox(HubSpotOptions { seed_contacts: 250, ..HubSpotOptions::default() }).await;
+    let hs = client(&sb);
+    let first = hs.list_page("contacts", &names(&["email"]), None, 100, false).await.unwrap();
+    assert_eq!(first.results.len(), 100);
+    assert!(first.after.is_some());
+    let all = hs.list_all("contacts", &names(&["email"])).await.unwrap();
+    assert_eq!(all.len(), 250);
+    let mut ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 250);
+    assert_eq!(hs.calls_made(), 1 + 3);
+}
+
+#[tokio::test]
+async fn batch_upsert_by_email_creates_then_updates_and_says_which() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let inputs: Vec<_> = (0..150).map(|i| (format!("p{i}@example.com"), props(&[("firstname", "New")]))).collect();
+    let first = hs.batch_upsert("contacts", "email", &inputs).await.unwrap();
+    assert_eq!(first.len(), 150);
+    assert!(first.iter().all(|i| matches!(i, BatchItem::Ok { created: true, .. })));
+    assert_eq!(hs.calls_made(), 2, "150 inputs take two calls of at most 100");
+
+    let again: Vec<_> = (140..160).map(|i| (format!("p{i}@example.com"), props(&[("firstname", "Again")]))).collect();
+    let second = hs.batch_upsert("contacts", "email", &again).await.unwrap();
+    let created: Vec<bool> = second.iter().map(|i| matches!(i, BatchItem::Ok { created: true, .. })).collect();
+    assert_eq!(created.iter().filter(|c| !**c).count(), 10);
+    assert_eq!(created.iter().filter(|c| **c).count(), 10);
+    assert!(!created[0] && created[19], "results line up with inputs");
+    assert_eq!(sb.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts), 160);
+}
+
+#[tokio::test]
+async fn batch_read_by_email_skips_unknown_addresses() {
+    let sb = sandbox(HubSpotOptions { seed_contacts: 120, ..HubSpotOptions::default() }).await;
+    let hs = client(&sb);
+    let mut emails: Vec<String> = (1..=110).map(|n| format!("person{n}@example.com")).collect();
+    emails.push("nobody@example.com".into());
+    let found = hs.batch_read("contacts", &emails, Some("email"), &names(&["email", "firstname"])).await.unwrap();
+    assert_eq!(found.len(), 110);
+    assert!(found.iter().all(|r| r.property("firstname").is_some()));
+    let ids: Vec<String> = found.iter().take(5).map(|r| r.id.clone()).collect();
+    let by_id = hs.batch_read("contacts", &ids, None, &[]).await.unwrap();
+    assert_eq!(by_id.len(), 5);
+    assert_eq!(hs.calls_made(), 3);
+}
+
+#[tokio::test]
+async fn batch_create_reports_a_bad_input_alone_and_batch_update_and_archive_work() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    hs.create("contacts", &props(&[("email", "taken@example.com")])).await.unwrap();
+    let inputs = vec![
+        props(&[("email", "one@example.com")]),
+        props(&[("email", "taken@example.com")]),
+        props(&[("email", "two@example.com")]),
+    ];
+    let items = hs.batch_create("contacts", &inputs).await.unwrap();
+    assert!(matches!(&items[0], BatchItem::Ok { created: true, .. }));
+    assert!(matches!(&items[1], BatchItem::Err { category, message } if category == "CONFLICT" && message.starts_with("Contact already exists")));
+    assert!(matches!(&items[2], BatchItem::Ok { .. }));
+
+    let BatchItem::Ok { record, .. } = &items[0] else { unreachable!() };
+    let updates = vec![(record.id.clone(), props(&[("firstname", "Uno")])), ("999999999".to_owned(), props(&[("firstname", "X")]))];
+    let updated = hs.batch_update("contacts", &updates).await.unwrap();
+    assert!(matches!(&updated[0], BatchItem::Ok { record, created: false } if record.property("firstname") == Some("Uno")));
+    assert!(matches!(&updated[1], BatchItem::Err { category, .. } if category == "OBJECT_NOT_FOUND"));
+
+    hs.batch_archive("contacts", &[record.id.clone()]).await.unwrap();
+    assert_eq!(hs.get("contacts", &record.id, None, &[]).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn companies_upsert_by_the_unique_salesforce_id_property() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let inputs = vec![("001000000000001AAA".to_owned(), props(&[("name", "Acme"), ("domain", "acme.example.com")]))];
+    let first = hs.batch_upsert("companies", "salesforce_id", &inputs).await.unwrap();
+    let second = hs.batch_upsert("companies", "salesforce_id", &inputs).await.unwrap();
+    match (&first[0], &second[0]) {
+        (BatchItem::Ok { record: a, created: true }, BatchItem::Ok { record: b, created: false }) => assert_eq!(a.id, b.id),
+        other => panic!("unexpected {other:?}"),
+    }
+    let err = hs.batch_upsert("companies", "domain", &inputs).await.unwrap_err();
+    assert_eq!(err.status, 400, "domain is not a unique property");
+}
+
+#[tokio::test]
+async fn associations_are_created_and_read_back_with_type_279() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let contact = hs.create("contacts", &props(&[("email", "alan@example.com")])).await.unwrap();
+    let company = hs.create("companies", &props(&[("name", "Bletchley")])).await.unwrap();
+    let deal = hs.create("deals", &props(&[("dealname", "Bombe")])).await.unwrap();
+    hs.associate("contacts", "companies", &[(contact.id.clone(), company.id.clone())], CONTACT_TO_COMPANY).await.unwrap();
+    hs.associate_default("deals", "companies", &[(deal.id.clone(), company.id.clone())]).await.unwrap();
+
+    let read = hs.associations_read("contacts", "companies", &[contact.id.clone(), "424242".into()]).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[&contact.id][0].to_id, company.id);
+    assert_eq!(read[&contact.id][0].type_ids, vec![279]);
+    let back = hs.associations_read("companies", "deals", &[company.id.clone()]).await.unwrap();
+    assert_eq!(back[&company.id][0].to_id, deal.id);
+
+    let err = hs.associate("contacts", "companies", &[(contact.id.clone(), "777".into())], CONTACT_TO_COMPANY).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::Associations);
+
+    hs.dissociate("contacts", "companies", &[(contact.id.clone(), company.id.clone())]).await.unwrap();
+    assert!(hs.associations_read("contacts", "companies", &[contact.id.clone()]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unsubscribing_from_all_email_sets_the_opt_out_property() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let c = hs.create("contacts", &props(&[("email", "hedy@example.com")])).await.unwrap();
+    assert!(!hs.is_unsubscribed_all("hedy@example.com").await.unwrap());
+    hs.unsubscribe_all("hedy@example.com").await.unwrap();
+    assert!(hs.is_unsubscribed_all("hedy@example.com").await.unwrap());
+    let read = hs.get("contacts", &c.id, None, &names(&["hs_email_optout"])).await.unwrap().unwrap();
+    assert_eq!(read.property("hs_email_optout"), Some("true"));
+    let err = hs.update("contacts", &c.id, None, &props(&[("hs_email_optout", "false")])).await.unwrap_err();
+    assert_eq!(err.status, 400, "opt-out changes only through communication preferences");
+    let err = hs.unsubscribe_all("ghost@example.com").await.unwrap_err();
+    assert_eq!(err.status, 404);
+}
+
+#[tokio::test]
+async fn a_unique_property_can_be_defined_and_read() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let def = PropertyDefinition {
+        name: "legacy_id".into(),
+        label: "Legacy id".into(),
+        kind: "string".into(),
+        field_type: "text".into(),
+        group_name: "contactinformation".into(),
+        has_unique_value: true,
+    };
+    let made = hs.create_property("contacts", &def).await.unwrap();
+    assert_eq!(made.name, "legacy_id");
+    assert_eq!(hs.get_property("contacts", "legacy_id").await.unwrap().map(|d| d.has_unique_value), Some(true));
+    assert_eq!(hs.get_property("contacts", "nope").await.unwrap(), None);
+    let err = hs.create_property("contacts", &def).await.unwrap_err();
+    assert_eq!(err.status, 409);
+    let up = hs.batch_upsert("contacts", "legacy_id", &[("L-1".into(), props(&[("email", "l1@example.com")]))]).await.unwrap();
+    assert!(matches!(&up[0], BatchItem::Ok { created: true, .. }));
+}
+
+#[tokio::test]
+async fn the_sandbox_counts_exactly_the_calls_the_client_says_it_made() {
+    let sb = sandbox(HubSpotOptions { seed_contacts: 30, ..fast_options() }).await;
+    let hs = client(&sb);
+    hs.list_all("contacts", &[]).await.unwrap();
+    let emails: Vec<String> = (1..=30).map(|n| format!("person{n}@example.com")).collect();
+    hs.batch_read("contacts", &emails, Some("email"), &[]).await.unwrap();
+    let _ = hs.create("contacts", &props(&[("email", "person1@example.com")])).await;
+    hs.batch_upsert("contacts", "email", &[("x@example.com".into(), props(&[]))]).await.unwrap();
+    let _ = hs.get("contacts", "1", None, &[]).await;
+    let counts = sb.hubspot_control().counts();
+    assert_eq!(counts.total, hs.calls_made());
+    assert_eq!(counts.count("POST", "/crm/v3/objects/{object}/batch/read"), 1);
+    assert_eq!(counts.count("POST", "/crm/v3/objects/{object}/batch/upsert"), 1);
+    assert_eq!(hs.calls_made(), 1 + 1 + 1 + 1 + 1);
+}
