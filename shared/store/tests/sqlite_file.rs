@@ -1,0 +1,105 @@
+//! The embedded adapter on a real file: state survives reopening, and the
+//! store copes with a million links and a quarter-million queued messages.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_sync_store::contract::epoch;
+use crm_sync_store::{
+    Claim, Link, LinkCondition, LinkWrite, ManualClock, ObjectPair, OutgoingMessage, Queue, QueueSettings,
+    SqliteStore, StateStore, System,
+};
+
+fn link(i: u64) -> Link {
+    Link {
+        pair: ObjectPair::Contact,
+        salesforce_object: "Contact".into(),
+        salesforce_id: format!("003{i:015}"),
+        hubspot_id: format!("{}", 10_000_000 + i),
+        fingerprints: BTreeMap::from([("email".into(), format!("{i:x}")), ("lastname".into(), "f".into())]),
+        version: 0,
+        updated_at: epoch(),
+    }
+}
+
+#[tokio::test]
+async fn state_and_queued_messages_survive_reopening_the_file() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("crm-sync.sqlite");
+    let clock = Arc::new(ManualClock::new(epoch()));
+    {
+        let store = SqliteStore::open(&path, clock.clone())?;
+        store.put_link(&link(1), LinkCondition::MustNotExist).await?;
+        store.advance_cursor(System::Hubspot, "contacts", None, epoch()).await?;
+        assert_eq!(store.claim("k", "w1", Duration::from_secs(600)).await?, Claim::Acquired);
+        store.create_import_job("j", &serde_json::json!({}), &[]).await?;
+        store.add_api_calls(System::Salesforce, 12).await?;
+        let q = store.queue("sync-intents", QueueSettings::default());
+        q.send_batch(&[OutgoingMessage::new("a"), OutgoingMessage::new("b")]).await?;
+        let got = q.receive(1, Duration::from_secs(60)).await?;
+        assert_eq!(got.len(), 1);
+    }
+    let store = SqliteStore::open(&path, clock.clone())?;
+    assert_eq!(store.get_link_by_hubspot(ObjectPair::Contact, "10000001").await?.map(|l| l.version), Some(1));
+    assert_eq!(store.get_cursor(System::Hubspot, "contacts").await?.map(|c| c.position), Some(epoch()));
+    assert!(matches!(store.claim("k", "w2", Duration::from_secs(600)).await?, Claim::HeldBy { .. }));
+    assert!(store.get_import_job("j").await?.is_some());
+    assert_eq!(store.api_calls_last_24h(System::Salesforce).await?, 12);
+    let q = store.queue("sync-intents", QueueSettings::default());
+    let depth = q.depth().await?;
+    assert_eq!((depth.visible, depth.in_flight), (1, 1), "the in-flight message stays hidden across a restart");
+    clock.advance(Duration::from_secs(61));
+    let got = q.receive(10, Duration::from_secs(60)).await?;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got.iter().map(|m| m.receive_count).max(), Some(2));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_million_links_and_a_quarter_million_messages_fit_and_stay_addressable() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let clock = Arc::new(ManualClock::new(epoch()));
+    let store = SqliteStore::open(dir.path().join("big.sqlite"), clock.clone())?;
+    const LINKS: u64 = 1_000_000;
+    let started = std::time::Instant::now();
+    for start in (0..LINKS).step_by(20_000) {
+        let writes: Vec<LinkWrite> =
+            (start..start + 20_000).map(|i| LinkWrite { link: link(i), condition: LinkCondition::MustNotExist }).collect();
+        let results = store.put_links(&writes).await?;
+        assert!(results.iter().all(|r| matches!(r, Ok(1))));
+    }
+    eprintln!("{LINKS} links written in {:?}", started.elapsed());
+    for i in [0, 1, 499_999, 999_999] {
+        let l = store.get_link_by_hubspot(ObjectPair::Contact, &format!("{}", 10_000_000 + i)).await?;
+        assert_eq!(l.map(|l| l.salesforce_id), Some(format!("003{i:015}")));
+    }
+    let dup = store.put_link(&link(777_777), LinkCondition::MustNotExist).await;
+    assert!(dup.is_err_and(|e| e.is_condition_failed()));
+
+    let q = store.queue("import-chunks", QueueSettings::default());
+    const MESSAGES: usize = 250_000;
+    let started = std::time::Instant::now();
+    for start in (0..MESSAGES).step_by(25_000) {
+        let batch: Vec<OutgoingMessage> =
+            (start..start + 25_000).map(|i| OutgoingMessage::new(format!("{{\"i\":{i}}}"))).collect();
+        q.send_batch(&batch).await?;
+    }
+    eprintln!("{MESSAGES} messages sent in {:?}", started.elapsed());
+    assert_eq!(q.depth().await?.visible, MESSAGES as u64);
+    let started = std::time::Instant::now();
+    let mut received = 0;
+    loop {
+        let got = q.receive(1_000, Duration::from_secs(60)).await?;
+        if got.is_empty() {
+            break;
+        }
+        received += got.len();
+        let receipts: Vec<String> = got.into_iter().map(|m| m.receipt_handle).collect();
+        q.delete_batch(&receipts).await?;
+    }
+    assert_eq!(received, MESSAGES);
+    eprintln!("{MESSAGES} messages received and deleted in {:?}", started.elapsed());
+    assert_eq!(q.depth().await?.visible + q.depth().await?.in_flight, 0);
+    Ok(())
+}
