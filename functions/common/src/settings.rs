@@ -11,8 +11,6 @@ use thiserror::Error;
 pub const STATE_TABLE: &str = "CRM_SYNC_STATE_TABLE";
 /// Table of seen webhook event ids (TTL-expired).
 pub const SEEN_EVENTS_TABLE: &str = "CRM_SYNC_SEEN_EVENTS_TABLE";
-/// Prefix the stack puts before every table name.
-pub const TABLE_PREFIX: &str = "CRM_SYNC_TABLE_PREFIX";
 /// URL of the sync-intent queue.
 pub const SYNC_QUEUE_URL: &str = "CRM_SYNC_SYNC_QUEUE_URL";
 /// URL of the sync-intent dead-letter queue.
@@ -40,7 +38,7 @@ pub const IMPORT_CHUNK_SIZE: &str = "CRM_SYNC_IMPORT_CHUNK_SIZE";
 
 const DEFAULT_SALESFORCE_LOGIN_URL: &str = "https://login.salesforce.com";
 const DEFAULT_HUBSPOT_BASE_URL: &str = "https://api.hubapi.com";
-const DEFAULT_SALESFORCE_API_CAP: u64 = 15_000;
+const DEFAULT_SALESFORCE_API_CAP: u64 = crm_sync_domain::config::DEFAULT_SALESFORCE_API_CAP;
 const DEFAULT_IMPORT_CHUNK_SIZE: u64 = 200_000;
 
 /// A setting that is missing or does not parse.
@@ -85,18 +83,16 @@ impl std::fmt::Debug for CredentialsSource {
 pub struct LambdaSettings {
     /// DynamoDB table holding links, cursors, jobs, errors and usage.
     pub state_table: String,
-    /// DynamoDB table holding seen webhook event ids, if separate.
-    pub seen_events_table: Option<String>,
-    /// Prefix of every table name of the stack, if set.
-    pub table_prefix: Option<String>,
+    /// DynamoDB table holding seen webhook event ids.
+    pub seen_events_table: String,
     /// Sync-intent queue URL.
     pub sync_queue_url: String,
-    /// Sync-intent dead-letter queue URL, if known.
-    pub sync_dlq_url: Option<String>,
+    /// Sync-intent dead-letter queue URL.
+    pub sync_dlq_url: String,
     /// Import-chunk queue URL.
     pub chunk_queue_url: String,
-    /// Import-chunk dead-letter queue URL, if known.
-    pub chunk_dlq_url: Option<String>,
+    /// Import-chunk dead-letter queue URL.
+    pub chunk_dlq_url: String,
     /// Where the CRM credentials are.
     pub credentials: CredentialsSource,
     /// The sync settings file contents; `None` means the defaults.
@@ -133,12 +129,11 @@ impl LambdaSettings {
 
         Ok(Self {
             state_table: required(STATE_TABLE)?,
-            seen_events_table: get(SEEN_EVENTS_TABLE),
-            table_prefix: get(TABLE_PREFIX),
+            seen_events_table: required(SEEN_EVENTS_TABLE)?,
             sync_queue_url: required(SYNC_QUEUE_URL)?,
-            sync_dlq_url: get(SYNC_DLQ_URL),
+            sync_dlq_url: required(SYNC_DLQ_URL)?,
             chunk_queue_url: required(CHUNK_QUEUE_URL)?,
-            chunk_dlq_url: get(CHUNK_DLQ_URL),
+            chunk_dlq_url: required(CHUNK_DLQ_URL)?,
             credentials,
             config_text: get(CONFIG),
             salesforce_api_cap: parse_u64(&get, SALESFORCE_API_CAP, DEFAULT_SALESFORCE_API_CAP)?,
@@ -180,6 +175,9 @@ mod tests {
 
     const BASE: &[(&str, &str)] = &[
         (STATE_TABLE, "crm-sync-StateTable-1"),
+        (SEEN_EVENTS_TABLE, "crm-sync-SeenEventsTable-1"),
+        (SYNC_DLQ_URL, "https://sqs.us-east-1.amazonaws.com/1/sync-dlq"),
+        (CHUNK_DLQ_URL, "https://sqs.us-east-1.amazonaws.com/1/chunks-dlq"),
         (SYNC_QUEUE_URL, "https://sqs.us-east-1.amazonaws.com/1/sync"),
         (CHUNK_QUEUE_URL, "https://sqs.us-east-1.amazonaws.com/1/chunks"),
         (CREDENTIALS_SECRET_ARN, "arn:aws:secretsmanager:us-east-1:1:secret:crm-sync/crm-credentials"),
@@ -189,7 +187,7 @@ mod tests {
     fn the_template_environment_gives_settings_with_defaults_filled_in() {
         let settings = LambdaSettings::from_lookup(env(BASE)).unwrap();
         assert_eq!(settings.state_table, "crm-sync-StateTable-1");
-        assert_eq!(settings.salesforce_api_cap, 15_000);
+        assert_eq!(settings.salesforce_api_cap, 10_000);
         assert_eq!(settings.import_chunk_size, 200_000);
         assert_eq!(settings.config_text, None);
         assert_eq!(settings.salesforce_login_url, "https://login.salesforce.com");

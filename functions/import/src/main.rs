@@ -1,1 +1,11 @@
-fn main() {}
+//! The import function: import requests invoked on demand, and import chunks
+//! from the chunk queue. Wiring only; see `handler.rs`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    crm_sync_lambda::init_tracing();
+    let app = crm_sync_lambda::build_app_from_env().await?;
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| crm_sync_import::handle(app, event)))
+        .await
+}
