@@ -2,3 +2,4 @@
 //! conversion only: no sync decisions here.
 
 pub mod hubspot;
+pub mod salesforce;

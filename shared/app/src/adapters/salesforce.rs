@@ -1,0 +1,107 @@
+//! [`SalesforceApi`] over [`SalesforceClient`].
+
+use crate::ports::{Changed, SalesforceApi, SfRecord, WriteResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_sync_crm::error::CrmError;
+use crm_sync_crm::salesforce::{CollectionRecord, SObject, SalesforceClient, Written};
+use serde_json::{Map, Value};
+
+fn record(sobject: &str, mut fields: SObject) -> Option<SfRecord> {
+    let sobject = fields
+        .get("attributes")
+        .and_then(|a| a.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or(sobject)
+        .to_owned();
+    fields.remove("attributes");
+    let id = fields.get("Id").and_then(Value::as_str)?.to_owned();
+    Some(SfRecord { sobject, id, fields })
+}
+
+/// A Bulk CSV cell as JSON: empty is null, `true`/`false` are booleans,
+/// everything else text (the core normalises numbers and dates from text).
+fn cell(value: String) -> Value {
+    match value.as_str() {
+        "" => Value::Null,
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(value),
+    }
+}
+
+fn results(items: Vec<Result<Written, CrmError>>) -> Vec<WriteResult> {
+    items
+        .into_iter()
+        .map(|item| match item {
+            Ok(w) => WriteResult::Ok { id: w.id, created: w.created.unwrap_or(false) },
+            Err(e) => WriteResult::Err { code: e.code, message: e.message },
+        })
+        .collect()
+}
+
+fn object_of(soql: &str) -> String {
+    let upper = soql.to_ascii_uppercase();
+    upper
+        .find(" FROM ")
+        .and_then(|i| soql[i + 6..].split_whitespace().next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[async_trait]
+impl SalesforceApi for SalesforceClient {
+    fn calls_made(&self) -> u64 {
+        SalesforceClient::calls_made(self)
+    }
+
+    async fn retrieve(&self, sobject: &str, ids: &[String], fields: &[String]) -> Result<Vec<SfRecord>, CrmError> {
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let found = self.retrieve_many(sobject, ids, &fields).await?;
+        Ok(found.into_iter().flatten().filter_map(|r| record(sobject, r)).collect())
+    }
+
+    async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
+        let object = object_of(soql);
+        let rows = SalesforceClient::query(self, soql).await?;
+        Ok(rows.into_iter().filter_map(|r| record(&object, r)).collect())
+    }
+
+    async fn count(&self, soql: &str) -> Result<u64, CrmError> {
+        SalesforceClient::count(self, soql).await
+    }
+
+    async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
+        let object = object_of(soql);
+        let result = SalesforceClient::bulk_query(self, soql, false, None).await?;
+        let columns = result.columns;
+        Ok(result
+            .rows
+            .into_iter()
+            .filter_map(|row| {
+                let fields: Map<String, Value> = columns.iter().cloned().zip(row.into_iter().map(cell)).collect();
+                record(&object, fields)
+            })
+            .collect())
+    }
+
+    async fn update(&self, sobject: &str, records: &[(String, Map<String, Value>)]) -> Result<Vec<WriteResult>, CrmError> {
+        let records: Vec<CollectionRecord> = records
+            .iter()
+            .map(|(id, fields)| CollectionRecord { object: sobject.to_owned(), id: Some(id.clone()), fields: fields.clone() })
+            .collect();
+        Ok(results(self.update_many(&records).await?))
+    }
+
+    async fn upsert(&self, sobject: &str, external_id_field: &str, records: &[Map<String, Value>]) -> Result<Vec<WriteResult>, CrmError> {
+        Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
+    }
+
+    async fn changed_since(&self, sobject: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Changed>, CrmError> {
+        let updated = self.get_updated(sobject, start, end).await?;
+        let deleted = self.get_deleted(sobject, start, end).await?;
+        let mut out: Vec<Changed> = updated.ids.into_iter().map(|id| Changed { id, deleted: false }).collect();
+        out.extend(deleted.deleted_records.into_iter().map(|d| Changed { id: d.id, deleted: true }));
+        Ok(out)
+    }
+}

@@ -1,0 +1,186 @@
+//! Contacts both ways through the local runtime and the sandbox: creation,
+//! edits per sync rule, no echo, no duplicates, 429 storms and permanent
+//! errors.
+
+use crm_sandbox::Fault;
+use crm_sandbox::hubspot::{ObjectType, UserEdit};
+use crm_sandbox::salesforce::data::{Actor, Op};
+use crm_sync_app::{sweep_once, handle_hubspot_webhook, WebhookRequest};
+use crm_sync_e2e::{Harness, HarnessOptions};
+use crm_sync_store::ErrorFilter;
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const QUIET: Duration = Duration::from_millis(1500);
+
+fn props(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn integration_writes(h: &Harness, object: &str, op: Op) -> Vec<String> {
+    h.sandbox
+        .salesforce()
+        .writes()
+        .into_iter()
+        .filter(|w| w.object == object && w.op == op && w.actor == Actor::Integration)
+        .map(|w| w.id)
+        .collect()
+}
+
+async fn create_hubspot_contact(h: &Harness, email: &str) -> u64 {
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Create {
+            object: ObjectType::Contacts,
+            properties: props(json!({"email": email, "firstname": "Ada", "lastname": "Lovelace", "jobtitle": "Analyst"})),
+        })
+        .expect("the sandbox creates the contact")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_created_in_hubspot_becomes_a_salesforce_lead_once() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let hs_id = create_hubspot_contact(&h, "ada@example.com").await;
+
+    h.sync_until(WAIT, |h| !integration_writes(h, "Lead", Op::Create).is_empty()).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    let created = integration_writes(&h, "Lead", Op::Create);
+    assert_eq!(created.len(), 1, "exactly one lead is created");
+    let lead = h.sandbox.salesforce().record("Lead", &created[0]).unwrap();
+    assert_eq!(lead["Email"], "ada@example.com");
+    assert_eq!(lead["LastName"], "Lovelace");
+    assert_eq!(lead["Title"], "Analyst");
+    assert_eq!(lead["HubSpot_Id__c"], hs_id.to_string());
+    // The lead's outbound message and the contact's echo write nothing.
+    assert!(integration_writes(&h, "Lead", Op::Update).is_empty(), "no echo write to Salesforce");
+    let (_, hs) = h.counts();
+    assert_eq!(hs.matching("batch/update") + hs.matching("batch/upsert"), 0, "no echo write to HubSpot");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_edited_in_salesforce_updates_the_hubspot_contact_per_its_rules() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let hs_id = create_hubspot_contact(&h, "grace@example.com").await;
+    h.sync_until(WAIT, |h| !integration_writes(h, "Lead", Op::Create).is_empty()).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let lead_id = integration_writes(&h, "Lead", Op::Create)[0].clone();
+
+    // Prefer Salesforce unless blank: a Salesforce value always travels.
+    h.sandbox
+        .salesforce()
+        .update_as_user("Lead", &lead_id, json!({"Title": "CTO", "FirstName": "Grace"}))
+        .unwrap();
+    h.sync_until(WAIT, |h| {
+        h.sandbox.hubspot().properties(ObjectType::Contacts, hs_id).is_some_and(|p| p.get("jobtitle").map(String::as_str) == Some("CTO"))
+    })
+    .await
+    .unwrap();
+    let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, hs_id).unwrap();
+    assert_eq!(contact["firstname"], "Grace");
+
+    // ... and a HubSpot edit does not overwrite a Salesforce value.
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id: hs_id, properties: props(json!({"jobtitle": "Intern"})) })
+        .unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(h.sandbox.salesforce().record("Lead", &lead_id).unwrap()["Title"], "CTO");
+
+    // A field blank in Salesforce takes the HubSpot value.
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id: hs_id, properties: props(json!({"phone": "+1 555 0100"})) })
+        .unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.salesforce().record("Lead", &lead_id).is_some_and(|l| l["Phone"] == "+1 555 0100"))
+        .await
+        .unwrap();
+    h.stop().await;
+}
+
+fn signed_delivery(h: &Harness, body: &str) -> WebhookRequest {
+    let secret = h.sandbox.hubspot().options().client_secret.clone();
+    let uri = format!("{}/webhooks/hubspot", h.server.base_url());
+    let timestamp = chrono::Utc::now().timestamp_millis().to_string();
+    let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, body.as_bytes(), &timestamp);
+    let mut request = WebhookRequest { method: "POST".into(), uri, body: body.as_bytes().to_vec(), ..WebhookRequest::default() };
+    request.headers.insert("x-hubspot-signature-v3".into(), signature);
+    request.headers.insert("x-hubspot-request-timestamp".into(), timestamp);
+    request.headers.insert("content-type".into(), "application/json".into());
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_twice_and_a_sweep_at_the_same_time_write_once() {
+    let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let hs_id = create_hubspot_contact(&h, "twice@example.com").await;
+    let body = format!(
+        r#"[{{"eventId":7001,"subscriptionType":"contact.creation","objectId":{hs_id},"occurredAt":{},"attemptNumber":0}}]"#,
+        chrono::Utc::now().timestamp_millis()
+    );
+    let first = handle_hubspot_webhook(&h.app, signed_delivery(&h, &body)).await;
+    let second = handle_hubspot_webhook(&h.app, signed_delivery(&h, &body)).await;
+    assert_eq!((first.status, second.status), (200, 200));
+    let depth = h.app.sync_queue().depth().await.unwrap();
+    assert_eq!(depth.visible, 1, "the repeated event id is not queued again");
+    // The sweep sees the same record.
+    let swept = sweep_once(&h.app).await.unwrap();
+    assert!(swept.intents_queued >= 1);
+
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(integration_writes(&h, "Lead", Op::Create).len(), 1);
+    assert!(integration_writes(&h, "Lead", Op::Update).is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_a_bad_signature_is_refused_and_queues_nothing() {
+    let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let mut request = signed_delivery(&h, r#"[{"eventId":1,"subscriptionType":"contact.creation","objectId":5}]"#);
+    request.body = br#"[{"eventId":1,"subscriptionType":"contact.creation","objectId":6}]"#.to_vec();
+    assert_eq!(handle_hubspot_webhook(&h.app, request).await.status, 401);
+    let malformed = signed_delivery(&h, r#"{"not":"an array"}"#);
+    assert_eq!(handle_hubspot_webhook(&h.app, malformed).await.status, 400);
+    assert_eq!(h.app.sync_queue().depth().await.unwrap().visible, 0);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_delays_the_sync_but_loses_nothing() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    // More 429s than the client retries by itself: the message comes back.
+    h.sandbox.salesforce_control().add_fault(
+        Fault::new(429, 6, "/services/data").with_body(json!([{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}])),
+    );
+    for n in 0..5 {
+        create_hubspot_contact(&h, &format!("storm{n}@example.com")).await;
+    }
+    let report = h.sync_until(WAIT, |h| integration_writes(h, "Lead", Op::Create).len() >= 5).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(integration_writes(&h, "Lead", Op::Create).len(), 5, "every contact arrives once");
+    assert!(report.retried > 0 || report.stats.errors.is_empty(), "the storm was retried, not dropped");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_error_lands_in_sync_health_with_the_crm_message() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    h.sandbox.salesforce_control().add_fault(
+        Fault::new(400, 1, "/services/data/v66.0/composite/sobjects")
+            .with_body(json!([{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Leads need a region"}])),
+    );
+    let hs_id = create_hubspot_contact(&h, "invalid@example.com").await;
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let errors = h.app.store().list_errors(&ErrorFilter::default()).await.unwrap();
+    let entry = errors.iter().find(|e| e.hubspot_id.as_deref() == Some(&hs_id.to_string())).expect("an error entry");
+    assert!(entry.message.contains("Leads need a region"), "{}", entry.message);
+    assert_eq!(entry.category, "property_value_or_validation");
+    assert!(integration_writes(&h, "Lead", Op::Create).is_empty());
+    h.stop().await;
+}
