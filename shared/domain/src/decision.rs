@@ -413,7 +413,9 @@ fn email_of(record: &RecordSnapshot, field: &str) -> Option<String> {
 }
 
 /// Email opt-out (SPEC section 4): only an opt-out travels, only once the
-/// contact was synced before, and only from the side where it happened.
+/// contact was synced before, and only from the side where it happened
+/// since the last sync. An import or resync does not push a standing
+/// difference either: opting out is an act, not a state to copy.
 fn email_opt_out(rule: SyncRule, field: &FieldInput<'_>) -> (FieldWrite, FieldReason) {
     if rule == SyncRule::DontSync {
         return (FieldWrite::None, FieldReason::DontSync);
@@ -430,12 +432,12 @@ fn email_opt_out(rule: SyncRule, field: &FieldInput<'_>) -> (FieldWrite, FieldRe
         return (FieldWrite::None, FieldReason::NewMappingKeepsExisting);
     }
     if opted_out(sf) {
-        if field.salesforce_changed() || field.forced {
+        if field.salesforce_changed() {
             (FieldWrite::ToHubSpot(Some("true".into())), FieldReason::OptOutTravels)
         } else {
             (FieldWrite::None, FieldReason::OptInDoesNotTravel)
         }
-    } else if field.hubspot_changed() || field.forced {
+    } else if field.hubspot_changed() {
         (FieldWrite::ToSalesforce(Some("true".into())), FieldReason::OptOutTravels)
     } else {
         (FieldWrite::None, FieldReason::ClearingOptOutNeverResubscribes)
