@@ -76,7 +76,8 @@ pub fn parse_date(s: &str) -> Option<i32> {
 }
 
 /// A Salesforce error: HTTP status, `errorCode`, message and fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
 pub struct SfError {
     pub status: u16,
     pub code: &'static str,
