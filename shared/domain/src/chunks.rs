@@ -180,3 +180,59 @@ pub fn plan_key_chunks<K: Ord + Clone>(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_of_200_001_records_is_split_into_two_chunks_within_the_limit() {
+        let plan = plan_chunks(200_001, ChunkSize::MAX);
+        assert_eq!(plan.len(), 2);
+        assert!(plan.iter().all(|c| c.len() <= MAX_CHUNK_SIZE));
+        assert_eq!(plan.iter().map(|c| c.len()).sum::<u64>(), 200_001);
+    }
+
+    #[test]
+    fn an_import_of_exactly_200_000_records_is_one_chunk() {
+        assert_eq!(plan_chunks(200_000, ChunkSize::MAX), vec![ChunkRange::new(0, 200_000).unwrap()]);
+    }
+
+    #[test]
+    fn a_very_large_import_never_fails_for_its_size() {
+        let plan = plan_chunks(1_000_000_001, ChunkSize::default());
+        assert_eq!(plan.len(), 5001);
+        assert!(plan.iter().all(|c| !c.is_empty() && c.len() <= MAX_CHUNK_SIZE));
+        assert_eq!(plan.last().map(|c| c.end()), Some(1_000_000_001));
+    }
+
+    #[test]
+    fn the_chunk_size_is_configurable_downwards_but_never_above_200_000() {
+        assert_eq!(ChunkSize::new(50_000).unwrap().get(), 50_000);
+        assert_eq!(ChunkSize::new(200_001), Err(ChunkError::Size(200_001)));
+        assert_eq!(ChunkSize::new(0), Err(ChunkError::Size(0)));
+        assert!(serde_json::from_str::<ChunkSize>("300000").is_err());
+        let plan = plan_chunks(10, ChunkSize::new(3).unwrap());
+        let lens: Vec<u64> = plan.iter().map(|c| c.len()).collect();
+        assert_eq!(lens, [3, 3, 2, 2]);
+    }
+
+    #[test]
+    fn no_records_make_no_chunks_and_an_empty_range_cannot_exist() {
+        assert!(plan_chunks(0, ChunkSize::MAX).is_empty());
+        assert_eq!(ChunkRange::new(5, 5), Err(ChunkError::EmptyRange { start: 5, end: 5 }));
+        assert!(serde_json::from_str::<ChunkRange>(r#"{"start":3,"end":1}"#).is_err());
+    }
+
+    #[test]
+    fn key_chunks_are_closed_ranges_of_salesforce_ids() {
+        let ids = ["001A", "001B", "001C", "001D", "001E"];
+        let plan = plan_key_chunks(&ids, ChunkSize::new(2).unwrap()).unwrap();
+        let ranges: Vec<(&str, &str)> = plan.iter().map(|c| (c.first, c.last)).collect();
+        assert_eq!(ranges, [("001A", "001B"), ("001C", "001D"), ("001E", "001E")]);
+        assert_eq!(
+            plan_key_chunks(&["b", "a"], ChunkSize::MAX),
+            Err(ChunkError::KeysNotAscending)
+        );
+    }
+}
