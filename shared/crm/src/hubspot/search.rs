@@ -9,6 +9,7 @@ use super::HubSpotClient;
 use crate::error::CrmError;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
+use std::collections::HashSet;
 
 /// HubSpot serves at most this many results of one search.
 pub const MAX_SEARCH_RESULTS: u64 = 10_000;
@@ -58,8 +59,9 @@ impl HubSpotClient {
     }
 
     /// Every record whose last-modified date is in `[start, end)`, oldest
-    /// first, with `filters` AND-ed in. Windows matching more than 10,000
-    /// records are split in half (by time) until each part fits.
+    /// first, with `filters` AND-ed in. Past 10,000 matches the window is
+    /// split at the last modification time served, and the later part is
+    /// searched again (records at that exact millisecond are not repeated).
     pub async fn modified_between(
         &self,
         object: &str,
@@ -69,46 +71,67 @@ impl HubSpotClient {
         properties: &[String],
     ) -> Result<Vec<HsObject>, CrmError> {
         let prop = modified_property(object);
+        let mut props = properties.to_vec();
+        if !props.iter().any(|p| p == prop) {
+            props.push(prop.to_owned());
+        }
         let mut out = Vec::new();
-        // Windows still to scan, earliest on top.
-        let mut stack = vec![(start.timestamp_millis(), end.timestamp_millis())];
-        while let Some((from, to)) = stack.pop() {
-            if from >= to {
-                continue;
-            }
+        let mut from = start.timestamp_millis();
+        let to = end.timestamp_millis();
+        // Ids already taken at exactly `from` (the previous split point).
+        let mut taken_at_from: HashSet<String> = HashSet::new();
+        loop {
             let mut group = filters.to_vec();
             group.push(Filter::new(prop, Operator::Gte, from.to_string()));
             group.push(Filter::new(prop, Operator::Lt, to.to_string()));
             let mut req = SearchRequest {
                 filter_groups: vec![FilterGroup { filters: group }],
                 sorts: vec![Sort { property_name: prop.to_owned(), direction: Direction::Ascending }],
-                properties: properties.to_vec(),
+                properties: props.clone(),
                 limit: SEARCH_PAGE_SIZE,
                 after: None,
             };
-            let first = self.search_page(object, &req).await?;
-            let total = first.total.unwrap_or(0);
-            if total > MAX_SEARCH_RESULTS {
-                if to - from <= 1 {
-                    return Err(classify::invalid(format!(
-                        "{total} records share one modification millisecond; the window cannot be split"
-                    )));
+            let mut last: Option<i64> = None;
+            let mut at_last: HashSet<String> = HashSet::new();
+            loop {
+                let page = self.search_page(object, &req).await?;
+                for record in page.results {
+                    let modified = record.property(prop).and_then(parse_time);
+                    if modified == Some(from) && taken_at_from.contains(&record.id) {
+                        continue;
+                    }
+                    if modified.is_some() && modified == last {
+                        at_last.insert(record.id.clone());
+                    } else if modified.is_some() {
+                        last = modified;
+                        at_last = HashSet::from([record.id.clone()]);
+                    }
+                    out.push(record);
                 }
-                let mid = from + (to - from) / 2;
-                tracing::debug!(total, "search window over the cap, splitting");
-                stack.push((mid, to));
-                stack.push((from, mid));
-                continue;
+                match page.after {
+                    None => return Ok(out),
+                    Some(after) if after.parse::<u64>().is_ok_and(|n| n >= MAX_SEARCH_RESULTS) => break,
+                    Some(after) => req.after = Some(after),
+                }
             }
-            out.extend(first.results);
-            let mut after = first.after;
-            while let Some(a) = after {
-                req.after = Some(a);
-                let p = self.search_page(object, &req).await?;
-                out.extend(p.results);
-                after = p.after;
+            // The cap was reached: continue from the last time served.
+            let split = last.ok_or_else(|| classify::invalid("search results carry no modification date"))?;
+            if split == from {
+                return Err(classify::invalid(format!(
+                    "over {MAX_SEARCH_RESULTS} records share one modification millisecond; the window cannot be split"
+                )));
             }
+            tracing::debug!(records = out.len(), "search window over the cap, split");
+            from = split;
+            taken_at_from = at_last;
         }
-        Ok(out)
     }
+}
+
+/// A HubSpot datetime value: ISO-8601 or epoch milliseconds.
+fn parse_time(value: &str) -> Option<i64> {
+    value
+        .parse::<i64>()
+        .ok()
+        .or_else(|| DateTime::parse_from_rfc3339(value).ok().map(|t| t.timestamp_millis()))
 }

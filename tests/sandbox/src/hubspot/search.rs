@@ -75,13 +75,6 @@ fn numeric(s: &str) -> Option<f64> {
         .map(|d| d.and_utc().timestamp_millis() as f64)
 }
 
-fn compare(a: &str, b: &str) -> Ordering {
-    match (numeric(a), numeric(b)) {
-        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        _ => a.to_lowercase().cmp(&b.to_lowercase()),
-    }
-}
-
 fn tokens(s: &str) -> impl Iterator<Item = String> + '_ {
     s.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '-' | '_' | '/' | '(' | ')'))
         .filter(|t| !t.is_empty())
@@ -100,6 +93,48 @@ fn contains_token(value: &str, token: &str) -> bool {
             None => tokens(value).any(|t| t == token),
         },
     }
+}
+
+/// A value prepared once for comparing: as a number (numbers, epoch ms,
+/// dates) when it reads as one, and lower-cased text.
+struct Key {
+    num: Option<f64>,
+    text: String,
+}
+
+impl Key {
+    fn new(s: &str) -> Self {
+        Self { num: numeric(s), text: s.to_lowercase() }
+    }
+}
+
+/// A record's value of a property, with the system dates read from the
+/// record itself rather than parsed.
+fn record_num(ty: ObjectType, r: &Record, prop: &str, raw: &str) -> Option<f64> {
+    if prop == "createdate" {
+        Some(r.created_ms as f64)
+    } else if prop == ty.modified_property() {
+        Some(r.updated_ms as f64)
+    } else if prop == "hs_object_id" {
+        Some(r.id as f64)
+    } else {
+        numeric(raw)
+    }
+}
+
+fn compare_key(ty: ObjectType, r: &Record, prop: &str, raw: &str, key: &Key) -> Ordering {
+    match (key.num, key.num.and_then(|_| record_num(ty, r, prop, raw))) {
+        (Some(k), Some(v)) => v.partial_cmp(&k).unwrap_or(Ordering::Equal),
+        _ => raw.to_lowercase().cmp(&key.text),
+    }
+}
+
+/// A filter with its values prepared.
+struct Compiled<'a> {
+    filter: &'a Filter,
+    value: Key,
+    high: Key,
+    values: Vec<Key>,
 }
 
 impl Filter {
@@ -121,27 +156,36 @@ impl Filter {
         Ok(())
     }
 
-    fn matches(&self, record: &Record) -> bool {
-        let actual = record.props.get(&self.property_name).filter(|v| !v.is_empty());
-        let value = self.value.as_ref().map(text).unwrap_or_default();
-        let cmp = |a: &String| compare(a, &value);
-        match self.operator.as_str() {
+    fn compile(&self) -> Compiled<'_> {
+        Compiled {
+            filter: self,
+            value: Key::new(&self.value.as_ref().map(text).unwrap_or_default()),
+            high: Key::new(&self.high_value.as_ref().map(text).unwrap_or_default()),
+            values: self.values.iter().flatten().map(|v| Key::new(&text(v))).collect(),
+        }
+    }
+}
+
+impl Compiled<'_> {
+    fn matches(&self, ty: ObjectType, record: &Record) -> bool {
+        let prop = self.filter.property_name.as_str();
+        let actual = record.props.get(prop).filter(|v| !v.is_empty());
+        let cmp = |a: &String, k: &Key| compare_key(ty, record, prop, a, k);
+        let v = &self.value;
+        match self.filter.operator.as_str() {
             "HAS_PROPERTY" => actual.is_some(),
             "NOT_HAS_PROPERTY" => actual.is_none(),
-            "EQ" => actual.is_some_and(|a| cmp(a) == Ordering::Equal),
-            "NEQ" => actual.is_none_or(|a| cmp(a) != Ordering::Equal),
-            "LT" => actual.is_some_and(|a| cmp(a) == Ordering::Less),
-            "LTE" => actual.is_some_and(|a| cmp(a) != Ordering::Greater),
-            "GT" => actual.is_some_and(|a| cmp(a) == Ordering::Greater),
-            "GTE" => actual.is_some_and(|a| cmp(a) != Ordering::Less),
-            "BETWEEN" => {
-                let high = self.high_value.as_ref().map(text).unwrap_or_default();
-                actual.is_some_and(|a| cmp(a) != Ordering::Less && compare(a, &high) != Ordering::Greater)
-            }
-            "IN" => actual.is_some_and(|a| self.values.iter().flatten().any(|v| compare(a, &text(v)) == Ordering::Equal)),
-            "NOT_IN" => actual.is_none_or(|a| !self.values.iter().flatten().any(|v| compare(a, &text(v)) == Ordering::Equal)),
-            "CONTAINS_TOKEN" => actual.is_some_and(|a| contains_token(a, &value)),
-            "NOT_CONTAINS_TOKEN" => actual.is_none_or(|a| !contains_token(a, &value)),
+            "EQ" => actual.is_some_and(|a| cmp(a, v) == Ordering::Equal),
+            "NEQ" => actual.is_none_or(|a| cmp(a, v) != Ordering::Equal),
+            "LT" => actual.is_some_and(|a| cmp(a, v) == Ordering::Less),
+            "LTE" => actual.is_some_and(|a| cmp(a, v) != Ordering::Greater),
+            "GT" => actual.is_some_and(|a| cmp(a, v) == Ordering::Greater),
+            "GTE" => actual.is_some_and(|a| cmp(a, v) != Ordering::Less),
+            "BETWEEN" => actual.is_some_and(|a| cmp(a, v) != Ordering::Less && cmp(a, &self.high) != Ordering::Greater),
+            "IN" => actual.is_some_and(|a| self.values.iter().any(|k| cmp(a, k) == Ordering::Equal)),
+            "NOT_IN" => actual.is_none_or(|a| !self.values.iter().any(|k| cmp(a, k) == Ordering::Equal)),
+            "CONTAINS_TOKEN" => actual.is_some_and(|a| contains_token(a, &v.text)),
+            "NOT_CONTAINS_TOKEN" => actual.is_none_or(|a| !contains_token(a, &v.text)),
             _ => false,
         }
     }
@@ -193,12 +237,13 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
     }
     let query = req.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let table = &db.tables[&ty];
+    let groups: Vec<Vec<Compiled<'_>>> = req.filter_groups.iter().map(|g| g.filters.iter().map(Filter::compile).collect()).collect();
     let mut hits: Vec<&Record> = table
         .records
         .values()
         .filter(|r| r.is_live())
         .filter(|r| hidden_after_ms.is_none_or(|t| r.updated_ms <= t))
-        .filter(|r| req.filter_groups.is_empty() || req.filter_groups.iter().any(|g| g.filters.iter().all(|f| f.matches(r))))
+        .filter(|r| groups.is_empty() || groups.iter().any(|g| g.iter().all(|f| f.matches(ty, r))))
         .filter(|r| {
             query.as_ref().is_none_or(|q| {
                 ["email", "firstname", "lastname", "name", "domain", "dealname", "phone"]
@@ -208,9 +253,20 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
         })
         .collect();
     if let Some((prop, asc)) = sort_key(&req.sorts)? {
-        hits.sort_by(|a, b| {
-            let ord = match (a.props.get(&prop), b.props.get(&prop)) {
-                (Some(x), Some(y)) => compare(x, y),
+        // Sort keys are computed once per hit, not once per comparison.
+        let mut keyed: Vec<(Option<Key>, &Record)> = hits
+            .into_iter()
+            .map(|r| {
+                let key = r.props.get(&prop).filter(|v| !v.is_empty()).map(|v| Key { num: record_num(ty, r, &prop, v), text: v.to_lowercase() });
+                (key, r)
+            })
+            .collect();
+        keyed.sort_by(|(ka, a), (kb, b)| {
+            let ord = match (ka, kb) {
+                (Some(x), Some(y)) => match (x.num, y.num) {
+                    (Some(p), Some(q)) => p.partial_cmp(&q).unwrap_or(Ordering::Equal),
+                    _ => x.text.cmp(&y.text),
+                },
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => Ordering::Equal,
@@ -218,6 +274,7 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
             let ord = if asc { ord } else { ord.reverse() };
             ord.then(a.id.cmp(&b.id))
         });
+        hits = keyed.into_iter().map(|(_, r)| r).collect();
     }
     let total = hits.len();
     let end = (offset + limit).min(total);
