@@ -62,7 +62,10 @@ macro_rules! contract_suite {
             a_visibility_change_to_zero_makes_a_message_receivable_again,
             a_message_received_too_often_moves_to_dead_letters_and_can_be_replayed,
             a_large_batch_is_sent_and_received_whole,
-            a_delayed_message_is_not_received_before_its_delay
+            a_delayed_message_is_not_received_before_its_delay,
+            concurrent_creates_of_one_link_write_it_once,
+            concurrent_claims_of_one_key_grant_it_once,
+            concurrent_receivers_get_each_message_once
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {
@@ -543,5 +546,66 @@ pub async fn a_delayed_message_is_not_received_before_its_delay(h: &dyn Harness)
     let later = receive_n(q.as_ref(), 1, LONG).await?;
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].body, "later");
+    Ok(())
+}
+
+pub async fn concurrent_creates_of_one_link_write_it_once(h: &dyn Harness) -> R {
+    let store = h.store().await?;
+    let attempts = (0..8).map(|i| {
+        let store = Arc::clone(&store);
+        // Same Salesforce record; half the racers saw another HubSpot id.
+        let l = link(ObjectPair::Contact, "003RACE", if i % 2 == 0 { "900" } else { "901" });
+        async move { store.put_link(&l, LinkCondition::MustNotExist).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "exactly one racer creates the link: {results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(e.is_retryable(), "a lost race is a condition failure or a retryable conflict: {e:?}");
+        }
+    }
+    let stored = store.get_link_by_salesforce(ObjectPair::Contact, "003RACE").await?;
+    let stored = stored.unwrap_or_else(|| panic!("winner's link missing"));
+    let other = if stored.hubspot_id == "900" { "901" } else { "900" };
+    assert!(store.get_link_by_hubspot(ObjectPair::Contact, other).await?.is_none(), "no half-written loser");
+    Ok(())
+}
+
+pub async fn concurrent_claims_of_one_key_grant_it_once(h: &dyn Harness) -> R {
+    let store = h.store().await?;
+    let attempts = (0..8).map(|i| {
+        let store = Arc::clone(&store);
+        async move { store.claim("create hubspot contact for race@example.com", &format!("w{i}"), LONG).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let acquired = results.iter().filter(|r| matches!(r, Ok(Claim::Acquired))).count();
+    assert_eq!(acquired, 1, "exactly one owner: {results:?}");
+    Ok(())
+}
+
+pub async fn concurrent_receivers_get_each_message_once(h: &dyn Harness) -> R {
+    let q = h.queue(QueueSettings::default()).await?;
+    let msgs: Vec<OutgoingMessage> = (0..40).map(|i| OutgoingMessage::new(format!("m{i}"))).collect();
+    q.send_batch(&msgs).await?;
+    let receivers = (0..4).map(|_| {
+        let q = Arc::clone(&q);
+        async move {
+            let mut got = Vec::new();
+            for _ in 0..20 {
+                got.extend(q.receive(5, LONG).await?);
+            }
+            Ok::<_, StoreError>(got)
+        }
+    });
+    let mut bodies = Vec::new();
+    for r in futures::future::join_all(receivers).await {
+        bodies.extend(r?.into_iter().map(|m| m.body));
+    }
+    let total = bodies.len();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), total, "no message handed to two receivers");
+    assert_eq!(total, 40, "every message handed out");
     Ok(())
 }
