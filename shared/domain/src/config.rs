@@ -1189,6 +1189,8 @@ mod tests {
         assert!(message.contains("score <-> Score__c"), "{message}");
         assert!(message.contains("cannot be mapped"), "{message}");
         assert!(message.contains("fix: map it to a Salesforce field of type double or int"), "{message}");
+        assert!(message.starts_with("mappings.contact[0]: "), "{message}");
+        assert!(message.ends_with("at line 3 column 7"), "{message}");
     }
 
     #[test]
