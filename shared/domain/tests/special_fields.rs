@@ -436,3 +436,22 @@ fn a_salesforce_account_needs_no_contacts_to_create_a_hubspot_company() {
     assert_eq!(d.hubspot_writes.get("name"), Some(&json!("Analytical Engines")));
     assert!(account_creates_company(&config));
 }
+
+#[test]
+fn a_deal_syncs_with_its_opportunity_by_link_and_is_created_when_unlinked() {
+    let config = SyncConfig::from_yaml_str(
+        "objects: {deals: true}\nmappings:\n  deal:\n    - {hubspot: dealname, hubspot_type: single_line_text, salesforce: Name, salesforce_type: string, rule: two_way}\n",
+    )
+    .unwrap();
+    let deal = hs(ObjectPair::Deal, &[("dealname", "Difference Engine")], t(0));
+    let mut w = World::new(config, ObjectPair::Deal, None, Some(deal));
+    let d = w.sync();
+    assert_eq!(d.action, Action::CreateSalesforce { object: SfObject::Opportunity });
+    assert_eq!(d.salesforce_writes.get("Name"), Some(&json!("Difference Engine")));
+    // Linked from now on: a rename travels as an update.
+    w.edit_hs("dealname", "Analytical Engine");
+    let d = w.sync();
+    assert_eq!(d.action, Action::Update);
+    assert_eq!(d.salesforce_writes.get("Name"), Some(&json!("Analytical Engine")));
+    assert!(crm_sync_domain::matching::match_by_link(Some(&"006000000000001")).is_some());
+}
