@@ -214,6 +214,8 @@ impl Org {
             fields.insert("IsActive".into(), true.into());
             let _ = org.insert(user, &fields, Actor::Integration, None, false);
         }
+        // The org's own users are not changes anyone made.
+        org.writes.clear();
         org
     }
 

@@ -1,0 +1,152 @@
+//! The fake Salesforce over HTTP: auth, control API, outbound messages, seeding.
+
+use axum::{Router, routing::post};
+use crm_sandbox::salesforce::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SalesforceOptions};
+use crm_sandbox::{Sandbox, SandboxOptions};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+async fn start(options: SalesforceOptions) -> anyhow::Result<Sandbox> {
+    Sandbox::start(SandboxOptions { salesforce: options, ..Default::default() }).await
+}
+
+async fn token(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow::Result<String> {
+    let answer: Value = http
+        .post(format!("{}/services/oauth2/token", sandbox.salesforce_url()))
+        .form(&[("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(answer["access_token"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn data_paths_refuse_unknown_tokens_and_every_answer_carries_the_limit_header() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions::default()).await?;
+    let http = reqwest::Client::new();
+    let url = format!("{}/services/data/v66.0/limits", sandbox.salesforce_url());
+    let refused = http.get(&url).bearer_auth("nope").send().await?;
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await?;
+    assert_eq!(body[0]["errorCode"], "INVALID_SESSION_ID");
+
+    let token = token(&http, &sandbox).await?;
+    let ok = http.get(&url).bearer_auth(&token).send().await?;
+    assert_eq!(ok.headers()["sforce-limit-info"], "api-usage=1/100000");
+    let unknown = crm_sandbox::salesforce::ids::SfId::generate("003", 999_999);
+    let missing = http.get(format!("{}/services/data/v66.0/sobjects/Contact/{unknown}", sandbox.salesforce_url())).bearer_auth(&token).send().await?;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["sforce-limit-info"], "api-usage=2/100000");
+    Ok(())
+}
+
+#[tokio::test]
+async fn edits_as_a_user_through_the_control_api_are_not_counted_and_not_the_integrations() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions::default()).await?;
+    let http = reqwest::Client::new();
+    let base = sandbox.salesforce_url();
+    let created: Value = http
+        .post(format!("{base}/__sandbox/salesforce/records/Lead"))
+        .json(&json!({"LastName": "Person", "Company": "Co", "Email": "p@example.com"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(id.len(), 18);
+    let status = http.patch(format!("{base}/__sandbox/salesforce/records/Lead/{id}")).json(&json!({"Title": "CEO"})).send().await?.status();
+    assert_eq!(status, 204);
+    let record = sandbox.salesforce().record("Lead", &id).ok_or_else(|| anyhow::anyhow!("no record"))?;
+    assert_eq!(record["Title"], "CEO");
+    assert_ne!(record["LastModifiedById"], json!(crm_sandbox::salesforce::ids::SfId::generate("005", 0).to_string()));
+    assert_eq!(sandbox.salesforce_control().counts().total, 0);
+    let writes = sandbox.salesforce().writes();
+    assert!(writes.iter().all(|w| w.actor == crm_sandbox::salesforce::data::Actor::User));
+    Ok(())
+}
+
+#[tokio::test]
+async fn outbound_messages_are_resent_until_acknowledged_with_the_latest_values() -> anyhow::Result<()> {
+    let bodies = Arc::new(Mutex::new(Vec::<String>::new()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = {
+        let (bodies, calls) = (bodies.clone(), calls.clone());
+        Router::new().route(
+            "/outbound",
+            post(move |body: String| {
+                let (bodies, calls) = (bodies.clone(), calls.clone());
+                async move {
+                    bodies.lock().await.push(body);
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new())
+                    } else {
+                        (axum::http::StatusCode::OK, "<soapenv:Envelope><soapenv:Body><notificationsResponse><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>".to_owned())
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let target = format!("http://{}/outbound", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let sandbox = start(SalesforceOptions { outbound_url: Some(target), outbound_retry: Duration::from_millis(10), ..Default::default() }).await?;
+    let id = sandbox.salesforce().create_as_user("Contact", json!({"LastName": "Out", "Email": "out@example.com"}))?;
+    let stats = &sandbox.salesforce().outbound_stats;
+    for _ in 0..500 {
+        if stats.delivered.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats.delivered.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.attempts.load(Ordering::SeqCst), 2);
+    let bodies = bodies.lock().await;
+    assert_eq!(bodies.len(), 2);
+    let last = &bodies[1];
+    assert!(last.contains(r#"<notifications xmlns="http://soap.sforce.com/2005/09/outbound">"#));
+    assert!(last.contains(&format!("<sf:Id>{id}</sf:Id>")));
+    assert!(last.contains("<sf:Email>out@example.com</sf:Email>"));
+    assert!(last.contains(r#"xsi:type="sf:Contact""#));
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_records_and_a_quarter_million_leads_stay_queryable() -> anyhow::Result<()> {
+    let a = start(SalesforceOptions { contacts: 50, seed: 7, ..Default::default() }).await?;
+    let b = start(SalesforceOptions { contacts: 50, seed: 7, ..Default::default() }).await?;
+    let http = reqwest::Client::new();
+    let mut emails = Vec::new();
+    for sandbox in [&a, &b] {
+        let token = token(&http, sandbox).await?;
+        let page: Value = http
+            .get(format!("{}/services/data/v66.0/query", sandbox.salesforce_url()))
+            .query(&[("q", "SELECT Id, Email, CreatedDate FROM Contact ORDER BY Email")])
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        emails.push(page["records"].as_array().map(|r| r.iter().map(|x| x["Email"].clone()).collect::<Vec<_>>()).unwrap_or_default());
+    }
+    assert_eq!(emails[0].len(), 50);
+    assert_eq!(emails[0], emails[1]);
+
+    assert_eq!(a.salesforce().seed("Lead", 250_001)?, 250_001);
+    let token = token(&http, &a).await?;
+    let count: Value = http
+        .get(format!("{}/services/data/v66.0/query", a.salesforce_url()))
+        .query(&[("q", "SELECT COUNT() FROM Lead WHERE Email LIKE '%@example.com' AND CreatedDate = LAST_N_DAYS:31")])
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(count["totalSize"], 250_001);
+    Ok(())
+}
