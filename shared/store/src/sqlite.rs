@@ -816,7 +816,7 @@ impl StateStore for SqliteStore {
             let mut stmt = c
                 .prepare_cached(&format!(
                     "SELECT {ERROR_COLUMNS} FROM sync_errors WHERE (?1 IS NULL OR category = ?1)
-                     ORDER BY last_seen DESC, key LIMIT ?2"
+                     ORDER BY last_seen DESC, key DESC LIMIT ?2"
                 ))
                 .map_err(db_err("list errors"))?;
             let rows = stmt.query_map(params![filter.category, limit], error_from_row).map_err(db_err("list errors"))?;
