@@ -26,6 +26,8 @@ struct Args {
     seed: u64,
     #[command(flatten)]
     salesforce: SalesforceArgs,
+    #[command(flatten)]
+    hubspot: crm_sandbox::hubspot::HubSpotArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         hubspot_addr: args.hubspot_addr,
         tls: args.tls,
         salesforce: args.salesforce.options(args.seed),
-        hubspot: Default::default(),
+        hubspot: args.hubspot.options(args.seed),
     };
     let sandbox = Sandbox::start(options).await?;
     if let (Some(path), Some(pem)) = (&args.cert_out, sandbox.cert_pem()) {
@@ -96,6 +98,9 @@ async fn main() -> anyhow::Result<()> {
     println!("SALESFORCE_CLIENT_SECRET={}", salesforce::DEFAULT_CLIENT_SECRET);
     println!("SALESFORCE_USERNAME={}", salesforce::DEFAULT_USERNAME);
     println!("SALESFORCE_JWT_KEY=tests/sandbox/keys/jwt-private.pem");
+    for line in args.hubspot.env_lines() {
+        println!("{line}");
+    }
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     sandbox.shutdown().await;
     Ok(())

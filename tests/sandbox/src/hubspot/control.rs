@@ -10,6 +10,7 @@
 //! - `POST /__sandbox/hubspot/users/contacts/{id}/opt-out` `{"optedOut":true}`
 //! - `PUT /__sandbox/hubspot/users/associations/{from}/{id}/{to}/{to_id}`
 //! - `GET /__sandbox/hubspot/webhooks` -> delivery attempts
+//! - `PUT /__sandbox/hubspot/webhooks/target` `{"url":"http://..."}` (or `null`): where deliveries go
 //! - `GET /__sandbox/hubspot/records/{object}/{id}` -> all properties, archived or not
 
 use super::HubSpotState;
@@ -142,6 +143,7 @@ pub fn routes() -> Router<Arc<HubSpotState>> {
     Router::new()
         .route("/__sandbox/hubspot/seed", post(seed_route))
         .route("/__sandbox/hubspot/webhooks", get(webhook_log))
+        .route("/__sandbox/hubspot/webhooks/target", put(set_target))
         .route("/__sandbox/hubspot/records/{object}/{id}", get(raw_record))
         .route("/__sandbox/hubspot/users/associations/{from}/{id}/{to}/{to_id}", put(user_associate))
         .route("/__sandbox/hubspot/users/contacts/{id}/opt-out", post(user_opt_out))
@@ -180,6 +182,16 @@ async fn seed_route(State(st): S, Json(b): Json<SeedBody>) -> Json<SeedCounts> {
 
 async fn webhook_log(State(st): S) -> Response {
     Json(json!({ "deliveries": st.webhook_log() })).into_response()
+}
+
+#[derive(Deserialize)]
+struct TargetBody {
+    url: Option<String>,
+}
+
+async fn set_target(State(st): S, Json(b): Json<TargetBody>) -> StatusCode {
+    st.set_webhook_target(b.url.as_deref());
+    StatusCode::NO_CONTENT
 }
 
 async fn raw_record(State(st): S, Path((obj, id)): Path<(String, String)>) -> Result<Response, ApiError> {

@@ -13,11 +13,13 @@
 //! (`crate::control`), not this module's.
 
 mod api;
+mod cli;
 mod control;
 pub mod model;
 pub mod search;
 pub mod webhooks;
 
+pub use cli::HubSpotArgs;
 pub use control::{SeedCounts, UserEdit};
 pub use model::{ApiError, ObjectType};
 pub use webhooks::{DeliveryLog, sign_v1, sign_v2, sign_v3};
@@ -158,24 +160,14 @@ pub struct HubSpotState {
     options: HubSpotOptions,
     db: Mutex<Db>,
     limiter: Mutex<Limiter>,
-    webhooks: Option<Arc<WebhookSender>>,
+    webhooks: Mutex<Option<Arc<WebhookSender>>>,
 }
 
 impl HubSpotState {
     /// Builds the state and seeds it. Call inside a tokio runtime when a
     /// webhook URL is set, so the sender can start.
     pub fn new(options: HubSpotOptions) -> Arc<Self> {
-        let webhooks = options.webhook_url.as_ref().map(|url| {
-            WebhookSender::start(WebhookConfig {
-                target_url: url.clone(),
-                client_secret: options.client_secret.clone(),
-                app_id: options.app_id,
-                portal_id: options.portal_id,
-                retry_base: options.webhook_retry_base,
-                max_attempts: options.webhook_max_attempts.max(1),
-                batch_window: options.webhook_batch_window,
-            })
-        });
+        let webhooks = Mutex::new(options.webhook_url.as_deref().map(|url| Self::sender(&options, url)));
         let limiter = Limiter {
             per_10s: options.rate_limit_per_10s,
             daily: options.daily_limit,
@@ -188,6 +180,30 @@ impl HubSpotState {
         let state = Arc::new(Self { db: Mutex::new(Db::new()), limiter: Mutex::new(limiter), webhooks, options });
         state.seed(state.options.seed, state.options.seed_contacts, state.options.seed_companies, state.options.seed_deals);
         state
+    }
+
+    fn sender(options: &HubSpotOptions, url: &str) -> Arc<WebhookSender> {
+        WebhookSender::start(WebhookConfig {
+            target_url: url.to_owned(),
+            client_secret: options.client_secret.clone(),
+            app_id: options.app_id,
+            portal_id: options.portal_id,
+            retry_base: options.webhook_retry_base,
+            max_attempts: options.webhook_max_attempts.max(1),
+            batch_window: options.webhook_batch_window,
+        })
+    }
+
+    /// Points webhook deliveries somewhere else (or nowhere) from now on;
+    /// must be called inside a tokio runtime. Queued events of the old
+    /// target are dropped with it.
+    pub fn set_webhook_target(&self, url: Option<&str>) {
+        let sender = url.map(|u| Self::sender(&self.options, u));
+        *self.webhooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = sender;
+    }
+
+    fn webhook_sender(&self) -> Option<Arc<WebhookSender>> {
+        self.webhooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     pub fn options(&self) -> &HubSpotOptions {
@@ -215,11 +231,11 @@ impl HubSpotState {
 
     /// Webhook deliveries attempted so far.
     pub fn webhook_log(&self) -> Vec<DeliveryLog> {
-        self.webhooks.as_ref().map(|w| w.log()).unwrap_or_default()
+        self.webhook_sender().map(|w| w.log()).unwrap_or_default()
     }
 
     fn emit(&self, events: Vec<model::EventDraft>, actor: model::Actor) {
-        let Some(w) = &self.webhooks else { return };
+        let Some(w) = self.webhook_sender() else { return };
         let source = match actor {
             model::Actor::User => webhooks::Source { change_source: "CRM_UI", source_id: "userId:4242".into() },
             model::Actor::Api => webhooks::Source { change_source: "INTEGRATION", source_id: self.options.app_id.to_string() },

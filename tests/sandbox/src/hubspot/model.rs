@@ -248,6 +248,9 @@ fn default_property_defs(ty: ObjectType) -> BTreeMap<String, PropertyDef> {
             "firstname", "lastname", "phone", "mobilephone", "company", "jobtitle", "website", "address",
             "city", "state", "zip", "country", "lifecyclestage", "hs_lead_status", "hubspot_owner_id",
             "salesforceleadid", "salesforcecontactid",
+            // Properties behind the default contact mappings (SPEC 2).
+            "salesforceaccountid", "annualrevenue", "fax", "description", "numemployees", "industry",
+            "leadsource", "rating", "salutation",
         ],
         ObjectType::Companies => &[
             "name", "domain", "hs_additional_domains", "phone", "website", "industry", "city", "state",

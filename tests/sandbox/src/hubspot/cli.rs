@@ -1,0 +1,67 @@
+//! The `crm-sandbox` command-line options of the fake HubSpot.
+
+use super::{DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, HubSpotOptions};
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HubSpotArgs {
+    /// HubSpot contacts to generate (emails from the shared pool).
+    #[arg(long, default_value_t = 0)]
+    pub hs_contacts: u64,
+    /// HubSpot companies to generate.
+    #[arg(long, default_value_t = 0)]
+    pub hs_companies: u64,
+    /// HubSpot deals to generate.
+    #[arg(long, default_value_t = 0)]
+    pub hs_deals: u64,
+    /// The private-app token the fake accepts.
+    #[arg(long, env = "SANDBOX_HUBSPOT_TOKEN", default_value = DEFAULT_TOKEN)]
+    pub hs_token: String,
+    /// Where to POST webhook deliveries; none are sent when unset.
+    #[arg(long, env = "SANDBOX_HUBSPOT_WEBHOOK_URL")]
+    pub hs_webhook_url: Option<String>,
+    /// The app's client secret that signs webhook deliveries.
+    #[arg(long, env = "SANDBOX_HUBSPOT_CLIENT_SECRET", default_value = DEFAULT_CLIENT_SECRET)]
+    pub hs_client_secret: String,
+    /// Requests allowed per rolling 10 seconds.
+    #[arg(long, default_value_t = 190)]
+    pub hs_rate_limit: u32,
+    /// Requests allowed per day.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub hs_daily_limit: u64,
+    /// Search requests allowed per second.
+    #[arg(long, default_value_t = 5)]
+    pub hs_search_rate: u32,
+    /// Milliseconds before a write shows in search (indexing lag).
+    #[arg(long)]
+    pub hs_search_lag_ms: Option<u64>,
+}
+
+impl HubSpotArgs {
+    pub fn options(&self, seed: u64) -> HubSpotOptions {
+        HubSpotOptions {
+            token: self.hs_token.clone(),
+            seed_contacts: self.hs_contacts,
+            seed_companies: self.hs_companies,
+            seed_deals: self.hs_deals,
+            seed,
+            webhook_url: self.hs_webhook_url.clone(),
+            client_secret: self.hs_client_secret.clone(),
+            rate_limit_per_10s: self.hs_rate_limit,
+            daily_limit: self.hs_daily_limit,
+            search_per_second: self.hs_search_rate,
+            search_indexing_lag: self.hs_search_lag_ms.map(Duration::from_millis),
+            ..HubSpotOptions::default()
+        }
+    }
+
+    /// The `KEY=VALUE` lines the sandbox prints for clients.
+    pub fn env_lines(&self) -> Vec<String> {
+        vec![
+            format!("HUBSPOT_TOKEN={}", self.hs_token),
+            format!("HUBSPOT_CLIENT_SECRET={}", self.hs_client_secret),
+            format!("HUBSPOT_APP_ID={}", super::DEFAULT_APP_ID),
+            format!("HUBSPOT_PORTAL_ID={}", super::DEFAULT_PORTAL_ID),
+        ]
+    }
+}
