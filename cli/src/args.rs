@@ -4,6 +4,7 @@
 //! [`crate::commands`].
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The sync settings file used when none is given.
@@ -42,10 +43,22 @@ pub enum Command {
     /// Check the sync settings file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the local deployment: webhook endpoints, the 15-minute sweep and
+    /// the sync workers, against the CRMs named in the environment.
+    Serve(ServeArgs),
+    /// Import Salesforce records into HubSpot: review the cost, start, follow.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// List sync-health errors, filter them, export them.
     Health(HealthArgs),
+    /// Sync one record now, or a whole segment after showing its cost.
+    #[command(subcommand)]
+    Resync(ResyncCommand),
     /// API calls in the last 24 hours against the cap.
     Usage(StateArgs),
+    /// Run the whole product on this machine against the CRM sandbox and show
+    /// what synced.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +89,100 @@ pub struct StateArgs {
     pub secrets_file: Option<PathBuf>,
 }
 
+/// Where the CRMs are. Credentials are never flags: they come from
+/// `CRM_SYNC_CREDENTIALS` (JSON) or the secrets file.
+#[derive(Debug, Clone, Args)]
+pub struct CrmArgs {
+    /// Salesforce login host (production, a sandbox org, or the local CRM
+    /// sandbox).
+    #[arg(long, default_value = "https://login.salesforce.com", env = "CRM_SYNC_SALESFORCE_LOGIN_URL")]
+    pub salesforce_url: String,
+
+    /// HubSpot API base URL.
+    #[arg(long, default_value = "https://api.hubapi.com", env = "CRM_SYNC_HUBSPOT_BASE_URL")]
+    pub hubspot_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    #[command(flatten)]
+    pub crm: CrmArgs,
+
+    /// Address of the webhook HTTP server.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CRM_SYNC_LISTEN")]
+    pub listen: SocketAddr,
+
+    /// Concurrent sync workers.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+
+    /// Seconds between sweeps.
+    #[arg(long, default_value_t = 900)]
+    pub sweep_interval: u64,
+}
+
+/// What to import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportObject {
+    Leads,
+    Contacts,
+    LeadsAndContacts,
+    Accounts,
+    Opportunities,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportTarget {
+    /// The Salesforce object(s) to import.
+    #[arg(long, value_enum)]
+    pub object: ImportObject,
+
+    /// Filter applied in Salesforce: `FIELD OPERATOR VALUE`, e.g.
+    /// `"LeadSource = Web"`.
+    #[arg(long)]
+    pub filter: Option<String>,
+
+    /// Records per chunk (at most 200,000).
+    #[arg(long)]
+    pub chunk_size: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Count the records and the API calls an import would cost; writes nothing.
+    Review {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        crm: CrmArgs,
+        #[command(flatten)]
+        target: ImportTarget,
+    },
+    /// Start an import and run it here with a progress bar (`--detach` only
+    /// queues it for a running `serve`).
+    Start {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        crm: CrmArgs,
+        #[command(flatten)]
+        target: ImportTarget,
+        /// Queue the import and return; a running `crm-sync serve` does the work.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Progress and errors of imports.
+    Status {
+        #[command(flatten)]
+        state: StateArgs,
+        /// One import job; all jobs when absent.
+        job: Option<String>,
+    },
+}
+
 /// Export format of `health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -97,6 +204,68 @@ pub struct HealthArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResyncCommand {
+    /// Sync one record now (for a company: create the Salesforce account even
+    /// when the automatic criteria say no).
+    Record {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        crm: CrmArgs,
+        /// The system the id belongs to.
+        #[arg(long, value_enum)]
+        system: SystemArg,
+        /// HubSpot: contact, company or deal. Salesforce: Lead, Contact,
+        /// Account or Opportunity.
+        #[arg(long)]
+        object: String,
+        /// The record id in that system.
+        id: String,
+    },
+    /// Resync a segment: every linked record of an object, or every record
+    /// with a sync-health error; says what it costs and asks first.
+    Segment {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        crm: CrmArgs,
+        /// Every linked record of this HubSpot object (contact, company, deal).
+        #[arg(long, conflicts_with = "errors", required_unless_present = "errors")]
+        linked: Option<String>,
+        /// Every record with a sync-health error.
+        #[arg(long)]
+        errors: bool,
+        /// With `--errors`: only this category.
+        #[arg(long, requires = "errors")]
+        category: Option<String>,
+        /// Start without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SystemArg {
+    Salesforce,
+    Hubspot,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Salesforce leads and contacts to seed (each; accounts: a quarter).
+    #[arg(long, default_value_t = 200)]
+    pub records: u64,
+
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+
+    /// Seconds to wait for the scripted changes to arrive.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
 }
 
 #[cfg(test)]

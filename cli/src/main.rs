@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`args`]: the command line (clap): every subcommand and flag.
 //! - [`telemetry`]: structured logs on stderr, JSON or human-readable.
+//! - [`connect`]: credentials, CRM clients, and the app over the state file.
 //! - [`commands`]: one module per subcommand; each adapts its arguments to the
 //!   use cases of `crm_sync_app` and prints the answer. No sync logic lives
 //!   here.
@@ -12,6 +13,7 @@
 
 mod args;
 mod commands;
+mod connect;
 mod telemetry;
 
 use clap::Parser;

@@ -3,23 +3,84 @@
 //! prints the answer; none holds sync logic of its own.
 
 mod config;
+mod demo;
 mod health;
-mod state;
+mod import;
+mod resync;
+mod serve;
+pub mod state;
 mod usage;
 
-use crate::args::{Cli, Command, ConfigCommand};
+use crate::args::{Cli, Command, ConfigCommand, CrmArgs, ImportCommand, ResyncCommand, StateArgs};
+use crate::connect::{self, Connected};
+use crm_sync_app::local::LocalOptions;
 use std::process::ExitCode;
+use std::time::Duration;
+
+fn exit(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn connected(state: &StateArgs, crm: &CrmArgs, options: LocalOptions) -> anyhow::Result<Connected> {
+    let config = state::load_config(&state.config)?;
+    state::ensure_folder(&state.state)?;
+    connect::connect(config, state.state.clone(), crm, state.secrets_file.as_deref(), options)
+}
 
 /// Runs the parsed command and says how the process should exit.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(ConfigCommand::Check { file }) => Ok(config::check(&file)),
+        Command::Serve(args) => {
+            let options = LocalOptions {
+                workers: args.workers.max(1),
+                sweep_every: Duration::from_secs(args.sweep_interval.max(1)),
+                ..LocalOptions::default()
+            };
+            let connected = connected(&args.state, &args.crm, options).await?;
+            serve::run(connected, args.listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::Review { state, crm, target }) => {
+            let request = import::request(&target)?;
+            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            let review = crm_sync_app::import_review(&connected.app, &request).await?;
+            println!("{}", import::review_text(&review));
+            Ok(exit(review.blocked.is_none()))
+        }
+        Command::Import(ImportCommand::Start { state, crm, target, detach }) => {
+            let request = import::request(&target)?;
+            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            let job = import::start(&connected.app, &connected.runtime, &request, detach).await?;
+            Ok(exit(job.counts.failed == 0))
+        }
+        Command::Import(ImportCommand::Status { state, job }) => {
+            let local = state::Local::open(&state)?;
+            println!("{}", import::status(&local.store, job.as_deref()).await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Health(args) => {
             let local = state::Local::open(&args.state)?;
             let mut stdout = std::io::stdout().lock();
             health::run(&local.store, args.category.as_deref(), args.format, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Resync(ResyncCommand::Record { state, crm, system, object, id }) => {
+            let record = resync::record_ref(system, &object, &id)?;
+            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            Ok(exit(resync::record(&connected.app, &record).await?))
+        }
+        Command::Resync(ResyncCommand::Segment { state, crm, linked, errors, category, yes }) => {
+            let segment = match (linked, errors) {
+                (Some(object), _) => crm_sync_app::Segment::Linked { pair: resync::pair(&object)? },
+                (None, _) => crm_sync_app::Segment::HealthErrors {
+                    category: category.as_deref().map(health::parse_category).transpose()?,
+                },
+            };
+            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            Ok(exit(resync::segment(&connected.app, &connected.runtime, &segment, yes).await?))
+        }
+        Command::Demo(args) => Ok(exit(demo::run(&args).await?)),
         Command::Usage(args) => {
             let local = state::Local::open(&args)?;
             let cap = local.config.salesforce_api_cap_per_24h.get();

@@ -6,26 +6,37 @@ use crate::args::StateArgs;
 use anyhow::Context;
 use crm_sync_domain::config::SyncConfig;
 use crm_sync_store::{SqliteStore, SystemClock};
+use std::path::Path;
 use std::sync::Arc;
 
-/// The settings and the opened embedded store.
+/// The settings and the opened embedded store, for the commands that only
+/// read the state (`health`, `usage`, `import status`).
 #[derive(Debug)]
 pub struct Local {
     pub config: SyncConfig,
     pub store: SqliteStore,
 }
 
+/// Loads the settings with the same checks and messages as `config check`.
+pub fn load_config(path: &Path) -> anyhow::Result<SyncConfig> {
+    SyncConfig::load_file(path)
+        .map_err(|error| anyhow::anyhow!("{}", super::config::describe_error(path, &error)))
+}
+
+/// Creates the state file's folder on first use.
+pub fn ensure_folder(state: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the state folder {}", parent.display()))?;
+    }
+    Ok(())
+}
+
 impl Local {
-    /// Loads the settings (the same checks as `config check`) and opens the
-    /// state file, creating it and its folder on first use.
+    /// Loads the settings and opens the state file.
     pub fn open(args: &StateArgs) -> anyhow::Result<Self> {
-        let config = SyncConfig::load_file(&args.config).map_err(|error| {
-            anyhow::anyhow!("{}", super::config::describe_error(&args.config, &error))
-        })?;
-        if let Some(parent) = args.state.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating the state folder {}", parent.display()))?;
-        }
+        let config = load_config(&args.config)?;
+        ensure_folder(&args.state)?;
         let store = SqliteStore::open(&args.state, Arc::new(SystemClock))
             .with_context(|| format!("opening the state file {}", args.state.display()))?;
         Ok(Local { config, store })

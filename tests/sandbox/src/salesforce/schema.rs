@@ -235,6 +235,8 @@ fn system_fields() -> Vec<Field> {
 const LEAD_STATUS: &[&str] = &["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"];
 const LEAD_SOURCE: &[&str] = &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"];
 const INDUSTRY: &[&str] = &["Agriculture", "Banking", "Technology", "Education", "Energy", "Healthcare", "Retail", "Other"];
+const SALUTATION: &[&str] = &["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."];
+const RATING: &[&str] = &["Hot", "Warm", "Cold"];
 const ACCOUNT_TYPE: &[&str] = &["Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"];
 const STAGE: &[&str] = &["Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"];
 const MEMBER_STATUS: &[&str] = &["Sent", "Responded"];
@@ -265,6 +267,20 @@ pub fn objects() -> Vec<Object> {
                 Field::new("Title", Ty::String),
                 Field::new("Status", Ty::Picklist).picklist(LEAD_STATUS, Some("Open - Not Contacted")),
                 Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
+                // Standard fields behind the default contact mappings (SPEC 2).
+                Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
+                Field::new("Fax", Ty::Phone),
+                Field::new("Description", Ty::String),
+                Field::new("Street", Ty::String),
+                Field::new("City", Ty::String),
+                Field::new("State", Ty::String),
+                Field::new("PostalCode", Ty::String),
+                Field::new("Country", Ty::String),
+                Field::new("Website", Ty::Url),
+                Field::new("Industry", Ty::Picklist).picklist(INDUSTRY, None),
+                Field::new("Rating", Ty::Picklist).picklist(RATING, None),
+                Field::new("AnnualRevenue", Ty::Currency),
+                Field::new("NumberOfEmployees", Ty::Int),
                 owner(),
                 Field::new("HasOptedOutOfEmail", Ty::Boolean),
                 Field::new("IsConverted", Ty::Boolean).kind(Kind::ReadOnly),
@@ -291,6 +307,15 @@ pub fn objects() -> Vec<Object> {
                 Field::new("Phone", Ty::Phone),
                 Field::new("Title", Ty::String),
                 Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
+                // Standard fields behind the default contact mappings (SPEC 2).
+                Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
+                Field::new("Fax", Ty::Phone),
+                Field::new("Description", Ty::String),
+                Field::new("MailingStreet", Ty::String),
+                Field::new("MailingCity", Ty::String),
+                Field::new("MailingState", Ty::String),
+                Field::new("MailingPostalCode", Ty::String),
+                Field::new("MailingCountry", Ty::String),
                 owner(),
                 Field::new("HasOptedOutOfEmail", Ty::Boolean),
                 master(),

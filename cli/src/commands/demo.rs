@@ -1,0 +1,414 @@
+//! `crm-sync demo`: the whole product on this machine. Starts the CRM sandbox
+//! in-process with seeded Salesforce data, runs the local runtime on it over
+//! an embedded store in a temporary folder, imports accounts, leads and
+//! contacts (progress bar), makes scripted edits on both sides the way a
+//! person would, waits for each to arrive through webhooks and outbound
+//! messages, and prints a summary. Success only when every scripted change
+//! arrived on the other side.
+//!
+//! Nothing here decides how records sync: the edits go through the sandbox's
+//! user-edit API and the sync through the same use cases `serve` runs.
+
+use crate::args::{CrmArgs, DemoArgs};
+use crate::commands::import;
+use crate::connect::{self, Credentials};
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use crm_sandbox::hubspot::{ObjectType, UserEdit};
+use crm_sandbox::{Sandbox, SandboxOptions};
+use crm_sync_app::local::{LocalOptions, LocalRuntime, Progress, WebhookServer};
+use crm_sync_app::usecases::sync::SyncStats;
+use crm_sync_app::{App, ImportObjects, ImportRequest};
+use crm_sync_domain::config::SyncConfig;
+use crm_sync_store::{ErrorFilter, ObjectPair, StateStore};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The demo's settings: company sync on so that accounts import, the default
+/// contact mappings, job title two-way.
+pub const DEMO_CONFIG: &str = "\
+objects:
+  companies: true
+new_contact_object: lead
+create_hubspot_contact_from_salesforce: true
+salesforce_api_cap_per_24h: 100000
+mappings:
+  contact:
+    - hubspot: jobtitle
+      salesforce: Title
+      rule: two_way
+";
+
+/// One scripted change and how to see that it arrived.
+struct Scripted {
+    what: String,
+    check: Check,
+}
+
+enum Check {
+    /// A HubSpot property of a linked Salesforce record must equal a value.
+    HubspotProperty { salesforce_id: String, property: &'static str, expected: String },
+    /// A Salesforce field of a linked HubSpot contact must equal a value.
+    SalesforceField { hubspot_id: String, field: &'static str, expected: Value },
+    /// A Salesforce record must have a linked HubSpot contact with this email.
+    HubspotContactFor { salesforce_id: String, email: String },
+    /// A HubSpot contact must have a linked Salesforce record with this email.
+    SalesforceRecordFor { hubspot_id: String, email: String },
+}
+
+/// Everything the demo runs on.
+struct Stage {
+    sandbox: Sandbox,
+    app: App,
+    runtime: LocalRuntime,
+    listener: Mutex<Option<std::net::TcpListener>>,
+    http: reqwest::Client,
+    stats: Arc<Mutex<SyncStats>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Runs the demo; `Ok(false)` when a scripted change did not arrive.
+pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let stage = stage(args).await?;
+    let server = WebhookServer::start_on(stage.app.clone(), stage_listener(&stage)?)
+        .context("starting the webhook server")?;
+
+    println!("1/4 importing Salesforce accounts, leads and contacts into HubSpot");
+    for objects in [ImportObjects::Accounts, ImportObjects::LeadsAndContacts] {
+        let request = ImportRequest { objects, filter: None, chunk_size: None };
+        let review = crm_sync_app::import_review(&stage.app, &request).await.context("reviewing the import")?;
+        println!("{}", import::review_text(&review));
+        let job = crm_sync_app::import_start(&stage.app, &request).await.context("starting the import")?;
+        import::follow(&stage.runtime, &job).await?;
+    }
+    let imported_calls = calls(&stage);
+
+    println!("2/4 editing records on both sides, as a user would");
+    let scripted = edit(&stage, args.seed).await?;
+    for s in &scripted {
+        println!("  - {}", s.what);
+    }
+
+    println!("3/4 waiting for the changes to sync through webhooks and outbound messages");
+    let (stop, stopped) = watch::channel(false);
+    let runtime = stage.runtime.clone();
+    let worker = tokio::spawn(async move { runtime.run(stopped).await });
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut missing: Vec<&Scripted> = scripted.iter().collect();
+    while !missing.is_empty() && Instant::now() < deadline {
+        let mut still = Vec::new();
+        for s in missing {
+            if !arrived(&stage, &s.check).await? {
+                still.push(s);
+            }
+        }
+        missing = still;
+        if !missing.is_empty() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let _ = stop.send(true);
+    worker.await.context("the runtime task panicked")?.context("the local runtime failed")?;
+    server.shutdown().await.context("stopping the webhook server")?;
+
+    println!("4/4 summary");
+    println!("{}", summary(&stage, imported_calls).await?);
+    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    stage.sandbox.shutdown().await;
+    if missing.is_empty() {
+        println!("every scripted change arrived ({} of {})", scripted.len(), scripted.len());
+        Ok(true)
+    } else {
+        for s in &missing {
+            eprintln!("did not arrive within {} s: {}", args.timeout, s.what);
+        }
+        Ok(false)
+    }
+}
+
+fn stage_listener(stage: &Stage) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = stage
+        .listener
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .context("the webhook listener was already used")?;
+    listener.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(listener)?)
+}
+
+async fn stage(args: &DemoArgs) -> anyhow::Result<Stage> {
+    let dir = tempfile::tempdir().context("creating the demo's state folder")?;
+    // Bound before the sandbox starts, because the sandbox is told where to
+    // deliver webhooks and outbound messages.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding the webhook listener")?;
+    let webhook = listener.local_addr()?;
+    let mut options = SandboxOptions::default();
+    options.salesforce.seed = args.seed;
+    options.salesforce.leads = args.records;
+    options.salesforce.contacts = args.records;
+    options.salesforce.accounts = (args.records / 4).max(1);
+    options.salesforce.outbound_url = Some(format!("http://{webhook}/webhooks/salesforce"));
+    options.hubspot.seed = args.seed;
+    options.hubspot.webhook_url = Some(format!("http://{webhook}/webhooks/hubspot"));
+    let sandbox = Sandbox::start(options).await.context("starting the CRM sandbox")?;
+
+    let config = SyncConfig::from_yaml_str(DEMO_CONFIG).context("the demo settings")?;
+    let credentials = sandbox_credentials();
+    let crm = CrmArgs {
+        salesforce_url: sandbox.salesforce_url().to_owned(),
+        hubspot_url: sandbox.hubspot_url().to_owned(),
+    };
+    let crms = connect::crms(&crm, &credentials, sandbox.cert_pem())?;
+    let app = connect::app(config, Some(dir.path().join("state.sqlite")), crms, &credentials)?;
+    let runtime = LocalRuntime::new(
+        app.clone(),
+        LocalOptions { idle_timeout: Duration::from_secs(args.timeout), ..LocalOptions::default() },
+    );
+    let stats = Arc::new(Mutex::new(SyncStats::default()));
+    {
+        let stats = stats.clone();
+        let mut events = runtime.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Progress::BatchSynced { stats: batch, .. }) => {
+                        stats.lock().unwrap_or_else(|p| p.into_inner()).add(&batch);
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    Ok(Stage {
+        sandbox,
+        app,
+        runtime,
+        listener: Mutex::new(Some(listener)),
+        http: reqwest::Client::new(),
+        stats,
+        _dir: dir,
+    })
+}
+
+/// The sandbox's well-known test credentials.
+fn sandbox_credentials() -> Credentials {
+    let json = json!({
+        "salesforce_client_id": crm_sandbox::salesforce::DEFAULT_CLIENT_ID,
+        "salesforce_client_secret": crm_sandbox::salesforce::DEFAULT_CLIENT_SECRET,
+        "salesforce_username": crm_sandbox::salesforce::DEFAULT_USERNAME,
+        "hubspot_access_token": crm_sandbox::hubspot::DEFAULT_TOKEN,
+        "hubspot_client_secret": crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET,
+    });
+    serde_json::from_value(json).unwrap_or_default()
+}
+
+/// The first few links of contacts, by Salesforce object.
+async fn linked_contacts(store: &dyn StateStore, object: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_links(ObjectPair::Contact, after.as_deref(), 500).await?;
+        for link in page.links {
+            if link.salesforce_object == object {
+                out.push((link.salesforce_id, link.hubspot_id));
+                if out.len() == n {
+                    return Ok(out);
+                }
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn props(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The scripted edits, made through the sandbox's user-edit API.
+async fn edit(stage: &Stage, seed: u64) -> anyhow::Result<Vec<Scripted>> {
+    let sf = stage.sandbox.salesforce();
+    let hs = stage.sandbox.hubspot();
+    let leads = linked_contacts(stage.app.store(), "Lead", 2).await?;
+    let contacts = linked_contacts(stage.app.store(), "Contact", 1).await?;
+    let (Some(lead), Some(contact)) = (leads.first(), contacts.first()) else {
+        let errors = stage.app.store().list_errors(&ErrorFilter { category: None, limit: Some(3) }).await?;
+        let first: Vec<String> = errors.into_iter().map(|e| format!("{}: {}", e.category, e.message)).collect();
+        anyhow::bail!(
+            "the import linked {} lead(s) and {} contact(s), so there is nothing to edit; first sync-health errors: {}",
+            leads.len(),
+            contacts.len(),
+            first.join("; ")
+        );
+    };
+    let mut scripted = Vec::new();
+
+    let title = format!("VP Operations {seed}");
+    sf.update_as_user("Lead", &lead.0, json!({ "Title": title }))
+        .map_err(|e| anyhow::anyhow!("editing a lead in Salesforce: {e:?}"))?;
+    scripted.push(Scripted {
+        what: "Salesforce: a lead's Title changed -> the HubSpot contact's job title".into(),
+        check: Check::HubspotProperty { salesforce_id: lead.0.clone(), property: "jobtitle", expected: title },
+    });
+
+    let phone = format!("+1 555 01{:02}", seed % 100);
+    sf.update_as_user("Contact", &contact.0, json!({ "Phone": phone }))
+        .map_err(|e| anyhow::anyhow!("editing a contact in Salesforce: {e:?}"))?;
+    scripted.push(Scripted {
+        what: "Salesforce: a contact's Phone changed -> the HubSpot contact's phone".into(),
+        check: Check::HubspotProperty { salesforce_id: contact.0.clone(), property: "phone", expected: phone },
+    });
+
+    let new_lead_email = format!("new.lead.{seed}@demo.example.com");
+    let new_lead = sf
+        .create_as_user(
+            "Lead",
+            json!({ "LastName": "Lovelace", "FirstName": "Ada", "Company": "Analytical Engines", "Email": new_lead_email }),
+        )
+        .map_err(|e| anyhow::anyhow!("creating a lead in Salesforce: {e:?}"))?;
+    scripted.push(Scripted {
+        what: "Salesforce: a new lead -> a new HubSpot contact".into(),
+        check: Check::HubspotContactFor { salesforce_id: new_lead, email: new_lead_email },
+    });
+
+    let new_contact_email = format!("new.contact.{seed}@demo.example.com");
+    let new_contact = hs
+        .user_edit(UserEdit::Create {
+            object: ObjectType::Contacts,
+            properties: props(json!({
+                "email": new_contact_email, "firstname": "Grace", "lastname": "Hopper", "company": "Navy Labs",
+                "lifecyclestage": "lead"
+            })),
+        })
+        .map_err(|e| anyhow::anyhow!("creating a contact in HubSpot: {e:?}"))?;
+    scripted.push(Scripted {
+        what: "HubSpot: a new contact -> a new Salesforce lead".into(),
+        check: Check::SalesforceRecordFor { hubspot_id: new_contact.to_string(), email: new_contact_email },
+    });
+
+    if let Some(other) = leads.get(1) {
+        let id: u64 = other.1.parse().context("a HubSpot id")?;
+        hs.user_edit(UserEdit::OptOut { contact: id, opted_out: true })
+            .map_err(|e| anyhow::anyhow!("opting a contact out in HubSpot: {e:?}"))?;
+        scripted.push(Scripted {
+            what: "HubSpot: a contact opted out of all email -> Salesforce HasOptedOutOfEmail".into(),
+            check: Check::SalesforceField { hubspot_id: other.1.clone(), field: "HasOptedOutOfEmail", expected: Value::Bool(true) },
+        });
+    }
+    Ok(scripted)
+}
+
+async fn hubspot_record(stage: &Stage, id: &str) -> anyhow::Result<Option<Map<String, Value>>> {
+    let url = format!("{}/__sandbox/hubspot/records/contacts/{id}", stage.sandbox.hubspot_url());
+    let response = stage.http.get(&url).send().await.context("reading a HubSpot record from the sandbox")?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let body: Value = response.error_for_status()?.json().await?;
+    Ok(body.get("properties").cloned().map(props))
+}
+
+fn salesforce_record(stage: &Stage, object: &str, id: &str) -> Option<Map<String, Value>> {
+    stage.sandbox.salesforce().record(object, id).map(props)
+}
+
+fn same_email(a: Option<&Value>, b: &str) -> bool {
+    a.and_then(Value::as_str).is_some_and(|a| a.trim().eq_ignore_ascii_case(b))
+}
+
+async fn arrived(stage: &Stage, check: &Check) -> anyhow::Result<bool> {
+    let store = stage.app.store();
+    Ok(match check {
+        Check::HubspotProperty { salesforce_id, property, expected } => {
+            let Some(link) = store.get_link_by_salesforce(ObjectPair::Contact, salesforce_id).await? else {
+                return Ok(false);
+            };
+            hubspot_record(stage, &link.hubspot_id)
+                .await?
+                .and_then(|p| p.get(*property).and_then(Value::as_str).map(|v| v == expected))
+                .unwrap_or(false)
+        }
+        Check::SalesforceField { hubspot_id, field, expected } => {
+            let Some(link) = store.get_link_by_hubspot(ObjectPair::Contact, hubspot_id).await? else {
+                return Ok(false);
+            };
+            salesforce_record(stage, &link.salesforce_object, &link.salesforce_id)
+                .is_some_and(|r| r.get(*field) == Some(expected))
+        }
+        Check::HubspotContactFor { salesforce_id, email } => {
+            let Some(link) = store.get_link_by_salesforce(ObjectPair::Contact, salesforce_id).await? else {
+                return Ok(false);
+            };
+            hubspot_record(stage, &link.hubspot_id)
+                .await?
+                .is_some_and(|p| same_email(p.get("email"), email))
+        }
+        Check::SalesforceRecordFor { hubspot_id, email } => {
+            let Some(link) = store.get_link_by_hubspot(ObjectPair::Contact, hubspot_id).await? else {
+                return Ok(false);
+            };
+            salesforce_record(stage, &link.salesforce_object, &link.salesforce_id)
+                .is_some_and(|r| same_email(r.get("Email"), email))
+        }
+    })
+}
+
+/// API calls so far: (Salesforce, HubSpot), from the sandbox's counters.
+fn calls(stage: &Stage) -> (u64, u64) {
+    (stage.sandbox.salesforce_control().counts().total, stage.sandbox.hubspot_control().counts().total)
+}
+
+async fn summary(stage: &Stage, imported_calls: (u64, u64)) -> anyhow::Result<String> {
+    let stats = stage.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut rows: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (key, n) in &stats.created {
+        rows.entry(key.clone()).or_default().0 += n;
+    }
+    for (key, n) in &stats.updated {
+        rows.entry(key.clone()).or_default().1 += n;
+    }
+    let mut records = Table::new();
+    records.load_preset(UTF8_FULL_CONDENSED).set_header(["written in", "object", "created", "updated"]);
+    for (key, (created, updated)) in &rows {
+        let (side, object) = key.split_once(':').unwrap_or((key.as_str(), ""));
+        records.add_row([side.to_owned(), object.to_owned(), created.to_string(), updated.to_string()]);
+    }
+    let written: u64 = rows.values().map(|(c, u)| c + u).sum::<u64>() + stats.unchanged;
+
+    let (sf, hs) = calls(stage);
+    let per = |n: u64| if written == 0 { 0.0 } else { n as f64 / written as f64 };
+    let mut api = Table::new();
+    api.load_preset(UTF8_FULL_CONDENSED).set_header(["system", "API calls", "of which import", "per record synced"]);
+    api.add_row(["salesforce".to_owned(), sf.to_string(), imported_calls.0.to_string(), format!("{:.4}", per(sf))]);
+    api.add_row(["hubspot".to_owned(), hs.to_string(), imported_calls.1.to_string(), format!("{:.4}", per(hs))]);
+
+    let mut errors = Table::new();
+    errors.load_preset(UTF8_FULL_CONDENSED).set_header(["error category", "records"]);
+    let mut by_category: BTreeMap<String, u64> = BTreeMap::new();
+    for e in stage.app.store().list_errors(&ErrorFilter::default()).await? {
+        *by_category.entry(e.category).or_default() += 1;
+    }
+    if by_category.is_empty() {
+        errors.add_row(["(none)".to_owned(), "0".to_owned()]);
+    }
+    for (category, n) in by_category {
+        errors.add_row([category, n.to_string()]);
+    }
+    Ok(format!(
+        "{records}\n{} records checked, {} unchanged, {} skipped\n{api}\n{errors}",
+        written,
+        stats.unchanged,
+        stats.skipped.values().sum::<u64>()
+    ))
+}

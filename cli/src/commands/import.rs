@@ -1,0 +1,225 @@
+//! `crm-sync import review|start|status`: the import use cases of
+//! `crm_sync_app`, a progress bar while the local runtime works the chunks,
+//! and the job tables.
+
+use crate::args::{ImportObject, ImportTarget};
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use crm_sync_app::local::{LocalRuntime, Progress};
+use crm_sync_app::{App, ImportFilter, ImportJob, ImportObjects, ImportRequest, ImportReview};
+use crm_sync_store::{ImportChunk, StateStore};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Duration;
+
+/// Turns the command line into the use case's request.
+pub fn request(target: &ImportTarget) -> anyhow::Result<ImportRequest> {
+    let objects = match target.object {
+        ImportObject::Leads => ImportObjects::Leads,
+        ImportObject::Contacts => ImportObjects::Contacts,
+        ImportObject::LeadsAndContacts => ImportObjects::LeadsAndContacts,
+        ImportObject::Accounts => ImportObjects::Accounts,
+        ImportObject::Opportunities => ImportObjects::Opportunities,
+    };
+    let filter = target.filter.as_deref().map(parse_filter).transpose()?;
+    Ok(ImportRequest { objects, filter, chunk_size: target.chunk_size })
+}
+
+/// Parses `FIELD OPERATOR VALUE` (the value may contain spaces).
+pub fn parse_filter(text: &str) -> anyhow::Result<ImportFilter> {
+    let mut parts = text.trim().splitn(3, char::is_whitespace);
+    let field = parts.next().unwrap_or_default().trim();
+    let operator = parts.next().unwrap_or_default().trim();
+    let value = parts.next().unwrap_or_default().trim();
+    if field.is_empty() || operator.is_empty() || value.is_empty() {
+        anyhow::bail!("the filter `{text}` is not `FIELD OPERATOR VALUE`, e.g. `LeadSource = Web`");
+    }
+    let value = value.trim_matches('\'').trim_matches('"');
+    Ok(ImportFilter { field: field.into(), operator: operator.into(), value: value.into() })
+}
+
+/// The review as a table, with the verdict underneath.
+pub fn review_text(review: &ImportReview) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(["object", "records", "chunks", "read with"]);
+    for o in &review.objects {
+        table.add_row([
+            o.object.clone(),
+            o.records.to_string(),
+            o.chunks.to_string(),
+            if o.bulk { "Bulk API 2.0" } else { "SOQL query" }.to_owned(),
+        ]);
+    }
+    let mut out = format!(
+        "{table}\n{} records; about {} Salesforce and {} HubSpot API calls",
+        review.records, review.salesforce_calls, review.hubspot_calls
+    );
+    if let Some(reason) = &review.blocked {
+        out.push_str(&format!("\nblocked: {reason}"));
+    } else if review.within_budget {
+        out.push_str("\nthe API budget allows it now");
+    } else {
+        out.push_str("\nthe API budget does not allow all of it now: it will pause and resume as the budget frees up");
+    }
+    out
+}
+
+/// Runs the local runtime until the queues are idle, drawing a bar of the
+/// job's records as they sync.
+pub async fn follow(runtime: &LocalRuntime, job: &ImportJob) -> anyhow::Result<()> {
+    let total = job.spec.get("records").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records synced ({per_sec}) {msg}")
+            .context("progress bar template")?,
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut events = runtime.subscribe();
+    let chunks_total = job.chunks_total;
+    let watcher = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            let mut chunks_done = 0u32;
+            loop {
+                match events.recv().await {
+                    Ok(Progress::BatchSynced { stats, .. }) => {
+                        let records = stats.created.values().sum::<u64>()
+                            + stats.updated.values().sum::<u64>()
+                            + stats.unchanged
+                            + stats.skipped.values().sum::<u64>()
+                            + stats.errors.values().sum::<u64>();
+                        bar.inc(records);
+                    }
+                    Ok(Progress::ImportChunk { done: true, .. }) => {
+                        chunks_done += 1;
+                        bar.set_message(format!("chunk {chunks_done}/{chunks_total} read"));
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    };
+    let result = runtime.run_until_idle().await;
+    watcher.abort();
+    bar.finish();
+    let report = result.context("running the import")?;
+    let chunks = runtime.app().store().list_chunks(&job.id).await.context("reading the import's chunks")?;
+    let failed: Vec<ImportChunk> = chunks.into_iter().filter(|c| c.error.is_some()).collect();
+    if !failed.is_empty() {
+        eprintln!("{} chunk(s) of import {} failed:\n{}", failed.len(), job.id, chunks_table(&failed));
+    }
+    tracing::info!(
+        messages = report.messages,
+        retried = report.retried,
+        failed = report.failed,
+        chunks = report.import_chunks,
+        "ImportRunFinished"
+    );
+    Ok(())
+}
+
+/// Every job, newest first, as a table.
+pub fn jobs_table(jobs: &[ImportJob]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "job", "status", "objects", "records", "chunks done", "read", "queued", "failed", "started",
+    ]);
+    for job in jobs {
+        let objects = job
+            .spec
+            .pointer("/request/objects")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        let records = job.spec.get("records").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        table.add_row([
+            job.id.clone(),
+            job.status.as_str().to_owned(),
+            objects,
+            records.to_string(),
+            format!("{}/{}", job.chunks_done, job.chunks_total),
+            job.counts.read.to_string(),
+            job.counts.queued.to_string(),
+            job.counts.failed.to_string(),
+            job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ]);
+    }
+    table
+}
+
+/// One job's chunks as a table.
+pub fn chunks_table(chunks: &[ImportChunk]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "chunk", "status", "records", "read", "queued", "failed", "attempts", "error",
+    ]);
+    for c in chunks {
+        table.add_row([
+            c.index.to_string(),
+            c.status.as_str().to_owned(),
+            c.spec.get("records").and_then(serde_json::Value::as_u64).unwrap_or(0).to_string(),
+            c.counts.read.to_string(),
+            c.counts.queued.to_string(),
+            c.counts.failed.to_string(),
+            c.attempts.to_string(),
+            c.error.clone().unwrap_or_default(),
+        ]);
+    }
+    table
+}
+
+/// `import status`: reads the jobs from the state file; needs no CRM access.
+pub async fn status(store: &dyn StateStore, job: Option<&str>) -> anyhow::Result<String> {
+    match job {
+        None => {
+            let jobs = store.list_import_jobs().await.context("listing import jobs")?;
+            if jobs.is_empty() {
+                return Ok("no imports yet".into());
+            }
+            Ok(jobs_table(&jobs).to_string())
+        }
+        Some(id) => {
+            let found = store.get_import_job(id).await.context("reading the import job")?;
+            let Some(found) = found else {
+                anyhow::bail!("no import job `{id}`; `crm-sync import status` lists them");
+            };
+            let chunks = store.list_chunks(id).await.context("listing the job's chunks")?;
+            Ok(format!("{}\n{}", jobs_table(std::slice::from_ref(&found)), chunks_table(&chunks)))
+        }
+    }
+}
+
+/// `import start`: plans and queues the job, then (unless detached) works it
+/// here with a progress bar.
+pub async fn start(app: &App, runtime: &LocalRuntime, request: &ImportRequest, detach: bool) -> anyhow::Result<ImportJob> {
+    let job = crm_sync_app::import_start(app, request).await.context("starting the import")?;
+    println!("import {} started: {} chunk(s)", job.id, job.chunks_total);
+    if detach {
+        println!("queued; a running `crm-sync serve` on this state file works it");
+        return Ok(job);
+    }
+    follow(runtime, &job).await?;
+    let done = app.store().get_import_job(&job.id).await?.unwrap_or(job);
+    println!("{}", jobs_table(std::slice::from_ref(&done)));
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_is_field_operator_and_a_value_that_may_hold_spaces() {
+        let filter = parse_filter("Industry = 'Real Estate'").unwrap();
+        assert_eq!(filter.field, "Industry");
+        assert_eq!(filter.operator, "=");
+        assert_eq!(filter.value, "Real Estate");
+    }
+
+    #[test]
+    fn a_filter_without_a_value_is_refused_with_an_example() {
+        let error = parse_filter("LeadSource =").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("LeadSource = Web"), "{error}");
+    }
+}
