@@ -36,7 +36,10 @@ fn require_emulators() {
 impl Emulated {
     async fn new() -> Self {
         require_emulators();
-        Emulated { clients: AwsClients::from_env().await, clock: Arc::new(ManualClock::new(epoch())) }
+        // Start at the real time, so TTL attributes written by the tests lie in
+        // the future and an emulator that honours TTL never deletes mid-test.
+        let now = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap_or_else(epoch);
+        Emulated { clients: AwsClients::from_env().await, clock: Arc::new(ManualClock::new(now)) }
     }
 }
 
