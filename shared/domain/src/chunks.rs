@@ -195,14 +195,20 @@ mod tests {
 
     #[test]
     fn an_import_of_exactly_200_000_records_is_one_chunk() {
-        assert_eq!(plan_chunks(200_000, ChunkSize::MAX), vec![ChunkRange::new(0, 200_000).unwrap()]);
+        assert_eq!(
+            plan_chunks(200_000, ChunkSize::MAX),
+            vec![ChunkRange::new(0, 200_000).unwrap()]
+        );
     }
 
     #[test]
     fn a_very_large_import_never_fails_for_its_size() {
         let plan = plan_chunks(1_000_000_001, ChunkSize::default());
         assert_eq!(plan.len(), 5001);
-        assert!(plan.iter().all(|c| !c.is_empty() && c.len() <= MAX_CHUNK_SIZE));
+        assert!(
+            plan.iter()
+                .all(|c| !c.is_empty() && c.len() <= MAX_CHUNK_SIZE)
+        );
         assert_eq!(plan.last().map(|c| c.end()), Some(1_000_000_001));
     }
 
@@ -220,7 +226,10 @@ mod tests {
     #[test]
     fn no_records_make_no_chunks_and_an_empty_range_cannot_exist() {
         assert!(plan_chunks(0, ChunkSize::MAX).is_empty());
-        assert_eq!(ChunkRange::new(5, 5), Err(ChunkError::EmptyRange { start: 5, end: 5 }));
+        assert_eq!(
+            ChunkRange::new(5, 5),
+            Err(ChunkError::EmptyRange { start: 5, end: 5 })
+        );
         assert!(serde_json::from_str::<ChunkRange>(r#"{"start":3,"end":1}"#).is_err());
     }
 
@@ -229,7 +238,10 @@ mod tests {
         let ids = ["001A", "001B", "001C", "001D", "001E"];
         let plan = plan_key_chunks(&ids, ChunkSize::new(2).unwrap()).unwrap();
         let ranges: Vec<(&str, &str)> = plan.iter().map(|c| (c.first, c.last)).collect();
-        assert_eq!(ranges, [("001A", "001B"), ("001C", "001D"), ("001E", "001E")]);
+        assert_eq!(
+            ranges,
+            [("001A", "001B"), ("001C", "001D"), ("001E", "001E")]
+        );
         assert_eq!(
             plan_key_chunks(&["b", "a"], ChunkSize::MAX),
             Err(ChunkError::KeysNotAscending)

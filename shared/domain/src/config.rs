@@ -369,14 +369,12 @@ impl InclusionSegment {
                 operator,
                 value,
             } => {
-                let actual = hubspot_contact
-                    .field(property)
-                    .and_then(|v| match v {
-                        serde_json::Value::Null => None,
-                        serde_json::Value::String(s) if s.is_empty() => None,
-                        serde_json::Value::String(s) => Some(s.clone()),
-                        other => Some(other.to_string()),
-                    });
+                let actual = hubspot_contact.field(property).and_then(|v| match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) if s.is_empty() => None,
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                });
                 let wanted = value.as_deref().unwrap_or("");
                 Some(match operator {
                     FilterOperator::Eq => actual.as_deref() == Some(wanted),
@@ -568,42 +566,224 @@ const DEFAULT_CONTACT_MAPPINGS: &[DefaultMapping] = {
         DefaultMapping {
             rule: SyncRule::AlwaysUseSalesforce,
             special: Some(SpecialField::AccountId),
-            ..dm("Account ID", "salesforceaccountid", H::SingleLineText, "AccountId", S::Reference, CONTACT)
+            ..dm(
+                "Account ID",
+                "salesforceaccountid",
+                H::SingleLineText,
+                "AccountId",
+                S::Reference,
+                CONTACT,
+            )
         },
-        dm("Annual Revenue", "annualrevenue", H::Number, "AnnualRevenue", S::Currency, LEAD),
-        dm("Business Fax", "fax", H::SingleLineText, "Fax", S::Phone, BOTH),
-        dm("Business Phone", "phone", H::SingleLineText, "Phone", S::Phone, BOTH),
+        dm(
+            "Annual Revenue",
+            "annualrevenue",
+            H::Number,
+            "AnnualRevenue",
+            S::Currency,
+            LEAD,
+        ),
+        dm(
+            "Business Fax",
+            "fax",
+            H::SingleLineText,
+            "Fax",
+            S::Phone,
+            BOTH,
+        ),
+        dm(
+            "Business Phone",
+            "phone",
+            H::SingleLineText,
+            "Phone",
+            S::Phone,
+            BOTH,
+        ),
         dm("City", "city", H::SingleLineText, "City", S::String, LEAD),
-        dm("Company", "company", H::SingleLineText, "Company", S::String, LEAD),
-        dm("Contact Description", "description", H::MultiLineText, "Description", S::Textarea, BOTH),
-        dm("Country", "country", H::SingleLineText, "Country", S::String, LEAD),
+        dm(
+            "Company",
+            "company",
+            H::SingleLineText,
+            "Company",
+            S::String,
+            LEAD,
+        ),
+        dm(
+            "Contact Description",
+            "description",
+            H::MultiLineText,
+            "Description",
+            S::Textarea,
+            BOTH,
+        ),
+        dm(
+            "Country",
+            "country",
+            H::SingleLineText,
+            "Country",
+            S::String,
+            LEAD,
+        ),
         DefaultMapping {
             special: Some(SpecialField::EmailOptOut),
-            ..dm("Email Opt Out", "hs_email_optout", H::SingleCheckbox, "HasOptedOutOfEmail", S::Boolean, BOTH)
+            ..dm(
+                "Email Opt Out",
+                "hs_email_optout",
+                H::SingleCheckbox,
+                "HasOptedOutOfEmail",
+                S::Boolean,
+                BOTH,
+            )
         },
-        dm("Employees", "numemployees", H::Number, "NumberOfEmployees", S::Int, LEAD),
-        dm("First Name", "firstname", H::SingleLineText, "FirstName", S::String, BOTH),
-        dm("Industry", "industry", H::Dropdown, "Industry", S::Picklist, LEAD),
-        dm("Last Name", "lastname", H::SingleLineText, "LastName", S::String, BOTH),
-        dm("Lead Source", "leadsource", H::Dropdown, "LeadSource", S::Picklist, BOTH),
-        dm("Mailing City", "city", H::SingleLineText, "MailingCity", S::String, CONTACT),
-        dm("Mailing Country", "country", H::SingleLineText, "MailingCountry", S::String, CONTACT),
-        dm("Mailing State/Province", "state", H::SingleLineText, "MailingState", S::String, CONTACT),
-        dm("Mailing Street", "address", H::SingleLineText, "MailingStreet", S::Textarea, CONTACT),
-        dm("Mailing Zip/Postal Code", "zip", H::SingleLineText, "MailingPostalCode", S::String, CONTACT),
+        dm(
+            "Employees",
+            "numemployees",
+            H::Number,
+            "NumberOfEmployees",
+            S::Int,
+            LEAD,
+        ),
+        dm(
+            "First Name",
+            "firstname",
+            H::SingleLineText,
+            "FirstName",
+            S::String,
+            BOTH,
+        ),
+        dm(
+            "Industry",
+            "industry",
+            H::Dropdown,
+            "Industry",
+            S::Picklist,
+            LEAD,
+        ),
+        dm(
+            "Last Name",
+            "lastname",
+            H::SingleLineText,
+            "LastName",
+            S::String,
+            BOTH,
+        ),
+        dm(
+            "Lead Source",
+            "leadsource",
+            H::Dropdown,
+            "LeadSource",
+            S::Picklist,
+            BOTH,
+        ),
+        dm(
+            "Mailing City",
+            "city",
+            H::SingleLineText,
+            "MailingCity",
+            S::String,
+            CONTACT,
+        ),
+        dm(
+            "Mailing Country",
+            "country",
+            H::SingleLineText,
+            "MailingCountry",
+            S::String,
+            CONTACT,
+        ),
+        dm(
+            "Mailing State/Province",
+            "state",
+            H::SingleLineText,
+            "MailingState",
+            S::String,
+            CONTACT,
+        ),
+        dm(
+            "Mailing Street",
+            "address",
+            H::SingleLineText,
+            "MailingStreet",
+            S::Textarea,
+            CONTACT,
+        ),
+        dm(
+            "Mailing Zip/Postal Code",
+            "zip",
+            H::SingleLineText,
+            "MailingPostalCode",
+            S::String,
+            CONTACT,
+        ),
         DefaultMapping {
             rule: SyncRule::TwoWay,
             special: Some(SpecialField::Owner),
-            ..dm("Owner ID", "hubspot_owner_id", H::Dropdown, "OwnerId", S::Reference, BOTH)
+            ..dm(
+                "Owner ID",
+                "hubspot_owner_id",
+                H::Dropdown,
+                "OwnerId",
+                S::Reference,
+                BOTH,
+            )
         },
         dm("Rating", "rating", H::Dropdown, "Rating", S::Picklist, LEAD),
-        dm("Salutation", "salutation", H::Dropdown, "Salutation", S::Picklist, BOTH),
-        dm("State/Province", "state", H::SingleLineText, "State", S::String, LEAD),
-        dm("Status", "hs_lead_status", H::Dropdown, "Status", S::Picklist, LEAD),
-        dm("Street", "address", H::SingleLineText, "Street", S::Textarea, LEAD),
-        dm("Title", "jobtitle", H::SingleLineText, "Title", S::String, BOTH),
-        dm("Website", "website", H::SingleLineText, "Website", S::Url, LEAD),
-        dm("Zip/Postal Code", "zip", H::SingleLineText, "PostalCode", S::String, LEAD),
+        dm(
+            "Salutation",
+            "salutation",
+            H::Dropdown,
+            "Salutation",
+            S::Picklist,
+            BOTH,
+        ),
+        dm(
+            "State/Province",
+            "state",
+            H::SingleLineText,
+            "State",
+            S::String,
+            LEAD,
+        ),
+        dm(
+            "Status",
+            "hs_lead_status",
+            H::Dropdown,
+            "Status",
+            S::Picklist,
+            LEAD,
+        ),
+        dm(
+            "Street",
+            "address",
+            H::SingleLineText,
+            "Street",
+            S::Textarea,
+            LEAD,
+        ),
+        dm(
+            "Title",
+            "jobtitle",
+            H::SingleLineText,
+            "Title",
+            S::String,
+            BOTH,
+        ),
+        dm(
+            "Website",
+            "website",
+            H::SingleLineText,
+            "Website",
+            S::Url,
+            LEAD,
+        ),
+        dm(
+            "Zip/Postal Code",
+            "zip",
+            H::SingleLineText,
+            "PostalCode",
+            S::String,
+            LEAD,
+        ),
     ]
 };
 
@@ -634,7 +814,7 @@ pub fn default_contact_mappings() -> Vec<FieldMapping> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "version_one")]
     #[allow(dead_code)]
     version: Option<u32>,
     #[serde(default)]
@@ -649,6 +829,17 @@ struct RawConfig {
     salesforce_api_cap_per_24h: NonZeroU64,
     #[serde(default)]
     mappings: RawMappings,
+}
+
+/// The only file format so far is version 1.
+fn version_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let version = Option::<u32>::deserialize(deserializer)?;
+    match version {
+        None | Some(1) => Ok(version),
+        Some(other) => Err(de::Error::custom(format!(
+            "version {other} is not supported; fix: set `version: 1`"
+        ))),
+    }
 }
 
 fn default_true() -> bool {
@@ -667,7 +858,10 @@ impl RawConfig {
             new_contact_object: self.new_contact_object,
             create_hubspot_contact_from_salesforce: self.create_hubspot_contact_from_salesforce,
             salesforce_api_cap_per_24h: self.salesforce_api_cap_per_24h,
-            contact_mappings: self.mappings.contact.unwrap_or_else(default_contact_mappings),
+            contact_mappings: self
+                .mappings
+                .contact
+                .unwrap_or_else(default_contact_mappings),
             company_mappings: self.mappings.company.unwrap_or_default(),
             deal_mappings: self.mappings.deal.unwrap_or_default(),
         }
@@ -700,7 +894,10 @@ impl<'de> Deserialize<'de> for RawMappings {
                         "company" => (ObjectPair::Company, &mut out.company),
                         "deal" => (ObjectPair::Deal, &mut out.deal),
                         other => {
-                            return Err(de::Error::unknown_field(other, &["contact", "company", "deal"]));
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["contact", "company", "deal"],
+                            ));
                         }
                     };
                     if slot.is_some() {
@@ -831,7 +1028,10 @@ fn apply_entry(
         .name
         .clone()
         .unwrap_or_else(|| format!("{hubspot} <-> {salesforce}"));
-    let here = format!("{pair} mapping #{} `{label}` ({hubspot} <-> {salesforce})", index + 1);
+    let here = format!(
+        "{pair} mapping #{} `{label}` ({hubspot} <-> {salesforce})",
+        index + 1
+    );
     if hubspot.is_empty() || salesforce.is_empty() {
         return Err(format!(
             "{here}: `hubspot` and `salesforce` must name a property and a field"
@@ -870,8 +1070,16 @@ fn apply_entry(
             ));
         }
         for (given, fixed, what) in [
-            (raw.hubspot_type.as_deref(), default.hubspot_type.name(), "hubspot_type"),
-            (raw.salesforce_type.as_deref(), default.salesforce_type.name(), "salesforce_type"),
+            (
+                raw.hubspot_type.as_deref(),
+                default.hubspot_type.name(),
+                "hubspot_type",
+            ),
+            (
+                raw.salesforce_type.as_deref(),
+                default.salesforce_type.name(),
+                "salesforce_type",
+            ),
         ] {
             if let Some(given) = given
                 && given.trim() != fixed
@@ -1001,7 +1209,8 @@ fn apply_entry(
     }
 
     if let Some(clash) = state.mappings.iter().find(|m| {
-        !m.salesforce_objects.is_disjoint(&mapping.salesforce_objects)
+        !m.salesforce_objects
+            .is_disjoint(&mapping.salesforce_objects)
             && (m.hubspot_property.eq_ignore_ascii_case(&hubspot)
                 || m.salesforce_field.eq_ignore_ascii_case(&salesforce))
     }) {
@@ -1079,7 +1288,12 @@ mod tests {
             .map(|m| m.name.as_str())
             .collect();
         assert_eq!(names, SPEC_DEFAULT_NAMES);
-        assert!(config.mappings(ObjectPair::Contact).iter().all(|m| m.builtin));
+        assert!(
+            config
+                .mappings(ObjectPair::Contact)
+                .iter()
+                .all(|m| m.builtin)
+        );
     }
 
     #[test]
@@ -1102,7 +1316,10 @@ mod tests {
         assert_eq!(config.inclusion_segment, None);
         assert_eq!(config.new_contact_object, NewContactObject::Lead);
         assert!(config.create_hubspot_contact_from_salesforce);
-        assert_eq!(config.salesforce_api_cap_per_24h.get(), DEFAULT_SALESFORCE_API_CAP);
+        assert_eq!(
+            config.salesforce_api_cap_per_24h.get(),
+            DEFAULT_SALESFORCE_API_CAP
+        );
         assert!(
             config
                 .mappings(ObjectPair::Contact)
@@ -1118,7 +1335,9 @@ mod tests {
         let config = SyncConfig::from_yaml_str(text).unwrap();
         assert!(config.objects.companies);
         assert_eq!(config.salesforce_api_cap_per_24h.get(), 20_000);
-        let title = config.mapping(ObjectPair::Contact, "jobtitle<->Title").unwrap();
+        let title = config
+            .mapping(ObjectPair::Contact, "jobtitle<->Title")
+            .unwrap();
         assert_eq!(title.rule, SyncRule::TwoWay);
         assert!(title.builtin);
         assert_eq!(config.mappings(ObjectPair::Contact).len(), 30);
@@ -1128,7 +1347,10 @@ mod tests {
             .mapping(ObjectPair::Contact, "lifetime_value<->Lifetime_Value__c")
             .unwrap();
         assert!(formula.salesforce_formula);
-        assert_eq!(formula.salesforce_objects, BTreeSet::from([SfObject::Contact]));
+        assert_eq!(
+            formula.salesforce_objects,
+            BTreeSet::from([SfObject::Contact])
+        );
     }
 
     #[test]
@@ -1149,6 +1371,13 @@ mod tests {
     }
 
     #[test]
+    fn an_unsupported_version_is_refused_with_the_fix() {
+        let (_, message) = invalid("version: 2\n");
+        assert!(message.contains("set `version: 1`"), "{message}");
+        assert!(SyncConfig::from_yaml_str("version: 1\n").is_ok());
+    }
+
+    #[test]
     fn an_api_cap_of_zero_is_refused_with_its_line() {
         let (line, message) = invalid("version: 1\nsalesforce_api_cap_per_24h: 0\n");
         assert_eq!(line, Some(2), "{message}");
@@ -1156,8 +1385,12 @@ mod tests {
 
     #[test]
     fn an_inclusion_segment_is_a_hubspot_list_or_a_property_filter() {
-        let list = SyncConfig::from_yaml_str("inclusion_segment:\n  hubspot_list: \"42\"\n").unwrap();
-        assert_eq!(list.inclusion_segment, Some(InclusionSegment::HubspotList("42".into())));
+        let list =
+            SyncConfig::from_yaml_str("inclusion_segment:\n  hubspot_list: \"42\"\n").unwrap();
+        assert_eq!(
+            list.inclusion_segment,
+            Some(InclusionSegment::HubspotList("42".into()))
+        );
 
         let filter = SyncConfig::from_yaml_str(
             "inclusion_segment:\n  property_filter:\n    property: lifecyclestage\n    operator: eq\n    value: customer\n",
@@ -1188,7 +1421,10 @@ mod tests {
         assert!(message.contains("`Score`"), "{message}");
         assert!(message.contains("score <-> Score__c"), "{message}");
         assert!(message.contains("cannot be mapped"), "{message}");
-        assert!(message.contains("fix: map it to a Salesforce field of type double or int"), "{message}");
+        assert!(
+            message.contains("fix: map it to a Salesforce field of type double or int"),
+            "{message}"
+        );
         assert!(message.starts_with("mappings.contact[0]: "), "{message}");
         assert!(message.ends_with("at line 3 column 7"), "{message}");
     }
@@ -1218,7 +1454,11 @@ mod tests {
         assert!(!types_compatible(H::Dropdown, S::Multipicklist, rule));
         assert!(!types_compatible(H::DatePicker, S::String, rule));
         assert!(!types_compatible(H::SingleLineText, S::Reference, rule));
-        assert!(types_compatible(H::SingleLineText, S::Reference, SyncRule::AlwaysUseSalesforce));
+        assert!(types_compatible(
+            H::SingleLineText,
+            S::Reference,
+            SyncRule::AlwaysUseSalesforce
+        ));
     }
 
     #[test]
@@ -1236,7 +1476,10 @@ mod tests {
         let yaml = "mappings:\n  contact:\n    - hubspot: jobtitle\n      salesforce: Title\n      deleted: true\n";
         let (line, message) = invalid(yaml);
         assert_eq!(line, Some(3), "{message}");
-        assert!(message.contains("`Title` (jobtitle <-> Title)"), "{message}");
+        assert!(
+            message.contains("`Title` (jobtitle <-> Title)"),
+            "{message}"
+        );
         assert!(message.contains("cannot be deleted"), "{message}");
         assert!(message.contains("rule: dont_sync"), "{message}");
     }
@@ -1244,7 +1487,10 @@ mod tests {
     #[test]
     fn omitting_default_mappings_keeps_them() {
         let config = SyncConfig::from_yaml_str("mappings:\n  contact: []\n").unwrap();
-        assert_eq!(config.mappings(ObjectPair::Contact).len(), SPEC_DEFAULT_NAMES.len());
+        assert_eq!(
+            config.mappings(ObjectPair::Contact).len(),
+            SPEC_DEFAULT_NAMES.len()
+        );
     }
 
     #[test]
@@ -1254,7 +1500,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config.mapping(ObjectPair::Contact, "firstname<->FirstName").unwrap().rule,
+            config
+                .mapping(ObjectPair::Contact, "firstname<->FirstName")
+                .unwrap()
+                .rule,
             SyncRule::DontSync
         );
     }
@@ -1262,7 +1511,9 @@ mod tests {
     #[test]
     fn the_owner_mapping_is_always_two_way() {
         let config = SyncConfig::default();
-        let owner = config.mapping(ObjectPair::Contact, "hubspot_owner_id<->OwnerId").unwrap();
+        let owner = config
+            .mapping(ObjectPair::Contact, "hubspot_owner_id<->OwnerId")
+            .unwrap();
         assert_eq!(owner.rule, SyncRule::TwoWay);
         let yaml = "mappings:\n  contact:\n    - hubspot: hubspot_owner_id\n      salesforce: OwnerId\n      rule: always_use_salesforce\n";
         let (_, message) = invalid(yaml);
@@ -1293,7 +1544,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_line() {
-        let (line, message) = invalid("version: 1\nobjects:\n  companies: true\n  contracts: true\n");
+        let (line, message) =
+            invalid("version: 1\nobjects:\n  companies: true\n  contracts: true\n");
         assert_eq!(line, Some(4), "{message}");
         assert!(message.contains("contracts"), "{message}");
 
@@ -1306,12 +1558,24 @@ mod tests {
     #[test]
     fn one_mapping_serves_lead_and_contact_when_they_share_an_api_name() {
         let config = SyncConfig::default();
-        let lead: Vec<String> = config.mappings_for(SfObject::Lead).map(FieldMapping::key).collect();
-        let contact: Vec<String> = config.mappings_for(SfObject::Contact).map(FieldMapping::key).collect();
+        let lead: Vec<String> = config
+            .mappings_for(SfObject::Lead)
+            .map(FieldMapping::key)
+            .collect();
+        let contact: Vec<String> = config
+            .mappings_for(SfObject::Contact)
+            .map(FieldMapping::key)
+            .collect();
         assert!(lead.contains(&"firstname<->FirstName".to_owned()));
         assert!(contact.contains(&"firstname<->FirstName".to_owned()));
-        assert!(lead.contains(&"city<->City".to_owned()) && !contact.contains(&"city<->City".to_owned()));
-        assert!(contact.contains(&"city<->MailingCity".to_owned()) && !lead.contains(&"city<->MailingCity".to_owned()));
+        assert!(
+            lead.contains(&"city<->City".to_owned())
+                && !contact.contains(&"city<->City".to_owned())
+        );
+        assert!(
+            contact.contains(&"city<->MailingCity".to_owned())
+                && !lead.contains(&"city<->MailingCity".to_owned())
+        );
     }
 
     #[test]

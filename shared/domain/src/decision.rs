@@ -190,7 +190,10 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             if pair == ObjectPair::Contact && email_of(sf, SALESFORCE_EMAIL_FIELD).is_none() {
                 return Decision::skip(SkipReason::NoEmail);
             }
-            (Action::CreateHubSpot { object: pair }, object_of(sf, pair, config))
+            (
+                Action::CreateHubSpot { object: pair },
+                object_of(sf, pair, config),
+            )
         }
     };
 
@@ -223,7 +226,11 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             !m.salesforce_formula
                 && m.rule != SyncRule::DontSync
                 && last_prints.get(&m.key()).is_some_and(|f| {
-                    let v = rules::normalise(sf_fields.get(&m.salesforce_field), m.hubspot_type, m.salesforce_type);
+                    let v = rules::normalise(
+                        sf_fields.get(&m.salesforce_field),
+                        m.hubspot_type,
+                        m.salesforce_type,
+                    );
                     f.salesforce != rules::Fingerprint::of(&m.key(), &v)
                 })
         });
@@ -312,9 +319,10 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                 }
             }
             FieldWrite::ToHubSpot(value) => {
-                decision
-                    .hubspot_writes
-                    .insert(mapping.hubspot_property.clone(), rules::hubspot_value(&value));
+                decision.hubspot_writes.insert(
+                    mapping.hubspot_property.clone(),
+                    rules::hubspot_value(&value),
+                );
                 decision.record(&key, &value, &value, Some(Side::HubSpot), reason);
             }
             FieldWrite::ToSalesforce(value) => {
@@ -346,14 +354,20 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     // A create carries the matching key of contacts.
     match &action {
         Action::CreateSalesforce { .. } if pair == ObjectPair::Contact => {
-            if let Some(email) = input.hubspot.and_then(|r| email_of(r, HUBSPOT_EMAIL_PROPERTY)) {
+            if let Some(email) = input
+                .hubspot
+                .and_then(|r| email_of(r, HUBSPOT_EMAIL_PROPERTY))
+            {
                 decision
                     .salesforce_writes
                     .insert(SALESFORCE_EMAIL_FIELD.to_owned(), email.into());
             }
         }
         Action::CreateHubSpot { .. } if pair == ObjectPair::Contact => {
-            if let Some(email) = input.salesforce.and_then(|r| email_of(r, SALESFORCE_EMAIL_FIELD)) {
+            if let Some(email) = input
+                .salesforce
+                .and_then(|r| email_of(r, SALESFORCE_EMAIL_FIELD))
+            {
                 decision
                     .hubspot_writes
                     .insert(HUBSPOT_EMAIL_PROPERTY.to_owned(), email.into());
@@ -373,9 +387,10 @@ impl Decision {
         wrote: Option<Side>,
         reason: FieldReason,
     ) {
-        self.link
-            .fingerprints
-            .insert(key.to_owned(), FieldFingerprint::of(key, salesforce, hubspot));
+        self.link.fingerprints.insert(
+            key.to_owned(),
+            FieldFingerprint::of(key, salesforce, hubspot),
+        );
         self.fields.push(FieldDecision {
             mapping: key.to_owned(),
             wrote,
@@ -433,13 +448,22 @@ fn email_opt_out(rule: SyncRule, field: &FieldInput<'_>) -> (FieldWrite, FieldRe
     }
     if opted_out(sf) {
         if field.salesforce_changed() {
-            (FieldWrite::ToHubSpot(Some("true".into())), FieldReason::OptOutTravels)
+            (
+                FieldWrite::ToHubSpot(Some("true".into())),
+                FieldReason::OptOutTravels,
+            )
         } else {
             (FieldWrite::None, FieldReason::OptInDoesNotTravel)
         }
     } else if field.hubspot_changed() {
-        (FieldWrite::ToSalesforce(Some("true".into())), FieldReason::OptOutTravels)
+        (
+            FieldWrite::ToSalesforce(Some("true".into())),
+            FieldReason::OptOutTravels,
+        )
     } else {
-        (FieldWrite::None, FieldReason::ClearingOptOutNeverResubscribes)
+        (
+            FieldWrite::None,
+            FieldReason::ClearingOptOutNeverResubscribes,
+        )
     }
 }

@@ -65,7 +65,12 @@ pub struct SyncIntent {
 
 impl SyncIntent {
     /// An intent for a Salesforce record.
-    pub fn salesforce(object: SfObject, id: SalesforceId, trigger: Trigger, at: DateTime<Utc>) -> Self {
+    pub fn salesforce(
+        object: SfObject,
+        id: SalesforceId,
+        trigger: Trigger,
+        at: DateTime<Utc>,
+    ) -> Self {
         Self {
             id: RecordId::Salesforce(id),
             object: IntentObject::Salesforce(object),

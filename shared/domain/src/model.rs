@@ -523,7 +523,14 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for raw in ["", "ada", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"] {
+        for raw in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw} was accepted");
         }
     }

@@ -20,7 +20,11 @@ pub type Normalised = Option<String>;
 /// `true`/`false` (blank is `false`), numbers without trailing zeros,
 /// multi-select values sorted, dates as `YYYY-MM-DD`, date-times as UTC
 /// RFC 3339 with milliseconds, text unchanged.
-pub fn normalise(value: Option<&Value>, hubspot: HubSpotType, salesforce: SalesforceType) -> Normalised {
+pub fn normalise(
+    value: Option<&Value>,
+    hubspot: HubSpotType,
+    salesforce: SalesforceType,
+) -> Normalised {
     let text = match value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
@@ -311,42 +315,68 @@ pub fn apply_rule(rule: SyncRule, input: &FieldInput<'_>) -> (FieldWrite, FieldR
     match rule {
         SyncRule::DontSync => (FieldWrite::None, FieldReason::DontSync),
         SyncRule::PreferSalesforceUnlessBlank => match (sf, hs) {
-            (Some(_), _) => (FieldWrite::ToHubSpot(sf.clone()), FieldReason::SalesforceValueWins),
+            (Some(_), _) => (
+                FieldWrite::ToHubSpot(sf.clone()),
+                FieldReason::SalesforceValueWins,
+            ),
             (None, Some(_)) => {
                 let cleared_in_salesforce = !full && sf_changed;
                 let hubspot_newer =
                     hs_changed && input.hubspot_modified > input.salesforce_modified;
                 if cleared_in_salesforce && !hubspot_newer {
-                    (FieldWrite::ToHubSpot(None), FieldReason::ClearedInSalesforce)
+                    (
+                        FieldWrite::ToHubSpot(None),
+                        FieldReason::ClearedInSalesforce,
+                    )
                 } else {
-                    (FieldWrite::ToSalesforce(hs.clone()), FieldReason::SalesforceBlankFilled)
+                    (
+                        FieldWrite::ToSalesforce(hs.clone()),
+                        FieldReason::SalesforceBlankFilled,
+                    )
                 }
             }
             (None, None) => (FieldWrite::None, FieldReason::InSync),
         },
         SyncRule::AlwaysUseSalesforce => match sf {
-            Some(_) => (FieldWrite::ToHubSpot(sf.clone()), FieldReason::SalesforceValueWins),
+            Some(_) => (
+                FieldWrite::ToHubSpot(sf.clone()),
+                FieldReason::SalesforceValueWins,
+            ),
             None if full => (FieldWrite::None, FieldReason::FirstSyncKeepsHubSpotValue),
-            None if sf_changed => (FieldWrite::ToHubSpot(None), FieldReason::ClearedInSalesforce),
-            None => (FieldWrite::ToHubSpot(None), FieldReason::SalesforceBlankWins),
+            None if sf_changed => (
+                FieldWrite::ToHubSpot(None),
+                FieldReason::ClearedInSalesforce,
+            ),
+            None => (
+                FieldWrite::ToHubSpot(None),
+                FieldReason::SalesforceBlankWins,
+            ),
         },
         SyncRule::TwoWay => {
             if full {
                 // No history to tell who changed: fill blanks, else the
                 // newer record wins.
                 return match (sf, hs) {
-                    (None, Some(_)) => {
-                        (FieldWrite::ToSalesforce(hs.clone()), FieldReason::SalesforceBlankFilled)
-                    }
-                    (Some(_), None) => {
-                        (FieldWrite::ToHubSpot(sf.clone()), FieldReason::HubSpotBlankFilled)
-                    }
+                    (None, Some(_)) => (
+                        FieldWrite::ToSalesforce(hs.clone()),
+                        FieldReason::SalesforceBlankFilled,
+                    ),
+                    (Some(_), None) => (
+                        FieldWrite::ToHubSpot(sf.clone()),
+                        FieldReason::HubSpotBlankFilled,
+                    ),
                     _ => newer_wins(input),
                 };
             }
             match (sf_changed, hs_changed) {
-                (true, false) => (FieldWrite::ToHubSpot(sf.clone()), FieldReason::SalesforceChangedLast),
-                (false, true) => (FieldWrite::ToSalesforce(hs.clone()), FieldReason::HubSpotChangedLast),
+                (true, false) => (
+                    FieldWrite::ToHubSpot(sf.clone()),
+                    FieldReason::SalesforceChangedLast,
+                ),
+                (false, true) => (
+                    FieldWrite::ToSalesforce(hs.clone()),
+                    FieldReason::HubSpotChangedLast,
+                ),
                 _ => newer_wins(input),
             }
         }
@@ -376,12 +406,14 @@ fn newer_wins(input: &FieldInput<'_>) -> (FieldWrite, FieldReason) {
 
 fn fill_blanks_only(rule: SyncRule, sf: &Normalised, hs: &Normalised) -> (FieldWrite, FieldReason) {
     match (sf, hs) {
-        (Some(_), None) if rule != SyncRule::DontSync => {
-            (FieldWrite::ToHubSpot(sf.clone()), FieldReason::HubSpotBlankFilled)
-        }
-        (None, Some(_)) if rule.may_write_salesforce() => {
-            (FieldWrite::ToSalesforce(hs.clone()), FieldReason::SalesforceBlankFilled)
-        }
+        (Some(_), None) if rule != SyncRule::DontSync => (
+            FieldWrite::ToHubSpot(sf.clone()),
+            FieldReason::HubSpotBlankFilled,
+        ),
+        (None, Some(_)) if rule.may_write_salesforce() => (
+            FieldWrite::ToSalesforce(hs.clone()),
+            FieldReason::SalesforceBlankFilled,
+        ),
         _ => (FieldWrite::None, FieldReason::NewMappingKeepsExisting),
     }
 }

@@ -242,9 +242,10 @@ pub fn company_creates_account(
     if contacts.is_empty() {
         return A::NoAssociatedContacts;
     }
-    if contacts.iter().any(|c| {
-        c.synced_with == Some(SfObject::Contact) && !c.salesforce_contact_has_account
-    }) {
+    if contacts
+        .iter()
+        .any(|c| c.synced_with == Some(SfObject::Contact) && !c.salesforce_contact_has_account)
+    {
         return A::ContactSyncsWithAccountlessSalesforceContact;
     }
     if contacts

@@ -93,10 +93,16 @@ fn world(sf_vals: &[Option<u8>], hs_vals: &[Option<u8>], as_contact: bool) -> Wo
         sf.object = crm_sync_domain::model::RecordObject::Salesforce(SfObject::Contact);
     }
     for (i, v) in sf_vals.iter().enumerate() {
-        w.sf.as_mut().unwrap().fields.insert(FIELDS[i].1.into(), sf_value(i, *v));
+        w.sf.as_mut()
+            .unwrap()
+            .fields
+            .insert(FIELDS[i].1.into(), sf_value(i, *v));
     }
     for (i, v) in hs_vals.iter().enumerate() {
-        w.hs.as_mut().unwrap().fields.insert(FIELDS[i].0.into(), json!(hs_value(i, *v)));
+        w.hs.as_mut()
+            .unwrap()
+            .fields
+            .insert(FIELDS[i].0.into(), json!(hs_value(i, *v)));
     }
     w
 }
@@ -120,8 +126,16 @@ fn both(w: &World, hubspot: &str) -> (Option<String>, Option<String>) {
         .find(|m| m.hubspot_property == hubspot)
         .unwrap();
     (
-        normalise(Some(&w.sf_value(&m.salesforce_field)), m.hubspot_type, m.salesforce_type),
-        normalise(Some(&w.hs_value(hubspot)), m.hubspot_type, m.salesforce_type),
+        normalise(
+            Some(&w.sf_value(&m.salesforce_field)),
+            m.hubspot_type,
+            m.salesforce_type,
+        ),
+        normalise(
+            Some(&w.hs_value(hubspot)),
+            m.hubspot_type,
+            m.salesforce_type,
+        ),
     )
 }
 
@@ -216,7 +230,7 @@ proptest! {
         let mut next = 0;
         for chunk in &plan {
             prop_assert_eq!(chunk.start(), next);
-            prop_assert!(chunk.len() >= 1 && chunk.len() <= size.get());
+            prop_assert!((1..=size.get()).contains(&chunk.len()));
             next = chunk.end();
         }
         prop_assert_eq!(next, total);
