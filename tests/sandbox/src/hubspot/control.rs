@@ -90,7 +90,7 @@ impl HubSpotState {
             let (id, _) = db.insert(ObjectType::Contacts, p, Some(at));
             if !company_ids.is_empty() {
                 let company = company_ids[(n % company_ids.len() as u64) as usize];
-                let _ = db.associate(ObjectType::Contacts, id, ObjectType::Companies, company, 279);
+                db.link(ObjectType::Contacts, id, ObjectType::Companies, company, 279);
             }
         }
         for i in 1..=deals {
@@ -104,7 +104,7 @@ impl HubSpotState {
             let (id, _) = db.insert(ObjectType::Deals, p, Some(at));
             if !company_ids.is_empty() {
                 let company = company_ids[(n % company_ids.len() as u64) as usize];
-                let _ = db.associate(ObjectType::Deals, id, ObjectType::Companies, company, 341);
+                db.link(ObjectType::Deals, id, ObjectType::Companies, company, 341);
             }
         }
         tracing::info!(contacts, companies, deals, "hubspot seeded");
@@ -270,4 +270,46 @@ async fn user_opt_out(State(st): S, Path(id): Path<String>, Json(b): Json<OptOut
 async fn user_associate(State(st): S, Path((from, id, to, to_id)): Path<(String, String, String, String)>) -> Result<Response, ApiError> {
     st.user_edit(UserEdit::Associate { from: object(&from)?, id: num(&id)?, to: object(&to)?, to_id: num(&to_id)? })?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hubspot::HubSpotOptions;
+
+    #[test]
+    fn the_same_seed_number_gives_the_same_records() {
+        let a = HubSpotState::new(HubSpotOptions { seed_contacts: 20, seed_companies: 3, seed_deals: 4, seed: 9, ..HubSpotOptions::default() });
+        let b = HubSpotState::new(HubSpotOptions { seed_contacts: 20, seed_companies: 3, seed_deals: 4, seed: 9, ..HubSpotOptions::default() });
+        for ty in ObjectType::ALL {
+            let ids: Vec<u64> = a.db().tables[&ty].records.keys().copied().collect();
+            for id in ids {
+                assert_eq!(a.properties(ty, id), b.properties(ty, id));
+            }
+        }
+        assert_eq!(a.properties(ObjectType::Contacts, 10_004).unwrap()["email"], "person1@example.com");
+        let assoc = a.db().associations(ObjectType::Contacts, 10_004, ObjectType::Companies);
+        assert_eq!(assoc.len(), 1);
+    }
+
+    #[test]
+    fn a_quarter_million_contacts_seed_in_process() {
+        let st = HubSpotState::new(HubSpotOptions::default());
+        let counts = st.seed(1, 250_001, 0, 0);
+        assert_eq!(counts.contacts, 250_001);
+        assert_eq!(st.live_count(ObjectType::Contacts), 250_001);
+        assert_eq!(st.db().find(ObjectType::Contacts, "person250001@example.com", Some("email"), false).map(|_| ()).ok(), Some(()));
+    }
+
+    #[test]
+    fn user_edits_obey_the_same_rules_as_the_api() {
+        let st = HubSpotState::new(HubSpotOptions::default());
+        let mut p = Map::new();
+        p.insert("email".into(), json!("u@example.com"));
+        st.user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: p.clone() }).unwrap();
+        let err = st.user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: p }).unwrap_err();
+        assert_eq!(err.category, "CONFLICT");
+        let err = st.user_edit(UserEdit::Delete { object: ObjectType::Deals, id: 1 }).unwrap_err();
+        assert_eq!(err.category, "OBJECT_NOT_FOUND");
+    }
 }

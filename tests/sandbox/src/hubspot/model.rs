@@ -549,7 +549,21 @@ impl Db {
         Ok(self.insert(ty, clean, None))
     }
 
-    /// Inserts without validation (seeding); `at_ms` fixes the timestamps.
+    fn creation_events(&self, ty: ObjectType, id: u64, at: i64, props: &BTreeMap<String, String>) -> Vec<EventDraft> {
+        let mut e = event(ty, "creation", id, at);
+        e.insert("changeFlag".into(), json!("CREATED"));
+        let mut events = vec![e];
+        for (name, value) in props {
+            let mut e = event(ty, "propertyChange", id, at);
+            e.insert("propertyName".into(), json!(name));
+            e.insert("propertyValue".into(), json!(value));
+            events.push(e);
+        }
+        events
+    }
+
+    /// Inserts without validation; `at_ms` (seeding) fixes the timestamps
+    /// and makes no events.
     pub fn insert(&mut self, ty: ObjectType, mut props: BTreeMap<String, String>, at_ms: Option<(i64, i64)>) -> (u64, Vec<EventDraft>) {
         let id = self.next_id;
         self.next_id += 1;
@@ -558,16 +572,11 @@ impl Db {
             (t, t)
         });
         props.retain(|_, v| !v.is_empty());
-        let mut events = vec![{
-            let mut e = event(ty, "creation", id, created);
-            e.insert("changeFlag".into(), json!("CREATED"));
-            e
-        }];
-        for (name, value) in &props {
-            let mut e = event(ty, "propertyChange", id, created);
-            e.insert("propertyName".into(), json!(name));
-            e.insert("propertyValue".into(), json!(value));
-            events.push(e);
+        // Seeded records (fixed times) make no events: nothing is delivered for them.
+        let seeding = at_ms.is_some();
+        let mut events = Vec::new();
+        if !seeding {
+            events = self.creation_events(ty, id, created, &props);
         }
         props.insert("hs_object_id".into(), id.to_string());
         props.insert("createdate".into(), iso(created));
@@ -679,7 +688,8 @@ impl Db {
         Ok(vec![e])
     }
 
-    fn link(&mut self, from: ObjectType, from_id: u64, to: ObjectType, to_id: u64, type_id: u32) {
+    /// Records an association both ways, without checks or events (seeding).
+    pub(super) fn link(&mut self, from: ObjectType, from_id: u64, to: ObjectType, to_id: u64, type_id: u32) {
         self.assoc.entry((from, from_id)).or_default().entry((to, to_id)).or_default().insert(type_id);
         self.assoc.entry((to, to_id)).or_default().entry((from, from_id)).or_default().insert(inverse_association_type(type_id));
     }

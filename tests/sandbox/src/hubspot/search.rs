@@ -252,6 +252,7 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
             })
         })
         .collect();
+    let mut total_hits = hits.len();
     if let Some((prop, asc)) = sort_key(&req.sorts)? {
         // Sort keys are computed once per hit, not once per comparison.
         let mut keyed: Vec<(Option<Key>, &Record)> = hits
@@ -261,7 +262,7 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
                 (key, r)
             })
             .collect();
-        keyed.sort_by(|(ka, a), (kb, b)| {
+        let order = |(ka, a): &(Option<Key>, &Record), (kb, b): &(Option<Key>, &Record)| {
             let ord = match (ka, kb) {
                 (Some(x), Some(y)) => match (x.num, y.num) {
                     (Some(p), Some(q)) => p.partial_cmp(&q).unwrap_or(Ordering::Equal),
@@ -273,10 +274,19 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
             };
             let ord = if asc { ord } else { ord.reverse() };
             ord.then(a.id.cmp(&b.id))
-        });
-        hits = keyed.into_iter().map(|(_, r)| r).collect();
+        };
+        // Only the hits up to the end of this page need full order.
+        let end = (offset + limit).min(keyed.len());
+        if end > 0 && end < keyed.len() {
+            keyed.select_nth_unstable_by(end - 1, order);
+            keyed[..end].sort_by(order);
+        } else {
+            keyed.sort_by(order);
+        }
+        total_hits = keyed.len();
+        hits = keyed.into_iter().take(end).map(|(_, r)| r).collect();
     }
-    let total = hits.len();
+    let total = total_hits;
     let end = (offset + limit).min(total);
     let page: Vec<Value> = hits
         .get(offset..end)
@@ -289,4 +299,86 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
         body["paging"] = json!({ "next": { "after": end.to_string(), "link": format!("?after={end}") } });
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hubspot::model::Actor;
+    use serde_json::Map;
+
+    fn db_with(n: usize) -> Db {
+        let mut db = Db::new();
+        for i in 0..n {
+            let mut p = Map::new();
+            p.insert("email".into(), json!(format!("p{i}@example.com")));
+            p.insert("city".into(), json!(if i % 2 == 0 { "Berlin" } else { "Boston" }));
+            p.insert("phone".into(), json!(format!("{}", 1000 + (i * 7919) % 500)));
+            db.create(ObjectType::Contacts, &p, Actor::Api).unwrap();
+        }
+        db
+    }
+
+    fn req(body: Value) -> SearchRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn pages_of_a_sorted_search_follow_the_full_order() {
+        let db = db_with(300);
+        let sorted = |after: Option<&str>| {
+            let mut b = json!({"sorts": [{"propertyName": "phone", "direction": "DESCENDING"}], "properties": ["phone"], "limit": 100});
+            if let Some(a) = after {
+                b["after"] = json!(a);
+            }
+            run(&db, ObjectType::Contacts, &req(b), None).unwrap()
+        };
+        let mut phones = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = sorted(after.as_deref());
+            assert_eq!(page["total"], 300);
+            phones.extend(page["results"].as_array().unwrap().iter().map(|r| r["properties"]["phone"].as_str().unwrap().parse::<u32>().unwrap()));
+            match page.pointer("/paging/next/after").and_then(Value::as_str) {
+                Some(a) => after = Some(a.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(phones.len(), 300);
+        assert!(phones.windows(2).all(|w| w[0] >= w[1]));
+    }
+
+    #[test]
+    fn paging_past_ten_thousand_is_refused() {
+        let db = db_with(3);
+        let err = run(&db, ObjectType::Contacts, &req(json!({"after": "10000", "limit": 10})), None).unwrap_err();
+        assert_eq!(err.category, "VALIDATION_ERROR");
+        let err = run(&db, ObjectType::Contacts, &req(json!({"limit": 201})), None).unwrap_err();
+        assert_eq!(err.category, "VALIDATION_ERROR");
+    }
+
+    #[test]
+    fn records_written_within_the_indexing_lag_are_not_yet_found() {
+        let db = db_with(4);
+        let newest = db.tables[&ObjectType::Contacts].records.values().map(|r| r.updated_ms).max().unwrap();
+        let all = run(&db, ObjectType::Contacts, &req(json!({})), None).unwrap();
+        let lagged = run(&db, ObjectType::Contacts, &req(json!({})), Some(newest - 1)).unwrap();
+        assert_eq!((all["total"].as_u64(), lagged["total"].as_u64()), (Some(4), Some(3)));
+    }
+
+    #[test]
+    fn operators_need_their_values() {
+        let db = db_with(2);
+        for bad in [
+            json!({"propertyName": "city", "operator": "EQ"}),
+            json!({"propertyName": "city", "operator": "IN"}),
+            json!({"propertyName": "city", "operator": "BETWEEN", "value": "a"}),
+            json!({"propertyName": "city", "operator": "LIKE", "value": "a"}),
+        ] {
+            let r = run(&db, ObjectType::Contacts, &req(json!({"filterGroups": [{"filters": [bad]}]})), None);
+            assert!(r.is_err());
+        }
+        let six_groups: Vec<Value> = (0..6).map(|_| json!({"filters": [{"propertyName": "city", "operator": "HAS_PROPERTY"}]})).collect();
+        assert!(run(&db, ObjectType::Contacts, &req(json!({"filterGroups": six_groups})), None).is_err());
+    }
 }
