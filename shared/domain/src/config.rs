@@ -1154,6 +1154,11 @@ fn apply_entry(
             allowed.join(" or ")
         ));
     }
+    if crate::special::is_read_only_hubspot_property(&hubspot) && rule.may_write_salesforce() {
+        return Err(format!(
+            "{here}: `{hubspot}` is read-only in HubSpot (written by the sync only); fix: set `rule: always_use_salesforce`"
+        ));
+    }
     if raw.formula && rule.may_write_salesforce() {
         return Err(format!(
             "{here}: `{salesforce}` is a formula field and cannot be written; fix: set `rule: always_use_salesforce`"
@@ -1584,6 +1589,15 @@ mod tests {
         let (_, message) = invalid(yaml);
         assert!(message.contains("formula field"), "{message}");
         assert!(message.contains("always_use_salesforce"), "{message}");
+    }
+
+    #[test]
+    fn the_salesforce_campaigns_property_cannot_be_mapped_back_to_salesforce() {
+        let yaml = "mappings:\n  contact:\n    - hubspot: salesforce_campaigns\n      hubspot_type: multi_line_text\n      salesforce: Campaigns__c\n      salesforce_type: textarea\n      rule: two_way\n";
+        let (_, message) = invalid(yaml);
+        assert!(message.contains("read-only in HubSpot"), "{message}");
+        let ok = yaml.replace("two_way", "always_use_salesforce");
+        assert!(SyncConfig::from_yaml_str(&ok).is_ok());
     }
 
     #[test]
