@@ -13,6 +13,8 @@
 //!
 //! Each test provisions its own uniquely named tables and queues.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
