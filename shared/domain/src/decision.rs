@@ -156,7 +156,11 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     if !config.objects.syncs(pair) {
         return Decision::skip(SkipReason::ObjectSyncOff);
     }
+    // The segment governs existing HubSpot contacts; a new Salesforce
+    // lead/contact still creates its HubSpot contact (SPEC section 2), which
+    // then gets no further updates unless it joins the segment.
     if pair == ObjectPair::Contact
+        && input.hubspot.is_some()
         && config.inclusion_segment.is_some()
         && !input.context.in_inclusion_segment
     {

@@ -265,8 +265,9 @@ fn a_contact_created_from_salesforce_outside_the_segment_gets_no_further_updates
         t(0),
     );
     let mut w = World::new(config, ObjectPair::Contact, Some(lead), None);
-    w.sync();
     w.context.in_inclusion_segment = false;
+    let created = w.sync();
+    assert_eq!(created.action, Action::CreateHubSpot { object: ObjectPair::Contact });
     w.edit_sf("FirstName", json!("Augusta"));
     w.edit_hs("lastname", "Byron");
     let d = w.decide();
