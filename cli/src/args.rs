@@ -59,6 +59,9 @@ pub enum Command {
     /// Run the whole product on this machine against the CRM sandbox and show
     /// what synced.
     Demo(DemoArgs),
+    /// Measure import throughput, API calls per record, peak memory and
+    /// single-change latency against the sandbox (use a release build).
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +269,21 @@ pub struct DemoArgs {
     /// Seconds to wait for the scripted changes to arrive.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Salesforce contacts to import.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+
+    /// Single changes for the edit-to-write latency.
+    #[arg(long, default_value_t = 1_000)]
+    pub changes: u64,
+
+    /// Where the figures are written (JSON).
+    #[arg(long, default_value = "bench-results/bench.json")]
+    pub output: PathBuf,
 }
 
 #[cfg(test)]

@@ -59,21 +59,21 @@ enum Check {
     SalesforceRecordFor { hubspot_id: String, email: String },
 }
 
-/// Everything the demo runs on.
-struct Stage {
-    sandbox: Sandbox,
-    app: App,
-    runtime: LocalRuntime,
+/// Everything the demo (and the benchmark) runs on.
+pub struct Stage {
+    pub sandbox: Sandbox,
+    pub app: App,
+    pub runtime: LocalRuntime,
     listener: Mutex<Option<std::net::TcpListener>>,
     http: reqwest::Client,
-    stats: Arc<Mutex<SyncStats>>,
+    pub stats: Arc<Mutex<SyncStats>>,
     _dir: tempfile::TempDir,
 }
 
 /// Runs the demo; `Ok(false)` when a scripted change did not arrive.
 pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let stage = stage(args).await?;
+    let stage = stage(&StageOptions::demo(args)).await?;
     let server = WebhookServer::start_on(stage.app.clone(), stage_listener(&stage)?)
         .context("starting the webhook server")?;
 
@@ -130,7 +130,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     }
 }
 
-fn stage_listener(stage: &Stage) -> anyhow::Result<tokio::net::TcpListener> {
+pub fn stage_listener(stage: &Stage) -> anyhow::Result<tokio::net::TcpListener> {
     let listener = stage
         .listener
         .lock()
@@ -141,7 +141,34 @@ fn stage_listener(stage: &Stage) -> anyhow::Result<tokio::net::TcpListener> {
     Ok(tokio::net::TcpListener::from_std(listener)?)
 }
 
-async fn stage(args: &DemoArgs) -> anyhow::Result<Stage> {
+/// What to seed and how to tune the sandbox for a run.
+pub struct StageOptions {
+    pub seed: u64,
+    pub leads: u64,
+    pub contacts: u64,
+    pub accounts: u64,
+    /// HubSpot requests allowed per 10 s (the real limit is per app tier).
+    pub hubspot_rate_per_10s: Option<u32>,
+    /// How long `run_until_idle` waits for delayed retries.
+    pub idle_timeout: Duration,
+}
+
+impl StageOptions {
+    fn demo(args: &DemoArgs) -> Self {
+        StageOptions {
+            seed: args.seed,
+            leads: args.records,
+            contacts: args.records,
+            accounts: (args.records / 4).max(1),
+            hubspot_rate_per_10s: None,
+            idle_timeout: Duration::from_secs(args.timeout),
+        }
+    }
+}
+
+/// Starts the sandbox (seeded), the app over an embedded store in a
+/// temporary folder, and the local runtime, all in this process.
+pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
     let dir = tempfile::tempdir().context("creating the demo's state folder")?;
     // Bound before the sandbox starts, because the sandbox is told where to
     // deliver webhooks and outbound messages.
@@ -149,9 +176,14 @@ async fn stage(args: &DemoArgs) -> anyhow::Result<Stage> {
     let webhook = listener.local_addr()?;
     let mut options = SandboxOptions::default();
     options.salesforce.seed = args.seed;
-    options.salesforce.leads = args.records;
-    options.salesforce.contacts = args.records;
-    options.salesforce.accounts = (args.records / 4).max(1);
+    options.salesforce.leads = args.leads;
+    options.salesforce.contacts = args.contacts;
+    options.salesforce.accounts = args.accounts;
+    options.salesforce.daily_api_limit = options.salesforce.daily_api_limit.max(1_000_000);
+    if let Some(rate) = args.hubspot_rate_per_10s {
+        options.hubspot.rate_limit_per_10s = rate;
+        options.hubspot.daily_limit = options.hubspot.daily_limit.max(10_000_000);
+    }
     options.salesforce.outbound_url = Some(format!("http://{webhook}/webhooks/salesforce"));
     options.hubspot.seed = args.seed;
     options.hubspot.webhook_url = Some(format!("http://{webhook}/webhooks/hubspot"));
@@ -167,7 +199,7 @@ async fn stage(args: &DemoArgs) -> anyhow::Result<Stage> {
     let app = connect::app(config, Some(dir.path().join("state.sqlite")), crms, &credentials)?;
     let runtime = LocalRuntime::new(
         app.clone(),
-        LocalOptions { idle_timeout: Duration::from_secs(args.timeout), ..LocalOptions::default() },
+        LocalOptions { idle_timeout: args.idle_timeout, ..LocalOptions::default() },
     );
     let stats = Arc::new(Mutex::new(SyncStats::default()));
     {
@@ -209,7 +241,7 @@ fn sandbox_credentials() -> Credentials {
 }
 
 /// The first few links of contacts, by Salesforce object.
-async fn linked_contacts(store: &dyn StateStore, object: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn linked_contacts(store: &dyn StateStore, object: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -309,7 +341,7 @@ async fn edit(stage: &Stage, seed: u64) -> anyhow::Result<Vec<Scripted>> {
     Ok(scripted)
 }
 
-async fn hubspot_record(stage: &Stage, id: &str) -> anyhow::Result<Option<Map<String, Value>>> {
+pub async fn hubspot_record(stage: &Stage, id: &str) -> anyhow::Result<Option<Map<String, Value>>> {
     let url = format!("{}/__sandbox/hubspot/records/contacts/{id}", stage.sandbox.hubspot_url());
     let response = stage.http.get(&url).send().await.context("reading a HubSpot record from the sandbox")?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {
@@ -365,7 +397,7 @@ async fn arrived(stage: &Stage, check: &Check) -> anyhow::Result<bool> {
 }
 
 /// API calls so far: (Salesforce, HubSpot), from the sandbox's counters.
-fn calls(stage: &Stage) -> (u64, u64) {
+pub fn calls(stage: &Stage) -> (u64, u64) {
     (stage.sandbox.salesforce_control().counts().total, stage.sandbox.hubspot_control().counts().total)
 }
 

@@ -2,6 +2,7 @@
 //! `crm_sync_app` use cases (or the store's and domain's read APIs) and
 //! prints the answer; none holds sync logic of its own.
 
+mod bench;
 mod config;
 mod demo;
 mod health;
@@ -81,6 +82,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit(resync::segment(&connected.app, &connected.runtime, &segment, yes).await?))
         }
         Command::Demo(args) => Ok(exit(demo::run(&args).await?)),
+        Command::Bench(args) => {
+            let figures = bench::run(&args).await?;
+            Ok(exit(figures.latency.arrived == figures.latency.changes))
+        }
         Command::Usage(args) => {
             let local = state::Local::open(&args)?;
             let cap = local.config.salesforce_api_cap_per_24h.get();
