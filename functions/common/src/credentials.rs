@@ -103,6 +103,7 @@ impl CrmCredentials {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -62,44 +62,50 @@ pub fn read_batch(event: &SqsEvent) -> ReadBatch {
 }
 
 /// The partial batch response listing `failed` message ids.
+// `..Default::default()`: the event types gain a catch-all field when
+// `aws_lambda_events`' `catch-all-fields` feature is on somewhere in the build.
+#[allow(clippy::needless_update)]
 pub fn batch_response<I, S>(failed: I) -> SqsBatchResponse
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id.into();
-            failure
-        })
-        .collect();
-    response
+    SqsBatchResponse {
+        batch_item_failures: failed
+            .into_iter()
+            .map(|id| BatchItemFailure { item_identifier: id.into(), ..Default::default() })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 /// Builds the SQS event Lambda would deliver for messages received from a
 /// queue: tests and local tooling use it to invoke the handlers in-process.
+// `..Default::default()`: the event types gain a catch-all field when
+// `aws_lambda_events`' `catch-all-fields` feature is on somewhere in the build.
+#[allow(clippy::needless_update)]
 pub fn event_from_messages(messages: &[ReceivedMessage], queue_arn: &str) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(m.id.clone());
-            record.receipt_handle = Some(m.receipt_handle.clone());
-            record.body = Some(m.body.clone());
-            record.attributes.insert("ApproximateReceiveCount".into(), m.receive_count.to_string());
-            record.event_source = Some("aws:sqs".into());
-            record.event_source_arn = Some(queue_arn.to_owned());
-            record
-        })
-        .collect();
-    event
+    SqsEvent {
+        records: messages
+            .iter()
+            .map(|m| SqsMessage {
+                message_id: Some(m.id.clone()),
+                receipt_handle: Some(m.receipt_handle.clone()),
+                body: Some(m.body.clone()),
+                attributes: [("ApproximateReceiveCount".to_owned(), m.receive_count.to_string())]
+                    .into_iter()
+                    .collect(),
+                event_source: Some("aws:sqs".into()),
+                event_source_arn: Some(queue_arn.to_owned()),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! The import function's sample events parse into its event type: the
 //! on-demand requests as requests, the chunk batch as SQS chunk work.
 
+#![allow(clippy::unwrap_used)]
+
 use crm_sync_app::ImportObjects;
 use crm_sync_import::{ImportEvent, ImportInvocation};
 use crm_sync_lambda::sqs::read_batch;

@@ -1,5 +1,7 @@
 //! The sample scheduled event parses as the EventBridge event the sweep takes.
 
+#![allow(clippy::unwrap_used)]
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 
 #[test]

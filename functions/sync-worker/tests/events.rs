@@ -1,6 +1,8 @@
 //! The sample SQS batch parses as the event Lambda delivers to the
 //! sync-worker, and every body is a sync-queue message the use case reads.
 
+#![allow(clippy::unwrap_used)]
+
 use aws_lambda_events::sqs::SqsEvent;
 use crm_sync_app::messages::parse_intents;
 use crm_sync_lambda::sqs::read_batch;

@@ -1,6 +1,8 @@
 //! The sample events of the webhook function parse as the Function URL
 //! requests Lambda delivers, and map to what the webhook use cases expect.
 
+#![allow(clippy::unwrap_used)]
+
 use crm_sync_webhook::{HUBSPOT_PATH, SALESFORCE_PATH, to_webhook_request};
 
 fn request(file: &str) -> lambda_http::Request {
