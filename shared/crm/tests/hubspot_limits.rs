@@ -1,6 +1,8 @@
 //! Rate limits and error classes: the fake's windows and headers, the
 //! client's budget, its retry of short-window 429s, and every error class.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod hubspot_support;
 
 use crm_sandbox::Fault;

@@ -1,6 +1,8 @@
 //! The HubSpot client's object, batch, association, property and
 //! preference calls against the fake HubSpot.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod hubspot_support;
 
 use crm_sandbox::hubspot::HubSpotOptions;
@@ -135,7 +137,7 @@ async fn batch_create_reports_a_bad_input_alone_and_batch_update_and_archive_wor
     assert!(matches!(&updated[0], BatchItem::Ok { record, created: false } if record.property("firstname") == Some("Uno")));
     assert!(matches!(&updated[1], BatchItem::Err { category, .. } if category == "OBJECT_NOT_FOUND"));
 
-    hs.batch_archive("contacts", &[record.id.clone()]).await.unwrap();
+    hs.batch_archive("contacts", std::slice::from_ref(&record.id)).await.unwrap();
     assert_eq!(hs.get("contacts", &record.id, None, &[]).await.unwrap(), None);
 }
 
@@ -168,14 +170,14 @@ async fn associations_are_created_and_read_back_with_type_279() {
     assert_eq!(read.len(), 1);
     assert_eq!(read[&contact.id][0].to_id, company.id);
     assert_eq!(read[&contact.id][0].type_ids, vec![279]);
-    let back = hs.associations_read("companies", "deals", &[company.id.clone()]).await.unwrap();
+    let back = hs.associations_read("companies", "deals", std::slice::from_ref(&company.id)).await.unwrap();
     assert_eq!(back[&company.id][0].to_id, deal.id);
 
     let err = hs.associate("contacts", "companies", &[(contact.id.clone(), "777".into())], CONTACT_TO_COMPANY).await.unwrap_err();
     assert_eq!(err.category, ErrorCategory::Associations);
 
     hs.dissociate("contacts", "companies", &[(contact.id.clone(), company.id.clone())]).await.unwrap();
-    assert!(hs.associations_read("contacts", "companies", &[contact.id.clone()]).await.unwrap().is_empty());
+    assert!(hs.associations_read("contacts", "companies", std::slice::from_ref(&contact.id)).await.unwrap().is_empty());
 }
 
 #[tokio::test]

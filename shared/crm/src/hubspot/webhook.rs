@@ -125,6 +125,7 @@ pub fn verify_request(secret: &str, method: &str, uri: &str, headers: &HeaderMap
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use chrono::TimeZone;

@@ -1,6 +1,6 @@
 //! Shared helpers of the HubSpot client tests: a sandbox with the fake
 //! HubSpot, a client pointed at it, and a tiny webhook receiver.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use crm_sandbox::hubspot::{DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, HubSpotOptions};
 use crm_sandbox::{Sandbox, SandboxOptions};

@@ -324,10 +324,10 @@ async fn batch_create(State(st): S, Path(obj): Path<String>, Json(body): Json<Ba
         let mut pending_unique: HashSet<String> = HashSet::new();
         for input in &body.inputs {
             db.check_create(ty, &input.properties, Actor::Api)?;
-            if let Some(Value::String(email)) = input.properties.get("email") {
-                if !pending_unique.insert(email.trim().to_lowercase()) {
-                    return Err(ApiError::validation(format!("Duplicate emails found in batch input: [{email}]")));
-                }
+            if let Some(Value::String(email)) = input.properties.get("email")
+                && !pending_unique.insert(email.trim().to_lowercase())
+            {
+                return Err(ApiError::validation(format!("Duplicate emails found in batch input: [{email}]")));
             }
         }
     }

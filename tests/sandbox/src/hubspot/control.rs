@@ -273,6 +273,7 @@ async fn user_associate(State(st): S, Path((from, id, to, to_id)): Path<(String,
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::hubspot::HubSpotOptions;

@@ -504,17 +504,17 @@ impl Db {
             if value.is_empty() {
                 continue;
             }
-            if let Some(&other) = table.unique.get(name).and_then(|m| m.get(&norm(value))) {
-                if Some(other) != own {
-                    return Err(if ty == ObjectType::Contacts && name == "email" {
-                        ApiError::conflict(format!("Contact already exists. Existing ID: {other}"))
-                    } else {
-                        ApiError::conflict(format!(
-                            "A {} with the value {value} for the unique property {name} already exists. Existing ID: {other}",
-                            ty.singular()
-                        ))
-                    });
-                }
+            if let Some(&other) = table.unique.get(name).and_then(|m| m.get(&norm(value)))
+                && Some(other) != own
+            {
+                return Err(if ty == ObjectType::Contacts && name == "email" {
+                    ApiError::conflict(format!("Contact already exists. Existing ID: {other}"))
+                } else {
+                    ApiError::conflict(format!(
+                        "A {} with the value {value} for the unique property {name} already exists. Existing ID: {other}",
+                        ty.singular()
+                    ))
+                });
             }
         }
         Ok(())

@@ -302,6 +302,7 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::hubspot::model::Actor;

@@ -229,6 +229,7 @@ async fn deliver(sender: Weak<WebhookSender>, mut events: Vec<Value>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
