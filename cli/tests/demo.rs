@@ -14,7 +14,7 @@ fn the_demo_with_a_small_seed_syncs_every_scripted_change_and_prints_a_summary()
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status.code());
     assert!(stdout.contains("every scripted change arrived (5 of 5)"), "{stdout}");
-    for heading in ["written in", "API calls", "per record synced", "error category"] {
+    for heading in ["written in", "API calls", "per record handled", "error category"] {
         assert!(stdout.contains(heading), "no `{heading}` in the summary:\n{stdout}");
     }
     assert!(stdout.contains("Lead"), "no leads in the import review:\n{stdout}");

@@ -418,10 +418,27 @@ async fn summary(stage: &Stage, imported_calls: (u64, u64)) -> anyhow::Result<St
     }
     let written: u64 = rows.values().map(|(c, u)| c + u).sum::<u64>() + stats.unchanged;
 
+    let mut imports = Table::new();
+    imports
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["import (into hubspot)", "read", "written or queued", "failed"]);
+    let mut imported = 0;
+    for job in stage.app.store().list_import_jobs().await?.iter().rev() {
+        let objects = job.spec.pointer("/request/objects").and_then(Value::as_str).unwrap_or("-");
+        imports.add_row([
+            objects.to_owned(),
+            job.counts.read.to_string(),
+            job.counts.queued.to_string(),
+            job.counts.failed.to_string(),
+        ]);
+        imported += job.counts.read;
+    }
+
     let (sf, hs) = calls(stage);
-    let per = |n: u64| if written == 0 { 0.0 } else { n as f64 / written as f64 };
+    let handled = written + imported;
+    let per = |n: u64| if handled == 0 { 0.0 } else { n as f64 / handled as f64 };
     let mut api = Table::new();
-    api.load_preset(UTF8_FULL_CONDENSED).set_header(["system", "API calls", "of which import", "per record synced"]);
+    api.load_preset(UTF8_FULL_CONDENSED).set_header(["system", "API calls", "of which import", "per record handled"]);
     api.add_row(["salesforce".to_owned(), sf.to_string(), imported_calls.0.to_string(), format!("{:.4}", per(sf))]);
     api.add_row(["hubspot".to_owned(), hs.to_string(), imported_calls.1.to_string(), format!("{:.4}", per(hs))]);
 
@@ -438,7 +455,7 @@ async fn summary(stage: &Stage, imported_calls: (u64, u64)) -> anyhow::Result<St
         errors.add_row([category, n.to_string()]);
     }
     Ok(format!(
-        "{records}\n{} records checked, {} unchanged, {} skipped\n{api}\n{errors}",
+        "{imports}\n{records}\n{} records checked by sync workers, {} unchanged, {} skipped\n{api}\n{errors}",
         written,
         stats.unchanged,
         stats.skipped.values().sum::<u64>()
