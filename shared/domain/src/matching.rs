@@ -4,9 +4,10 @@
 //! their associated contacts.
 //!
 //! Owns the choice only; reading candidates and storing links is the use
-//! cases' job.
+//! cases' job. Deals (and later tasks) match by their stored link alone,
+//! which needs no logic here: no link means create.
 
-use crate::model::{Email, HubSpotId, SalesforceId, SfObject};
+use crate::model::{Email, SalesforceId, SfObject};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -106,18 +107,4 @@ pub fn match_company(
         .map_or(CompanyMatch::None, |(id, _)| {
             CompanyMatch::ByAssociatedContacts(id.clone())
         })
-}
-
-/// Matches a deal (or task) by its stored link only.
-pub fn match_by_link<T: Clone>(link: Option<&T>) -> Option<T> {
-    link.cloned()
-}
-
-/// A HubSpot contact's candidates found by email, for the reverse direction:
-/// HubSpot enforces unique emails, so there is at most one.
-pub fn hubspot_contact_for_email(
-    contacts: &BTreeMap<Email, HubSpotId>,
-    email: &Email,
-) -> Option<HubSpotId> {
-    contacts.get(email).cloned()
 }

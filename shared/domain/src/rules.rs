@@ -243,8 +243,6 @@ pub enum FieldReason {
     OwnerNotMatched,
     /// A formula field change alone never triggers a write.
     FormulaDoesNotTrigger,
-    /// The Salesforce field is Company text, which syncs with Leads only.
-    NotForThisObject,
 }
 
 /// One field's inputs to a rule.
