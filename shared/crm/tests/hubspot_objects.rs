@@ -234,3 +234,20 @@ async fn the_sandbox_counts_exactly_the_calls_the_client_says_it_made() {
     assert_eq!(counts.count("POST", "/crm/v3/objects/{object}/batch/upsert"), 1);
     assert_eq!(hs.calls_made(), 1 + 1 + 1 + 1 + 1);
 }
+
+#[tokio::test]
+async fn list_members_are_read_across_pages_without_archived_contacts() {
+    let sb = sandbox(HubSpotOptions { seed_contacts: 600, ..HubSpotOptions::default() }).await;
+    let hs = client(&sb);
+    let all = hs.list_all("contacts", &[]).await.unwrap();
+    let members: Vec<u64> = all.iter().take(520).map(|r| r.id.parse().unwrap()).collect();
+    let list = sb.hubspot().create_list("Sync these", &members).unwrap();
+    hs.archive("contacts", &all[0].id).await.unwrap();
+    let before = hs.calls_made();
+    let read = hs.list_members(&list.to_string()).await.unwrap();
+    assert_eq!(read.len(), 519);
+    assert!(!read.contains(&all[0].id));
+    assert_eq!(hs.calls_made() - before, 3, "250 members per call");
+    let err = hs.list_members("999").await.unwrap_err();
+    assert_eq!(err.status, 404);
+}

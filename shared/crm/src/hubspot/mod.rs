@@ -4,7 +4,7 @@
 //! signature verification.
 //!
 //! Layout: [`HubSpotClient`] and its request core here; the endpoints in
-//! `objects`, `search`, `associations`, `preferences`; [`budget`] reads the
+//! `objects`, `search`, `associations`, `preferences`, `lists`; [`budget`] reads the
 //! rate-limit headers; [`classify`] turns answers into [`CrmError`];
 //! [`webhook`] checks signatures (no IO).
 //!
@@ -16,6 +16,7 @@
 mod associations;
 pub mod budget;
 pub mod classify;
+mod lists;
 mod objects;
 mod preferences;
 mod search;

@@ -43,6 +43,9 @@ pub fn routes() -> Router<Arc<HubSpotState>> {
         .route("/crm/v4/associations/{from}/{to}/batch/associate/default", post(assoc_batch_default))
         .route("/crm/v4/associations/{from}/{to}/batch/read", post(assoc_batch_read))
         .route("/crm/v4/associations/{from}/{to}/batch/archive", post(assoc_batch_archive))
+        .route("/crm/v3/lists/{list}/memberships", get(list_memberships))
+        .route("/crm/v3/lists/{list}/memberships/add", put(list_add))
+        .route("/crm/v3/lists/{list}/memberships/remove", put(list_remove))
         .route("/communication-preferences/v3/status/email/{email}", get(v3_status))
         .route("/communication-preferences/v3/unsubscribe", post(v3_unsubscribe))
         .route("/communication-preferences/v3/subscribe", post(v3_subscribe))
@@ -820,4 +823,48 @@ async fn v4_batch_unsubscribe_all(State(st): S, Query(q): Raw, Json(body): Json<
     let errors = if missing.is_empty() { Vec::new() } else { vec![ApiError::not_found("No contact with this email exists").batch_entry(&missing)] };
     let (status, body) = batch_body(results, errors, &started);
     Ok((status, Json(body)).into_response())
+}
+
+/// Members of a contact list in id order, live records only, `limit` <= 250.
+async fn list_memberships(State(st): S, Path(list): Path<String>, Query(q): Raw) -> ApiResult {
+    let list = num(&list)?;
+    let limit: usize = param(&q, "limit").map(str::parse).transpose().map_err(|_| ApiError::validation("limit must be a number"))?.unwrap_or(100);
+    if limit > 250 {
+        return Err(ApiError::validation(format!("limit may not exceed 250 (got {limit})")));
+    }
+    let after: u64 = param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
+    let db = st.db();
+    let (_, members) = db.lists.get(&list).ok_or_else(|| ApiError::not_found(format!("List {list} does not exist")))?;
+    let mut page: Vec<(u64, i64)> = members
+        .range(after..)
+        .filter(|(id, _)| db.get(ObjectType::Contacts, **id).is_some_and(|r| r.is_live()))
+        .map(|(id, at)| (*id, *at))
+        .take(limit + 1)
+        .collect();
+    let next = (page.len() > limit).then(|| page.pop().map(|(id, _)| id)).flatten();
+    let results: Vec<Value> = page.iter().map(|(id, at)| json!({ "recordId": id.to_string(), "membershipTimestamp": super::model::iso(*at) })).collect();
+    let mut body = json!({ "results": results });
+    if let Some(n) = next {
+        body["paging"] = json!({"next": {"after": n.to_string(), "link": format!("?after={n}")}});
+    }
+    Ok(Json(body).into_response())
+}
+
+fn record_ids(ids: &[Value]) -> Result<Vec<u64>, ApiError> {
+    ids.iter().map(|v| IdRef { id: v.clone() }.id()).map(|s| num(&s)).collect()
+}
+
+async fn list_add(State(st): S, Path(list): Path<String>, Json(ids): Json<Vec<Value>>) -> ApiResult {
+    let list = num(&list)?;
+    let ids = record_ids(&ids)?;
+    let missing = st.db().add_to_list(list, &ids)?;
+    let added: Vec<String> = ids.iter().filter(|i| !missing.contains(i)).map(u64::to_string).collect();
+    Ok(Json(json!({ "recordIdsAdded": added, "recordIdsMissing": missing.iter().map(u64::to_string).collect::<Vec<_>>() })).into_response())
+}
+
+async fn list_remove(State(st): S, Path(list): Path<String>, Json(ids): Json<Vec<Value>>) -> ApiResult {
+    let list = num(&list)?;
+    let ids = record_ids(&ids)?;
+    st.db().remove_from_list(list, &ids)?;
+    Ok(Json(json!({ "recordIdsRemoved": ids.iter().map(u64::to_string).collect::<Vec<_>>(), "recordIdsMissing": [] })).into_response())
 }

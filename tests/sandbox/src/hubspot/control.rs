@@ -9,6 +9,7 @@
 //! - `POST /__sandbox/hubspot/users/{object}/merge` `{"primaryObjectId":..,"objectIdToMerge":..}`
 //! - `POST /__sandbox/hubspot/users/contacts/{id}/opt-out` `{"optedOut":true}`
 //! - `PUT /__sandbox/hubspot/users/associations/{from}/{id}/{to}/{to_id}`
+//! - `POST /__sandbox/hubspot/lists` `{"name":..,"recordIds":[..]}` -> `{"listId":..}` (a static contact list)
 //! - `GET /__sandbox/hubspot/webhooks` -> delivery attempts
 //! - `PUT /__sandbox/hubspot/webhooks/target` `{"url":"http://..."}` (or `null`): where deliveries go
 //! - `GET /__sandbox/hubspot/records/{object}/{id}` -> all properties, archived or not
@@ -111,6 +112,14 @@ impl HubSpotState {
         SeedCounts { contacts, companies, deals }
     }
 
+    /// Makes a static contact list with these members; returns its id.
+    pub fn create_list(&self, name: &str, members: &[u64]) -> Result<u64, ApiError> {
+        let mut db = self.db();
+        let id = db.create_list(name);
+        db.add_to_list(id, members)?;
+        Ok(id)
+    }
+
     /// Applies an edit as a person would, firing webhooks; returns the id
     /// of the record it made or changed.
     pub fn user_edit(&self, edit: UserEdit) -> Result<u64, ApiError> {
@@ -142,6 +151,7 @@ impl HubSpotState {
 pub fn routes() -> Router<Arc<HubSpotState>> {
     Router::new()
         .route("/__sandbox/hubspot/seed", post(seed_route))
+        .route("/__sandbox/hubspot/lists", post(create_list))
         .route("/__sandbox/hubspot/webhooks", get(webhook_log))
         .route("/__sandbox/hubspot/webhooks/target", put(set_target))
         .route("/__sandbox/hubspot/records/{object}/{id}", get(raw_record))
@@ -182,6 +192,21 @@ async fn seed_route(State(st): S, Json(b): Json<SeedBody>) -> Json<SeedCounts> {
 
 async fn webhook_log(State(st): S) -> Response {
     Json(json!({ "deliveries": st.webhook_log() })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBody {
+    name: String,
+    #[serde(default)]
+    record_ids: Vec<u64>,
+}
+
+async fn create_list(State(st): S, Json(b): Json<ListBody>) -> Result<Response, ApiError> {
+    let mut db = st.db();
+    let id = db.create_list(&b.name);
+    let missing = db.add_to_list(id, &b.record_ids)?;
+    Ok((StatusCode::CREATED, Json(json!({ "listId": id.to_string(), "recordIdsMissing": missing }))).into_response())
 }
 
 #[derive(Deserialize)]

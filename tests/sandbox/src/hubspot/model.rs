@@ -362,6 +362,8 @@ pub struct Db {
     pub defs: HashMap<ObjectType, BTreeMap<String, PropertyDef>>,
     /// (from type, from id) -> (to type, to id) -> type ids
     pub assoc: HashMap<(ObjectType, u64), Links>,
+    /// Contact lists: list id -> (name, member id -> time added in ms).
+    pub lists: BTreeMap<u64, (String, BTreeMap<u64, i64>)>,
 }
 
 impl Default for Db {
@@ -390,7 +392,7 @@ impl Db {
             defs.insert(ty, default_property_defs(ty));
         }
         // Ids look like HubSpot's: large numbers, not starting at 1.
-        Self { next_id: 10_001, last_ms: 0, tables, defs, assoc: HashMap::new() }
+        Self { next_id: 10_001, last_ms: 0, tables, defs, assoc: HashMap::new(), lists: BTreeMap::new() }
     }
 
     /// Now in epoch ms, strictly increasing so that every write has its own
@@ -753,6 +755,37 @@ impl Db {
         let mut change = BTreeMap::new();
         change.insert("hs_email_optout".to_owned(), opted_out.to_string());
         Ok((id, self.apply_update(ObjectType::Contacts, id, change)))
+    }
+
+    /// Makes a static contact list; returns its id.
+    pub fn create_list(&mut self, name: &str) -> u64 {
+        let id = self.lists.keys().next_back().map_or(1, |last| last + 1);
+        self.lists.insert(id, (name.to_owned(), BTreeMap::new()));
+        id
+    }
+
+    /// Adds live contacts to a list; returns the ids that were not added
+    /// (unknown or archived records).
+    pub fn add_to_list(&mut self, list: u64, ids: &[u64]) -> Result<Vec<u64>, ApiError> {
+        if !self.lists.contains_key(&list) {
+            return Err(ApiError::not_found(format!("List {list} does not exist")));
+        }
+        let at = self.tick();
+        let (live, missing): (Vec<u64>, Vec<u64>) = ids.iter().partition(|id| self.get(ObjectType::Contacts, **id).is_some_and(Record::is_live));
+        if let Some((_, members)) = self.lists.get_mut(&list) {
+            for id in live {
+                members.entry(id).or_insert(at);
+            }
+        }
+        Ok(missing)
+    }
+
+    pub fn remove_from_list(&mut self, list: u64, ids: &[u64]) -> Result<(), ApiError> {
+        let (_, members) = self.lists.get_mut(&list).ok_or_else(|| ApiError::not_found(format!("List {list} does not exist")))?;
+        for id in ids {
+            members.remove(id);
+        }
+        Ok(())
     }
 
     pub fn define_property(&mut self, ty: ObjectType, def: PropertyDef) -> Result<PropertyDef, ApiError> {
