@@ -6,6 +6,7 @@ use super::ids::SfId;
 use super::schema::{Formula, Kind, Object, Ty, objects};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value as Json, json};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// One stored value. Dates are days since 1970-01-01, datetimes Unix ms.
@@ -249,12 +250,31 @@ impl Org {
 
     /// A field's value including system and formula fields.
     pub fn value(&self, object: usize, record: &Record, field: usize) -> Value {
+        self.value_cow(object, record, field).into_owned()
+    }
+
+    /// A field's value, borrowed when it is stored (no copy in query scans).
+    pub fn value_cow<'a>(&'a self, object: usize, record: &'a Record, field: usize) -> Cow<'a, Value> {
         let def = &self.objects[object].fields[field];
         match def.kind {
             Kind::Stored | Kind::ReadOnly => match record.stored(field) {
-                Value::Null if def.ty == Ty::Boolean => Value::Bool(false),
-                v => v.clone(),
+                Value::Null if def.ty == Ty::Boolean => Cow::Owned(Value::Bool(false)),
+                // Owners and required picklists are never empty in Salesforce;
+                // generated records leave them unstored to stay small.
+                Value::Null if def.name == "OwnerId" => Cow::Owned(Value::Str(self.integration_user.as_str().into())),
+                Value::Null if def.required && def.default.is_some() => {
+                    Cow::Owned(Value::Str(def.default.unwrap_or_default().into()))
+                }
+                v => Cow::Borrowed(v),
             },
+            _ => Cow::Owned(self.computed(object, record, field)),
+        }
+    }
+
+    fn computed(&self, object: usize, record: &Record, field: usize) -> Value {
+        let def = &self.objects[object].fields[field];
+        match def.kind {
+            Kind::Stored | Kind::ReadOnly => Value::Null,
             Kind::Id => Value::Str(record.id.as_str().into()),
             Kind::CreatedDate => Value::DateTime(record.created),
             Kind::LastModifiedDate => Value::DateTime(record.modified),
@@ -574,7 +594,7 @@ impl Org {
         self.tables[object]
             .records
             .values()
-            .filter(|r| r.deleted.is_none() && matches!(self.value(object, r, field), Value::Str(s) if *s == *value))
+            .filter(|r| r.deleted.is_none() && matches!(&*self.value_cow(object, r, field), Value::Str(s) if **s == *value))
             .map(|r| r.id)
             .collect()
     }
@@ -623,6 +643,8 @@ impl Org {
         let table = &mut self.tables[object];
         let id = SfId::generate(def.prefix, table.next + 1_000);
         table.next += 1;
+        let mut fields = fields;
+        fields.shrink_to_fit();
         let record = Record {
             id,
             fields,

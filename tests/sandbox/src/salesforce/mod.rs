@@ -281,7 +281,6 @@ fn seed_object(org: &mut Org, object: usize, count: u64, seed: u64) {
         .object_index("Account")
         .map(|a| org.tables[a].records.keys().take(10_000).copied().collect())
         .unwrap_or_default();
-    let owner = org.integration_user;
     let text = |s: String| Value::Str(s.into_boxed_str());
     for i in start..start + count {
         let created = now - rng.random_range(86_400_000i64..30 * 86_400_000);
@@ -293,7 +292,6 @@ fn seed_object(org: &mut Org, object: usize, count: u64, seed: u64) {
                 fields.push((ix, v));
             }
         };
-        push("OwnerId", text(owner.to_string()));
         match def.name {
             "Lead" => {
                 push("FirstName", text(seed::first_name(i).into()));
@@ -301,7 +299,6 @@ fn seed_object(org: &mut Org, object: usize, count: u64, seed: u64) {
                 push("Company", text(format!("{} {}", seed::company(i), i)));
                 let email = if i % 25 == 24 { seed::email(2 * i) } else { seed::email(2 * i + 1) };
                 push("Email", text(email));
-                push("Status", text("Open - Not Contacted".into()));
             }
             "Contact" => {
                 push("FirstName", text(seed::first_name(i).into()));

@@ -8,6 +8,7 @@ use super::data::{Org, Record, SfError, Value, parse_date, parse_datetime};
 use super::ids::SfId;
 use super::schema::Ty;
 use chrono::Utc;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -300,7 +301,7 @@ impl Parser {
         let field = self.ident()?;
         if self.eat_kw("LIKE") {
             return match self.next() {
-                Some(Tok::Str(p)) => Ok(Cond::Like(field, false, p)),
+                Some(Tok::Str(p)) => Ok(Cond::Like(field, false, p.to_lowercase())),
                 _ => Err(malformed("LIKE needs a string")),
             };
         }
@@ -324,7 +325,7 @@ impl Parser {
         if negated {
             if self.eat_kw("LIKE") {
                 return match self.next() {
-                    Some(Tok::Str(p)) => Ok(Cond::Like(field, true, p)),
+                    Some(Tok::Str(p)) => Ok(Cond::Like(field, true, p.to_lowercase())),
                     _ => Err(malformed("LIKE needs a string")),
                 };
             }
@@ -455,19 +456,52 @@ impl Plan {
             .iter()
             .map(|(f, d, n)| resolve(org, object, f).map(|p| (p, *d, *n)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Plan { object, count: query.count, columns, filter: query.filter, order, limit: query.limit, offset: query.offset, paths })
+        let mut plan = Plan { object, count: query.count, columns, filter: None, order, limit: query.limit, offset: query.offset, paths };
+        if let Some(mut filter) = query.filter {
+            plan.normalize_ids(org, &mut filter);
+            plan.filter = Some(filter);
+        }
+        Ok(plan)
     }
 
-    pub fn value(&self, org: &Org, record: &Record, path: &Path) -> (Value, Ty) {
+    pub fn value<'a>(&self, org: &'a Org, record: &'a Record, path: &Path) -> (Cow<'a, Value>, Ty) {
         match path {
-            Path::Direct(f) => (org.value(self.object, record, *f), org.objects[self.object].fields[*f].ty),
+            Path::Direct(f) => (org.value_cow(self.object, record, *f), org.objects[self.object].fields[*f].ty),
             Path::Parent { reference, object, field } => {
                 let ty = org.objects[*object].fields[*field].ty;
                 match org.parent(self.object, record, reference) {
-                    Some((o, parent)) => (org.value(o, parent, *field), ty),
-                    None => (Value::Null, ty),
+                    Some((o, parent)) => (org.value_cow(o, parent, *field), ty),
+                    None => (Cow::Owned(Value::Null), ty),
                 }
             }
+        }
+    }
+
+    fn path_type(&self, org: &Org, name: &str) -> Option<Ty> {
+        match self.path_of(name)? {
+            Path::Direct(f) => Some(org.objects[self.object].fields[*f].ty),
+            Path::Parent { object, field, .. } => Some(org.objects[*object].fields[*field].ty),
+        }
+    }
+
+    /// Id literals in their 18-character form, once, not per record.
+    fn normalize_ids(&self, org: &Org, cond: &mut Cond) {
+        let fix = |lit: &mut Lit| {
+            if let Lit::Str(s) = lit
+                && let Some(id) = SfId::parse(s)
+            {
+                *s = id.to_string();
+            }
+        };
+        match cond {
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                self.normalize_ids(org, a);
+                self.normalize_ids(org, b);
+            }
+            Cond::Not(a) => self.normalize_ids(org, a),
+            Cond::Cmp(f, _, lit) if matches!(self.path_type(org, f), Some(Ty::Id | Ty::Reference)) => fix(lit),
+            Cond::In(f, _, lits) if matches!(self.path_type(org, f), Some(Ty::Id | Ty::Reference)) => lits.iter_mut().for_each(fix),
+            _ => {}
         }
     }
 
@@ -483,20 +517,20 @@ impl Plan {
             Cond::Not(a) => !self.eval(org, record, a),
             Cond::Cmp(f, op, lit) => {
                 let Some(path) = self.path_of(f) else { return false };
-                let (v, ty) = self.value(org, record, path);
-                compare(&v, ty, *op, lit)
+                let (v, _) = self.value(org, record, path);
+                compare(&v, *op, lit)
             }
             Cond::In(f, negated, lits) => {
                 let Some(path) = self.path_of(f) else { return false };
-                let (v, ty) = self.value(org, record, path);
-                let hit = lits.iter().any(|l| compare(&v, ty, CmpOp::Eq, l));
+                let (v, _) = self.value(org, record, path);
+                let hit = lits.iter().any(|l| compare(&v, CmpOp::Eq, l));
                 if *negated { !hit && !v.is_null() } else { hit }
             }
             Cond::Like(f, negated, pattern) => {
                 let Some(path) = self.path_of(f) else { return false };
                 let (v, _) = self.value(org, record, path);
-                let hit = match v {
-                    Value::Str(s) => like(&s.to_lowercase(), &pattern.to_lowercase()),
+                let hit = match &*v {
+                    Value::Str(s) => like(s, pattern),
                     _ => false,
                 };
                 hit != *negated
@@ -518,7 +552,13 @@ impl Plan {
             return matches.skip(skip).take(take).map(|r| r.id).collect();
         } else {
             let mut keyed: Vec<(Vec<(Value, Ty)>, SfId)> = matches
-                .map(|r| (self.order.iter().map(|(p, _, _)| self.value(org, r, p)).collect(), r.id))
+                .map(|r| {
+                    let key = self.order.iter().map(|(p, _, _)| {
+                        let (v, ty) = self.value(org, r, p);
+                        (v.into_owned(), ty)
+                    });
+                    (key.collect(), r.id)
+                })
                 .collect();
             keyed.sort_by(|(a, ia), (b, ib)| {
                 for (i, (_, desc, nulls_last)) in self.order.iter().enumerate() {
@@ -552,7 +592,7 @@ fn order_values(a: &Value, b: &Value, nulls_last: bool) -> Ordering {
 
 fn cmp_values(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
-        (Value::Str(x), Value::Str(y)) => Some(x.to_lowercase().cmp(&y.to_lowercase())),
+        (Value::Str(x), Value::Str(y)) => Some(cmp_ci(x, y)),
         (Value::Num(x), Value::Num(y)) => x.partial_cmp(y),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
@@ -580,7 +620,7 @@ fn apply(op: CmpOp, ord: Ordering) -> bool {
     }
 }
 
-fn compare(v: &Value, ty: Ty, op: CmpOp, lit: &Lit) -> bool {
+fn compare(v: &Value, op: CmpOp, lit: &Lit) -> bool {
     if matches!(lit, Lit::Null) {
         return match op {
             CmpOp::Eq => v.is_null(),
@@ -591,12 +631,14 @@ fn compare(v: &Value, ty: Ty, op: CmpOp, lit: &Lit) -> bool {
     if v.is_null() {
         return op == CmpOp::Ne;
     }
+    if let (Value::Str(s), Lit::Str(l), CmpOp::Eq | CmpOp::Ne) = (v, lit, op)
+        && s.is_ascii()
+        && l.is_ascii()
+    {
+        return s.eq_ignore_ascii_case(l) == (op == CmpOp::Eq);
+    }
     let ord = match (v, lit) {
-        (Value::Str(s), Lit::Str(l)) if matches!(ty, Ty::Id | Ty::Reference) => {
-            let l = SfId::parse(l).map(|i| i.to_string()).unwrap_or_else(|| l.clone());
-            Some(s.to_lowercase().cmp(&l.to_lowercase()))
-        }
-        (Value::Str(s), Lit::Str(l)) => Some(s.to_lowercase().cmp(&l.to_lowercase())),
+        (Value::Str(s), Lit::Str(l)) => Some(cmp_ci(s, l)),
         (Value::Num(n), Lit::Num(l)) => n.partial_cmp(l),
         (Value::Bool(b), Lit::Bool(l)) => Some(b.cmp(l)),
         (Value::Date(d), Lit::Date(l)) => Some(d.cmp(l)),
@@ -618,17 +660,48 @@ fn compare(v: &Value, ty: Ty, op: CmpOp, lit: &Lit) -> bool {
     ord.is_some_and(|o| apply(op, o))
 }
 
-/// SOQL LIKE: `%` any run, `_` one character (inputs already lower-cased).
+/// Case-insensitive ordering without allocating (ASCII fast path).
+fn cmp_ci(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase))
+}
+
+/// SOQL LIKE, case-insensitive: `%` any run, `_` one character; `pattern`
+/// is already lower-cased.
 fn like(text: &str, pattern: &str) -> bool {
-    let t: Vec<char> = text.chars().collect();
+    // The common filters `abc%`, `%abc` and `%abc%`, without allocating.
+    let plain = |p: &str| !p.contains(['%', '_']);
+    if text.is_ascii() && pattern.is_ascii() {
+        let t = text.as_bytes();
+        if let Some(prefix) = pattern.strip_suffix('%').filter(|p| plain(p)) {
+            return t.len() >= prefix.len() && t[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes());
+        }
+        if let Some(suffix) = pattern.strip_prefix('%').filter(|p| plain(p)) {
+            return t.len() >= suffix.len() && t[t.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes());
+        }
+        if plain(pattern) {
+            return t.eq_ignore_ascii_case(pattern.as_bytes());
+        }
+    }
+    if text.is_ascii() && pattern.is_ascii() {
+        let t: Vec<u8> = text.bytes().map(|c| c.to_ascii_lowercase()).collect();
+        return like_units(&t, pattern.as_bytes(), b'%', b'_');
+    }
+    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
     let p: Vec<char> = pattern.chars().collect();
+    like_units(&t, &p, '%', '_')
+}
+
+fn like_units<T: PartialEq + Copy>(t: &[T], p: &[T], any: T, one: T) -> bool {
     let (mut ti, mut pi) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '_' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || p[pi] == t[ti]) {
             ti += 1;
             pi += 1;
-        } else if pi < p.len() && p[pi] == '%' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -640,7 +713,7 @@ fn like(text: &str, pattern: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '%' {
+    while pi < p.len() && p[pi] == any {
         pi += 1;
     }
     pi == p.len()
@@ -659,9 +732,14 @@ mod tests {
 
     #[test]
     fn like_matches_percent_and_underscore_wildcards() {
-        assert!(like("lovelace", "lo%"));
+        assert!(like("Lovelace", "lo%"));
         assert!(like("lovelace", "%lac_"));
         assert!(!like("lovelace", "lo_"));
+        assert!(like("Ünïcode", "ün%"));
+        assert!(like("ada@Example.com", "%@example.com"));
+        assert!(like("ada@example.com", "%example%"));
+        assert!(!like("ada@example.org", "%@example.com"));
+        assert!(like("ADA", "ada"));
     }
 
     #[test]
