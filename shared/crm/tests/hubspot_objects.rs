@@ -27,7 +27,11 @@ async fn a_contact_can_be_created_read_updated_and_archived() {
 
     hs.archive("contacts", &created.id).await.unwrap();
     assert_eq!(hs.get("contacts", &created.id, None, &[]).await.unwrap(), None);
-    assert_eq!(hs.calls_made(), 5);
+    assert!(hs.list_page("contacts", &[], None, 10, false).await.unwrap().results.is_empty());
+    let archived = hs.list_page("contacts", &[], None, 10, true).await.unwrap();
+    assert_eq!(archived.results.len(), 1);
+    assert!(archived.results[0].archived);
+    assert_eq!(hs.calls_made(), 7);
 }
 
 #[tokio::test]

@@ -82,7 +82,10 @@ impl HubSpotClient {
     /// `Ok(None)` when it does not exist (or is archived).
     pub async fn get(&self, object: &str, id: &str, id_property: Option<&str>, properties: &[String]) -> Result<Option<HsObject>, CrmError> {
         check_object(object)?;
-        let mut query = vec![("properties", properties.join(","))];
+        let mut query = Vec::new();
+        if !properties.is_empty() {
+            query.push(("properties", properties.join(",")));
+        }
         if let Some(p) = id_property {
             query.push(("idProperty", p.to_owned()));
         }

@@ -117,7 +117,8 @@ struct Limiter {
 enum Verdict {
     /// Allowed; the headers to send (none for search).
     Allowed(Option<(u32, u64)>),
-    Denied(&'static str),
+    /// Refused by a policy; the daily requests left.
+    Denied(&'static str, u64),
 }
 
 impl Limiter {
@@ -129,14 +130,14 @@ impl Limiter {
             self.used_today = 0;
         }
         if self.used_today >= self.daily {
-            return Verdict::Denied("DAILY");
+            return Verdict::Denied("DAILY", 0);
         }
         if search {
             while self.search_window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
                 self.search_window.pop_front();
             }
             if self.search_window.len() >= self.per_second_search as usize {
-                return Verdict::Denied("SECONDLY");
+                return Verdict::Denied("SECONDLY", self.daily.saturating_sub(self.used_today));
             }
             self.search_window.push_back(now);
             self.used_today += 1;
@@ -146,7 +147,7 @@ impl Limiter {
             self.window.pop_front();
         }
         if self.window.len() >= self.per_10s as usize {
-            return Verdict::Denied("TEN_SECONDLY_ROLLING");
+            return Verdict::Denied("TEN_SECONDLY_ROLLING", self.daily.saturating_sub(self.used_today));
         }
         self.window.push_back(now);
         self.used_today += 1;
@@ -292,10 +293,10 @@ async fn gate(State(state): State<Arc<HubSpotState>>, request: Request, next: Ne
     let search = path.ends_with("/search");
     let verdict = state.limiter().check(search);
     match verdict {
-        Verdict::Denied(policy) => {
+        Verdict::Denied(policy, daily_remaining) => {
             let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(rate_limit_body(policy, state.options.portal_id))).into_response();
             if !search {
-                add_limit_headers(resp.headers_mut(), &state.options, 0, if policy == "DAILY" { 0 } else { 1 });
+                add_limit_headers(resp.headers_mut(), &state.options, 0, daily_remaining);
             }
             resp
         }
