@@ -12,16 +12,17 @@ use tracing::info;
 
 /// Serves until a shutdown signal, then lets work in progress finish.
 pub async fn run(connected: Connected, listen: SocketAddr) -> anyhow::Result<()> {
+    // Listen for the signals before announcing the address, so that a stop
+    // request right after start-up is never lost.
+    let shutdown = ShutdownSignal::install()?;
     let server = WebhookServer::start(connected.app.clone(), listen)
         .await
         .with_context(|| format!("binding the webhook server on {listen}"))?;
-    println!("crm-sync serving webhooks on {}", server.base_url());
-    println!("  HubSpot:    {}/webhooks/hubspot", server.base_url());
-    println!("  Salesforce: {}/webhooks/salesforce", server.base_url());
+    announce(&server.base_url());
     let (stop, stopped) = watch::channel(false);
     let runtime = connected.runtime.clone();
     let worker = tokio::spawn(async move { runtime.run(stopped).await });
-    shutdown_signal().await;
+    shutdown.wait().await;
     info!("ShutdownRequested");
     // A send error means the runtime already ended; its result says why.
     let _ = stop.send(true);
@@ -30,29 +31,51 @@ pub async fn run(connected: Connected, listen: SocketAddr) -> anyhow::Result<()>
     outcome.context("the local runtime stopped with an error")
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "CtrlCHandlerFailed");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Tells the operator where to point the CRMs. Standard output may be a
+/// closed pipe when run under a supervisor; that must not stop the server.
+fn announce(base_url: &str) {
+    use std::io::Write;
+    let text = format!(
+        "crm-sync serving webhooks on {base_url}\n  HubSpot:    {base_url}/webhooks/hubspot\n  Salesforce: {base_url}/webhooks/salesforce\n"
+    );
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        tracing::warn!(%error, "AnnouncementNotPrinted");
+    }
+    info!(%base_url, "ServeStarted");
+}
+
+/// Ctrl-C and (on Unix) SIGTERM, registered up front.
+struct ShutdownSignal {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "SigtermHandlerFailed");
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<Self> {
+        Ok(ShutdownSignal {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        let ctrl_c = async {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::warn!(%error, "CtrlCHandlerFailed");
                 std::future::pending::<()>().await;
             }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            self.terminate.recv().await;
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
     }
 }

@@ -1,0 +1,153 @@
+//! The operator commands run as processes against a CRM sandbox started by
+//! the test (loopback, port 0): import review / start / status, usage,
+//! resync, and `serve` answering on its webhook port until SIGTERM.
+
+use crm_sandbox::{Sandbox, SandboxOptions};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const SETTINGS: &str = "objects:\n  companies: true\nsalesforce_api_cap_per_24h: 5000\n";
+
+fn credentials() -> String {
+    json!({
+        "salesforce_client_id": crm_sandbox::salesforce::DEFAULT_CLIENT_ID,
+        "salesforce_client_secret": crm_sandbox::salesforce::DEFAULT_CLIENT_SECRET,
+        "hubspot_access_token": crm_sandbox::hubspot::DEFAULT_TOKEN,
+        "hubspot_client_secret": crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET,
+    })
+    .to_string()
+}
+
+fn command(dir: &Path, sandbox: &Sandbox, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crm-sync"));
+    cmd.args(args)
+        .env("CRM_SYNC_CONFIG_FILE", dir.join("crm-sync.yaml"))
+        .env("CRM_SYNC_STATE", dir.join("state.sqlite"))
+        .env("CRM_SYNC_SALESFORCE_LOGIN_URL", sandbox.salesforce_url())
+        .env("CRM_SYNC_HUBSPOT_BASE_URL", sandbox.hubspot_url())
+        .env("CRM_SYNC_CREDENTIALS", credentials())
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+async fn run(dir: &Path, sandbox: &Sandbox, args: &[&str]) -> Output {
+    let mut cmd = command(dir, sandbox, args);
+    tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap_or_else(|error| panic!("joining: {error}"))
+        .unwrap_or_else(|error| panic!("running crm-sync: {error}"))
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn sandbox_with_leads(leads: u64) -> (Sandbox, tempfile::TempDir) {
+    let mut options = SandboxOptions::default();
+    options.salesforce.leads = leads;
+    let sandbox = Sandbox::start(options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crm-sync.yaml"), SETTINGS).unwrap();
+    (sandbox, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_is_reviewed_run_and_listed_and_its_calls_show_in_usage() {
+    let (sandbox, dir) = sandbox_with_leads(120).await;
+
+    let review = ok(&run(dir.path(), &sandbox, &["import", "review", "--object", "leads"]).await);
+    assert!(review.contains("120 records"), "{review}");
+    assert_eq!(sandbox.hubspot_control().counts().total, 0, "a review writes nothing to HubSpot");
+
+    let started = ok(&run(dir.path(), &sandbox, &["import", "start", "--object", "leads"]).await);
+    assert!(started.contains("completed"), "{started}");
+    assert_eq!(sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts), 120);
+
+    let status = ok(&run(dir.path(), &sandbox, &["import", "status"]).await);
+    assert!(status.contains("leads"), "{status}");
+    assert!(status.contains("1/1"), "{status}");
+
+    let usage = ok(&run(dir.path(), &sandbox, &["usage"]).await);
+    let salesforce_row = usage.lines().find(|l| l.contains("salesforce")).unwrap_or_default().to_owned();
+    assert!(salesforce_row.contains("5000"), "{usage}");
+    assert!(!salesforce_row.contains("│ 0 "), "no Salesforce calls counted: {usage}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_import_with_company_sync_off_is_refused_with_the_reason() {
+    let (sandbox, dir) = sandbox_with_leads(0).await;
+    std::fs::write(dir.path().join("crm-sync.yaml"), "objects:\n  companies: false\n").unwrap();
+    let output = run(dir.path(), &sandbox, &["import", "review", "--object", "accounts"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("company sync is off"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_resync_of_an_unknown_salesforce_object_is_refused_before_any_call() {
+    let (sandbox, dir) = sandbox_with_leads(0).await;
+    let output = run(
+        dir.path(),
+        &sandbox,
+        &["resync", "record", "--system", "salesforce", "--object", "Case", "500000000000001AAA"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Lead, Contact, Account or Opportunity"));
+    assert_eq!(sandbox.salesforce_control().counts().total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_on_its_webhook_port_and_stops_cleanly_on_sigterm() {
+    let (sandbox, dir) = sandbox_with_leads(0).await;
+    let mut child = command(dir.path(), &sandbox, &["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (first, first_line) = tokio::sync::oneshot::channel();
+    // Keeps reading until the process ends, so that its output never meets a
+    // closed pipe.
+    let drain = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = first.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        lines.count()
+    });
+    let first_line = first_line.await.unwrap();
+    let base = first_line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first_line}");
+
+    let health = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let unsigned = reqwest::Client::new()
+        .post(format!("{base}/webhooks/hubspot"))
+        .body("[]")
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401, "an unsigned delivery is refused");
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "serve exited with {status:?}");
+    drain.await.unwrap();
+}
