@@ -148,3 +148,16 @@ async fn deletions_merges_opt_outs_and_associations_are_delivered() {
     assert_eq!(optout[0]["propertyValue"], "true");
     assert_eq!(st.properties(ObjectType::Contacts, a).unwrap().get("phone").map(String::as_str), Some("1"), "the merge moved the phone");
 }
+
+#[tokio::test]
+async fn duplicate_and_reordered_deliveries_can_be_asked_for() {
+    let rx = Receiver::start(vec![]).await;
+    let sb = sandbox(HubSpotOptions { webhook_duplicates: true, webhook_reorder: true, ..options(&rx.url) });
+    let sb = sb.await;
+    sb.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: props(&[("email", "twice@example.com")]) }).unwrap();
+    let got = rx.wait_for(|r| r.len() >= 2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].body, got[1].body, "the same events, byte for byte");
+    let events = got[0].events();
+    assert_eq!(events.last().unwrap()["subscriptionType"], "contact.creation", "creation comes last when reordered");
+}

@@ -35,6 +35,9 @@ pub struct HubSpotArgs {
     /// Milliseconds before a write shows in search (indexing lag).
     #[arg(long)]
     pub hs_search_lag_ms: Option<u64>,
+    /// Deliver every webhook batch twice.
+    #[arg(long)]
+    pub hs_webhook_duplicates: bool,
 }
 
 impl HubSpotArgs {
@@ -51,6 +54,7 @@ impl HubSpotArgs {
             daily_limit: self.hs_daily_limit,
             search_per_second: self.hs_search_rate,
             search_indexing_lag: self.hs_search_lag_ms.map(Duration::from_millis),
+            webhook_duplicates: self.hs_webhook_duplicates,
             ..HubSpotOptions::default()
         }
     }

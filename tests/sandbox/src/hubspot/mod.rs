@@ -76,6 +76,10 @@ pub struct HubSpotOptions {
     pub webhook_max_attempts: u32,
     /// How long the sender gathers events into one request.
     pub webhook_batch_window: Duration,
+    /// Send every delivered batch twice (tests of at-least-once handling).
+    pub webhook_duplicates: bool,
+    /// Reverse the order of events within each request.
+    pub webhook_reorder: bool,
 }
 
 impl Default for HubSpotOptions {
@@ -97,6 +101,8 @@ impl Default for HubSpotOptions {
             webhook_retry_base: Duration::from_secs(1),
             webhook_max_attempts: 10,
             webhook_batch_window: Duration::from_millis(50),
+            webhook_duplicates: false,
+            webhook_reorder: false,
         }
     }
 }
@@ -192,6 +198,8 @@ impl HubSpotState {
             retry_base: options.webhook_retry_base,
             max_attempts: options.webhook_max_attempts.max(1),
             batch_window: options.webhook_batch_window,
+            duplicate: options.webhook_duplicates,
+            reorder: options.webhook_reorder,
         })
     }
 

@@ -31,6 +31,10 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// How long the sender waits to gather events into one request.
     pub batch_window: Duration,
+    /// Deliver every accepted batch a second time (at-least-once delivery).
+    pub duplicate: bool,
+    /// Reverse the events within each request (delivery order is not guaranteed).
+    pub reorder: bool,
 }
 
 /// Who made a change, as the events tell it.
@@ -197,7 +201,10 @@ async fn dispatch(sender: Weak<WebhookSender>) {
         }
         let events: Vec<Value> = std::mem::take(&mut *lock(&s.queue));
         for chunk in events.chunks(MAX_EVENTS_PER_REQUEST) {
-            let chunk = chunk.to_vec();
+            let mut chunk = chunk.to_vec();
+            if s.config.reorder {
+                chunk.reverse();
+            }
             let weak = Arc::downgrade(&s);
             tokio::spawn(deliver(weak, chunk));
         }
@@ -215,6 +222,12 @@ async fn deliver(sender: Weak<WebhookSender>, mut events: Vec<Value>) {
         }
         let status = s.send(&events, attempt).await;
         if (200..300).contains(&status) {
+            if s.config.duplicate {
+                for e in &mut events {
+                    e["attemptNumber"] = json!(0);
+                }
+                s.send(&events, 0).await;
+            }
             return;
         }
         attempt += 1;
