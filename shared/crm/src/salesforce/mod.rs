@@ -169,9 +169,13 @@ impl SalesforceClient {
     // ---- transport ----
 
     async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Answer, CrmError> {
+        let request = request.build().map_err(error::transport)?;
+        let (method, path) = (request.method().clone(), request.url().path().to_owned());
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let response = request.send().await.map_err(error::transport)?;
+        let response = self.http.execute(request).await.map_err(error::transport)?;
         let status = response.status().as_u16();
+        // The path only: query strings can hold personal data (emails in SOQL).
+        tracing::debug!(%method, path, status, "salesforce call answered");
         let headers = response.headers().clone();
         if let Some(usage) = headers.get("sforce-limit-info").and_then(|v| v.to_str().ok()).and_then(ApiUsage::parse) {
             *self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(usage);

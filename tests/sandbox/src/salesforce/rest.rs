@@ -20,6 +20,9 @@ use std::sync::Arc;
 
 type St = State<Arc<SalesforceState>>;
 
+/// Open query cursors kept at once.
+pub const MAX_OPEN_CURSORS: usize = 50;
+
 /// An open query: the matching ids, fixed when the query ran.
 #[derive(Debug, Clone)]
 pub struct Cursor {
@@ -187,7 +190,15 @@ fn run_query(s: &SalesforceState, version: &str, params: &HashMap<String, String
     let cursor = Cursor { plan, ids: Arc::new(ids), batch: batch_size(headers) };
     let response = page(s, &locator, &cursor, 0, version, all);
     if cursor.ids.len() > cursor.batch {
-        s.cursors.lock().map_err(|_| SfError::new(500, "UNKNOWN_EXCEPTION", "lock"))?.insert(locator, cursor);
+        let mut cursors = s.cursors.lock().map_err(|_| SfError::new(500, "UNKNOWN_EXCEPTION", "lock"))?;
+        // Salesforce keeps a bounded number of open cursors per user and
+        // drops the oldest; so does the sandbox, to bound its memory.
+        if cursors.len() >= MAX_OPEN_CURSORS
+            && let Some(oldest) = cursors.keys().min().cloned()
+        {
+            cursors.remove(&oldest);
+        }
+        cursors.insert(locator, cursor);
     }
     Ok(response)
 }
