@@ -157,6 +157,7 @@ pub fn connect(config: SyncConfig, state_path: PathBuf, crm: &CrmArgs, secrets_f
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,8 @@
 //! the test (loopback, port 0): import review / start / status, usage,
 //! resync, and `serve` answering on its webhook port until SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crm_sandbox::{Sandbox, SandboxOptions};
 use serde_json::json;
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,8 @@
 //! `crm-sync config check` run as a process on good and bad settings files:
 //! exit code and the message people see.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

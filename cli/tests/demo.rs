@@ -1,6 +1,8 @@
 //! `crm-sync demo` run as a process with a small seed: every scripted change
 //! must arrive, and the summary must show what synced and what it cost.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 #[test]

@@ -1,6 +1,8 @@
 //! `crm-sync health` and `crm-sync usage` run as processes over a state file
 //! written through the store's own API.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crm_sync_store::{ErrorReport, ObjectPair, SqliteStore, StateStore, System, SystemClock};
 use std::path::Path;
 use std::process::{Command, Output};

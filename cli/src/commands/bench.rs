@@ -204,6 +204,7 @@ pub fn table(f: &Figures) -> Table {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

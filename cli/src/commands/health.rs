@@ -142,6 +142,7 @@ fn write_csv(errors: &[SyncHealthError], out: &mut dyn Write) -> anyhow::Result<
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};

@@ -206,6 +206,7 @@ pub async fn start(app: &App, runtime: &LocalRuntime, request: &ImportRequest, d
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -110,6 +110,7 @@ pub async fn segment(app: &App, runtime: &LocalRuntime, segment: &Segment, yes: 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
