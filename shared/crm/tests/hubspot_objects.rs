@@ -255,3 +255,17 @@ async fn list_members_are_read_across_pages_without_archived_contacts() {
     let err = hs.list_members("999").await.unwrap_err();
     assert_eq!(err.status, 404);
 }
+
+#[tokio::test]
+async fn the_client_trusts_an_extra_root_certificate_for_https() {
+    let sb = crm_sandbox::Sandbox::start(crm_sandbox::SandboxOptions { tls: true, ..crm_sandbox::SandboxOptions::default() }).await.unwrap();
+    assert!(sb.hubspot_url().starts_with("https://"));
+    let token = crm_sync_crm::hubspot::Secret::new(crm_sandbox::hubspot::DEFAULT_TOKEN);
+    let plain = crm_sync_crm::hubspot::HubSpotClient::new(crm_sync_crm::hubspot::HubSpotConfig::new(sb.hubspot_url(), token.clone())).unwrap();
+    let err = plain.list_page("contacts", &[], None, 10, false).await.unwrap_err();
+    assert_eq!(err.status, 0, "an unknown certificate is refused");
+    let mut config = crm_sync_crm::hubspot::HubSpotConfig::new(sb.hubspot_url(), token);
+    config.extra_root_cert_pem = sb.cert_pem().map(str::to_owned);
+    let trusting = crm_sync_crm::hubspot::HubSpotClient::new(config).unwrap();
+    assert!(trusting.list_page("contacts", &[], None, 10, false).await.unwrap().results.is_empty());
+}
