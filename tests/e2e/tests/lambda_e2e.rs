@@ -387,6 +387,15 @@ async fn every_sample_event_runs_through_its_handler() {
     let request = lambda_http::request::from_str(&event_file("webhook-hubspot.json")).unwrap();
     let response = crm_sync_webhook::handle(&app, request).await.unwrap();
     assert!(response.status().is_success(), "{:?}", response.body());
+    // Function URL: other paths and methods are refused before any use case.
+    let mut stray: Value = serde_json::from_str(&event_file("webhook-hubspot.json")).unwrap();
+    stray["rawPath"] = json!("/webhooks/zendesk");
+    let response = crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 404);
+    stray["rawPath"] = json!("/webhooks/hubspot");
+    stray["requestContext"]["http"]["method"] = json!("GET");
+    let response = crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 405);
     // Function URL: the outbound message is acknowledged.
     let request = lambda_http::request::from_str(&event_file("webhook-salesforce-outbound.json")).unwrap();
     let response = crm_sync_webhook::handle(&app, request).await.unwrap();
