@@ -81,8 +81,10 @@ async fn an_import_is_reviewed_run_and_listed_and_its_calls_show_in_usage() {
 
     let usage = ok(&run(dir.path(), &sandbox, &["usage"]).await);
     let salesforce_row = usage.lines().find(|l| l.contains("salesforce")).unwrap_or_default().to_owned();
-    assert!(salesforce_row.contains("5000"), "{usage}");
-    assert!(!salesforce_row.contains("│ 0 "), "no Salesforce calls counted: {usage}");
+    let cells: Vec<&str> = salesforce_row.split(['│', '┆']).map(str::trim).filter(|c| !c.is_empty()).collect();
+    let calls: u64 = cells.get(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    assert!(calls > 0, "no Salesforce calls counted: {usage}");
+    assert_eq!(cells.get(2).copied(), Some("5000"), "{usage}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
