@@ -150,3 +150,31 @@ async fn the_same_seed_gives_the_same_records_and_a_quarter_million_leads_stay_q
     assert_eq!(count["totalSize"], 250_001);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_composite_request_resolves_references_and_all_or_none_rolls_everything_back() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions::default()).await?;
+    let http = reqwest::Client::new();
+    let token = token(&http, &sandbox).await?;
+    let url = format!("{}/services/data/v66.0/composite", sandbox.salesforce_url());
+    let request = |all_or_none: bool, contact_last_name: Value| {
+        json!({"allOrNone": all_or_none, "compositeRequest": [
+            {"method": "POST", "url": "/services/data/v66.0/sobjects/Account", "referenceId": "acct", "body": {"Name": "Acme"}},
+            {"method": "POST", "url": "/services/data/v66.0/sobjects/Contact", "referenceId": "person",
+             "body": {"LastName": contact_last_name, "AccountId": "@{acct.id}"}},
+            {"method": "GET", "url": "/services/data/v66.0/sobjects/Contact/@{person.id}?fields=Account_Name__c", "referenceId": "read"}
+        ]})
+    };
+    let ok: Value = http.post(&url).bearer_auth(&token).json(&request(true, json!("Lovelace"))).send().await?.json().await?;
+    let answers = ok["compositeResponse"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.iter().map(|a| a["httpStatusCode"].clone()).collect::<Vec<_>>(), [json!(201), json!(201), json!(200)]);
+    assert_eq!(answers[2]["body"]["Account_Name__c"], "Acme");
+    assert!(answers[0]["httpHeaders"]["Location"].as_str().is_some_and(|l| l.contains("/sobjects/Account/")));
+
+    let failed: Value = http.post(&url).bearer_auth(&token).json(&request(true, Value::Null)).send().await?.json().await?;
+    let codes: Vec<Value> = failed["compositeResponse"].as_array().map(|a| a.iter().map(|x| x["httpStatusCode"].clone()).collect()).unwrap_or_default();
+    assert_eq!(codes, [json!(400), json!(400), json!(400)]);
+    assert_eq!(sandbox.salesforce().live_count("Account"), 1);
+    assert_eq!(sandbox.salesforce().api_usage().0, 2);
+    Ok(())
+}

@@ -1,12 +1,13 @@
 //! The fake Salesforce API (contract: `SalesforceOptions`, `SalesforceState::new`, `router`).
 //!
 //! Serves the OAuth token endpoint, the REST data paths under
-//! `/services/data/vNN.0/`, Bulk API 2.0 query jobs and outbound messages
+//! `/services/data/vNN.0/` (Composite included), Bulk API 2.0 query jobs and outbound messages
 //! from one in-memory org, plus the Salesforce part of the control API under
 //! `/__sandbox/salesforce/` (edits "as a user", expiring sessions, limits).
 
 pub mod auth;
 pub mod bulk;
+pub mod composite;
 pub mod data;
 pub mod ids;
 pub mod outbound;
@@ -343,6 +344,7 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
     }
     let data = rest::routes()
         .merge(bulk::routes())
+        .merge(composite::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard));
     let control = axum::Router::new()
         .route("/__sandbox/salesforce/records/{object}", post(control_create))

@@ -274,7 +274,9 @@ async fn create(State(s): St, Path((version, object)): Path<(String, String)>, h
         let ix = writable(&org, &object)?;
         let id = org.insert(ix, &fields, Actor::Integration, call_client(&headers).as_deref(), true)?;
         s.flush_outbound(&mut org);
-        Ok((StatusCode::CREATED, Json(json!({"id": id.to_string(), "success": true, "errors": []}))).into_response())
+        let location = format!("/services/data/{version}/sobjects/{}/{id}", org.objects[ix].name);
+        let body = Json(json!({"id": id.to_string(), "success": true, "errors": []}));
+        Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], body).into_response())
     })())
 }
 
