@@ -31,7 +31,11 @@ async fn a_contact_can_be_created_read_updated_and_archived() {
     let archived = hs.list_page("contacts", &[], None, 10, true).await.unwrap();
     assert_eq!(archived.results.len(), 1);
     assert!(archived.results[0].archived);
-    assert_eq!(hs.calls_made(), 7);
+    let window = hs.archived_between("contacts", chrono::Utc::now() - chrono::Duration::minutes(1), chrono::Utc::now() + chrono::Duration::minutes(1)).await.unwrap();
+    assert_eq!(window.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec![created.id.as_str()]);
+    let earlier = hs.archived_between("contacts", chrono::Utc::now() - chrono::Duration::days(2), chrono::Utc::now() - chrono::Duration::days(1)).await.unwrap();
+    assert!(earlier.is_empty());
+    assert_eq!(hs.calls_made(), 9);
 }
 
 #[tokio::test]

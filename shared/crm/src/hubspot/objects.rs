@@ -6,6 +6,7 @@ use super::classify;
 use super::types::{BatchItem, HsObject, Page, PropertyDefinition};
 use super::{Answer, BATCH_LIMIT, HubSpotClient, segment};
 use crate::error::CrmError;
+use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -120,6 +121,27 @@ impl HubSpotClient {
             match p.after {
                 Some(a) => after = Some(a),
                 None => return Ok(all),
+            }
+        }
+    }
+
+    /// Records archived within `[start, end)`. HubSpot cannot search the
+    /// recycle bin, so this pages through every archived record (one call
+    /// per 100) and keeps those whose `archivedAt` falls in the window.
+    pub async fn archived_between(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<HsObject>, CrmError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let p = self.list_page(object, &[], after.as_deref(), 100, true).await?;
+            out.extend(p.results.into_iter().filter(|r| {
+                r.archived_at
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|t| t >= start && t < end)
+            }));
+            match p.after {
+                Some(a) => after = Some(a),
+                None => return Ok(out),
             }
         }
     }

@@ -16,6 +16,9 @@ pub struct HsObject {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub archived: bool,
+    /// When the record went to the recycle bin (archived records only).
+    #[serde(default)]
+    pub archived_at: Option<String>,
 }
 
 impl HsObject {
