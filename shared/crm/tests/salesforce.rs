@@ -393,3 +393,22 @@ async fn the_client_trusts_the_sandbox_certificate_over_https() -> anyhow::Resul
     assert_eq!(sf.count("SELECT COUNT() FROM User").await?, 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn query_all_pages_and_bulk_query_all_include_deleted_records() -> anyhow::Result<()> {
+    let sandbox = sandbox_with(SalesforceOptions { accounts: 450, ..Default::default() }).await?;
+    let sf = client(&sandbox)?;
+    let first = sf.query_page("SELECT Id FROM Account", Some(200)).await?;
+    let deleted: Vec<String> = first.records.iter().take(3).map(|r| text(r, "Id").to_owned()).collect();
+    assert!(sf.delete_many(&deleted).await?.iter().all(Result::is_ok));
+    let page = sf.query_all_page("SELECT Id, IsDeleted FROM Account", Some(200)).await?;
+    assert_eq!((page.total_size, page.records.len()), (450, 200));
+    let next = page.next_records_url.clone().unwrap_or_default();
+    assert!(next.contains("/queryAll/"));
+    let all = sf.query_all("SELECT Id FROM Account WHERE IsDeleted = true").await?;
+    assert_eq!(all.len(), 3);
+    assert_eq!(sf.query("SELECT Id FROM Account").await?.len(), 447);
+    let bulk = sf.bulk_query("SELECT Id FROM Account", true, None).await?;
+    assert_eq!((bulk.rows.len(), bulk.pages), (450, 1));
+    Ok(())
+}

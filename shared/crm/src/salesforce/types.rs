@@ -182,3 +182,16 @@ pub struct BulkQueryResult {
     /// Result pages fetched.
     pub pages: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_header_is_read_among_other_segments_and_garbage_is_ignored() {
+        let parsed = ApiUsage::parse("api-usage=18/5000; per-app-api-usage=17/250(appName=my-app); api-bursts=1/750");
+        assert_eq!(parsed, Some(ApiUsage { used: 18, max: 5000 }));
+        assert_eq!(ApiUsage::parse("per-app-api-usage=1/2(appName=x)"), None);
+        assert_eq!(ApiUsage::parse("api-usage=lots"), None);
+    }
+}
