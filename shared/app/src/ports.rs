@@ -138,6 +138,10 @@ pub trait HubspotApi: Send + Sync {
         end: DateTime<Utc>,
     ) -> Result<Vec<Changed>, CrmError>;
 
+    /// Unsubscribes addresses from all email (communication preferences;
+    /// one call per 100). HubSpot's opt-out property itself is read-only.
+    async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError>;
+
     /// Associates records (one call per 100 pairs).
     async fn associate(
         &self,

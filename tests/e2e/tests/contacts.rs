@@ -195,3 +195,38 @@ async fn a_permanent_error_lands_in_sync_health_with_the_crm_message() {
     assert!(integration_writes(&h, "Lead", Op::Create).is_empty());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_travels_both_ways_and_clearing_it_never_resubscribes() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let from_sf = create_hubspot_contact(&h, "optout.sf@example.com").await;
+    let from_hs = create_hubspot_contact(&h, "optout.hs@example.com").await;
+    h.sync_until(WAIT, |h| integration_writes(h, "Lead", Op::Create).len() >= 2).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let lead_of = |h: &Harness, email: &str| {
+        integration_writes(h, "Lead", Op::Create)
+            .into_iter()
+            .find(|id| h.sandbox.salesforce().record("Lead", id).is_some_and(|l| l["Email"] == email))
+            .unwrap()
+    };
+    let sf_lead = lead_of(&h, "optout.sf@example.com");
+    let hs_lead = lead_of(&h, "optout.hs@example.com");
+    let opted_out = |h: &Harness, id: u64| {
+        h.sandbox.hubspot().properties(ObjectType::Contacts, id).and_then(|p| p.get("hs_email_optout").cloned()) == Some("true".into())
+    };
+
+    // Salesforce -> HubSpot.
+    h.sandbox.salesforce().update_as_user("Lead", &sf_lead, json!({"HasOptedOutOfEmail": true})).unwrap();
+    h.sync_until(WAIT, |h| opted_out(h, from_sf)).await.unwrap();
+    // Clearing the Salesforce checkbox does not re-subscribe.
+    h.sandbox.salesforce().update_as_user("Lead", &sf_lead, json!({"HasOptedOutOfEmail": false})).unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert!(opted_out(&h, from_sf), "the HubSpot contact stays opted out");
+
+    // HubSpot -> Salesforce.
+    h.sandbox.hubspot().user_edit(UserEdit::OptOut { contact: from_hs, opted_out: true }).unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.salesforce().record("Lead", &hs_lead).is_some_and(|l| l["HasOptedOutOfEmail"] == true))
+        .await
+        .unwrap();
+    h.stop().await;
+}

@@ -60,6 +60,10 @@ impl HubspotApi for HubSpotClient {
         Ok(found.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect())
     }
 
+    async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError> {
+        self.unsubscribe_all_batch(emails).await
+    }
+
     async fn associate(&self, from_object: &str, to_object: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
         self.associate_default(from_object, to_object, pairs).await
     }

@@ -1,7 +1,8 @@
 //! Imports from Salesforce: review (count and API cost, nothing written),
 //! start (plan chunks of at most 200,000, queue them), and run one chunk.
 //!
-//! A chunk is a key range of Salesforce ids, so that it can be re-read after a
+//! A chunk is a key range of Salesforce ids (applied to the rows read, in
+//! byte order), so that it can be re-read after a
 //! crash and resumed from its checkpoint (the last id done). Records are read
 //! with Bulk API 2.0 above a threshold, else with paged SOQL. Records not yet
 //! linked are written to HubSpot directly with batch upserts (by email for
@@ -179,18 +180,11 @@ fn blocked_reason(app: &App, objects: ImportObjects) -> Option<String> {
     }
 }
 
-fn where_clause(filter: Option<&str>, first: Option<&str>, last: Option<&str>) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(f) = filter {
-        parts.push(format!("({f})"));
+fn where_clause(filter: Option<&str>) -> String {
+    match filter {
+        Some(f) => format!(" WHERE {f}"),
+        None => String::new(),
     }
-    if let Some(first) = first {
-        parts.push(format!("Id >= '{}'", soql_escape(first)));
-    }
-    if let Some(last) = last {
-        parts.push(format!("Id <= '{}'", soql_escape(last)));
-    }
-    if parts.is_empty() { String::new() } else { format!(" WHERE {}", parts.join(" AND ")) }
 }
 
 fn chunk_size(app: &App, request: &ImportRequest) -> Result<ChunkSize, AppError> {
@@ -200,13 +194,13 @@ fn chunk_size(app: &App, request: &ImportRequest) -> Result<ChunkSize, AppError>
 
 fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64) {
     let bulk = records > app.settings().bulk_threshold;
-    let per_chunk = records.div_ceil(chunks.max(1));
     let salesforce = if records == 0 {
         1
     } else if bulk {
         // count; the id scan when chunked; per chunk: create, poll, pages.
         let scan = if chunks > 1 { 2 + records.div_ceil(BULK_ROWS_PER_PAGE) } else { 0 };
-        1 + scan + chunks * (2 + per_chunk.div_ceil(BULK_ROWS_PER_PAGE))
+        // Each chunk's job reads the whole filtered object and keeps its range.
+        1 + scan + chunks * (2 + records.div_ceil(BULK_ROWS_PER_PAGE))
     } else {
         1 + records.div_ceil(QUERY_ROWS_PER_PAGE)
     };
@@ -227,7 +221,7 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         within_budget: true,
     };
     for &object in request.objects.objects() {
-        let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref(), None, None));
+        let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
         let records = app.salesforce().count(&soql).await?;
         let chunks = records.div_ceil(size.get());
         let (bulk, sf, hs) = estimate(app, records, chunks);
@@ -257,7 +251,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     let mut chunks: Vec<NewChunk> = Vec::new();
     let mut total = 0;
     for &object in request.objects.objects() {
-        let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref(), None, None));
+        let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
         let records = app.salesforce().count(&soql).await?;
         total += records;
         if records == 0 {
@@ -271,7 +265,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         }
         // Larger than one chunk: split by id, so each chunk is a key range
         // that can be re-read on its own.
-        let soql = format!("SELECT Id FROM {}{}", object.api_name(), where_clause(filter.as_deref(), None, None));
+        let soql = format!("SELECT Id FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
         let rows = app.salesforce().bulk_query(&soql).await?;
         let mut ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
         ids.sort();
@@ -346,7 +340,7 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
         "SELECT {} FROM {}{}",
         fields.join(", "),
         spec.object.api_name(),
-        where_clause(spec.filter.as_deref(), spec.first.as_deref(), spec.last.as_deref())
+        where_clause(spec.filter.as_deref())
     );
     let rows = if spec.bulk { app.salesforce().bulk_query(&soql).await? } else { app.salesforce().query(&soql).await? };
     let mut rows: Vec<SfRecord> = rows
@@ -357,6 +351,13 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
             Some(r)
         })
         .collect();
+    // The range is applied here, in the planner's own (byte) order: SOQL
+    // string comparison may ignore case, which would move records between
+    // chunks.
+    rows.retain(|r| {
+        spec.first.as_deref().is_none_or(|first| r.id.as_str() >= first)
+            && spec.last.as_deref().is_none_or(|last| r.id.as_str() <= last)
+    });
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     rows.dedup_by(|a, b| a.id == b.id);
     if let Some(done_up_to) = &chunk.checkpoint {
@@ -496,6 +497,9 @@ async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRe
             _ => continue,
         }
         let mut props: Map<String, Value> = decision.hubspot_writes.into_iter().collect();
+        // A first sync carries no opt-out (SPEC section 4); the property is
+        // read-only in HubSpot anyway.
+        props.remove(crate::usecases::sync::HUBSPOT_OPT_OUT_PROPERTY);
         let key = if pair == ObjectPair::Contact {
             let Some(email) = props.get(HUBSPOT_EMAIL_PROPERTY).and_then(Value::as_str).map(str::to_owned) else {
                 continue;
@@ -525,7 +529,6 @@ async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRe
         };
         inputs.push((key, props, row, decision.link));
     }
-
     let hs_object = pair.hubspot_object_type();
     let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
     for batch in inputs.chunks(HUBSPOT_BATCH) {

@@ -36,6 +36,9 @@ pub const SALESFORCE_HUBSPOT_ID_FIELD: &str = "HubSpot_Id__c";
 pub const HUBSPOT_SALESFORCE_ID_PROPERTY: &str = "salesforce_id";
 /// What a new Lead gets for its required fields when HubSpot has no value.
 pub const NOT_PROVIDED: &str = "[not provided]";
+/// HubSpot's read-only opt-out property: an opt-out travels through the
+/// communication preferences API instead.
+pub const HUBSPOT_OPT_OUT_PROPERTY: &str = "hs_email_optout";
 /// Retry delay after losing a conditional link write to another worker.
 const RACE_RETRY: Duration = Duration::from_secs(1);
 
@@ -784,6 +787,7 @@ impl<'a> PairSync<'a> {
         let mut hs_updates: Vec<(usize, String, Map<String, Value>)> = Vec::new();
         let mut hs_creates: Vec<(usize, String, Map<String, Value>)> = Vec::new();
         let mut pending: HashMap<usize, PendingWrite> = HashMap::new();
+        let mut opt_outs: Vec<(usize, String)> = Vec::new();
 
         for u in 0..self.units.len() {
             if self.units[u].result.is_some() {
@@ -862,8 +866,13 @@ impl<'a> PairSync<'a> {
                         sf_updates.entry(object).or_default().push((u, sf_id, fields));
                     }
                     if !decision.hubspot_writes.is_empty() {
-                        let props: Map<String, Value> = decision.hubspot_writes.clone().into_iter().collect();
-                        hs_updates.push((u, hs_id, props));
+                        let mut props: Map<String, Value> = decision.hubspot_writes.clone().into_iter().collect();
+                        if let Some(email) = take_opt_out(&mut props, unit.hs.as_ref()) {
+                            opt_outs.push((u, email));
+                        }
+                        if !props.is_empty() {
+                            hs_updates.push((u, hs_id, props));
+                        }
                     }
                     pending.insert(u, PendingWrite { unit: u, decision_link: link_state });
                 }
@@ -885,6 +894,8 @@ impl<'a> PairSync<'a> {
                     };
                     let Some(key) = key else { continue };
                     let mut props = props;
+                    // A first sync carries no opt-out (SPEC section 4).
+                    props.remove(HUBSPOT_OPT_OUT_PROPERTY);
                     if self.pair != ObjectPair::Contact {
                         props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into(), Value::String(key.clone()));
                     }
@@ -942,6 +953,22 @@ impl<'a> PairSync<'a> {
                 }
             }
             self.settle(units, result, &format!("hubspot:{}", pair_name(self.pair))).await;
+        }
+        let emails: Vec<String> = opt_outs.iter().filter(|(u, _)| self.units[*u].result.is_none()).map(|(_, e)| e.clone()).collect();
+        if !emails.is_empty() {
+            let units: Vec<usize> = opt_outs.iter().map(|(u, _)| *u).collect();
+            match self.app.hubspot().unsubscribe_all(&emails).await {
+                Ok(()) => {
+                    *self.stats.updated.entry("hubspot:opt_out".into()).or_default() += emails.len() as u64;
+                }
+                Err(error) if error.is_retryable() => self.fail_units(&units, &error),
+                Err(error) => {
+                    for u in units {
+                        let (code, message) = (error.code.clone(), error.message.clone());
+                        self.record_failure(u, &code, &message, false).await;
+                    }
+                }
+            }
         }
         self.store_links(pending).await;
     }
@@ -1074,7 +1101,69 @@ impl<'a> PairSync<'a> {
     }
 }
 
+/// Takes HubSpot's read-only opt-out property out of a write; returns the
+/// contact's email when the write was an opt-out (opt-ins never travel).
+fn take_opt_out(props: &mut Map<String, Value>, contact: Option<&HsRecord>) -> Option<String> {
+    let value = props.remove(HUBSPOT_OPT_OUT_PROPERTY)?;
+    if value.as_str() != Some("true") {
+        return None;
+    }
+    contact.and_then(|c| email_in(&c.properties, HUBSPOT_EMAIL_PROPERTY)).map(|e| e.as_str().to_owned())
+}
+
 /// Escapes a value for a single-quoted SOQL literal.
 pub(crate) fn soql_escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_sync_domain::rules::FieldFingerprint;
+
+    #[test]
+    fn a_link_state_survives_the_store_string_map() {
+        let mut state = LinkState::default();
+        let key = "jobtitle<->Title";
+        state.fingerprints.insert(key.into(), FieldFingerprint::of(key, &Some("CTO".into()), &None));
+        state.salesforce_last_modified = parse_time(Some(&Value::String("2024-05-01T10:00:00.000+0000".into())));
+        let decoded = decode_link_state(&encode_link_state(&state));
+        assert_eq!(decoded, state);
+    }
+
+    #[test]
+    fn both_crms_timestamp_formats_parse() {
+        let sf = parse_time(Some(&Value::String("2024-05-01T10:00:00.000+0000".into()))).unwrap();
+        let hs = parse_time(Some(&Value::String("2024-05-01T10:00:00Z".into()))).unwrap();
+        let ms = parse_time(Some(&Value::String("1714557600000".into()))).unwrap();
+        assert_eq!(sf, hs);
+        assert_eq!(hs, ms);
+        assert_eq!(parse_time(Some(&Value::Null)), None);
+    }
+
+    #[test]
+    fn per_record_error_codes_fall_into_sync_health_categories() {
+        assert_eq!(categorize("DUPLICATE_VALUE"), ErrorCategory::Duplicates);
+        assert_eq!(categorize("REQUIRED_FIELD_MISSING"), ErrorCategory::PropertyValueOrValidation);
+        assert_eq!(categorize("INSUFFICIENT_ACCESS_OR_READONLY"), ErrorCategory::PermissionsOrAccess);
+        assert_eq!(categorize("VALIDATION_ERROR"), ErrorCategory::PropertyValueOrValidation);
+        assert_eq!(categorize("UNKNOWN_EXCEPTION"), ErrorCategory::Other);
+        assert_eq!(category_name(ErrorCategory::PropertyValueOrValidation), "property_value_or_validation");
+    }
+
+    #[test]
+    fn a_retry_outweighs_a_failure_and_a_failure_outweighs_success() {
+        let retry = RecordResult::Retry(Duration::from_secs(2));
+        assert_eq!(RecordResult::Done.worse(retry.clone()), retry);
+        assert_eq!(RecordResult::Failed("x".into()).worse(RecordResult::Done), RecordResult::Failed("x".into()));
+        assert_eq!(
+            RecordResult::Retry(Duration::from_secs(1)).worse(RecordResult::Retry(Duration::from_secs(5))),
+            RecordResult::Retry(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn soql_literals_are_escaped() {
+        assert_eq!(soql_escape("o'brien\\x"), "o\\'brien\\\\x");
+    }
 }
