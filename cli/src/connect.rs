@@ -29,6 +29,10 @@ pub const PUBLIC_URL_ENV: &str = "CRM_SYNC_PUBLIC_URL";
 pub struct SecretString(String);
 
 impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

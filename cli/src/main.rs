@@ -22,7 +22,8 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    if let Err(error) = telemetry::init(cli.log_format, cli.verbose) {
+    let quiet = matches!(cli.command, args::Command::Demo(_) | args::Command::Bench(_));
+    if let Err(error) = telemetry::init(cli.log_format, cli.verbose, quiet) {
         eprintln!("error: {error:#}");
         return ExitCode::from(2);
     }

@@ -7,8 +7,11 @@ use crate::args::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Fails only if one is already installed.
-pub fn init(format: LogFormat, verbose: u8) -> anyhow::Result<()> {
+/// `quiet` commands (the demo, the benchmark) print their own story and log
+/// only warnings unless asked for more.
+pub fn init(format: LogFormat, verbose: u8, quiet: bool) -> anyhow::Result<()> {
     let default_level = match verbose {
+        0 if quiet => "warn",
         0 => "warn,crm_sync=info",
         1 => "info",
         2 => "debug",

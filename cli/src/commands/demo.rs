@@ -230,14 +230,15 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
 
 /// The sandbox's well-known test credentials.
 fn sandbox_credentials() -> Credentials {
-    let json = json!({
-        "salesforce_client_id": crm_sandbox::salesforce::DEFAULT_CLIENT_ID,
-        "salesforce_client_secret": crm_sandbox::salesforce::DEFAULT_CLIENT_SECRET,
-        "salesforce_username": crm_sandbox::salesforce::DEFAULT_USERNAME,
-        "hubspot_access_token": crm_sandbox::hubspot::DEFAULT_TOKEN,
-        "hubspot_client_secret": crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET,
-    });
-    serde_json::from_value(json).unwrap_or_default()
+    use crate::connect::SecretString;
+    Credentials {
+        salesforce_client_id: crm_sandbox::salesforce::DEFAULT_CLIENT_ID.into(),
+        salesforce_client_secret: SecretString::new(crm_sandbox::salesforce::DEFAULT_CLIENT_SECRET),
+        salesforce_username: crm_sandbox::salesforce::DEFAULT_USERNAME.into(),
+        hubspot_access_token: SecretString::new(crm_sandbox::hubspot::DEFAULT_TOKEN),
+        hubspot_client_secret: SecretString::new(crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET),
+        ..Credentials::default()
+    }
 }
 
 /// The first few links of contacts, by Salesforce object.
