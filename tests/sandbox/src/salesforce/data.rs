@@ -403,8 +403,9 @@ impl Org {
                     }
                     return Ok(Value::Null);
                 }
-                if text.chars().count() > 255 {
-                    return Err(SfError::new(400, "STRING_TOO_LONG", format!("{}: data value too large: {text} (max length=255)", def.name)).field(def.name));
+                let max = def.ty.max_length();
+                if text.chars().count() > max {
+                    return Err(SfError::new(400, "STRING_TOO_LONG", format!("{}: data value too large: {text} (max length={max})", def.name)).field(def.name));
                 }
                 if def.ty == Ty::Email && !valid_email(&text) {
                     return Err(SfError::new(400, "INVALID_EMAIL_ADDRESS", format!("Email: invalid email address: {text}")).field(def.name));

@@ -10,6 +10,7 @@ pub enum Ty {
     Email,
     Phone,
     Url,
+    Textarea,
     Boolean,
     Int,
     Double,
@@ -29,6 +30,7 @@ impl Ty {
             Ty::Email => "email",
             Ty::Phone => "phone",
             Ty::Url => "url",
+            Ty::Textarea => "textarea",
             Ty::Boolean => "boolean",
             Ty::Int => "int",
             Ty::Double => "double",
@@ -42,7 +44,17 @@ impl Ty {
     }
 
     pub fn is_text(self) -> bool {
-        matches!(self, Ty::Id | Ty::String | Ty::Email | Ty::Phone | Ty::Url | Ty::Picklist | Ty::Reference)
+        matches!(self, Ty::Id | Ty::String | Ty::Email | Ty::Phone | Ty::Url | Ty::Textarea | Ty::Picklist | Ty::Reference)
+    }
+
+    /// Longest accepted text.
+    pub fn max_length(self) -> usize {
+        match self {
+            Ty::Textarea => 32_000,
+            Ty::Id | Ty::Reference => 18,
+            Ty::Phone => 40,
+            _ => 255,
+        }
     }
 }
 
@@ -168,7 +180,7 @@ impl Field {
             "picklistValues": picklist,
             "referenceTo": self.reference_to.map(|r| vec![r]).unwrap_or_default(),
             "relationshipName": self.relationship_name(),
-            "length": if self.ty.is_text() { 255 } else { 0 },
+            "length": if self.ty.is_text() { self.ty.max_length() } else { 0 },
         })
     }
 }
@@ -270,8 +282,8 @@ pub fn objects() -> Vec<Object> {
                 // Standard fields behind the default contact mappings (SPEC 2).
                 Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
                 Field::new("Fax", Ty::Phone),
-                Field::new("Description", Ty::String),
-                Field::new("Street", Ty::String),
+                Field::new("Description", Ty::Textarea),
+                Field::new("Street", Ty::Textarea),
                 Field::new("City", Ty::String),
                 Field::new("State", Ty::String),
                 Field::new("PostalCode", Ty::String),
@@ -310,8 +322,8 @@ pub fn objects() -> Vec<Object> {
                 // Standard fields behind the default contact mappings (SPEC 2).
                 Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
                 Field::new("Fax", Ty::Phone),
-                Field::new("Description", Ty::String),
-                Field::new("MailingStreet", Ty::String),
+                Field::new("Description", Ty::Textarea),
+                Field::new("MailingStreet", Ty::Textarea),
                 Field::new("MailingCity", Ty::String),
                 Field::new("MailingState", Ty::String),
                 Field::new("MailingPostalCode", Ty::String),
@@ -338,6 +350,12 @@ pub fn objects() -> Vec<Object> {
                 Field::new("Type", Ty::Picklist).picklist(ACCOUNT_TYPE, None),
                 Field::new("NumberOfEmployees", Ty::Int),
                 Field::new("AnnualRevenue", Ty::Currency),
+                Field::new("Description", Ty::Textarea),
+                Field::new("BillingStreet", Ty::Textarea),
+                Field::new("BillingCity", Ty::String),
+                Field::new("BillingState", Ty::String),
+                Field::new("BillingPostalCode", Ty::String),
+                Field::new("BillingCountry", Ty::String),
                 owner(),
                 master(),
                 hubspot_id(),
@@ -356,6 +374,9 @@ pub fn objects() -> Vec<Object> {
                 Field::new("CloseDate", Ty::Date).required(),
                 Field::new("Amount", Ty::Currency),
                 Field::new("Probability", Ty::Percent),
+                Field::new("Type", Ty::Picklist).picklist(&["New Business", "Existing Business"], None),
+                Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
+                Field::new("Description", Ty::Textarea),
                 owner(),
                 hubspot_id(),
                 Field::new("Expected_Revenue__c", Ty::Currency).kind(Kind::Formula(Formula::ExpectedRevenue)),
