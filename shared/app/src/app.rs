@@ -97,6 +97,7 @@ pub struct AppParts {
 pub struct App {
     pub(crate) inner: Arc<AppParts>,
     flushed: Arc<crate::usage::Flushed>,
+    schema_ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl fmt::Debug for App {
@@ -113,7 +114,26 @@ impl App {
         App {
             inner: Arc::new(parts),
             flushed: Arc::default(),
+            schema_ready: Arc::default(),
         }
+    }
+
+    /// Makes sure HubSpot has the `salesforce_id` unique property on
+    /// companies and deals (when they sync); runs once per process.
+    pub async fn ensure_hubspot_schema(&self) -> Result<(), crate::AppError> {
+        self.schema_ready
+            .get_or_try_init(|| async {
+                for (on, object) in [(self.config().objects.companies, "companies"), (self.config().objects.deals, "deals")] {
+                    if on {
+                        self.hubspot()
+                            .ensure_unique_property(object, crate::usecases::sync::HUBSPOT_SALESFORCE_ID_PROPERTY)
+                            .await?;
+                    }
+                }
+                Ok::<(), crate::AppError>(())
+            })
+            .await
+            .map(|_| ())
     }
 
     pub(crate) fn inner_flushed(&self) -> &crate::usage::Flushed {

@@ -138,6 +138,10 @@ pub trait HubspotApi: Send + Sync {
         end: DateTime<Utc>,
     ) -> Result<Vec<Changed>, CrmError>;
 
+    /// Makes sure a unique-value text property exists on an object (the
+    /// `salesforce_id` key of companies and deals); creates it if missing.
+    async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError>;
+
     /// Unsubscribes addresses from all email (communication preferences;
     /// one call per 100). HubSpot's opt-out property itself is read-only.
     async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError>;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
 use crm_sync_crm::hubspot::HubSpotClient;
-use crm_sync_crm::hubspot::types::{BatchItem, HsObject};
+use crm_sync_crm::hubspot::types::{BatchItem, HsObject, PropertyDefinition};
 use crm_sync_crm::hubspot::webhook::verify_request;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
@@ -58,6 +58,21 @@ impl HubspotApi for HubSpotClient {
     async fn changed_since(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Changed>, CrmError> {
         let found = self.modified_between(object, start, end, &[], &[]).await?;
         Ok(found.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect())
+    }
+
+    async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError> {
+        if self.get_property(object, name).await?.is_some() {
+            return Ok(());
+        }
+        let definition = PropertyDefinition {
+            name: name.to_owned(),
+            label: "Salesforce ID".to_owned(),
+            kind: "string".to_owned(),
+            field_type: "text".to_owned(),
+            group_name: format!("{}information", object.trim_end_matches('s').replace("companie", "company")),
+            has_unique_value: true,
+        };
+        self.create_property(object, &definition).await.map(|_| ())
     }
 
     async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError> {

@@ -248,6 +248,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     }
     let filter = request.filter.as_ref().map(ImportFilter::soql).transpose()?;
     let size = chunk_size(app, request)?;
+    app.ensure_hubspot_schema().await?;
     let mut chunks: Vec<NewChunk> = Vec::new();
     let mut total = 0;
     for &object in request.objects.objects() {

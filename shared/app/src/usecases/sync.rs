@@ -409,6 +409,13 @@ impl<'a> PairSync<'a> {
     }
 
     async fn run(&mut self, intents: &[SyncIntent]) -> Vec<RecordResult> {
+        if self.pair != ObjectPair::Contact
+            && let Err(error) = self.app.ensure_hubspot_schema().await
+        {
+            warn!(%error, "HubSpotSchemaNotReady");
+            let delay = error.retry_after().unwrap_or(Duration::from_secs(60));
+            return intents.iter().map(|_| RecordResult::Retry(delay)).collect();
+        }
         if let Err(error) = self.collect(intents).await {
             warn!(pair = pair_name(self.pair), %error, "LinksUnreadable");
             return intents.iter().map(|_| RecordResult::Retry(RACE_RETRY)).collect();
