@@ -155,3 +155,33 @@ async fn serve_answers_on_its_webhook_port_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "serve exited with {status:?}");
     drain.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detached_import_is_worked_by_a_running_serve_on_the_same_state_file() {
+    let (sandbox, dir) = sandbox_with_leads(40).await;
+    let queued = ok(&run(dir.path(), &sandbox, &["import", "start", "--object", "leads", "--detach"]).await);
+    assert!(queued.contains("queued"), "{queued}");
+    assert_eq!(sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts), 0);
+
+    let mut child = command(dir.path(), &sandbox, &["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut imported = 0;
+    for _ in 0..300 {
+        imported = sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts);
+        if imported == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert_eq!(imported, 40, "serve did not work the queued import");
+    assert!(status.success(), "serve exited with {status:?}");
+
+    let status = ok(&run(dir.path(), &sandbox, &["import", "status"]).await);
+    assert!(status.contains("completed"), "{status}");
+}
