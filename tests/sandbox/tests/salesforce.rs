@@ -178,3 +178,27 @@ async fn a_composite_request_resolves_references_and_all_or_none_rolls_everythin
     assert_eq!(sandbox.salesforce().api_usage().0, 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_merge_as_a_user_deletes_the_loser_pointing_at_the_winner_and_moves_the_winner() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions::default()).await?;
+    let sf = sandbox.salesforce();
+    let winner = sf.create_as_user("Contact", json!({"LastName": "Keep", "Email": "same@example.com"}))?;
+    let loser = sf.create_as_user("Contact", json!({"LastName": "Lose", "Email": "same@example.com"}))?;
+    let before = sf.record("Contact", &winner).ok_or_else(|| anyhow::anyhow!("no winner"))?;
+    let http = reqwest::Client::new();
+    let status = http
+        .post(format!("{}/__sandbox/salesforce/records/Contact/{winner}/merge", sandbox.salesforce_url()))
+        .json(&json!({"loser": loser}))
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, 204);
+    let lost = sf.record("Contact", &loser).ok_or_else(|| anyhow::anyhow!("no loser"))?;
+    assert_eq!((lost["IsDeleted"].clone(), lost["MasterRecordId"].clone()), (json!(true), json!(winner)));
+    let after = sf.record("Contact", &winner).ok_or_else(|| anyhow::anyhow!("no winner"))?;
+    assert!(after["SystemModstamp"].as_str() > before["SystemModstamp"].as_str());
+    assert_eq!(sf.live_count("Contact"), 1);
+    assert!(sf.merge_as_user("User", &winner, &loser).is_err());
+    Ok(())
+}

@@ -586,6 +586,36 @@ impl Org {
         Ok(rid)
     }
 
+    /// Merges `loser` into `winner` (Lead, Contact, Account): the loser goes to
+    /// the Recycle Bin with `MasterRecordId` pointing at the winner, and the
+    /// winner is written (its `SystemModstamp` moves).
+    pub fn merge(&mut self, object: usize, winner: &str, loser: &str, actor: Actor) -> Result<SfId, SfError> {
+        let master = self.objects[object]
+            .field_index("MasterRecordId")
+            .ok_or_else(|| SfError::new(400, "INVALID_OPERATION", format!("{} records cannot be merged", self.objects[object].name)))?;
+        let winner_id = self.live(object, winner)?.id;
+        let mut lost = self.live(object, loser)?.clone();
+        if lost.id == winner_id {
+            return Err(SfError::new(400, "INVALID_OPERATION", "a record cannot be merged into itself"));
+        }
+        let now = self.stamp();
+        lost.set(master, Value::Str(winner_id.as_str().into()));
+        lost.deleted = Some(now);
+        lost.modstamp = now;
+        lost.modified_by = actor;
+        let lost_id = lost.id;
+        self.put(object, lost);
+        self.log(object, lost_id, Op::Delete, actor, None, now, false);
+        let mut kept = self.live(object, winner)?.clone();
+        let now = self.stamp();
+        kept.modified = now;
+        kept.modstamp = now;
+        kept.modified_by = actor;
+        self.put(object, kept);
+        self.log(object, winner_id, Op::Update, actor, None, now, true);
+        Ok(winner_id)
+    }
+
     /// Live records whose external-id field equals `value`.
     pub fn find_by_external_id(&self, object: usize, field: usize, value: &str) -> Vec<SfId> {
         let def = &self.objects[object];

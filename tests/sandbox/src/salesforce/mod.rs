@@ -202,6 +202,15 @@ impl SalesforceState {
         org.delete(ix, id, Actor::User, None).map(|_| ())
     }
 
+    /// Merges `loser` into `winner` as a person in the UI.
+    pub fn merge_as_user(&self, object: &str, winner: &str, loser: &str) -> Result<(), SfError> {
+        let mut org = self.org_write();
+        let ix = org.find_object(object)?;
+        org.merge(ix, winner, loser, Actor::User)?;
+        self.flush_outbound(&mut org);
+        Ok(())
+    }
+
     /// A record with every field, deleted ones included; `None` if unknown.
     pub fn record(&self, object: &str, id: &str) -> Option<Json> {
         let org = self.org_read();
@@ -352,6 +361,7 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
             "/__sandbox/salesforce/records/{object}/{id}",
             get(control_get).patch(control_update).delete(control_delete),
         )
+        .route("/__sandbox/salesforce/records/{object}/{id}/merge", post(control_merge))
         .route("/__sandbox/salesforce/sessions/expire", post(control_expire))
         .route("/__sandbox/salesforce/limits", get(control_limits).put(control_set_limits))
         .route("/__sandbox/salesforce/writes", get(control_writes))
@@ -405,6 +415,22 @@ async fn control_update(
 
 async fn control_delete(State(s): State<Arc<SalesforceState>>, Path((object, id)): Path<(String, String)>) -> Response {
     match s.delete_as_user(&object, &id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(e),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MergeBody {
+    loser: String,
+}
+
+async fn control_merge(
+    State(s): State<Arc<SalesforceState>>,
+    Path((object, id)): Path<(String, String)>,
+    AxJson(body): AxJson<MergeBody>,
+) -> Response {
+    match s.merge_as_user(&object, &id, &body.loser) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => control_error(e),
     }
