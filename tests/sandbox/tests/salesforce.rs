@@ -202,3 +202,25 @@ async fn a_merge_as_a_user_deletes_the_loser_pointing_at_the_winner_and_moves_th
     assert!(sf.merge_as_user("User", &winner, &loser).is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn converting_a_lead_creates_the_contact_and_account_and_locks_the_lead() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions::default()).await?;
+    let sf = sandbox.salesforce();
+    let lead = sf.create_as_user("Lead", json!({"FirstName": "Ada", "LastName": "Lovelace", "Company": "Engines", "Email": "ada@example.com"}))?;
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .post(format!("{}/__sandbox/salesforce/leads/{lead}/convert", sandbox.salesforce_url()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let contact_id = answer["contactId"].as_str().unwrap_or_default();
+    let contact = sf.record("Contact", contact_id).ok_or_else(|| anyhow::anyhow!("no contact"))?;
+    assert_eq!((contact["Email"].clone(), contact["Account_Name__c"].clone()), (json!("ada@example.com"), json!("Engines")));
+    let converted = sf.record("Lead", &lead).ok_or_else(|| anyhow::anyhow!("no lead"))?;
+    assert_eq!((converted["IsConverted"].clone(), converted["ConvertedContactId"].clone()), (json!(true), json!(contact_id)));
+    let refused = sf.update_as_user("Lead", &lead, json!({"Title": "Countess"})).err().map(|e| e.code);
+    assert_eq!(refused, Some("CANNOT_UPDATE_CONVERTED_LEAD"));
+    Ok(())
+}

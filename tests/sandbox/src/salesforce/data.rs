@@ -616,6 +616,58 @@ impl Org {
         Ok(winner_id)
     }
 
+    /// Converts a Lead as a user: a new Account (from `Company`) and Contact
+    /// (the person's fields), and the Lead marked converted and read-only.
+    /// Returns (contact id, account id).
+    pub fn convert_lead(&mut self, lead: &str, actor: Actor) -> Result<(SfId, SfId), SfError> {
+        let lead_ix = self.find_object("Lead")?;
+        let record = self.live(lead_ix, lead)?.clone();
+        let lead_def = self.objects[lead_ix].clone();
+        let field = |name: &str| lead_def.field_index(name);
+        if field("IsConverted").is_some_and(|f| record.stored(f) == &Value::Bool(true)) {
+            return Err(SfError::new(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"));
+        }
+        let text = |name: &str| match field(name).map(|f| record.stored(f)) {
+            Some(Value::Str(s)) => Json::from(&**s),
+            _ => Json::Null,
+        };
+        let mut account = Map::new();
+        account.insert("Name".into(), text("Company"));
+        let account_ix = self.find_object("Account")?;
+        let account_id = self.insert(account_ix, &account, actor, None, true)?;
+        let mut contact = Map::new();
+        for name in ["FirstName", "LastName", "Email", "Phone", "Title", "Salutation", "LeadSource", "Description"] {
+            let v = text(name);
+            if !v.is_null() {
+                contact.insert(name.into(), v);
+            }
+        }
+        contact.insert("AccountId".into(), Json::from(account_id.as_str()));
+        let contact_ix = self.find_object("Contact")?;
+        let contact_id = self.insert(contact_ix, &contact, actor, None, true)?;
+        let now = self.stamp();
+        let mut converted = record;
+        let today = (now / 86_400_000) as i32;
+        for (name, value) in [
+            ("IsConverted", Value::Bool(true)),
+            ("ConvertedContactId", Value::Str(contact_id.as_str().into())),
+            ("ConvertedAccountId", Value::Str(account_id.as_str().into())),
+            ("ConvertedDate", Value::Date(today)),
+            ("Status", Value::Str("Closed - Converted".into())),
+        ] {
+            if let Some(f) = field(name) {
+                converted.set(f, value);
+            }
+        }
+        converted.modified = now;
+        converted.modstamp = now;
+        converted.modified_by = actor;
+        let lead_id = converted.id;
+        self.put(lead_ix, converted);
+        self.log(lead_ix, lead_id, Op::Update, actor, None, now, true);
+        Ok((contact_id, account_id))
+    }
+
     /// Live records whose external-id field equals `value`.
     pub fn find_by_external_id(&self, object: usize, field: usize, value: &str) -> Vec<SfId> {
         let def = &self.objects[object];

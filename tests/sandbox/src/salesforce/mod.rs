@@ -211,6 +211,14 @@ impl SalesforceState {
         Ok(())
     }
 
+    /// Converts a Lead as a person in the UI; returns (contact id, account id).
+    pub fn convert_lead_as_user(&self, lead: &str) -> Result<(String, String), SfError> {
+        let mut org = self.org_write();
+        let (contact, account) = org.convert_lead(lead, Actor::User)?;
+        self.flush_outbound(&mut org);
+        Ok((contact.to_string(), account.to_string()))
+    }
+
     /// A record with every field, deleted ones included; `None` if unknown.
     pub fn record(&self, object: &str, id: &str) -> Option<Json> {
         let org = self.org_read();
@@ -362,6 +370,7 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
             get(control_get).patch(control_update).delete(control_delete),
         )
         .route("/__sandbox/salesforce/records/{object}/{id}/merge", post(control_merge))
+        .route("/__sandbox/salesforce/leads/{id}/convert", post(control_convert))
         .route("/__sandbox/salesforce/sessions/expire", post(control_expire))
         .route("/__sandbox/salesforce/limits", get(control_limits).put(control_set_limits))
         .route("/__sandbox/salesforce/writes", get(control_writes))
@@ -432,6 +441,13 @@ async fn control_merge(
 ) -> Response {
     match s.merge_as_user(&object, &id, &body.loser) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(e),
+    }
+}
+
+async fn control_convert(State(s): State<Arc<SalesforceState>>, Path(id): Path<String>) -> Response {
+    match s.convert_lead_as_user(&id) {
+        Ok((contact, account)) => AxJson(serde_json::json!({"contactId": contact, "accountId": account})).into_response(),
         Err(e) => control_error(e),
     }
 }
