@@ -175,6 +175,11 @@ impl SalesforceState {
         lock(&self.outbound_tx).take();
     }
 
+    /// True once [`stop`](Self::stop) ran (or no outbound URL was set).
+    pub(crate) fn outbound_stopped(&self) -> bool {
+        lock(&self.outbound_tx).is_none()
+    }
+
     // ---- in-process control, for tests ----
 
     /// Creates a record as a person in the UI (not the integration user).

@@ -99,6 +99,9 @@ async fn deliver(state: &SalesforceState, http: &reqwest::Client, url: &str, obj
             stats.notifications.fetch_add(records.len() as u64, Ordering::SeqCst);
             return;
         }
+        if state.outbound_stopped() {
+            return;
+        }
         tracing::debug!(attempt, "outbound message not acknowledged; will retry");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(30));
