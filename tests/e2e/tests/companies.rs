@@ -2,6 +2,8 @@
 //! associated contacts creates no account until a manual resync forces it
 //! (SPEC section 5).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sync_app::{RecordRef, resync_record};

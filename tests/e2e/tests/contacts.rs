@@ -2,6 +2,8 @@
 //! edits per sync rule, no echo, no duplicates, 429 storms and permanent
 //! errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crm_sandbox::Fault;
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};

@@ -1,6 +1,8 @@
 //! Imports through the local runtime: chunking past 200,000 records, each
 //! record arriving once, and the API cost of a 10,000-contact import.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crm_sandbox::hubspot::ObjectType;
 use crm_sync_app::{ImportObjects, ImportRequest, import_review, import_start};
 use crm_sync_e2e::{Harness, HarnessOptions};

@@ -333,6 +333,11 @@ struct Unit {
     result: Option<RecordResult>,
 }
 
+/// An update of one record by id: (unit, id, fields).
+type IdWrite = (usize, String, Map<String, Value>);
+/// A create keyed by its External ID: (unit, fields).
+type KeyedWrite = (usize, Map<String, Value>);
+
 /// A write waiting for its batch call.
 struct PendingWrite {
     unit: usize,
@@ -789,8 +794,8 @@ impl<'a> PairSync<'a> {
 
     async fn decide_and_write(&mut self) {
         let config = self.app.config();
-        let mut sf_updates: BTreeMap<SfObject, Vec<(usize, String, Map<String, Value>)>> = BTreeMap::new();
-        let mut sf_creates: BTreeMap<SfObject, Vec<(usize, Map<String, Value>)>> = BTreeMap::new();
+        let mut sf_updates: BTreeMap<SfObject, Vec<IdWrite>> = BTreeMap::new();
+        let mut sf_creates: BTreeMap<SfObject, Vec<KeyedWrite>> = BTreeMap::new();
         let mut hs_updates: Vec<(usize, String, Map<String, Value>)> = Vec::new();
         let mut hs_creates: Vec<(usize, String, Map<String, Value>)> = Vec::new();
         let mut pending: HashMap<usize, PendingWrite> = HashMap::new();
@@ -1124,6 +1129,7 @@ pub(crate) fn soql_escape(value: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crm_sync_domain::rules::FieldFingerprint;

@@ -105,6 +105,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<HubspotEvent>, serde_json::Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
