@@ -83,3 +83,32 @@ async fn a_company_without_contacts_creates_no_account_until_a_resync_forces_it(
     assert_eq!(account["HubSpot_Id__c"], company.to_string());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesforce_contact_of_a_synced_account_is_associated_with_its_company() {
+    let h = Harness::start(HarnessOptions { config: company_config(), ..HarnessOptions::default() }).await.unwrap();
+    let account = h.sandbox.salesforce().create_as_user("Account", json!({"Name": "Initech"})).unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Companies) == 1).await.unwrap();
+    h.settle(Duration::from_millis(1000)).await.unwrap();
+    let contact = h
+        .sandbox
+        .salesforce()
+        .create_as_user("Contact", json!({"LastName": "Lumbergh", "Email": "bill@initech.example.com", "AccountId": account}))
+        .unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 1).await.unwrap();
+    h.settle(Duration::from_millis(1000)).await.unwrap();
+
+    let store = h.app.store();
+    let company = store.get_link_by_salesforce(crm_sync_store::ObjectPair::Company, &account).await.unwrap().unwrap();
+    let person = store.get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &contact).await.unwrap().unwrap();
+    let mut config = crm_sync_crm::hubspot::HubSpotConfig::new(
+        h.sandbox.hubspot_url(),
+        crm_sync_crm::hubspot::Secret::new(h.sandbox.hubspot().options().token.clone()),
+    );
+    config.max_rate_limit_retries = 1;
+    let reader = crm_sync_crm::hubspot::HubSpotClient::new(config).unwrap();
+    let associated = reader.associations_read("contacts", "companies", std::slice::from_ref(&person.hubspot_id)).await.unwrap();
+    let companies: Vec<String> = associated.get(&person.hubspot_id).map(|v| v.iter().map(|a| a.to_id.clone()).collect()).unwrap_or_default();
+    assert_eq!(companies, vec![company.hubspot_id], "the contact follows its account's company");
+    h.stop().await;
+}

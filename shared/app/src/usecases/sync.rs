@@ -19,6 +19,7 @@ use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_domain::matching::{SalesforceCandidate, pick_salesforce_match};
 use crm_sync_domain::model::{FieldMap, RecordId};
 use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
+use crm_sync_domain::special::{CompanyAssociation, company_association};
 use crm_sync_domain::{
     DecisionContext, DecisionInput, Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject,
     SyncIntent, decide,
@@ -36,6 +37,8 @@ pub const SALESFORCE_HUBSPOT_ID_FIELD: &str = "HubSpot_Id__c";
 pub const HUBSPOT_SALESFORCE_ID_PROPERTY: &str = "salesforce_id";
 /// What a new Lead gets for its required fields when HubSpot has no value.
 pub const NOT_PROVIDED: &str = "[not provided]";
+/// The HubSpot contact property mirroring a Salesforce Contact's `AccountId`.
+const ACCOUNT_ID_PROPERTY: &str = "salesforceaccountid";
 /// HubSpot's read-only opt-out property: an opt-out travels through the
 /// communication preferences API instead.
 pub const HUBSPOT_OPT_OUT_PROPERTY: &str = "hs_email_optout";
@@ -800,6 +803,9 @@ impl<'a> PairSync<'a> {
         let mut hs_creates: Vec<(usize, String, Map<String, Value>)> = Vec::new();
         let mut pending: HashMap<usize, PendingWrite> = HashMap::new();
         let mut opt_outs: Vec<(usize, String)> = Vec::new();
+        // Contacts whose account changed (or first synced): the HubSpot
+        // contact-to-company association follows the account link.
+        let mut follow_account: Vec<(usize, SalesforceId)> = Vec::new();
 
         for u in 0..self.units.len() {
             if self.units[u].result.is_some() {
@@ -852,6 +858,19 @@ impl<'a> PairSync<'a> {
                 context: DecisionContext { forced: unit.forced, in_inclusion_segment: in_segment, create_allowed },
             });
             debug!(action = ?decision.action, "RecordDecided");
+            if self.pair == ObjectPair::Contact
+                && let (Some(object), Some(sf)) = (unit.sf_object, unit.sf.as_ref())
+            {
+                let account = sf.fields.get("AccountId").and_then(Value::as_str).and_then(|a| SalesforceId::parse(a).ok());
+                let account_travels = decision.hubspot_writes.contains_key(ACCOUNT_ID_PROPERTY)
+                    || matches!(decision.action, Action::CreateHubSpot { .. })
+                    || unit.link.is_none();
+                if account_travels
+                    && let CompanyAssociation::FollowAccount(account) = company_association(config, object, account.as_ref())
+                {
+                    follow_account.push((u, account));
+                }
+            }
             let mut link_state = decision.link.clone();
             match &decision.action {
                 Action::Skip { reason } => {
@@ -983,6 +1002,48 @@ impl<'a> PairSync<'a> {
             }
         }
         self.store_links(pending).await;
+        self.associate_companies(follow_account).await;
+    }
+
+    /// Associates HubSpot contacts with the companies linked to their
+    /// Salesforce accounts (one call per 100 pairs). A failure is recorded
+    /// in sync health (`associations`) and does not undo the contact's sync.
+    async fn associate_companies(&mut self, follow: Vec<(usize, SalesforceId)>) {
+        let mut pairs: Vec<(usize, String, String)> = Vec::new();
+        for (u, account) in follow {
+            if !matches!(self.units[u].result, Some(RecordResult::Done)) {
+                continue;
+            }
+            let Some(contact) = self.units[u].hs_id.clone() else { continue };
+            match self.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Company, account.as_str()).await {
+                Ok(Some(link)) => pairs.push((u, contact, link.hubspot_id)),
+                Ok(None) => debug!("AccountNotLinkedYet"),
+                Err(error) => warn!(%error, "LinkUnreadable"),
+            }
+        }
+        for chunk in pairs.chunks(HUBSPOT_BATCH) {
+            let ids: Vec<(String, String)> = chunk.iter().map(|(_, c, co)| (c.clone(), co.clone())).collect();
+            match self.app.hubspot().associate("contacts", "companies", &ids).await {
+                Ok(()) => *self.stats.updated.entry("hubspot:association".into()).or_default() += ids.len() as u64,
+                Err(error) => {
+                    for (u, _, _) in chunk {
+                        let report = ErrorReport {
+                            key: format!("contact:association:{}", self.units[*u].hs_id.clone().unwrap_or_default()),
+                            category: category_name(ErrorCategory::Associations),
+                            pair: crm_sync_store::ObjectPair::Contact,
+                            salesforce_id: self.units[*u].sf_id.clone(),
+                            hubspot_id: self.units[*u].hs_id.clone(),
+                            message: format!("{}: {}", error.code, error.message),
+                            retryable: error.is_retryable(),
+                        };
+                        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
+                        if let Err(error) = self.app.store().record_error(&report).await {
+                            warn!(%error, "ErrorNotRecorded");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// A new Lead needs `LastName` and `Company`; when HubSpot has none, the
