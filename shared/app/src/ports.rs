@@ -138,6 +138,15 @@ pub trait HubspotApi: Send + Sync {
         end: DateTime<Utc>,
     ) -> Result<Vec<Changed>, CrmError>;
 
+    /// The ids associated with each record (one call per 100 records);
+    /// records without associations are absent.
+    async fn associated_ids(
+        &self,
+        from_object: &str,
+        to_object: &str,
+        ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, CrmError>;
+
     /// Makes sure a unique-value text property exists on an object (the
     /// `salesforce_id` key of companies and deals); creates it if missing.
     async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError>;

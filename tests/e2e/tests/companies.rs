@@ -112,3 +112,49 @@ async fn a_salesforce_contact_of_a_synced_account_is_associated_with_its_company
     assert_eq!(companies, vec![company.hubspot_id], "the contact follows its account's company");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_creates_an_account_only_when_one_of_its_contacts_qualifies() {
+    let h = Harness::start(HarnessOptions { config: company_config(), ..HarnessOptions::default() }).await.unwrap();
+    let hubspot = h.sandbox.hubspot();
+    let mut lead_person = serde_json::Map::new();
+    lead_person.insert("email".into(), json!("peter@initrode.example.com"));
+    lead_person.insert("lastname".into(), json!("Gibbons"));
+    let lead_contact = hubspot.user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: lead_person }).unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.salesforce().live_count("Lead") == 1).await.unwrap();
+
+    let mut properties = serde_json::Map::new();
+    properties.insert("name".into(), json!("Initrode"));
+    let company = hubspot.user_edit(UserEdit::Create { object: ObjectType::Companies, properties }).unwrap();
+    hubspot
+        .user_edit(UserEdit::Associate { from: ObjectType::Contacts, id: lead_contact, to: ObjectType::Companies, to_id: company })
+        .unwrap();
+    h.settle(Duration::from_millis(1500)).await.unwrap();
+    assert!(accounts_created(&h).is_empty(), "every associated contact syncs with a lead: no account");
+
+    // A Salesforce Contact without an account syncs to HubSpot and joins the company.
+    let sf_contact = h
+        .sandbox
+        .salesforce()
+        .create_as_user("Contact", json!({"LastName": "Bolton", "Email": "michael@initrode.example.com"}))
+        .unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 2).await.unwrap();
+    let link = h.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &sf_contact).await.unwrap().unwrap();
+    hubspot
+        .user_edit(UserEdit::Associate {
+            from: ObjectType::Contacts,
+            id: link.hubspot_id.parse().unwrap(),
+            to: ObjectType::Companies,
+            to_id: company,
+        })
+        .unwrap();
+    let mut rename = serde_json::Map::new();
+    rename.insert("name".into(), json!("Initrode Inc"));
+    hubspot.user_edit(UserEdit::Update { object: ObjectType::Companies, id: company, properties: rename }).unwrap();
+    h.sync_until(WAIT, |h| !accounts_created(h).is_empty()).await.unwrap();
+    h.settle(Duration::from_millis(1000)).await.unwrap();
+    let created = accounts_created(&h);
+    assert_eq!(created.len(), 1);
+    assert_eq!(h.sandbox.salesforce().record("Account", &created[0]).unwrap()["Name"], "Initrode Inc");
+    h.stop().await;
+}

@@ -60,6 +60,11 @@ impl HubspotApi for HubSpotClient {
         Ok(found.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect())
     }
 
+    async fn associated_ids(&self, from_object: &str, to_object: &str, ids: &[String]) -> Result<BTreeMap<String, Vec<String>>, CrmError> {
+        let found = self.associations_read(from_object, to_object, ids).await?;
+        Ok(found.into_iter().map(|(id, to)| (id, to.into_iter().map(|a| a.to_id).collect())).collect())
+    }
+
     async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError> {
         if self.get_property(object, name).await?.is_some() {
             return Ok(());
