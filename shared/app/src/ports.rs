@@ -74,6 +74,18 @@ pub trait SalesforceApi: Send + Sync {
     /// create, poll, one per result locator).
     async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
 
+    /// Like [`SalesforceApi::bulk_query`], keeping only the rows `keep`
+    /// accepts, page by page, so that a large job never sits in memory whole.
+    async fn bulk_query_filtered(
+        &self,
+        soql: &str,
+        keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
+    ) -> Result<Vec<SfRecord>, CrmError> {
+        let mut rows = self.bulk_query(soql).await?;
+        rows.retain(|r| keep(r));
+        Ok(rows)
+    }
+
     /// Updates up to [`SALESFORCE_BATCH`] records by id (one call).
     async fn update(&self, sobject: &str, records: &[(String, Map<String, Value>)])
     -> Result<Vec<WriteResult>, CrmError>;

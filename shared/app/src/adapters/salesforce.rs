@@ -85,6 +85,30 @@ impl SalesforceApi for SalesforceClient {
             .collect())
     }
 
+    async fn bulk_query_filtered(
+        &self,
+        soql: &str,
+        keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
+    ) -> Result<Vec<SfRecord>, CrmError> {
+        let object = object_of(soql);
+        let job = self.bulk_query_create(soql, false).await?;
+        self.bulk_wait(&job.id).await?;
+        let mut out = Vec::new();
+        let mut locator: Option<String> = None;
+        loop {
+            let page = self.bulk_results_page(&job.id, locator.as_deref(), None).await?;
+            let columns = page.columns;
+            out.extend(page.rows.into_iter().filter_map(|row| {
+                let fields: Map<String, Value> = columns.iter().cloned().zip(row.into_iter().map(cell)).collect();
+                record(&object, fields).filter(|r| keep(r))
+            }));
+            match page.next_locator {
+                Some(next) => locator = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
     async fn update(&self, sobject: &str, records: &[(String, Map<String, Value>)]) -> Result<Vec<WriteResult>, CrmError> {
         let records: Vec<CollectionRecord> = records
             .iter()

@@ -343,7 +343,26 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
         spec.object.api_name(),
         where_clause(spec.filter.as_deref())
     );
-    let rows = if spec.bulk { app.salesforce().bulk_query(&soql).await? } else { app.salesforce().query(&soql).await? };
+    // The range is applied to the rows read, in the planner's own (byte)
+    // order: SOQL string comparison may ignore case, which would move
+    // records between chunks. Rows done before a crash are skipped.
+    let first = spec.first.clone();
+    let last = spec.last.clone();
+    let done_up_to = chunk.checkpoint.clone();
+    let keep = move |r: &SfRecord| {
+        let Ok(id) = SalesforceId::parse(&r.id) else { return false };
+        let id = id.as_str();
+        first.as_deref().is_none_or(|f| id >= f)
+            && last.as_deref().is_none_or(|l| id <= l)
+            && done_up_to.as_deref().is_none_or(|d| id > d)
+    };
+    let rows = if spec.bulk {
+        app.salesforce().bulk_query_filtered(&soql, &keep).await?
+    } else {
+        let mut rows = app.salesforce().query(&soql).await?;
+        rows.retain(|r| keep(r));
+        rows
+    };
     let mut rows: Vec<SfRecord> = rows
         .into_iter()
         .filter_map(|mut r| {
@@ -352,18 +371,8 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
             Some(r)
         })
         .collect();
-    // The range is applied here, in the planner's own (byte) order: SOQL
-    // string comparison may ignore case, which would move records between
-    // chunks.
-    rows.retain(|r| {
-        spec.first.as_deref().is_none_or(|first| r.id.as_str() >= first)
-            && spec.last.as_deref().is_none_or(|last| r.id.as_str() <= last)
-    });
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     rows.dedup_by(|a, b| a.id == b.id);
-    if let Some(done_up_to) = &chunk.checkpoint {
-        rows.retain(|r| r.id.as_str() > done_up_to.as_str());
-    }
     let total = rows.len() as u64;
     for page in rows.chunks(PAGE) {
         let page_counts = import_page(app, pair, spec.object, page).await?;
