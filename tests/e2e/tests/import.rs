@@ -66,3 +66,31 @@ async fn an_import_of_250001_records_runs_as_two_chunks_and_every_record_arrives
     assert_eq!(job.counts.queued, imported, "one HubSpot record per linked Salesforce record");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_whose_worker_died_resumes_after_its_checkpoint() {
+    let h = Harness::start(quiet_options()).await.unwrap();
+    h.sandbox.salesforce().seed("Contact", 300).unwrap();
+    let job = import_start(&h.app, &contacts()).await.unwrap();
+
+    // A worker claims the chunk, checkpoints after the first 100 ids and dies
+    // (its lease runs out; the chunk message comes back).
+    let ids: Vec<String> = {
+        let mut ids: Vec<String> = h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().into_iter().map(|r| r.id).collect();
+        ids.sort();
+        ids
+    };
+    let store = h.app.store();
+    let lease = std::time::Duration::from_millis(1);
+    store.claim_chunk(&job.id, 0, "worker-that-died", lease).await.unwrap().expect("the chunk is free");
+    let counts = crm_sync_store::ChunkCounts { read: 100, queued: 100, failed: 0 };
+    store.checkpoint_chunk(&job.id, 0, "worker-that-died", &ids[99], counts, lease).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    h.runtime.run_until_idle().await.unwrap();
+    let job = store.get_import_job(&job.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.counts.read, 300, "the checkpointed counts carry over");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 200, "only the records after the checkpoint are written again");
+    h.stop().await;
+}
