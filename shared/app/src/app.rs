@@ -3,6 +3,7 @@
 
 use crate::ports::{HubspotApi, SalesforceApi};
 use crm_sync_domain::config::SyncConfig;
+use crm_sync_domain::special::{OwnerDirectory, Person, match_owners};
 use crm_sync_store::{Clock, Queue, StateStore};
 use std::fmt;
 use std::sync::Arc;
@@ -98,7 +99,15 @@ pub struct App {
     pub(crate) inner: Arc<AppParts>,
     flushed: Arc<crate::usage::Flushed>,
     schema_ready: Arc<tokio::sync::OnceCell<()>>,
+    owners: Arc<tokio::sync::Mutex<Option<CachedOwners>>>,
 }
+
+/// The owner directory and when it was built.
+type CachedOwners = (chrono::DateTime<chrono::Utc>, Arc<OwnerDirectory>);
+
+/// How long a process keeps its owner directory before reading both
+/// CRMs' users again.
+pub const OWNER_DIRECTORY_TTL: Duration = Duration::from_secs(15 * 60);
 
 impl fmt::Debug for App {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,7 +124,41 @@ impl App {
             inner: Arc::new(parts),
             flushed: Arc::default(),
             schema_ready: Arc::default(),
+            owners: Arc::default(),
         }
+    }
+
+    /// HubSpot owners matched to Salesforce users (exact name and email),
+    /// built from both CRMs' users (two calls) and kept for
+    /// [`OWNER_DIRECTORY_TTL`]. A failed read is not kept: the next batch
+    /// tries again.
+    pub async fn owner_directory(&self) -> Result<Arc<OwnerDirectory>, crate::AppError> {
+        let now = self.clock().now();
+        let mut cached = self.owners.lock().await;
+        if let Some((at, dir)) = cached.as_ref()
+            && now.signed_duration_since(*at).to_std().is_ok_and(|age| age < OWNER_DIRECTORY_TTL)
+        {
+            return Ok(dir.clone());
+        }
+        let hubspot = self.hubspot().owners().await?;
+        let rows = self
+            .salesforce()
+            .query("SELECT Id, FirstName, LastName, Email FROM User WHERE IsActive = true")
+            .await?;
+        let users: Vec<Person> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let text = |k: &str| r.fields.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().trim().to_owned();
+                let email = crm_sync_domain::Email::parse(&text("Email")).ok()?;
+                let id = crm_sync_domain::SalesforceId::parse(&r.id).ok()?.as_str().to_owned();
+                let name = format!("{} {}", text("FirstName"), text("LastName")).trim().to_owned();
+                Some(Person { id, name, email })
+            })
+            .collect();
+        let dir = Arc::new(match_owners(&hubspot, &users));
+        tracing::info!(hubspot_owners = hubspot.len(), salesforce_users = users.len(), matched = dir.len(), "OwnerDirectoryBuilt");
+        *cached = Some((now, dir.clone()));
+        Ok(dir)
     }
 
     /// Makes sure HubSpot has the `salesforce_id` unique property on

@@ -167,6 +167,13 @@ pub trait HubspotApi: Send + Sync {
     /// one call per 100). HubSpot's opt-out property itself is read-only.
     async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError>;
 
+    /// The account's active owners as people (id, full name, email); owners
+    /// without a valid email are left out (one call per 500 owners).
+    async fn owners(&self) -> Result<Vec<crm_sync_domain::special::Person>, CrmError>;
+
+    /// The contact ids in a HubSpot list (one call per 250 members).
+    async fn list_members(&self, list_id: &str) -> Result<Vec<String>, CrmError>;
+
     /// Associates records (one call per 100 pairs).
     async fn associate(
         &self,

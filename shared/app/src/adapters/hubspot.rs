@@ -65,6 +65,22 @@ impl HubspotApi for HubSpotClient {
         Ok(found.into_iter().map(|(id, to)| (id, to.into_iter().map(|a| a.to_id).collect())).collect())
     }
 
+    async fn owners(&self) -> Result<Vec<crm_sync_domain::special::Person>, CrmError> {
+        let found = HubSpotClient::owners(self).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|o| {
+                let email = crm_sync_domain::Email::parse(&o.email).ok()?;
+                let name = format!("{} {}", o.first_name.trim(), o.last_name.trim()).trim().to_owned();
+                Some(crm_sync_domain::special::Person { id: o.id, name, email })
+            })
+            .collect())
+    }
+
+    async fn list_members(&self, list_id: &str) -> Result<Vec<String>, CrmError> {
+        HubSpotClient::list_members(self, list_id).await
+    }
+
     async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError> {
         if self.get_property(object, name).await?.is_some() {
             return Ok(());

@@ -19,7 +19,9 @@ use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_domain::matching::{SalesforceCandidate, pick_salesforce_match};
 use crm_sync_domain::model::{FieldMap, RecordId};
 use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
-use crm_sync_domain::special::{CompanyAssociation, company_association};
+use crm_sync_domain::config::SpecialField;
+use crm_sync_domain::rules::FieldReason;
+use crm_sync_domain::special::{CompanyAssociation, OwnerDirectory, company_association};
 use crm_sync_domain::{
     DecisionContext, DecisionInput, Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject,
     SyncIntent, decide,
@@ -881,8 +883,25 @@ impl<'a> PairSync<'a> {
         verdicts
     }
 
+    /// The owner directory when this pair maps an owner field; `None` (no
+    /// owner written, each reported as not matched) when it cannot be read.
+    async fn owner_directory(&self) -> Option<std::sync::Arc<OwnerDirectory>> {
+        let maps_owner = self.app.config().mappings(self.pair).iter().any(|m| m.special == Some(SpecialField::Owner));
+        if !maps_owner {
+            return None;
+        }
+        match self.app.owner_directory().await {
+            Ok(dir) => Some(dir),
+            Err(error) => {
+                warn!(%error, "OwnerDirectoryUnavailable");
+                None
+            }
+        }
+    }
+
     async fn decide_and_write(&mut self) {
         let company_creates = self.company_creation().await;
+        let owners = self.owner_directory().await;
         let config = self.app.config();
         let mut sf_updates: BTreeMap<SfObject, Vec<IdWrite>> = BTreeMap::new();
         let mut sf_creates: BTreeMap<SfObject, Vec<KeyedWrite>> = BTreeMap::new();
@@ -940,10 +959,16 @@ impl<'a> PairSync<'a> {
                 salesforce: sf_snap.as_ref(),
                 hubspot: hs_snap.as_ref(),
                 link: link_state.as_ref(),
-                owners: None,
+                owners: owners.as_deref(),
                 context: DecisionContext { forced: unit.forced, in_inclusion_segment: in_segment, create_allowed },
             });
             debug!(action = ?decision.action, "RecordDecided");
+            let unmatched = decision.fields.iter().filter(|f| f.reason == FieldReason::OwnerNotMatched).count();
+            if unmatched > 0 {
+                // SPEC section 2: an owner with no exact match is not written.
+                debug!(mapping = "owner", "OwnerNotMatched");
+                *self.stats.skipped.entry("owner_not_matched".into()).or_default() += unmatched as u64;
+            }
             if self.pair == ObjectPair::Contact
                 && let (Some(object), Some(sf)) = (unit.sf_object, unit.sf.as_ref())
             {

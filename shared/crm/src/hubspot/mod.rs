@@ -4,7 +4,7 @@
 //! signature verification.
 //!
 //! Layout: [`HubSpotClient`] and its request core here; the endpoints in
-//! `objects`, `search`, `associations`, `preferences`, `lists`; [`budget`] reads the
+//! `objects`, `search`, `associations`, `preferences`, `lists`, `owners`; [`budget`] reads the
 //! rate-limit headers; [`classify`] turns answers into [`CrmError`];
 //! [`webhook`] checks signatures (no IO).
 //!
@@ -18,6 +18,7 @@ pub mod budget;
 pub mod classify;
 mod lists;
 mod objects;
+mod owners;
 mod preferences;
 mod search;
 pub mod types;
@@ -25,6 +26,7 @@ pub mod webhook;
 
 pub use associations::{COMPANY_TO_CONTACT, CONTACT_TO_COMPANY, DEAL_TO_COMPANY, DEAL_TO_CONTACT};
 pub use budget::RateBudget;
+pub use owners::HubSpotOwner;
 pub use classify::existing_id;
 pub use search::{MAX_SEARCH_RESULTS, SEARCH_PAGE_SIZE, modified_property};
 pub use types::*;

@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<HubSpotState>> {
         .route("/crm/v4/associations/{from}/{to}/batch/associate/default", post(assoc_batch_default))
         .route("/crm/v4/associations/{from}/{to}/batch/read", post(assoc_batch_read))
         .route("/crm/v4/associations/{from}/{to}/batch/archive", post(assoc_batch_archive))
+        .route("/crm/v3/owners", get(list_owners))
         .route("/crm/v3/lists/{list}/memberships", get(list_memberships))
         .route("/crm/v3/lists/{list}/memberships/add", put(list_add))
         .route("/crm/v3/lists/{list}/memberships/remove", put(list_remove))
@@ -823,6 +824,33 @@ async fn v4_batch_unsubscribe_all(State(st): S, Query(q): Raw, Json(body): Json<
     let errors = if missing.is_empty() { Vec::new() } else { vec![ApiError::not_found("No contact with this email exists").batch_entry(&missing)] };
     let (status, body) = batch_body(results, errors, &started);
     Ok((status, Json(body)).into_response())
+}
+
+/// Owners in id order, `limit` <= 500, paged with `after`.
+async fn list_owners(State(st): S, Query(q): Raw) -> ApiResult {
+    let limit: usize = param(&q, "limit").map(str::parse).transpose().map_err(|_| ApiError::validation("limit must be a number"))?.unwrap_or(100);
+    if limit > 500 {
+        return Err(ApiError::validation(format!("limit may not exceed 500 (got {limit})")));
+    }
+    let after: u64 = param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
+    let db = st.db();
+    let mut page: Vec<Value> = db
+        .owners
+        .range(after..)
+        .take(limit + 1)
+        .map(|(id, o)| {
+            json!({
+                "id": id.to_string(), "email": o.email, "firstName": o.first_name, "lastName": o.last_name,
+                "userId": id + 1_000_000, "archived": false, "type": "PERSON",
+            })
+        })
+        .collect();
+    let next = (page.len() > limit).then(|| page.pop()).flatten();
+    let mut body = json!({ "results": page });
+    if let Some(n) = next.and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned)) {
+        body["paging"] = json!({"next": {"after": n, "link": format!("?after={n}")}});
+    }
+    Ok(Json(body).into_response())
 }
 
 /// Members of a contact list in id order, live records only, `limit` <= 250.

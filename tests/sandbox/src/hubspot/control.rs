@@ -112,6 +112,15 @@ impl HubSpotState {
         SeedCounts { contacts, companies, deals }
     }
 
+    /// Adds a HubSpot user who may own records; returns the owner id.
+    pub fn add_owner(&self, first_name: &str, last_name: &str, email: &str) -> u64 {
+        self.db().add_owner(super::model::Owner {
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
+            email: email.to_owned(),
+        })
+    }
+
     /// Makes a static contact list with these members; returns its id.
     pub fn create_list(&self, name: &str, members: &[u64]) -> Result<u64, ApiError> {
         let mut db = self.db();

@@ -364,6 +364,16 @@ pub struct Db {
     pub assoc: HashMap<(ObjectType, u64), Links>,
     /// Contact lists: list id -> (name, member id -> time added in ms).
     pub lists: BTreeMap<u64, (String, BTreeMap<u64, i64>)>,
+    /// Users who may own records (`/crm/v3/owners`), by owner id.
+    pub owners: BTreeMap<u64, Owner>,
+}
+
+/// A HubSpot user who may own records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
 }
 
 impl Default for Db {
@@ -392,7 +402,7 @@ impl Db {
             defs.insert(ty, default_property_defs(ty));
         }
         // Ids look like HubSpot's: large numbers, not starting at 1.
-        Self { next_id: 10_001, last_ms: 0, tables, defs, assoc: HashMap::new(), lists: BTreeMap::new() }
+        Self { next_id: 10_001, last_ms: 0, tables, defs, assoc: HashMap::new(), lists: BTreeMap::new(), owners: BTreeMap::new() }
     }
 
     /// Now in epoch ms, strictly increasing so that every write has its own
@@ -755,6 +765,13 @@ impl Db {
         let mut change = BTreeMap::new();
         change.insert("hs_email_optout".to_owned(), opted_out.to_string());
         Ok((id, self.apply_update(ObjectType::Contacts, id, change)))
+    }
+
+    /// Adds a user who may own records; returns the owner id.
+    pub fn add_owner(&mut self, owner: Owner) -> u64 {
+        let id = self.owners.keys().next_back().map_or(70_001, |last| last + 1);
+        self.owners.insert(id, owner);
+        id
     }
 
     /// Makes a static contact list; returns its id.
