@@ -435,7 +435,7 @@ impl Default for SyncConfig {
                 .unwrap_or(NonZeroU64::MIN),
             contact_mappings: default_contact_mappings(),
             company_mappings: Vec::new(),
-            deal_mappings: Vec::new(),
+            deal_mappings: default_deal_mappings(),
         }
     }
 }
@@ -802,6 +802,41 @@ fn build_default(d: &DefaultMapping) -> FieldMapping {
     }
 }
 
+const OPPORTUNITY: &[SfObject] = &[SfObject::Opportunity];
+
+/// Deal <-> Opportunity defaults: what a new Opportunity requires (`Name`,
+/// `StageName`, `CloseDate`) and the amount. The stage travels as HubSpot's
+/// stage id in HubSpot and as the Salesforce stage label in Salesforce
+/// (the use cases translate the default pipeline's stages).
+const DEFAULT_DEAL_MAPPINGS: &[DefaultMapping] = {
+    use HubSpotType as H;
+    use SalesforceType as S;
+    &[
+        DefaultMapping {
+            rule: SyncRule::TwoWay,
+            ..dm("Deal Name", "dealname", H::SingleLineText, "Name", S::String, OPPORTUNITY)
+        },
+        DefaultMapping {
+            rule: SyncRule::TwoWay,
+            ..dm("Deal Stage", "dealstage", H::Dropdown, "StageName", S::Picklist, OPPORTUNITY)
+        },
+        DefaultMapping {
+            rule: SyncRule::TwoWay,
+            ..dm("Close Date", "closedate", H::DatePicker, "CloseDate", S::Date, OPPORTUNITY)
+        },
+        DefaultMapping {
+            rule: SyncRule::TwoWay,
+            ..dm("Amount", "amount", H::Number, "Amount", S::Currency, OPPORTUNITY)
+        },
+    ]
+};
+
+/// The built-in default deal mappings: dealname, dealstage, closedate and
+/// amount with the Opportunity's Name, StageName, CloseDate and Amount.
+pub fn default_deal_mappings() -> Vec<FieldMapping> {
+    DEFAULT_DEAL_MAPPINGS.iter().map(build_default).collect()
+}
+
 /// The built-in default contact mappings of SPEC section 2.
 pub fn default_contact_mappings() -> Vec<FieldMapping> {
     DEFAULT_CONTACT_MAPPINGS.iter().map(build_default).collect()
@@ -863,7 +898,7 @@ impl RawConfig {
                 .contact
                 .unwrap_or_else(default_contact_mappings),
             company_mappings: self.mappings.company.unwrap_or_default(),
-            deal_mappings: self.mappings.deal.unwrap_or_default(),
+            deal_mappings: self.mappings.deal.unwrap_or_else(default_deal_mappings),
         }
     }
 }

@@ -94,3 +94,89 @@ async fn owners_travel_between_exactly_matched_users_and_unmatched_owners_are_no
     assert_ne!(owner_of("hs-other@example.com"), sam_user, "an unmatched owner is not guessed");
     h.stop().await;
 }
+
+fn deal_config() -> crm_sync_domain::SyncConfig {
+    crm_sync_domain::SyncConfig::from_yaml_str(
+        r#"
+version: 1
+objects:
+  companies: true
+  deals: true
+mappings:
+  company:
+    - name: Company Name
+      hubspot: name
+      hubspot_type: single_line_text
+      salesforce: Name
+      salesforce_type: string
+"#,
+    )
+    .unwrap()
+}
+
+async fn linked_hubspot_id(h: &Harness, pair: crm_sync_store::ObjectPair, salesforce_id: &str) -> Option<u64> {
+    let link = h.app.store().get_link_by_salesforce(pair, salesforce_id).await.unwrap()?;
+    link.hubspot_id.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opportunity_creates_a_deal_on_its_company_and_a_deal_creates_an_opportunity_on_its_account() {
+    let h = Harness::start(HarnessOptions { config: deal_config(), ..HarnessOptions::default() }).await.unwrap();
+    let account = h.sandbox.salesforce().create_as_user("Account", json!({"Name": "Acme Corp"})).unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Companies) == 1).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let company = linked_hubspot_id(&h, crm_sync_store::ObjectPair::Company, &account).await.expect("the account made a company");
+
+    // Salesforce to HubSpot.
+    let opportunity = h
+        .sandbox
+        .salesforce()
+        .create_as_user(
+            "Opportunity",
+            json!({"Name": "Acme renewal", "StageName": "Qualification", "CloseDate": "2026-12-31", "Amount": 5000, "AccountId": account}),
+        )
+        .unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Deals) == 1).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let deal = linked_hubspot_id(&h, crm_sync_store::ObjectPair::Deal, &opportunity).await.expect("the opportunity made a deal");
+    let properties = h.sandbox.hubspot().properties(ObjectType::Deals, deal).unwrap();
+    assert_eq!(properties["dealname"], "Acme renewal");
+    assert_eq!(properties["dealstage"], "qualifiedtobuy", "the stage label becomes HubSpot's stage id");
+    assert_eq!(properties["amount"], "5000");
+    assert!(properties["closedate"].starts_with("2026-12-31") || properties["closedate"] == "1798675200000", "{properties:?}");
+    let associated = h.app.hubspot().associated_ids("deals", "companies", &[deal.to_string()]).await.unwrap();
+    assert_eq!(associated.get(&deal.to_string()), Some(&vec![company.to_string()]), "the deal sits on the account's company");
+
+    // HubSpot to Salesforce: the deal is made and put on the company before
+    // anything syncs it (deliveries held back), then synced by a resync.
+    h.sandbox.hubspot().set_webhook_target(None);
+    let new_deal = h
+        .sandbox
+        .hubspot()
+        .user_edit(UserEdit::Create {
+            object: ObjectType::Deals,
+            properties: props(json!({"dealname": "Acme expansion", "dealstage": "closedwon", "closedate": "2026-06-30", "amount": "12000", "pipeline": "default"})),
+        })
+        .unwrap();
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Associate { from: ObjectType::Deals, id: new_deal, to: ObjectType::Companies, to_id: company })
+        .unwrap();
+    let report = crm_sync_app::resync_record(
+        &h.app,
+        &crm_sync_app::RecordRef::Hubspot { object: crm_sync_domain::ObjectPair::Deal, id: new_deal.to_string() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.error, None);
+    let created = integration_creates(&h, "Opportunity");
+    assert_eq!(created.len(), 1, "one opportunity from the deal");
+    let record = h.sandbox.salesforce().record("Opportunity", &created[0]).unwrap();
+    assert_eq!(record["Name"], "Acme expansion");
+    assert_eq!(record["StageName"], "Closed Won");
+    assert_eq!(record["CloseDate"], "2026-06-30");
+    assert_eq!(record["Amount"].as_f64(), Some(12000.0));
+    assert_eq!(record["AccountId"], account);
+    assert_eq!(record["HubSpot_Id__c"], new_deal.to_string());
+    h.stop().await;
+}

@@ -267,12 +267,54 @@ pub(crate) fn parse_time(value: Option<&Value>) -> Option<DateTime<Utc>> {
     text.parse::<i64>().ok().and_then(|ms| Utc.timestamp_millis_opt(ms).single())
 }
 
+/// HubSpot's default pipeline stage ids and the standard Salesforce
+/// Opportunity stages they correspond to.
+const DEAL_STAGES: &[(&str, &str)] = &[
+    ("appointmentscheduled", "Prospecting"),
+    ("qualifiedtobuy", "Qualification"),
+    ("presentationscheduled", "Proposal/Price Quote"),
+    ("decisionmakerboughtin", "Id. Decision Makers"),
+    ("contractsent", "Negotiation/Review"),
+    ("closedwon", "Closed Won"),
+    ("closedlost", "Closed Lost"),
+];
+/// Standard Salesforce stages with no HubSpot stage of their own.
+const SALESFORCE_ONLY_STAGES: &[(&str, &str)] = &[
+    ("Needs Analysis", "qualifiedtobuy"),
+    ("Value Proposition", "presentationscheduled"),
+    ("Perception Analysis", "decisionmakerboughtin"),
+];
+/// The Opportunity's stage field.
+const STAGE_FIELD: &str = "StageName";
+
+/// A Salesforce stage label in HubSpot's stage ids; unknown labels (custom
+/// stages) pass through unchanged.
+fn stage_to_hubspot(label: &str) -> &str {
+    DEAL_STAGES
+        .iter()
+        .map(|(id, l)| (*l, *id))
+        .chain(SALESFORCE_ONLY_STAGES.iter().copied())
+        .find(|(l, _)| l.eq_ignore_ascii_case(label))
+        .map_or(label, |(_, id)| id)
+}
+
+/// A HubSpot stage id as a Salesforce stage label; unknown ids pass through.
+fn stage_to_salesforce(id: &str) -> &str {
+    DEAL_STAGES.iter().find(|(i, _)| i.eq_ignore_ascii_case(id)).map_or(id, |(_, l)| l)
+}
+
 fn sf_snapshot(record: &SfRecord, object: SfObject) -> Option<RecordSnapshot> {
     let id = SalesforceId::parse(&record.id).ok()?;
     let modified = parse_time(record.fields.get("LastModifiedDate"))
         .or_else(|| parse_time(record.fields.get("SystemModstamp")))
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let fields: FieldMap = record.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut fields: FieldMap = record.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if object == SfObject::Opportunity
+        && let Some(Value::String(stage)) = fields.get_mut(STAGE_FIELD)
+    {
+        // Compared in HubSpot's stage ids; written back as labels.
+        *stage = stage_to_hubspot(stage).to_owned();
+    }
     Some(RecordSnapshot::salesforce(id, object, fields, modified))
 }
 
@@ -403,6 +445,9 @@ impl<'a> PairSync<'a> {
         }
         if object == SfObject::Lead {
             fields.insert("IsConverted".into());
+        }
+        if object == SfObject::Opportunity {
+            fields.insert("AccountId".into());
         }
         fields.into_iter().collect()
     }
@@ -901,6 +946,7 @@ impl<'a> PairSync<'a> {
 
     async fn decide_and_write(&mut self) {
         let company_creates = self.company_creation().await;
+        let deal_accounts = self.deal_accounts().await;
         let owners = self.owner_directory().await;
         let config = self.app.config();
         let mut sf_updates: BTreeMap<SfObject, Vec<IdWrite>> = BTreeMap::new();
@@ -953,7 +999,7 @@ impl<'a> PairSync<'a> {
                 }
                 ObjectPair::Deal => true,
             };
-            let decision = decide(&DecisionInput {
+            let mut decision = decide(&DecisionInput {
                 config,
                 pair: self.pair,
                 salesforce: sf_snap.as_ref(),
@@ -963,6 +1009,17 @@ impl<'a> PairSync<'a> {
                 context: DecisionContext { forced: unit.forced, in_inclusion_segment: in_segment, create_allowed },
             });
             debug!(action = ?decision.action, "RecordDecided");
+            if let Some(Value::String(stage)) = decision.salesforce_writes.get_mut(STAGE_FIELD) {
+                *stage = stage_to_salesforce(stage).to_owned();
+            }
+            if self.pair == ObjectPair::Deal
+                && let Some(sf) = unit.sf.as_ref()
+                && let Some(account) =
+                    sf.fields.get("AccountId").and_then(Value::as_str).and_then(|a| SalesforceId::parse(a).ok())
+                && (matches!(decision.action, Action::CreateHubSpot { .. }) || unit.link.is_none())
+            {
+                follow_account.push((u, account));
+            }
             let unmatched = decision.fields.iter().filter(|f| f.reason == FieldReason::OwnerNotMatched).count();
             if unmatched > 0 {
                 // SPEC section 2: an owner with no exact match is not written.
@@ -1022,6 +1079,9 @@ impl<'a> PairSync<'a> {
                     let Some(hs_id) = unit.hs_id.clone() else { continue };
                     let mut fields: Map<String, Value> = decision.salesforce_writes.clone().into_iter().collect();
                     fields.insert(SALESFORCE_HUBSPOT_ID_FIELD.into(), Value::String(hs_id));
+                    if let Some(account) = deal_accounts.get(&u) {
+                        fields.insert("AccountId".into(), Value::String(account.clone()));
+                    }
                     self.fill_required(*object, &mut fields, &mut link_state);
                     self.units[u].sf_object = Some(*object);
                     sf_creates.entry(*object).or_default().push((u, fields));
@@ -1040,6 +1100,9 @@ impl<'a> PairSync<'a> {
                     props.remove(HUBSPOT_OPT_OUT_PROPERTY);
                     if self.pair != ObjectPair::Contact {
                         props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into(), Value::String(key.clone()));
+                    }
+                    if self.pair == ObjectPair::Deal && !props.contains_key("pipeline") {
+                        props.insert("pipeline".into(), Value::String("default".into()));
                     }
                     hs_creates.push((u, key, props));
                     pending.insert(u, PendingWrite { unit: u, decision_link: link_state });
@@ -1116,10 +1179,53 @@ impl<'a> PairSync<'a> {
         self.associate_companies(follow_account).await;
     }
 
-    /// Associates HubSpot contacts with the companies linked to their
-    /// Salesforce accounts (one call per 100 pairs). A failure is recorded
-    /// in sync health (`associations`) and does not undo the contact's sync.
+    /// For HubSpot deals about to create an Opportunity: the Salesforce
+    /// account linked to each deal's first associated company (one call per
+    /// 100 deals). A deal whose company is not linked gets no account.
+    async fn deal_accounts(&mut self) -> HashMap<usize, String> {
+        let mut accounts = HashMap::new();
+        if self.pair != ObjectPair::Deal {
+            return accounts;
+        }
+        let units: Vec<usize> = (0..self.units.len())
+            .filter(|&u| {
+                let unit = &self.units[u];
+                unit.result.is_none() && !unit.origin_missing && unit.hs.is_some() && unit.sf.is_none()
+            })
+            .collect();
+        for chunk in units.chunks(HUBSPOT_BATCH) {
+            let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].hs_id.clone()).collect();
+            let associated = match self.app.hubspot().associated_ids("deals", "companies", &ids).await {
+                Ok(found) => found,
+                Err(error) => {
+                    self.fail_units(chunk, &error);
+                    continue;
+                }
+            };
+            for &u in chunk {
+                let id = self.units[u].hs_id.clone().unwrap_or_default();
+                let Some(company) = associated.get(&id).and_then(|c| c.first()) else { continue };
+                match self.app.store().get_link_by_hubspot(crm_sync_store::ObjectPair::Company, company).await {
+                    Ok(Some(link)) => {
+                        accounts.insert(u, link.salesforce_id);
+                    }
+                    Ok(None) => debug!("CompanyNotLinkedYet"),
+                    Err(error) => warn!(%error, "LinkUnreadable"),
+                }
+            }
+        }
+        accounts
+    }
+
+    /// Associates HubSpot contacts (or deals) with the companies linked to
+    /// their Salesforce accounts (one call per 100 pairs). A failure is
+    /// recorded in sync health (`associations`) and does not undo the
+    /// record's sync.
     async fn associate_companies(&mut self, follow: Vec<(usize, SalesforceId)>) {
+        let (from_object, name) = match self.pair {
+            ObjectPair::Deal => ("deals", "deal"),
+            _ => ("contacts", "contact"),
+        };
         let mut pairs: Vec<(usize, String, String)> = Vec::new();
         for (u, account) in follow {
             if !matches!(self.units[u].result, Some(RecordResult::Done)) {
@@ -1134,14 +1240,14 @@ impl<'a> PairSync<'a> {
         }
         for chunk in pairs.chunks(HUBSPOT_BATCH) {
             let ids: Vec<(String, String)> = chunk.iter().map(|(_, c, co)| (c.clone(), co.clone())).collect();
-            match self.app.hubspot().associate("contacts", "companies", &ids).await {
+            match self.app.hubspot().associate(from_object, "companies", &ids).await {
                 Ok(()) => *self.stats.updated.entry("hubspot:association".into()).or_default() += ids.len() as u64,
                 Err(error) => {
                     for (u, _, _) in chunk {
                         let report = ErrorReport {
-                            key: format!("contact:association:{}", self.units[*u].hs_id.clone().unwrap_or_default()),
+                            key: format!("{name}:association:{}", self.units[*u].hs_id.clone().unwrap_or_default()),
                             category: category_name(ErrorCategory::Associations),
-                            pair: crm_sync_store::ObjectPair::Contact,
+                            pair: store_pair(self.pair),
                             salesforce_id: self.units[*u].sf_id.clone(),
                             hubspot_id: self.units[*u].hs_id.clone(),
                             message: format!("{}: {}", error.code, error.message),
@@ -1165,7 +1271,7 @@ impl<'a> PairSync<'a> {
             SfObject::Lead => &["LastName", "Company"],
             SfObject::Contact => &["LastName"],
             SfObject::Account => &["Name"],
-            SfObject::Opportunity => &[],
+            SfObject::Opportunity => &["Name"],
         };
         for &field in required {
             let blank = fields.get(field).is_none_or(|v| v.is_null() || v.as_str() == Some(""));
