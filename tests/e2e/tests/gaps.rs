@@ -180,3 +180,108 @@ async fn an_opportunity_creates_a_deal_on_its_company_and_a_deal_creates_an_oppo
     assert_eq!(record["HubSpot_Id__c"], new_deal.to_string());
     h.stop().await;
 }
+
+/// A sync queue whose first send fails, as an SQS outage would.
+struct FailsOnce {
+    inner: crm_sync_store::SqliteQueue,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl crm_sync_store::Queue for FailsOnce {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn send_batch(&self, messages: &[crm_sync_store::OutgoingMessage]) -> crm_sync_store::StoreResult<Vec<String>> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(crm_sync_store::StoreError::backend("test", "send", "queue unavailable"));
+        }
+        self.inner.send_batch(messages).await
+    }
+    async fn receive(&self, max: usize, visibility: Duration) -> crm_sync_store::StoreResult<Vec<crm_sync_store::ReceivedMessage>> {
+        self.inner.receive(max, visibility).await
+    }
+    async fn delete(&self, receipt_handle: &str) -> crm_sync_store::StoreResult<()> {
+        self.inner.delete(receipt_handle).await
+    }
+    async fn delete_batch(&self, receipt_handles: &[String]) -> crm_sync_store::StoreResult<()> {
+        self.inner.delete_batch(receipt_handles).await
+    }
+    async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> crm_sync_store::StoreResult<()> {
+        self.inner.change_visibility(receipt_handle, timeout).await
+    }
+    async fn depth(&self) -> crm_sync_store::StoreResult<crm_sync_store::QueueDepth> {
+        self.inner.depth().await
+    }
+    async fn list_dead_letters(&self, max: usize) -> crm_sync_store::StoreResult<Vec<crm_sync_store::ReceivedMessage>> {
+        self.inner.list_dead_letters(max).await
+    }
+    async fn replay_dead_letters(&self, max: usize) -> crm_sync_store::StoreResult<usize> {
+        self.inner.replay_dead_letters(max).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_retry_after_a_failed_queue_is_queued_once_and_later_duplicates_of_others_are_dropped() {
+    use crm_sync_store::{QueueName, QueueSettings, SqliteStore, SystemClock};
+    use std::sync::Arc;
+    use crm_sync_store::Queue;
+    let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let clock: Arc<dyn crm_sync_store::Clock> = Arc::new(SystemClock);
+    let store = SqliteStore::open_in_memory(clock.clone()).unwrap();
+    let settings = QueueSettings { max_receive_count: 10 };
+    let queue = Arc::new(FailsOnce {
+        inner: store.queue(QueueName::SyncIntents.as_str(), settings),
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let secret = h.sandbox.hubspot().options().client_secret.clone();
+    let app = crm_sync_app::App::new(crm_sync_app::AppParts {
+        config: crm_sync_domain::SyncConfig::default(),
+        import_queue: Arc::new(store.queue(QueueName::ImportChunks.as_str(), settings)),
+        store: Arc::new(store),
+        sync_queue: queue.clone(),
+        salesforce: crm_sync_e2e::salesforce_client(&h.sandbox).await.unwrap(),
+        hubspot: Arc::new(
+            crm_sync_crm::hubspot::HubSpotClient::new(crm_sync_crm::hubspot::HubSpotConfig::new(
+                h.sandbox.hubspot_url(),
+                crm_sync_crm::hubspot::Secret::new("unused"),
+            ))
+            .unwrap(),
+        ),
+        clock,
+        secrets: crm_sync_app::WebhookSecrets {
+            hubspot_client_secret: crm_sync_app::Secret::new(secret.clone()),
+            public_base_url: Some("http://127.0.0.1:9".into()),
+            salesforce_org_id: None,
+        },
+        settings: crm_sync_app::AppSettings::default(),
+    });
+    let delivery = |event: u64, attempt: u32| {
+        let body = format!(
+            r#"[{{"eventId":{event},"subscriptionType":"contact.propertyChange","objectId":{},"propertyName":"jobtitle","propertyValue":"CTO","occurredAt":{},"attemptNumber":{attempt}}}]"#,
+            event + 100,
+            chrono::Utc::now().timestamp_millis()
+        );
+        let uri = "http://127.0.0.1:9/webhooks/hubspot".to_owned();
+        let timestamp = chrono::Utc::now().timestamp_millis().to_string();
+        let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, body.as_bytes(), &timestamp);
+        let mut request = crm_sync_app::WebhookRequest { method: "POST".into(), uri, body: body.into_bytes(), ..Default::default() };
+        request.headers.insert("x-hubspot-signature-v3".into(), signature);
+        request.headers.insert("x-hubspot-request-timestamp".into(), timestamp);
+        request
+    };
+
+    let first = crm_sync_app::handle_hubspot_webhook(&app, delivery(9001, 0)).await;
+    assert_eq!(first.status, 503, "no 2xx before the intents are queued");
+    assert_eq!(queue.depth().await.unwrap().visible, 0);
+    let retry = crm_sync_app::handle_hubspot_webhook(&app, delivery(9001, 1)).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(queue.depth().await.unwrap().visible, 1, "the retry is queued, not dropped as a duplicate");
+
+    // An event queued the first time stays de-duplicated.
+    let other = crm_sync_app::handle_hubspot_webhook(&app, delivery(9002, 0)).await;
+    let duplicate = crm_sync_app::handle_hubspot_webhook(&app, delivery(9002, 0)).await;
+    assert_eq!((other.status, duplicate.status), (200, 200));
+    assert_eq!(queue.depth().await.unwrap().visible, 2, "the duplicate delivery queues nothing");
+    h.stop().await;
+}

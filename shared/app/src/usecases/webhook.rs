@@ -1,7 +1,11 @@
 //! Webhook deliveries: HubSpot event arrays and Salesforce outbound messages.
 //!
 //! Each handler verifies, drops events already seen, turns the rest into sync
-//! intents and queues them, and only then answers 2xx (or the SOAP Ack). Bad
+//! intents and queues them, and only then answers 2xx (or the SOAP Ack): a
+//! 2xx means durably queued. Event ids are marked seen before queueing; when
+//! the queueing fails, the ids also get a requeue mark, so that the sender's
+//! retry of the same event is queued rather than dropped as a duplicate
+//! (see [`claim_events`]). Bad
 //! input gets 401/400 and one warning log line, and nothing is queued. It does
 //! no CRM calls: the answer must come back within HubSpot's 5 seconds.
 
@@ -13,6 +17,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crm_sync_domain::intent::{SyncIntent, Trigger};
 use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId, SfObject};
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tracing::{info, instrument, warn};
 
 /// An HTTP request as the runtime received it.
@@ -58,6 +63,46 @@ fn full_uri(app: &App, uri: &str) -> String {
     }
 }
 
+/// Suffix of the mark left on an event id whose intents could not be queued.
+const REQUEUE_MARK: &str = ":requeue";
+
+/// Which events of a delivery to queue, in order: those never seen, and
+/// those seen before whose queueing failed (they carry a requeue mark).
+/// The requeue marks are only probed here (a zero lifetime, so probing an
+/// absent mark leaves nothing behind). After a requeue, later duplicates of
+/// that one event are let through too: the sync is idempotent, so they cost
+/// a read and write nothing.
+async fn claim_events(app: &App, keys: &[String]) -> Result<Vec<bool>, crm_sync_store::StoreError> {
+    let mut claimed = app.store().mark_events_seen(keys, app.settings().seen_event_ttl).await?;
+    let seen: Vec<usize> = (0..keys.len()).filter(|&i| !claimed[i]).collect();
+    if seen.is_empty() {
+        return Ok(claimed);
+    }
+    let probes: Vec<String> = seen.iter().map(|&i| format!("{}{REQUEUE_MARK}", keys[i])).collect();
+    let absent = app.store().mark_events_seen(&probes, Duration::ZERO).await?;
+    for (&i, absent) in seen.iter().zip(absent) {
+        claimed[i] = !absent;
+    }
+    Ok(claimed)
+}
+
+/// Leaves a requeue mark on the claimed events after their queueing failed.
+async fn mark_for_requeue(app: &App, keys: &[String], claimed: &[bool]) {
+    let marks: Vec<String> = keys
+        .iter()
+        .zip(claimed)
+        .filter(|(_, claimed)| **claimed)
+        .map(|(k, _)| format!("{k}{REQUEUE_MARK}"))
+        .collect();
+    if marks.is_empty() {
+        return;
+    }
+    if let Err(error) = app.store().mark_events_seen(&marks, app.settings().seen_event_ttl).await {
+        // The sweep still picks these records up within its window.
+        warn!(%error, "RequeueMarkNotStored");
+    }
+}
+
 fn hubspot_pair(object: &str) -> Option<ObjectPair> {
     match object {
         "contact" => Some(ObjectPair::Contact),
@@ -92,7 +137,7 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
     };
     tracing::Span::current().record("events", events.len());
     let keys: Vec<String> = events.iter().map(|e| format!("hubspot:{}", e.event_id)).collect();
-    let fresh = match app.store().mark_events_seen(&keys, app.settings().seen_event_ttl).await {
+    let fresh = match claim_events(app, &keys).await {
         Ok(fresh) => fresh,
         Err(error) => {
             warn!(%error, "WebhookDeferred");
@@ -101,7 +146,7 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
     };
     let mut intents = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (event, fresh) in events.iter().zip(fresh) {
+    for (event, &fresh) in events.iter().zip(&fresh) {
         if !fresh {
             continue;
         }
@@ -123,8 +168,8 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
     }
     let queued = intents.len();
     if let Err(error) = queue_intents(app, intents).await {
-        // The event ids are already marked seen: HubSpot's retry would be
-        // dropped, so the sweep is what picks these records up.
+        // HubSpot retries a non-2xx delivery: let that retry through.
+        mark_for_requeue(app, &keys, &fresh).await;
         warn!(%error, "WebhookDeferred");
         return WebhookResponse::text(503, "queue unavailable; retry later");
     }
@@ -174,7 +219,7 @@ pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> W
         .iter()
         .map(|n| format!("salesforce:{}", n.id))
         .collect();
-    let fresh = match app.store().mark_events_seen(&keys, app.settings().seen_event_ttl).await {
+    let fresh = match claim_events(app, &keys).await {
         Ok(fresh) => fresh,
         Err(error) => {
             warn!(%error, "WebhookDeferred");
@@ -183,7 +228,7 @@ pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> W
     };
     let mut intents = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (notification, fresh) in message.notifications.iter().zip(fresh) {
+    for (notification, &fresh) in message.notifications.iter().zip(&fresh) {
         if !fresh {
             continue;
         }
@@ -201,6 +246,8 @@ pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> W
     }
     let queued = intents.len();
     if let Err(error) = queue_intents(app, intents).await {
+        // Salesforce resends an un-acknowledged message: let it through.
+        mark_for_requeue(app, &keys, &fresh).await;
         warn!(%error, "WebhookDeferred");
         return soap_fault(503, "queue unavailable");
     }
