@@ -5,6 +5,7 @@ use crate::ports::{HubspotApi, SalesforceApi};
 use crm_sync_domain::config::SyncConfig;
 use crm_sync_domain::special::{OwnerDirectory, Person, match_owners};
 use crm_sync_store::{Clock, Queue, StateStore};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +101,16 @@ pub struct App {
     flushed: Arc<crate::usage::Flushed>,
     schema_ready: Arc<tokio::sync::OnceCell<()>>,
     owners: Arc<tokio::sync::Mutex<Option<CachedOwners>>>,
+    segment: Arc<tokio::sync::Mutex<Option<CachedMembers>>>,
 }
+
+/// A HubSpot list's members, its id and when they were read.
+type CachedMembers = (chrono::DateTime<chrono::Utc>, String, Arc<HashSet<String>>);
+
+/// How long a process reuses a HubSpot list's membership: long enough to
+/// serve a burst of batches, short enough that a contact added to the list
+/// syncs on its next change.
+pub const SEGMENT_MEMBERS_TTL: Duration = Duration::from_secs(60);
 
 /// The owner directory and when it was built.
 type CachedOwners = (chrono::DateTime<chrono::Utc>, Arc<OwnerDirectory>);
@@ -125,7 +135,25 @@ impl App {
             flushed: Arc::default(),
             schema_ready: Arc::default(),
             owners: Arc::default(),
+            segment: Arc::default(),
         }
+    }
+
+    /// The contact ids in the HubSpot list given as the inclusion segment
+    /// (one call per 250 members), kept for [`SEGMENT_MEMBERS_TTL`].
+    pub async fn segment_members(&self, list_id: &str) -> Result<Arc<HashSet<String>>, crate::AppError> {
+        let now = self.clock().now();
+        let mut cached = self.segment.lock().await;
+        if let Some((at, id, members)) = cached.as_ref()
+            && id == list_id
+            && now.signed_duration_since(*at).to_std().is_ok_and(|age| age < SEGMENT_MEMBERS_TTL)
+        {
+            return Ok(members.clone());
+        }
+        let members: Arc<HashSet<String>> = Arc::new(self.hubspot().list_members(list_id).await?.into_iter().collect());
+        tracing::debug!(members = members.len(), "SegmentMembersRead");
+        *cached = Some((now, list_id.to_owned(), members.clone()));
+        Ok(members)
     }
 
     /// HubSpot owners matched to Salesforce users (exact name and email),

@@ -285,3 +285,56 @@ async fn a_hubspot_retry_after_a_failed_queue_is_queued_once_and_later_duplicate
     assert_eq!(queue.depth().await.unwrap().visible, 2, "the duplicate delivery queues nothing");
     h.stop().await;
 }
+
+fn signed_delivery(h: &Harness, body: &str) -> crm_sync_app::WebhookRequest {
+    let secret = h.sandbox.hubspot().options().client_secret.clone();
+    let uri = format!("{}/webhooks/hubspot", h.server.base_url());
+    let timestamp = chrono::Utc::now().timestamp_millis().to_string();
+    let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, body.as_bytes(), &timestamp);
+    let mut request =
+        crm_sync_app::WebhookRequest { method: "POST".into(), uri, body: body.as_bytes().to_vec(), ..Default::default() };
+    request.headers.insert("x-hubspot-signature-v3".into(), signature);
+    request.headers.insert("x-hubspot-request-timestamp".into(), timestamp);
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_hubspot_list_as_segment_only_list_members_reach_salesforce() {
+    // The sandbox numbers lists from 1.
+    let config = crm_sync_domain::SyncConfig::from_yaml_str("version: 1\ninclusion_segment:\n  hubspot_list: \"1\"\n").unwrap();
+    let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let mut ids = Vec::new();
+    for email in ["inside@example.com", "outside@example.com"] {
+        let id = h
+            .sandbox
+            .hubspot()
+            .user_edit(UserEdit::Create {
+                object: ObjectType::Contacts,
+                properties: props(json!({"email": email, "lastname": "Member", "jobtitle": "Analyst"})),
+            })
+            .unwrap();
+        ids.push(id);
+    }
+    let list = h.sandbox.hubspot().create_list("Sync these", &ids[..1]).unwrap();
+    assert_eq!(list, 1);
+    let events: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            format!(
+                r#"{{"eventId":{},"subscriptionType":"contact.creation","objectId":{id},"occurredAt":{},"attemptNumber":0}}"#,
+                8100 + n,
+                chrono::Utc::now().timestamp_millis()
+            )
+        })
+        .collect();
+    let response = crm_sync_app::handle_hubspot_webhook(&h.app, signed_delivery(&h, &format!("[{}]", events.join(",")))).await;
+    assert_eq!(response.status, 200);
+    h.runtime.run_until_idle().await.unwrap();
+
+    let created = integration_creates(&h, "Lead");
+    assert_eq!(created.len(), 1, "only the list member becomes a lead");
+    let lead = h.sandbox.salesforce().record("Lead", &created[0]).unwrap();
+    assert_eq!(lead["Email"], "inside@example.com");
+    h.stop().await;
+}

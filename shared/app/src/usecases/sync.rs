@@ -19,7 +19,7 @@ use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_domain::matching::{SalesforceCandidate, pick_salesforce_match};
 use crm_sync_domain::model::{FieldMap, RecordId};
 use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
-use crm_sync_domain::config::SpecialField;
+use crm_sync_domain::config::{InclusionSegment, SpecialField};
 use crm_sync_domain::rules::FieldReason;
 use crm_sync_domain::special::{CompanyAssociation, OwnerDirectory, company_association};
 use crm_sync_domain::{
@@ -944,10 +944,35 @@ impl<'a> PairSync<'a> {
         }
     }
 
+    /// Members of the HubSpot list given as the inclusion segment, when this
+    /// is a contact batch with HubSpot records. When the list cannot be read,
+    /// those records are retried later rather than decided without it.
+    async fn segment_members(&mut self) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
+        let Some(InclusionSegment::HubspotList(list)) = &self.app.config().inclusion_segment else { return None };
+        let units: Vec<usize> = (0..self.units.len())
+            .filter(|&u| self.units[u].result.is_none() && self.units[u].hs.is_some())
+            .collect();
+        if self.pair != ObjectPair::Contact || units.is_empty() {
+            return None;
+        }
+        match self.app.segment_members(list).await {
+            Ok(members) => Some(members),
+            Err(error) => {
+                warn!(%error, "SegmentMembersUnreadable");
+                let delay = error.retry_after().unwrap_or(Duration::from_secs(60));
+                for u in units {
+                    self.units[u].result = Some(RecordResult::Retry(delay));
+                }
+                None
+            }
+        }
+    }
+
     async fn decide_and_write(&mut self) {
         let company_creates = self.company_creation().await;
         let deal_accounts = self.deal_accounts().await;
         let owners = self.owner_directory().await;
+        let list_members = self.segment_members().await;
         let config = self.app.config();
         let mut sf_updates: BTreeMap<SfObject, Vec<IdWrite>> = BTreeMap::new();
         let mut sf_creates: BTreeMap<SfObject, Vec<KeyedWrite>> = BTreeMap::new();
@@ -983,6 +1008,12 @@ impl<'a> PairSync<'a> {
             let hs_snap = unit.hs.as_ref().and_then(|r| hs_snapshot(r, self.pair));
             let link_state = unit.link.as_ref().map(|l| decode_link_state(&l.fingerprints));
             let in_segment = match (&config.inclusion_segment, &hs_snap) {
+                (Some(InclusionSegment::HubspotList(_)), Some(_)) => {
+                    // Read above; a unit whose list could not be read has
+                    // already been set to retry.
+                    let id = unit.hs_id.as_deref().unwrap_or_default();
+                    list_members.as_ref().is_some_and(|m| m.contains(id))
+                }
                 (Some(segment), Some(hs)) => segment.admits(hs).unwrap_or(true),
                 // A record not yet in HubSpot joins as it is created.
                 _ => true,
