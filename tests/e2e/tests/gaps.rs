@@ -338,3 +338,38 @@ async fn with_a_hubspot_list_as_segment_only_list_members_reach_salesforce() {
     assert_eq!(lead["Email"], "inside@example.com");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_lifecycle_stage_change_is_carried_to_its_company_when_companies_sync() {
+    let h = Harness::start(HarnessOptions { config: deal_config(), ..HarnessOptions::default() }).await.unwrap();
+    let hubspot = h.sandbox.hubspot();
+    let company = hubspot
+        .user_edit(UserEdit::Create { object: ObjectType::Companies, properties: props(json!({"name": "Stage Co", "lifecyclestage": "lead"})) })
+        .unwrap();
+    let contact = hubspot
+        .user_edit(UserEdit::Create {
+            object: ObjectType::Contacts,
+            properties: props(json!({"email": "stage@example.com", "lastname": "Stager", "lifecyclestage": "lead"})),
+        })
+        .unwrap();
+    hubspot
+        .user_edit(UserEdit::Associate { from: ObjectType::Contacts, id: contact, to: ObjectType::Companies, to_id: company })
+        .unwrap();
+    h.sync_until(WAIT, |h| !integration_creates(h, "Lead").is_empty()).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(hubspot.properties(ObjectType::Companies, company).unwrap()["lifecyclestage"], "lead");
+
+    hubspot
+        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id: contact, properties: props(json!({"lifecyclestage": "opportunity"})) })
+        .unwrap();
+    let report = crm_sync_app::resync_record(
+        &h.app,
+        &crm_sync_app::RecordRef::Hubspot { object: crm_sync_domain::ObjectPair::Contact, id: contact.to_string() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.error, None);
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(hubspot.properties(ObjectType::Companies, company).unwrap()["lifecyclestage"], "opportunity");
+    h.stop().await;
+}

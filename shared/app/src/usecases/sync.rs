@@ -21,7 +21,7 @@ use crm_sync_domain::model::{FieldMap, RecordId};
 use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
 use crm_sync_domain::config::{InclusionSegment, SpecialField};
 use crm_sync_domain::rules::FieldReason;
-use crm_sync_domain::special::{CompanyAssociation, OwnerDirectory, company_association};
+use crm_sync_domain::special::{CompanyAssociation, LIFECYCLE_STAGE, OwnerDirectory, company_association, lifecycle_stage_for_company};
 use crm_sync_domain::{
     DecisionContext, DecisionInput, Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject,
     SyncIntent, decide,
@@ -332,6 +332,9 @@ fn email_in(fields: &Map<String, Value>, name: &str) -> Option<Email> {
 }
 
 const LAST_MODIFIED_KEY: &str = "_salesforce_last_modified";
+/// The contact's HubSpot lifecycle stage when its link was last stored, so
+/// that a change can be carried to its company (SPEC section 4).
+const LIFECYCLE_KEY: &str = "_hubspot_lifecyclestage";
 
 /// The domain's link state, in the store's string map.
 pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
@@ -416,6 +419,9 @@ impl<'a> PairSync<'a> {
         match self.pair {
             ObjectPair::Contact => {
                 props.insert(HUBSPOT_EMAIL_PROPERTY.into());
+                if self.app.config().objects.companies {
+                    props.insert(LIFECYCLE_STAGE.into());
+                }
             }
             _ => {
                 props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into());
@@ -1085,7 +1091,9 @@ impl<'a> PairSync<'a> {
                     if decision.writes_nothing() {
                         self.stats.unchanged += 1;
                         // Keep the fingerprints current (first match, new mappings).
-                        if unit.link.as_ref().map(|l| decode_link_state(&l.fingerprints)) != Some(link_state.clone()) {
+                        if unit.link.as_ref().map(|l| decode_link_state(&l.fingerprints)) != Some(link_state.clone())
+                            || self.lifecycle_change(u).is_some()
+                        {
                             pending.insert(u, PendingWrite { unit: u, decision_link: link_state });
                         }
                         continue;
@@ -1206,8 +1214,98 @@ impl<'a> PairSync<'a> {
                 }
             }
         }
+        let stage_changes: Vec<(usize, Option<String>, String)> = (0..self.units.len())
+            .filter(|&u| pending.contains_key(&u))
+            .filter_map(|u| self.lifecycle_change(u).map(|(previous, stage)| (u, previous, stage)))
+            .collect();
         self.store_links(pending).await;
         self.associate_companies(follow_account).await;
+        self.carry_lifecycle_stages(stage_changes).await;
+    }
+
+    /// The contact's (previous, current) HubSpot lifecycle stage when it
+    /// changed since its link was stored, and companies sync.
+    fn lifecycle_change(&self, u: usize) -> Option<(Option<String>, String)> {
+        if self.pair != ObjectPair::Contact || !self.app.config().objects.companies {
+            return None;
+        }
+        let unit = &self.units[u];
+        let stage = unit.hs.as_ref()?.properties.get(LIFECYCLE_STAGE)?.as_str().filter(|s| !s.is_empty())?;
+        let previous = unit.link.as_ref().and_then(|l| l.fingerprints.get(LIFECYCLE_KEY)).cloned();
+        (previous.as_deref() != Some(stage)).then(|| (previous, stage.to_owned()))
+    }
+
+    /// SPEC section 4, lifecycle stage: contacts whose stage changed (and
+    /// synced) give that stage to their associated companies. One call per
+    /// 100 contacts for the associations, per 100 companies to read and to
+    /// update. A failure is recorded in sync health and undoes nothing.
+    async fn carry_lifecycle_stages(&mut self, changes: Vec<(usize, Option<String>, String)>) {
+        let changes: Vec<(usize, Option<String>, String)> =
+            changes.into_iter().filter(|(u, _, _)| matches!(self.units[*u].result, Some(RecordResult::Done))).collect();
+        let config = self.app.config();
+        let mut writes: BTreeMap<String, String> = BTreeMap::new();
+        for chunk in changes.chunks(HUBSPOT_BATCH) {
+            let ids: Vec<String> = chunk.iter().filter_map(|(u, _, _)| self.units[*u].hs_id.clone()).collect();
+            let result = async {
+                let associated = self.app.hubspot().associated_ids("contacts", "companies", &ids).await?;
+                let companies: Vec<String> =
+                    associated.values().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+                let mut current: HashMap<String, Option<String>> = HashMap::new();
+                for part in companies.chunks(HUBSPOT_BATCH) {
+                    let read = self.app.hubspot().batch_read("companies", part, None, &[LIFECYCLE_STAGE.to_owned()]).await?;
+                    for r in read {
+                        let stage = r.properties.get(LIFECYCLE_STAGE).and_then(Value::as_str).map(str::to_owned);
+                        current.insert(r.id, stage);
+                    }
+                }
+                Ok::<_, CrmError>((associated, current))
+            }
+            .await;
+            let (associated, current) = match result {
+                Ok(found) => found,
+                Err(error) => {
+                    warn!(%error, "LifecycleStageNotCarried");
+                    *self.stats.errors.entry(category_name(ErrorCategory::Associations)).or_default() += 1;
+                    continue;
+                }
+            };
+            for (u, previous, stage) in chunk {
+                let Some(contact) = self.units[*u].hs_id.as_ref() else { continue };
+                for company in associated.get(contact).into_iter().flatten() {
+                    let company_stage = writes.get(company).cloned().or_else(|| current.get(company).cloned().flatten());
+                    if let Some((_, value)) =
+                        lifecycle_stage_for_company(config, previous.as_deref(), Some(stage), company_stage.as_deref())
+                    {
+                        writes.insert(company.clone(), value);
+                    }
+                }
+            }
+        }
+        let inputs: Vec<(String, Map<String, Value>)> = writes
+            .into_iter()
+            .map(|(company, stage)| {
+                let mut props = Map::new();
+                props.insert(LIFECYCLE_STAGE.to_owned(), Value::String(stage));
+                (company, props)
+            })
+            .collect();
+        for chunk in inputs.chunks(HUBSPOT_BATCH) {
+            match self.app.hubspot().batch_update("companies", chunk).await {
+                Ok(results) => {
+                    let done = results.iter().filter(|r| matches!(r, WriteResult::Ok { .. })).count() as u64;
+                    *self.stats.updated.entry("hubspot:company_lifecycle_stage".into()).or_default() += done;
+                    let failed = results.len() as u64 - done;
+                    if failed > 0 {
+                        warn!(failed, "LifecycleStageNotCarried");
+                        *self.stats.errors.entry(category_name(ErrorCategory::PropertyValueOrValidation)).or_default() += failed;
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, "LifecycleStageNotCarried");
+                    *self.stats.errors.entry(category_name(ErrorCategory::Other)).or_default() += 1;
+                }
+            }
+        }
     }
 
     /// For HubSpot deals about to create an Opportunity: the Salesforce
@@ -1375,7 +1473,19 @@ impl<'a> PairSync<'a> {
                     salesforce_object: unit.sf_object.unwrap_or(SfObject::Lead).api_name().to_owned(),
                     salesforce_id: sf_id,
                     hubspot_id: hs_id,
-                    fingerprints: encode_link_state(&write.decision_link),
+                    fingerprints: {
+                        let mut map = encode_link_state(&write.decision_link);
+                        if let Some(stage) = unit
+                            .hs
+                            .as_ref()
+                            .and_then(|r| r.properties.get(LIFECYCLE_STAGE))
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty() && self.pair == ObjectPair::Contact)
+                        {
+                            map.insert(LIFECYCLE_KEY.to_owned(), stage.to_owned());
+                        }
+                        map
+                    },
                     version: 0,
                     updated_at: now,
                 },

@@ -255,6 +255,7 @@ fn default_property_defs(ty: ObjectType) -> BTreeMap<String, PropertyDef> {
         ObjectType::Companies => &[
             "name", "domain", "hs_additional_domains", "phone", "website", "industry", "city", "state",
             "zip", "country", "numberofemployees", "annualrevenue", "description", "hubspot_owner_id",
+            "lifecyclestage",
         ],
         ObjectType::Deals => &[
             "dealname", "amount", "closedate", "dealstage", "pipeline", "dealtype", "description",
