@@ -3,7 +3,7 @@
 
 use crate::ports::{HubspotApi, SalesforceApi};
 use crm_sync_domain::config::SyncConfig;
-use crm_sync_domain::special::{OwnerDirectory, Person, match_owners};
+use crm_sync_domain::special::{OwnerDirectory, Person, SALESFORCE_CAMPAIGNS_PROPERTY, match_owners};
 use crm_sync_store::{Clock, Queue, StateStore};
 use std::collections::HashSet;
 use std::fmt;
@@ -100,6 +100,7 @@ pub struct App {
     pub(crate) inner: Arc<AppParts>,
     flushed: Arc<crate::usage::Flushed>,
     schema_ready: Arc<tokio::sync::OnceCell<()>>,
+    campaigns_ready: Arc<tokio::sync::OnceCell<()>>,
     owners: Arc<tokio::sync::Mutex<Option<CachedOwners>>>,
     segment: Arc<tokio::sync::Mutex<Option<CachedMembers>>>,
 }
@@ -134,6 +135,7 @@ impl App {
             inner: Arc::new(parts),
             flushed: Arc::default(),
             schema_ready: Arc::default(),
+            campaigns_ready: Arc::default(),
             owners: Arc::default(),
             segment: Arc::default(),
         }
@@ -201,6 +203,20 @@ impl App {
                             .await?;
                     }
                 }
+                Ok::<(), crate::AppError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Makes sure HubSpot contacts have the "Salesforce Campaigns"
+    /// property; runs once per process.
+    pub async fn ensure_campaigns_property(&self) -> Result<(), crate::AppError> {
+        self.campaigns_ready
+            .get_or_try_init(|| async {
+                self.hubspot()
+                    .ensure_text_property("contacts", SALESFORCE_CAMPAIGNS_PROPERTY, "Salesforce Campaigns")
+                    .await?;
                 Ok::<(), crate::AppError>(())
             })
             .await

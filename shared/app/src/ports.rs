@@ -163,6 +163,10 @@ pub trait HubspotApi: Send + Sync {
     /// `salesforce_id` key of companies and deals); creates it if missing.
     async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError>;
 
+    /// Makes sure a multi-line text property exists on an object (the
+    /// contacts' "Salesforce Campaigns"); creates it if missing.
+    async fn ensure_text_property(&self, object: &str, name: &str, label: &str) -> Result<(), CrmError>;
+
     /// Unsubscribes addresses from all email (communication preferences;
     /// one call per 100). HubSpot's opt-out property itself is read-only.
     async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError>;

@@ -373,3 +373,24 @@ async fn a_contact_lifecycle_stage_change_is_carried_to_its_company_when_compani
     assert_eq!(hubspot.properties(ObjectType::Companies, company).unwrap()["lifecyclestage"], "opportunity");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salesforce_campaign_membership_fills_the_read_only_hubspot_campaigns_property() {
+    let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let salesforce = h.sandbox.salesforce();
+    let lead = salesforce.create_as_user("Lead", json!({"LastName": "Member", "Company": "Acme", "Email": "member@example.com"})).unwrap();
+    for name in ["Spring Webinar", "Autumn Expo"] {
+        let campaign = salesforce.create_as_user("Campaign", json!({"Name": name})).unwrap();
+        salesforce.create_as_user("CampaignMember", json!({"CampaignId": campaign, "LeadId": lead})).unwrap();
+    }
+    let report = crm_sync_app::resync_record(
+        &h.app,
+        &crm_sync_app::RecordRef::Salesforce { object: crm_sync_domain::SfObject::Lead, id: lead.clone() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.error, None);
+    let contact = hubspot_contact_for(&h, &lead).await;
+    assert_eq!(contact.get("salesforce_campaigns").map(String::as_str), Some("Autumn Expo;Spring Webinar"));
+    h.stop().await;
+}

@@ -96,6 +96,21 @@ impl HubspotApi for HubSpotClient {
         self.create_property(object, &definition).await.map(|_| ())
     }
 
+    async fn ensure_text_property(&self, object: &str, name: &str, label: &str) -> Result<(), CrmError> {
+        if self.get_property(object, name).await?.is_some() {
+            return Ok(());
+        }
+        let definition = PropertyDefinition {
+            name: name.to_owned(),
+            label: label.to_owned(),
+            kind: "string".to_owned(),
+            field_type: "textarea".to_owned(),
+            group_name: format!("{}information", object.trim_end_matches('s').replace("companie", "company")),
+            has_unique_value: false,
+        };
+        self.create_property(object, &definition).await.map(|_| ())
+    }
+
     async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError> {
         self.unsubscribe_all_batch(emails).await
     }

@@ -21,7 +21,10 @@ use crm_sync_domain::model::{FieldMap, RecordId};
 use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
 use crm_sync_domain::config::{InclusionSegment, SpecialField};
 use crm_sync_domain::rules::FieldReason;
-use crm_sync_domain::special::{CompanyAssociation, LIFECYCLE_STAGE, OwnerDirectory, company_association, lifecycle_stage_for_company};
+use crm_sync_domain::special::{
+    CompanyAssociation, LIFECYCLE_STAGE, OwnerDirectory, SALESFORCE_CAMPAIGNS_PROPERTY, campaigns_property_value,
+    company_association, lifecycle_stage_for_company,
+};
 use crm_sync_domain::{
     DecisionContext, DecisionInput, Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject,
     SyncIntent, decide,
@@ -419,6 +422,7 @@ impl<'a> PairSync<'a> {
         match self.pair {
             ObjectPair::Contact => {
                 props.insert(HUBSPOT_EMAIL_PROPERTY.into());
+                props.insert(SALESFORCE_CAMPAIGNS_PROPERTY.into());
                 if self.app.config().objects.companies {
                     props.insert(LIFECYCLE_STAGE.into());
                 }
@@ -950,6 +954,64 @@ impl<'a> PairSync<'a> {
         }
     }
 
+    /// SPEC section 4, campaigns: the "Salesforce Campaigns" value of every
+    /// contact unit with a Salesforce record, from its CampaignMember rows
+    /// (one query per 200 Leads or Contacts). Units whose query fails are
+    /// retried; no value is written for them.
+    async fn campaign_names(&mut self) -> HashMap<usize, String> {
+        let mut out = HashMap::new();
+        if self.pair != ObjectPair::Contact {
+            return out;
+        }
+        let mut by_object: BTreeMap<SfObject, Vec<(usize, String)>> = BTreeMap::new();
+        for (u, unit) in self.units.iter().enumerate() {
+            if let (None, false, Some(object), Some(_), Some(id)) =
+                (&unit.result, unit.origin_missing, unit.sf_object, &unit.sf, &unit.sf_id)
+            {
+                by_object.entry(object).or_default().push((u, id.clone()));
+            }
+        }
+        if by_object.is_empty() {
+            return out;
+        }
+        if let Err(error) = self.app.ensure_campaigns_property().await {
+            warn!(%error, "CampaignsPropertyNotReady");
+            return out;
+        }
+        for (object, units) in by_object {
+            let field = match object {
+                SfObject::Lead => "LeadId",
+                SfObject::Contact => "ContactId",
+                _ => continue,
+            };
+            for chunk in units.chunks(SALESFORCE_BATCH) {
+                let list = chunk.iter().map(|(_, id)| format!("'{}'", soql_escape(id))).collect::<Vec<_>>().join(",");
+                let soql = format!("SELECT Id, {field}, Campaign.Name FROM CampaignMember WHERE {field} IN ({list})");
+                match self.app.salesforce().query(&soql).await {
+                    Ok(rows) => {
+                        let mut names: HashMap<String, Vec<String>> = HashMap::new();
+                        for row in rows {
+                            let member = row.fields.get(field).and_then(Value::as_str).and_then(|i| SalesforceId::parse(i).ok());
+                            let name = row.fields.get("Campaign").and_then(|c| c.get("Name")).and_then(Value::as_str);
+                            if let (Some(member), Some(name)) = (member, name) {
+                                names.entry(member.as_str().to_owned()).or_default().push(name.to_owned());
+                            }
+                        }
+                        for (u, id) in chunk {
+                            let list = names.get(id).map(Vec::as_slice).unwrap_or_default();
+                            out.insert(*u, campaigns_property_value(list.iter().map(String::as_str)));
+                        }
+                    }
+                    Err(error) => {
+                        let us: Vec<usize> = chunk.iter().map(|(u, _)| *u).collect();
+                        self.fail_units(&us, &error);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Members of the HubSpot list given as the inclusion segment, when this
     /// is a contact batch with HubSpot records. When the list cannot be read,
     /// those records are retried later rather than decided without it.
@@ -979,6 +1041,7 @@ impl<'a> PairSync<'a> {
         let deal_accounts = self.deal_accounts().await;
         let owners = self.owner_directory().await;
         let list_members = self.segment_members().await;
+        let campaigns = self.campaign_names().await;
         let config = self.app.config();
         let mut sf_updates: BTreeMap<SfObject, Vec<IdWrite>> = BTreeMap::new();
         let mut sf_creates: BTreeMap<SfObject, Vec<KeyedWrite>> = BTreeMap::new();
@@ -1046,6 +1109,19 @@ impl<'a> PairSync<'a> {
                 context: DecisionContext { forced: unit.forced, in_inclusion_segment: in_segment, create_allowed },
             });
             debug!(action = ?decision.action, "RecordDecided");
+            if let Some(value) = campaigns.get(&u)
+                && matches!(decision.action, Action::Update | Action::CreateHubSpot { .. })
+            {
+                let current = unit
+                    .hs
+                    .as_ref()
+                    .and_then(|r| r.properties.get(SALESFORCE_CAMPAIGNS_PROPERTY))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if current != value {
+                    decision.hubspot_writes.insert(SALESFORCE_CAMPAIGNS_PROPERTY.into(), Value::String(value.clone()));
+                }
+            }
             if let Some(Value::String(stage)) = decision.salesforce_writes.get_mut(STAGE_FIELD) {
                 *stage = stage_to_salesforce(stage).to_owned();
             }
