@@ -214,3 +214,20 @@ mod tests {
         assert_eq!(a.record_key(), "hubspot:contact:512");
     }
 }
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::model::HubSpotId;
+    use chrono::TimeZone;
+
+    #[test]
+    fn an_intent_names_its_system_salesforce_or_hubspot_on_the_wire() {
+        let at = chrono::Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+        let id = HubSpotId::parse("512").unwrap();
+        let intent = SyncIntent::hubspot(crate::model::ObjectPair::Contact, id, Trigger::Webhook, at);
+        let json = intent.to_json().unwrap();
+        assert!(json.contains(r#""system":"hubspot""#), "{json}");
+        assert_eq!(SyncIntent::from_json(&json).unwrap(), intent);
+    }
+}

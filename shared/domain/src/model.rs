@@ -322,9 +322,10 @@ impl fmt::Display for SfObject {
     }
 }
 
-/// One of the two systems.
+/// One of the two systems; serialised as `salesforce` / `hubspot`, the same
+/// names every other wire format of the product uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     Salesforce,
     HubSpot,
