@@ -138,9 +138,22 @@ async fn members(app: &App, segment: &Segment) -> Result<Vec<SyncIntent>, AppErr
     Ok(out)
 }
 
-fn cost(records: u64) -> (u64, u64) {
+fn cost(app: &App, intents: &[SyncIntent]) -> (u64, u64) {
+    let records = intents.len() as u64;
     // Per batch: a read and at most one write on each side.
-    (2 * records.div_ceil(SALESFORCE_BATCH as u64), 2 * records.div_ceil(HUBSPOT_BATCH as u64))
+    let (mut sf, mut hs) = (2 * records.div_ceil(SALESFORCE_BATCH as u64), 2 * records.div_ceil(HUBSPOT_BATCH as u64));
+    let contacts = intents.iter().filter(|i| i.pair() == ObjectPair::Contact).count() as u64;
+    if contacts > 0 {
+        // Campaign memberships per 200; the owner directory (Users, owners)
+        // and the campaigns property check once per process.
+        sf += contacts.div_ceil(SALESFORCE_BATCH as u64) + 1;
+        hs += 2;
+        if app.config().objects.companies {
+            // Lifecycle stage: associations, company reads and updates.
+            hs += 3 * contacts.div_ceil(HUBSPOT_BATCH as u64);
+        }
+    }
+    (sf, hs)
 }
 
 /// How many API calls a segment resync needs, and whether the budget allows it.
@@ -148,7 +161,7 @@ fn cost(records: u64) -> (u64, u64) {
 pub async fn resync_segment_review(app: &App, segment: &Segment) -> Result<SegmentReview, AppError> {
     let intents = members(app, segment).await?;
     let records = intents.len() as u64;
-    let (salesforce_calls, hubspot_calls) = cost(records);
+    let (salesforce_calls, hubspot_calls) = cost(app, &intents);
     let usage = crate::usage::api_usage(app).await?;
     let remaining = usage.salesforce.remaining(Priority::Bulk);
     Ok(SegmentReview {
@@ -166,7 +179,7 @@ pub async fn resync_segment_review(app: &App, segment: &Segment) -> Result<Segme
 pub async fn resync_segment(app: &App, segment: &Segment) -> Result<u64, AppError> {
     let intents = members(app, segment).await?;
     let records = intents.len() as u64;
-    let (sf, hs) = cost(records);
+    let (sf, hs) = cost(app, &intents);
     ensure_budget(app, Priority::Bulk, sf, hs).await?;
     queue_intents(app, intents).await?;
     info!(records, "SegmentResyncQueued");
