@@ -1671,6 +1671,16 @@ mod tests {
     }
 
     #[test]
+    fn deal_stages_translate_between_hubspot_ids_and_salesforce_labels() {
+        assert_eq!(stage_to_salesforce("closedwon"), "Closed Won");
+        assert_eq!(stage_to_hubspot("Closed Won"), "closedwon");
+        assert_eq!(stage_to_hubspot("Needs Analysis"), "qualifiedtobuy");
+        assert_eq!(stage_to_salesforce(stage_to_hubspot("Proposal/Price Quote")), "Proposal/Price Quote");
+        assert_eq!(stage_to_hubspot("Custom Stage"), "Custom Stage", "custom stages pass unchanged");
+        assert_eq!(stage_to_salesforce("1234567"), "1234567");
+    }
+
+    #[test]
     fn soql_literals_are_escaped() {
         assert_eq!(soql_escape("o'brien\\x"), "o\\'brien\\\\x");
     }
