@@ -14,8 +14,9 @@ use crm_sync_app::local::{EmbeddedParts, IdleReport, LocalOptions, LocalRuntime,
 use crm_sync_app::{App, AppSettings, Secret, WebhookSecrets};
 use crm_sync_crm::hubspot::{HubSpotClient, HubSpotConfig};
 use crm_sync_domain::SyncConfig;
-use crm_sync_store::SystemClock;
+use crm_sync_store::Clock;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// What to start.
@@ -50,6 +51,28 @@ pub struct Harness {
     pub app: App,
     pub runtime: LocalRuntime,
     pub server: WebhookServer,
+    /// The app's clock: wall time, moved forward by [`Harness::later`].
+    pub clock: Arc<ShiftedClock>,
+}
+
+/// Wall time plus an offset that tests move forward, so that timers and
+/// leases keep running while a test stands in for "a while later".
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset_ms: AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn shift(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+    }
 }
 
 impl std::fmt::Debug for Harness {
@@ -74,12 +97,13 @@ impl Harness {
         hs_config.client_secret = Some(crm_sync_crm::hubspot::Secret::new(client_secret.clone()));
         let hubspot = Arc::new(HubSpotClient::new(hs_config)?);
         let salesforce = salesforce_client(&sandbox).await?;
+        let clock = Arc::new(ShiftedClock::default());
         let app = embedded_app(EmbeddedParts {
             config: options.config,
             state_path: None,
             salesforce,
             hubspot,
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
             secrets: WebhookSecrets {
                 hubspot_client_secret: Secret::new(client_secret),
                 public_base_url: Some(base),
@@ -89,7 +113,12 @@ impl Harness {
         })?;
         let server = WebhookServer::start_on(app.clone(), listener)?;
         let runtime = LocalRuntime::new(app.clone(), options.local);
-        Ok(Harness { sandbox, app, runtime, server })
+        Ok(Harness { sandbox, app, runtime, server, clock })
+    }
+
+    /// Moves the app's clock forward, as if `by` had passed.
+    pub fn later(&self, by: Duration) {
+        self.clock.shift(by);
     }
 
     /// API calls the sandbox has counted so far, per system.
