@@ -151,6 +151,8 @@ pub struct StageOptions {
     pub hubspot_rate_per_10s: Option<u32>,
     /// How long `run_until_idle` waits for delayed retries.
     pub idle_timeout: Duration,
+    /// Whether the runtime's loop sweeps as soon as it starts.
+    pub sweep_at_start: bool,
 }
 
 impl StageOptions {
@@ -162,6 +164,7 @@ impl StageOptions {
             accounts: (args.records / 4).max(1),
             hubspot_rate_per_10s: None,
             idle_timeout: Duration::from_secs(args.timeout),
+            sweep_at_start: true,
         }
     }
 }
@@ -199,7 +202,7 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
     let app = connect::app(config, Some(dir.path().join("state.sqlite")), crms, &credentials)?;
     let runtime = LocalRuntime::new(
         app.clone(),
-        LocalOptions { idle_timeout: args.idle_timeout, ..LocalOptions::default() },
+        LocalOptions { idle_timeout: args.idle_timeout, sweep_at_start: args.sweep_at_start, ..LocalOptions::default() },
     );
     let stats = Arc::new(Mutex::new(SyncStats::default()));
     {

@@ -36,6 +36,10 @@ pub struct LocalOptions {
     pub visibility: Duration,
     /// Time between sweeps in [`LocalRuntime::run`].
     pub sweep_every: Duration,
+    /// Whether [`LocalRuntime::run`] sweeps as soon as it starts (catching
+    /// up on whatever changed while it was down) or first after
+    /// `sweep_every`.
+    pub sweep_at_start: bool,
     /// How long [`LocalRuntime::run_until_idle`] waits for delayed messages
     /// (retries after a 429) before giving up.
     pub idle_timeout: Duration,
@@ -48,6 +52,7 @@ impl Default for LocalOptions {
             batch_messages: 10,
             visibility: Duration::from_secs(120),
             sweep_every: Duration::from_secs(15 * 60),
+            sweep_at_start: true,
             idle_timeout: Duration::from_secs(300),
         }
     }
@@ -247,7 +252,8 @@ impl LocalRuntime {
             let mut stop = shutdown.clone();
             let every = self.options.sweep_every;
             tasks.spawn(async move {
-                let mut timer = tokio::time::interval(every);
+                let first = if runtime.options.sweep_at_start { tokio::time::Instant::now() } else { tokio::time::Instant::now() + every };
+                let mut timer = tokio::time::interval_at(first, every);
                 timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {

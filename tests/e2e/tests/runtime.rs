@@ -64,3 +64,45 @@ async fn api_usage_matches_the_calls_made_and_an_import_pauses_before_the_cap() 
     assert_eq!(usage.salesforce.cap, 503);
     h.stop().await;
 }
+
+/// Starts the running loop, waits until it has synced a HubSpot-created
+/// contact, stops it, and returns whether it swept in the meantime.
+async fn swept_while_running(sweep_at_start: bool) -> bool {
+    let mut options = HarnessOptions::default();
+    options.local.sweep_at_start = sweep_at_start;
+    let h = Harness::start(options).await.unwrap();
+    let mut progress = h.runtime.subscribe();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runtime = h.runtime.clone();
+    let running = tokio::spawn(async move { runtime.run(stopped).await });
+    let mut properties = serde_json::Map::new();
+    properties.insert("email".into(), json!("timer@example.com"));
+    properties.insert("lastname".into(), json!("Timer"));
+    h.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
+    let (mut swept, mut created) = (false, false);
+    // With sweep_at_start the sweep must show up; without it, none may by
+    // the time the change has synced (the first is due in 15 minutes).
+    let synced = tokio::time::timeout(Duration::from_secs(30), async {
+        while !(created && (swept || !sweep_at_start)) {
+            match progress.recv().await {
+                Ok(Progress::Swept { .. }) => swept = true,
+                Ok(Progress::BatchSynced { stats, .. }) if stats.created.get("salesforce:Lead").copied().unwrap_or(0) == 1 => created = true,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(synced.is_ok(), "the webhook-driven change synced");
+    stop.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    let cursor = h.app.store().get_cursor(crm_sync_store::System::Hubspot, "contacts").await.unwrap();
+    assert_eq!(cursor.is_some(), swept, "a sweep leaves its cursor behind");
+    h.stop().await;
+    swept
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_loop_sweeps_at_start_unless_told_to_wait_for_the_first_interval() {
+    assert!(swept_while_running(true).await, "by default the loop catches up at once");
+    assert!(!swept_while_running(false).await, "with sweep_at_start off the first sweep waits 15 minutes");
+}

@@ -541,9 +541,13 @@ impl Plan {
     /// Ids of the matching records, sorted and limited; `all` includes deleted ones.
     pub fn run(&self, org: &Org, all: bool) -> Vec<SfId> {
         let table = &org.tables[self.object];
-        let matches = table
-            .records
-            .values()
+        // `Id = ...` / `Id IN (...)` reads those records directly, as the
+        // real org's primary-key index does, instead of scanning the table.
+        let candidates: Box<dyn Iterator<Item = &Record>> = match self.filter.as_ref().and_then(id_keys) {
+            Some(ids) => Box::new(ids.into_iter().filter_map(|id| table.records.get(&id))),
+            None => Box::new(table.records.values()),
+        };
+        let matches = candidates
             .filter(|r| all || r.deleted.is_none())
             .filter(|r| self.filter.as_ref().is_none_or(|c| self.eval(org, r, c)));
         let mut ids: Vec<SfId> = if self.order.is_empty() {
@@ -578,6 +582,21 @@ impl Plan {
             ids.truncate(l);
         }
         ids
+    }
+}
+
+/// The ids a filter is limited to, when it pins `Id` with `=` or `IN`
+/// (alone or as one side of an `AND`), in table order.
+fn id_keys(cond: &Cond) -> Option<std::collections::BTreeSet<SfId>> {
+    let id = |lit: &Lit| match lit {
+        Lit::Str(s) => SfId::parse(s),
+        _ => None,
+    };
+    match cond {
+        Cond::Cmp(f, CmpOp::Eq, lit) if f.eq_ignore_ascii_case("id") => Some(id(lit).into_iter().collect()),
+        Cond::In(f, false, lits) if f.eq_ignore_ascii_case("id") => Some(lits.iter().filter_map(id).collect()),
+        Cond::And(a, b) => id_keys(a).or_else(|| id_keys(b)),
+        _ => None,
     }
 }
 
@@ -728,6 +747,20 @@ mod tests {
         let q = parse("SELECT Id FROM Contact WHERE NOT (Email = null) AND (LastName LIKE 'Lo%' OR Title IN ('CEO','CTO')) ORDER BY LastName DESC LIMIT 5").ok();
         let q = q.filter(|q| q.limit == Some(5) && q.order.len() == 1);
         assert!(matches!(q.and_then(|q| q.filter), Some(Cond::And(_, _))));
+    }
+
+    #[test]
+    fn a_filter_pinning_id_reads_those_records_and_any_other_filter_scans() {
+        let a = SfId::generate("003", 1);
+        let b = SfId::generate("003", 2);
+        let keys = |soql: &str| parse(soql).ok().and_then(|q| q.filter).and_then(|f| id_keys(&f));
+        let both = format!("SELECT Id FROM Contact WHERE Id IN ('{}', '{}') AND LastName = 'X'", a.as_str(), &b.as_str()[..15]);
+        assert_eq!(keys(&both), Some([a, b].into_iter().collect()));
+        assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Email = null AND Id = '{}'", b.as_str())), Some([b].into_iter().collect()));
+        assert_eq!(keys("SELECT Id FROM Contact WHERE Id = 'not-an-id'"), Some(std::collections::BTreeSet::new()));
+        assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Id = '{}' OR LastName = 'X'", a.as_str())), None);
+        assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Id NOT IN ('{}')", a.as_str())), None);
+        assert_eq!(keys("SELECT Id FROM Contact WHERE LastName = 'X'"), None);
     }
 
     #[test]
