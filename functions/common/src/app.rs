@@ -63,6 +63,10 @@ impl std::fmt::Debug for BuildOptions {
     }
 }
 
+/// How long a sweep invocation goes on listing before it leaves the rest
+/// of a large window to the next one.
+pub const SWEEP_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(150);
+
 /// Reads the environment, loads the AWS configuration and the credentials,
 /// and builds the App: what each function's `main` calls once.
 pub async fn build_app_from_env() -> Result<App, StartupError> {
@@ -97,6 +101,10 @@ pub async fn build_app(
     let salesforce = salesforce_client(settings, &credentials, &options)?;
     let app_settings = AppSettings {
         import_chunk_size: settings.import_chunk_size,
+        // The sweep function has 300 s (template.yaml); one more bounded
+        // listing (250 search calls at HubSpot's search rate) must fit after
+        // the budget is spent.
+        sweep_time_budget: SWEEP_TIME_BUDGET,
         ..AppSettings::default()
     };
     Ok(App::new(AppParts {

@@ -55,6 +55,12 @@ pub struct AppSettings {
     pub hubspot_cap_per_24h: u64,
     /// How far back each sweep window starts before the stored cursor.
     pub sweep_overlap: Duration,
+    /// HubSpot records one sweep listing takes before it queues them and
+    /// moves the cursor (search pages of 200: 250 calls).
+    pub sweep_batch_records: usize,
+    /// How long one sweep goes on listing a large window before it leaves
+    /// the rest to the next sweep (under Lambda's 15-minute limit).
+    pub sweep_time_budget: Duration,
     /// How long webhook event ids are remembered for de-duplication.
     pub seen_event_ttl: Duration,
     /// Records per import chunk (at most 200,000).
@@ -71,6 +77,8 @@ impl Default for AppSettings {
             live_reserve: 500,
             hubspot_cap_per_24h: 500_000,
             sweep_overlap: Duration::from_secs(120),
+            sweep_batch_records: 50_000,
+            sweep_time_budget: Duration::from_secs(8 * 60),
             seen_event_ttl: Duration::from_secs(48 * 3600),
             import_chunk_size: 200_000,
             intents_per_message: 100,

@@ -49,6 +49,17 @@ pub struct Changed {
     pub deleted: bool,
 }
 
+/// What a changed-since listing found, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedWindow {
+    pub changes: Vec<Changed>,
+    /// Everything changed before this was listed; the next window starts
+    /// here. The requested end when the listing was whole; earlier when the
+    /// CRM covers less (Salesforce: whole minutes) or the listing stopped
+    /// at its record budget.
+    pub covered_to: DateTime<Utc>,
+}
+
 /// What the sync asks of Salesforce.
 #[async_trait]
 pub trait SalesforceApi: Send + Sync {
@@ -99,13 +110,14 @@ pub trait SalesforceApi: Send + Sync {
         records: &[Map<String, Value>],
     ) -> Result<Vec<WriteResult>, CrmError>;
 
-    /// Records changed (`SystemModstamp`) and deleted within the window.
+    /// Records changed (`SystemModstamp`) and deleted within the window,
+    /// covered up to the CRM's `latestDateCovered`.
     async fn changed_since(
         &self,
         sobject: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<Changed>, CrmError>;
+    ) -> Result<ChangedWindow, CrmError>;
 }
 
 /// What the sync asks of HubSpot.
@@ -142,13 +154,15 @@ pub trait HubspotApi: Send + Sync {
         inputs: &[(String, Map<String, Value>)],
     ) -> Result<Vec<WriteResult>, CrmError>;
 
-    /// Records modified within the window (search, split past 10,000).
+    /// Records modified within the window (search, split past 10,000),
+    /// oldest first, stopping once about `max_records` are listed.
     async fn changed_since(
         &self,
         object: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<Changed>, CrmError>;
+        max_records: usize,
+    ) -> Result<ChangedWindow, CrmError>;
 
     /// The ids associated with each record (one call per 100 records);
     /// records without associations are absent.

@@ -509,6 +509,7 @@ impl StateStore for DynamoStore {
                 object: object.to_owned(),
                 position,
                 updated_at: from_millis(get_n(&item, "updated_at")?),
+                partial: matches!(item.get("partial"), Some(AttributeValue::Bool(true))),
             })
         })
         .transpose()
@@ -520,6 +521,7 @@ impl StateStore for DynamoStore {
         object: &str,
         expected: Option<DateTime<Utc>>,
         to: DateTime<Utc>,
+        partial: bool,
     ) -> StoreResult<()> {
         let now = self.clock.now();
         let pk = format!("CURSOR#{system}#{object}");
@@ -533,6 +535,7 @@ impl StateStore for DynamoStore {
                     ("sk".to_owned(), s("CURSOR")),
                     ("position".to_owned(), s(cursor_text(to))),
                     ("updated_at".to_owned(), n(millis(now))),
+                    ("partial".to_owned(), AttributeValue::Bool(partial)),
                 ])))
                 .condition_expression("attribute_not_exists(pk)")
                 .send()
@@ -544,12 +547,14 @@ impl StateStore for DynamoStore {
                 .update_item()
                 .table_name(&self.tables.state)
                 .set_key(Some(key(&pk, "CURSOR")))
-                .update_expression("SET #position = :to, updated_at = :now")
+                .update_expression("SET #position = :to, updated_at = :now, #partial = :partial")
                 .condition_expression("#position = :from")
                 .expression_attribute_names("#position", "position")
+                .expression_attribute_names("#partial", "partial")
                 .expression_attribute_values(":to", s(cursor_text(to)))
                 .expression_attribute_values(":from", s(cursor_text(from)))
                 .expression_attribute_values(":now", n(millis(now)))
+                .expression_attribute_values(":partial", AttributeValue::Bool(partial))
                 .send()
                 .await
                 .map(|_| ())

@@ -125,3 +125,33 @@ async fn a_window_search_includes_extra_filters_and_excludes_the_end() {
     let none = hs.modified_between("companies", t0, modified, &[Filter::new("city", Operator::Eq, "Lyon")], &[]).await.unwrap();
     assert!(none.is_empty(), "the end of the window is exclusive");
 }
+
+#[tokio::test]
+async fn a_bounded_window_listing_stops_at_a_page_boundary_and_resumes_from_where_it_stopped() {
+    let sb = sandbox(HubSpotOptions { seed_contacts: 1_000, ..fast_options() }).await;
+    let hs = client(&sb);
+    let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+    let end = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let modified = |r: &crm_sync_crm::hubspot::HsObject| -> chrono::DateTime<Utc> { r.property("lastmodifieddate").unwrap().parse().unwrap() };
+
+    let first = hs.modified_between_bounded("contacts", start, end, &[], &[], 300).await.unwrap();
+    assert_eq!(first.records.len(), 400, "two pages of 200: the budget is checked per page");
+    assert!(first.covered_to > start && first.covered_to < end);
+    assert!(first.records.iter().all(|r| modified(r) <= first.covered_to));
+
+    let mut seen: HashSet<String> = first.records.iter().map(|r| r.id.clone()).collect();
+    let mut from = first.covered_to;
+    let mut listings = 1;
+    while from < end {
+        let next = hs.modified_between_bounded("contacts", from, end, &[], &[], 300).await.unwrap();
+        assert!(next.records.iter().all(|r| modified(r) >= from), "nothing before the resume point is listed again");
+        seen.extend(next.records.iter().map(|r| r.id.clone()));
+        assert!(next.covered_to > from, "every listing makes progress");
+        from = next.covered_to;
+        listings += 1;
+    }
+    assert_eq!(seen.len(), 1_000, "every record listed at least once");
+    assert_eq!(listings, 3);
+    let whole = hs.modified_between_bounded("contacts", start, end, &[], &[], usize::MAX).await.unwrap();
+    assert_eq!((whole.records.len(), whole.covered_to), (1_000, end));
+}

@@ -149,6 +149,10 @@ pub struct SweepCursor {
     pub object: String,
     pub position: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The listing that set `position` stopped early (a bounded listing of a
+    /// large window): the next one resumes exactly there, with no overlap.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// Lifecycle of an import job.
@@ -363,14 +367,16 @@ pub trait StateStore: Send + Sync {
 
     async fn get_cursor(&self, system: System, object: &str) -> StoreResult<Option<SweepCursor>>;
 
-    /// Moves the cursor to `to` if it is still at `expected` (`None`: no cursor
-    /// yet). A lost race is [`StoreError::ConditionFailed`].
+    /// Moves the cursor to `to` (marked `partial` or not) if it is still at
+    /// `expected` (`None`: no cursor yet). A lost race is
+    /// [`StoreError::ConditionFailed`].
     async fn advance_cursor(
         &self,
         system: System,
         object: &str,
         expected: Option<DateTime<Utc>>,
         to: DateTime<Utc>,
+        partial: bool,
     ) -> StoreResult<()>;
 
     // ---- import jobs and chunks ----

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS cursors (
     object TEXT NOT NULL,
     position TEXT NOT NULL,
     updated_at INTEGER NOT NULL,
+    partial INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (system, object)
 ) WITHOUT ROWID;
 
@@ -157,6 +158,19 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Brings a state file written by an earlier version up to [`SCHEMA`].
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_partial = conn
+        .prepare("SELECT 1 FROM pragma_table_info('cursors') WHERE name = 'partial'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(db_err("read the cursors table"))?;
+    if !has_partial {
+        conn.execute_batch("ALTER TABLE cursors ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")
+            .map_err(db_err("add cursors.partial"))?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (or creates) the durable store file, in WAL mode.
     pub fn open(path: impl AsRef<std::path::Path>, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
@@ -175,6 +189,7 @@ impl SqliteStore {
     fn init(conn: Connection, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(10)).map_err(db_err("set busy timeout"))?;
         conn.execute_batch(SCHEMA).map_err(db_err("create schema"))?;
+        migrate(&conn)?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), clock })
     }
 
@@ -520,19 +535,19 @@ impl StateStore for SqliteStore {
     async fn get_cursor(&self, system: System, object: &str) -> StoreResult<Option<SweepCursor>> {
         let object = object.to_owned();
         self.run("get cursor", move |c, _| {
-            let row: Option<(String, i64)> = c
+            let row: Option<(String, i64, bool)> = c
                 .query_row(
-                    "SELECT position, updated_at FROM cursors WHERE system = ?1 AND object = ?2",
+                    "SELECT position, updated_at, partial FROM cursors WHERE system = ?1 AND object = ?2",
                     params![system.as_str(), object],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()
                 .map_err(db_err("get cursor"))?;
-            row.map(|(position, updated_at)| {
+            row.map(|(position, updated_at, partial)| {
                 let position = DateTime::parse_from_rfc3339(&position)
                     .map_err(|e| StoreError::corrupt(format!("cursor {system}/{object}"), e))?
                     .with_timezone(&Utc);
-                Ok(SweepCursor { system, object: object.clone(), position, updated_at: from_millis(updated_at) })
+                Ok(SweepCursor { system, object: object.clone(), position, updated_at: from_millis(updated_at), partial })
             })
             .transpose()
         })
@@ -545,19 +560,20 @@ impl StateStore for SqliteStore {
         object: &str,
         expected: Option<DateTime<Utc>>,
         to: DateTime<Utc>,
+        partial: bool,
     ) -> StoreResult<()> {
         let object = object.to_owned();
         self.run("advance cursor", move |c, now| {
             let n = match expected {
                 None => c.execute(
-                    "INSERT INTO cursors (system, object, position, updated_at) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO cursors (system, object, position, updated_at, partial) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT DO NOTHING",
-                    params![system.as_str(), object, cursor_text(to), millis(now)],
+                    params![system.as_str(), object, cursor_text(to), millis(now), partial],
                 ),
                 Some(from) => c.execute(
-                    "UPDATE cursors SET position = ?3, updated_at = ?4
+                    "UPDATE cursors SET position = ?3, updated_at = ?4, partial = ?6
                      WHERE system = ?1 AND object = ?2 AND position = ?5",
-                    params![system.as_str(), object, cursor_text(to), millis(now), cursor_text(from)],
+                    params![system.as_str(), object, cursor_text(to), millis(now), cursor_text(from), partial],
                 ),
             }
             .map_err(db_err("advance cursor"))?;

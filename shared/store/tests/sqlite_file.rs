@@ -31,7 +31,7 @@ async fn state_and_queued_messages_survive_reopening_the_file() -> anyhow::Resul
     {
         let store = SqliteStore::open(&path, clock.clone())?;
         store.put_link(&link(1), LinkCondition::MustNotExist).await?;
-        store.advance_cursor(System::Hubspot, "contacts", None, epoch()).await?;
+        store.advance_cursor(System::Hubspot, "contacts", None, epoch(), false).await?;
         assert_eq!(store.claim("k", "w1", Duration::from_secs(600)).await?, Claim::Acquired);
         store.create_import_job("j", &serde_json::json!({}), &[]).await?;
         store.add_api_calls(System::Salesforce, 12).await?;
@@ -101,5 +101,29 @@ async fn a_million_links_and_a_quarter_million_messages_fit_and_stay_addressable
     assert_eq!(received, MESSAGES);
     eprintln!("{MESSAGES} messages received and deleted in {:?}", started.elapsed());
     assert_eq!(q.depth().await?.visible + q.depth().await?.in_flight, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_state_file_from_before_partial_cursors_opens_and_reads_them_as_whole() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("crm-sync.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch(
+            "CREATE TABLE cursors (system TEXT NOT NULL, object TEXT NOT NULL, position TEXT NOT NULL,
+                 updated_at INTEGER NOT NULL, PRIMARY KEY (system, object)) WITHOUT ROWID;
+             INSERT INTO cursors VALUES ('hubspot', 'contacts', '2025-01-01T00:00:00Z', 0);",
+        )?;
+    }
+    let clock = Arc::new(ManualClock::new(epoch()));
+    let store = SqliteStore::open(&path, clock.clone())?;
+    let cursor = store.get_cursor(System::Hubspot, "contacts").await?.expect("the old cursor is kept");
+    assert!(!cursor.partial);
+    let later = cursor.position + chrono::Duration::minutes(1);
+    store.advance_cursor(System::Hubspot, "contacts", Some(cursor.position), later, true).await?;
+    drop(store);
+    let store = SqliteStore::open(&path, clock)?;
+    assert_eq!(store.get_cursor(System::Hubspot, "contacts").await?.map(|c| (c.position, c.partial)), Some((later, true)));
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! [`HubspotApi`] over [`HubSpotClient`].
 
-use crate::ports::{Changed, HsRecord, HubspotApi, WriteResult};
+use crate::ports::{Changed, ChangedWindow, HsRecord, HubspotApi, WriteResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -55,9 +55,12 @@ impl HubspotApi for HubSpotClient {
         Ok(results(HubSpotClient::batch_update(self, object, inputs).await?))
     }
 
-    async fn changed_since(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Changed>, CrmError> {
-        let found = self.modified_between(object, start, end, &[], &[]).await?;
-        Ok(found.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect())
+    async fn changed_since(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>, max_records: usize) -> Result<ChangedWindow, CrmError> {
+        let found = self.modified_between_bounded(object, start, end, &[], &[], max_records).await?;
+        Ok(ChangedWindow {
+            changes: found.records.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect(),
+            covered_to: found.covered_to,
+        })
     }
 
     async fn associated_ids(&self, from_object: &str, to_object: &str, ids: &[String]) -> Result<BTreeMap<String, Vec<String>>, CrmError> {

@@ -1,6 +1,6 @@
 //! [`SalesforceApi`] over [`SalesforceClient`].
 
-use crate::ports::{Changed, SalesforceApi, SfRecord, WriteResult};
+use crate::ports::{Changed, ChangedWindow, SalesforceApi, SfRecord, WriteResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -121,11 +121,17 @@ impl SalesforceApi for SalesforceClient {
         Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
     }
 
-    async fn changed_since(&self, sobject: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Changed>, CrmError> {
+    async fn changed_since(&self, sobject: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ChangedWindow, CrmError> {
         let updated = self.get_updated(sobject, start, end).await?;
         let deleted = self.get_deleted(sobject, start, end).await?;
-        let mut out: Vec<Changed> = updated.ids.into_iter().map(|id| Changed { id, deleted: false }).collect();
-        out.extend(deleted.deleted_records.into_iter().map(|d| Changed { id: d.id, deleted: true }));
-        Ok(out)
+        // Both calls cover whole minutes; the earlier of their ends holds for both.
+        let covered_to = [&updated.latest_date_covered, &deleted.latest_date_covered]
+            .into_iter()
+            .map(|t| crate::usecases::sync::parse_time(Some(&Value::String(t.clone()))))
+            .try_fold(end, |acc, t| t.map(|t| acc.min(t)))
+            .unwrap_or(end);
+        let mut changes: Vec<Changed> = updated.ids.into_iter().map(|id| Changed { id, deleted: false }).collect();
+        changes.extend(deleted.deleted_records.into_iter().map(|d| Changed { id: d.id, deleted: true }));
+        Ok(ChangedWindow { changes, covered_to })
     }
 }

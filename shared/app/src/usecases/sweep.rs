@@ -3,11 +3,22 @@
 //!
 //! The window starts an overlap before the cursor (clock skew, long
 //! transactions, search indexing lag); the duplicates that overlap produces
-//! are harmless because syncing a record twice writes once. A cursor moves
-//! only after its intents are durably queued, and only if no other sweep moved
-//! it meanwhile (conditional write).
+//! are harmless because syncing a record twice writes once.
+//! A cursor moves only after its intents are durably queued, only as far as
+//! the CRM's listing covered (Salesforce: whole minutes), and only if no other
+//! sweep moved it meanwhile (conditional write).
+//!
+//! A HubSpot listing is bounded: after a mass change (an import of a million
+//! records lands in one window) it stops at
+//! [`AppSettings::sweep_batch_records`](crate::AppSettings), queues what it
+//! has and moves the cursor to where it stopped (marked partial: the next listing
+//! resumes exactly there, without the overlap), then goes on with the next
+//! part until the window is done or the sweep's time budget is spent. The next
+//! sweep carries on from the cursor, so a sweep never holds a million ids in
+//! memory nor outlives its Lambda.
 
 use crate::messages::queue_intents;
+use crate::ports::ChangedWindow;
 use crate::usage::flush_usage;
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
@@ -36,26 +47,33 @@ pub struct ObjectSweep {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
+    /// One entry per listing (a bounded HubSpot listing may take several).
     pub objects: Vec<ObjectSweep>,
     pub intents_queued: usize,
+    /// False when the time budget ran out before a HubSpot window was
+    /// listed to its end; the next sweep goes on from the cursor.
+    pub complete: bool,
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
 }
 
+/// The cursor as read (for the conditional advance) and the window's start.
 async fn window(app: &App, system: System, object: &str, now: DateTime<Utc>) -> Result<(Option<DateTime<Utc>>, DateTime<Utc>), AppError> {
     let cursor = app.store().get_cursor(system, object).await?;
-    let expected = cursor.as_ref().map(|c| c.position);
-    let start = match expected {
-        Some(position) => position - chrono_duration(app.settings().sweep_overlap),
-        None => now - chrono_duration(FIRST_SWEEP_LOOKBACK + app.settings().sweep_overlap),
+    let overlap = chrono_duration(app.settings().sweep_overlap);
+    let start = match &cursor {
+        // Where a bounded listing stopped, everything before was listed.
+        Some(c) if c.partial => c.position,
+        Some(c) => c.position - overlap,
+        None => now - chrono_duration(FIRST_SWEEP_LOOKBACK) - overlap,
     };
-    Ok((expected, start))
+    Ok((cursor.map(|c| c.position), start))
 }
 
-async fn advance(app: &App, system: System, object: &str, expected: Option<DateTime<Utc>>, to: DateTime<Utc>) -> Result<bool, AppError> {
-    match app.store().advance_cursor(system, object, expected, to).await {
+async fn advance(app: &App, system: System, object: &str, expected: Option<DateTime<Utc>>, to: DateTime<Utc>, partial: bool) -> Result<bool, AppError> {
+    match app.store().advance_cursor(system, object, expected, to, partial).await {
         Ok(()) => Ok(true),
         Err(e) if e.is_condition_failed() => {
             warn!(%system, object, "SweepCursorRaced");
@@ -65,65 +83,81 @@ async fn advance(app: &App, system: System, object: &str, expected: Option<DateT
     }
 }
 
+/// Queues an intent for every change one listing found, then moves the
+/// object's cursor to where the listing got and records what was done.
+/// Returns whether the cursor moved.
+async fn queue_and_advance(
+    app: &App,
+    report: &mut SweepReport,
+    system: System,
+    object: &str,
+    window: (Option<DateTime<Utc>>, DateTime<Utc>),
+    found: &ChangedWindow,
+    partial: bool,
+    intent: impl Fn(&str) -> Result<SyncIntent, String>,
+) -> Result<bool, AppError> {
+    let (expected, start) = window;
+    let mut intents = Vec::with_capacity(found.changes.len());
+    for change in &found.changes {
+        match intent(&change.id) {
+            Ok(found) => intents.push(found),
+            Err(error) => warn!(%error, object, "SweepIdSkipped"),
+        }
+    }
+    let deleted = found.changes.iter().filter(|c| c.deleted).count();
+    report.intents_queued += intents.len();
+    queue_intents(app, intents).await?;
+    let cursor_advanced = advance(app, system, object, expected, found.covered_to, partial).await?;
+    report.objects.push(ObjectSweep {
+        system,
+        object: object.to_owned(),
+        changed: found.changes.len() - deleted,
+        deleted,
+        from: start,
+        to: found.covered_to,
+        cursor_advanced,
+    });
+    Ok(cursor_advanced)
+}
+
 /// Runs one sweep over every enabled object on both sides.
 #[instrument(skip_all, fields(intents = tracing::field::Empty))]
 pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
     let now = app.clock().now();
-    let mut report = SweepReport::default();
+    let started = std::time::Instant::now();
+    let mut report = SweepReport { complete: true, ..SweepReport::default() };
     for pair in ObjectPair::ALL {
         if !app.config().objects.syncs(pair) {
             continue;
         }
         for &sobject in pair.salesforce_objects() {
             let object = sobject.api_name();
-            let (expected, start) = window(app, System::Salesforce, object, now).await?;
-            let changes = app.salesforce().changed_since(object, start, now).await?;
-            let mut intents = Vec::with_capacity(changes.len());
-            let mut deleted = 0;
-            for change in &changes {
-                deleted += usize::from(change.deleted);
-                match SalesforceId::parse(&change.id) {
-                    Ok(id) => intents.push(SyncIntent::salesforce(sobject, id, Trigger::Sweep, now)),
-                    Err(error) => warn!(%error, object, "SweepIdSkipped"),
-                }
-            }
-            report.intents_queued += intents.len();
-            queue_intents(app, intents).await?;
-            let cursor_advanced = advance(app, System::Salesforce, object, expected, now).await?;
-            report.objects.push(ObjectSweep {
-                system: System::Salesforce,
-                object: object.to_owned(),
-                changed: changes.len() - deleted,
-                deleted,
-                from: start,
-                to: now,
-                cursor_advanced,
-            });
+            let window = window(app, System::Salesforce, object, now).await?;
+            let found = app.salesforce().changed_since(object, window.1, now).await?;
+            // Salesforce covers whole minutes; its listing is never partial.
+            queue_and_advance(app, &mut report, System::Salesforce, object, window, &found, false, |id| {
+                SalesforceId::parse(id).map(|id| SyncIntent::salesforce(sobject, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
+            })
+            .await?;
         }
         let object = pair.hubspot_object_type();
-        let (expected, start) = window(app, System::Hubspot, object, now).await?;
-        let changes = app.hubspot().changed_since(object, start, now).await?;
-        let mut intents = Vec::with_capacity(changes.len());
-        let mut deleted = 0;
-        for change in &changes {
-            deleted += usize::from(change.deleted);
-            match HubSpotId::parse(&change.id) {
-                Ok(id) => intents.push(SyncIntent::hubspot(pair, id, Trigger::Sweep, now)),
-                Err(error) => warn!(%error, object, "SweepIdSkipped"),
+        loop {
+            let window = window(app, System::Hubspot, object, now).await?;
+            let found = app.hubspot().changed_since(object, window.1, now, app.settings().sweep_batch_records).await?;
+            let partial = found.covered_to < now;
+            let moved = queue_and_advance(app, &mut report, System::Hubspot, object, window, &found, partial, |id| {
+                HubSpotId::parse(id).map(|id| SyncIntent::hubspot(pair, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
+            })
+            .await?;
+            if !partial || !moved {
+                break;
+            }
+            if started.elapsed() >= app.settings().sweep_time_budget {
+                info!(object, covered_to = %found.covered_to, "SweepContinuesNextTime");
+                report.complete = false;
+                break;
             }
         }
-        report.intents_queued += intents.len();
-        queue_intents(app, intents).await?;
-        let cursor_advanced = advance(app, System::Hubspot, object, expected, now).await?;
-        report.objects.push(ObjectSweep {
-            system: System::Hubspot,
-            object: object.to_owned(),
-            changed: changes.len() - deleted,
-            deleted,
-            from: start,
-            to: now,
-            cursor_advanced,
-        });
     }
     flush_usage(app).await?;
     tracing::Span::current().record("intents", report.intents_queued);

@@ -28,7 +28,7 @@ pub use associations::{COMPANY_TO_CONTACT, CONTACT_TO_COMPANY, DEAL_TO_COMPANY, 
 pub use budget::RateBudget;
 pub use owners::HubSpotOwner;
 pub use classify::existing_id;
-pub use search::{MAX_SEARCH_RESULTS, SEARCH_PAGE_SIZE, modified_property};
+pub use search::{MAX_SEARCH_RESULTS, ModifiedWindow, SEARCH_PAGE_SIZE, modified_property};
 pub use types::*;
 
 use crate::error::CrmError;

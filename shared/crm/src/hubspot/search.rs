@@ -70,6 +70,23 @@ impl HubSpotClient {
         filters: &[Filter],
         properties: &[String],
     ) -> Result<Vec<HsObject>, CrmError> {
+        Ok(self.modified_between_bounded(object, start, end, filters, properties, usize::MAX).await?.records)
+    }
+
+    /// As [`Self::modified_between`], but stops at a page boundary once
+    /// `max_records` are in hand: `covered_to` then says up to when the
+    /// window is complete (every record modified before it was served; the
+    /// ones at that millisecond may repeat in the next call). It is `end`
+    /// when the whole window was served.
+    pub async fn modified_between_bounded(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        filters: &[Filter],
+        properties: &[String],
+        max_records: usize,
+    ) -> Result<ModifiedWindow, CrmError> {
         let prop = modified_property(object);
         let mut props = properties.to_vec();
         if !props.iter().any(|p| p == prop) {
@@ -108,11 +125,18 @@ impl HubSpotClient {
                     }
                     out.push(record);
                 }
-                match page.after {
-                    None => return Ok(out),
-                    Some(after) if after.parse::<u64>().is_ok_and(|n| n >= MAX_SEARCH_RESULTS) => break,
-                    Some(after) => req.after = Some(after),
+                let Some(after) = page.after else {
+                    return Ok(ModifiedWindow { records: out, covered_to: end });
+                };
+                if out.len() >= max_records
+                    && let Some(covered) = last.filter(|l| *l > start.timestamp_millis()).and_then(DateTime::from_timestamp_millis)
+                {
+                    return Ok(ModifiedWindow { records: out, covered_to: covered });
                 }
+                if after.parse::<u64>().is_ok_and(|n| n >= MAX_SEARCH_RESULTS) {
+                    break;
+                }
+                req.after = Some(after);
             }
             // The cap was reached: continue from the last time served.
             let split = last.ok_or_else(|| classify::invalid("search results carry no modification date"))?;
@@ -126,6 +150,14 @@ impl HubSpotClient {
             taken_at_from = at_last;
         }
     }
+}
+
+/// What [`HubSpotClient::modified_between_bounded`] served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModifiedWindow {
+    pub records: Vec<HsObject>,
+    /// The window is complete up to here (`end` when whole).
+    pub covered_to: DateTime<Utc>,
 }
 
 /// A HubSpot datetime value: ISO-8601 or epoch milliseconds.

@@ -1,0 +1,73 @@
+//! The sweep after a mass change: a bounded HubSpot listing queues what it
+//! has, moves the cursor to where it stopped and carries on, in the same
+//! sweep while its time budget lasts, else in the next one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crm_sandbox::hubspot::{ObjectType, UserEdit};
+use crm_sync_app::sweep_once;
+use crm_sync_e2e::{Harness, HarnessOptions};
+use crm_sync_store::System;
+use serde_json::json;
+use std::time::Duration;
+
+const CONTACTS: usize = 450;
+
+async fn harness_with_hubspot_contacts(time_budget: Duration) -> Harness {
+    let mut options = HarnessOptions { webhooks: false, ..HarnessOptions::default() };
+    options.settings.sweep_batch_records = 100;
+    options.settings.sweep_time_budget = time_budget;
+    let h = Harness::start(options).await.unwrap();
+    for n in 0..CONTACTS {
+        let mut properties = serde_json::Map::new();
+        properties.insert("email".into(), json!(format!("swept{n}@example.com")));
+        properties.insert("lastname".into(), json!(format!("Swept {n}")));
+        h.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
+    }
+    // The sandbox stamps each write a millisecond after the last, so a burst
+    // runs ahead of the wall clock; the sweep comes a little later.
+    h.later(Duration::from_secs(5));
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_lists_a_large_hubspot_window_in_bounded_parts_and_queues_every_record() {
+    let h = harness_with_hubspot_contacts(Duration::from_secs(600)).await;
+    let report = sweep_once(&h.app).await.unwrap();
+    assert!(report.complete, "{report:?}");
+    let listings: Vec<_> = report.objects.iter().filter(|o| o.system == System::Hubspot).collect();
+    assert_eq!(listings.len(), 3, "pages of 200 against a budget of 100: 200 + 200 + the rest; {report:?}");
+    assert!(listings.windows(2).all(|w| w[1].from == w[0].to), "each part starts where the last stopped, without overlap");
+    assert!(listings.iter().map(|o| o.changed).sum::<usize>() >= CONTACTS);
+    // Salesforce's listing covers whole minutes.
+    let salesforce = report.objects.iter().find(|o| o.system == System::Salesforce).unwrap();
+    assert_eq!(salesforce.to.timestamp() % 60, 0, "{salesforce:?}");
+
+    h.runtime.run_until_idle().await.unwrap();
+    assert_eq!(h.sandbox.salesforce().live_count("Lead"), CONTACTS, "every contact became one lead");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_out_of_time_leaves_the_rest_to_the_next_sweep_from_its_cursor() {
+    let h = harness_with_hubspot_contacts(Duration::ZERO).await;
+    let first = sweep_once(&h.app).await.unwrap();
+    assert!(!first.complete, "{first:?}");
+    let cursor = h.app.store().get_cursor(System::Hubspot, "contacts").await.unwrap().unwrap();
+    let listed = first.objects.iter().find(|o| o.system == System::Hubspot).unwrap();
+    assert_eq!((listed.changed, listed.to), (200, cursor.position), "one page, the cursor where it stopped");
+
+    let mut sweeps = 1;
+    loop {
+        let next = sweep_once(&h.app).await.unwrap();
+        sweeps += 1;
+        if next.complete {
+            break;
+        }
+        assert!(sweeps < 10, "the sweeps make progress");
+    }
+    assert_eq!(sweeps, 3);
+    h.runtime.run_until_idle().await.unwrap();
+    assert_eq!(h.sandbox.salesforce().live_count("Lead"), CONTACTS, "nothing was left behind between sweeps");
+    h.stop().await;
+}
