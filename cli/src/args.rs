@@ -151,6 +151,11 @@ pub struct ImportTarget {
     /// Records per chunk (at most 200,000).
     #[arg(long)]
     pub chunk_size: Option<u64>,
+
+    /// Add the imported leads and contacts to the inclusion segment (a
+    /// HubSpot list), so that each gets every mapped field.
+    #[arg(long)]
+    pub add_to_segment: bool,
 }
 
 #[derive(Debug, Subcommand)]

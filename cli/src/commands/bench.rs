@@ -102,7 +102,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Figures> {
         .context("starting the webhook server")?;
 
     println!("importing");
-    let request = ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None };
+    let request = ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
     let (sf_before, hs_before) = demo::calls(&stage);
     let started = Instant::now();
     let job = crm_sync_app::import_start(&stage.app, &request).await.context("starting the import")?;

@@ -79,7 +79,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
 
     println!("1/4 importing Salesforce accounts, leads and contacts into HubSpot");
     for objects in [ImportObjects::Accounts, ImportObjects::LeadsAndContacts] {
-        let request = ImportRequest { objects, filter: None, chunk_size: None };
+        let request = ImportRequest { objects, filter: None, chunk_size: None, add_to_segment: false };
         let review = crm_sync_app::import_review(&stage.app, &request).await.context("reviewing the import")?;
         println!("{}", import::review_text(&review));
         let job = crm_sync_app::import_start(&stage.app, &request).await.context("starting the import")?;

@@ -21,7 +21,7 @@ pub fn request(target: &ImportTarget) -> anyhow::Result<ImportRequest> {
         ImportObject::Opportunities => ImportObjects::Opportunities,
     };
     let filter = target.filter.as_deref().map(parse_filter).transpose()?;
-    Ok(ImportRequest { objects, filter, chunk_size: target.chunk_size })
+    Ok(ImportRequest { objects, filter, chunk_size: target.chunk_size, add_to_segment: target.add_to_segment })
 }
 
 /// Parses `FIELD OPERATOR VALUE` (the value may contain spaces).

@@ -166,6 +166,11 @@ impl App {
         Ok(members)
     }
 
+    /// Drops the cached segment members (after adding to the list).
+    pub async fn forget_segment_members(&self) {
+        *self.segment.lock().await = None;
+    }
+
     /// HubSpot owners matched to Salesforce users (exact name and email),
     /// built from both CRMs' users (two calls) and kept for
     /// [`OWNER_DIRECTORY_TTL`]. A failed read is not kept: the next batch

@@ -192,6 +192,10 @@ pub trait HubspotApi: Send + Sync {
     /// The contact ids in a HubSpot list (one call per 250 members).
     async fn list_members(&self, list_id: &str) -> Result<Vec<String>, CrmError>;
 
+    /// Adds contacts to a HubSpot list (one call per 1,000); returns the
+    /// ids HubSpot reported missing.
+    async fn add_list_members(&self, list_id: &str, ids: &[String]) -> Result<Vec<String>, CrmError>;
+
     /// Associates records (one call per 100 pairs).
     async fn associate(
         &self,

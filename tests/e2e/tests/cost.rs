@@ -14,7 +14,7 @@ async fn a_thousand_salesforce_changes_cost_a_few_calls_per_hundred_records() {
     options.sandbox.hubspot.rate_limit_per_10s = 100_000;
     let h = Harness::start(options).await.unwrap();
     h.sandbox.salesforce().seed("Contact", 1_000).unwrap();
-    import_start(&h.app, &ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None })
+    import_start(&h.app, &ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false })
         .await
         .unwrap();
     h.runtime.run_until_idle().await.unwrap();

@@ -9,7 +9,7 @@ use crm_sync_e2e::{Harness, HarnessOptions};
 use crm_sync_store::JobStatus;
 
 fn contacts() -> ImportRequest {
-    ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None }
+    ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false }
 }
 
 fn quiet_options() -> HarnessOptions {

@@ -51,7 +51,7 @@ async fn api_usage_matches_the_calls_made_and_an_import_pauses_before_the_cap() 
     let h = Harness::start(options).await.unwrap();
     h.sandbox.salesforce().seed("Contact", 50).unwrap();
 
-    let request = ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None };
+    let request = ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
     let refused = import_start(&h.app, &request).await;
     assert!(matches!(refused, Err(AppError::BudgetSpent { system: "salesforce", .. })), "{refused:?}");
     assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0, "nothing was written");

@@ -4,12 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crm_sandbox::hubspot::ObjectType;
-use crm_sync_app::{ImportObjects, ImportRequest, Segment, import_start, resync_segment, resync_segment_review};
+use crm_sync_app::{AppError, ImportObjects, ImportRequest, Segment, import_review, import_start, resync_segment, resync_segment_review};
 use crm_sync_domain::{ObjectPair, SyncConfig};
 use crm_sync_e2e::{Harness, HarnessOptions};
 
 fn leads() -> ImportRequest {
-    ImportRequest { objects: ImportObjects::Leads, filter: None, chunk_size: None }
+    ImportRequest { objects: ImportObjects::Leads, filter: None, chunk_size: None, add_to_segment: false }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,4 +58,51 @@ async fn a_segment_resync_says_its_cost_first_and_rewrites_nothing_already_in_sy
     assert!(sf.total <= review.salesforce_calls, "Salesforce: {} > {}", sf.total, review.salesforce_calls);
     assert!(hs.total <= review.hubspot_calls, "HubSpot: {} > {}", hs.total, review.hubspot_calls);
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_can_add_its_contacts_to_the_segment_list_and_then_imports_every_field() {
+    let config = SyncConfig::from_yaml_str("version: 1\ninclusion_segment:\n  hubspot_list: \"1\"\n").unwrap();
+    let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    assert_eq!(h.sandbox.hubspot().create_list("Synced with Salesforce", &[]).unwrap(), 1);
+    h.sandbox.salesforce().seed("Lead", 30).unwrap();
+    let request = ImportRequest { add_to_segment: true, ..leads() };
+
+    let review = import_review(&h.app, &request).await.unwrap();
+    let plain = import_review(&h.app, &leads()).await.unwrap();
+    assert_eq!(review.hubspot_calls, plain.hubspot_calls + 1, "one membership call per 1,000 contacts");
+
+    h.reset_counts();
+    import_start(&h.app, &request).await.unwrap();
+    h.runtime.run_until_idle().await.unwrap();
+    let (_, hs) = h.counts();
+    assert_eq!(hs.count("PUT", "/crm/v3/lists/{list}/memberships/add"), 1, "{:?}", hs.endpoints);
+
+    let links = h.app.store().list_links(crm_sync_store::ObjectPair::Contact, None, 100).await.unwrap().links;
+    assert_eq!(links.len(), 30);
+    let members: std::collections::HashSet<String> = h.app.hubspot().list_members("1").await.unwrap().into_iter().collect();
+    for link in &links {
+        assert!(members.contains(&link.hubspot_id), "contact {} joined the list", link.hubspot_id);
+        let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, link.hubspot_id.parse().unwrap()).unwrap();
+        assert!(contact.get("lastname").is_some_and(|l| !l.is_empty()), "in the segment: every field, got {contact:?}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_to_a_segment_that_is_not_a_list_is_refused_with_the_reason_before_anything_is_written() {
+    let with_filter = SyncConfig::from_yaml_str(
+        "version: 1\ninclusion_segment:\n  property_filter:\n    property: lifecyclestage\n    operator: eq\n    value: customer\n",
+    )
+    .unwrap();
+    for (config, says) in [(with_filter, "property filter on `lifecyclestage`"), (SyncConfig::default(), "no inclusion segment")] {
+        let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+        h.sandbox.salesforce().seed("Lead", 5).unwrap();
+        let request = ImportRequest { add_to_segment: true, ..leads() };
+        for refused in [import_review(&h.app, &request).await.map(|_| ()), import_start(&h.app, &request).await.map(|_| ())] {
+            assert!(matches!(&refused, Err(AppError::Invalid(m)) if m.contains(says)), "{refused:?}");
+        }
+        assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0, "nothing written");
+        h.stop().await;
+    }
 }

@@ -84,6 +84,10 @@ impl HubspotApi for HubSpotClient {
         HubSpotClient::list_members(self, list_id).await
     }
 
+    async fn add_list_members(&self, list_id: &str, ids: &[String]) -> Result<Vec<String>, CrmError> {
+        HubSpotClient::add_list_members(self, list_id, ids).await
+    }
+
     async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError> {
         if self.get_property(object, name).await?.is_some() {
             return Ok(());

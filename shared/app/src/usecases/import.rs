@@ -10,6 +10,8 @@
 //! 100 records, no read first; records already linked go through the normal
 //! sync as intents. Leads and contacts follow SPEC section 7: with no
 //! inclusion segment (or inside it) every mapped field, else the email only.
+//! With `add_to_segment` (the segment being a HubSpot list) every imported
+//! contact is added to the list and so gets every mapped field.
 
 use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
@@ -111,6 +113,10 @@ pub struct ImportRequest {
     /// Records per chunk (at most 200,000; the default when `None`).
     #[serde(default)]
     pub chunk_size: Option<u64>,
+    /// Add the imported leads and contacts to the inclusion segment (which
+    /// must be a HubSpot list).
+    #[serde(default)]
+    pub add_to_segment: bool,
 }
 
 /// One object's share of a review.
@@ -163,6 +169,30 @@ struct ChunkSpec {
     last: Option<String>,
     records: u64,
     bulk: bool,
+    /// The HubSpot list the chunk's contacts are added to.
+    #[serde(default)]
+    add_to_list: Option<String>,
+}
+
+/// The list `add_to_segment` adds to, or why it cannot.
+fn segment_list(app: &App, request: &ImportRequest) -> Result<Option<String>, AppError> {
+    if !request.add_to_segment {
+        return Ok(None);
+    }
+    if !matches!(request.objects, ImportObjects::Leads | ImportObjects::Contacts | ImportObjects::LeadsAndContacts) {
+        return Err(AppError::Invalid(
+            "adding to the inclusion segment applies to lead and contact imports only; drop the option".into(),
+        ));
+    }
+    match &app.config().inclusion_segment {
+        Some(InclusionSegment::HubspotList(list)) => Ok(Some(list.clone())),
+        Some(InclusionSegment::PropertyFilter { property, .. }) => Err(AppError::Invalid(format!(
+            "the inclusion segment is a property filter on `{property}`, which an import cannot join; give the segment as a HubSpot list (`inclusion_segment.hubspot_list`) or drop the option"
+        ))),
+        None => Err(AppError::Invalid(
+            "the sync config has no inclusion segment, so every contact already gets every field; drop the option".into(),
+        )),
+    }
 }
 
 fn blocked_reason(app: &App, objects: ImportObjects) -> Option<String> {
@@ -192,6 +222,11 @@ fn chunk_size(app: &App, request: &ImportRequest) -> Result<ChunkSize, AppError>
     ChunkSize::new(size).map_err(|e| AppError::Invalid(e.to_string()))
 }
 
+/// HubSpot calls to add `records` to the segment list.
+fn list_add_calls(records: u64, list: Option<&String>) -> u64 {
+    if list.is_some() { records.div_ceil(crm_sync_crm::hubspot::LIST_ADD_BATCH as u64) } else { 0 }
+}
+
 fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64) {
     let bulk = records > app.settings().bulk_threshold;
     let salesforce = if records == 0 {
@@ -212,6 +247,7 @@ fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64) {
 pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportReview, AppError> {
     let filter = request.filter.as_ref().map(ImportFilter::soql).transpose()?;
     let size = chunk_size(app, request)?;
+    let list = segment_list(app, request)?;
     let mut review = ImportReview {
         objects: Vec::new(),
         records: 0,
@@ -227,7 +263,7 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         let (bulk, sf, hs) = estimate(app, records, chunks);
         review.records += records;
         review.salesforce_calls += sf;
-        review.hubspot_calls += hs;
+        review.hubspot_calls += hs + list_add_calls(records, list.as_ref());
         review.objects.push(ObjectReview { object: object.api_name().to_owned(), records, chunks, bulk });
     }
     review.within_budget = match ensure_budget(app, Priority::Bulk, review.salesforce_calls, review.hubspot_calls).await {
@@ -248,6 +284,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     }
     let filter = request.filter.as_ref().map(ImportFilter::soql).transpose()?;
     let size = chunk_size(app, request)?;
+    let add_to_list = segment_list(app, request)?;
     app.ensure_hubspot_schema().await?;
     let mut chunks: Vec<NewChunk> = Vec::new();
     let mut total = 0;
@@ -260,7 +297,8 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         }
         let bulk = records > app.settings().bulk_threshold;
         if records <= size.get() {
-            let spec = ChunkSpec { object, filter: filter.clone(), first: None, last: None, records, bulk };
+            let spec =
+                ChunkSpec { object, filter: filter.clone(), first: None, last: None, records, bulk, add_to_list: add_to_list.clone() };
             chunks.push(NewChunk { index: chunks.len() as u32, spec: serde_json::to_value(&spec)? });
             continue;
         }
@@ -280,12 +318,13 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
                 last: Some(key_chunk.last.clone()),
                 records: key_chunk.offsets.len(),
                 bulk: true,
+                add_to_list: add_to_list.clone(),
             };
             chunks.push(NewChunk { index: chunks.len() as u32, spec: serde_json::to_value(&spec)? });
         }
     }
     let (_, sf_cost, hs_cost) = estimate(app, total, chunks.len() as u64);
-    ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await?;
+    ensure_budget(app, Priority::Bulk, sf_cost, hs_cost + list_add_calls(total, add_to_list.as_ref())).await?;
     let id = uuid::Uuid::new_v4().to_string();
     tracing::Span::current().record("job_id", id.as_str());
     let spec = serde_json::json!({ "request": request, "records": total });
@@ -330,6 +369,7 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     // Pace: stop before the budget the chunk needs is gone (the message
     // comes back after the delay and resumes from the checkpoint).
     let (_, sf_cost, hs_cost) = estimate(app, spec.records, 1);
+    let hs_cost = hs_cost + list_add_calls(spec.records, spec.add_to_list.as_ref());
     if let Err(error) = ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await {
         app.store().set_import_job_status(&msg.job_id, JobStatus::Paused).await?;
         return Err(error);
@@ -375,7 +415,7 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     rows.dedup_by(|a, b| a.id == b.id);
     let total = rows.len() as u64;
     for page in rows.chunks(PAGE) {
-        let page_counts = import_page(app, pair, spec.object, page).await?;
+        let page_counts = import_page(app, pair, spec.object, page, spec.add_to_list.as_deref()).await?;
         counts.add(page_counts);
         if let Some(last) = page.last() {
             app.store()
@@ -406,7 +446,13 @@ fn import_fields(app: &App, object: SfObject) -> Vec<String> {
 
 /// Writes one page of a chunk. Counts: `read` rows, `queued` records written
 /// or queued for sync, `failed` records recorded in sync health.
-async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRecord]) -> Result<ChunkCounts, AppError> {
+async fn import_page(
+    app: &App,
+    pair: ObjectPair,
+    object: SfObject,
+    rows: &[SfRecord],
+    add_to_list: Option<&str>,
+) -> Result<ChunkCounts, AppError> {
     let store = app.store();
     let spair = match pair {
         ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
@@ -416,14 +462,21 @@ async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRe
     let now = app.clock().now();
     let mut counts = ChunkCounts { read: rows.len() as u64, ..ChunkCounts::default() };
     let mut linked: Vec<SyncIntent> = Vec::new();
+    let mut linked_hubspot_ids: Vec<String> = Vec::new();
     let mut fresh: Vec<&SfRecord> = Vec::new();
     for row in rows {
         let Ok(id) = SalesforceId::parse(&row.id) else { continue };
-        if store.get_link_by_salesforce(spair, id.as_str()).await?.is_some() {
+        if let Some(link) = store.get_link_by_salesforce(spair, id.as_str()).await? {
             linked.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
+            linked_hubspot_ids.push(link.hubspot_id);
         } else {
             fresh.push(row);
         }
+    }
+    // Linked contacts join the list before their sync runs, so that it
+    // finds them in the segment.
+    if let Some(list) = add_to_list {
+        add_to_segment_list(app, list, &linked_hubspot_ids).await?;
     }
     counts.queued += linked.len() as u64;
     queue_intents(app, linked).await?;
@@ -517,6 +570,7 @@ async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRe
             // SPEC section 7: outside the inclusion segment, the email only.
             let full = match &config.inclusion_segment {
                 None => true,
+                Some(_) if add_to_list.is_some() => true,
                 Some(InclusionSegment::HubspotList(_)) => false,
                 Some(segment) => {
                     let fields: FieldMap = props.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -570,6 +624,10 @@ async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRe
                 }),
             }
         }
+        if let Some(list) = add_to_list {
+            let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
+            add_to_segment_list(app, list, &ids).await?;
+        }
         let stored = store.put_links(&writes).await?;
         for (write, result) in writes.iter().zip(stored) {
             match result {
@@ -599,4 +657,19 @@ async fn import_page(app: &App, pair: ObjectPair, object: SfObject, rows: &[SfRe
         warn!(failed = failures.len(), "ImportRecordsFailed");
     }
     Ok(counts)
+}
+
+/// Adds imported contacts to the segment list; ids HubSpot reports missing
+/// are logged (the contact was just written, so this is a race with a
+/// delete or merge).
+async fn add_to_segment_list(app: &App, list: &str, ids: &[String]) -> Result<(), AppError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let missing = app.hubspot().add_list_members(list, ids).await?;
+    if !missing.is_empty() {
+        warn!(missing = missing.len(), "SegmentMembersMissing");
+    }
+    app.forget_segment_members().await;
+    Ok(())
 }

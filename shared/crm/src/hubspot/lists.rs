@@ -8,6 +8,9 @@ use serde_json::Value;
 
 /// Members per page (HubSpot's maximum for memberships).
 const PAGE: u32 = 250;
+/// Record ids per membership-add call. HubSpot's own per-request ceiling is
+/// not in our reference; this stays well below any plausible one.
+pub const LIST_ADD_BATCH: usize = 1_000;
 
 impl HubSpotClient {
     /// Every record id in a list, following `after` (one call per 250).
@@ -33,5 +36,26 @@ impl HubSpotClient {
                 return Ok(out);
             }
         }
+    }
+
+    /// Adds records to a (manual) list, [`LIST_ADD_BATCH`] per call, and
+    /// returns the ids HubSpot reported missing.
+    pub async fn add_list_members(&self, list_id: &str, ids: &[String]) -> Result<Vec<String>, CrmError> {
+        let path = format!("/crm/v3/lists/{}/memberships/add", segment(list_id));
+        let mut missing = Vec::new();
+        for batch in ids.chunks(LIST_ADD_BATCH) {
+            let body = Value::from(batch.to_vec());
+            let answer = self.call(Method::PUT, &path, &[], Some(&body)).await?;
+            missing.extend(
+                answer
+                    .body
+                    .get("recordIdsMissing")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string()))),
+            );
+        }
+        Ok(missing)
     }
 }

@@ -26,6 +26,7 @@ pub mod webhook;
 
 pub use associations::{COMPANY_TO_CONTACT, CONTACT_TO_COMPANY, DEAL_TO_COMPANY, DEAL_TO_CONTACT};
 pub use budget::RateBudget;
+pub use lists::LIST_ADD_BATCH;
 pub use owners::HubSpotOwner;
 pub use classify::existing_id;
 pub use search::{MAX_SEARCH_RESULTS, ModifiedWindow, SEARCH_PAGE_SIZE, modified_property};
