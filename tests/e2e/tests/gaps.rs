@@ -394,3 +394,31 @@ async fn salesforce_campaign_membership_fills_the_read_only_hubspot_campaigns_pr
     assert_eq!(contact.get("salesforce_campaigns").map(String::as_str), Some("Autumn Expo;Spring Webinar"));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_translates_owners_and_deal_stages_as_the_live_sync_does() {
+    let h = Harness::start(HarnessOptions { config: deal_config(), webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let sam_owner = h.sandbox.hubspot().add_owner("Sam", "Seller", "sam.seller@crm-sync.sandbox");
+    let sam_user = salesforce_user(&h, "sam.seller@crm-sync.sandbox").await;
+    let owned = h
+        .sandbox
+        .salesforce()
+        .create_as_user("Contact", json!({"LastName": "Owned", "Email": "imported-owned@example.com", "OwnerId": sam_user}))
+        .unwrap();
+    let opportunity = h
+        .sandbox
+        .salesforce()
+        .create_as_user("Opportunity", json!({"Name": "Imported deal", "StageName": "Closed Won", "CloseDate": "2026-12-31"}))
+        .unwrap();
+    for objects in [crm_sync_app::ImportObjects::Contacts, crm_sync_app::ImportObjects::Opportunities] {
+        let request = crm_sync_app::ImportRequest { objects, filter: None, chunk_size: None, add_to_segment: false };
+        crm_sync_app::import_start(&h.app, &request).await.unwrap();
+        h.runtime.run_until_idle().await.unwrap();
+    }
+    let contact = hubspot_contact_for(&h, &owned).await;
+    assert_eq!(contact.get("hubspot_owner_id").map(String::as_str), Some(sam_owner.to_string().as_str()), "{contact:?}");
+    let deal = linked_hubspot_id(&h, crm_sync_store::ObjectPair::Deal, &opportunity).await.expect("the import made a deal");
+    let properties = h.sandbox.hubspot().properties(ObjectType::Deals, deal).unwrap();
+    assert_eq!(properties["dealstage"], "closedwon", "the stage label becomes HubSpot's stage id");
+    h.stop().await;
+}

@@ -17,7 +17,8 @@ use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
 use crate::usecases::sync::{
-    HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, categorize, encode_link_state, parse_time, soql_escape,
+    HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, categorize, encode_link_state, maps_owner, owner_directory_for, parse_time,
+    sf_snapshot, soql_escape,
 };
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
@@ -265,6 +266,11 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         review.salesforce_calls += sf;
         review.hubspot_calls += hs + list_add_calls(records, list.as_ref());
         review.objects.push(ObjectReview { object: object.api_name().to_owned(), records, chunks, bulk });
+    }
+    // The owner directory (one call on each side) when an owner is mapped.
+    if review.records > 0 && request.objects.objects().iter().any(|o| maps_owner(app, o.pair())) {
+        review.salesforce_calls += 1;
+        review.hubspot_calls += 1;
     }
     review.within_budget = match ensure_budget(app, Priority::Bulk, review.salesforce_calls, review.hubspot_calls).await {
         Ok(_) => true,
@@ -525,20 +531,21 @@ async fn import_page(
 
     // Decide each fresh record as a create on HubSpot, forced (an import
     // applies every mapping).
+    // Owners and deal stages are translated as the sync does.
     let config = app.config();
+    let owners = owner_directory_for(app, pair).await;
     let mut inputs: Vec<(String, Map<String, Value>, &SfRecord, crm_sync_domain::LinkState)> = Vec::new();
     for row in fresh {
         let Ok(id) = SalesforceId::parse(&row.id) else { continue };
-        let modified = parse_time(row.fields.get("LastModifiedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        let fields: FieldMap = row.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let snapshot = RecordSnapshot::salesforce(id.clone(), object, fields, modified);
+        let Some(snapshot) = sf_snapshot(row, object) else { continue };
+        let modified = snapshot.last_modified;
         let decision = decide(&DecisionInput {
             config,
             pair,
             salesforce: Some(&snapshot),
             hubspot: None,
             link: None,
-            owners: None,
+            owners: owners.as_deref(),
             context: DecisionContext { forced: true, in_inclusion_segment: true, create_allowed: true },
         });
         match decision.action {

@@ -306,7 +306,27 @@ fn stage_to_salesforce(id: &str) -> &str {
     DEAL_STAGES.iter().find(|(i, _)| i.eq_ignore_ascii_case(id)).map_or(id, |(_, l)| l)
 }
 
-fn sf_snapshot(record: &SfRecord, object: SfObject) -> Option<RecordSnapshot> {
+/// Whether `pair` maps an owner field (and so reads the owner directory).
+pub(crate) fn maps_owner(app: &App, pair: ObjectPair) -> bool {
+    app.config().mappings(pair).iter().any(|m| m.special == Some(SpecialField::Owner))
+}
+
+/// The owner directory when `pair` maps an owner field; `None` (no owner
+/// written, each reported as not matched) when it cannot be read.
+pub(crate) async fn owner_directory_for(app: &App, pair: ObjectPair) -> Option<std::sync::Arc<OwnerDirectory>> {
+    if !maps_owner(app, pair) {
+        return None;
+    }
+    match app.owner_directory().await {
+        Ok(dir) => Some(dir),
+        Err(error) => {
+            warn!(%error, "OwnerDirectoryUnavailable");
+            None
+        }
+    }
+}
+
+pub(crate) fn sf_snapshot(record: &SfRecord, object: SfObject) -> Option<RecordSnapshot> {
     let id = SalesforceId::parse(&record.id).ok()?;
     let modified = parse_time(record.fields.get("LastModifiedDate"))
         .or_else(|| parse_time(record.fields.get("SystemModstamp")))
@@ -941,17 +961,7 @@ impl<'a> PairSync<'a> {
     /// The owner directory when this pair maps an owner field; `None` (no
     /// owner written, each reported as not matched) when it cannot be read.
     async fn owner_directory(&self) -> Option<std::sync::Arc<OwnerDirectory>> {
-        let maps_owner = self.app.config().mappings(self.pair).iter().any(|m| m.special == Some(SpecialField::Owner));
-        if !maps_owner {
-            return None;
-        }
-        match self.app.owner_directory().await {
-            Ok(dir) => Some(dir),
-            Err(error) => {
-                warn!(%error, "OwnerDirectoryUnavailable");
-                None
-            }
-        }
+        owner_directory_for(self.app, self.pair).await
     }
 
     /// SPEC section 4, campaigns: the "Salesforce Campaigns" value of every
