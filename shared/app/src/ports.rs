@@ -58,6 +58,10 @@ pub struct ChangedWindow {
     /// CRM covers less (Salesforce: whole minutes) or the listing stopped
     /// at its record budget.
     pub covered_to: DateTime<Utc>,
+    /// False when the listing stopped before the requested end (record
+    /// budget, or a Salesforce window too large to list at once): the next
+    /// listing resumes exactly at `covered_to`.
+    pub complete: bool,
 }
 
 /// What the sync asks of Salesforce.

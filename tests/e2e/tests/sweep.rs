@@ -71,3 +71,29 @@ async fn a_sweep_out_of_time_leaves_the_rest_to_the_next_sweep_from_its_cursor()
     assert_eq!(h.sandbox.salesforce().live_count("Lead"), CONTACTS, "nothing was left behind between sweeps");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesforce_window_over_the_replication_id_limit_is_halved_until_it_fits_and_every_change_is_queued_once() {
+    const SEEDED: usize = 2_000;
+    let mut options = HarnessOptions { webhooks: false, ..HarnessOptions::default() };
+    // Seeded contacts were modified over the last 30 days; a real org allows
+    // 600,000 ids per getUpdated window, this one 600.
+    options.sandbox.salesforce.contacts = SEEDED as u64;
+    options.sandbox.salesforce.replication_id_limit = 600;
+    let h = Harness::start(options).await.unwrap();
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(31);
+    h.app.store().advance_cursor(System::Salesforce, "Contact", None, month_ago, false).await.unwrap();
+    // Replication covers whole minutes: sweep once the current one is over.
+    h.later(Duration::from_secs(120));
+
+    let report = sweep_once(&h.app).await.unwrap();
+    assert!(report.complete, "{report:?}");
+    let listings: Vec<_> = report.objects.iter().filter(|o| o.object == "Contact").collect();
+    assert!(listings.len() > 1, "the month does not fit one window: {listings:?}");
+    assert!(listings.iter().all(|o| o.changed <= 600), "{listings:?}");
+    assert!(listings.windows(2).all(|w| w[1].from == w[0].to), "each part resumes where the last stopped");
+    assert_eq!(listings.iter().map(|o| o.changed).sum::<usize>(), SEEDED, "every change once, no overlap between parts");
+    let cursor = h.app.store().get_cursor(System::Salesforce, "Contact").await.unwrap().unwrap();
+    assert!(!cursor.partial, "the last part reached the end");
+    h.stop().await;
+}

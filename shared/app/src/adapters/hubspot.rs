@@ -59,6 +59,7 @@ impl HubspotApi for HubSpotClient {
         let found = self.modified_between_bounded(object, start, end, &[], &[], max_records).await?;
         Ok(ChangedWindow {
             changes: found.records.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect(),
+            complete: found.covered_to >= end,
             covered_to: found.covered_to,
         })
     }

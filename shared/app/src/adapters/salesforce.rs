@@ -122,7 +122,20 @@ impl SalesforceApi for SalesforceClient {
     }
 
     async fn changed_since(&self, sobject: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ChangedWindow, CrmError> {
-        let updated = self.get_updated(sobject, start, end).await?;
+        // Over 600,000 ids in the window: halve it until it fits (whole
+        // minutes; a window of two minutes that still does not fit fails).
+        let requested = end;
+        let mut end = end;
+        let updated = loop {
+            match self.get_updated(sobject, start, end).await {
+                Ok(updated) => break updated,
+                Err(error) if error.code == "EXCEEDED_ID_LIMIT" && end - start > chrono::Duration::minutes(2) => {
+                    end = start + (end - start) / 2;
+                    tracing::info!(sobject, %end, "ReplicationWindowHalved");
+                }
+                Err(error) => return Err(error),
+            }
+        };
         let deleted = self.get_deleted(sobject, start, end).await?;
         // Both calls cover whole minutes; the earlier of their ends holds for both.
         let covered_to = [&updated.latest_date_covered, &deleted.latest_date_covered]
@@ -132,6 +145,6 @@ impl SalesforceApi for SalesforceClient {
             .unwrap_or(end);
         let mut changes: Vec<Changed> = updated.ids.into_iter().map(|id| Changed { id, deleted: false }).collect();
         changes.extend(deleted.deleted_records.into_iter().map(|d| Changed { id: d.id, deleted: true }));
-        Ok(ChangedWindow { changes, covered_to })
+        Ok(ChangedWindow { changes, covered_to, complete: end == requested })
     }
 }

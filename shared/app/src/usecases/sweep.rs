@@ -15,15 +15,18 @@
 //! resumes exactly there, without the overlap), then goes on with the next
 //! part until the window is done or the sweep's time budget is spent. The next
 //! sweep carries on from the cursor, so a sweep never holds a million ids in
-//! memory nor outlives its Lambda.
+//! memory nor outlives its Lambda. A Salesforce window holding more ids than
+//! getUpdated serves (600,000) is halved until it fits, and resumed the same
+//! way.
 
 use crate::messages::queue_intents;
 use crate::ports::ChangedWindow;
+use crm_sync_crm::error::CrmError;
 use crate::usage::flush_usage;
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
 use crm_sync_domain::intent::{SyncIntent, Trigger};
-use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId};
+use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId, SfObject};
 use crm_sync_store::System;
 use serde::Serialize;
 use std::time::Duration;
@@ -94,7 +97,7 @@ async fn queue_and_advance(
     window: (Option<DateTime<Utc>>, DateTime<Utc>),
     found: &ChangedWindow,
     partial: bool,
-    intent: impl Fn(&str) -> Result<SyncIntent, String>,
+    intent: &impl Fn(&str) -> Result<SyncIntent, String>,
 ) -> Result<bool, AppError> {
     let (expected, start) = window;
     let mut intents = Vec::with_capacity(found.changes.len());
@@ -120,6 +123,76 @@ async fn queue_and_advance(
     Ok(cursor_advanced)
 }
 
+/// What one sweep lists: a Salesforce object, or a pair's HubSpot object.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Salesforce(SfObject),
+    Hubspot(ObjectPair),
+}
+
+impl Source {
+    fn system(self) -> System {
+        match self {
+            Source::Salesforce(_) => System::Salesforce,
+            Source::Hubspot(_) => System::Hubspot,
+        }
+    }
+
+    fn object(self) -> &'static str {
+        match self {
+            Source::Salesforce(sobject) => sobject.api_name(),
+            Source::Hubspot(pair) => pair.hubspot_object_type(),
+        }
+    }
+
+    async fn list(self, app: &App, start: DateTime<Utc>, now: DateTime<Utc>) -> Result<ChangedWindow, CrmError> {
+        match self {
+            Source::Salesforce(sobject) => app.salesforce().changed_since(sobject.api_name(), start, now).await,
+            Source::Hubspot(pair) => {
+                app.hubspot().changed_since(pair.hubspot_object_type(), start, now, app.settings().sweep_batch_records).await
+            }
+        }
+    }
+
+    fn intent(self, id: &str, now: DateTime<Utc>) -> Result<SyncIntent, String> {
+        match self {
+            Source::Salesforce(sobject) => {
+                SalesforceId::parse(id).map(|id| SyncIntent::salesforce(sobject, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
+            }
+            Source::Hubspot(pair) => {
+                HubSpotId::parse(id).map(|id| SyncIntent::hubspot(pair, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// Lists one object's changes from its cursor to `now`, part by part while
+/// a listing stops early and the time budget lasts, queueing each part and
+/// moving the cursor after it.
+async fn sweep_object(
+    app: &App,
+    report: &mut SweepReport,
+    source: Source,
+    now: DateTime<Utc>,
+    started: std::time::Instant,
+) -> Result<(), AppError> {
+    let (system, object) = (source.system(), source.object());
+    loop {
+        let window = window(app, system, object, now).await?;
+        let found = source.list(app, window.1, now).await?;
+        let intent = |id: &str| source.intent(id, now);
+        let moved = queue_and_advance(app, report, system, object, window, &found, !found.complete, &intent).await?;
+        if found.complete || !moved {
+            return Ok(());
+        }
+        if started.elapsed() >= app.settings().sweep_time_budget {
+            info!(%system, object, covered_to = %found.covered_to, "SweepContinuesNextTime");
+            report.complete = false;
+            return Ok(());
+        }
+    }
+}
+
 /// Runs one sweep over every enabled object on both sides.
 #[instrument(skip_all, fields(intents = tracing::field::Empty))]
 pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
@@ -131,33 +204,9 @@ pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
             continue;
         }
         for &sobject in pair.salesforce_objects() {
-            let object = sobject.api_name();
-            let window = window(app, System::Salesforce, object, now).await?;
-            let found = app.salesforce().changed_since(object, window.1, now).await?;
-            // Salesforce covers whole minutes; its listing is never partial.
-            queue_and_advance(app, &mut report, System::Salesforce, object, window, &found, false, |id| {
-                SalesforceId::parse(id).map(|id| SyncIntent::salesforce(sobject, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
-            })
-            .await?;
+            sweep_object(app, &mut report, Source::Salesforce(sobject), now, started).await?;
         }
-        let object = pair.hubspot_object_type();
-        loop {
-            let window = window(app, System::Hubspot, object, now).await?;
-            let found = app.hubspot().changed_since(object, window.1, now, app.settings().sweep_batch_records).await?;
-            let partial = found.covered_to < now;
-            let moved = queue_and_advance(app, &mut report, System::Hubspot, object, window, &found, partial, |id| {
-                HubSpotId::parse(id).map(|id| SyncIntent::hubspot(pair, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
-            })
-            .await?;
-            if !partial || !moved {
-                break;
-            }
-            if started.elapsed() >= app.settings().sweep_time_budget {
-                info!(object, covered_to = %found.covered_to, "SweepContinuesNextTime");
-                report.complete = false;
-                break;
-            }
-        }
+        sweep_object(app, &mut report, Source::Hubspot(pair), now, started).await?;
     }
     flush_usage(app).await?;
     tracing::Span::current().record("intents", report.intents_queued);

@@ -62,6 +62,9 @@ pub struct SalesforceOptions {
     pub bulk_polls_to_complete: u32,
     /// Rows per Bulk result page when the client sends no `maxRecords`.
     pub bulk_default_page: usize,
+    /// Ids one getUpdated window may hold before `EXCEEDED_ID_LIMIT`
+    /// (600,000 in a real org; lowered in tests).
+    pub replication_id_limit: usize,
 }
 
 impl Default for SalesforceOptions {
@@ -82,6 +85,7 @@ impl Default for SalesforceOptions {
             outbound_max_attempts: 20,
             bulk_polls_to_complete: 2,
             bulk_default_page: 50_000,
+            replication_id_limit: 600_000,
         }
     }
 }

@@ -395,7 +395,7 @@ async fn updated(State(s): St, Path((version, object)): Path<(String, String)>, 
             .filter(|r| r.deleted.is_none() && r.modstamp >= start && r.modstamp < end)
             .map(|r| r.id.to_string())
             .collect();
-        if ids.len() > 600_000 {
+        if ids.len() > s.options.replication_id_limit {
             return Err(SfError::new(400, "EXCEEDED_ID_LIMIT", "record limit reached. narrow the time window"));
         }
         let latest = end.min(chrono::Utc::now().timestamp_millis() / 60_000 * 60_000);
