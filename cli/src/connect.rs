@@ -104,7 +104,8 @@ pub fn crms(crm: &CrmArgs, credentials: &Credentials, extra_root_cert_pem: Optio
     );
     hubspot_config.extra_root_cert_pem = extra_root_cert_pem.map(str::to_owned);
     if credentials.hubspot_client_secret.is_set() {
-        hubspot_config.client_secret = Some(crm_sync_crm::hubspot::Secret::new(credentials.hubspot_client_secret.expose()));
+        hubspot_config.client_secret =
+            Some(crm_sync_crm::hubspot::Secret::new(credentials.hubspot_client_secret.expose()));
     }
     let hubspot = HubSpotClient::new(hubspot_config).context("building the HubSpot client")?;
 
@@ -118,7 +119,8 @@ pub fn crms(crm: &CrmArgs, credentials: &Credentials, extra_root_cert_pem: Optio
             client_secret: crm_sync_crm::salesforce::Secret::new(credentials.salesforce_client_secret.expose()),
         }
     };
-    let mut salesforce_config = SalesforceConfig::new(crm.salesforce_url.clone(), credentials.salesforce_client_id.clone(), auth);
+    let mut salesforce_config =
+        SalesforceConfig::new(crm.salesforce_url.clone(), credentials.salesforce_client_id.clone(), auth);
     salesforce_config.extra_root_pem = extra_root_cert_pem.map(str::to_owned);
     if !credentials.salesforce_instance_url.trim().is_empty() {
         salesforce_config.instance_url = Some(credentials.salesforce_instance_url.trim().to_owned());
@@ -128,7 +130,12 @@ pub fn crms(crm: &CrmArgs, credentials: &Credentials, extra_root_cert_pem: Optio
 }
 
 /// The App over the embedded state file (`None`: in memory) and the clients.
-pub fn app(config: SyncConfig, state_path: Option<PathBuf>, crms: Crms, credentials: &Credentials) -> anyhow::Result<App> {
+pub fn app(
+    config: SyncConfig,
+    state_path: Option<PathBuf>,
+    crms: Crms,
+    credentials: &Credentials,
+) -> anyhow::Result<App> {
     embedded_app(EmbeddedParts {
         config,
         state_path,
@@ -152,7 +159,13 @@ pub struct Connected {
 }
 
 /// Loads the credentials, connects to both CRMs, opens the state file.
-pub fn connect(config: SyncConfig, state_path: PathBuf, crm: &CrmArgs, secrets_file: Option<&Path>, options: LocalOptions) -> anyhow::Result<Connected> {
+pub fn connect(
+    config: SyncConfig,
+    state_path: PathBuf,
+    crm: &CrmArgs,
+    secrets_file: Option<&Path>,
+    options: LocalOptions,
+) -> anyhow::Result<Connected> {
     let credentials = Credentials::load(secrets_file)?;
     let crms = crms(crm, &credentials, None)?;
     let app = app(config, Some(state_path), crms, &credentials)?;
@@ -190,4 +203,3 @@ mod tests {
         assert!(error.contains("secrets.json"), "{error}");
     }
 }
-

@@ -132,12 +132,8 @@ async fn serve_answers_on_its_webhook_port_and_stops_cleanly_on_sigterm() {
     let base = first_line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{first_line}");
 
-    let health = reqwest::Client::new()
-        .get(format!("{base}/healthz"))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap();
+    let health =
+        reqwest::Client::new().get(format!("{base}/healthz")).timeout(Duration::from_secs(10)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let unsigned = reqwest::Client::new()
         .post(format!("{base}/webhooks/hubspot"))

@@ -40,18 +40,9 @@ async fn seeded() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("crm-sync.yaml"), SETTINGS).unwrap();
     let store = SqliteStore::open(dir.path().join("state.sqlite"), Arc::new(SystemClock)).unwrap();
-    store
-        .record_error(&report("1", "duplicates", "two leads share this email"))
-        .await
-        .unwrap();
-    store
-        .record_error(&report("2", "property_value_or_validation", "bad picklist value, Rating"))
-        .await
-        .unwrap();
-    store
-        .record_error(&report("2", "property_value_or_validation", "bad picklist value, Rating"))
-        .await
-        .unwrap();
+    store.record_error(&report("1", "duplicates", "two leads share this email")).await.unwrap();
+    store.record_error(&report("2", "property_value_or_validation", "bad picklist value, Rating")).await.unwrap();
+    store.record_error(&report("2", "property_value_or_validation", "bad picklist value, Rating")).await.unwrap();
     store.add_api_calls(System::Salesforce, 250).await.unwrap();
     store.add_api_calls(System::Hubspot, 31).await.unwrap();
     dir

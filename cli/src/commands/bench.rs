@@ -102,7 +102,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Figures> {
         .context("starting the webhook server")?;
 
     println!("importing");
-    let request = ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
+    let request =
+        ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
     let (sf_before, hs_before) = demo::calls(&stage);
     let started = Instant::now();
     let job = crm_sync_app::import_start(&stage.app, &request).await.context("starting the import")?;
@@ -191,8 +192,14 @@ pub fn table(f: &Figures) -> Table {
         ("contacts imported", f.import.records.to_string()),
         ("import time", format!("{:.1} s", f.import.seconds)),
         ("records per second", format!("{:.0}", f.import.records_per_second)),
-        ("Salesforce calls (per record)", format!("{} ({:.5})", f.import.salesforce_calls, f.import.salesforce_calls_per_record)),
-        ("HubSpot calls (per record)", format!("{} ({:.5})", f.import.hubspot_calls, f.import.hubspot_calls_per_record)),
+        (
+            "Salesforce calls (per record)",
+            format!("{} ({:.5})", f.import.salesforce_calls, f.import.salesforce_calls_per_record),
+        ),
+        (
+            "HubSpot calls (per record)",
+            format!("{} ({:.5})", f.import.hubspot_calls, f.import.hubspot_calls_per_record),
+        ),
         ("HubSpot contacts after", f.import.hubspot_contacts_after.to_string()),
         ("peak memory (VmHWM, incl. sandbox)", f.peak_memory_mib.map_or("-".into(), |m| format!("{m:.0} MiB"))),
         ("single changes arrived", format!("{} of {}", f.latency.arrived, f.latency.changes)),

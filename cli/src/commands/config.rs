@@ -35,17 +35,10 @@ fn summary(config: &SyncConfig) -> String {
         .map(|(name, pair, on)| {
             let mappings = config.mappings(*pair);
             let custom = mappings.iter().filter(|m| !m.builtin).count();
-            format!(
-                "  {name:<10} {:<4} {} mappings ({custom} custom)",
-                if *on { "on" } else { "off" },
-                mappings.len()
-            )
+            format!("  {name:<10} {:<4} {} mappings ({custom} custom)", if *on { "on" } else { "off" }, mappings.len())
         })
         .collect();
-    lines.push(format!(
-        "  salesforce API cap: {} calls per 24 hours",
-        config.salesforce_api_cap_per_24h
-    ));
+    lines.push(format!("  salesforce API cap: {} calls per 24 hours", config.salesforce_api_cap_per_24h));
     lines.join("\n")
 }
 
@@ -56,12 +49,7 @@ pub fn describe_error(file: &Path, error: &ConfigError) -> String {
         ConfigError::Read { source, .. } => {
             format!("cannot read {}: {source}", file.display())
         }
-        ConfigError::Invalid {
-            line,
-            column,
-            message,
-            ..
-        } => {
+        ConfigError::Invalid { line, column, message, .. } => {
             let place = match (line, column) {
                 (Some(line), Some(column)) => format!("{}:{line}:{column}", file.display()),
                 (Some(line), None) => format!("{}:{line}", file.display()),
@@ -78,7 +66,5 @@ pub fn describe_error(file: &Path, error: &ConfigError) -> String {
 
 fn source_line(file: &Path, line: usize) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
-    text.lines()
-        .nth(line.checked_sub(1)?)
-        .map(|l| l.trim_end().to_owned())
+    text.lines().nth(line.checked_sub(1)?).map(|l| l.trim_end().to_owned())
 }

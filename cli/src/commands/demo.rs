@@ -74,8 +74,8 @@ pub struct Stage {
 pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let started = Instant::now();
     let stage = stage(&StageOptions::demo(args)).await?;
-    let server = WebhookServer::start_on(stage.app.clone(), stage_listener(&stage)?)
-        .context("starting the webhook server")?;
+    let server =
+        WebhookServer::start_on(stage.app.clone(), stage_listener(&stage)?).context("starting the webhook server")?;
 
     println!("1/4 importing Salesforce accounts, leads and contacts into HubSpot");
     for objects in [ImportObjects::Accounts, ImportObjects::LeadsAndContacts] {
@@ -194,15 +194,17 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
 
     let config = SyncConfig::from_yaml_str(DEMO_CONFIG).context("the demo settings")?;
     let credentials = sandbox_credentials();
-    let crm = CrmArgs {
-        salesforce_url: sandbox.salesforce_url().to_owned(),
-        hubspot_url: sandbox.hubspot_url().to_owned(),
-    };
+    let crm =
+        CrmArgs { salesforce_url: sandbox.salesforce_url().to_owned(), hubspot_url: sandbox.hubspot_url().to_owned() };
     let crms = connect::crms(&crm, &credentials, sandbox.cert_pem())?;
     let app = connect::app(config, Some(dir.path().join("state.sqlite")), crms, &credentials)?;
     let runtime = LocalRuntime::new(
         app.clone(),
-        LocalOptions { idle_timeout: args.idle_timeout, sweep_at_start: args.sweep_at_start, ..LocalOptions::default() },
+        LocalOptions {
+            idle_timeout: args.idle_timeout,
+            sweep_at_start: args.sweep_at_start,
+            ..LocalOptions::default()
+        },
     );
     let stats = Arc::new(Mutex::new(SyncStats::default()));
     {
@@ -339,7 +341,11 @@ async fn edit(stage: &Stage, seed: u64) -> anyhow::Result<Vec<Scripted>> {
             .map_err(|e| anyhow::anyhow!("opting a contact out in HubSpot: {e:?}"))?;
         scripted.push(Scripted {
             what: "HubSpot: a contact opted out of all email -> Salesforce HasOptedOutOfEmail".into(),
-            check: Check::SalesforceField { hubspot_id: other.1.clone(), field: "HasOptedOutOfEmail", expected: Value::Bool(true) },
+            check: Check::SalesforceField {
+                hubspot_id: other.1.clone(),
+                field: "HasOptedOutOfEmail",
+                expected: Value::Bool(true),
+            },
         });
     }
     Ok(scripted)
@@ -386,9 +392,7 @@ async fn arrived(stage: &Stage, check: &Check) -> anyhow::Result<bool> {
             let Some(link) = store.get_link_by_salesforce(ObjectPair::Contact, salesforce_id).await? else {
                 return Ok(false);
             };
-            hubspot_record(stage, &link.hubspot_id)
-                .await?
-                .is_some_and(|p| same_email(p.get("email"), email))
+            hubspot_record(stage, &link.hubspot_id).await?.is_some_and(|p| same_email(p.get("email"), email))
         }
         Check::SalesforceRecordFor { hubspot_id, email } => {
             let Some(link) = store.get_link_by_hubspot(ObjectPair::Contact, hubspot_id).await? else {
@@ -423,9 +427,12 @@ async fn summary(stage: &Stage, imported_calls: (u64, u64)) -> anyhow::Result<St
     let written: u64 = rows.values().map(|(c, u)| c + u).sum::<u64>() + stats.unchanged;
 
     let mut imports = Table::new();
-    imports
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(["import (into hubspot)", "read", "written or queued", "failed"]);
+    imports.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "import (into hubspot)",
+        "read",
+        "written or queued",
+        "failed",
+    ]);
     let mut imported = 0;
     for job in stage.app.store().list_import_jobs().await?.iter().rev() {
         let objects = job.spec.pointer("/request/objects").and_then(Value::as_str).unwrap_or("-");

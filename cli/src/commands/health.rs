@@ -32,10 +32,7 @@ pub fn parse_category(given: &str) -> anyhow::Result<String> {
     if names.contains(&normal) {
         return Ok(normal);
     }
-    let by_word: Vec<&String> = names
-        .iter()
-        .filter(|name| name.split('_').any(|word| word == normal))
-        .collect();
+    let by_word: Vec<&String> = names.iter().filter(|name| name.split('_').any(|word| word == normal)).collect();
     match by_word.as_slice() {
         [one] => Ok((*one).clone()),
         _ => anyhow::bail!("unknown category `{given}`; use one of {}", names.join(", ")),
@@ -49,14 +46,8 @@ pub async fn run(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<usize> {
-    let filter = ErrorFilter {
-        category: category.map(parse_category).transpose()?,
-        limit: None,
-    };
-    let errors = store
-        .list_errors(&filter)
-        .await
-        .context("listing sync-health errors")?;
+    let filter = ErrorFilter { category: category.map(parse_category).transpose()?, limit: None };
+    let errors = store.list_errors(&filter).await.context("listing sync-health errors")?;
     match format {
         OutputFormat::Table => {
             if errors.is_empty() {
@@ -78,13 +69,16 @@ pub async fn run(
 /// The people's view: one row per entry.
 pub fn table(errors: &[SyncHealthError]) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "category", "object", "salesforce", "hubspot", "attempts", "last seen", "retry",
-            "message",
-        ]);
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header([
+        "category",
+        "object",
+        "salesforce",
+        "hubspot",
+        "attempts",
+        "last seen",
+        "retry",
+        "message",
+    ]);
     for e in errors {
         table.add_row([
             e.category.clone(),
@@ -133,8 +127,16 @@ fn write_csv(errors: &[SyncHealthError], out: &mut dyn Write) -> anyhow::Result<
     }
     if errors.is_empty() {
         writer.write_record([
-            "key", "category", "object", "salesforce_id", "hubspot_id", "message", "attempts",
-            "first_seen", "last_seen", "retryable",
+            "key",
+            "category",
+            "object",
+            "salesforce_id",
+            "hubspot_id",
+            "message",
+            "attempts",
+            "first_seen",
+            "last_seen",
+            "retryable",
         ])?;
     }
     writer.flush()?;

@@ -69,8 +69,10 @@ pub async fn follow(runtime: &LocalRuntime, job: &ImportJob) -> anyhow::Result<(
     let total = job.spec.get("records").and_then(serde_json::Value::as_u64).unwrap_or(0);
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records synced ({per_sec}) {msg}")
-            .context("progress bar template")?,
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records synced ({per_sec}) {msg}",
+        )
+        .context("progress bar template")?,
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut events = runtime.subscribe();
@@ -123,15 +125,19 @@ pub async fn follow(runtime: &LocalRuntime, job: &ImportJob) -> anyhow::Result<(
 pub fn jobs_table(jobs: &[ImportJob]) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "job", "status", "objects", "records", "chunks done", "read", "queued", "failed", "started",
+        "job",
+        "status",
+        "objects",
+        "records",
+        "chunks done",
+        "read",
+        "queued",
+        "failed",
+        "started",
     ]);
     for job in jobs {
-        let objects = job
-            .spec
-            .pointer("/request/objects")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("-")
-            .to_owned();
+        let objects =
+            job.spec.pointer("/request/objects").and_then(serde_json::Value::as_str).unwrap_or("-").to_owned();
         let records = job.spec.get("records").and_then(serde_json::Value::as_u64).unwrap_or(0);
         table.add_row([
             job.id.clone(),
@@ -151,9 +157,9 @@ pub fn jobs_table(jobs: &[ImportJob]) -> Table {
 /// One job's chunks as a table.
 pub fn chunks_table(chunks: &[ImportChunk]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "chunk", "status", "records", "read", "queued", "failed", "attempts", "error",
-    ]);
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["chunk", "status", "records", "read", "queued", "failed", "attempts", "error"]);
     for c in chunks {
         table.add_row([
             c.index.to_string(),
@@ -192,7 +198,12 @@ pub async fn status(store: &dyn StateStore, job: Option<&str>) -> anyhow::Result
 
 /// `import start`: plans and queues the job, then (unless detached) works it
 /// here with a progress bar.
-pub async fn start(app: &App, runtime: &LocalRuntime, request: &ImportRequest, detach: bool) -> anyhow::Result<ImportJob> {
+pub async fn start(
+    app: &App,
+    runtime: &LocalRuntime,
+    request: &ImportRequest,
+    detach: bool,
+) -> anyhow::Result<ImportJob> {
     let job = crm_sync_app::import_start(app, request).await.context("starting the import")?;
     println!("import {} started: {} chunk(s)", job.id, job.chunks_total);
     if detach {

@@ -22,7 +22,9 @@ pub fn record_ref(system: SystemArg, object: &str, id: &str) -> anyhow::Result<R
                 "contact" => SfObject::Contact,
                 "account" => SfObject::Account,
                 "opportunity" => SfObject::Opportunity,
-                other => anyhow::bail!("`{other}` is not a Salesforce object the sync knows; use Lead, Contact, Account or Opportunity"),
+                other => anyhow::bail!(
+                    "`{other}` is not a Salesforce object the sync knows; use Lead, Contact, Account or Opportunity"
+                ),
             };
             Ok(RecordRef::Salesforce { object, id })
         }

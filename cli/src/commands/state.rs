@@ -19,15 +19,13 @@ pub struct Local {
 
 /// Loads the settings with the same checks and messages as `config check`.
 pub fn load_config(path: &Path) -> anyhow::Result<SyncConfig> {
-    SyncConfig::load_file(path)
-        .map_err(|error| anyhow::anyhow!("{}", super::config::describe_error(path, &error)))
+    SyncConfig::load_file(path).map_err(|error| anyhow::anyhow!("{}", super::config::describe_error(path, &error)))
 }
 
 /// Creates the state file's folder on first use.
 pub fn ensure_folder(state: &Path) -> anyhow::Result<()> {
     if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating the state folder {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("creating the state folder {}", parent.display()))?;
     }
     Ok(())
 }

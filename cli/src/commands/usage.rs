@@ -19,14 +19,8 @@ pub struct Usage {
 impl Usage {
     /// Reads both counters from the store.
     pub async fn read(store: &dyn StateStore, salesforce_cap: u64) -> anyhow::Result<Self> {
-        let salesforce = store
-            .api_calls_last_24h(System::Salesforce)
-            .await
-            .context("reading Salesforce API usage")?;
-        let hubspot = store
-            .api_calls_last_24h(System::Hubspot)
-            .await
-            .context("reading HubSpot API usage")?;
+        let salesforce = store.api_calls_last_24h(System::Salesforce).await.context("reading Salesforce API usage")?;
+        let hubspot = store.api_calls_last_24h(System::Hubspot).await.context("reading HubSpot API usage")?;
         let hubspot_cap = crm_sync_app::AppSettings::default().hubspot_cap_per_24h;
         Ok(Usage { salesforce, hubspot, salesforce_cap, hubspot_cap })
     }
@@ -39,9 +33,7 @@ impl Usage {
 
     pub fn table(&self) -> Table {
         let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED).set_header([
-            "system", "calls (24 h)", "cap", "used", "left",
-        ]);
+        table.load_preset(UTF8_FULL_CONDENSED).set_header(["system", "calls (24 h)", "cap", "used", "left"]);
         table.add_row([
             "salesforce".to_owned(),
             self.salesforce.to_string(),

@@ -92,10 +92,7 @@ pub async fn build_app(
     let credentials = CrmCredentials::load(&settings.credentials, aws).await?;
     let config = sync_config(settings)?;
     let clock = options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
-    let clients = AwsClients {
-        dynamodb: aws_sdk_dynamodb::Client::new(aws),
-        sqs: aws_sdk_sqs::Client::new(aws),
-    };
+    let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
     let ports = AwsPorts::new(&clients, &storage_names(settings), clock.clone());
     let hubspot = hubspot_client(settings, &credentials, &options)?;
     let salesforce = salesforce_client(settings, &credentials, &options)?;
@@ -116,9 +113,7 @@ pub async fn build_app(
         hubspot: Arc::new(hubspot),
         clock,
         secrets: WebhookSecrets {
-            hubspot_client_secret: crm_sync_app::Secret::new(
-                credentials.hubspot_client_secret.expose(),
-            ),
+            hubspot_client_secret: crm_sync_app::Secret::new(credentials.hubspot_client_secret.expose()),
             // The Function URL's host is the one HubSpot signs.
             public_base_url: None,
             salesforce_org_id: settings.salesforce_org_id.clone(),
@@ -130,14 +125,8 @@ pub async fn build_app(
 /// The tables and queues the settings name.
 pub fn storage_names(settings: &LambdaSettings) -> StorageNames {
     StorageNames {
-        tables: TableNames {
-            state: settings.state_table.clone(),
-            seen_events: settings.seen_events_table.clone(),
-        },
-        sync_queue: QueueUrls {
-            url: settings.sync_queue_url.clone(),
-            dead_letter_url: settings.sync_dlq_url.clone(),
-        },
+        tables: TableNames { state: settings.state_table.clone(), seen_events: settings.seen_events_table.clone() },
+        sync_queue: QueueUrls { url: settings.sync_queue_url.clone(), dead_letter_url: settings.sync_dlq_url.clone() },
         chunk_queue: QueueUrls {
             url: settings.chunk_queue_url.clone(),
             dead_letter_url: settings.chunk_dlq_url.clone(),
@@ -149,9 +138,7 @@ pub fn storage_names(settings: &LambdaSettings) -> StorageNames {
 /// cap parameter taking precedence over the file's.
 pub fn sync_config(settings: &LambdaSettings) -> Result<SyncConfig, StartupError> {
     let mut config = match &settings.config_text {
-        Some(text) => {
-            SyncConfig::from_yaml_str(text).map_err(|e| StartupError::Config(Box::new(e)))?
-        }
+        Some(text) => SyncConfig::from_yaml_str(text).map_err(|e| StartupError::Config(Box::new(e)))?,
         None => SyncConfig::default(),
     };
     config.salesforce_api_cap_per_24h =
@@ -168,16 +155,13 @@ fn hubspot_client(
     if credentials.hubspot_access_token.is_empty() {
         return Err(StartupError::MissingCredential("hubspot_access_token"));
     }
-    let mut config = HubSpotConfig::new(
-        settings.hubspot_base_url.clone(),
-        Secret::new(credentials.hubspot_access_token.expose()),
-    );
+    let mut config =
+        HubSpotConfig::new(settings.hubspot_base_url.clone(), Secret::new(credentials.hubspot_access_token.expose()));
     config.extra_root_cert_pem = options.extra_root_cert_pem.clone();
     if !credentials.hubspot_client_secret.is_empty() {
         config.client_secret = Some(Secret::new(credentials.hubspot_client_secret.expose()));
     }
-    HubSpotClient::new(config)
-        .map_err(|e| StartupError::Client { system: "HubSpot", source: Box::new(e) })
+    HubSpotClient::new(config).map_err(|e| StartupError::Client { system: "HubSpot", source: Box::new(e) })
 }
 
 /// JWT bearer when a private key is given, else client credentials.
@@ -199,25 +183,17 @@ fn salesforce_client(
             private_key_pem: Secret::new(credentials.salesforce_private_key_pem.expose()),
         }
     } else if !credentials.salesforce_client_secret.is_empty() {
-        SalesforceAuth::ClientCredentials {
-            client_secret: Secret::new(credentials.salesforce_client_secret.expose()),
-        }
+        SalesforceAuth::ClientCredentials { client_secret: Secret::new(credentials.salesforce_client_secret.expose()) }
     } else {
-        return Err(StartupError::MissingCredential(
-            "salesforce_private_key_pem or salesforce_client_secret",
-        ));
+        return Err(StartupError::MissingCredential("salesforce_private_key_pem or salesforce_client_secret"));
     };
-    let mut config = SalesforceConfig::new(
-        settings.salesforce_login_url.clone(),
-        credentials.salesforce_client_id.clone(),
-        auth,
-    );
+    let mut config =
+        SalesforceConfig::new(settings.salesforce_login_url.clone(), credentials.salesforce_client_id.clone(), auth);
     if !credentials.salesforce_instance_url.trim().is_empty() {
         config.instance_url = Some(credentials.salesforce_instance_url.clone());
     }
     config.extra_root_pem = options.extra_root_cert_pem.clone();
-    SalesforceClient::new(config)
-        .map_err(|e| StartupError::Client { system: "Salesforce", source: Box::new(e) })
+    SalesforceClient::new(config).map_err(|e| StartupError::Client { system: "Salesforce", source: Box::new(e) })
 }
 
 #[cfg(test)]
@@ -235,11 +211,8 @@ mod tests {
             (crate::settings::CHUNK_DLQ_URL, "http://q/chunks-dlq"),
             (crate::settings::CREDENTIALS_JSON, "{}"),
         ];
-        let all: std::collections::HashMap<String, String> = base
-            .iter()
-            .chain(pairs)
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let all: std::collections::HashMap<String, String> =
+            base.iter().chain(pairs).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         LambdaSettings::from_lookup(|k| all.get(k).cloned()).unwrap()
     }
 

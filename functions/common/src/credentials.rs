@@ -81,10 +81,7 @@ impl CrmCredentials {
 
     /// Loads the credentials from where the settings say; one Secrets Manager
     /// call in the deployed case.
-    pub async fn load(
-        source: &CredentialsSource,
-        aws: &aws_config::SdkConfig,
-    ) -> Result<Self, CredentialsError> {
+    pub async fn load(source: &CredentialsSource, aws: &aws_config::SdkConfig) -> Result<Self, CredentialsError> {
         match source {
             CredentialsSource::Inline(json) => Self::from_json(json),
             CredentialsSource::SecretsManager(id) => {
@@ -133,10 +130,7 @@ mod tests {
 
     #[test]
     fn malformed_credentials_json_is_an_error_not_a_panic() {
-        assert!(matches!(
-            CrmCredentials::from_json("{\"hubspot_access_token\": 5}"),
-            Err(CredentialsError::Json(_))
-        ));
+        assert!(matches!(CrmCredentials::from_json("{\"hubspot_access_token\": 5}"), Err(CredentialsError::Json(_))));
     }
 
     #[tokio::test]

@@ -137,21 +137,15 @@ impl LambdaSettings {
             credentials,
             config_text: get(CONFIG),
             salesforce_api_cap: parse_u64(&get, SALESFORCE_API_CAP, DEFAULT_SALESFORCE_API_CAP)?,
-            salesforce_login_url: get(SALESFORCE_LOGIN_URL)
-                .unwrap_or_else(|| DEFAULT_SALESFORCE_LOGIN_URL.to_owned()),
+            salesforce_login_url: get(SALESFORCE_LOGIN_URL).unwrap_or_else(|| DEFAULT_SALESFORCE_LOGIN_URL.to_owned()),
             salesforce_org_id: get(SALESFORCE_ORG_ID),
-            hubspot_base_url: get(HUBSPOT_BASE_URL)
-                .unwrap_or_else(|| DEFAULT_HUBSPOT_BASE_URL.to_owned()),
+            hubspot_base_url: get(HUBSPOT_BASE_URL).unwrap_or_else(|| DEFAULT_HUBSPOT_BASE_URL.to_owned()),
             import_chunk_size: parse_u64(&get, IMPORT_CHUNK_SIZE, DEFAULT_IMPORT_CHUNK_SIZE)?,
         })
     }
 }
 
-fn parse_u64(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: u64,
-) -> Result<u64, SettingsError> {
+fn parse_u64(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, SettingsError> {
     match get(name) {
         None => Ok(default),
         Some(text) => text.trim().parse().map_err(|e| SettingsError::Invalid {
@@ -169,8 +163,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -233,8 +226,7 @@ mod tests {
 
     #[test]
     fn no_credentials_at_all_is_an_error() {
-        let pairs: Vec<_> =
-            BASE.iter().copied().filter(|(k, _)| *k != CREDENTIALS_SECRET_ARN).collect();
+        let pairs: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != CREDENTIALS_SECRET_ARN).collect();
         assert!(matches!(
             LambdaSettings::from_lookup(env(&pairs)),
             Err(SettingsError::Missing(CREDENTIALS_SECRET_ARN))

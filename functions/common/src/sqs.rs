@@ -25,13 +25,8 @@ pub enum RecordError {
 /// comes from the `ApproximateReceiveCount` attribute (1 when absent).
 pub fn received_message(record: &SqsMessage) -> Result<ReceivedMessage, RecordError> {
     let id = record.message_id.clone().ok_or(RecordError::NoMessageId)?;
-    let receipt_handle =
-        record.receipt_handle.clone().ok_or_else(|| RecordError::NoReceiptHandle(id.clone()))?;
-    let receive_count = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let receipt_handle = record.receipt_handle.clone().ok_or_else(|| RecordError::NoReceiptHandle(id.clone()))?;
+    let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
     Ok(ReceivedMessage { id, receipt_handle, body: record.body.clone().unwrap_or_default(), receive_count })
 }
 
@@ -92,9 +87,7 @@ pub fn event_from_messages(messages: &[ReceivedMessage], queue_arn: &str) -> Sqs
                 message_id: Some(m.id.clone()),
                 receipt_handle: Some(m.receipt_handle.clone()),
                 body: Some(m.body.clone()),
-                attributes: [("ApproximateReceiveCount".to_owned(), m.receive_count.to_string())]
-                    .into_iter()
-                    .collect(),
+                attributes: [("ApproximateReceiveCount".to_owned(), m.receive_count.to_string())].into_iter().collect(),
                 event_source: Some("aws:sqs".into()),
                 event_source_arn: Some(queue_arn.to_owned()),
                 ..Default::default()

@@ -6,6 +6,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     crm_sync_lambda::init_tracing();
     let app = crm_sync_lambda::build_app_from_env().await?;
     let app = &app;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| crm_sync_import::handle(app, event)))
-        .await
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| crm_sync_import::handle(app, event))).await
 }

@@ -35,15 +35,13 @@ fn the_chunk_sample_is_sqs_chunk_work_with_a_chunk_message_body() {
     };
     let batch = read_batch(&sqs);
     assert_eq!(batch.messages.len(), 1);
-    let body: crm_sync_app::usecases::import::ChunkMessage =
-        serde_json::from_str(&batch.messages[0].body).unwrap();
+    let body: crm_sync_app::usecases::import::ChunkMessage = serde_json::from_str(&batch.messages[0].body).unwrap();
     assert_eq!(body.index, 0);
 }
 
 #[test]
 fn a_status_request_names_its_job() {
-    let parsed: ImportEvent =
-        serde_json::from_str(r#"{"action":"status","job_id":"imp-1"}"#).unwrap();
+    let parsed: ImportEvent = serde_json::from_str(r#"{"action":"status","job_id":"imp-1"}"#).unwrap();
     assert!(matches!(
         parsed,
         ImportEvent::Request(ImportInvocation::Status { job_id }) if job_id == "imp-1"

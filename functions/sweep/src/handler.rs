@@ -9,10 +9,7 @@ use crm_sync_app::usecases::sweep::{SweepReport, sweep_once};
 use lambda_runtime::LambdaEvent;
 
 /// Runs one sweep for a scheduled event.
-pub async fn handle(
-    app: &App,
-    event: LambdaEvent<EventBridgeEvent>,
-) -> Result<SweepReport, lambda_runtime::Error> {
+pub async fn handle(app: &App, event: LambdaEvent<EventBridgeEvent>) -> Result<SweepReport, lambda_runtime::Error> {
     tracing::info!(
         schedule_time = ?event.payload.time,
         request_id = %event.context.request_id,

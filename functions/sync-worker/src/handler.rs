@@ -14,10 +14,7 @@ use crm_sync_lambda::sqs::{batch_response, read_batch};
 use lambda_runtime::LambdaEvent;
 
 /// Syncs one SQS batch; never fails as a whole.
-pub async fn handle(
-    app: &App,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let batch = read_batch(&event.payload);
     let mut failed = batch.unreadable;
     if batch.messages.is_empty() {
@@ -28,8 +25,7 @@ pub async fn handle(
         match item.result {
             ItemResult::Done | ItemResult::Failed { .. } => {}
             ItemResult::RetryAfter(delay) => {
-                if let Err(error) = app.sync_queue().change_visibility(&item.receipt_handle, delay).await
-                {
+                if let Err(error) = app.sync_queue().change_visibility(&item.receipt_handle, delay).await {
                     // Still reported failed: SQS redelivers it after the
                     // queue's visibility timeout instead of the backoff.
                     tracing::warn!(message_id = %item.message_id, error = %error, "BackoffNotSet");

@@ -16,7 +16,6 @@ fn the_sqs_sample_holds_three_intents_in_two_readable_messages() {
     assert!(batch.unreadable.is_empty());
     assert_eq!(batch.messages.len(), 2);
     assert_eq!(batch.messages[1].receive_count, 3);
-    let intents: usize =
-        batch.messages.iter().map(|m| parse_intents(&m.body).unwrap().len()).sum();
+    let intents: usize = batch.messages.iter().map(|m| parse_intents(&m.body).unwrap().len()).sum();
     assert_eq!(intents, 3);
 }

@@ -27,9 +27,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambd
     let is_post = request.method() == lambda_http::http::Method::POST;
     let answer = match (path.as_str(), is_post) {
         (HUBSPOT_PATH, true) => handle_hubspot_webhook(app, to_webhook_request(request)).await,
-        (SALESFORCE_PATH, true) => {
-            handle_salesforce_outbound(app, to_webhook_request(request)).await
-        }
+        (SALESFORCE_PATH, true) => handle_salesforce_outbound(app, to_webhook_request(request)).await,
         (HUBSPOT_PATH | SALESFORCE_PATH, false) => plain(405, "method not allowed"),
         ("/healthz", _) => plain(200, "ok"),
         _ => plain(404, "not found"),
@@ -49,9 +47,7 @@ pub fn to_webhook_request(request: Request) -> WebhookRequest {
     let headers: BTreeMap<String, String> = parts
         .headers
         .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_owned()))
-        })
+        .filter_map(|(name, value)| Some((name.as_str().to_ascii_lowercase(), value.to_str().ok()?.to_owned())))
         .collect();
     let body = match body {
         Body::Empty => Vec::new(),

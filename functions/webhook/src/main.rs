@@ -6,6 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     crm_sync_lambda::init_tracing();
     let app = crm_sync_lambda::build_app_from_env().await?;
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |request| crm_sync_webhook::handle(app, request)))
-        .await
+    lambda_http::run(lambda_http::service_fn(move |request| crm_sync_webhook::handle(app, request))).await
 }

@@ -15,10 +15,7 @@ fn request(file: &str) -> lambda_http::Request {
 fn the_hubspot_sample_is_a_signed_post_to_the_hubspot_path_with_its_body_intact() {
     let req = to_webhook_request(request("webhook-hubspot.json"));
     assert_eq!(req.method, "POST");
-    assert_eq!(
-        req.uri,
-        format!("https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws{HUBSPOT_PATH}")
-    );
+    assert_eq!(req.uri, format!("https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws{HUBSPOT_PATH}"));
     assert!(req.headers.contains_key("x-hubspot-signature-v3"));
     assert_eq!(req.headers.get("x-hubspot-request-timestamp").map(String::as_str), Some("1714563605000"));
     let events: serde_json::Value = serde_json::from_slice(&req.body).unwrap();

@@ -184,14 +184,13 @@ impl App {
             return Ok(dir.clone());
         }
         let hubspot = self.hubspot().owners().await?;
-        let rows = self
-            .salesforce()
-            .query("SELECT Id, FirstName, LastName, Email FROM User WHERE IsActive = true")
-            .await?;
+        let rows =
+            self.salesforce().query("SELECT Id, FirstName, LastName, Email FROM User WHERE IsActive = true").await?;
         let users: Vec<Person> = rows
             .into_iter()
             .filter_map(|r| {
-                let text = |k: &str| r.fields.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().trim().to_owned();
+                let text =
+                    |k: &str| r.fields.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().trim().to_owned();
                 let email = crm_sync_domain::Email::parse(&text("Email")).ok()?;
                 let id = crm_sync_domain::SalesforceId::parse(&r.id).ok()?.as_str().to_owned();
                 let name = format!("{} {}", text("FirstName"), text("LastName")).trim().to_owned();
@@ -199,7 +198,12 @@ impl App {
             })
             .collect();
         let dir = Arc::new(match_owners(&hubspot, &users));
-        tracing::info!(hubspot_owners = hubspot.len(), salesforce_users = users.len(), matched = dir.len(), "OwnerDirectoryBuilt");
+        tracing::info!(
+            hubspot_owners = hubspot.len(),
+            salesforce_users = users.len(),
+            matched = dir.len(),
+            "OwnerDirectoryBuilt"
+        );
         *cached = Some((now, dir.clone()));
         Ok(dir)
     }
@@ -209,7 +213,9 @@ impl App {
     pub async fn ensure_hubspot_schema(&self) -> Result<(), crate::AppError> {
         self.schema_ready
             .get_or_try_init(|| async {
-                for (on, object) in [(self.config().objects.companies, "companies"), (self.config().objects.deals, "deals")] {
+                for (on, object) in
+                    [(self.config().objects.companies, "companies"), (self.config().objects.deals, "deals")]
+                {
                     if on {
                         self.hubspot()
                             .ensure_unique_property(object, crate::usecases::sync::HUBSPOT_SALESFORCE_ID_PROPERTY)

@@ -21,12 +21,7 @@ pub enum AppError {
     Invalid(String),
     /// The API budget is spent for now; try again after the delay.
     #[error("{system} API budget spent ({used} of {cap} calls in 24 hours); paused")]
-    BudgetSpent {
-        system: &'static str,
-        used: u64,
-        cap: u64,
-        retry_after: Duration,
-    },
+    BudgetSpent { system: &'static str, used: u64, cap: u64, retry_after: Duration },
     #[error("not found: {0}")]
     NotFound(String),
 }

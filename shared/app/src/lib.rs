@@ -21,14 +21,16 @@ pub mod usecases;
 pub mod webhook;
 
 pub use app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
+pub use crm_sync_store::ImportJob;
 pub use error::AppError;
-pub use usecases::sweep::{SweepReport, sweep_once};
-pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, SyncStats, sync_batch};
-pub use usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};
+pub use usage::{Priority, UsageReport, api_usage};
 pub use usecases::import::{
     ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, import_review, import_start, import_status,
     run_import_chunk,
 };
-pub use usecases::resync::{RecordRef, ResyncReport, Segment, SegmentReview, resync_record, resync_segment, resync_segment_review};
-pub use crm_sync_store::ImportJob;
-pub use usage::{Priority, UsageReport, api_usage};
+pub use usecases::resync::{
+    RecordRef, ResyncReport, Segment, SegmentReview, resync_record, resync_segment, resync_segment_review,
+};
+pub use usecases::sweep::{SweepReport, sweep_once};
+pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, SyncStats, sync_batch};
+pub use usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};

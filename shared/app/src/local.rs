@@ -252,7 +252,11 @@ impl LocalRuntime {
             let mut stop = shutdown.clone();
             let every = self.options.sweep_every;
             tasks.spawn(async move {
-                let first = if runtime.options.sweep_at_start { tokio::time::Instant::now() } else { tokio::time::Instant::now() + every };
+                let first = if runtime.options.sweep_at_start {
+                    tokio::time::Instant::now()
+                } else {
+                    tokio::time::Instant::now() + every
+                };
                 let mut timer = tokio::time::interval_at(first, every);
                 timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -326,7 +330,13 @@ async fn hubspot_route(State(app): State<App>, method: Method, uri: Uri, headers
     to_response(handle_hubspot_webhook(&app, to_request(method, uri, headers, body)).await)
 }
 
-async fn salesforce_route(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn salesforce_route(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     to_response(handle_salesforce_outbound(&app, to_request(method, uri, headers, body)).await)
 }
 

@@ -72,12 +72,7 @@ pub trait SalesforceApi: Send + Sync {
     fn calls_made(&self) -> u64;
 
     /// Reads up to [`SALESFORCE_BATCH`] records of one type by id (one call).
-    async fn retrieve(
-        &self,
-        sobject: &str,
-        ids: &[String],
-        fields: &[String],
-    ) -> Result<Vec<SfRecord>, CrmError>;
+    async fn retrieve(&self, sobject: &str, ids: &[String], fields: &[String]) -> Result<Vec<SfRecord>, CrmError>;
 
     /// Runs a SOQL query, following `nextRecordsUrl` (one call per 2,000 rows).
     async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
@@ -102,8 +97,11 @@ pub trait SalesforceApi: Send + Sync {
     }
 
     /// Updates up to [`SALESFORCE_BATCH`] records by id (one call).
-    async fn update(&self, sobject: &str, records: &[(String, Map<String, Value>)])
-    -> Result<Vec<WriteResult>, CrmError>;
+    async fn update(
+        &self,
+        sobject: &str,
+        records: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError>;
 
     /// Creates or updates up to [`SALESFORCE_BATCH`] records keyed by an
     /// External ID field (one call).
@@ -201,12 +199,7 @@ pub trait HubspotApi: Send + Sync {
     async fn add_list_members(&self, list_id: &str, ids: &[String]) -> Result<Vec<String>, CrmError>;
 
     /// Associates records (one call per 100 pairs).
-    async fn associate(
-        &self,
-        from_object: &str,
-        to_object: &str,
-        pairs: &[(String, String)],
-    ) -> Result<(), CrmError>;
+    async fn associate(&self, from_object: &str, to_object: &str, pairs: &[(String, String)]) -> Result<(), CrmError>;
 
     /// Checks a webhook delivery's signature (v3 with its 5-minute window
     /// when present, else v2/v1), in constant time. `uri` is the full URL

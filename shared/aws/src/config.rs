@@ -58,7 +58,10 @@ impl StorageNames {
     pub fn from_env() -> Result<Self, MissingEnv> {
         Ok(StorageNames {
             tables: TableNames { state: env("CRM_SYNC_STATE_TABLE")?, seen_events: env("CRM_SYNC_SEEN_EVENTS_TABLE")? },
-            sync_queue: QueueUrls { url: env("CRM_SYNC_SYNC_QUEUE_URL")?, dead_letter_url: env("CRM_SYNC_SYNC_DLQ_URL")? },
+            sync_queue: QueueUrls {
+                url: env("CRM_SYNC_SYNC_QUEUE_URL")?,
+                dead_letter_url: env("CRM_SYNC_SYNC_DLQ_URL")?,
+            },
             chunk_queue: QueueUrls {
                 url: env("CRM_SYNC_CHUNK_QUEUE_URL")?,
                 dead_letter_url: env("CRM_SYNC_CHUNK_DLQ_URL")?,

@@ -323,7 +323,10 @@ impl DynamoStore {
                 link.pair, link.salesforce_id, link.hubspot_id
             ),
             LinkCondition::VersionIs(v) => {
-                format!("{} link {} is not at version {v} with hubspot {}", link.pair, link.salesforce_id, link.hubspot_id)
+                format!(
+                    "{} link {} is not at version {v} with hubspot {}",
+                    link.pair, link.salesforce_id, link.hubspot_id
+                )
             }
         };
         self.transact("put link", items, what).await?;
@@ -399,10 +402,8 @@ impl StateStore for DynamoStore {
                 .map_err(build_err("delete link"))?;
             Ok(TransactWriteItem::builder().delete(d).build())
         };
-        let items = vec![
-            delete(link_pk(pair, "SF", &link.salesforce_id))?,
-            delete(link_pk(pair, "HS", &link.hubspot_id))?,
-        ];
+        let items =
+            vec![delete(link_pk(pair, "SF", &link.salesforce_id))?, delete(link_pk(pair, "HS", &link.hubspot_id))?];
         self.transact("delete link", items, format!("{pair} link {salesforce_id} changed")).await?;
         Ok(true)
     }
@@ -567,7 +568,12 @@ impl StateStore for DynamoStore {
         }
     }
 
-    async fn create_import_job(&self, id: &str, spec: &serde_json::Value, chunks: &[NewChunk]) -> StoreResult<ImportJob> {
+    async fn create_import_job(
+        &self,
+        id: &str,
+        spec: &serde_json::Value,
+        chunks: &[NewChunk],
+    ) -> StoreResult<ImportJob> {
         if chunks.len() > MAX_CHUNKS_PER_JOB {
             return Err(StoreError::Invalid(format!(
                 "an import job has at most {MAX_CHUNKS_PER_JOB} chunks, not {}",
@@ -600,16 +606,18 @@ impl StateStore for DynamoStore {
             ("gsi1pk".to_owned(), s(JOBS_PARTITION)),
             ("gsi1sk".to_owned(), s(format!("{}#{id}", padded(millis(now))))),
         ]);
-        let mut items = vec![TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.tables.state)
-                    .set_item(Some(job_item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build()
-                    .map_err(build_err("create import job"))?,
-            )
-            .build()];
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.tables.state)
+                        .set_item(Some(job_item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(build_err("create import job"))?,
+                )
+                .build(),
+        ];
         for chunk in chunks {
             let mut item = key(job_pk(id), chunk_sk(chunk.index));
             item.extend([
@@ -700,7 +708,13 @@ impl StateStore for DynamoStore {
         items.iter().map(chunk_from_item).collect()
     }
 
-    async fn claim_chunk(&self, job_id: &str, index: u32, owner: &str, lease: Duration) -> StoreResult<Option<ImportChunk>> {
+    async fn claim_chunk(
+        &self,
+        job_id: &str,
+        index: u32,
+        owner: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<ImportChunk>> {
         let now = self.clock.now();
         let result = self
             .client
@@ -795,7 +809,13 @@ impl StateStore for DynamoStore {
         }
     }
 
-    async fn complete_chunk(&self, job_id: &str, index: u32, owner: &str, counts: ChunkCounts) -> StoreResult<ImportJob> {
+    async fn complete_chunk(
+        &self,
+        job_id: &str,
+        index: u32,
+        owner: &str,
+        counts: ChunkCounts,
+    ) -> StoreResult<ImportJob> {
         let now = self.clock.now();
         let chunk = Update::builder()
             .table_name(&self.tables.state)
@@ -819,7 +839,9 @@ impl StateStore for DynamoStore {
         let job = Update::builder()
             .table_name(&self.tables.state)
             .set_key(Some(key(job_pk(job_id), "JOB")))
-            .update_expression("SET updated_at = :now ADD chunks_done :one, #read :read, queued :queued, failed :failed")
+            .update_expression(
+                "SET updated_at = :now ADD chunks_done :one, #read :read, queued :queued, failed :failed",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#read", "read")
             .expression_attribute_values(":now", n(millis(now)))
@@ -853,10 +875,9 @@ impl StateStore for DynamoStore {
                 Some(item) => job_from_item(&item),
                 None => Err(StoreError::not_found(format!("import job {job_id}"))),
             },
-            Err(e) if is_condition_failed(&e) => self
-                .get_import_job(job_id)
-                .await?
-                .ok_or_else(|| StoreError::not_found(format!("import job {job_id}"))),
+            Err(e) if is_condition_failed(&e) => {
+                self.get_import_job(job_id).await?.ok_or_else(|| StoreError::not_found(format!("import job {job_id}")))
+            }
             Err(e) => Err(StoreError::backend(BACKEND, "complete import job", e)),
         }
     }

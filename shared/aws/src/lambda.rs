@@ -18,11 +18,7 @@ pub fn received_message(record: &SqsMessage) -> Result<ReceivedMessage, Incomple
         id: record.message_id.clone().ok_or(IncompleteRecord { field: "messageId" })?,
         receipt_handle: record.receipt_handle.clone().ok_or(IncompleteRecord { field: "receiptHandle" })?,
         body: record.body.clone().unwrap_or_default(),
-        receive_count: record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1),
+        receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
     })
 }
 

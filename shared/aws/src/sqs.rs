@@ -70,8 +70,19 @@ fn to_received(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage> {
 
 impl SqsQueue {
     /// A queue by URL, with the URL of its dead-letter queue.
-    pub fn new(client: Client, name: impl Into<String>, url: impl Into<String>, dead_letter_url: impl Into<String>) -> Self {
-        SqsQueue { client, name: name.into(), url: url.into(), dead_letter_url: dead_letter_url.into(), wait: Duration::ZERO }
+    pub fn new(
+        client: Client,
+        name: impl Into<String>,
+        url: impl Into<String>,
+        dead_letter_url: impl Into<String>,
+    ) -> Self {
+        SqsQueue {
+            client,
+            name: name.into(),
+            url: url.into(),
+            dead_letter_url: dead_letter_url.into(),
+            wait: Duration::ZERO,
+        }
     }
 
     /// Long-polls up to `wait` (at most 20 s) when the queue is empty.
@@ -137,7 +148,10 @@ impl SqsQueue {
                 return Err(StoreError::backend(
                     BACKEND,
                     "send",
-                    BatchEntryError { code: failed.code().to_owned(), message: failed.message().unwrap_or("").to_owned() },
+                    BatchEntryError {
+                        code: failed.code().to_owned(),
+                        message: failed.message().unwrap_or("").to_owned(),
+                    },
                 ));
             }
             let mut batch_ids = vec![String::new(); batch.len()];
@@ -178,7 +192,10 @@ impl SqsQueue {
                 return Err(StoreError::backend(
                     BACKEND,
                     "delete",
-                    BatchEntryError { code: failed.code().to_owned(), message: failed.message().unwrap_or("").to_owned() },
+                    BatchEntryError {
+                        code: failed.code().to_owned(),
+                        message: failed.message().unwrap_or("").to_owned(),
+                    },
                 ));
             }
         }
@@ -293,9 +310,8 @@ impl Queue for SqsQueue {
     async fn replay_dead_letters(&self, max: usize) -> StoreResult<usize> {
         let mut moved = 0;
         while moved < max {
-            let got = self
-                .receive_from(&self.dead_letter_url, max - moved, Duration::from_secs(60), Duration::ZERO)
-                .await?;
+            let got =
+                self.receive_from(&self.dead_letter_url, max - moved, Duration::from_secs(60), Duration::ZERO).await?;
             if got.is_empty() {
                 break;
             }

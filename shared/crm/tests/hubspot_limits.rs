@@ -88,7 +88,9 @@ async fn the_client_waits_for_a_spent_window_instead_of_hitting_the_limit() {
 #[tokio::test]
 async fn a_ten_secondly_429_is_retried_after_its_window() {
     let sb = sandbox(HubSpotOptions::default()).await;
-    sb.hubspot_control().add_fault(Fault::new(429, 1, "/crm/v3/objects/contacts").with_body(ten_secondly_body()).with_header("Retry-After", "1"));
+    sb.hubspot_control().add_fault(
+        Fault::new(429, 1, "/crm/v3/objects/contacts").with_body(ten_secondly_body()).with_header("Retry-After", "1"),
+    );
     let hs = client(&sb);
     let created = hs.create("contacts", &props(&[("email", "retry@example.com")])).await.unwrap();
     assert_eq!(created.property("email"), Some("retry@example.com"));
@@ -102,7 +104,11 @@ async fn a_secondly_search_429_is_retried() {
     let body = json!({"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","policyName":"SECONDLY"});
     sb.hubspot_control().add_fault(Fault::new(429, 2, "/crm/v3/objects/contacts/search").with_body(body));
     let hs = client(&sb);
-    let req = SearchRequest { filter_groups: vec![FilterGroup { filters: vec![Filter::presence("email", true)] }], limit: 10, ..SearchRequest::default() };
+    let req = SearchRequest {
+        filter_groups: vec![FilterGroup { filters: vec![Filter::presence("email", true)] }],
+        limit: 10,
+        ..SearchRequest::default()
+    };
     let page = hs.search_page("contacts", &req).await.unwrap();
     assert_eq!(page.total, Some(0));
     assert_eq!(hs.calls_made(), 3);
@@ -111,8 +117,11 @@ async fn a_secondly_search_429_is_retried() {
 #[tokio::test]
 async fn retries_stop_after_the_configured_number() {
     let sb = sandbox(HubSpotOptions::default()).await;
-    sb.hubspot_control().add_fault(Fault::new(429, 10, "/crm/v3/objects").with_body(ten_secondly_body()).with_header("Retry-After", "0"));
-    let mut config = crm_sync_crm::hubspot::HubSpotConfig::new(sb.hubspot_url(), crm_sync_crm::hubspot::Secret::new(DEFAULT_TOKEN));
+    sb.hubspot_control().add_fault(
+        Fault::new(429, 10, "/crm/v3/objects").with_body(ten_secondly_body()).with_header("Retry-After", "0"),
+    );
+    let mut config =
+        crm_sync_crm::hubspot::HubSpotConfig::new(sb.hubspot_url(), crm_sync_crm::hubspot::Secret::new(DEFAULT_TOKEN));
     config.max_rate_limit_retries = 2;
     let hs = crm_sync_crm::hubspot::HubSpotClient::new(config).unwrap();
     let err = hs.list_page("contacts", &[], None, 10, false).await.unwrap_err();
@@ -154,7 +163,10 @@ async fn a_missing_scope_is_a_permanent_access_error_with_hubspots_message() {
     sb.hubspot_control().add_fault(Fault::new(403, 1, "/crm/v3/objects/deals").with_body(body));
     let hs = client(&sb);
     let err = hs.list_page("deals", &[], None, 10, false).await.unwrap_err();
-    assert_eq!((err.status, err.code.as_str(), err.category), (403, "MISSING_SCOPES", ErrorCategory::PermissionsOrAccess));
+    assert_eq!(
+        (err.status, err.code.as_str(), err.category),
+        (403, "MISSING_SCOPES", ErrorCategory::PermissionsOrAccess)
+    );
     assert_eq!(err.message, "This app hasn't been granted all required scopes to make this call.");
     assert!(!err.is_retryable());
 }
@@ -164,7 +176,11 @@ async fn an_unreachable_host_is_a_retryable_transport_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let hs = crm_sync_crm::hubspot::HubSpotClient::new(crm_sync_crm::hubspot::HubSpotConfig::new(url, crm_sync_crm::hubspot::Secret::new("t"))).unwrap();
+    let hs = crm_sync_crm::hubspot::HubSpotClient::new(crm_sync_crm::hubspot::HubSpotConfig::new(
+        url,
+        crm_sync_crm::hubspot::Secret::new("t"),
+    ))
+    .unwrap();
     let err = hs.list_page("contacts", &[], None, 10, false).await.unwrap_err();
     assert_eq!((err.status, err.code.as_str()), (0, "TRANSPORT"));
     assert!(err.is_retryable());
@@ -173,7 +189,10 @@ async fn an_unreachable_host_is_a_retryable_transport_error() {
 
 #[tokio::test]
 async fn the_token_never_prints() {
-    let config = crm_sync_crm::hubspot::HubSpotConfig::new("http://127.0.0.1:1", crm_sync_crm::hubspot::Secret::new(DEFAULT_TOKEN));
+    let config = crm_sync_crm::hubspot::HubSpotConfig::new(
+        "http://127.0.0.1:1",
+        crm_sync_crm::hubspot::Secret::new(DEFAULT_TOKEN),
+    );
     let printed = format!("{config:?}");
     assert!(!printed.contains(DEFAULT_TOKEN), "{printed}");
     assert!(printed.contains("Secret(***)"));

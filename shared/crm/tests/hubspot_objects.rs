@@ -31,9 +31,23 @@ async fn a_contact_can_be_created_read_updated_and_archived() {
     let archived = hs.list_page("contacts", &[], None, 10, true).await.unwrap();
     assert_eq!(archived.results.len(), 1);
     assert!(archived.results[0].archived);
-    let window = hs.archived_between("contacts", chrono::Utc::now() - chrono::Duration::minutes(1), chrono::Utc::now() + chrono::Duration::minutes(1)).await.unwrap();
+    let window = hs
+        .archived_between(
+            "contacts",
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+            chrono::Utc::now() + chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
     assert_eq!(window.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec![created.id.as_str()]);
-    let earlier = hs.archived_between("contacts", chrono::Utc::now() - chrono::Duration::days(2), chrono::Utc::now() - chrono::Duration::days(1)).await.unwrap();
+    let earlier = hs
+        .archived_between(
+            "contacts",
+            chrono::Utc::now() - chrono::Duration::days(2),
+            chrono::Utc::now() - chrono::Duration::days(1),
+        )
+        .await
+        .unwrap();
     assert!(earlier.is_empty());
     assert_eq!(hs.calls_made(), 9);
 }
@@ -56,8 +70,14 @@ async fn a_duplicate_email_is_a_permanent_duplicate_error_naming_the_existing_id
 async fn read_only_and_unknown_properties_are_permanent_validation_errors() {
     let sb = sandbox(HubSpotOptions::default()).await;
     let hs = client(&sb);
-    let err = hs.create("contacts", &props(&[("email", "a@example.com"), ("lastmodifieddate", "2024-01-01")])).await.unwrap_err();
-    assert_eq!((err.status, err.code.as_str(), err.category), (400, "VALIDATION_ERROR", ErrorCategory::PropertyValueOrValidation));
+    let err = hs
+        .create("contacts", &props(&[("email", "a@example.com"), ("lastmodifieddate", "2024-01-01")]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status, err.code.as_str(), err.category),
+        (400, "VALIDATION_ERROR", ErrorCategory::PropertyValueOrValidation)
+    );
     let err = hs.create("contacts", &props(&[("no_such_property", "x")])).await.unwrap_err();
     assert_eq!(err.status, 400);
     assert!(err.message.contains("no_such_property"), "{}", err.message);
@@ -136,13 +156,20 @@ async fn batch_create_reports_a_bad_input_alone_and_batch_update_and_archive_wor
     ];
     let items = hs.batch_create("contacts", &inputs).await.unwrap();
     assert!(matches!(&items[0], BatchItem::Ok { created: true, .. }));
-    assert!(matches!(&items[1], BatchItem::Err { category, message } if category == "CONFLICT" && message.starts_with("Contact already exists")));
+    assert!(
+        matches!(&items[1], BatchItem::Err { category, message } if category == "CONFLICT" && message.starts_with("Contact already exists"))
+    );
     assert!(matches!(&items[2], BatchItem::Ok { .. }));
 
     let BatchItem::Ok { record, .. } = &items[0] else { unreachable!() };
-    let updates = vec![(record.id.clone(), props(&[("firstname", "Uno")])), ("999999999".to_owned(), props(&[("firstname", "X")]))];
+    let updates = vec![
+        (record.id.clone(), props(&[("firstname", "Uno")])),
+        ("999999999".to_owned(), props(&[("firstname", "X")])),
+    ];
     let updated = hs.batch_update("contacts", &updates).await.unwrap();
-    assert!(matches!(&updated[0], BatchItem::Ok { record, created: false } if record.property("firstname") == Some("Uno")));
+    assert!(
+        matches!(&updated[0], BatchItem::Ok { record, created: false } if record.property("firstname") == Some("Uno"))
+    );
     assert!(matches!(&updated[1], BatchItem::Err { category, .. } if category == "OBJECT_NOT_FOUND"));
 
     hs.batch_archive("contacts", std::slice::from_ref(&record.id)).await.unwrap();
@@ -157,7 +184,9 @@ async fn companies_upsert_by_the_unique_salesforce_id_property() {
     let first = hs.batch_upsert("companies", "salesforce_id", &inputs).await.unwrap();
     let second = hs.batch_upsert("companies", "salesforce_id", &inputs).await.unwrap();
     match (&first[0], &second[0]) {
-        (BatchItem::Ok { record: a, created: true }, BatchItem::Ok { record: b, created: false }) => assert_eq!(a.id, b.id),
+        (BatchItem::Ok { record: a, created: true }, BatchItem::Ok { record: b, created: false }) => {
+            assert_eq!(a.id, b.id)
+        }
         other => panic!("unexpected {other:?}"),
     }
     let err = hs.batch_upsert("companies", "domain", &inputs).await.unwrap_err();
@@ -171,7 +200,9 @@ async fn associations_are_created_and_read_back_with_type_279() {
     let contact = hs.create("contacts", &props(&[("email", "alan@example.com")])).await.unwrap();
     let company = hs.create("companies", &props(&[("name", "Bletchley")])).await.unwrap();
     let deal = hs.create("deals", &props(&[("dealname", "Bombe")])).await.unwrap();
-    hs.associate("contacts", "companies", &[(contact.id.clone(), company.id.clone())], CONTACT_TO_COMPANY).await.unwrap();
+    hs.associate("contacts", "companies", &[(contact.id.clone(), company.id.clone())], CONTACT_TO_COMPANY)
+        .await
+        .unwrap();
     hs.associate_default("deals", "companies", &[(deal.id.clone(), company.id.clone())]).await.unwrap();
 
     let read = hs.associations_read("contacts", "companies", &[contact.id.clone(), "424242".into()]).await.unwrap();
@@ -181,7 +212,10 @@ async fn associations_are_created_and_read_back_with_type_279() {
     let back = hs.associations_read("companies", "deals", std::slice::from_ref(&company.id)).await.unwrap();
     assert_eq!(back[&company.id][0].to_id, deal.id);
 
-    let err = hs.associate("contacts", "companies", &[(contact.id.clone(), "777".into())], CONTACT_TO_COMPANY).await.unwrap_err();
+    let err = hs
+        .associate("contacts", "companies", &[(contact.id.clone(), "777".into())], CONTACT_TO_COMPANY)
+        .await
+        .unwrap_err();
     assert_eq!(err.category, ErrorCategory::Associations);
 
     hs.dissociate("contacts", "companies", &[(contact.id.clone(), company.id.clone())]).await.unwrap();
@@ -222,7 +256,10 @@ async fn a_unique_property_can_be_defined_and_read() {
     assert_eq!(hs.get_property("contacts", "nope").await.unwrap(), None);
     let err = hs.create_property("contacts", &def).await.unwrap_err();
     assert_eq!(err.status, 409);
-    let up = hs.batch_upsert("contacts", "legacy_id", &[("L-1".into(), props(&[("email", "l1@example.com")]))]).await.unwrap();
+    let up = hs
+        .batch_upsert("contacts", "legacy_id", &[("L-1".into(), props(&[("email", "l1@example.com")]))])
+        .await
+        .unwrap();
     assert!(matches!(&up[0], BatchItem::Ok { created: true, .. }));
 }
 
@@ -262,10 +299,19 @@ async fn list_members_are_read_across_pages_without_archived_contacts() {
 
 #[tokio::test]
 async fn the_client_trusts_an_extra_root_certificate_for_https() {
-    let sb = crm_sandbox::Sandbox::start(crm_sandbox::SandboxOptions { tls: true, ..crm_sandbox::SandboxOptions::default() }).await.unwrap();
+    let sb = crm_sandbox::Sandbox::start(crm_sandbox::SandboxOptions {
+        tls: true,
+        ..crm_sandbox::SandboxOptions::default()
+    })
+    .await
+    .unwrap();
     assert!(sb.hubspot_url().starts_with("https://"));
     let token = crm_sync_crm::hubspot::Secret::new(crm_sandbox::hubspot::DEFAULT_TOKEN);
-    let plain = crm_sync_crm::hubspot::HubSpotClient::new(crm_sync_crm::hubspot::HubSpotConfig::new(sb.hubspot_url(), token.clone())).unwrap();
+    let plain = crm_sync_crm::hubspot::HubSpotClient::new(crm_sync_crm::hubspot::HubSpotConfig::new(
+        sb.hubspot_url(),
+        token.clone(),
+    ))
+    .unwrap();
     let err = plain.list_page("contacts", &[], None, 10, false).await.unwrap_err();
     assert_eq!(err.status, 0, "an unknown certificate is refused");
     let mut config = crm_sync_crm::hubspot::HubSpotConfig::new(sb.hubspot_url(), token);

@@ -25,32 +25,76 @@ fn request(groups: Vec<Vec<Filter>>) -> SearchRequest {
 async fn filters_are_anded_within_a_group_and_ored_across_groups() {
     let sb = sandbox(fast_options()).await;
     let hs = client(&sb);
-    for (email, first, city) in [("a@x.io", "Ada", "Berlin"), ("b@x.io", "Alan", "Boston"), ("c@x.io", "Ada", "Boston"), ("d@y.io", "Grace", "")] {
+    for (email, first, city) in [
+        ("a@x.io", "Ada", "Berlin"),
+        ("b@x.io", "Alan", "Boston"),
+        ("c@x.io", "Ada", "Boston"),
+        ("d@y.io", "Grace", ""),
+    ] {
         let mut p = props(&[("email", email), ("firstname", first)]);
         if !city.is_empty() {
             p.insert("city".into(), city.into());
         }
         hs.create("contacts", &p).await.unwrap();
     }
-    let emails = |rs: &[crm_sync_crm::hubspot::HsObject]| -> HashSet<String> { rs.iter().filter_map(|r| r.property("email").map(str::to_owned)).collect() };
+    let emails = |rs: &[crm_sync_crm::hubspot::HsObject]| -> HashSet<String> {
+        rs.iter().filter_map(|r| r.property("email").map(str::to_owned)).collect()
+    };
 
-    let and = hs.search_all("contacts", &request(vec![vec![Filter::new("firstname", Operator::Eq, "ada"), Filter::new("city", Operator::Eq, "Boston")]])).await.unwrap();
+    let and = hs
+        .search_all(
+            "contacts",
+            &request(vec![vec![
+                Filter::new("firstname", Operator::Eq, "ada"),
+                Filter::new("city", Operator::Eq, "Boston"),
+            ]]),
+        )
+        .await
+        .unwrap();
     assert_eq!(emails(&and), HashSet::from(["c@x.io".to_owned()]));
 
-    let or = hs.search_all("contacts", &request(vec![vec![Filter::new("firstname", Operator::Eq, "Grace")], vec![Filter::new("city", Operator::Eq, "Berlin")]])).await.unwrap();
+    let or = hs
+        .search_all(
+            "contacts",
+            &request(vec![
+                vec![Filter::new("firstname", Operator::Eq, "Grace")],
+                vec![Filter::new("city", Operator::Eq, "Berlin")],
+            ]),
+        )
+        .await
+        .unwrap();
     assert_eq!(emails(&or), HashSet::from(["a@x.io".to_owned(), "d@y.io".to_owned()]));
 
     let missing = hs.search_all("contacts", &request(vec![vec![Filter::presence("city", false)]])).await.unwrap();
     assert_eq!(emails(&missing), HashSet::from(["d@y.io".to_owned()]));
 
-    let any = hs.search_all("contacts", &request(vec![vec![Filter::any_of("email", vec!["a@x.io".into(), "b@x.io".into()], false)]])).await.unwrap();
+    let any = hs
+        .search_all(
+            "contacts",
+            &request(vec![vec![Filter::any_of("email", vec!["a@x.io".into(), "b@x.io".into()], false)]]),
+        )
+        .await
+        .unwrap();
     assert_eq!(any.len(), 2);
-    let not_in = hs.search_all("contacts", &request(vec![vec![Filter::any_of("firstname", vec!["Ada".into()], true), Filter::presence("email", true)]])).await.unwrap();
+    let not_in = hs
+        .search_all(
+            "contacts",
+            &request(vec![vec![
+                Filter::any_of("firstname", vec!["Ada".into()], true),
+                Filter::presence("email", true),
+            ]]),
+        )
+        .await
+        .unwrap();
     assert_eq!(emails(&not_in), HashSet::from(["b@x.io".to_owned(), "d@y.io".to_owned()]));
 
-    let token = hs.search_all("contacts", &request(vec![vec![Filter::new("city", Operator::ContainsToken, "bost*")]])).await.unwrap();
+    let token = hs
+        .search_all("contacts", &request(vec![vec![Filter::new("city", Operator::ContainsToken, "bost*")]]))
+        .await
+        .unwrap();
     assert_eq!(token.len(), 2);
-    let neq = hs.search_all("contacts", &request(vec![vec![Filter::new("firstname", Operator::Neq, "Ada")]])).await.unwrap();
+    let neq =
+        hs.search_all("contacts", &request(vec![vec![Filter::new("firstname", Operator::Neq, "Ada")]])).await.unwrap();
     assert_eq!(neq.len(), 2);
 }
 
@@ -67,7 +111,8 @@ async fn numeric_ranges_and_sorts_are_honoured() {
     assert!(amounts.iter().all(|a| (20000.0..=60000.0).contains(a)));
     assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "descending by amount");
     let gt = hs.search_all("deals", &request(vec![vec![Filter::new("amount", Operator::Gt, "60000")]])).await.unwrap();
-    let lte = hs.search_all("deals", &request(vec![vec![Filter::new("amount", Operator::Lte, "60000")]])).await.unwrap();
+    let lte =
+        hs.search_all("deals", &request(vec![vec![Filter::new("amount", Operator::Lte, "60000")]])).await.unwrap();
     assert_eq!(gt.len() + lte.len(), 50);
 }
 
@@ -119,10 +164,22 @@ async fn a_window_search_includes_extra_filters_and_excludes_the_end() {
     let t0 = Utc::now() - chrono::Duration::seconds(5);
     let a = hs.create("companies", &props(&[("name", "Acme"), ("city", "Lyon")])).await.unwrap();
     hs.create("companies", &props(&[("name", "Globex"), ("city", "Osaka")])).await.unwrap();
-    let found = hs.modified_between("companies", t0, Utc::now() + chrono::Duration::seconds(5), &[Filter::new("city", Operator::Eq, "Lyon")], &[]).await.unwrap();
+    let found = hs
+        .modified_between(
+            "companies",
+            t0,
+            Utc::now() + chrono::Duration::seconds(5),
+            &[Filter::new("city", Operator::Eq, "Lyon")],
+            &[],
+        )
+        .await
+        .unwrap();
     assert_eq!(found.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![a.id.clone()]);
     let modified: chrono::DateTime<Utc> = a.property("hs_lastmodifieddate").unwrap().parse().unwrap();
-    let none = hs.modified_between("companies", t0, modified, &[Filter::new("city", Operator::Eq, "Lyon")], &[]).await.unwrap();
+    let none = hs
+        .modified_between("companies", t0, modified, &[Filter::new("city", Operator::Eq, "Lyon")], &[])
+        .await
+        .unwrap();
     assert!(none.is_empty(), "the end of the window is exclusive");
 }
 
@@ -132,7 +189,9 @@ async fn a_bounded_window_listing_stops_at_a_page_boundary_and_resumes_from_wher
     let hs = client(&sb);
     let start = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     let end = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let modified = |r: &crm_sync_crm::hubspot::HsObject| -> chrono::DateTime<Utc> { r.property("lastmodifieddate").unwrap().parse().unwrap() };
+    let modified = |r: &crm_sync_crm::hubspot::HsObject| -> chrono::DateTime<Utc> {
+        r.property("lastmodifieddate").unwrap().parse().unwrap()
+    };
 
     let first = hs.modified_between_bounded("contacts", start, end, &[], &[], 300).await.unwrap();
     assert_eq!(first.records.len(), 400, "two pages of 200: the budget is checked per page");

@@ -4,9 +4,7 @@ use crm_sandbox::salesforce::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT_PRIVATE_KEY_PEM, DEFAULT_USERNAME, SalesforceOptions,
 };
 use crm_sandbox::{Fault, Sandbox, SandboxOptions};
-use crm_sync_crm::salesforce::{
-    CollectionRecord, SObject, SalesforceAuth, SalesforceClient, SalesforceConfig, Secret,
-};
+use crm_sync_crm::salesforce::{CollectionRecord, SObject, SalesforceAuth, SalesforceClient, SalesforceConfig, Secret};
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use futures::TryStreamExt;
 use serde_json::json;
@@ -68,8 +66,15 @@ async fn the_jwt_bearer_flow_signs_an_assertion_the_sandbox_accepts() -> anyhow:
     let id = sf.create("Contact", &fields(json!({"LastName": "Lovelace"}))).await?;
     assert_eq!(id.len(), 18);
 
-    let wrong_user = SalesforceAuth::JwtBearer { username: "someone@else".into(), private_key_pem: Secret::new(DEFAULT_JWT_PRIVATE_KEY_PEM) };
-    let err = SalesforceClient::new(config(&sandbox, wrong_user))?.limits().await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    let wrong_user = SalesforceAuth::JwtBearer {
+        username: "someone@else".into(),
+        private_key_pem: Secret::new(DEFAULT_JWT_PRIVATE_KEY_PEM),
+    };
+    let err = SalesforceClient::new(config(&sandbox, wrong_user))?
+        .limits()
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!((err.status, err.code.as_str()), (400, "invalid_grant"));
     assert_eq!(err.message, "user hasn't approved this consumer");
     assert_eq!(err.category, ErrorCategory::PermissionsOrAccess);
@@ -129,15 +134,24 @@ async fn upsert_by_external_id_creates_then_updates_and_two_matches_are_a_duplic
     let sf = client(&sandbox)?;
     let created = sf.upsert("Contact", "HubSpot_Id__c", "101", &fields(json!({"LastName": "Turing"}))).await?;
     assert_eq!(created.created, Some(true));
-    let updated = sf.upsert("Contact", "HubSpot_Id__c", "101", &fields(json!({"LastName": "Turing", "Title": "Dr"}))).await?;
+    let updated =
+        sf.upsert("Contact", "HubSpot_Id__c", "101", &fields(json!({"LastName": "Turing", "Title": "Dr"}))).await?;
     assert_eq!((updated.id.as_str(), updated.created), (created.id.as_str(), Some(false)));
     let by_ext = sf.get_by_external_id("Contact", "HubSpot_Id__c", "101").await?;
     assert_eq!(text(&by_ext, "Title"), "Dr");
 
     sf.create("Contact", &fields(json!({"LastName": "Twin", "HubSpot_Id__c": "101"}))).await?;
-    let err = sf.upsert("Contact", "HubSpot_Id__c", "101", &fields(json!({"Title": "x"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    let err = sf
+        .upsert("Contact", "HubSpot_Id__c", "101", &fields(json!({"Title": "x"})))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!((err.status, err.category), (300, ErrorCategory::Duplicates));
-    let unknown = sf.upsert("Contact", "Nope__c", "1", &fields(json!({"LastName": "x"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    let unknown = sf
+        .upsert("Contact", "Nope__c", "1", &fields(json!({"LastName": "x"})))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!((unknown.status, unknown.code.as_str()), (404, "NOT_FOUND"));
     Ok(())
 }
@@ -155,7 +169,8 @@ async fn a_query_past_the_first_page_follows_next_records_url() -> anyhow::Resul
     let first = sf.query_page("SELECT Id FROM Contact WHERE Email LIKE 'person1%'", Some(200)).await?;
     assert!(!first.done);
     assert_eq!(first.records.len(), 200);
-    let streamed: Vec<SObject> = sf.query_stream("SELECT Id FROM Contact ORDER BY Email DESC", Some(500)).try_collect().await?;
+    let streamed: Vec<SObject> =
+        sf.query_stream("SELECT Id FROM Contact ORDER BY Email DESC", Some(500)).try_collect().await?;
     assert_eq!(streamed.len(), 2_500);
     assert_eq!(sf.count("SELECT COUNT() FROM Contact WHERE Email != null").await?, 2_500);
     Ok(())
@@ -166,7 +181,8 @@ async fn query_sees_parents_and_filters_and_query_all_also_sees_deleted_records(
     let sandbox = sandbox().await?;
     let sf = client(&sandbox)?;
     let account = sf.create("Account", &fields(json!({"Name": "Acme"}))).await?;
-    let a = sf.create("Contact", &fields(json!({"LastName": "A", "AccountId": account, "Email": "a@acme.com"}))).await?;
+    let a =
+        sf.create("Contact", &fields(json!({"LastName": "A", "AccountId": account, "Email": "a@acme.com"}))).await?;
     let b = sf.create("Contact", &fields(json!({"LastName": "B", "Email": "b@acme.com"}))).await?;
     let rows = sf.query("SELECT Id, Account.Name FROM Contact WHERE (Email LIKE '%@acme.com' AND NOT LastName = 'B') OR LastName IN ('Z')").await?;
     assert_eq!(rows.len(), 1);
@@ -188,7 +204,11 @@ async fn collections_write_in_calls_of_two_hundred_with_a_result_per_record() ->
     let sandbox = sandbox().await?;
     let sf = client(&sandbox)?;
     let mut records: Vec<CollectionRecord> = (0..450)
-        .map(|i| CollectionRecord { object: "Contact".into(), id: None, fields: fields(json!({"LastName": format!("L{i}")})) })
+        .map(|i| CollectionRecord {
+            object: "Contact".into(),
+            id: None,
+            fields: fields(json!({"LastName": format!("L{i}")})),
+        })
         .collect();
     records[7].fields.remove("LastName");
     let created = sf.create_many(&records).await?;
@@ -201,10 +221,15 @@ async fn collections_write_in_calls_of_two_hundred_with_a_result_per_record() ->
     let updates: Vec<CollectionRecord> = ids
         .iter()
         .take(250)
-        .map(|id| CollectionRecord { object: "Contact".into(), id: Some(id.clone()), fields: fields(json!({"Title": "Updated"})) })
+        .map(|id| CollectionRecord {
+            object: "Contact".into(),
+            id: Some(id.clone()),
+            fields: fields(json!({"Title": "Updated"})),
+        })
         .collect();
     assert!(sf.update_many(&updates).await?.iter().all(Result::is_ok));
-    let upserts: Vec<SObject> = (0..201).map(|i| fields(json!({"HubSpot_Id__c": format!("hs-{i}"), "LastName": "U"}))).collect();
+    let upserts: Vec<SObject> =
+        (0..201).map(|i| fields(json!({"HubSpot_Id__c": format!("hs-{i}"), "LastName": "U"}))).collect();
     let upserted = sf.upsert_many("Contact", "HubSpot_Id__c", &upserts).await?;
     assert!(upserted.iter().all(|r| r.as_ref().is_ok_and(|w| w.created == Some(true))));
     let read = sf.retrieve_many("Contact", &ids[..3], &["Id", "Title"]).await?;
@@ -233,7 +258,11 @@ async fn a_bulk_query_reads_a_result_spread_over_several_locators() -> anyhow::R
     let counts = sandbox.salesforce_control().counts();
     assert_eq!(counts.count("GET", "/services/data/{version}/jobs/query/{id}/results"), 3);
     assert_eq!(counts.count("POST", "/services/data/{version}/jobs/query"), 1);
-    let count_job = sf.bulk_query_create("SELECT COUNT() FROM Lead", false).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    let count_job = sf
+        .bulk_query_create("SELECT COUNT() FROM Lead", false)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!(count_job.status, 400);
     Ok(())
 }
@@ -293,10 +322,14 @@ async fn an_expired_session_is_renewed_once_and_the_call_succeeds() -> anyhow::R
     assert_eq!(sf.calls_made(), 5);
 
     // A token that is refused even after renewal ends as an access error.
-    let fault = Fault::new(401, 2, "/services/data").with_body(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]));
+    let fault = Fault::new(401, 2, "/services/data")
+        .with_body(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]));
     sandbox.salesforce_control().add_fault(fault);
     let err = sf.limits().await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
-    assert_eq!((err.status, err.code.as_str(), err.category), (401, "INVALID_SESSION_ID", ErrorCategory::PermissionsOrAccess));
+    assert_eq!(
+        (err.status, err.code.as_str(), err.category),
+        (401, "INVALID_SESSION_ID", ErrorCategory::PermissionsOrAccess)
+    );
     Ok(())
 }
 
@@ -313,7 +346,11 @@ async fn injected_server_errors_and_row_locks_are_retryable_after_a_delay() -> a
     let lock = json!([{"message": "unable to obtain exclusive access to this record or 1 records: 003RO0000000001AAA", "errorCode": "UNABLE_TO_LOCK_ROW"}]);
     sandbox.salesforce_control().add_fault(Fault::new(400, 1, "/services/data").with_method("PATCH").with_body(lock));
     let id = sf.create("Contact", &fields(json!({"LastName": "Locked"}))).await?;
-    let locked = sf.update("Contact", &id, &fields(json!({"Title": "x"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    let locked = sf
+        .update("Contact", &id, &fields(json!({"Title": "x"})))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!(locked.code, "UNABLE_TO_LOCK_ROW");
     assert!(locked.is_retryable());
     assert!(locked.message.starts_with("unable to obtain exclusive access"));
@@ -348,21 +385,43 @@ async fn a_spent_daily_allocation_is_request_limit_exceeded_and_retryable() -> a
 async fn each_permanent_error_class_gets_its_sync_health_category() -> anyhow::Result<()> {
     let sandbox = sandbox().await?;
     let sf = client(&sandbox)?;
-    let no_access = sf.create("User", &fields(json!({"LastName": "X"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    let no_access =
+        sf.create("User", &fields(json!({"LastName": "X"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!(no_access.category, ErrorCategory::PermissionsOrAccess);
     let bad_link = sf
         .create("Contact", &fields(json!({"LastName": "X", "AccountId": "001RO0000000999AAA"})))
         .await
         .err()
         .ok_or_else(|| anyhow::anyhow!("no error"))?;
-    assert_eq!((bad_link.code.as_str(), bad_link.category), ("INVALID_CROSS_REFERENCE_KEY", ErrorCategory::Associations));
-    let bad_email = sf.create("Contact", &fields(json!({"LastName": "X", "Email": "nope"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
-    assert_eq!((bad_email.code.as_str(), bad_email.category), ("INVALID_EMAIL_ADDRESS", ErrorCategory::PropertyValueOrValidation));
-    let formula = sf.create("Contact", &fields(json!({"LastName": "X", "Full_Name__c": "Y"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    assert_eq!(
+        (bad_link.code.as_str(), bad_link.category),
+        ("INVALID_CROSS_REFERENCE_KEY", ErrorCategory::Associations)
+    );
+    let bad_email = sf
+        .create("Contact", &fields(json!({"LastName": "X", "Email": "nope"})))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
+    assert_eq!(
+        (bad_email.code.as_str(), bad_email.category),
+        ("INVALID_EMAIL_ADDRESS", ErrorCategory::PropertyValueOrValidation)
+    );
+    let formula = sf
+        .create("Contact", &fields(json!({"LastName": "X", "Full_Name__c": "Y"})))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!(formula.code, "INVALID_FIELD_FOR_INSERT_UPDATE");
     let dup = sandbox.salesforce_control();
-    dup.add_fault(Fault::new(400, 1, "/services/data").with_body(json!([{"message": "You're creating a duplicate record.", "errorCode": "DUPLICATES_DETECTED"}])));
-    let duplicate = sf.create("Contact", &fields(json!({"LastName": "X"}))).await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
+    dup.add_fault(
+        Fault::new(400, 1, "/services/data")
+            .with_body(json!([{"message": "You're creating a duplicate record.", "errorCode": "DUPLICATES_DETECTED"}])),
+    );
+    let duplicate = sf
+        .create("Contact", &fields(json!({"LastName": "X"})))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!((duplicate.category, duplicate.verdict), (ErrorCategory::Duplicates, Verdict::Permanent));
     assert_eq!(duplicate.message, "You're creating a duplicate record.");
     Ok(())

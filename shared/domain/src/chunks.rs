@@ -31,11 +31,7 @@ impl ChunkSize {
     pub const MAX: ChunkSize = ChunkSize(MAX_CHUNK_SIZE);
 
     pub fn new(size: u64) -> Result<Self, ChunkError> {
-        if (1..=MAX_CHUNK_SIZE).contains(&size) {
-            Ok(Self(size))
-        } else {
-            Err(ChunkError::Size(size))
-        }
+        if (1..=MAX_CHUNK_SIZE).contains(&size) { Ok(Self(size)) } else { Err(ChunkError::Size(size)) }
     }
 
     pub fn get(self) -> u64 {
@@ -78,11 +74,7 @@ struct RawRange {
 
 impl ChunkRange {
     pub fn new(start: u64, end: u64) -> Result<Self, ChunkError> {
-        if start < end {
-            Ok(Self { start, end })
-        } else {
-            Err(ChunkError::EmptyRange { start, end })
-        }
+        if start < end { Ok(Self { start, end }) } else { Err(ChunkError::EmptyRange { start, end }) }
     }
 
     pub fn start(self) -> u64 {
@@ -118,10 +110,7 @@ impl TryFrom<RawRange> for ChunkRange {
 
 impl From<ChunkRange> for RawRange {
     fn from(r: ChunkRange) -> Self {
-        RawRange {
-            start: r.start,
-            end: r.end,
-        }
+        RawRange { start: r.start, end: r.end }
     }
 }
 
@@ -139,10 +128,7 @@ pub fn plan_chunks(total: u64, size: ChunkSize) -> Vec<ChunkRange> {
     let mut start = 0;
     for i in 0..count {
         let len = base + u64::from(i < extra);
-        out.push(ChunkRange {
-            start,
-            end: start + len,
-        });
+        out.push(ChunkRange { start, end: start + len });
         start += len;
     }
     out
@@ -159,10 +145,7 @@ pub struct KeyChunk<K> {
 
 /// Plans chunks over strictly ascending keys: each chunk is a closed key
 /// range a query can select with `Id >= first AND Id <= last`.
-pub fn plan_key_chunks<K: Ord + Clone>(
-    keys: &[K],
-    size: ChunkSize,
-) -> Result<Vec<KeyChunk<K>>, ChunkError> {
+pub fn plan_key_chunks<K: Ord + Clone>(keys: &[K], size: ChunkSize) -> Result<Vec<KeyChunk<K>>, ChunkError> {
     if keys.windows(2).any(|w| w[0] >= w[1]) {
         return Err(ChunkError::KeysNotAscending);
     }
@@ -172,11 +155,7 @@ pub fn plan_key_chunks<K: Ord + Clone>(
         .filter_map(|range| {
             let first = keys.get(usize::try_from(range.start).ok()?)?;
             let last = keys.get(usize::try_from(range.end - 1).ok()?)?;
-            Some(KeyChunk {
-                first: first.clone(),
-                last: last.clone(),
-                offsets: range,
-            })
+            Some(KeyChunk { first: first.clone(), last: last.clone(), offsets: range })
         })
         .collect())
 }
@@ -195,20 +174,14 @@ mod tests {
 
     #[test]
     fn an_import_of_exactly_200_000_records_is_one_chunk() {
-        assert_eq!(
-            plan_chunks(200_000, ChunkSize::MAX),
-            vec![ChunkRange::new(0, 200_000).unwrap()]
-        );
+        assert_eq!(plan_chunks(200_000, ChunkSize::MAX), vec![ChunkRange::new(0, 200_000).unwrap()]);
     }
 
     #[test]
     fn a_very_large_import_never_fails_for_its_size() {
         let plan = plan_chunks(1_000_000_001, ChunkSize::default());
         assert_eq!(plan.len(), 5001);
-        assert!(
-            plan.iter()
-                .all(|c| !c.is_empty() && c.len() <= MAX_CHUNK_SIZE)
-        );
+        assert!(plan.iter().all(|c| !c.is_empty() && c.len() <= MAX_CHUNK_SIZE));
         assert_eq!(plan.last().map(|c| c.end()), Some(1_000_000_001));
     }
 
@@ -226,10 +199,7 @@ mod tests {
     #[test]
     fn no_records_make_no_chunks_and_an_empty_range_cannot_exist() {
         assert!(plan_chunks(0, ChunkSize::MAX).is_empty());
-        assert_eq!(
-            ChunkRange::new(5, 5),
-            Err(ChunkError::EmptyRange { start: 5, end: 5 })
-        );
+        assert_eq!(ChunkRange::new(5, 5), Err(ChunkError::EmptyRange { start: 5, end: 5 }));
         assert!(serde_json::from_str::<ChunkRange>(r#"{"start":3,"end":1}"#).is_err());
     }
 
@@ -238,13 +208,7 @@ mod tests {
         let ids = ["001A", "001B", "001C", "001D", "001E"];
         let plan = plan_key_chunks(&ids, ChunkSize::new(2).unwrap()).unwrap();
         let ranges: Vec<(&str, &str)> = plan.iter().map(|c| (c.first, c.last)).collect();
-        assert_eq!(
-            ranges,
-            [("001A", "001B"), ("001C", "001D"), ("001E", "001E")]
-        );
-        assert_eq!(
-            plan_key_chunks(&["b", "a"], ChunkSize::MAX),
-            Err(ChunkError::KeysNotAscending)
-        );
+        assert_eq!(ranges, [("001A", "001B"), ("001C", "001D"), ("001E", "001E")]);
+        assert_eq!(plan_key_chunks(&["b", "a"], ChunkSize::MAX), Err(ChunkError::KeysNotAscending));
     }
 }

@@ -34,8 +34,7 @@ pub enum SyncRule {
 }
 
 impl SyncRule {
-    pub const NAMES: &'static str =
-        "prefer_salesforce_unless_blank, always_use_salesforce, two_way, dont_sync";
+    pub const NAMES: &'static str = "prefer_salesforce_unless_blank, always_use_salesforce, two_way, dont_sync";
 
     pub fn parse(name: &str) -> Option<Self> {
         match name {
@@ -77,7 +76,8 @@ pub enum HubSpotType {
 }
 
 impl HubSpotType {
-    pub const NAMES: &'static str = "dropdown, radio, multiple_checkboxes, single_checkbox, number, single_line_text, multi_line_text, date_picker";
+    pub const NAMES: &'static str =
+        "dropdown, radio, multiple_checkboxes, single_checkbox, number, single_line_text, multi_line_text, date_picker";
 
     pub fn parse(name: &str) -> Option<Self> {
         match name {
@@ -253,10 +253,7 @@ impl FieldMapping {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "`{}` ({} <-> {})",
-            self.name, self.hubspot_property, self.salesforce_field
-        )
+        format!("`{}` ({} <-> {})", self.name, self.hubspot_property, self.salesforce_field)
     }
 }
 
@@ -364,11 +361,7 @@ impl InclusionSegment {
     pub fn admits(&self, hubspot_contact: &RecordSnapshot) -> Option<bool> {
         match self {
             InclusionSegment::HubspotList(_) => None,
-            InclusionSegment::PropertyFilter {
-                property,
-                operator,
-                value,
-            } => {
+            InclusionSegment::PropertyFilter { property, operator, value } => {
                 let actual = hubspot_contact.field(property).and_then(|v| match v {
                     serde_json::Value::Null => None,
                     serde_json::Value::String(s) if s.is_empty() => None,
@@ -431,8 +424,7 @@ impl Default for SyncConfig {
             inclusion_segment: None,
             new_contact_object: NewContactObject::Lead,
             create_hubspot_contact_from_salesforce: true,
-            salesforce_api_cap_per_24h: NonZeroU64::new(DEFAULT_SALESFORCE_API_CAP)
-                .unwrap_or(NonZeroU64::MIN),
+            salesforce_api_cap_per_24h: NonZeroU64::new(DEFAULT_SALESFORCE_API_CAP).unwrap_or(NonZeroU64::MIN),
             contact_mappings: default_contact_mappings(),
             company_mappings: Vec::new(),
             deal_mappings: default_deal_mappings(),
@@ -492,10 +484,8 @@ impl SyncConfig {
 
     /// Reads and checks a config file.
     pub fn load_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::from_yaml_str(&text)
     }
 
@@ -510,9 +500,7 @@ impl SyncConfig {
 
     /// The mappings that serve one Salesforce object.
     pub fn mappings_for(&self, object: SfObject) -> impl Iterator<Item = &FieldMapping> {
-        self.mappings(object.pair())
-            .iter()
-            .filter(move |m| m.serves(object))
+        self.mappings(object.pair()).iter().filter(move |m| m.serves(object))
     }
 
     /// The mapping of a pair with this fingerprint key.
@@ -566,224 +554,42 @@ const DEFAULT_CONTACT_MAPPINGS: &[DefaultMapping] = {
         DefaultMapping {
             rule: SyncRule::AlwaysUseSalesforce,
             special: Some(SpecialField::AccountId),
-            ..dm(
-                "Account ID",
-                "salesforceaccountid",
-                H::SingleLineText,
-                "AccountId",
-                S::Reference,
-                CONTACT,
-            )
+            ..dm("Account ID", "salesforceaccountid", H::SingleLineText, "AccountId", S::Reference, CONTACT)
         },
-        dm(
-            "Annual Revenue",
-            "annualrevenue",
-            H::Number,
-            "AnnualRevenue",
-            S::Currency,
-            LEAD,
-        ),
-        dm(
-            "Business Fax",
-            "fax",
-            H::SingleLineText,
-            "Fax",
-            S::Phone,
-            BOTH,
-        ),
-        dm(
-            "Business Phone",
-            "phone",
-            H::SingleLineText,
-            "Phone",
-            S::Phone,
-            BOTH,
-        ),
+        dm("Annual Revenue", "annualrevenue", H::Number, "AnnualRevenue", S::Currency, LEAD),
+        dm("Business Fax", "fax", H::SingleLineText, "Fax", S::Phone, BOTH),
+        dm("Business Phone", "phone", H::SingleLineText, "Phone", S::Phone, BOTH),
         dm("City", "city", H::SingleLineText, "City", S::String, LEAD),
-        dm(
-            "Company",
-            "company",
-            H::SingleLineText,
-            "Company",
-            S::String,
-            LEAD,
-        ),
-        dm(
-            "Contact Description",
-            "description",
-            H::MultiLineText,
-            "Description",
-            S::Textarea,
-            BOTH,
-        ),
-        dm(
-            "Country",
-            "country",
-            H::SingleLineText,
-            "Country",
-            S::String,
-            LEAD,
-        ),
+        dm("Company", "company", H::SingleLineText, "Company", S::String, LEAD),
+        dm("Contact Description", "description", H::MultiLineText, "Description", S::Textarea, BOTH),
+        dm("Country", "country", H::SingleLineText, "Country", S::String, LEAD),
         DefaultMapping {
             special: Some(SpecialField::EmailOptOut),
-            ..dm(
-                "Email Opt Out",
-                "hs_email_optout",
-                H::SingleCheckbox,
-                "HasOptedOutOfEmail",
-                S::Boolean,
-                BOTH,
-            )
+            ..dm("Email Opt Out", "hs_email_optout", H::SingleCheckbox, "HasOptedOutOfEmail", S::Boolean, BOTH)
         },
-        dm(
-            "Employees",
-            "numemployees",
-            H::Number,
-            "NumberOfEmployees",
-            S::Int,
-            LEAD,
-        ),
-        dm(
-            "First Name",
-            "firstname",
-            H::SingleLineText,
-            "FirstName",
-            S::String,
-            BOTH,
-        ),
-        dm(
-            "Industry",
-            "industry",
-            H::Dropdown,
-            "Industry",
-            S::Picklist,
-            LEAD,
-        ),
-        dm(
-            "Last Name",
-            "lastname",
-            H::SingleLineText,
-            "LastName",
-            S::String,
-            BOTH,
-        ),
-        dm(
-            "Lead Source",
-            "leadsource",
-            H::Dropdown,
-            "LeadSource",
-            S::Picklist,
-            BOTH,
-        ),
-        dm(
-            "Mailing City",
-            "city",
-            H::SingleLineText,
-            "MailingCity",
-            S::String,
-            CONTACT,
-        ),
-        dm(
-            "Mailing Country",
-            "country",
-            H::SingleLineText,
-            "MailingCountry",
-            S::String,
-            CONTACT,
-        ),
-        dm(
-            "Mailing State/Province",
-            "state",
-            H::SingleLineText,
-            "MailingState",
-            S::String,
-            CONTACT,
-        ),
-        dm(
-            "Mailing Street",
-            "address",
-            H::SingleLineText,
-            "MailingStreet",
-            S::Textarea,
-            CONTACT,
-        ),
-        dm(
-            "Mailing Zip/Postal Code",
-            "zip",
-            H::SingleLineText,
-            "MailingPostalCode",
-            S::String,
-            CONTACT,
-        ),
+        dm("Employees", "numemployees", H::Number, "NumberOfEmployees", S::Int, LEAD),
+        dm("First Name", "firstname", H::SingleLineText, "FirstName", S::String, BOTH),
+        dm("Industry", "industry", H::Dropdown, "Industry", S::Picklist, LEAD),
+        dm("Last Name", "lastname", H::SingleLineText, "LastName", S::String, BOTH),
+        dm("Lead Source", "leadsource", H::Dropdown, "LeadSource", S::Picklist, BOTH),
+        dm("Mailing City", "city", H::SingleLineText, "MailingCity", S::String, CONTACT),
+        dm("Mailing Country", "country", H::SingleLineText, "MailingCountry", S::String, CONTACT),
+        dm("Mailing State/Province", "state", H::SingleLineText, "MailingState", S::String, CONTACT),
+        dm("Mailing Street", "address", H::SingleLineText, "MailingStreet", S::Textarea, CONTACT),
+        dm("Mailing Zip/Postal Code", "zip", H::SingleLineText, "MailingPostalCode", S::String, CONTACT),
         DefaultMapping {
             rule: SyncRule::TwoWay,
             special: Some(SpecialField::Owner),
-            ..dm(
-                "Owner ID",
-                "hubspot_owner_id",
-                H::Dropdown,
-                "OwnerId",
-                S::Reference,
-                BOTH,
-            )
+            ..dm("Owner ID", "hubspot_owner_id", H::Dropdown, "OwnerId", S::Reference, BOTH)
         },
         dm("Rating", "rating", H::Dropdown, "Rating", S::Picklist, LEAD),
-        dm(
-            "Salutation",
-            "salutation",
-            H::Dropdown,
-            "Salutation",
-            S::Picklist,
-            BOTH,
-        ),
-        dm(
-            "State/Province",
-            "state",
-            H::SingleLineText,
-            "State",
-            S::String,
-            LEAD,
-        ),
-        dm(
-            "Status",
-            "hs_lead_status",
-            H::Dropdown,
-            "Status",
-            S::Picklist,
-            LEAD,
-        ),
-        dm(
-            "Street",
-            "address",
-            H::SingleLineText,
-            "Street",
-            S::Textarea,
-            LEAD,
-        ),
-        dm(
-            "Title",
-            "jobtitle",
-            H::SingleLineText,
-            "Title",
-            S::String,
-            BOTH,
-        ),
-        dm(
-            "Website",
-            "website",
-            H::SingleLineText,
-            "Website",
-            S::Url,
-            LEAD,
-        ),
-        dm(
-            "Zip/Postal Code",
-            "zip",
-            H::SingleLineText,
-            "PostalCode",
-            S::String,
-            LEAD,
-        ),
+        dm("Salutation", "salutation", H::Dropdown, "Salutation", S::Picklist, BOTH),
+        dm("State/Province", "state", H::SingleLineText, "State", S::String, LEAD),
+        dm("Status", "hs_lead_status", H::Dropdown, "Status", S::Picklist, LEAD),
+        dm("Street", "address", H::SingleLineText, "Street", S::Textarea, LEAD),
+        dm("Title", "jobtitle", H::SingleLineText, "Title", S::String, BOTH),
+        dm("Website", "website", H::SingleLineText, "Website", S::Url, LEAD),
+        dm("Zip/Postal Code", "zip", H::SingleLineText, "PostalCode", S::String, LEAD),
     ]
 };
 
@@ -871,9 +677,7 @@ fn version_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>
     let version = Option::<u32>::deserialize(deserializer)?;
     match version {
         None | Some(1) => Ok(version),
-        Some(other) => Err(de::Error::custom(format!(
-            "version {other} is not supported; fix: set `version: 1`"
-        ))),
+        Some(other) => Err(de::Error::custom(format!("version {other} is not supported; fix: set `version: 1`"))),
     }
 }
 
@@ -893,10 +697,7 @@ impl RawConfig {
             new_contact_object: self.new_contact_object,
             create_hubspot_contact_from_salesforce: self.create_hubspot_contact_from_salesforce,
             salesforce_api_cap_per_24h: self.salesforce_api_cap_per_24h,
-            contact_mappings: self
-                .mappings
-                .contact
-                .unwrap_or_else(default_contact_mappings),
+            contact_mappings: self.mappings.contact.unwrap_or_else(default_contact_mappings),
             company_mappings: self.mappings.company.unwrap_or_default(),
             deal_mappings: self.mappings.deal.unwrap_or_else(default_deal_mappings),
         }
@@ -929,10 +730,7 @@ impl<'de> Deserialize<'de> for RawMappings {
                         "company" => (ObjectPair::Company, &mut out.company),
                         "deal" => (ObjectPair::Deal, &mut out.deal),
                         other => {
-                            return Err(de::Error::unknown_field(
-                                other,
-                                &["contact", "company", "deal"],
-                            ));
+                            return Err(de::Error::unknown_field(other, &["contact", "company", "deal"]));
                         }
                     };
                     if slot.is_some() {
@@ -972,19 +770,9 @@ impl<'de> Visitor<'de> for MappingListSeed {
         Ok(initial_mappings(self.pair))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let state = RefCell::new(ListState {
-            mappings: initial_mappings(self.pair),
-            overridden: BTreeSet::new(),
-        });
+        let state = RefCell::new(ListState { mappings: initial_mappings(self.pair), overridden: BTreeSet::new() });
         let mut index = 0usize;
-        while seq
-            .next_element_seed(EntrySeed {
-                pair: self.pair,
-                index,
-                state: &state,
-            })?
-            .is_some()
-        {
+        while seq.next_element_seed(EntrySeed { pair: self.pair, index, state: &state })?.is_some() {
             index += 1;
         }
         Ok(state.into_inner().mappings)
@@ -1051,26 +839,13 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
 }
 
 /// Checks one entry against the pair's mappings so far and applies it.
-fn apply_entry(
-    pair: ObjectPair,
-    index: usize,
-    raw: RawMapping,
-    state: &mut ListState,
-) -> Result<(), String> {
+fn apply_entry(pair: ObjectPair, index: usize, raw: RawMapping, state: &mut ListState) -> Result<(), String> {
     let hubspot = raw.hubspot.trim().to_owned();
     let salesforce = raw.salesforce.trim().to_owned();
-    let label = raw
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{hubspot} <-> {salesforce}"));
-    let here = format!(
-        "{pair} mapping #{} `{label}` ({hubspot} <-> {salesforce})",
-        index + 1
-    );
+    let label = raw.name.clone().unwrap_or_else(|| format!("{hubspot} <-> {salesforce}"));
+    let here = format!("{pair} mapping #{} `{label}` ({hubspot} <-> {salesforce})", index + 1);
     if hubspot.is_empty() || salesforce.is_empty() {
-        return Err(format!(
-            "{here}: `hubspot` and `salesforce` must name a property and a field"
-        ));
+        return Err(format!("{here}: `hubspot` and `salesforce` must name a property and a field"));
     }
 
     let builtin = state.mappings.iter().position(|m| {
@@ -1081,12 +856,10 @@ fn apply_entry(
 
     let rule = match raw.rule.as_deref() {
         None => None,
-        Some(name) => Some(SyncRule::parse(name.trim()).ok_or_else(|| {
-            format!(
-                "{here}: unknown rule `{name}`; fix: use one of {}",
-                SyncRule::NAMES
-            )
-        })?),
+        Some(name) => Some(
+            SyncRule::parse(name.trim())
+                .ok_or_else(|| format!("{here}: unknown rule `{name}`; fix: use one of {}", SyncRule::NAMES))?,
+        ),
     };
 
     if let Some(pos) = builtin {
@@ -1105,16 +878,8 @@ fn apply_entry(
             ));
         }
         for (given, fixed, what) in [
-            (
-                raw.hubspot_type.as_deref(),
-                default.hubspot_type.name(),
-                "hubspot_type",
-            ),
-            (
-                raw.salesforce_type.as_deref(),
-                default.salesforce_type.name(),
-                "salesforce_type",
-            ),
+            (raw.hubspot_type.as_deref(), default.hubspot_type.name(), "hubspot_type"),
+            (raw.salesforce_type.as_deref(), default.salesforce_type.name(), "salesforce_type"),
         ] {
             if let Some(given) = given
                 && given.trim() != fixed
@@ -1151,16 +916,10 @@ fn apply_entry(
     }
 
     let hubspot_type_name = raw.hubspot_type.as_deref().ok_or_else(|| {
-        format!(
-            "{here}: `hubspot_type` is missing; fix: add `hubspot_type:` with one of {}",
-            HubSpotType::NAMES
-        )
+        format!("{here}: `hubspot_type` is missing; fix: add `hubspot_type:` with one of {}", HubSpotType::NAMES)
     })?;
     let hubspot_type = HubSpotType::parse(hubspot_type_name.trim()).ok_or_else(|| {
-        format!(
-            "{here}: unknown hubspot_type `{hubspot_type_name}`; fix: use one of {}",
-            HubSpotType::NAMES
-        )
+        format!("{here}: unknown hubspot_type `{hubspot_type_name}`; fix: use one of {}", HubSpotType::NAMES)
     })?;
     let salesforce_type_name = raw.salesforce_type.as_deref().ok_or_else(|| {
         format!(
@@ -1169,19 +928,12 @@ fn apply_entry(
         )
     })?;
     let salesforce_type = SalesforceType::parse(salesforce_type_name.trim()).ok_or_else(|| {
-        format!(
-            "{here}: unknown salesforce_type `{salesforce_type_name}`; fix: use one of {}",
-            SalesforceType::NAMES
-        )
+        format!("{here}: unknown salesforce_type `{salesforce_type_name}`; fix: use one of {}", SalesforceType::NAMES)
     })?;
     let rule = rule.unwrap_or(SyncRule::PreferSalesforceUnlessBlank);
 
     if !types_compatible(hubspot_type, salesforce_type, rule) {
-        let allowed: Vec<&str> = hubspot_type
-            .compatible_salesforce_types()
-            .iter()
-            .map(|t| t.name())
-            .collect();
+        let allowed: Vec<&str> = hubspot_type.compatible_salesforce_types().iter().map(|t| t.name()).collect();
         return Err(format!(
             "{here}: HubSpot type `{}` cannot be mapped to Salesforce type `{}`; fix: map it to a Salesforce field of type {}",
             hubspot_type.name(),
@@ -1216,16 +968,12 @@ fn apply_entry(
                 };
             }
             if set.is_empty() {
-                return Err(format!(
-                    "{here}: `objects` is empty; fix: list `lead`, `contact` or both, or remove it"
-                ));
+                return Err(format!("{here}: `objects` is empty; fix: list `lead`, `contact` or both, or remove it"));
             }
             set
         }
         (_, Some(_)) => {
-            return Err(format!(
-                "{here}: `objects` applies to contact mappings only; fix: remove it"
-            ));
+            return Err(format!("{here}: `objects` applies to contact mappings only; fix: remove it"));
         }
         (other, None) => other.salesforce_objects().iter().copied().collect(),
     };
@@ -1249,8 +997,7 @@ fn apply_entry(
     }
 
     if let Some(clash) = state.mappings.iter().find(|m| {
-        !m.salesforce_objects
-            .is_disjoint(&mapping.salesforce_objects)
+        !m.salesforce_objects.is_disjoint(&mapping.salesforce_objects)
             && (m.hubspot_property.eq_ignore_ascii_case(&hubspot)
                 || m.salesforce_field.eq_ignore_ascii_case(&salesforce))
     }) {
@@ -1322,28 +1069,15 @@ mod tests {
     #[test]
     fn every_default_contact_mapping_of_the_spec_is_built_in() {
         let config = SyncConfig::default();
-        let names: Vec<&str> = config
-            .mappings(ObjectPair::Contact)
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
+        let names: Vec<&str> = config.mappings(ObjectPair::Contact).iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, SPEC_DEFAULT_NAMES);
-        assert!(
-            config
-                .mappings(ObjectPair::Contact)
-                .iter()
-                .all(|m| m.builtin)
-        );
+        assert!(config.mappings(ObjectPair::Contact).iter().all(|m| m.builtin));
     }
 
     #[test]
     fn every_built_in_mapping_passes_the_type_compatibility_table() {
         for m in default_contact_mappings() {
-            assert!(
-                types_compatible(m.hubspot_type, m.salesforce_type, m.rule),
-                "{}",
-                m.name
-            );
+            assert!(types_compatible(m.hubspot_type, m.salesforce_type, m.rule), "{}", m.name);
         }
     }
 
@@ -1356,10 +1090,7 @@ mod tests {
         assert_eq!(config.inclusion_segment, None);
         assert_eq!(config.new_contact_object, NewContactObject::Lead);
         assert!(config.create_hubspot_contact_from_salesforce);
-        assert_eq!(
-            config.salesforce_api_cap_per_24h.get(),
-            DEFAULT_SALESFORCE_API_CAP
-        );
+        assert_eq!(config.salesforce_api_cap_per_24h.get(), DEFAULT_SALESFORCE_API_CAP);
         assert!(
             config
                 .mappings(ObjectPair::Contact)
@@ -1375,22 +1106,15 @@ mod tests {
         let config = SyncConfig::from_yaml_str(text).unwrap();
         assert!(config.objects.companies);
         assert_eq!(config.salesforce_api_cap_per_24h.get(), 20_000);
-        let title = config
-            .mapping(ObjectPair::Contact, "jobtitle<->Title")
-            .unwrap();
+        let title = config.mapping(ObjectPair::Contact, "jobtitle<->Title").unwrap();
         assert_eq!(title.rule, SyncRule::TwoWay);
         assert!(title.builtin);
         assert_eq!(config.mappings(ObjectPair::Contact).len(), 30);
         assert_eq!(config.mappings(ObjectPair::Company).len(), 3);
         assert_eq!(config.mappings(ObjectPair::Deal).len(), 3);
-        let formula = config
-            .mapping(ObjectPair::Contact, "lifetime_value<->Lifetime_Value__c")
-            .unwrap();
+        let formula = config.mapping(ObjectPair::Contact, "lifetime_value<->Lifetime_Value__c").unwrap();
         assert!(formula.salesforce_formula);
-        assert_eq!(
-            formula.salesforce_objects,
-            BTreeSet::from([SfObject::Contact])
-        );
+        assert_eq!(formula.salesforce_objects, BTreeSet::from([SfObject::Contact]));
     }
 
     #[test]
@@ -1425,12 +1149,8 @@ mod tests {
 
     #[test]
     fn an_inclusion_segment_is_a_hubspot_list_or_a_property_filter() {
-        let list =
-            SyncConfig::from_yaml_str("inclusion_segment:\n  hubspot_list: \"42\"\n").unwrap();
-        assert_eq!(
-            list.inclusion_segment,
-            Some(InclusionSegment::HubspotList("42".into()))
-        );
+        let list = SyncConfig::from_yaml_str("inclusion_segment:\n  hubspot_list: \"42\"\n").unwrap();
+        assert_eq!(list.inclusion_segment, Some(InclusionSegment::HubspotList("42".into())));
 
         let filter = SyncConfig::from_yaml_str(
             "inclusion_segment:\n  property_filter:\n    property: lifecyclestage\n    operator: eq\n    value: customer\n",
@@ -1447,10 +1167,7 @@ mod tests {
         };
         assert_eq!(segment.admits(&contact("customer")), Some(true));
         assert_eq!(segment.admits(&contact("lead")), Some(false));
-        assert_eq!(
-            InclusionSegment::HubspotList("42".into()).admits(&contact("lead")),
-            None
-        );
+        assert_eq!(InclusionSegment::HubspotList("42".into()).admits(&contact("lead")), None);
     }
 
     #[test]
@@ -1461,10 +1178,7 @@ mod tests {
         assert!(message.contains("`Score`"), "{message}");
         assert!(message.contains("score <-> Score__c"), "{message}");
         assert!(message.contains("cannot be mapped"), "{message}");
-        assert!(
-            message.contains("fix: map it to a Salesforce field of type double or int"),
-            "{message}"
-        );
+        assert!(message.contains("fix: map it to a Salesforce field of type double or int"), "{message}");
         assert!(message.starts_with("mappings.contact[0]: "), "{message}");
         assert!(message.ends_with("at line 3 column 7"), "{message}");
     }
@@ -1494,16 +1208,13 @@ mod tests {
         assert!(!types_compatible(H::Dropdown, S::Multipicklist, rule));
         assert!(!types_compatible(H::DatePicker, S::String, rule));
         assert!(!types_compatible(H::SingleLineText, S::Reference, rule));
-        assert!(types_compatible(
-            H::SingleLineText,
-            S::Reference,
-            SyncRule::AlwaysUseSalesforce
-        ));
+        assert!(types_compatible(H::SingleLineText, S::Reference, SyncRule::AlwaysUseSalesforce));
     }
 
     #[test]
     fn an_unknown_rule_is_refused_naming_the_mapping_and_the_rule_names() {
-        let yaml = "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      rule: sometimes\n";
+        let yaml =
+            "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      rule: sometimes\n";
         let (line, message) = invalid(yaml);
         assert_eq!(line, Some(3), "{message}");
         assert!(message.contains("firstname <-> FirstName"), "{message}");
@@ -1516,10 +1227,7 @@ mod tests {
         let yaml = "mappings:\n  contact:\n    - hubspot: jobtitle\n      salesforce: Title\n      deleted: true\n";
         let (line, message) = invalid(yaml);
         assert_eq!(line, Some(3), "{message}");
-        assert!(
-            message.contains("`Title` (jobtitle <-> Title)"),
-            "{message}"
-        );
+        assert!(message.contains("`Title` (jobtitle <-> Title)"), "{message}");
         assert!(message.contains("cannot be deleted"), "{message}");
         assert!(message.contains("rule: dont_sync"), "{message}");
     }
@@ -1527,10 +1235,7 @@ mod tests {
     #[test]
     fn omitting_default_mappings_keeps_them() {
         let config = SyncConfig::from_yaml_str("mappings:\n  contact: []\n").unwrap();
-        assert_eq!(
-            config.mappings(ObjectPair::Contact).len(),
-            SPEC_DEFAULT_NAMES.len()
-        );
+        assert_eq!(config.mappings(ObjectPair::Contact).len(), SPEC_DEFAULT_NAMES.len());
     }
 
     #[test]
@@ -1539,21 +1244,13 @@ mod tests {
             "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      rule: dont_sync\n",
         )
         .unwrap();
-        assert_eq!(
-            config
-                .mapping(ObjectPair::Contact, "firstname<->FirstName")
-                .unwrap()
-                .rule,
-            SyncRule::DontSync
-        );
+        assert_eq!(config.mapping(ObjectPair::Contact, "firstname<->FirstName").unwrap().rule, SyncRule::DontSync);
     }
 
     #[test]
     fn the_owner_mapping_is_always_two_way() {
         let config = SyncConfig::default();
-        let owner = config
-            .mapping(ObjectPair::Contact, "hubspot_owner_id<->OwnerId")
-            .unwrap();
+        let owner = config.mapping(ObjectPair::Contact, "hubspot_owner_id<->OwnerId").unwrap();
         assert_eq!(owner.rule, SyncRule::TwoWay);
         let yaml = "mappings:\n  contact:\n    - hubspot: hubspot_owner_id\n      salesforce: OwnerId\n      rule: always_use_salesforce\n";
         let (_, message) = invalid(yaml);
@@ -1584,12 +1281,12 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_line() {
-        let (line, message) =
-            invalid("version: 1\nobjects:\n  companies: true\n  contracts: true\n");
+        let (line, message) = invalid("version: 1\nobjects:\n  companies: true\n  contracts: true\n");
         assert_eq!(line, Some(4), "{message}");
         assert!(message.contains("contracts"), "{message}");
 
-        let yaml = "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      direction: up\n";
+        let yaml =
+            "mappings:\n  contact:\n    - hubspot: firstname\n      salesforce: FirstName\n      direction: up\n";
         let (line, message) = invalid(yaml);
         assert!(line.is_some_and(|l| (3..=5).contains(&l)), "{message}");
         assert!(message.contains("direction"), "{message}");
@@ -1598,24 +1295,12 @@ mod tests {
     #[test]
     fn one_mapping_serves_lead_and_contact_when_they_share_an_api_name() {
         let config = SyncConfig::default();
-        let lead: Vec<String> = config
-            .mappings_for(SfObject::Lead)
-            .map(FieldMapping::key)
-            .collect();
-        let contact: Vec<String> = config
-            .mappings_for(SfObject::Contact)
-            .map(FieldMapping::key)
-            .collect();
+        let lead: Vec<String> = config.mappings_for(SfObject::Lead).map(FieldMapping::key).collect();
+        let contact: Vec<String> = config.mappings_for(SfObject::Contact).map(FieldMapping::key).collect();
         assert!(lead.contains(&"firstname<->FirstName".to_owned()));
         assert!(contact.contains(&"firstname<->FirstName".to_owned()));
-        assert!(
-            lead.contains(&"city<->City".to_owned())
-                && !contact.contains(&"city<->City".to_owned())
-        );
-        assert!(
-            contact.contains(&"city<->MailingCity".to_owned())
-                && !lead.contains(&"city<->MailingCity".to_owned())
-        );
+        assert!(lead.contains(&"city<->City".to_owned()) && !contact.contains(&"city<->City".to_owned()));
+        assert!(contact.contains(&"city<->MailingCity".to_owned()) && !lead.contains(&"city<->MailingCity".to_owned()));
     }
 
     #[test]

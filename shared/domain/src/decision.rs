@@ -9,9 +9,7 @@
 
 use crate::config::{FieldMapping, SpecialField, SyncConfig, SyncRule};
 use crate::model::{FieldMap, ObjectPair, RecordSnapshot, SfObject, Side};
-use crate::rules::{
-    self, FieldFingerprint, FieldInput, FieldReason, FieldWrite, Normalised, apply_rule,
-};
+use crate::rules::{self, FieldFingerprint, FieldInput, FieldReason, FieldWrite, Normalised, apply_rule};
 use crate::special::OwnerDirectory;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,11 +42,7 @@ pub struct DecisionContext {
 
 impl Default for DecisionContext {
     fn default() -> Self {
-        Self {
-            forced: false,
-            in_inclusion_segment: true,
-            create_allowed: true,
-        }
+        Self { forced: false, in_inclusion_segment: true, create_allowed: true }
     }
 }
 
@@ -194,10 +188,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             if pair == ObjectPair::Contact && email_of(sf, SALESFORCE_EMAIL_FIELD).is_none() {
                 return Decision::skip(SkipReason::NoEmail);
             }
-            (
-                Action::CreateHubSpot { object: pair },
-                object_of(sf, pair, config),
-            )
+            (Action::CreateHubSpot { object: pair }, object_of(sf, pair, config))
         }
     };
 
@@ -212,29 +203,18 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     let no_fingerprints = BTreeMap::new();
     let last_prints = input.link.map_or(&no_fingerprints, |l| &l.fingerprints);
 
-    let mappings: Vec<&FieldMapping> = config
-        .mappings(pair)
-        .iter()
-        .filter(|m| m.serves(sf_object))
-        .collect();
+    let mappings: Vec<&FieldMapping> = config.mappings(pair).iter().filter(|m| m.serves(sf_object)).collect();
 
     // Formula fields travel only when the Salesforce record itself moved:
     // its last-modified time advanced, or a mapped, non-formula field changed.
     let salesforce_record_moved = !linked
         || forced
-        || input
-            .link
-            .and_then(|l| l.salesforce_last_modified)
-            .is_none_or(|seen| sf_modified > seen)
+        || input.link.and_then(|l| l.salesforce_last_modified).is_none_or(|seen| sf_modified > seen)
         || mappings.iter().any(|m| {
             !m.salesforce_formula
                 && m.rule != SyncRule::DontSync
                 && last_prints.get(&m.key()).is_some_and(|f| {
-                    let v = rules::normalise(
-                        sf_fields.get(&m.salesforce_field),
-                        m.hubspot_type,
-                        m.salesforce_type,
-                    );
+                    let v = rules::normalise(sf_fields.get(&m.salesforce_field), m.hubspot_type, m.salesforce_type);
                     f.salesforce != rules::Fingerprint::of(&m.key(), &v)
                 })
         });
@@ -252,16 +232,10 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
 
     for mapping in mappings {
         let key = mapping.key();
-        let sf_raw = rules::normalise(
-            sf_fields.get(&mapping.salesforce_field),
-            mapping.hubspot_type,
-            mapping.salesforce_type,
-        );
-        let hs = rules::normalise(
-            hs_fields.get(&mapping.hubspot_property),
-            mapping.hubspot_type,
-            mapping.salesforce_type,
-        );
+        let sf_raw =
+            rules::normalise(sf_fields.get(&mapping.salesforce_field), mapping.hubspot_type, mapping.salesforce_type);
+        let hs =
+            rules::normalise(hs_fields.get(&mapping.hubspot_property), mapping.hubspot_type, mapping.salesforce_type);
         let last = last_prints.get(&key);
 
         // The owner compares in HubSpot's id space; an unmatched owner is
@@ -299,9 +273,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         };
 
         let (write, reason) = match write {
-            FieldWrite::ToHubSpot(_)
-                if mapping.salesforce_formula && !salesforce_record_moved && !field.is_full() =>
-            {
+            FieldWrite::ToHubSpot(_) if mapping.salesforce_formula && !salesforce_record_moved && !field.is_full() => {
                 (FieldWrite::None, FieldReason::FormulaDoesNotTrigger)
             }
             FieldWrite::ToSalesforce(_) if mapping.salesforce_formula => {
@@ -312,10 +284,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
 
         match write {
             FieldWrite::None => {
-                if matches!(
-                    reason,
-                    FieldReason::DontSync | FieldReason::FormulaDoesNotTrigger
-                ) {
+                if matches!(reason, FieldReason::DontSync | FieldReason::FormulaDoesNotTrigger) {
                     // Keep what we knew, so the change is still seen later.
                     decision.keep(&key, last, reason);
                 } else {
@@ -323,20 +292,16 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                 }
             }
             FieldWrite::ToHubSpot(value) => {
-                decision.hubspot_writes.insert(
-                    mapping.hubspot_property.clone(),
-                    rules::hubspot_value(&value),
-                );
+                decision.hubspot_writes.insert(mapping.hubspot_property.clone(), rules::hubspot_value(&value));
                 decision.record(&key, &value, &value, Some(Side::HubSpot), reason);
             }
             FieldWrite::ToSalesforce(value) => {
                 let sf_value = if owner {
                     match &value {
                         None => Some(None),
-                        Some(owner_id) => input
-                            .owners
-                            .and_then(|d| d.salesforce_user_for(owner_id))
-                            .map(|u| Some(u.to_owned())),
+                        Some(owner_id) => {
+                            input.owners.and_then(|d| d.salesforce_user_for(owner_id)).map(|u| Some(u.to_owned()))
+                        }
                     }
                 } else {
                     Some(value.clone())
@@ -358,23 +323,13 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     // A create carries the matching key of contacts.
     match &action {
         Action::CreateSalesforce { .. } if pair == ObjectPair::Contact => {
-            if let Some(email) = input
-                .hubspot
-                .and_then(|r| email_of(r, HUBSPOT_EMAIL_PROPERTY))
-            {
-                decision
-                    .salesforce_writes
-                    .insert(SALESFORCE_EMAIL_FIELD.to_owned(), email.into());
+            if let Some(email) = input.hubspot.and_then(|r| email_of(r, HUBSPOT_EMAIL_PROPERTY)) {
+                decision.salesforce_writes.insert(SALESFORCE_EMAIL_FIELD.to_owned(), email.into());
             }
         }
         Action::CreateHubSpot { .. } if pair == ObjectPair::Contact => {
-            if let Some(email) = input
-                .salesforce
-                .and_then(|r| email_of(r, SALESFORCE_EMAIL_FIELD))
-            {
-                decision
-                    .hubspot_writes
-                    .insert(HUBSPOT_EMAIL_PROPERTY.to_owned(), email.into());
+            if let Some(email) = input.salesforce.and_then(|r| email_of(r, SALESFORCE_EMAIL_FIELD)) {
+                decision.hubspot_writes.insert(HUBSPOT_EMAIL_PROPERTY.to_owned(), email.into());
             }
         }
         _ => {}
@@ -391,26 +346,15 @@ impl Decision {
         wrote: Option<Side>,
         reason: FieldReason,
     ) {
-        self.link.fingerprints.insert(
-            key.to_owned(),
-            FieldFingerprint::of(key, salesforce, hubspot),
-        );
-        self.fields.push(FieldDecision {
-            mapping: key.to_owned(),
-            wrote,
-            reason,
-        });
+        self.link.fingerprints.insert(key.to_owned(), FieldFingerprint::of(key, salesforce, hubspot));
+        self.fields.push(FieldDecision { mapping: key.to_owned(), wrote, reason });
     }
 
     fn keep(&mut self, key: &str, last: Option<&FieldFingerprint>, reason: FieldReason) {
         if let Some(last) = last {
             self.link.fingerprints.insert(key.to_owned(), last.clone());
         }
-        self.fields.push(FieldDecision {
-            mapping: key.to_owned(),
-            wrote: None,
-            reason,
-        });
+        self.fields.push(FieldDecision { mapping: key.to_owned(), wrote: None, reason });
     }
 }
 
@@ -424,11 +368,7 @@ fn object_of(sf: &RecordSnapshot, pair: ObjectPair, config: &SyncConfig) -> SfOb
 }
 
 fn email_of(record: &RecordSnapshot, field: &str) -> Option<String> {
-    record
-        .field(field)
-        .and_then(|v| v.as_str())
-        .and_then(|s| crate::model::Email::parse(s).ok())
-        .map(String::from)
+    record.field(field).and_then(|v| v.as_str()).and_then(|s| crate::model::Email::parse(s).ok()).map(String::from)
 }
 
 /// Email opt-out (SPEC section 4): only an opt-out travels, only once the
@@ -452,22 +392,13 @@ fn email_opt_out(rule: SyncRule, field: &FieldInput<'_>) -> (FieldWrite, FieldRe
     }
     if opted_out(sf) {
         if field.salesforce_changed() {
-            (
-                FieldWrite::ToHubSpot(Some("true".into())),
-                FieldReason::OptOutTravels,
-            )
+            (FieldWrite::ToHubSpot(Some("true".into())), FieldReason::OptOutTravels)
         } else {
             (FieldWrite::None, FieldReason::OptInDoesNotTravel)
         }
     } else if field.hubspot_changed() {
-        (
-            FieldWrite::ToSalesforce(Some("true".into())),
-            FieldReason::OptOutTravels,
-        )
+        (FieldWrite::ToSalesforce(Some("true".into())), FieldReason::OptOutTravels)
     } else {
-        (
-            FieldWrite::None,
-            FieldReason::ClearingOptOutNeverResubscribes,
-        )
+        (FieldWrite::None, FieldReason::ClearingOptOutNeverResubscribes)
     }
 }

@@ -33,9 +33,7 @@ impl ErrorCategory {
     pub fn from_salesforce_code(code: &str) -> Self {
         match code {
             "DUPLICATE_VALUE" | "DUPLICATES_DETECTED" | "DUPLICATE_EXTERNAL_ID" => Self::Duplicates,
-            "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED" | "FIELD_INTEGRITY_EXCEPTION" => {
-                Self::Associations
-            }
+            "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED" | "FIELD_INTEGRITY_EXCEPTION" => Self::Associations,
             "INSUFFICIENT_ACCESS"
             | "INSUFFICIENT_ACCESS_OR_READONLY"
             | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
@@ -64,9 +62,7 @@ impl ErrorCategory {
             "CONFLICT" => Self::Duplicates,
             "VALIDATION_ERROR" => Self::PropertyValueOrValidation,
             "RATE_LIMITS" | "RATE_LIMIT" => Self::ApiLimit,
-            "INVALID_AUTHENTICATION" | "EXPIRED_AUTHENTICATION" | "MISSING_SCOPES" => {
-                Self::PermissionsOrAccess
-            }
+            "INVALID_AUTHENTICATION" | "EXPIRED_AUTHENTICATION" | "MISSING_SCOPES" => Self::PermissionsOrAccess,
             c if c.contains("ASSOCIATION") => Self::Associations,
             _ => match status {
                 409 => Self::Duplicates,
@@ -82,44 +78,27 @@ impl ErrorCategory {
 impl Verdict {
     /// Whether a Salesforce failure is worth retrying, and after how long.
     /// `attempt` counts from 1; `retry_after` is an advertised delay, if any.
-    pub fn for_salesforce(
-        code: &str,
-        status: u16,
-        attempt: u32,
-        retry_after: Option<Duration>,
-    ) -> Self {
+    pub fn for_salesforce(code: &str, status: u16, attempt: u32, retry_after: Option<Duration>) -> Self {
         match code {
             // The rolling 24h allocation: usage drops slowly, wait long.
-            "REQUEST_LIMIT_EXCEEDED" => Self::Retryable {
-                after: retry_after.unwrap_or(Duration::from_secs(15 * 60)),
-            },
-            "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" => Self::Retryable {
-                after: retry_after.unwrap_or_else(|| backoff(attempt, DEFAULT_BACKOFF)),
-            },
+            "REQUEST_LIMIT_EXCEEDED" => Self::Retryable { after: retry_after.unwrap_or(Duration::from_secs(15 * 60)) },
+            "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" => {
+                Self::Retryable { after: retry_after.unwrap_or_else(|| backoff(attempt, DEFAULT_BACKOFF)) }
+            }
             // Re-authenticate, then retry at once.
-            "INVALID_SESSION_ID" => Self::Retryable {
-                after: Duration::ZERO,
-            },
+            "INVALID_SESSION_ID" => Self::Retryable { after: Duration::ZERO },
             _ => Self::for_status(status, attempt, retry_after),
         }
     }
 
     /// Whether a HubSpot failure is worth retrying, and after how long.
-    pub fn for_hubspot(
-        category: &str,
-        status: u16,
-        attempt: u32,
-        retry_after: Option<Duration>,
-    ) -> Self {
+    pub fn for_hubspot(category: &str, status: u16, attempt: u32, retry_after: Option<Duration>) -> Self {
         match category {
             "RATE_LIMITS" | "RATE_LIMIT" => Self::Retryable {
                 // HubSpot's burst window is ten seconds.
-                after: retry_after
-                    .unwrap_or_else(|| Duration::from_secs(10).saturating_mul(attempt.max(1))),
+                after: retry_after.unwrap_or_else(|| Duration::from_secs(10).saturating_mul(attempt.max(1))),
             },
-            "EXPIRED_AUTHENTICATION" => Self::Retryable {
-                after: Duration::ZERO,
-            },
+            "EXPIRED_AUTHENTICATION" => Self::Retryable { after: Duration::ZERO },
             _ => Self::for_status(status, attempt, retry_after),
         }
     }
@@ -129,9 +108,7 @@ impl Verdict {
     pub fn for_status(status: u16, attempt: u32, retry_after: Option<Duration>) -> Self {
         let retryable = matches!(status, 0 | 429 | 477 | 500..=599);
         if retryable {
-            Self::Retryable {
-                after: retry_after.unwrap_or_else(|| backoff(attempt, DEFAULT_BACKOFF)),
-            }
+            Self::Retryable { after: retry_after.unwrap_or_else(|| backoff(attempt, DEFAULT_BACKOFF)) }
         } else {
             Self::Permanent
         }
@@ -146,19 +123,14 @@ pub struct BackoffPolicy {
 }
 
 /// One second doubling up to five minutes.
-pub const DEFAULT_BACKOFF: BackoffPolicy = BackoffPolicy {
-    base: Duration::from_secs(1),
-    cap: Duration::from_secs(300),
-};
+pub const DEFAULT_BACKOFF: BackoffPolicy =
+    BackoffPolicy { base: Duration::from_secs(1), cap: Duration::from_secs(300) };
 
 /// The delay before retry number `attempt` (1 = the first retry). Pure and
 /// deterministic; never above the cap, never decreasing with `attempt`.
 pub fn backoff(attempt: u32, policy: BackoffPolicy) -> Duration {
     let exponent = attempt.saturating_sub(1).min(32);
-    policy
-        .base
-        .saturating_mul(1u32.checked_shl(exponent).unwrap_or(u32::MAX))
-        .min(policy.cap)
+    policy.base.saturating_mul(1u32.checked_shl(exponent).unwrap_or(u32::MAX)).min(policy.cap)
 }
 
 /// [`backoff`] with "equal jitter": a delay in `[d/2, d]` chosen from `seed`
@@ -184,26 +156,11 @@ mod tests {
     fn salesforce_error_codes_fall_into_the_sync_health_categories() {
         use ErrorCategory as C;
         assert_eq!(C::from_salesforce_code("DUPLICATE_VALUE"), C::Duplicates);
-        assert_eq!(
-            C::from_salesforce_code("DUPLICATES_DETECTED"),
-            C::Duplicates
-        );
-        assert_eq!(
-            C::from_salesforce_code("INVALID_CROSS_REFERENCE_KEY"),
-            C::Associations
-        );
-        assert_eq!(
-            C::from_salesforce_code("INSUFFICIENT_ACCESS_OR_READONLY"),
-            C::PermissionsOrAccess
-        );
-        assert_eq!(
-            C::from_salesforce_code("REQUIRED_FIELD_MISSING"),
-            C::PropertyValueOrValidation
-        );
-        assert_eq!(
-            C::from_salesforce_code("REQUEST_LIMIT_EXCEEDED"),
-            C::ApiLimit
-        );
+        assert_eq!(C::from_salesforce_code("DUPLICATES_DETECTED"), C::Duplicates);
+        assert_eq!(C::from_salesforce_code("INVALID_CROSS_REFERENCE_KEY"), C::Associations);
+        assert_eq!(C::from_salesforce_code("INSUFFICIENT_ACCESS_OR_READONLY"), C::PermissionsOrAccess);
+        assert_eq!(C::from_salesforce_code("REQUIRED_FIELD_MISSING"), C::PropertyValueOrValidation);
+        assert_eq!(C::from_salesforce_code("REQUEST_LIMIT_EXCEEDED"), C::ApiLimit);
         assert_eq!(C::from_salesforce_code("UNABLE_TO_LOCK_ROW"), C::Other);
     }
 
@@ -211,54 +168,27 @@ mod tests {
     fn hubspot_errors_fall_into_the_sync_health_categories() {
         use ErrorCategory as C;
         assert_eq!(C::from_hubspot("CONFLICT", 409), C::Duplicates);
-        assert_eq!(
-            C::from_hubspot("VALIDATION_ERROR", 400),
-            C::PropertyValueOrValidation
-        );
+        assert_eq!(C::from_hubspot("VALIDATION_ERROR", 400), C::PropertyValueOrValidation);
         assert_eq!(C::from_hubspot("RATE_LIMITS", 429), C::ApiLimit);
         assert_eq!(C::from_hubspot("", 429), C::ApiLimit);
-        assert_eq!(
-            C::from_hubspot("MISSING_SCOPES", 403),
-            C::PermissionsOrAccess
-        );
+        assert_eq!(C::from_hubspot("MISSING_SCOPES", 403), C::PermissionsOrAccess);
         assert_eq!(C::from_hubspot("OBJECT_NOT_FOUND", 404), C::Other);
     }
 
     #[test]
     fn lock_contention_and_limits_are_retried_and_validation_is_not() {
-        assert!(matches!(
-            Verdict::for_salesforce("UNABLE_TO_LOCK_ROW", 400, 1, None),
-            Verdict::Retryable { .. }
-        ));
+        assert!(matches!(Verdict::for_salesforce("UNABLE_TO_LOCK_ROW", 400, 1, None), Verdict::Retryable { .. }));
         assert_eq!(
-            Verdict::for_salesforce(
-                "REQUEST_LIMIT_EXCEEDED",
-                403,
-                1,
-                Some(Duration::from_secs(60))
-            ),
-            Verdict::Retryable {
-                after: Duration::from_secs(60)
-            }
+            Verdict::for_salesforce("REQUEST_LIMIT_EXCEEDED", 403, 1, Some(Duration::from_secs(60))),
+            Verdict::Retryable { after: Duration::from_secs(60) }
         );
-        assert_eq!(
-            Verdict::for_salesforce("FIELD_CUSTOM_VALIDATION_EXCEPTION", 400, 1, None),
-            Verdict::Permanent
-        );
+        assert_eq!(Verdict::for_salesforce("FIELD_CUSTOM_VALIDATION_EXCEPTION", 400, 1, None), Verdict::Permanent);
         assert_eq!(
             Verdict::for_hubspot("RATE_LIMITS", 429, 2, None),
-            Verdict::Retryable {
-                after: Duration::from_secs(20)
-            }
+            Verdict::Retryable { after: Duration::from_secs(20) }
         );
-        assert_eq!(
-            Verdict::for_hubspot("VALIDATION_ERROR", 400, 1, None),
-            Verdict::Permanent
-        );
-        assert!(matches!(
-            Verdict::for_status(503, 1, None),
-            Verdict::Retryable { .. }
-        ));
+        assert_eq!(Verdict::for_hubspot("VALIDATION_ERROR", 400, 1, None), Verdict::Permanent);
+        assert!(matches!(Verdict::for_status(503, 1, None), Verdict::Retryable { .. }));
     }
 
     #[test]
@@ -276,10 +206,7 @@ mod tests {
     fn jittered_backoff_stays_between_half_and_full_and_is_reproducible() {
         for seed in 0..200u64 {
             let d = backoff_with_jitter(4, DEFAULT_BACKOFF, seed);
-            assert!(
-                d >= Duration::from_secs(4) && d <= Duration::from_secs(8),
-                "{d:?}"
-            );
+            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
             assert_eq!(d, backoff_with_jitter(4, DEFAULT_BACKOFF, seed));
         }
     }

@@ -65,28 +65,13 @@ pub struct SyncIntent {
 
 impl SyncIntent {
     /// An intent for a Salesforce record.
-    pub fn salesforce(
-        object: SfObject,
-        id: SalesforceId,
-        trigger: Trigger,
-        at: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            id: RecordId::Salesforce(id),
-            object: IntentObject::Salesforce(object),
-            trigger,
-            at,
-        }
+    pub fn salesforce(object: SfObject, id: SalesforceId, trigger: Trigger, at: DateTime<Utc>) -> Self {
+        Self { id: RecordId::Salesforce(id), object: IntentObject::Salesforce(object), trigger, at }
     }
 
     /// An intent for a HubSpot record.
     pub fn hubspot(object: ObjectPair, id: HubSpotId, trigger: Trigger, at: DateTime<Utc>) -> Self {
-        Self {
-            id: RecordId::HubSpot(id),
-            object: IntentObject::HubSpot(object),
-            trigger,
-            at,
-        }
+        Self { id: RecordId::HubSpot(id), object: IntentObject::HubSpot(object), trigger, at }
     }
 
     pub fn system(&self) -> Side {
@@ -164,9 +149,7 @@ mod tests {
     use super::*;
 
     fn at() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2024-05-02T08:30:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2024-05-02T08:30:00Z").unwrap().with_timezone(&Utc)
     }
 
     #[test]
@@ -187,12 +170,7 @@ mod tests {
 
     #[test]
     fn a_hubspot_intent_round_trips_through_json() {
-        let intent = SyncIntent::hubspot(
-            ObjectPair::Company,
-            HubSpotId::parse("512").unwrap(),
-            Trigger::Resync,
-            at(),
-        );
+        let intent = SyncIntent::hubspot(ObjectPair::Company, HubSpotId::parse("512").unwrap(), Trigger::Resync, at());
         let json = intent.to_json().unwrap();
         assert!(json.contains(r#""object":"company""#));
         assert_eq!(SyncIntent::from_json(&json).unwrap(), intent);

@@ -53,24 +53,16 @@ pub fn pick_salesforce_match(candidates: &[SalesforceCandidate]) -> Option<Conta
     sorted.sort_by(|a, b| preference(a).cmp(&preference(b)));
     sorted.dedup_by(|a, b| a.id == b.id);
     let (first, rest) = sorted.split_first()?;
-    Some(ContactMatch {
-        chosen: (*first).clone(),
-        others: rest.iter().map(|c| (*c).clone()).collect(),
-    })
+    Some(ContactMatch { chosen: (*first).clone(), others: rest.iter().map(|c| (*c).clone()).collect() })
 }
 
 /// Groups candidates by email and picks one per email.
-pub fn match_contacts_by_email(
-    candidates: &[SalesforceCandidate],
-) -> BTreeMap<Email, ContactMatch> {
+pub fn match_contacts_by_email(candidates: &[SalesforceCandidate]) -> BTreeMap<Email, ContactMatch> {
     let mut by_email: BTreeMap<Email, Vec<SalesforceCandidate>> = BTreeMap::new();
     for c in candidates {
         by_email.entry(c.email.clone()).or_default().push(c.clone());
     }
-    by_email
-        .into_iter()
-        .filter_map(|(email, group)| pick_salesforce_match(&group).map(|m| (email, m)))
-        .collect()
+    by_email.into_iter().filter_map(|(email, group)| pick_salesforce_match(&group).map(|m| (email, m))).collect()
 }
 
 /// How a HubSpot company was matched to a Salesforce Account.
@@ -104,7 +96,5 @@ pub fn match_company(
         .into_iter()
         .rev()
         .max_by_key(|(_, n)| *n)
-        .map_or(CompanyMatch::None, |(id, _)| {
-            CompanyMatch::ByAssociatedContacts(id.clone())
-        })
+        .map_or(CompanyMatch::None, |(id, _)| CompanyMatch::ByAssociatedContacts(id.clone()))
 }

@@ -406,33 +406,13 @@ pub struct RecordSnapshot {
 
 impl RecordSnapshot {
     /// A Salesforce record snapshot.
-    pub fn salesforce(
-        id: SalesforceId,
-        object: SfObject,
-        fields: FieldMap,
-        last_modified: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            id: RecordId::Salesforce(id),
-            object: RecordObject::Salesforce(object),
-            fields,
-            last_modified,
-        }
+    pub fn salesforce(id: SalesforceId, object: SfObject, fields: FieldMap, last_modified: DateTime<Utc>) -> Self {
+        Self { id: RecordId::Salesforce(id), object: RecordObject::Salesforce(object), fields, last_modified }
     }
 
     /// A HubSpot record snapshot.
-    pub fn hubspot(
-        id: HubSpotId,
-        object: ObjectPair,
-        fields: FieldMap,
-        last_modified: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            id: RecordId::HubSpot(id),
-            object: RecordObject::HubSpot(object),
-            fields,
-            last_modified,
-        }
+    pub fn hubspot(id: HubSpotId, object: ObjectPair, fields: FieldMap, last_modified: DateTime<Utc>) -> Self {
+        Self { id: RecordId::HubSpot(id), object: RecordObject::HubSpot(object), fields, last_modified }
     }
 
     pub fn side(&self) -> Side {
@@ -473,37 +453,21 @@ mod tests {
     #[test]
     fn an_18_character_salesforce_id_with_a_wrong_suffix_is_refused() {
         let err = SalesforceId::parse("001A0000006Vm9rAAA").unwrap_err();
-        assert_eq!(
-            err,
-            ModelError::SalesforceIdChecksum {
-                expected: "IAC".into()
-            }
-        );
+        assert_eq!(err, ModelError::SalesforceIdChecksum { expected: "IAC".into() });
     }
 
     #[test]
     fn salesforce_ids_of_other_lengths_or_characters_are_refused() {
-        assert_eq!(
-            SalesforceId::parse("001A0000006Vm9").unwrap_err(),
-            ModelError::SalesforceIdLength(14)
-        );
-        assert_eq!(
-            SalesforceId::parse("001A0000006Vm9-").unwrap_err(),
-            ModelError::SalesforceIdCharacters
-        );
+        assert_eq!(SalesforceId::parse("001A0000006Vm9").unwrap_err(), ModelError::SalesforceIdLength(14));
+        assert_eq!(SalesforceId::parse("001A0000006Vm9-").unwrap_err(), ModelError::SalesforceIdCharacters);
     }
 
     #[test]
     fn the_15_and_18_character_forms_of_one_id_are_equal() {
-        assert_eq!(
-            SalesforceId::parse("001A0000006Vm9r").unwrap(),
-            SalesforceId::parse("001A0000006Vm9rIAC").unwrap()
-        );
+        assert_eq!(SalesforceId::parse("001A0000006Vm9r").unwrap(), SalesforceId::parse("001A0000006Vm9rIAC").unwrap());
         assert_eq!(
             SalesforceId::parse("001a0000006Vm9rIAC").unwrap_err(),
-            ModelError::SalesforceIdChecksum {
-                expected: "AAC".into()
-            }
+            ModelError::SalesforceIdChecksum { expected: "AAC".into() }
         );
     }
 
@@ -524,14 +488,7 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for raw in [
-            "",
-            "ada",
-            "@example.com",
-            "ada@example",
-            "a b@example.com",
-            "a@b@c.com",
-        ] {
+        for raw in ["", "ada", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"] {
             assert!(Email::parse(raw).is_err(), "{raw} was accepted");
         }
     }
@@ -555,9 +512,7 @@ mod tests {
             SalesforceId::parse("003D000000QTK2B").unwrap(),
             SfObject::Contact,
             FieldMap::from([("FirstName".into(), serde_json::json!("Ada"))]),
-            DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
+            DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").unwrap().with_timezone(&Utc),
         );
         let json = serde_json::to_string(&snapshot).unwrap();
         let back: RecordSnapshot = serde_json::from_str(&json).unwrap();

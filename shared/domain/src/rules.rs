@@ -20,11 +20,7 @@ pub type Normalised = Option<String>;
 /// `true`/`false` (blank is `false`), numbers without trailing zeros,
 /// multi-select values sorted, dates as `YYYY-MM-DD`, date-times as UTC
 /// RFC 3339 with milliseconds, text unchanged.
-pub fn normalise(
-    value: Option<&Value>,
-    hubspot: HubSpotType,
-    salesforce: SalesforceType,
-) -> Normalised {
+pub fn normalise(value: Option<&Value>, hubspot: HubSpotType, salesforce: SalesforceType) -> Normalised {
     let text = match value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
@@ -34,9 +30,7 @@ pub fn normalise(
         Some(other) => Some(other.to_string()),
     };
     if hubspot == HubSpotType::SingleCheckbox || salesforce == SalesforceType::Boolean {
-        let truthy = text
-            .as_deref()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("true") || t.trim() == "1");
+        let truthy = text.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case("true") || t.trim() == "1");
         return Some(truthy.to_string());
     }
     let text = text?;
@@ -45,23 +39,14 @@ pub fn normalise(
     }
     match salesforce {
         SalesforceType::Datetime => Some(normalise_datetime(&text).unwrap_or(text)),
-        SalesforceType::Double
-        | SalesforceType::Int
-        | SalesforceType::Currency
-        | SalesforceType::Percent => Some(normalise_number(&text).unwrap_or(text)),
+        SalesforceType::Double | SalesforceType::Int | SalesforceType::Currency | SalesforceType::Percent => {
+            Some(normalise_number(&text).unwrap_or(text))
+        }
         SalesforceType::Multipicklist => {
-            let mut parts: Vec<&str> = text
-                .split(';')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .collect();
+            let mut parts: Vec<&str> = text.split(';').map(str::trim).filter(|p| !p.is_empty()).collect();
             parts.sort_unstable();
             parts.dedup();
-            if parts.is_empty() {
-                None
-            } else {
-                Some(parts.join(";"))
-            }
+            if parts.is_empty() { None } else { Some(parts.join(";")) }
         }
         _ => Some(text),
     }
@@ -89,9 +74,7 @@ fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
         return Some(dt.with_timezone(&Utc));
     }
     // Salesforce writes `2024-05-01T12:00:00.000+0000`.
-    DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .ok()
-        .map(|dt| dt.with_timezone(&Utc))
+    DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z").ok().map(|dt| dt.with_timezone(&Utc))
 }
 
 fn normalise_date(text: &str) -> Option<String> {
@@ -125,10 +108,7 @@ pub fn salesforce_value(value: &Normalised, salesforce: SalesforceType) -> Value
     };
     match salesforce {
         SalesforceType::Boolean => Value::Bool(text == "true"),
-        SalesforceType::Int => text
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::String(text.clone())),
+        SalesforceType::Int => text.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(text.clone())),
         SalesforceType::Double | SalesforceType::Currency | SalesforceType::Percent => {
             if let Ok(i) = text.parse::<i64>() {
                 Value::from(i)
@@ -184,10 +164,7 @@ pub struct FieldFingerprint {
 
 impl FieldFingerprint {
     pub fn of(mapping_key: &str, salesforce: &Normalised, hubspot: &Normalised) -> Self {
-        Self {
-            salesforce: Fingerprint::of(mapping_key, salesforce),
-            hubspot: Fingerprint::of(mapping_key, hubspot),
-        }
+        Self { salesforce: Fingerprint::of(mapping_key, salesforce), hubspot: Fingerprint::of(mapping_key, hubspot) }
     }
 }
 
@@ -265,14 +242,12 @@ pub struct FieldInput<'a> {
 impl FieldInput<'_> {
     /// Salesforce differs from what it held after the last sync.
     pub fn salesforce_changed(&self) -> bool {
-        self.last
-            .is_none_or(|f| f.salesforce != Fingerprint::of(self.mapping_key, self.salesforce))
+        self.last.is_none_or(|f| f.salesforce != Fingerprint::of(self.mapping_key, self.salesforce))
     }
 
     /// HubSpot differs from what it held after the last sync.
     pub fn hubspot_changed(&self) -> bool {
-        self.last
-            .is_none_or(|f| f.hubspot != Fingerprint::of(self.mapping_key, self.hubspot))
+        self.last.is_none_or(|f| f.hubspot != Fingerprint::of(self.mapping_key, self.hubspot))
     }
 
     /// A linked record whose mapping has no fingerprint yet, outside an
@@ -313,68 +288,37 @@ pub fn apply_rule(rule: SyncRule, input: &FieldInput<'_>) -> (FieldWrite, FieldR
     match rule {
         SyncRule::DontSync => (FieldWrite::None, FieldReason::DontSync),
         SyncRule::PreferSalesforceUnlessBlank => match (sf, hs) {
-            (Some(_), _) => (
-                FieldWrite::ToHubSpot(sf.clone()),
-                FieldReason::SalesforceValueWins,
-            ),
+            (Some(_), _) => (FieldWrite::ToHubSpot(sf.clone()), FieldReason::SalesforceValueWins),
             (None, Some(_)) => {
                 let cleared_in_salesforce = !full && sf_changed;
-                let hubspot_newer =
-                    hs_changed && input.hubspot_modified > input.salesforce_modified;
+                let hubspot_newer = hs_changed && input.hubspot_modified > input.salesforce_modified;
                 if cleared_in_salesforce && !hubspot_newer {
-                    (
-                        FieldWrite::ToHubSpot(None),
-                        FieldReason::ClearedInSalesforce,
-                    )
+                    (FieldWrite::ToHubSpot(None), FieldReason::ClearedInSalesforce)
                 } else {
-                    (
-                        FieldWrite::ToSalesforce(hs.clone()),
-                        FieldReason::SalesforceBlankFilled,
-                    )
+                    (FieldWrite::ToSalesforce(hs.clone()), FieldReason::SalesforceBlankFilled)
                 }
             }
             (None, None) => (FieldWrite::None, FieldReason::InSync),
         },
         SyncRule::AlwaysUseSalesforce => match sf {
-            Some(_) => (
-                FieldWrite::ToHubSpot(sf.clone()),
-                FieldReason::SalesforceValueWins,
-            ),
+            Some(_) => (FieldWrite::ToHubSpot(sf.clone()), FieldReason::SalesforceValueWins),
             None if full => (FieldWrite::None, FieldReason::FirstSyncKeepsHubSpotValue),
-            None if sf_changed => (
-                FieldWrite::ToHubSpot(None),
-                FieldReason::ClearedInSalesforce,
-            ),
-            None => (
-                FieldWrite::ToHubSpot(None),
-                FieldReason::SalesforceBlankWins,
-            ),
+            None if sf_changed => (FieldWrite::ToHubSpot(None), FieldReason::ClearedInSalesforce),
+            None => (FieldWrite::ToHubSpot(None), FieldReason::SalesforceBlankWins),
         },
         SyncRule::TwoWay => {
             if full {
                 // No history to tell who changed: fill blanks, else the
                 // newer record wins.
                 return match (sf, hs) {
-                    (None, Some(_)) => (
-                        FieldWrite::ToSalesforce(hs.clone()),
-                        FieldReason::SalesforceBlankFilled,
-                    ),
-                    (Some(_), None) => (
-                        FieldWrite::ToHubSpot(sf.clone()),
-                        FieldReason::HubSpotBlankFilled,
-                    ),
+                    (None, Some(_)) => (FieldWrite::ToSalesforce(hs.clone()), FieldReason::SalesforceBlankFilled),
+                    (Some(_), None) => (FieldWrite::ToHubSpot(sf.clone()), FieldReason::HubSpotBlankFilled),
                     _ => newer_wins(input),
                 };
             }
             match (sf_changed, hs_changed) {
-                (true, false) => (
-                    FieldWrite::ToHubSpot(sf.clone()),
-                    FieldReason::SalesforceChangedLast,
-                ),
-                (false, true) => (
-                    FieldWrite::ToSalesforce(hs.clone()),
-                    FieldReason::HubSpotChangedLast,
-                ),
+                (true, false) => (FieldWrite::ToHubSpot(sf.clone()), FieldReason::SalesforceChangedLast),
+                (false, true) => (FieldWrite::ToSalesforce(hs.clone()), FieldReason::HubSpotChangedLast),
                 _ => newer_wins(input),
             }
         }
@@ -387,31 +331,20 @@ pub fn apply_rule(rule: SyncRule, input: &FieldInput<'_>) -> (FieldWrite, FieldR
 fn newer_wins(input: &FieldInput<'_>) -> (FieldWrite, FieldReason) {
     use std::cmp::Ordering;
     match input.salesforce_modified.cmp(&input.hubspot_modified) {
-        Ordering::Greater => (
-            FieldWrite::ToHubSpot(input.salesforce.clone()),
-            FieldReason::SalesforceChangedLast,
-        ),
-        Ordering::Less => (
-            FieldWrite::ToSalesforce(input.hubspot.clone()),
-            FieldReason::HubSpotChangedLast,
-        ),
-        Ordering::Equal => (
-            FieldWrite::ToHubSpot(input.salesforce.clone()),
-            FieldReason::TieGoesToSalesforce,
-        ),
+        Ordering::Greater => (FieldWrite::ToHubSpot(input.salesforce.clone()), FieldReason::SalesforceChangedLast),
+        Ordering::Less => (FieldWrite::ToSalesforce(input.hubspot.clone()), FieldReason::HubSpotChangedLast),
+        Ordering::Equal => (FieldWrite::ToHubSpot(input.salesforce.clone()), FieldReason::TieGoesToSalesforce),
     }
 }
 
 fn fill_blanks_only(rule: SyncRule, sf: &Normalised, hs: &Normalised) -> (FieldWrite, FieldReason) {
     match (sf, hs) {
-        (Some(_), None) if rule != SyncRule::DontSync => (
-            FieldWrite::ToHubSpot(sf.clone()),
-            FieldReason::HubSpotBlankFilled,
-        ),
-        (None, Some(_)) if rule.may_write_salesforce() => (
-            FieldWrite::ToSalesforce(hs.clone()),
-            FieldReason::SalesforceBlankFilled,
-        ),
+        (Some(_), None) if rule != SyncRule::DontSync => {
+            (FieldWrite::ToHubSpot(sf.clone()), FieldReason::HubSpotBlankFilled)
+        }
+        (None, Some(_)) if rule.may_write_salesforce() => {
+            (FieldWrite::ToSalesforce(hs.clone()), FieldReason::SalesforceBlankFilled)
+        }
         _ => (FieldWrite::None, FieldReason::NewMappingKeepsExisting),
     }
 }

@@ -140,11 +140,7 @@ pub const SALESFORCE_CAMPAIGNS_PROPERTY: &str = "salesforce_campaigns";
 /// `;`-separated (HubSpot's multi-value form), `""` when none. It is only
 /// ever written to HubSpot; no mapping may write it back.
 pub fn campaigns_property_value<'a>(campaign_names: impl IntoIterator<Item = &'a str>) -> String {
-    let names: BTreeSet<&str> = campaign_names
-        .into_iter()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect();
+    let names: BTreeSet<&str> = campaign_names.into_iter().map(str::trim).filter(|n| !n.is_empty()).collect();
     names.into_iter().collect::<Vec<_>>().join(";")
 }
 
@@ -164,10 +160,7 @@ pub fn salesforce_change_triggers_sync<'a>(
 ) -> bool {
     let mappings: Vec<_> = config.mappings_for(object).collect();
     changed_fields.into_iter().any(|field| {
-        match mappings
-            .iter()
-            .find(|m| m.salesforce_field.eq_ignore_ascii_case(field))
-        {
+        match mappings.iter().find(|m| m.salesforce_field.eq_ignore_ascii_case(field)) {
             Some(m) => !m.salesforce_formula,
             // A change to an unmapped field may feed a mapped formula.
             None => true,
@@ -242,22 +235,13 @@ pub fn company_creates_account(
     if contacts.is_empty() {
         return A::NoAssociatedContacts;
     }
-    if contacts
-        .iter()
-        .any(|c| c.synced_with == Some(SfObject::Contact) && !c.salesforce_contact_has_account)
-    {
+    if contacts.iter().any(|c| c.synced_with == Some(SfObject::Contact) && !c.salesforce_contact_has_account) {
         return A::ContactSyncsWithAccountlessSalesforceContact;
     }
-    if contacts
-        .iter()
-        .all(|c| c.synced_with == Some(SfObject::Lead))
-    {
+    if contacts.iter().all(|c| c.synced_with == Some(SfObject::Lead)) {
         return A::AllContactsSyncWithLeads;
     }
-    if contacts
-        .iter()
-        .any(|c| c.in_inclusion_segment && c.synced_with != Some(SfObject::Lead))
-    {
+    if contacts.iter().any(|c| c.in_inclusion_segment && c.synced_with != Some(SfObject::Lead)) {
         return A::ContactInInclusionSegment;
     }
     A::NoContactQualifies

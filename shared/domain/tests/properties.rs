@@ -93,16 +93,10 @@ fn world(sf_vals: &[Option<u8>], hs_vals: &[Option<u8>], as_contact: bool) -> Wo
         sf.object = crm_sync_domain::model::RecordObject::Salesforce(SfObject::Contact);
     }
     for (i, v) in sf_vals.iter().enumerate() {
-        w.sf.as_mut()
-            .unwrap()
-            .fields
-            .insert(FIELDS[i].1.into(), sf_value(i, *v));
+        w.sf.as_mut().unwrap().fields.insert(FIELDS[i].1.into(), sf_value(i, *v));
     }
     for (i, v) in hs_vals.iter().enumerate() {
-        w.hs.as_mut()
-            .unwrap()
-            .fields
-            .insert(FIELDS[i].0.into(), json!(hs_value(i, *v)));
+        w.hs.as_mut().unwrap().fields.insert(FIELDS[i].0.into(), json!(hs_value(i, *v)));
     }
     w
 }
@@ -119,23 +113,10 @@ fn run(w: &mut World, op: &Op) {
 
 /// Normalised values of one field on both sides.
 fn both(w: &World, hubspot: &str) -> (Option<String>, Option<String>) {
-    let m = w
-        .config
-        .mappings(ObjectPair::Contact)
-        .iter()
-        .find(|m| m.hubspot_property == hubspot)
-        .unwrap();
+    let m = w.config.mappings(ObjectPair::Contact).iter().find(|m| m.hubspot_property == hubspot).unwrap();
     (
-        normalise(
-            Some(&w.sf_value(&m.salesforce_field)),
-            m.hubspot_type,
-            m.salesforce_type,
-        ),
-        normalise(
-            Some(&w.hs_value(hubspot)),
-            m.hubspot_type,
-            m.salesforce_type,
-        ),
+        normalise(Some(&w.sf_value(&m.salesforce_field)), m.hubspot_type, m.salesforce_type),
+        normalise(Some(&w.hs_value(hubspot)), m.hubspot_type, m.salesforce_type),
     )
 }
 

@@ -40,9 +40,7 @@ fn named_tests() -> Vec<String> {
 fn every_test_named_in_the_spec_coverage_document_exists() {
     let names = named_tests();
     assert!(names.len() > 80, "only {} names found", names.len());
-    let missing: Vec<&String> = names
-        .iter()
-        .filter(|n| !SOURCES.iter().any(|s| s.contains(&format!("fn {n}("))))
-        .collect();
+    let missing: Vec<&String> =
+        names.iter().filter(|n| !SOURCES.iter().any(|s| s.contains(&format!("fn {n}(")))).collect();
     assert!(missing.is_empty(), "named in docs/spec-coverage.md but not found: {missing:?}");
 }

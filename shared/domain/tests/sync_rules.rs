@@ -15,22 +15,14 @@ const FIRST: &str = "firstname<->FirstName";
 
 /// A Lead and a HubSpot contact, synced once, both holding "Ada".
 fn synced(config: SyncConfig) -> World {
-    let mut w = World::contact(
-        config,
-        &[("FirstName", json!("Ada"))],
-        &[("firstname", "Ada")],
-    );
+    let mut w = World::contact(config, &[("FirstName", json!("Ada"))], &[("firstname", "Ada")]);
     let first = w.sync();
     assert!(first.writes_nothing(), "{first:?}");
     w
 }
 
 fn reason(d: &crm_sync_domain::Decision, key: &str) -> FieldReason {
-    d.fields
-        .iter()
-        .find(|f| f.mapping == key)
-        .map(|f| f.reason)
-        .unwrap()
+    d.fields.iter().find(|f| f.mapping == key).map(|f| f.reason).unwrap()
 }
 
 // --- Prefer Salesforce unless blank (the default) --------------------------
@@ -91,11 +83,7 @@ fn prefer_salesforce_does_not_clear_salesforce_when_hubspot_is_cleared() {
 
 #[test]
 fn always_use_salesforce_never_writes_salesforce() {
-    let mut w = synced(config_with_rule(
-        "firstname",
-        "FirstName",
-        "always_use_salesforce",
-    ));
+    let mut w = synced(config_with_rule("firstname", "FirstName", "always_use_salesforce"));
     w.edit_hs("firstname", "Augusta");
     let d = w.sync();
     assert!(d.salesforce_writes.is_empty(), "{d:?}");
@@ -112,11 +100,7 @@ fn always_use_salesforce_never_writes_salesforce() {
 
 #[test]
 fn always_use_salesforce_writes_every_salesforce_change_to_hubspot() {
-    let mut w = synced(config_with_rule(
-        "firstname",
-        "FirstName",
-        "always_use_salesforce",
-    ));
+    let mut w = synced(config_with_rule("firstname", "FirstName", "always_use_salesforce"));
     w.edit_sf("FirstName", json!("Augusta"));
     let d = w.sync();
     assert_eq!(d.hubspot_writes.get("firstname"), Some(&json!("Augusta")));
@@ -124,11 +108,7 @@ fn always_use_salesforce_writes_every_salesforce_change_to_hubspot() {
 
 #[test]
 fn always_use_salesforce_clears_hubspot_when_cleared_in_salesforce() {
-    let mut w = synced(config_with_rule(
-        "firstname",
-        "FirstName",
-        "always_use_salesforce",
-    ));
+    let mut w = synced(config_with_rule("firstname", "FirstName", "always_use_salesforce"));
     w.edit_sf("FirstName", Value::Null);
     let d = w.sync();
     assert_eq!(d.hubspot_writes.get("firstname"), Some(&json!("")));
@@ -142,10 +122,7 @@ fn two_way_writes_a_hubspot_change_to_salesforce() {
     let mut w = synced(config_with_rule("firstname", "FirstName", "two_way"));
     w.edit_hs("firstname", "Augusta");
     let d = w.sync();
-    assert_eq!(
-        d.salesforce_writes.get("FirstName"),
-        Some(&json!("Augusta"))
-    );
+    assert_eq!(d.salesforce_writes.get("FirstName"), Some(&json!("Augusta")));
     assert!(d.hubspot_writes.is_empty());
     assert_eq!(reason(&d, FIRST), FieldReason::HubSpotChangedLast);
 }
@@ -165,19 +142,13 @@ fn two_way_conflicts_go_to_the_most_recent_change() {
     w.edit_sf("FirstName", json!("Salesforce"));
     w.edit_hs("firstname", "HubSpot");
     let d = w.sync();
-    assert_eq!(
-        d.salesforce_writes.get("FirstName"),
-        Some(&json!("HubSpot"))
-    );
+    assert_eq!(d.salesforce_writes.get("FirstName"), Some(&json!("HubSpot")));
 
     let mut w = synced(config_with_rule("firstname", "FirstName", "two_way"));
     w.edit_hs("firstname", "HubSpot");
     w.edit_sf("FirstName", json!("Salesforce"));
     let d = w.sync();
-    assert_eq!(
-        d.hubspot_writes.get("firstname"),
-        Some(&json!("Salesforce"))
-    );
+    assert_eq!(d.hubspot_writes.get("firstname"), Some(&json!("Salesforce")));
     assert_eq!(reason(&d, FIRST), FieldReason::SalesforceChangedLast);
 }
 
@@ -190,10 +161,7 @@ fn two_way_conflicts_at_the_same_instant_go_to_salesforce() {
     w.sf.as_mut().unwrap().last_modified = same;
     w.hs.as_mut().unwrap().last_modified = same;
     let d = w.sync();
-    assert_eq!(
-        d.hubspot_writes.get("firstname"),
-        Some(&json!("Salesforce"))
-    );
+    assert_eq!(d.hubspot_writes.get("firstname"), Some(&json!("Salesforce")));
     assert_eq!(reason(&d, FIRST), FieldReason::TieGoesToSalesforce);
 }
 
@@ -220,10 +188,7 @@ fn dont_sync_never_writes_either_way_nor_blanks() {
         &[("firstname", "Augusta")],
     );
     let d = w.sync();
-    assert!(
-        !d.salesforce_writes.contains_key("FirstName")
-            && !d.hubspot_writes.contains_key("firstname")
-    );
+    assert!(!d.salesforce_writes.contains_key("FirstName") && !d.hubspot_writes.contains_key("firstname"));
     w.edit_sf("FirstName", Value::Null);
     w.edit_hs("firstname", "");
     let d = w.sync();
@@ -239,10 +204,7 @@ fn with_new_mapping(rule: &str) -> World {
     // Synced without the mapping, then the mapping is added.
     let mut w = World::contact(
         SyncConfig::default(),
-        &[
-            ("FirstName", json!("Ada")),
-            ("Nickname__c", json!("Countess")),
-        ],
+        &[("FirstName", json!("Ada")), ("Nickname__c", json!("Countess"))],
         &[("firstname", "Ada"), ("nickname", "Ada L.")],
     );
     assert!(w.sync().writes_nothing());
@@ -252,23 +214,13 @@ fn with_new_mapping(rule: &str) -> World {
 
 #[test]
 fn a_newly_added_mapping_does_not_rewrite_existing_values_by_itself() {
-    for rule in [
-        "prefer_salesforce_unless_blank",
-        "always_use_salesforce",
-        "two_way",
-    ] {
+    for rule in ["prefer_salesforce_unless_blank", "always_use_salesforce", "two_way"] {
         let mut w = with_new_mapping(rule);
         w.edit_sf("FirstName", json!("Augusta"));
         let d = w.sync();
         assert!(!d.hubspot_writes.contains_key("nickname"), "{rule}: {d:?}");
-        assert!(
-            !d.salesforce_writes.contains_key("Nickname__c"),
-            "{rule}: {d:?}"
-        );
-        assert_eq!(
-            reason(&d, "nickname<->Nickname__c"),
-            FieldReason::NewMappingKeepsExisting
-        );
+        assert!(!d.salesforce_writes.contains_key("Nickname__c"), "{rule}: {d:?}");
+        assert_eq!(reason(&d, "nickname<->Nickname__c"), FieldReason::NewMappingKeepsExisting);
         // And it stays put on later syncs.
         assert!(w.sync().writes_nothing());
     }
@@ -288,10 +240,7 @@ fn after_a_new_mapping_was_recorded_later_changes_travel_by_its_rule() {
     w.sync();
     w.edit_hs("nickname", "Lady Ada");
     let d = w.sync();
-    assert_eq!(
-        d.salesforce_writes.get("Nickname__c"),
-        Some(&json!("Lady Ada"))
-    );
+    assert_eq!(d.salesforce_writes.get("Nickname__c"), Some(&json!("Lady Ada")));
 }
 
 // --- Echo -------------------------------------------------------------------
@@ -314,11 +263,7 @@ fn values_that_differ_only_in_form_are_in_sync() {
     let yaml = "mappings:\n  contact:\n    - name: Score\n      hubspot: score\n      hubspot_type: number\n      salesforce: Score__c\n      salesforce_type: double\n    - name: Tags\n      hubspot: tags\n      hubspot_type: multiple_checkboxes\n      salesforce: Tags__c\n      salesforce_type: multipicklist\n    - name: Born\n      hubspot: born\n      hubspot_type: date_picker\n      salesforce: Born__c\n      salesforce_type: date\n";
     let mut w = World::contact(
         SyncConfig::from_yaml_str(yaml).unwrap(),
-        &[
-            ("Score__c", json!(17.0)),
-            ("Tags__c", json!("b;a")),
-            ("Born__c", json!("1815-12-10")),
-        ],
+        &[("Score__c", json!(17.0)), ("Tags__c", json!("b;a")), ("Born__c", json!("1815-12-10"))],
         &[("score", "17"), ("tags", "a;b"), ("born", "1815-12-10")],
     );
     let d = w.sync();
@@ -328,11 +273,7 @@ fn values_that_differ_only_in_form_are_in_sync() {
 #[test]
 fn salesforce_writes_are_typed_and_hubspot_writes_are_strings() {
     let yaml = "mappings:\n  contact:\n    - name: Score\n      hubspot: score\n      hubspot_type: number\n      salesforce: Score__c\n      salesforce_type: double\n      rule: two_way\n";
-    let mut w = World::contact(
-        SyncConfig::from_yaml_str(yaml).unwrap(),
-        &[("Score__c", json!(1))],
-        &[("score", "1")],
-    );
+    let mut w = World::contact(SyncConfig::from_yaml_str(yaml).unwrap(), &[("Score__c", json!(1))], &[("score", "1")]);
     w.sync();
     w.edit_hs("score", "2.5");
     let d = w.sync();

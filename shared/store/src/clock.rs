@@ -51,10 +51,7 @@ impl Clock for ManualClock {
 
 /// `at + d`, saturating instead of overflowing.
 pub fn add(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| at.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    chrono::Duration::from_std(d).ok().and_then(|d| at.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Start of the five-minute usage bucket holding `at`.

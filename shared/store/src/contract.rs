@@ -257,7 +257,10 @@ pub async fn a_cursor_advances_only_from_the_expected_position(h: &dyn Harness) 
     store.advance_cursor(System::Salesforce, "Lead", None, t1, false).await?;
     expect_condition_failed("create twice", store.advance_cursor(System::Salesforce, "Lead", None, t2, false).await);
     store.advance_cursor(System::Salesforce, "Lead", Some(t1), t2, true).await?;
-    expect_condition_failed("stale expected", store.advance_cursor(System::Salesforce, "Lead", Some(t1), t3, false).await);
+    expect_condition_failed(
+        "stale expected",
+        store.advance_cursor(System::Salesforce, "Lead", Some(t1), t3, false).await,
+    );
     let c = store.get_cursor(System::Salesforce, "Lead").await?.unwrap_or_else(|| panic!("cursor missing"));
     assert_eq!(c.position, t2, "position round-trips exactly");
     assert!(c.partial, "the partial mark round-trips");

@@ -383,7 +383,12 @@ pub trait StateStore: Send + Sync {
 
     /// Creates a job (status `Planned`) and its chunks (`Pending`); fails with
     /// `ConditionFailed` if the id exists.
-    async fn create_import_job(&self, id: &str, spec: &serde_json::Value, chunks: &[NewChunk]) -> StoreResult<ImportJob>;
+    async fn create_import_job(
+        &self,
+        id: &str,
+        spec: &serde_json::Value,
+        chunks: &[NewChunk],
+    ) -> StoreResult<ImportJob>;
 
     async fn get_import_job(&self, id: &str) -> StoreResult<Option<ImportJob>>;
 
@@ -398,7 +403,13 @@ pub trait StateStore: Send + Sync {
     /// Claims a chunk that is `Pending`, or `Running` with an ended lease
     /// (its worker died): it becomes `Running` for `owner` until `lease` from
     /// now. `None` if the chunk is done, failed or leased to someone else.
-    async fn claim_chunk(&self, job_id: &str, index: u32, owner: &str, lease: Duration) -> StoreResult<Option<ImportChunk>>;
+    async fn claim_chunk(
+        &self,
+        job_id: &str,
+        index: u32,
+        owner: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<ImportChunk>>;
 
     /// Records progress of a chunk the caller holds and extends its lease.
     async fn checkpoint_chunk(
@@ -414,7 +425,13 @@ pub trait StateStore: Send + Sync {
     /// Marks a chunk the caller holds as done with its final counts and adds
     /// them to the job; the job becomes `Completed` with its last chunk.
     /// `ConditionFailed` if the caller lost the lease.
-    async fn complete_chunk(&self, job_id: &str, index: u32, owner: &str, counts: ChunkCounts) -> StoreResult<ImportJob>;
+    async fn complete_chunk(
+        &self,
+        job_id: &str,
+        index: u32,
+        owner: &str,
+        counts: ChunkCounts,
+    ) -> StoreResult<ImportJob>;
 
     /// Marks a chunk the caller holds as failed, keeping the message.
     async fn fail_chunk(&self, job_id: &str, index: u32, owner: &str, message: &str) -> StoreResult<()>;

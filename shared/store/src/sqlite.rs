@@ -547,7 +547,13 @@ impl StateStore for SqliteStore {
                 let position = DateTime::parse_from_rfc3339(&position)
                     .map_err(|e| StoreError::corrupt(format!("cursor {system}/{object}"), e))?
                     .with_timezone(&Utc);
-                Ok(SweepCursor { system, object: object.clone(), position, updated_at: from_millis(updated_at), partial })
+                Ok(SweepCursor {
+                    system,
+                    object: object.clone(),
+                    position,
+                    updated_at: from_millis(updated_at),
+                    partial,
+                })
             })
             .transpose()
         })
@@ -585,7 +591,12 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn create_import_job(&self, id: &str, spec: &serde_json::Value, chunks: &[NewChunk]) -> StoreResult<ImportJob> {
+    async fn create_import_job(
+        &self,
+        id: &str,
+        spec: &serde_json::Value,
+        chunks: &[NewChunk],
+    ) -> StoreResult<ImportJob> {
         let id = id.to_owned();
         let spec = spec.to_string();
         let chunks = chunks.to_vec();
@@ -674,7 +685,13 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn claim_chunk(&self, job_id: &str, index: u32, owner: &str, lease: Duration) -> StoreResult<Option<ImportChunk>> {
+    async fn claim_chunk(
+        &self,
+        job_id: &str,
+        index: u32,
+        owner: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<ImportChunk>> {
         let (job_id, owner) = (job_id.to_owned(), owner.to_owned());
         self.run("claim chunk", move |c, now| {
             let tx = c.transaction().map_err(db_err("begin"))?;
@@ -739,7 +756,13 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn complete_chunk(&self, job_id: &str, index: u32, owner: &str, counts: ChunkCounts) -> StoreResult<ImportJob> {
+    async fn complete_chunk(
+        &self,
+        job_id: &str,
+        index: u32,
+        owner: &str,
+        counts: ChunkCounts,
+    ) -> StoreResult<ImportJob> {
         let (job_id, owner) = (job_id.to_owned(), owner.to_owned());
         self.run("complete chunk", move |c, now| {
             let tx = c.transaction().map_err(db_err("begin"))?;
@@ -835,7 +858,8 @@ impl StateStore for SqliteStore {
                      ORDER BY last_seen DESC, key DESC LIMIT ?2"
                 ))
                 .map_err(db_err("list errors"))?;
-            let rows = stmt.query_map(params![filter.category, limit], error_from_row).map_err(db_err("list errors"))?;
+            let rows =
+                stmt.query_map(params![filter.category, limit], error_from_row).map_err(db_err("list errors"))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err("list errors"))
         })
         .await
@@ -988,7 +1012,9 @@ impl Queue for SqliteQueue {
                             )
                             .map_err(db_err("receive"))?;
                         let rows = stmt
-                            .query_map(params![queue, now_ms, want], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                            .query_map(params![queue, now_ms, want], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                            })
                             .map_err(db_err("receive"))?;
                         rows.collect::<Result<_, _>>().map_err(db_err("receive"))?
                     };

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crm_sync_store::contract::epoch;
 use crm_sync_store::{
-    Claim, Link, LinkCondition, LinkWrite, ManualClock, ObjectPair, OutgoingMessage, Queue, QueueSettings,
-    SqliteStore, StateStore, System,
+    Claim, Link, LinkCondition, LinkWrite, ManualClock, ObjectPair, OutgoingMessage, Queue, QueueSettings, SqliteStore,
+    StateStore, System,
 };
 
 fn link(i: u64) -> Link {
@@ -64,8 +64,9 @@ async fn a_million_links_and_a_quarter_million_messages_fit_and_stay_addressable
     const LINKS: u64 = 1_000_000;
     let started = std::time::Instant::now();
     for start in (0..LINKS).step_by(20_000) {
-        let writes: Vec<LinkWrite> =
-            (start..start + 20_000).map(|i| LinkWrite { link: link(i), condition: LinkCondition::MustNotExist }).collect();
+        let writes: Vec<LinkWrite> = (start..start + 20_000)
+            .map(|i| LinkWrite { link: link(i), condition: LinkCondition::MustNotExist })
+            .collect();
         let results = store.put_links(&writes).await?;
         assert!(results.iter().all(|r| matches!(r, Ok(1))));
     }
@@ -124,6 +125,9 @@ async fn a_state_file_from_before_partial_cursors_opens_and_reads_them_as_whole(
     store.advance_cursor(System::Hubspot, "contacts", Some(cursor.position), later, true).await?;
     drop(store);
     let store = SqliteStore::open(&path, clock)?;
-    assert_eq!(store.get_cursor(System::Hubspot, "contacts").await?.map(|c| (c.position, c.partial)), Some((later, true)));
+    assert_eq!(
+        store.get_cursor(System::Hubspot, "contacts").await?.map(|c| (c.position, c.partial)),
+        Some((later, true))
+    );
     Ok(())
 }

@@ -40,7 +40,11 @@ impl Default for HarnessOptions {
             sandbox,
             webhooks: true,
             settings: AppSettings::default(),
-            local: LocalOptions { batch_messages: 50, idle_timeout: Duration::from_secs(60), ..LocalOptions::default() },
+            local: LocalOptions {
+                batch_messages: 50,
+                idle_timeout: Duration::from_secs(60),
+                ..LocalOptions::default()
+            },
         }
     }
 }
@@ -195,7 +199,9 @@ pub async fn salesforce_client(sandbox: &Sandbox) -> anyhow::Result<Arc<dyn crm_
     let mut config = SalesforceConfig::new(
         sandbox.salesforce_url(),
         options.client_id.clone(),
-        SalesforceAuth::ClientCredentials { client_secret: crm_sync_crm::salesforce::Secret::new(options.client_secret.clone()) },
+        SalesforceAuth::ClientCredentials {
+            client_secret: crm_sync_crm::salesforce::Secret::new(options.client_secret.clone()),
+        },
     );
     config.bulk_poll_initial = Duration::from_millis(20);
     config.bulk_poll_max = Duration::from_millis(200);

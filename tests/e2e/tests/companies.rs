@@ -68,7 +68,8 @@ async fn a_company_without_contacts_creates_no_account_until_a_resync_forces_it(
     let h = Harness::start(HarnessOptions { config: company_config(), ..HarnessOptions::default() }).await.unwrap();
     let mut properties = serde_json::Map::new();
     properties.insert("name".into(), json!("Lonely Ltd"));
-    let company = h.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Companies, properties }).unwrap();
+    let company =
+        h.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Companies, properties }).unwrap();
     h.settle(Duration::from_millis(1500)).await.unwrap();
     assert!(accounts_created(&h).is_empty(), "no associated contacts: no account");
 
@@ -93,7 +94,10 @@ async fn a_salesforce_contact_of_a_synced_account_is_associated_with_its_company
     let contact = h
         .sandbox
         .salesforce()
-        .create_as_user("Contact", json!({"LastName": "Lumbergh", "Email": "bill@initech.example.com", "AccountId": account}))
+        .create_as_user(
+            "Contact",
+            json!({"LastName": "Lumbergh", "Email": "bill@initech.example.com", "AccountId": account}),
+        )
         .unwrap();
     h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 1).await.unwrap();
     h.settle(Duration::from_millis(1000)).await.unwrap();
@@ -107,8 +111,10 @@ async fn a_salesforce_contact_of_a_synced_account_is_associated_with_its_company
     );
     config.max_rate_limit_retries = 1;
     let reader = crm_sync_crm::hubspot::HubSpotClient::new(config).unwrap();
-    let associated = reader.associations_read("contacts", "companies", std::slice::from_ref(&person.hubspot_id)).await.unwrap();
-    let companies: Vec<String> = associated.get(&person.hubspot_id).map(|v| v.iter().map(|a| a.to_id.clone()).collect()).unwrap_or_default();
+    let associated =
+        reader.associations_read("contacts", "companies", std::slice::from_ref(&person.hubspot_id)).await.unwrap();
+    let companies: Vec<String> =
+        associated.get(&person.hubspot_id).map(|v| v.iter().map(|a| a.to_id.clone()).collect()).unwrap_or_default();
     assert_eq!(companies, vec![company.hubspot_id], "the contact follows its account's company");
     h.stop().await;
 }
@@ -120,14 +126,20 @@ async fn a_company_creates_an_account_only_when_one_of_its_contacts_qualifies() 
     let mut lead_person = serde_json::Map::new();
     lead_person.insert("email".into(), json!("peter@initrode.example.com"));
     lead_person.insert("lastname".into(), json!("Gibbons"));
-    let lead_contact = hubspot.user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: lead_person }).unwrap();
+    let lead_contact =
+        hubspot.user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: lead_person }).unwrap();
     h.sync_until(WAIT, |h| h.sandbox.salesforce().live_count("Lead") == 1).await.unwrap();
 
     let mut properties = serde_json::Map::new();
     properties.insert("name".into(), json!("Initrode"));
     let company = hubspot.user_edit(UserEdit::Create { object: ObjectType::Companies, properties }).unwrap();
     hubspot
-        .user_edit(UserEdit::Associate { from: ObjectType::Contacts, id: lead_contact, to: ObjectType::Companies, to_id: company })
+        .user_edit(UserEdit::Associate {
+            from: ObjectType::Contacts,
+            id: lead_contact,
+            to: ObjectType::Companies,
+            to_id: company,
+        })
         .unwrap();
     h.settle(Duration::from_millis(1500)).await.unwrap();
     assert!(accounts_created(&h).is_empty(), "every associated contact syncs with a lead: no account");
@@ -139,7 +151,8 @@ async fn a_company_creates_an_account_only_when_one_of_its_contacts_qualifies() 
         .create_as_user("Contact", json!({"LastName": "Bolton", "Email": "michael@initrode.example.com"}))
         .unwrap();
     h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 2).await.unwrap();
-    let link = h.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &sf_contact).await.unwrap().unwrap();
+    let link =
+        h.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &sf_contact).await.unwrap().unwrap();
     hubspot
         .user_edit(UserEdit::Associate {
             from: ObjectType::Contacts,

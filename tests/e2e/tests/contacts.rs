@@ -7,7 +7,7 @@
 use crm_sandbox::Fault;
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
-use crm_sync_app::{sweep_once, handle_hubspot_webhook, WebhookRequest};
+use crm_sync_app::{WebhookRequest, handle_hubspot_webhook, sweep_once};
 use crm_sync_e2e::{Harness, HarnessOptions};
 use crm_sync_store::ErrorFilter;
 use serde_json::{Map, Value, json};
@@ -38,7 +38,9 @@ async fn create_hubspot_contact(h: &Harness, email: &str) -> u64 {
         .hubspot()
         .user_edit(UserEdit::Create {
             object: ObjectType::Contacts,
-            properties: props(json!({"email": email, "firstname": "Ada", "lastname": "Lovelace", "jobtitle": "Analyst"})),
+            properties: props(
+                json!({"email": email, "firstname": "Ada", "lastname": "Lovelace", "jobtitle": "Analyst"}),
+            ),
         })
         .expect("the sandbox creates the contact")
 }
@@ -81,12 +83,12 @@ async fn a_lead_edited_in_salesforce_updates_the_hubspot_contact_per_its_rules()
     let lead_id = integration_writes(&h, "Lead", Op::Create)[0].clone();
 
     // Prefer Salesforce unless blank: a Salesforce value always travels.
-    h.sandbox
-        .salesforce()
-        .update_as_user("Lead", &lead_id, json!({"Title": "CTO", "FirstName": "Grace"}))
-        .unwrap();
+    h.sandbox.salesforce().update_as_user("Lead", &lead_id, json!({"Title": "CTO", "FirstName": "Grace"})).unwrap();
     h.sync_until(WAIT, |h| {
-        h.sandbox.hubspot().properties(ObjectType::Contacts, hs_id).is_some_and(|p| p.get("jobtitle").map(String::as_str) == Some("CTO"))
+        h.sandbox
+            .hubspot()
+            .properties(ObjectType::Contacts, hs_id)
+            .is_some_and(|p| p.get("jobtitle").map(String::as_str) == Some("CTO"))
     })
     .await
     .unwrap();
@@ -96,7 +98,11 @@ async fn a_lead_edited_in_salesforce_updates_the_hubspot_contact_per_its_rules()
     // ... and a HubSpot edit does not overwrite a Salesforce value.
     h.sandbox
         .hubspot()
-        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id: hs_id, properties: props(json!({"jobtitle": "Intern"})) })
+        .user_edit(UserEdit::Update {
+            object: ObjectType::Contacts,
+            id: hs_id,
+            properties: props(json!({"jobtitle": "Intern"})),
+        })
         .unwrap();
     h.settle(QUIET).await.unwrap();
     assert_eq!(h.sandbox.salesforce().record("Lead", &lead_id).unwrap()["Title"], "CTO");
@@ -104,11 +110,17 @@ async fn a_lead_edited_in_salesforce_updates_the_hubspot_contact_per_its_rules()
     // A field blank in Salesforce takes the HubSpot value.
     h.sandbox
         .hubspot()
-        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id: hs_id, properties: props(json!({"phone": "+1 555 0100"})) })
+        .user_edit(UserEdit::Update {
+            object: ObjectType::Contacts,
+            id: hs_id,
+            properties: props(json!({"phone": "+1 555 0100"})),
+        })
         .unwrap();
-    h.sync_until(WAIT, |h| h.sandbox.salesforce().record("Lead", &lead_id).is_some_and(|l| l["Phone"] == "+1 555 0100"))
-        .await
-        .unwrap();
+    h.sync_until(WAIT, |h| {
+        h.sandbox.salesforce().record("Lead", &lead_id).is_some_and(|l| l["Phone"] == "+1 555 0100")
+    })
+    .await
+    .unwrap();
     h.stop().await;
 }
 
@@ -117,7 +129,8 @@ fn signed_delivery(h: &Harness, body: &str) -> WebhookRequest {
     let uri = format!("{}/webhooks/hubspot", h.server.base_url());
     let timestamp = chrono::Utc::now().timestamp_millis().to_string();
     let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, body.as_bytes(), &timestamp);
-    let mut request = WebhookRequest { method: "POST".into(), uri, body: body.as_bytes().to_vec(), ..WebhookRequest::default() };
+    let mut request =
+        WebhookRequest { method: "POST".into(), uri, body: body.as_bytes().to_vec(), ..WebhookRequest::default() };
     request.headers.insert("x-hubspot-signature-v3".into(), signature);
     request.headers.insert("x-hubspot-request-timestamp".into(), timestamp);
     request.headers.insert("content-type".into(), "application/json".into());
@@ -214,7 +227,8 @@ async fn an_opt_out_travels_both_ways_and_clearing_it_never_resubscribes() {
     let sf_lead = lead_of(&h, "optout.sf@example.com");
     let hs_lead = lead_of(&h, "optout.hs@example.com");
     let opted_out = |h: &Harness, id: u64| {
-        h.sandbox.hubspot().properties(ObjectType::Contacts, id).and_then(|p| p.get("hs_email_optout").cloned()) == Some("true".into())
+        h.sandbox.hubspot().properties(ObjectType::Contacts, id).and_then(|p| p.get("hs_email_optout").cloned())
+            == Some("true".into())
     };
 
     // Salesforce -> HubSpot.
@@ -227,8 +241,10 @@ async fn an_opt_out_travels_both_ways_and_clearing_it_never_resubscribes() {
 
     // HubSpot -> Salesforce.
     h.sandbox.hubspot().user_edit(UserEdit::OptOut { contact: from_hs, opted_out: true }).unwrap();
-    h.sync_until(WAIT, |h| h.sandbox.salesforce().record("Lead", &hs_lead).is_some_and(|l| l["HasOptedOutOfEmail"] == true))
-        .await
-        .unwrap();
+    h.sync_until(WAIT, |h| {
+        h.sandbox.salesforce().record("Lead", &hs_lead).is_some_and(|l| l["HasOptedOutOfEmail"] == true)
+    })
+    .await
+    .unwrap();
     h.stop().await;
 }

@@ -14,15 +14,19 @@ async fn a_thousand_salesforce_changes_cost_a_few_calls_per_hundred_records() {
     options.sandbox.hubspot.rate_limit_per_10s = 100_000;
     let h = Harness::start(options).await.unwrap();
     h.sandbox.salesforce().seed("Contact", 1_000).unwrap();
-    import_start(&h.app, &ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false })
-        .await
-        .unwrap();
+    import_start(
+        &h.app,
+        &ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false },
+    )
+    .await
+    .unwrap();
     h.runtime.run_until_idle().await.unwrap();
     // A first sweep takes in the import's own writes.
     sweep_once(&h.app).await.unwrap();
     h.runtime.run_until_idle().await.unwrap();
 
-    let ids: Vec<String> = h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().into_iter().map(|r| r.id).collect();
+    let ids: Vec<String> =
+        h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), 1_000);
     for (n, id) in ids.iter().enumerate() {
         h.sandbox.salesforce().update_as_user("Contact", id, json!({"Title": format!("Director {n}")})).unwrap();
@@ -40,13 +44,8 @@ async fn a_thousand_salesforce_changes_cost_a_few_calls_per_hundred_records() {
 
     let updated = report.stats.updated.get("hubspot:contact").copied().unwrap_or(0);
     assert_eq!(updated, 1_000, "{report:?}");
-    let link = h
-        .app
-        .store()
-        .get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &ids[7])
-        .await
-        .unwrap()
-        .unwrap();
+    let link =
+        h.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &ids[7]).await.unwrap().unwrap();
     let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, link.hubspot_id.parse().unwrap()).unwrap();
     assert_eq!(contact["jobtitle"], "Director 7");
     eprintln!("salesforce calls: {}, hubspot calls: {}", sf.total, hs.total);

@@ -79,7 +79,9 @@ async fn owners_travel_between_exactly_matched_users_and_unmatched_owners_are_no
             .hubspot()
             .user_edit(UserEdit::Create {
                 object: ObjectType::Contacts,
-                properties: props(json!({"email": email, "lastname": "FromHubSpot", "hubspot_owner_id": owner.to_string()})),
+                properties: props(
+                    json!({"email": email, "lastname": "FromHubSpot", "hubspot_owner_id": owner.to_string()}),
+                ),
             })
             .unwrap();
     }
@@ -125,7 +127,8 @@ async fn an_opportunity_creates_a_deal_on_its_company_and_a_deal_creates_an_oppo
     let account = h.sandbox.salesforce().create_as_user("Account", json!({"Name": "Acme Corp"})).unwrap();
     h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Companies) == 1).await.unwrap();
     h.settle(QUIET).await.unwrap();
-    let company = linked_hubspot_id(&h, crm_sync_store::ObjectPair::Company, &account).await.expect("the account made a company");
+    let company =
+        linked_hubspot_id(&h, crm_sync_store::ObjectPair::Company, &account).await.expect("the account made a company");
 
     // Salesforce to HubSpot.
     let opportunity = h
@@ -138,14 +141,23 @@ async fn an_opportunity_creates_a_deal_on_its_company_and_a_deal_creates_an_oppo
         .unwrap();
     h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Deals) == 1).await.unwrap();
     h.settle(QUIET).await.unwrap();
-    let deal = linked_hubspot_id(&h, crm_sync_store::ObjectPair::Deal, &opportunity).await.expect("the opportunity made a deal");
+    let deal = linked_hubspot_id(&h, crm_sync_store::ObjectPair::Deal, &opportunity)
+        .await
+        .expect("the opportunity made a deal");
     let properties = h.sandbox.hubspot().properties(ObjectType::Deals, deal).unwrap();
     assert_eq!(properties["dealname"], "Acme renewal");
     assert_eq!(properties["dealstage"], "qualifiedtobuy", "the stage label becomes HubSpot's stage id");
     assert_eq!(properties["amount"], "5000");
-    assert!(properties["closedate"].starts_with("2026-12-31") || properties["closedate"] == "1798675200000", "{properties:?}");
+    assert!(
+        properties["closedate"].starts_with("2026-12-31") || properties["closedate"] == "1798675200000",
+        "{properties:?}"
+    );
     let associated = h.app.hubspot().associated_ids("deals", "companies", &[deal.to_string()]).await.unwrap();
-    assert_eq!(associated.get(&deal.to_string()), Some(&vec![company.to_string()]), "the deal sits on the account's company");
+    assert_eq!(
+        associated.get(&deal.to_string()),
+        Some(&vec![company.to_string()]),
+        "the deal sits on the account's company"
+    );
 
     // HubSpot to Salesforce: the deal is made and put on the company before
     // anything syncs it (deliveries held back), then synced by a resync.
@@ -160,7 +172,12 @@ async fn an_opportunity_creates_a_deal_on_its_company_and_a_deal_creates_an_oppo
         .unwrap();
     h.sandbox
         .hubspot()
-        .user_edit(UserEdit::Associate { from: ObjectType::Deals, id: new_deal, to: ObjectType::Companies, to_id: company })
+        .user_edit(UserEdit::Associate {
+            from: ObjectType::Deals,
+            id: new_deal,
+            to: ObjectType::Companies,
+            to_id: company,
+        })
         .unwrap();
     let report = crm_sync_app::resync_record(
         &h.app,
@@ -192,13 +209,20 @@ impl crm_sync_store::Queue for FailsOnce {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    async fn send_batch(&self, messages: &[crm_sync_store::OutgoingMessage]) -> crm_sync_store::StoreResult<Vec<String>> {
+    async fn send_batch(
+        &self,
+        messages: &[crm_sync_store::OutgoingMessage],
+    ) -> crm_sync_store::StoreResult<Vec<String>> {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Err(crm_sync_store::StoreError::backend("test", "send", "queue unavailable"));
         }
         self.inner.send_batch(messages).await
     }
-    async fn receive(&self, max: usize, visibility: Duration) -> crm_sync_store::StoreResult<Vec<crm_sync_store::ReceivedMessage>> {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> crm_sync_store::StoreResult<Vec<crm_sync_store::ReceivedMessage>> {
         self.inner.receive(max, visibility).await
     }
     async fn delete(&self, receipt_handle: &str) -> crm_sync_store::StoreResult<()> {
@@ -223,9 +247,9 @@ impl crm_sync_store::Queue for FailsOnce {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hubspot_retry_after_a_failed_queue_is_queued_once_and_later_duplicates_of_others_are_dropped() {
+    use crm_sync_store::Queue;
     use crm_sync_store::{QueueName, QueueSettings, SqliteStore, SystemClock};
     use std::sync::Arc;
-    use crm_sync_store::Queue;
     let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
     let clock: Arc<dyn crm_sync_store::Clock> = Arc::new(SystemClock);
     let store = SqliteStore::open_in_memory(clock.clone()).unwrap();
@@ -265,7 +289,8 @@ async fn a_hubspot_retry_after_a_failed_queue_is_queued_once_and_later_duplicate
         let uri = "http://127.0.0.1:9/webhooks/hubspot".to_owned();
         let timestamp = chrono::Utc::now().timestamp_millis().to_string();
         let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, body.as_bytes(), &timestamp);
-        let mut request = crm_sync_app::WebhookRequest { method: "POST".into(), uri, body: body.into_bytes(), ..Default::default() };
+        let mut request =
+            crm_sync_app::WebhookRequest { method: "POST".into(), uri, body: body.into_bytes(), ..Default::default() };
         request.headers.insert("x-hubspot-signature-v3".into(), signature);
         request.headers.insert("x-hubspot-request-timestamp".into(), timestamp);
         request
@@ -291,8 +316,12 @@ fn signed_delivery(h: &Harness, body: &str) -> crm_sync_app::WebhookRequest {
     let uri = format!("{}/webhooks/hubspot", h.server.base_url());
     let timestamp = chrono::Utc::now().timestamp_millis().to_string();
     let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, body.as_bytes(), &timestamp);
-    let mut request =
-        crm_sync_app::WebhookRequest { method: "POST".into(), uri, body: body.as_bytes().to_vec(), ..Default::default() };
+    let mut request = crm_sync_app::WebhookRequest {
+        method: "POST".into(),
+        uri,
+        body: body.as_bytes().to_vec(),
+        ..Default::default()
+    };
     request.headers.insert("x-hubspot-signature-v3".into(), signature);
     request.headers.insert("x-hubspot-request-timestamp".into(), timestamp);
     request
@@ -301,7 +330,8 @@ fn signed_delivery(h: &Harness, body: &str) -> crm_sync_app::WebhookRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_hubspot_list_as_segment_only_list_members_reach_salesforce() {
     // The sandbox numbers lists from 1.
-    let config = crm_sync_domain::SyncConfig::from_yaml_str("version: 1\ninclusion_segment:\n  hubspot_list: \"1\"\n").unwrap();
+    let config =
+        crm_sync_domain::SyncConfig::from_yaml_str("version: 1\ninclusion_segment:\n  hubspot_list: \"1\"\n").unwrap();
     let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
     let mut ids = Vec::new();
     for email in ["inside@example.com", "outside@example.com"] {
@@ -328,7 +358,8 @@ async fn with_a_hubspot_list_as_segment_only_list_members_reach_salesforce() {
             )
         })
         .collect();
-    let response = crm_sync_app::handle_hubspot_webhook(&h.app, signed_delivery(&h, &format!("[{}]", events.join(",")))).await;
+    let response =
+        crm_sync_app::handle_hubspot_webhook(&h.app, signed_delivery(&h, &format!("[{}]", events.join(",")))).await;
     assert_eq!(response.status, 200);
     h.runtime.run_until_idle().await.unwrap();
 
@@ -344,7 +375,10 @@ async fn a_contact_lifecycle_stage_change_is_carried_to_its_company_when_compani
     let h = Harness::start(HarnessOptions { config: deal_config(), ..HarnessOptions::default() }).await.unwrap();
     let hubspot = h.sandbox.hubspot();
     let company = hubspot
-        .user_edit(UserEdit::Create { object: ObjectType::Companies, properties: props(json!({"name": "Stage Co", "lifecyclestage": "lead"})) })
+        .user_edit(UserEdit::Create {
+            object: ObjectType::Companies,
+            properties: props(json!({"name": "Stage Co", "lifecyclestage": "lead"})),
+        })
         .unwrap();
     let contact = hubspot
         .user_edit(UserEdit::Create {
@@ -353,14 +387,23 @@ async fn a_contact_lifecycle_stage_change_is_carried_to_its_company_when_compani
         })
         .unwrap();
     hubspot
-        .user_edit(UserEdit::Associate { from: ObjectType::Contacts, id: contact, to: ObjectType::Companies, to_id: company })
+        .user_edit(UserEdit::Associate {
+            from: ObjectType::Contacts,
+            id: contact,
+            to: ObjectType::Companies,
+            to_id: company,
+        })
         .unwrap();
     h.sync_until(WAIT, |h| !integration_creates(h, "Lead").is_empty()).await.unwrap();
     h.settle(QUIET).await.unwrap();
     assert_eq!(hubspot.properties(ObjectType::Companies, company).unwrap()["lifecyclestage"], "lead");
 
     hubspot
-        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id: contact, properties: props(json!({"lifecyclestage": "opportunity"})) })
+        .user_edit(UserEdit::Update {
+            object: ObjectType::Contacts,
+            id: contact,
+            properties: props(json!({"lifecyclestage": "opportunity"})),
+        })
         .unwrap();
     let report = crm_sync_app::resync_record(
         &h.app,
@@ -378,7 +421,9 @@ async fn a_contact_lifecycle_stage_change_is_carried_to_its_company_when_compani
 async fn salesforce_campaign_membership_fills_the_read_only_hubspot_campaigns_property() {
     let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
     let salesforce = h.sandbox.salesforce();
-    let lead = salesforce.create_as_user("Lead", json!({"LastName": "Member", "Company": "Acme", "Email": "member@example.com"})).unwrap();
+    let lead = salesforce
+        .create_as_user("Lead", json!({"LastName": "Member", "Company": "Acme", "Email": "member@example.com"}))
+        .unwrap();
     for name in ["Spring Webinar", "Autumn Expo"] {
         let campaign = salesforce.create_as_user("Campaign", json!({"Name": name})).unwrap();
         salesforce.create_as_user("CampaignMember", json!({"CampaignId": campaign, "LeadId": lead})).unwrap();
@@ -397,18 +442,26 @@ async fn salesforce_campaign_membership_fills_the_read_only_hubspot_campaigns_pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_translates_owners_and_deal_stages_as_the_live_sync_does() {
-    let h = Harness::start(HarnessOptions { config: deal_config(), webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let h = Harness::start(HarnessOptions { config: deal_config(), webhooks: false, ..HarnessOptions::default() })
+        .await
+        .unwrap();
     let sam_owner = h.sandbox.hubspot().add_owner("Sam", "Seller", "sam.seller@crm-sync.sandbox");
     let sam_user = salesforce_user(&h, "sam.seller@crm-sync.sandbox").await;
     let owned = h
         .sandbox
         .salesforce()
-        .create_as_user("Contact", json!({"LastName": "Owned", "Email": "imported-owned@example.com", "OwnerId": sam_user}))
+        .create_as_user(
+            "Contact",
+            json!({"LastName": "Owned", "Email": "imported-owned@example.com", "OwnerId": sam_user}),
+        )
         .unwrap();
     let opportunity = h
         .sandbox
         .salesforce()
-        .create_as_user("Opportunity", json!({"Name": "Imported deal", "StageName": "Closed Won", "CloseDate": "2026-12-31"}))
+        .create_as_user(
+            "Opportunity",
+            json!({"Name": "Imported deal", "StageName": "Closed Won", "CloseDate": "2026-12-31"}),
+        )
         .unwrap();
     for objects in [crm_sync_app::ImportObjects::Contacts, crm_sync_app::ImportObjects::Opportunities] {
         let request = crm_sync_app::ImportRequest { objects, filter: None, chunk_size: None, add_to_segment: false };
@@ -416,8 +469,13 @@ async fn an_import_translates_owners_and_deal_stages_as_the_live_sync_does() {
         h.runtime.run_until_idle().await.unwrap();
     }
     let contact = hubspot_contact_for(&h, &owned).await;
-    assert_eq!(contact.get("hubspot_owner_id").map(String::as_str), Some(sam_owner.to_string().as_str()), "{contact:?}");
-    let deal = linked_hubspot_id(&h, crm_sync_store::ObjectPair::Deal, &opportunity).await.expect("the import made a deal");
+    assert_eq!(
+        contact.get("hubspot_owner_id").map(String::as_str),
+        Some(sam_owner.to_string().as_str()),
+        "{contact:?}"
+    );
+    let deal =
+        linked_hubspot_id(&h, crm_sync_store::ObjectPair::Deal, &opportunity).await.expect("the import made a deal");
     let properties = h.sandbox.hubspot().properties(ObjectType::Deals, deal).unwrap();
     assert_eq!(properties["dealstage"], "closedwon", "the stage label becomes HubSpot's stage id");
     h.stop().await;

@@ -76,7 +76,8 @@ async fn a_chunk_whose_worker_died_resumes_after_its_checkpoint() {
     // A worker claims the chunk, checkpoints after the first 100 ids and dies
     // (its lease runs out; the chunk message comes back).
     let ids: Vec<String> = {
-        let mut ids: Vec<String> = h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().into_iter().map(|r| r.id).collect();
+        let mut ids: Vec<String> =
+            h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().into_iter().map(|r| r.id).collect();
         ids.sort();
         ids
     };
@@ -91,6 +92,10 @@ async fn a_chunk_whose_worker_died_resumes_after_its_checkpoint() {
     let job = store.get_import_job(&job.id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.counts.read, 300, "the checkpointed counts carry over");
-    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 200, "only the records after the checkpoint are written again");
+    assert_eq!(
+        h.sandbox.hubspot().live_count(ObjectType::Contacts),
+        200,
+        "only the records after the checkpoint are written again"
+    );
     h.stop().await;
 }

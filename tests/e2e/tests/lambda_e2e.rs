@@ -156,7 +156,13 @@ async fn serve_function_url(listener: tokio::net::TcpListener, app: App) {
     let _ = axum::serve(listener, router).await;
 }
 
-async fn invoke_webhook(app: &App, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+async fn invoke_webhook(
+    app: &App,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
     let mut header_map: BTreeMap<String, String> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
@@ -265,11 +271,7 @@ async fn a_signed_hubspot_webhook_becomes_a_salesforce_lead_through_the_queue_an
     let stack = Stack::start(SandboxOptions::default(), true, None).await;
     let properties = json!({"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"});
     let Value::Object(properties) = properties else { unreachable!() };
-    stack
-        .sandbox
-        .hubspot()
-        .user_edit(UserEdit::Create { object: ObjectType::Contacts, properties })
-        .unwrap();
+    stack.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
 
     let sandbox = &stack.sandbox;
     let responses = work_sync_queue(&stack.app, || !integration_creates(sandbox, "Lead").is_empty()).await;
@@ -379,9 +381,7 @@ async fn every_sample_event_runs_through_its_handler() {
     .await;
     let signed_at = chrono::DateTime::from_timestamp_millis(1_714_563_606_000).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(signed_at));
-    let app = build_app(&settings, &aws, BuildOptions { clock: Some(clock), ..BuildOptions::default() })
-        .await
-        .unwrap();
+    let app = build_app(&settings, &aws, BuildOptions { clock: Some(clock), ..BuildOptions::default() }).await.unwrap();
 
     // Function URL: the HubSpot delivery is accepted and queued.
     let request = lambda_http::request::from_str(&event_file("webhook-hubspot.json")).unwrap();
@@ -390,11 +390,13 @@ async fn every_sample_event_runs_through_its_handler() {
     // Function URL: other paths and methods are refused before any use case.
     let mut stray: Value = serde_json::from_str(&event_file("webhook-hubspot.json")).unwrap();
     stray["rawPath"] = json!("/webhooks/zendesk");
-    let response = crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
+    let response =
+        crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 404);
     stray["rawPath"] = json!("/webhooks/hubspot");
     stray["requestContext"]["http"]["method"] = json!("GET");
-    let response = crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
+    let response =
+        crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 405);
     // Function URL: the outbound message is acknowledged.
     let request = lambda_http::request::from_str(&event_file("webhook-salesforce-outbound.json")).unwrap();
@@ -403,8 +405,7 @@ async fn every_sample_event_runs_through_its_handler() {
     let lambda_http::Body::Text(ack) = response.body() else { panic!("no SOAP body") };
     assert!(ack.contains("<Ack>true</Ack>"), "{ack}");
     let queued = app.sync_queue().receive(10, Duration::from_secs(30)).await.unwrap();
-    let intents: usize =
-        queued.iter().map(|m| crm_sync_app::messages::parse_intents(&m.body).unwrap().len()).sum();
+    let intents: usize = queued.iter().map(|m| crm_sync_app::messages::parse_intents(&m.body).unwrap().len()).sum();
     assert_eq!(intents, 4, "two HubSpot events and two outbound notifications");
 
     // SQS -> sync-worker: failures, if any, name messages of the event.

@@ -38,7 +38,13 @@ async fn the_running_runtime_syncs_a_change_reports_progress_and_stops_gracefull
     stop.send(true).unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(10), running).await;
     assert!(matches!(ended, Ok(Ok(Ok(())))), "the runtime stops when told");
-    let leads = h.sandbox.salesforce().writes().into_iter().filter(|w| w.object == "Lead" && w.op == Op::Create && w.actor == Actor::Integration).count();
+    let leads = h
+        .sandbox
+        .salesforce()
+        .writes()
+        .into_iter()
+        .filter(|w| w.object == "Lead" && w.op == Op::Create && w.actor == Actor::Integration)
+        .count();
     assert_eq!(leads, 1);
     h.stop().await;
 }
@@ -51,7 +57,8 @@ async fn api_usage_matches_the_calls_made_and_an_import_pauses_before_the_cap() 
     let h = Harness::start(options).await.unwrap();
     h.sandbox.salesforce().seed("Contact", 50).unwrap();
 
-    let request = ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
+    let request =
+        ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
     let refused = import_start(&h.app, &request).await;
     assert!(matches!(refused, Err(AppError::BudgetSpent { system: "salesforce", .. })), "{refused:?}");
     assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0, "nothing was written");
@@ -86,7 +93,11 @@ async fn swept_while_running(sweep_at_start: bool) -> bool {
         while !(created && (swept || !sweep_at_start)) {
             match progress.recv().await {
                 Ok(Progress::Swept { .. }) => swept = true,
-                Ok(Progress::BatchSynced { stats, .. }) if stats.created.get("salesforce:Lead").copied().unwrap_or(0) == 1 => created = true,
+                Ok(Progress::BatchSynced { stats, .. })
+                    if stats.created.get("salesforce:Lead").copied().unwrap_or(0) == 1 =>
+                {
+                    created = true
+                }
                 _ => {}
             }
         }

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crm_sandbox::hubspot::ObjectType;
-use crm_sync_app::{AppError, ImportObjects, ImportRequest, Segment, import_review, import_start, resync_segment, resync_segment_review};
+use crm_sync_app::{
+    AppError, ImportObjects, ImportRequest, Segment, import_review, import_start, resync_segment, resync_segment_review,
+};
 use crm_sync_domain::{ObjectPair, SyncConfig};
 use crm_sync_e2e::{Harness, HarnessOptions};
 
@@ -26,7 +28,10 @@ async fn imported_leads_outside_the_inclusion_segment_get_their_email_only() {
     let link = h.app.store().list_links(crm_sync_store::ObjectPair::Contact, None, 1).await.unwrap().links.remove(0);
     let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, link.hubspot_id.parse().unwrap()).unwrap();
     assert!(contact.get("email").is_some_and(|e| e.contains('@')));
-    assert!(contact.get("lastname").is_none_or(String::is_empty), "outside the segment: the email only, got {contact:?}");
+    assert!(
+        contact.get("lastname").is_none_or(String::is_empty),
+        "outside the segment: the email only, got {contact:?}"
+    );
     h.stop().await;
 }
 
@@ -80,7 +85,8 @@ async fn an_import_can_add_its_contacts_to_the_segment_list_and_then_imports_eve
 
     let links = h.app.store().list_links(crm_sync_store::ObjectPair::Contact, None, 100).await.unwrap().links;
     assert_eq!(links.len(), 30);
-    let members: std::collections::HashSet<String> = h.app.hubspot().list_members("1").await.unwrap().into_iter().collect();
+    let members: std::collections::HashSet<String> =
+        h.app.hubspot().list_members("1").await.unwrap().into_iter().collect();
     for link in &links {
         assert!(members.contains(&link.hubspot_id), "contact {} joined the list", link.hubspot_id);
         let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, link.hubspot_id.parse().unwrap()).unwrap();
@@ -95,11 +101,15 @@ async fn adding_to_a_segment_that_is_not_a_list_is_refused_with_the_reason_befor
         "version: 1\ninclusion_segment:\n  property_filter:\n    property: lifecyclestage\n    operator: eq\n    value: customer\n",
     )
     .unwrap();
-    for (config, says) in [(with_filter, "property filter on `lifecyclestage`"), (SyncConfig::default(), "no inclusion segment")] {
+    for (config, says) in
+        [(with_filter, "property filter on `lifecyclestage`"), (SyncConfig::default(), "no inclusion segment")]
+    {
         let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
         h.sandbox.salesforce().seed("Lead", 5).unwrap();
         let request = ImportRequest { add_to_segment: true, ..leads() };
-        for refused in [import_review(&h.app, &request).await.map(|_| ()), import_start(&h.app, &request).await.map(|_| ())] {
+        for refused in
+            [import_review(&h.app, &request).await.map(|_| ()), import_start(&h.app, &request).await.map(|_| ())]
+        {
             assert!(matches!(&refused, Err(AppError::Invalid(m)) if m.contains(says)), "{refused:?}");
         }
         assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0, "nothing written");

@@ -37,7 +37,10 @@ async fn a_sweep_lists_a_large_hubspot_window_in_bounded_parts_and_queues_every_
     assert!(report.complete, "{report:?}");
     let listings: Vec<_> = report.objects.iter().filter(|o| o.system == System::Hubspot).collect();
     assert_eq!(listings.len(), 3, "pages of 200 against a budget of 100: 200 + 200 + the rest; {report:?}");
-    assert!(listings.windows(2).all(|w| w[1].from == w[0].to), "each part starts where the last stopped, without overlap");
+    assert!(
+        listings.windows(2).all(|w| w[1].from == w[0].to),
+        "each part starts where the last stopped, without overlap"
+    );
     assert!(listings.iter().map(|o| o.changed).sum::<usize>() >= CONTACTS);
     // Salesforce's listing covers whole minutes.
     let salesforce = report.objects.iter().find(|o| o.system == System::Salesforce).unwrap();
@@ -92,7 +95,11 @@ async fn a_salesforce_window_over_the_replication_id_limit_is_halved_until_it_fi
     assert!(listings.len() > 1, "the month does not fit one window: {listings:?}");
     assert!(listings.iter().all(|o| o.changed <= 600), "{listings:?}");
     assert!(listings.windows(2).all(|w| w[1].from == w[0].to), "each part resumes where the last stopped");
-    assert_eq!(listings.iter().map(|o| o.changed).sum::<usize>(), SEEDED, "every change once, no overlap between parts");
+    assert_eq!(
+        listings.iter().map(|o| o.changed).sum::<usize>(),
+        SEEDED,
+        "every change once, no overlap between parts"
+    );
     let cursor = h.app.store().get_cursor(System::Salesforce, "Contact").await.unwrap().unwrap();
     assert!(!cursor.partial, "the last part reached the end");
     h.stop().await;

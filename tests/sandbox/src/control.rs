@@ -75,14 +75,7 @@ fn one() -> u32 {
 impl Fault {
     /// `count` answers of `status` for paths under `path_prefix`.
     pub fn new(status: u16, count: u32, path_prefix: impl Into<String>) -> Self {
-        Self {
-            status,
-            count,
-            path_prefix: path_prefix.into(),
-            method: None,
-            body: None,
-            headers: BTreeMap::new(),
-        }
+        Self { status, count, path_prefix: path_prefix.into(), method: None, body: None, headers: BTreeMap::new() }
     }
 
     pub fn with_body(mut self, body: serde_json::Value) -> Self {
@@ -191,10 +184,7 @@ impl Control {
                     401 => ("INVALID_SESSION_ID", "Session expired or invalid"),
                     403 => ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
                     404 => ("NOT_FOUND", "The requested resource does not exist"),
-                    400 => (
-                        "UNABLE_TO_LOCK_ROW",
-                        "unable to obtain exclusive access to this record or 1 records",
-                    ),
+                    400 => ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records"),
                     503 => ("SERVER_UNAVAILABLE", "Service temporarily unavailable"),
                     _ => ("UNKNOWN_EXCEPTION", "An unexpected error occurred."),
                 };
@@ -223,8 +213,7 @@ impl Control {
         let body = fault.body.clone().unwrap_or_else(|| self.default_fault_body(fault.status));
         let mut response = (status, Json(body)).into_response();
         for (name, value) in &fault.headers {
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
             {
                 response.headers_mut().insert(name, value);
             }
@@ -241,11 +230,8 @@ pub async fn middleware(State(control): State<Arc<Control>>, request: Request, n
         return next.run(request).await;
     }
     let method = request.method().clone();
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| path.clone());
+    let template =
+        request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| path.clone());
     control.record(format!("{method} {template}"));
     let latency = control.lock().latency;
     if !latency.is_zero() {
@@ -273,8 +259,7 @@ pub fn wrap(api: Router, control: Arc<Control>) -> Router {
         .route("/__sandbox/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/__sandbox/latency", axum::routing::put(set_latency))
         .with_state(control.clone());
-    api.merge(control_api)
-        .layer(axum::middleware::from_fn_with_state(control, middleware))
+    api.merge(control_api).layer(axum::middleware::from_fn_with_state(control, middleware))
 }
 
 async fn get_counts(State(c): State<Arc<Control>>) -> Json<CallCounts> {

@@ -21,8 +21,7 @@ impl std::fmt::Debug for SelfSigned {
 impl SelfSigned {
     pub fn generate() -> anyhow::Result<Self> {
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-        let certified =
-            rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
+        let certified = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
         Ok(Self { cert_pem: certified.cert.pem(), key_pem: certified.signing_key.serialize_pem() })
     }
 

@@ -43,9 +43,7 @@ async fn with_tls_both_listeners_serve_https_that_trusts_the_generated_certifica
     let sandbox = Sandbox::start(SandboxOptions { tls: true, ..Default::default() }).await?;
     assert!(sandbox.salesforce_url().starts_with("https://127.0.0.1:"));
     let pem = sandbox.cert_pem().ok_or_else(|| anyhow::anyhow!("no certificate"))?;
-    let http = reqwest::Client::builder()
-        .tls_certs_merge([reqwest::Certificate::from_pem(pem.as_bytes())?])
-        .build()?;
+    let http = reqwest::Client::builder().tls_certs_merge([reqwest::Certificate::from_pem(pem.as_bytes())?]).build()?;
     let status = http.get(format!("{}/services/data", sandbox.salesforce_url())).send().await?.status();
     assert_eq!(status, 200);
     let counts = http.get(format!("{}/__sandbox/counts", sandbox.hubspot_url())).send().await?.status();

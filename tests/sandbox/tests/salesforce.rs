@@ -16,7 +16,11 @@ async fn start(options: SalesforceOptions) -> anyhow::Result<Sandbox> {
 async fn token(http: &reqwest::Client, sandbox: &Sandbox) -> anyhow::Result<String> {
     let answer: Value = http
         .post(format!("{}/services/oauth2/token", sandbox.salesforce_url()))
-        .form(&[("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+        ])
         .send()
         .await?
         .json()
@@ -38,7 +42,11 @@ async fn data_paths_refuse_unknown_tokens_and_every_answer_carries_the_limit_hea
     let ok = http.get(&url).bearer_auth(&token).send().await?;
     assert_eq!(ok.headers()["sforce-limit-info"], "api-usage=1/100000");
     let unknown = crm_sandbox::salesforce::ids::SfId::generate("003", 999_999);
-    let missing = http.get(format!("{}/services/data/v66.0/sobjects/Contact/{unknown}", sandbox.salesforce_url())).bearer_auth(&token).send().await?;
+    let missing = http
+        .get(format!("{}/services/data/v66.0/sobjects/Contact/{unknown}", sandbox.salesforce_url()))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.headers()["sforce-limit-info"], "api-usage=2/100000");
     Ok(())
@@ -58,7 +66,12 @@ async fn edits_as_a_user_through_the_control_api_are_not_counted_and_not_the_int
         .await?;
     let id = created["id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(id.len(), 18);
-    let status = http.patch(format!("{base}/__sandbox/salesforce/records/Lead/{id}")).json(&json!({"Title": "CEO"})).send().await?.status();
+    let status = http
+        .patch(format!("{base}/__sandbox/salesforce/records/Lead/{id}"))
+        .json(&json!({"Title": "CEO"}))
+        .send()
+        .await?
+        .status();
     assert_eq!(status, 204);
     let record = sandbox.salesforce().record("Lead", &id).ok_or_else(|| anyhow::anyhow!("no record"))?;
     assert_eq!(record["Title"], "CEO");
@@ -94,7 +107,12 @@ async fn outbound_messages_are_resent_until_acknowledged_with_the_latest_values(
     let target = format!("http://{}/outbound", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let sandbox = start(SalesforceOptions { outbound_url: Some(target), outbound_retry: Duration::from_millis(10), ..Default::default() }).await?;
+    let sandbox = start(SalesforceOptions {
+        outbound_url: Some(target),
+        outbound_retry: Duration::from_millis(10),
+        ..Default::default()
+    })
+    .await?;
     let id = sandbox.salesforce().create_as_user("Contact", json!({"LastName": "Out", "Email": "out@example.com"}))?;
     let stats = &sandbox.salesforce().outbound_stats;
     for _ in 0..500 {
@@ -132,7 +150,12 @@ async fn the_same_seed_gives_the_same_records_and_a_quarter_million_leads_stay_q
             .await?
             .json()
             .await?;
-        emails.push(page["records"].as_array().map(|r| r.iter().map(|x| x["Email"].clone()).collect::<Vec<_>>()).unwrap_or_default());
+        emails.push(
+            page["records"]
+                .as_array()
+                .map(|r| r.iter().map(|x| x["Email"].clone()).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        );
     }
     assert_eq!(emails[0].len(), 50);
     assert_eq!(emails[0], emails[1]);
@@ -165,14 +188,22 @@ async fn a_composite_request_resolves_references_and_all_or_none_rolls_everythin
             {"method": "GET", "url": "/services/data/v66.0/sobjects/Contact/@{person.id}?fields=Account_Name__c", "referenceId": "read"}
         ]})
     };
-    let ok: Value = http.post(&url).bearer_auth(&token).json(&request(true, json!("Lovelace"))).send().await?.json().await?;
+    let ok: Value =
+        http.post(&url).bearer_auth(&token).json(&request(true, json!("Lovelace"))).send().await?.json().await?;
     let answers = ok["compositeResponse"].as_array().cloned().unwrap_or_default();
-    assert_eq!(answers.iter().map(|a| a["httpStatusCode"].clone()).collect::<Vec<_>>(), [json!(201), json!(201), json!(200)]);
+    assert_eq!(
+        answers.iter().map(|a| a["httpStatusCode"].clone()).collect::<Vec<_>>(),
+        [json!(201), json!(201), json!(200)]
+    );
     assert_eq!(answers[2]["body"]["Account_Name__c"], "Acme");
     assert!(answers[0]["httpHeaders"]["Location"].as_str().is_some_and(|l| l.contains("/sobjects/Account/")));
 
-    let failed: Value = http.post(&url).bearer_auth(&token).json(&request(true, Value::Null)).send().await?.json().await?;
-    let codes: Vec<Value> = failed["compositeResponse"].as_array().map(|a| a.iter().map(|x| x["httpStatusCode"].clone()).collect()).unwrap_or_default();
+    let failed: Value =
+        http.post(&url).bearer_auth(&token).json(&request(true, Value::Null)).send().await?.json().await?;
+    let codes: Vec<Value> = failed["compositeResponse"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x["httpStatusCode"].clone()).collect())
+        .unwrap_or_default();
     assert_eq!(codes, [json!(400), json!(400), json!(400)]);
     assert_eq!(sandbox.salesforce().live_count("Account"), 1);
     assert_eq!(sandbox.salesforce().api_usage().0, 2);
@@ -207,7 +238,10 @@ async fn a_merge_as_a_user_deletes_the_loser_pointing_at_the_winner_and_moves_th
 async fn converting_a_lead_creates_the_contact_and_account_and_locks_the_lead() -> anyhow::Result<()> {
     let sandbox = start(SalesforceOptions::default()).await?;
     let sf = sandbox.salesforce();
-    let lead = sf.create_as_user("Lead", json!({"FirstName": "Ada", "LastName": "Lovelace", "Company": "Engines", "Email": "ada@example.com"}))?;
+    let lead = sf.create_as_user(
+        "Lead",
+        json!({"FirstName": "Ada", "LastName": "Lovelace", "Company": "Engines", "Email": "ada@example.com"}),
+    )?;
     let http = reqwest::Client::new();
     let answer: Value = http
         .post(format!("{}/__sandbox/salesforce/leads/{lead}/convert", sandbox.salesforce_url()))
@@ -217,9 +251,15 @@ async fn converting_a_lead_creates_the_contact_and_account_and_locks_the_lead() 
         .await?;
     let contact_id = answer["contactId"].as_str().unwrap_or_default();
     let contact = sf.record("Contact", contact_id).ok_or_else(|| anyhow::anyhow!("no contact"))?;
-    assert_eq!((contact["Email"].clone(), contact["Account_Name__c"].clone()), (json!("ada@example.com"), json!("Engines")));
+    assert_eq!(
+        (contact["Email"].clone(), contact["Account_Name__c"].clone()),
+        (json!("ada@example.com"), json!("Engines"))
+    );
     let converted = sf.record("Lead", &lead).ok_or_else(|| anyhow::anyhow!("no lead"))?;
-    assert_eq!((converted["IsConverted"].clone(), converted["ConvertedContactId"].clone()), (json!(true), json!(contact_id)));
+    assert_eq!(
+        (converted["IsConverted"].clone(), converted["ConvertedContactId"].clone()),
+        (json!(true), json!(contact_id))
+    );
     let refused = sf.update_as_user("Lead", &lead, json!({"Title": "Countess"})).err().map(|e| e.code);
     assert_eq!(refused, Some("CANNOT_UPDATE_CONVERTED_LEAD"));
     Ok(())

@@ -51,11 +51,21 @@ impl HubspotApi for HubSpotClient {
         Ok(results(HubSpotClient::batch_upsert(self, object, id_property, inputs).await?))
     }
 
-    async fn batch_update(&self, object: &str, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<WriteResult>, CrmError> {
+    async fn batch_update(
+        &self,
+        object: &str,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError> {
         Ok(results(HubSpotClient::batch_update(self, object, inputs).await?))
     }
 
-    async fn changed_since(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>, max_records: usize) -> Result<ChangedWindow, CrmError> {
+    async fn changed_since(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        max_records: usize,
+    ) -> Result<ChangedWindow, CrmError> {
         let found = self.modified_between_bounded(object, start, end, &[], &[], max_records).await?;
         Ok(ChangedWindow {
             changes: found.records.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect(),
@@ -64,7 +74,12 @@ impl HubspotApi for HubSpotClient {
         })
     }
 
-    async fn associated_ids(&self, from_object: &str, to_object: &str, ids: &[String]) -> Result<BTreeMap<String, Vec<String>>, CrmError> {
+    async fn associated_ids(
+        &self,
+        from_object: &str,
+        to_object: &str,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>, CrmError> {
         let found = self.associations_read(from_object, to_object, ids).await?;
         Ok(found.into_iter().map(|(id, to)| (id, to.into_iter().map(|a| a.to_id).collect())).collect())
     }
@@ -138,7 +153,8 @@ impl HubspotApi for HubSpotClient {
     ) -> Result<(), String> {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+            {
                 map.insert(name, value);
             }
         }

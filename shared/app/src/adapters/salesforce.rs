@@ -8,12 +8,8 @@ use crm_sync_crm::salesforce::{CollectionRecord, SObject, SalesforceClient, Writ
 use serde_json::{Map, Value};
 
 fn record(sobject: &str, mut fields: SObject) -> Option<SfRecord> {
-    let sobject = fields
-        .get("attributes")
-        .and_then(|a| a.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or(sobject)
-        .to_owned();
+    let sobject =
+        fields.get("attributes").and_then(|a| a.get("type")).and_then(Value::as_str).unwrap_or(sobject).to_owned();
     fields.remove("attributes");
     let id = fields.get("Id").and_then(Value::as_str)?.to_owned();
     Some(SfRecord { sobject, id, fields })
@@ -42,11 +38,7 @@ fn results(items: Vec<Result<Written, CrmError>>) -> Vec<WriteResult> {
 
 fn object_of(soql: &str) -> String {
     let upper = soql.to_ascii_uppercase();
-    upper
-        .find(" FROM ")
-        .and_then(|i| soql[i + 6..].split_whitespace().next())
-        .unwrap_or("")
-        .to_owned()
+    upper.find(" FROM ").and_then(|i| soql[i + 6..].split_whitespace().next()).unwrap_or("").to_owned()
 }
 
 #[async_trait]
@@ -109,19 +101,37 @@ impl SalesforceApi for SalesforceClient {
         }
     }
 
-    async fn update(&self, sobject: &str, records: &[(String, Map<String, Value>)]) -> Result<Vec<WriteResult>, CrmError> {
+    async fn update(
+        &self,
+        sobject: &str,
+        records: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError> {
         let records: Vec<CollectionRecord> = records
             .iter()
-            .map(|(id, fields)| CollectionRecord { object: sobject.to_owned(), id: Some(id.clone()), fields: fields.clone() })
+            .map(|(id, fields)| CollectionRecord {
+                object: sobject.to_owned(),
+                id: Some(id.clone()),
+                fields: fields.clone(),
+            })
             .collect();
         Ok(results(self.update_many(&records).await?))
     }
 
-    async fn upsert(&self, sobject: &str, external_id_field: &str, records: &[Map<String, Value>]) -> Result<Vec<WriteResult>, CrmError> {
+    async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<WriteResult>, CrmError> {
         Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
     }
 
-    async fn changed_since(&self, sobject: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ChangedWindow, CrmError> {
+    async fn changed_since(
+        &self,
+        sobject: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<ChangedWindow, CrmError> {
         // Over 600,000 ids in the window: halve it until it fits (whole
         // minutes; a window of two minutes that still does not fit fails).
         let requested = end;

@@ -17,8 +17,8 @@ use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
 use crate::usecases::sync::{
-    HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, categorize, encode_link_state, maps_owner, owner_directory_for, parse_time,
-    sf_snapshot, soql_escape,
+    HUBSPOT_SALESFORCE_ID_PROPERTY, categorize, category_name, encode_link_state, maps_owner, owner_directory_for,
+    parse_time, sf_snapshot, soql_escape,
 };
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
@@ -85,8 +85,8 @@ pub struct ImportFilter {
 
 impl ImportFilter {
     fn soql(&self) -> Result<String, AppError> {
-        let field_ok = !self.field.is_empty()
-            && self.field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        let field_ok =
+            !self.field.is_empty() && self.field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
         if !field_ok {
             return Err(AppError::Invalid(format!("`{}` is not a Salesforce field name", self.field)));
         }
@@ -191,7 +191,8 @@ fn segment_list(app: &App, request: &ImportRequest) -> Result<Option<String>, Ap
             "the inclusion segment is a property filter on `{property}`, which an import cannot join; give the segment as a HubSpot list (`inclusion_segment.hubspot_list`) or drop the option"
         ))),
         None => Err(AppError::Invalid(
-            "the sync config has no inclusion segment, so every contact already gets every field; drop the option".into(),
+            "the sync config has no inclusion segment, so every contact already gets every field; drop the option"
+                .into(),
         )),
     }
 }
@@ -272,7 +273,8 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         review.salesforce_calls += 1;
         review.hubspot_calls += 1;
     }
-    review.within_budget = match ensure_budget(app, Priority::Bulk, review.salesforce_calls, review.hubspot_calls).await {
+    review.within_budget = match ensure_budget(app, Priority::Bulk, review.salesforce_calls, review.hubspot_calls).await
+    {
         Ok(_) => true,
         Err(AppError::BudgetSpent { .. }) => false,
         Err(e) => return Err(e),
@@ -303,8 +305,15 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         }
         let bulk = records > app.settings().bulk_threshold;
         if records <= size.get() {
-            let spec =
-                ChunkSpec { object, filter: filter.clone(), first: None, last: None, records, bulk, add_to_list: add_to_list.clone() };
+            let spec = ChunkSpec {
+                object,
+                filter: filter.clone(),
+                first: None,
+                last: None,
+                records,
+                bulk,
+                add_to_list: add_to_list.clone(),
+            };
             chunks.push(NewChunk { index: chunks.len() as u32, spec: serde_json::to_value(&spec)? });
             continue;
         }
@@ -352,7 +361,8 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
 
 /// The job and its chunks (`crm-sync import status`).
 pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<crm_sync_store::ImportChunk>), AppError> {
-    let job = app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
+    let job =
+        app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
     let chunks = app.store().list_chunks(job_id).await?;
     Ok((job, chunks))
 }
@@ -367,7 +377,13 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     tracing::Span::current().record("job_id", msg.job_id.as_str()).record("index", msg.index);
     let owner = format!("chunk-worker-{}", uuid::Uuid::new_v4());
     let Some(chunk) = app.store().claim_chunk(&msg.job_id, msg.index, &owner, CHUNK_LEASE).await? else {
-        return Ok(ChunkReport { job_id: msg.job_id, index: msg.index, records: 0, counts: ChunkCounts::default(), ran: false });
+        return Ok(ChunkReport {
+            job_id: msg.job_id,
+            index: msg.index,
+            records: 0,
+            counts: ChunkCounts::default(),
+            ran: false,
+        });
     };
     let spec: ChunkSpec = serde_json::from_value(chunk.spec.clone())
         .map_err(|e| AppError::Invalid(format!("the stored chunk is not readable: {e}")))?;
@@ -383,12 +399,8 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     app.store().set_import_job_status(&msg.job_id, JobStatus::Running).await?;
     let pair = spec.object.pair();
     let fields = import_fields(app, spec.object);
-    let soql = format!(
-        "SELECT {} FROM {}{}",
-        fields.join(", "),
-        spec.object.api_name(),
-        where_clause(spec.filter.as_deref())
-    );
+    let soql =
+        format!("SELECT {} FROM {}{}", fields.join(", "), spec.object.api_name(), where_clause(spec.filter.as_deref()));
     // The range is applied to the rows read, in the planner's own (byte)
     // order: SOQL string comparison may ignore case, which would move
     // records between chunks. Rows done before a crash are skipped.
@@ -424,9 +436,7 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
         let page_counts = import_page(app, pair, spec.object, page, spec.add_to_list.as_deref()).await?;
         counts.add(page_counts);
         if let Some(last) = page.last() {
-            app.store()
-                .checkpoint_chunk(&msg.job_id, msg.index, &owner, &last.id, counts, CHUNK_LEASE)
-                .await?;
+            app.store().checkpoint_chunk(&msg.job_id, msg.index, &owner, &last.id, counts, CHUNK_LEASE).await?;
         }
         flush_usage(app).await?;
     }
@@ -493,7 +503,8 @@ async fn import_page(
     if pair == ObjectPair::Contact {
         let mut candidates = Vec::new();
         for row in &fresh {
-            let Some(email) = row.fields.get(SALESFORCE_EMAIL_FIELD).and_then(Value::as_str).and_then(|e| Email::parse(e).ok())
+            let Some(email) =
+                row.fields.get(SALESFORCE_EMAIL_FIELD).and_then(Value::as_str).and_then(|e| Email::parse(e).ok())
             else {
                 continue;
             };
@@ -511,7 +522,12 @@ async fn import_page(
             .map(|m| (m.chosen.id.as_str().to_owned(), m.others))
             .collect();
         fresh.retain(|row| {
-            let has_email = row.fields.get(SALESFORCE_EMAIL_FIELD).and_then(Value::as_str).and_then(|e| Email::parse(e).ok()).is_some();
+            let has_email = row
+                .fields
+                .get(SALESFORCE_EMAIL_FIELD)
+                .and_then(Value::as_str)
+                .and_then(|e| Email::parse(e).ok())
+                .is_some();
             !has_email || chosen.contains_key(&row.id)
         });
         for (chosen_id, others) in &chosen {
@@ -603,7 +619,8 @@ async fn import_page(
     let hs_object = pair.hubspot_object_type();
     let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
     for batch in inputs.chunks(HUBSPOT_BATCH) {
-        let upserts: Vec<(String, Map<String, Value>)> = batch.iter().map(|(k, p, _, _)| (k.clone(), p.clone())).collect();
+        let upserts: Vec<(String, Map<String, Value>)> =
+            batch.iter().map(|(k, p, _, _)| (k.clone(), p.clone())).collect();
         let results = app.hubspot().batch_upsert(hs_object, id_property, &upserts).await?;
         let mut writes = Vec::new();
         for ((_, _, row, state), result) in batch.iter().zip(results) {

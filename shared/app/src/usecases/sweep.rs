@@ -21,10 +21,10 @@
 
 use crate::messages::queue_intents;
 use crate::ports::ChangedWindow;
-use crm_sync_crm::error::CrmError;
 use crate::usage::flush_usage;
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
+use crm_sync_crm::error::CrmError;
 use crm_sync_domain::intent::{SyncIntent, Trigger};
 use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId, SfObject};
 use crm_sync_store::System;
@@ -63,7 +63,12 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 }
 
 /// The cursor as read (for the conditional advance) and the window's start.
-async fn window(app: &App, system: System, object: &str, now: DateTime<Utc>) -> Result<(Option<DateTime<Utc>>, DateTime<Utc>), AppError> {
+async fn window(
+    app: &App,
+    system: System,
+    object: &str,
+    now: DateTime<Utc>,
+) -> Result<(Option<DateTime<Utc>>, DateTime<Utc>), AppError> {
     let cursor = app.store().get_cursor(system, object).await?;
     let overlap = chrono_duration(app.settings().sweep_overlap);
     let start = match &cursor {
@@ -75,7 +80,14 @@ async fn window(app: &App, system: System, object: &str, now: DateTime<Utc>) -> 
     Ok((cursor.map(|c| c.position), start))
 }
 
-async fn advance(app: &App, system: System, object: &str, expected: Option<DateTime<Utc>>, to: DateTime<Utc>, partial: bool) -> Result<bool, AppError> {
+async fn advance(
+    app: &App,
+    system: System,
+    object: &str,
+    expected: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+    partial: bool,
+) -> Result<bool, AppError> {
     match app.store().advance_cursor(system, object, expected, to, partial).await {
         Ok(()) => Ok(true),
         Err(e) if e.is_condition_failed() => {
@@ -149,19 +161,21 @@ impl Source {
         match self {
             Source::Salesforce(sobject) => app.salesforce().changed_since(sobject.api_name(), start, now).await,
             Source::Hubspot(pair) => {
-                app.hubspot().changed_since(pair.hubspot_object_type(), start, now, app.settings().sweep_batch_records).await
+                app.hubspot()
+                    .changed_since(pair.hubspot_object_type(), start, now, app.settings().sweep_batch_records)
+                    .await
             }
         }
     }
 
     fn intent(self, id: &str, now: DateTime<Utc>) -> Result<SyncIntent, String> {
         match self {
-            Source::Salesforce(sobject) => {
-                SalesforceId::parse(id).map(|id| SyncIntent::salesforce(sobject, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
-            }
-            Source::Hubspot(pair) => {
-                HubSpotId::parse(id).map(|id| SyncIntent::hubspot(pair, id, Trigger::Sweep, now)).map_err(|e| e.to_string())
-            }
+            Source::Salesforce(sobject) => SalesforceId::parse(id)
+                .map(|id| SyncIntent::salesforce(sobject, id, Trigger::Sweep, now))
+                .map_err(|e| e.to_string()),
+            Source::Hubspot(pair) => HubSpotId::parse(id)
+                .map(|id| SyncIntent::hubspot(pair, id, Trigger::Sweep, now))
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -213,4 +227,3 @@ pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
     info!(intents = report.intents_queued, "SweepCompleted");
     Ok(report)
 }
-

@@ -8,19 +8,19 @@
 //! External ID), and links are stored with conditional writes, so a message
 //! delivered twice or handled by two workers at once writes once.
 
+use crate::App;
 use crate::messages::parse_intents;
 use crate::ports::{HUBSPOT_BATCH, HsRecord, SALESFORCE_BATCH, SfRecord, WriteResult};
 use crate::usage::flush_usage;
-use crate::App;
 use chrono::{DateTime, TimeZone, Utc};
 use crm_sync_crm::error::CrmError;
+use crm_sync_domain::config::{InclusionSegment, SpecialField};
 use crm_sync_domain::decision::{Action, HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_domain::matching::{SalesforceCandidate, pick_salesforce_match};
 use crm_sync_domain::model::{FieldMap, RecordId};
-use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
-use crm_sync_domain::config::{InclusionSegment, SpecialField};
 use crm_sync_domain::rules::FieldReason;
+use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
 use crm_sync_domain::special::{
     CompanyAssociation, LIFECYCLE_STAGE, OwnerDirectory, SALESFORCE_CAMPAIGNS_PROPERTY, campaigns_property_value,
     company_association, lifecycle_stage_for_company,
@@ -226,11 +226,21 @@ pub(crate) fn categorize(code: &str) -> ErrorCategory {
         ErrorCategory::Duplicates
     } else if code.contains("ASSOCIATION") {
         ErrorCategory::Associations
-    } else if code.contains("ACCESS") || code.contains("PERMISSION") || code.contains("INSUFFICIENT") || code.contains("FORBIDDEN") {
+    } else if code.contains("ACCESS")
+        || code.contains("PERMISSION")
+        || code.contains("INSUFFICIENT")
+        || code.contains("FORBIDDEN")
+    {
         ErrorCategory::PermissionsOrAccess
     } else if code.contains("LIMIT") || code.contains("RATE") {
         ErrorCategory::ApiLimit
-    } else if code.contains("INVALID") || code.contains("REQUIRED") || code.contains("VALIDATION") || code.contains("FIELD") || code.contains("VALUE") || code.contains("STRING_TOO_LONG") {
+    } else if code.contains("INVALID")
+        || code.contains("REQUIRED")
+        || code.contains("VALIDATION")
+        || code.contains("FIELD")
+        || code.contains("VALUE")
+        || code.contains("STRING_TOO_LONG")
+    {
         ErrorCategory::PropertyValueOrValidation
     } else {
         ErrorCategory::Other
@@ -430,13 +440,8 @@ impl<'a> PairSync<'a> {
     }
 
     fn hubspot_properties(&self) -> Vec<String> {
-        let mut props: BTreeSet<String> = self
-            .app
-            .config()
-            .mappings(self.pair)
-            .iter()
-            .map(|m| m.hubspot_property.clone())
-            .collect();
+        let mut props: BTreeSet<String> =
+            self.app.config().mappings(self.pair).iter().map(|m| m.hubspot_property.clone()).collect();
         props.insert("hs_lastmodifieddate".into());
         props.insert("lastmodifieddate".into());
         match self.pair {
@@ -460,12 +465,8 @@ impl<'a> PairSync<'a> {
     }
 
     fn salesforce_fields(&self, object: SfObject) -> Vec<String> {
-        let mut fields: BTreeSet<String> = self
-            .app
-            .config()
-            .mappings_for(object)
-            .map(|m| m.salesforce_field.clone())
-            .collect();
+        let mut fields: BTreeSet<String> =
+            self.app.config().mappings_for(object).map(|m| m.salesforce_field.clone()).collect();
         fields.insert("Id".into());
         fields.insert("LastModifiedDate".into());
         fields.insert("SystemModstamp".into());
@@ -515,10 +516,7 @@ impl<'a> PairSync<'a> {
                 by_key.insert(key.as_str(), result.clone());
             }
         }
-        intents
-            .iter()
-            .map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or(RecordResult::Done))
-            .collect()
+        intents.iter().map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or(RecordResult::Done)).collect()
     }
 
     /// Builds one unit per record, joined through stored links.
@@ -556,9 +554,7 @@ impl<'a> PairSync<'a> {
                         forced,
                         hs_id: link.as_ref().map(|l| l.hubspot_id.clone()),
                         sf_object: Some(
-                            link.as_ref()
-                                .and_then(|l| SfObject::parse(&l.salesforce_object))
-                                .unwrap_or(object),
+                            link.as_ref().and_then(|l| SfObject::parse(&l.salesforce_object)).unwrap_or(object),
                         ),
                         sf_id: Some(id.clone()),
                         link,
@@ -767,7 +763,8 @@ impl<'a> PairSync<'a> {
     async fn match_contacts_in_salesforce(&mut self, units: &[usize]) {
         let mut wanted: Vec<(usize, Email)> = Vec::new();
         for &u in units {
-            if let Some(email) = self.units[u].hs.as_ref().and_then(|r| email_in(&r.properties, HUBSPOT_EMAIL_PROPERTY)) {
+            if let Some(email) = self.units[u].hs.as_ref().and_then(|r| email_in(&r.properties, HUBSPOT_EMAIL_PROPERTY))
+            {
                 wanted.push((u, email));
             }
         }
@@ -775,17 +772,9 @@ impl<'a> PairSync<'a> {
         for object in [SfObject::Lead, SfObject::Contact] {
             let fields = self.salesforce_fields(object);
             for chunk in wanted.chunks(SALESFORCE_BATCH) {
-                let list = chunk
-                    .iter()
-                    .map(|(_, e)| format!("'{}'", soql_escape(e.as_str())))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let soql = format!(
-                    "SELECT {} FROM {} WHERE Email IN ({})",
-                    fields.join(", "),
-                    object.api_name(),
-                    list
-                );
+                let list =
+                    chunk.iter().map(|(_, e)| format!("'{}'", soql_escape(e.as_str()))).collect::<Vec<_>>().join(",");
+                let soql = format!("SELECT {} FROM {} WHERE Email IN ({})", fields.join(", "), object.api_name(), list);
                 match self.app.salesforce().query(&soql).await {
                     Ok(records) => {
                         for record in records {
@@ -798,7 +787,8 @@ impl<'a> PairSync<'a> {
                                 id,
                                 object,
                                 email: email.clone(),
-                                created: parse_time(record.fields.get("CreatedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                                created: parse_time(record.fields.get("CreatedDate"))
+                                    .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
                                 converted: record.fields.get("IsConverted").and_then(Value::as_bool).unwrap_or(false),
                             };
                             candidates.entry(email).or_default().push((candidate, record));
@@ -921,7 +911,10 @@ impl<'a> PairSync<'a> {
                 Ok(records) => {
                     for r in records {
                         let id = SalesforceId::parse(&r.id).map(|i| i.as_str().to_owned()).unwrap_or(r.id.clone());
-                        has_account.insert(id, r.fields.get("AccountId").and_then(Value::as_str).is_some_and(|a| !a.is_empty()));
+                        has_account.insert(
+                            id,
+                            r.fields.get("AccountId").and_then(Value::as_str).is_some_and(|a| !a.is_empty()),
+                        );
                     }
                 }
                 Err(error) => {
@@ -1001,7 +994,8 @@ impl<'a> PairSync<'a> {
                     Ok(rows) => {
                         let mut names: HashMap<String, Vec<String>> = HashMap::new();
                         for row in rows {
-                            let member = row.fields.get(field).and_then(Value::as_str).and_then(|i| SalesforceId::parse(i).ok());
+                            let member =
+                                row.fields.get(field).and_then(Value::as_str).and_then(|i| SalesforceId::parse(i).ok());
                             let name = row.fields.get("Campaign").and_then(|c| c.get("Name")).and_then(Value::as_str);
                             if let (Some(member), Some(name)) = (member, name) {
                                 names.entry(member.as_str().to_owned()).or_default().push(name.to_owned());
@@ -1027,9 +1021,8 @@ impl<'a> PairSync<'a> {
     /// those records are retried later rather than decided without it.
     async fn segment_members(&mut self) -> Option<std::sync::Arc<std::collections::HashSet<String>>> {
         let Some(InclusionSegment::HubspotList(list)) = &self.app.config().inclusion_segment else { return None };
-        let units: Vec<usize> = (0..self.units.len())
-            .filter(|&u| self.units[u].result.is_none() && self.units[u].hs.is_some())
-            .collect();
+        let units: Vec<usize> =
+            (0..self.units.len()).filter(|&u| self.units[u].result.is_none() && self.units[u].hs.is_some()).collect();
         if self.pair != ObjectPair::Contact || units.is_empty() {
             return None;
         }
@@ -1072,11 +1065,8 @@ impl<'a> PairSync<'a> {
                 // Deleted (or merged away) on its own side: the link goes,
                 // the other side's record stays (deletions do not travel).
                 if let Some(link) = &unit.link
-                    && let Err(error) = self
-                        .app
-                        .store()
-                        .delete_link(store_pair(self.pair), &link.salesforce_id, link.version)
-                        .await
+                    && let Err(error) =
+                        self.app.store().delete_link(store_pair(self.pair), &link.salesforce_id, link.version).await
                 {
                     warn!(%error, "LinkNotDeleted");
                 }
@@ -1152,12 +1142,14 @@ impl<'a> PairSync<'a> {
             if self.pair == ObjectPair::Contact
                 && let (Some(object), Some(sf)) = (unit.sf_object, unit.sf.as_ref())
             {
-                let account = sf.fields.get("AccountId").and_then(Value::as_str).and_then(|a| SalesforceId::parse(a).ok());
+                let account =
+                    sf.fields.get("AccountId").and_then(Value::as_str).and_then(|a| SalesforceId::parse(a).ok());
                 let account_travels = decision.hubspot_writes.contains_key(ACCOUNT_ID_PROPERTY)
                     || matches!(decision.action, Action::CreateHubSpot { .. })
                     || unit.link.is_none();
                 if account_travels
-                    && let CompanyAssociation::FollowAccount(account) = company_association(config, object, account.as_ref())
+                    && let CompanyAssociation::FollowAccount(account) =
+                        company_association(config, object, account.as_ref())
                 {
                     follow_account.push((u, account));
                 }
@@ -1238,7 +1230,8 @@ impl<'a> PairSync<'a> {
         // Salesforce writes.
         for (object, items) in sf_updates {
             for chunk in items.chunks(SALESFORCE_BATCH) {
-                let records: Vec<(String, Map<String, Value>)> = chunk.iter().map(|(_, id, f)| (id.clone(), f.clone())).collect();
+                let records: Vec<(String, Map<String, Value>)> =
+                    chunk.iter().map(|(_, id, f)| (id.clone(), f.clone())).collect();
                 let result = self.app.salesforce().update(object.api_name(), &records).await;
                 self.settle(chunk.iter().map(|(u, _, _)| *u).collect(), result, &format!("salesforce:{object}")).await;
             }
@@ -1246,11 +1239,8 @@ impl<'a> PairSync<'a> {
         for (object, items) in sf_creates {
             for chunk in items.chunks(SALESFORCE_BATCH) {
                 let records: Vec<Map<String, Value>> = chunk.iter().map(|(_, f)| f.clone()).collect();
-                let result = self
-                    .app
-                    .salesforce()
-                    .upsert(object.api_name(), SALESFORCE_HUBSPOT_ID_FIELD, &records)
-                    .await;
+                let result =
+                    self.app.salesforce().upsert(object.api_name(), SALESFORCE_HUBSPOT_ID_FIELD, &records).await;
                 let units: Vec<usize> = chunk.iter().map(|(u, _)| *u).collect();
                 if let Ok(results) = &result {
                     for (&u, r) in units.iter().zip(results) {
@@ -1265,14 +1255,21 @@ impl<'a> PairSync<'a> {
         // HubSpot writes.
         let hs_object = self.pair.hubspot_object_type();
         for chunk in hs_updates.chunks(HUBSPOT_BATCH) {
-            let inputs: Vec<(String, Map<String, Value>)> = chunk.iter().map(|(_, id, p)| (id.clone(), p.clone())).collect();
+            let inputs: Vec<(String, Map<String, Value>)> =
+                chunk.iter().map(|(_, id, p)| (id.clone(), p.clone())).collect();
             let result = self.app.hubspot().batch_update(hs_object, &inputs).await;
-            self.settle(chunk.iter().map(|(u, _, _)| *u).collect(), result, &format!("hubspot:{}", pair_name(self.pair))).await;
+            self.settle(
+                chunk.iter().map(|(u, _, _)| *u).collect(),
+                result,
+                &format!("hubspot:{}", pair_name(self.pair)),
+            )
+            .await;
         }
         let id_property =
             if self.pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
         for chunk in hs_creates.chunks(HUBSPOT_BATCH) {
-            let inputs: Vec<(String, Map<String, Value>)> = chunk.iter().map(|(_, k, p)| (k.clone(), p.clone())).collect();
+            let inputs: Vec<(String, Map<String, Value>)> =
+                chunk.iter().map(|(_, k, p)| (k.clone(), p.clone())).collect();
             let result = self.app.hubspot().batch_upsert(hs_object, id_property, &inputs).await;
             let units: Vec<usize> = chunk.iter().map(|(u, _, _)| *u).collect();
             if let Ok(results) = &result {
@@ -1284,7 +1281,8 @@ impl<'a> PairSync<'a> {
             }
             self.settle(units, result, &format!("hubspot:{}", pair_name(self.pair))).await;
         }
-        let emails: Vec<String> = opt_outs.iter().filter(|(u, _)| self.units[*u].result.is_none()).map(|(_, e)| e.clone()).collect();
+        let emails: Vec<String> =
+            opt_outs.iter().filter(|(u, _)| self.units[*u].result.is_none()).map(|(_, e)| e.clone()).collect();
         if !emails.is_empty() {
             let units: Vec<usize> = opt_outs.iter().map(|(u, _)| *u).collect();
             match self.app.hubspot().unsubscribe_all(&emails).await {
@@ -1338,7 +1336,8 @@ impl<'a> PairSync<'a> {
                     associated.values().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
                 let mut current: HashMap<String, Option<String>> = HashMap::new();
                 for part in companies.chunks(HUBSPOT_BATCH) {
-                    let read = self.app.hubspot().batch_read("companies", part, None, &[LIFECYCLE_STAGE.to_owned()]).await?;
+                    let read =
+                        self.app.hubspot().batch_read("companies", part, None, &[LIFECYCLE_STAGE.to_owned()]).await?;
                     for r in read {
                         let stage = r.properties.get(LIFECYCLE_STAGE).and_then(Value::as_str).map(str::to_owned);
                         current.insert(r.id, stage);
@@ -1358,7 +1357,8 @@ impl<'a> PairSync<'a> {
             for (u, previous, stage) in chunk {
                 let Some(contact) = self.units[*u].hs_id.as_ref() else { continue };
                 for company in associated.get(contact).into_iter().flatten() {
-                    let company_stage = writes.get(company).cloned().or_else(|| current.get(company).cloned().flatten());
+                    let company_stage =
+                        writes.get(company).cloned().or_else(|| current.get(company).cloned().flatten());
                     if let Some((_, value)) =
                         lifecycle_stage_for_company(config, previous.as_deref(), Some(stage), company_stage.as_deref())
                     {
@@ -1383,7 +1383,11 @@ impl<'a> PairSync<'a> {
                     let failed = results.len() as u64 - done;
                     if failed > 0 {
                         warn!(failed, "LifecycleStageNotCarried");
-                        *self.stats.errors.entry(category_name(ErrorCategory::PropertyValueOrValidation)).or_default() += failed;
+                        *self
+                            .stats
+                            .errors
+                            .entry(category_name(ErrorCategory::PropertyValueOrValidation))
+                            .or_default() += failed;
                     }
                 }
                 Err(error) => {
@@ -1519,8 +1523,13 @@ impl<'a> PairSync<'a> {
                             self.record_failure(*u, &code, &message, false).await;
                         }
                         None => {
-                            self.record_failure(*u, "MISSING_RESULT", "the CRM returned no result for this record", true)
-                                .await;
+                            self.record_failure(
+                                *u,
+                                "MISSING_RESULT",
+                                "the CRM returned no result for this record",
+                                true,
+                            )
+                            .await;
                         }
                     }
                 }

@@ -9,10 +9,10 @@
 //! input gets 401/400 and one warning log line, and nothing is queued. It does
 //! no CRM calls: the answer must come back within HubSpot's 5 seconds.
 
+use crate::App;
 use crate::messages::queue_intents;
 use crate::webhook::hubspot_events::{self, EventAction};
 use crate::webhook::outbound;
-use crate::App;
 use chrono::{DateTime, TimeZone, Utc};
 use crm_sync_domain::intent::{SyncIntent, Trigger};
 use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId, SfObject};
@@ -88,12 +88,8 @@ async fn claim_events(app: &App, keys: &[String]) -> Result<Vec<bool>, crm_sync_
 
 /// Leaves a requeue mark on the claimed events after their queueing failed.
 async fn mark_for_requeue(app: &App, keys: &[String], claimed: &[bool]) {
-    let marks: Vec<String> = keys
-        .iter()
-        .zip(claimed)
-        .filter(|(_, claimed)| **claimed)
-        .map(|(k, _)| format!("{k}{REQUEUE_MARK}"))
-        .collect();
+    let marks: Vec<String> =
+        keys.iter().zip(claimed).filter(|(_, claimed)| **claimed).map(|(k, _)| format!("{k}{REQUEUE_MARK}")).collect();
     if marks.is_empty() {
         return;
     }
@@ -154,10 +150,7 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
         if event.action() == EventAction::Ignored {
             continue;
         }
-        let at = event
-            .occurred_at
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-            .unwrap_or(now);
+        let at = event.occurred_at.and_then(|ms| Utc.timestamp_millis_opt(ms).single()).unwrap_or(now);
         for id in event.record_ids() {
             let Ok(id) = HubSpotId::parse(&id.to_string()) else { continue };
             let intent = SyncIntent::hubspot(pair, id, Trigger::Webhook, at);
@@ -214,11 +207,7 @@ pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> W
         }
     }
     tracing::Span::current().record("notifications", message.notifications.len());
-    let keys: Vec<String> = message
-        .notifications
-        .iter()
-        .map(|n| format!("salesforce:{}", n.id))
-        .collect();
+    let keys: Vec<String> = message.notifications.iter().map(|n| format!("salesforce:{}", n.id)).collect();
     let fresh = match claim_events(app, &keys).await {
         Ok(fresh) => fresh,
         Err(error) => {
@@ -232,10 +221,9 @@ pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> W
         if !fresh {
             continue;
         }
-        let (Some(object), Ok(id)) = (
-            SfObject::parse(&notification.sobject),
-            SalesforceId::parse(&notification.record_id),
-        ) else {
+        let (Some(object), Ok(id)) =
+            (SfObject::parse(&notification.sobject), SalesforceId::parse(&notification.record_id))
+        else {
             warn!(sobject = %notification.sobject, "NotificationSkipped");
             continue;
         };

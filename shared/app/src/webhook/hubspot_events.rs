@@ -60,16 +60,11 @@ pub enum EventAction {
 impl HubspotEvent {
     /// The object part of the subscription type (`contact`, `company`, `deal`).
     pub fn object(&self) -> &str {
-        self.subscription_type
-            .split_once('.')
-            .map_or(self.subscription_type.as_str(), |(object, _)| object)
+        self.subscription_type.split_once('.').map_or(self.subscription_type.as_str(), |(object, _)| object)
     }
 
     pub fn action(&self) -> EventAction {
-        let kind = self
-            .subscription_type
-            .split_once('.')
-            .map_or("", |(_, kind)| kind);
+        let kind = self.subscription_type.split_once('.').map_or("", |(_, kind)| kind);
         match kind {
             "creation" | "propertyChange" | "restore" => EventAction::Changed,
             "deletion" | "privacyDeletion" => EventAction::Deleted,

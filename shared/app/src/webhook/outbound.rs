@@ -81,9 +81,7 @@ pub fn parse(body: &str) -> Result<OutboundMessage, OutboundParseError> {
                 let mut xsi_type = None;
                 for attr in start.attributes().flatten() {
                     let key = local(attr.key.as_ref()).to_vec();
-                    let value = attr
-                        .decode_and_unescape_value(reader.decoder())
-                        .map_err(OutboundParseError::Xml)?;
+                    let value = attr.decode_and_unescape_value(reader.decoder()).map_err(OutboundParseError::Xml)?;
                     if key == b"nil" && value == "true" {
                         state.nil = true;
                     } else if key == b"type" {

@@ -28,11 +28,18 @@ fn id_text(v: &Value) -> Option<String> {
 
 impl HubSpotClient {
     /// Associated records of each `from` id; ids without associations are absent.
-    pub async fn associations_read(&self, from: &str, to: &str, ids: &[String]) -> Result<BTreeMap<String, Vec<Associated>>, CrmError> {
+    pub async fn associations_read(
+        &self,
+        from: &str,
+        to: &str,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<Associated>>, CrmError> {
         let mut out = BTreeMap::new();
         for chunk in ids.chunks(BATCH_LIMIT) {
             let body = json!({ "inputs": chunk.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() });
-            let answer = self.call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/read"), &[], Some(&body)).await?;
+            let answer = self
+                .call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/read"), &[], Some(&body))
+                .await?;
             for result in answer.body.get("results").and_then(Value::as_array).into_iter().flatten() {
                 let Some(from_id) = result.pointer("/from/id").and_then(id_text) else { continue };
                 let targets = result
@@ -60,13 +67,21 @@ impl HubSpotClient {
 
     /// Associates `(from id, to id)` pairs with a HubSpot-defined type
     /// (e.g. [`CONTACT_TO_COMPANY`]).
-    pub async fn associate(&self, from: &str, to: &str, pairs: &[(String, String)], type_id: u32) -> Result<(), CrmError> {
+    pub async fn associate(
+        &self,
+        from: &str,
+        to: &str,
+        pairs: &[(String, String)],
+        type_id: u32,
+    ) -> Result<(), CrmError> {
         for chunk in pairs.chunks(BATCH_LIMIT) {
             let body = json!({ "inputs": chunk.iter().map(|(a, b)| json!({
                 "from": { "id": a }, "to": { "id": b },
                 "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id }],
             })).collect::<Vec<_>>() });
-            let answer = self.call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/create"), &[], Some(&body)).await?;
+            let answer = self
+                .call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/create"), &[], Some(&body))
+                .await?;
             fail_on_batch_errors(&answer.body)?;
         }
         Ok(())
@@ -76,7 +91,14 @@ impl HubSpotClient {
     pub async fn associate_default(&self, from: &str, to: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
         for chunk in pairs.chunks(BATCH_LIMIT) {
             let body = json!({ "inputs": chunk.iter().map(|(a, b)| json!({ "from": { "id": a }, "to": { "id": b } })).collect::<Vec<_>>() });
-            let answer = self.call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/associate/default"), &[], Some(&body)).await?;
+            let answer = self
+                .call(
+                    Method::POST,
+                    &format!("/crm/v4/associations/{from}/{to}/batch/associate/default"),
+                    &[],
+                    Some(&body),
+                )
+                .await?;
             fail_on_batch_errors(&answer.body)?;
         }
         Ok(())
@@ -86,7 +108,8 @@ impl HubSpotClient {
     pub async fn dissociate(&self, from: &str, to: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
         for chunk in pairs.chunks(BATCH_LIMIT) {
             let body = json!({ "inputs": chunk.iter().map(|(a, b)| json!({ "from": { "id": a }, "to": [{ "id": b }] })).collect::<Vec<_>>() });
-            self.call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/archive"), &[], Some(&body)).await?;
+            self.call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/archive"), &[], Some(&body))
+                .await?;
         }
         Ok(())
     }

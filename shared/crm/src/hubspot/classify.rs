@@ -48,10 +48,7 @@ fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
 /// account's midnight; UTC is the conservative stand-in), plus a minute.
 pub fn until_next_midnight(now: DateTime<Utc>) -> Duration {
     let tomorrow = now.date_naive().succ_opt().and_then(|d| d.and_hms_opt(0, 1, 0)).map(|d| d.and_utc());
-    tomorrow
-        .map(|t| t - now)
-        .and_then(|d: ChronoDuration| d.to_std().ok())
-        .unwrap_or(Duration::from_secs(24 * 3600))
+    tomorrow.map(|t| t - now).and_then(|d: ChronoDuration| d.to_std().ok()).unwrap_or(Duration::from_secs(24 * 3600))
 }
 
 /// Classifies a non-success answer.
@@ -72,14 +69,14 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc
                 RatePolicy::Secondly => retry_after.unwrap_or(SECONDLY_WAIT),
                 RatePolicy::TenSecondly => retry_after.unwrap_or(TEN_SECONDLY_WAIT),
             };
-            let code = json
-                .get("policyName")
-                .and_then(Value::as_str)
-                .or(category_field)
-                .unwrap_or("RATE_LIMITS");
+            let code = json.get("policyName").and_then(Value::as_str).or(category_field).unwrap_or("RATE_LIMITS");
             (code.to_owned(), ErrorCategory::ApiLimit, Verdict::Retryable { after: wait })
         }
-        477 => ("MIGRATION_IN_PROGRESS".to_owned(), ErrorCategory::Other, Verdict::Retryable { after: retry_after.unwrap_or(Duration::from_secs(60)) }),
+        477 => (
+            "MIGRATION_IN_PROGRESS".to_owned(),
+            ErrorCategory::Other,
+            Verdict::Retryable { after: retry_after.unwrap_or(Duration::from_secs(60)) },
+        ),
         500..=599 => (
             category_field.unwrap_or("SERVER_ERROR").to_owned(),
             ErrorCategory::Other,
@@ -87,7 +84,9 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc
         ),
         409 => (category_field.unwrap_or("CONFLICT").to_owned(), ErrorCategory::Duplicates, Verdict::Permanent),
         401 | 403 => (
-            category_field.unwrap_or(if status == 401 { "INVALID_AUTHENTICATION" } else { "MISSING_SCOPES" }).to_owned(),
+            category_field
+                .unwrap_or(if status == 401 { "INVALID_AUTHENTICATION" } else { "MISSING_SCOPES" })
+                .to_owned(),
             ErrorCategory::PermissionsOrAccess,
             Verdict::Permanent,
         ),
@@ -95,10 +94,15 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc
         400 | 422 => {
             let code = category_field.unwrap_or("VALIDATION_ERROR").to_owned();
             let about_associations = message.to_ascii_lowercase().contains("association");
-            let category = if about_associations { ErrorCategory::Associations } else { ErrorCategory::PropertyValueOrValidation };
+            let category =
+                if about_associations { ErrorCategory::Associations } else { ErrorCategory::PropertyValueOrValidation };
             (code, category, Verdict::Permanent)
         }
-        _ => (category_field.map_or_else(|| format!("HTTP_{status}"), str::to_owned), ErrorCategory::Other, Verdict::Permanent),
+        _ => (
+            category_field.map_or_else(|| format!("HTTP_{status}"), str::to_owned),
+            ErrorCategory::Other,
+            Verdict::Permanent,
+        ),
     };
     CrmError { system: System::Hubspot, status, code, message, category, verdict, source: None }
 }
@@ -192,7 +196,12 @@ mod tests {
     #[test]
     fn server_errors_are_retryable_and_client_errors_are_not() {
         assert!(classify(502, &HeaderMap::new(), b"bad gateway", now()).is_retryable());
-        let e = classify(400, &HeaderMap::new(), br#"{"message":"Property values were not valid","category":"VALIDATION_ERROR"}"#, now());
+        let e = classify(
+            400,
+            &HeaderMap::new(),
+            br#"{"message":"Property values were not valid","category":"VALIDATION_ERROR"}"#,
+            now(),
+        );
         assert_eq!((e.category, e.is_retryable()), (ErrorCategory::PropertyValueOrValidation, false));
         let e = classify(403, &HeaderMap::new(), br#"{"message":"no scope","category":"MISSING_SCOPES"}"#, now());
         assert_eq!(e.category, ErrorCategory::PermissionsOrAccess);

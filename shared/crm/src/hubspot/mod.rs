@@ -26,9 +26,9 @@ pub mod webhook;
 
 pub use associations::{COMPANY_TO_CONTACT, CONTACT_TO_COMPANY, DEAL_TO_COMPANY, DEAL_TO_CONTACT};
 pub use budget::RateBudget;
+pub use classify::existing_id;
 pub use lists::LIST_ADD_BATCH;
 pub use owners::HubSpotOwner;
-pub use classify::existing_id;
 pub use search::{MAX_SEARCH_RESULTS, ModifiedWindow, SEARCH_PAGE_SIZE, modified_property};
 pub use types::*;
 
@@ -125,7 +125,9 @@ pub(crate) struct Answer {
 
 impl HubSpotClient {
     pub fn new(config: HubSpotConfig) -> Result<Self, CrmError> {
-        let mut builder = reqwest::Client::builder().timeout(config.timeout).user_agent(concat!("crm-sync/", env!("CARGO_PKG_VERSION")));
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("crm-sync/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &config.extra_root_cert_pem {
             let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
                 let mut err = classify::invalid("the extra root certificate is not valid PEM");
@@ -136,7 +138,14 @@ impl HubSpotClient {
         }
         let http = builder.build().map_err(classify::transport)?;
         let base = config.base_url.trim_end_matches('/').to_owned();
-        Ok(Self { http, base, config, calls: AtomicU64::new(0), budget: Mutex::new(RateBudget::default()), last_search: tokio::sync::Mutex::new(None) })
+        Ok(Self {
+            http,
+            base,
+            config,
+            calls: AtomicU64::new(0),
+            budget: Mutex::new(RateBudget::default()),
+            last_search: tokio::sync::Mutex::new(None),
+        })
     }
 
     /// Requests sent since the client was built, retries included (monotonic).
@@ -179,13 +188,20 @@ impl HubSpotClient {
     }
 
     /// Sends one API request; resends 429s of the short windows.
-    pub(crate) async fn call(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Answer, CrmError> {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, CrmError> {
         let url = format!("{}{}", self.base, path);
         let is_search = method == Method::POST && path.ends_with("/search");
         let mut retries = 0;
         loop {
             self.pace(is_search).await;
-            let mut request = self.http.request(method.clone(), &url).bearer_auth(self.config.token.expose()).query(query);
+            let mut request =
+                self.http.request(method.clone(), &url).bearer_auth(self.config.token.expose()).query(query);
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -196,7 +212,11 @@ impl HubSpotClient {
             self.budget_lock().observe(&headers, Instant::now());
             let bytes = response.bytes().await.map_err(classify::transport)?;
             if (200..300).contains(&status) {
-                let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).map_err(|e| classify::decode(status, e))? };
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).map_err(|e| classify::decode(status, e))?
+                };
                 tracing::debug!(%method, status, "hubspot call answered");
                 return Ok(Answer { status, body });
             }

@@ -28,7 +28,11 @@ fn next_after(body: &Value) -> Option<String> {
 }
 
 pub(crate) fn page(answer: &Answer) -> Result<Page, CrmError> {
-    Ok(Page { results: results(answer)?, after: next_after(&answer.body), total: answer.body.get("total").and_then(Value::as_u64) })
+    Ok(Page {
+        results: results(answer)?,
+        after: next_after(&answer.body),
+        total: answer.body.get("total").and_then(Value::as_u64),
+    })
 }
 
 fn check_object(object: &str) -> Result<(), CrmError> {
@@ -44,7 +48,8 @@ fn items_in_order(answer: &Answer, input_ids: &[String], new_by_default: bool) -
     let mut out: Vec<Option<BatchItem>> = vec![None; input_ids.len()];
     let results = answer.body.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
     for (pos, raw) in results.into_iter().enumerate() {
-        let slot = raw.get("objectWriteTraceId").and_then(Value::as_str).and_then(|t| t.parse::<usize>().ok()).unwrap_or(pos);
+        let slot =
+            raw.get("objectWriteTraceId").and_then(Value::as_str).and_then(|t| t.parse::<usize>().ok()).unwrap_or(pos);
         let created = raw.get("new").and_then(Value::as_bool).unwrap_or(new_by_default);
         let record: HsObject = parse(answer, raw)?;
         if let Some(s) = out.get_mut(slot) {
@@ -74,14 +79,25 @@ fn items_in_order(answer: &Answer, input_ids: &[String], new_by_default: bool) -
     }
     Ok(out
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| BatchItem::Err { category: "UNKNOWN".into(), message: "HubSpot returned no result for this input".into() }))
+        .map(|o| {
+            o.unwrap_or_else(|| BatchItem::Err {
+                category: "UNKNOWN".into(),
+                message: "HubSpot returned no result for this input".into(),
+            })
+        })
         .collect())
 }
 
 impl HubSpotClient {
     /// Reads one record by id, or by a unique property (`idProperty`).
     /// `Ok(None)` when it does not exist (or is archived).
-    pub async fn get(&self, object: &str, id: &str, id_property: Option<&str>, properties: &[String]) -> Result<Option<HsObject>, CrmError> {
+    pub async fn get(
+        &self,
+        object: &str,
+        id: &str,
+        id_property: Option<&str>,
+        properties: &[String],
+    ) -> Result<Option<HsObject>, CrmError> {
         check_object(object)?;
         let mut query = Vec::new();
         if !properties.is_empty() {
@@ -98,7 +114,14 @@ impl HubSpotClient {
     }
 
     /// One page of records in id order (`limit` at most 100).
-    pub async fn list_page(&self, object: &str, properties: &[String], after: Option<&str>, limit: u32, archived: bool) -> Result<Page, CrmError> {
+    pub async fn list_page(
+        &self,
+        object: &str,
+        properties: &[String],
+        after: Option<&str>,
+        limit: u32,
+        archived: bool,
+    ) -> Result<Page, CrmError> {
         check_object(object)?;
         let mut query = vec![("limit", limit.min(100).to_string()), ("archived", archived.to_string())];
         if !properties.is_empty() {
@@ -128,7 +151,12 @@ impl HubSpotClient {
     /// Records archived within `[start, end)`. HubSpot cannot search the
     /// recycle bin, so this pages through every archived record (one call
     /// per 100) and keeps those whose `archivedAt` falls in the window.
-    pub async fn archived_between(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<HsObject>, CrmError> {
+    pub async fn archived_between(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<HsObject>, CrmError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -148,16 +176,29 @@ impl HubSpotClient {
 
     pub async fn create(&self, object: &str, properties: &Map<String, Value>) -> Result<HsObject, CrmError> {
         check_object(object)?;
-        let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}"), &[], Some(&json!({ "properties": properties }))).await?;
+        let answer = self
+            .call(Method::POST, &format!("/crm/v3/objects/{object}"), &[], Some(&json!({ "properties": properties })))
+            .await?;
         parse(&answer, answer.body.clone())
     }
 
     /// Updates one record by id, or by a unique property.
-    pub async fn update(&self, object: &str, id: &str, id_property: Option<&str>, properties: &Map<String, Value>) -> Result<HsObject, CrmError> {
+    pub async fn update(
+        &self,
+        object: &str,
+        id: &str,
+        id_property: Option<&str>,
+        properties: &Map<String, Value>,
+    ) -> Result<HsObject, CrmError> {
         check_object(object)?;
         let query: Vec<(&str, String)> = id_property.map(|p| ("idProperty", p.to_owned())).into_iter().collect();
         let answer = self
-            .call(Method::PATCH, &format!("/crm/v3/objects/{object}/{}", segment(id)), &query, Some(&json!({ "properties": properties })))
+            .call(
+                Method::PATCH,
+                &format!("/crm/v3/objects/{object}/{}", segment(id)),
+                &query,
+                Some(&json!({ "properties": properties })),
+            )
             .await?;
         parse(&answer, answer.body.clone())
     }
@@ -170,7 +211,13 @@ impl HubSpotClient {
 
     /// Reads records by id, or by a unique property such as `email`; one
     /// call per 100 ids. Unknown ids are simply absent.
-    pub async fn batch_read(&self, object: &str, ids: &[String], id_property: Option<&str>, properties: &[String]) -> Result<Vec<HsObject>, CrmError> {
+    pub async fn batch_read(
+        &self,
+        object: &str,
+        ids: &[String],
+        id_property: Option<&str>,
+        properties: &[String],
+    ) -> Result<Vec<HsObject>, CrmError> {
         check_object(object)?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH_LIMIT) {
@@ -182,7 +229,14 @@ impl HubSpotClient {
             if let Some(p) = id_property {
                 body["idProperty"] = json!(p);
             }
-            let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/read"), &[("archived", "false".into())], Some(&body)).await?;
+            let answer = self
+                .call(
+                    Method::POST,
+                    &format!("/crm/v3/objects/{object}/batch/read"),
+                    &[("archived", "false".into())],
+                    Some(&body),
+                )
+                .await?;
             out.extend(results(&answer)?);
         }
         Ok(out)
@@ -196,7 +250,8 @@ impl HubSpotClient {
         for chunk in inputs.chunks(BATCH_LIMIT) {
             let body = json!({ "inputs": chunk.iter().enumerate().map(|(i, p)| json!({
                 "properties": p, "associations": [], "objectWriteTraceId": i.to_string() })).collect::<Vec<_>>() });
-            let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/create"), &[], Some(&body)).await?;
+            let answer =
+                self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/create"), &[], Some(&body)).await?;
             let ids: Vec<String> = (0..chunk.len()).map(|i| i.to_string()).collect();
             out.extend(items_in_order(&answer, &ids, true)?);
         }
@@ -204,18 +259,33 @@ impl HubSpotClient {
     }
 
     /// Updates records by HubSpot id; one call per 100.
-    pub async fn batch_update(&self, object: &str, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<BatchItem>, CrmError> {
+    pub async fn batch_update(
+        &self,
+        object: &str,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<BatchItem>, CrmError> {
         self.batch_write(object, "update", None, inputs).await
     }
 
     /// Creates or updates records keyed by a unique property (`email` for
     /// contacts, `salesforce_id` for companies and deals); one call per 100.
     /// `BatchItem::Ok { created }` tells new records from updated ones.
-    pub async fn batch_upsert(&self, object: &str, id_property: &str, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<BatchItem>, CrmError> {
+    pub async fn batch_upsert(
+        &self,
+        object: &str,
+        id_property: &str,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<BatchItem>, CrmError> {
         self.batch_write(object, "upsert", Some(id_property), inputs).await
     }
 
-    async fn batch_write(&self, object: &str, op: &str, id_property: Option<&str>, inputs: &[(String, Map<String, Value>)]) -> Result<Vec<BatchItem>, CrmError> {
+    async fn batch_write(
+        &self,
+        object: &str,
+        op: &str,
+        id_property: Option<&str>,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<BatchItem>, CrmError> {
         check_object(object)?;
         let mut out = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(BATCH_LIMIT) {
@@ -224,7 +294,8 @@ impl HubSpotClient {
                 if let Some(prop) = id_property { input["idProperty"] = json!(prop); }
                 input
             }).collect::<Vec<_>>() });
-            let answer = self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/{op}"), &[], Some(&body)).await?;
+            let answer =
+                self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/{op}"), &[], Some(&body)).await?;
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
             out.extend(items_in_order(&answer, &ids, false)?);
         }
@@ -242,7 +313,11 @@ impl HubSpotClient {
     }
 
     /// Defines a property (e.g. the unique `salesforce_id`).
-    pub async fn create_property(&self, object: &str, definition: &PropertyDefinition) -> Result<PropertyDefinition, CrmError> {
+    pub async fn create_property(
+        &self,
+        object: &str,
+        definition: &PropertyDefinition,
+    ) -> Result<PropertyDefinition, CrmError> {
         check_object(object)?;
         let body = serde_json::to_value(definition).map_err(|e| classify::decode(0, e))?;
         let answer = self.call(Method::POST, &format!("/crm/v3/properties/{object}"), &[], Some(&body)).await?;

@@ -2,10 +2,10 @@
 //! gets past HubSpot's 10,000-result cap by splitting the time window in
 //! halves until each part fits.
 
+use super::HubSpotClient;
 use super::classify;
 use super::objects::page;
 use super::types::{Direction, Filter, FilterGroup, HsObject, Operator, Page, SearchRequest, Sort};
-use super::HubSpotClient;
 use crate::error::CrmError;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -129,7 +129,8 @@ impl HubSpotClient {
                     return Ok(ModifiedWindow { records: out, covered_to: end });
                 };
                 if out.len() >= max_records
-                    && let Some(covered) = last.filter(|l| *l > start.timestamp_millis()).and_then(DateTime::from_timestamp_millis)
+                    && let Some(covered) =
+                        last.filter(|l| *l > start.timestamp_millis()).and_then(DateTime::from_timestamp_millis)
                 {
                     return Ok(ModifiedWindow { records: out, covered_to: covered });
                 }
@@ -162,8 +163,5 @@ pub struct ModifiedWindow {
 
 /// A HubSpot datetime value: ISO-8601 or epoch milliseconds.
 fn parse_time(value: &str) -> Option<i64> {
-    value
-        .parse::<i64>()
-        .ok()
-        .or_else(|| DateTime::parse_from_rfc3339(value).ok().map(|t| t.timestamp_millis()))
+    value.parse::<i64>().ok().or_else(|| DateTime::parse_from_rfc3339(value).ok().map(|t| t.timestamp_millis()))
 }

@@ -45,8 +45,18 @@ fn equal(expected: &[u8], given: &str) -> Result<(), SignatureError> {
 /// Decodes the percent-encoded characters HubSpot decodes before signing v3.
 pub fn decode_v3_uri(uri: &str) -> String {
     const DECODED: [(&str, char); 12] = [
-        ("3A", ':'), ("2F", '/'), ("3F", '?'), ("40", '@'), ("21", '!'), ("24", '$'),
-        ("27", '\''), ("28", '('), ("29", ')'), ("2A", '*'), ("2C", ','), ("3B", ';'),
+        ("3A", ':'),
+        ("2F", '/'),
+        ("3F", '?'),
+        ("40", '@'),
+        ("21", '!'),
+        ("24", '$'),
+        ("27", '\''),
+        ("28", '('),
+        ("29", ')'),
+        ("2A", '*'),
+        ("2C", ','),
+        ("3B", ';'),
     ];
     let mut out = String::with_capacity(uri.len());
     let mut rest = uri;
@@ -80,7 +90,15 @@ pub fn sign_v3(secret: &str, method: &str, uri: &str, body: &[u8], timestamp: &s
 }
 
 /// Checks a v3 signature and its timestamp (epoch ms, within 5 minutes of `now`).
-pub fn verify_v3(secret: &str, method: &str, uri: &str, body: &[u8], signature: &str, timestamp: &str, now: DateTime<Utc>) -> Result<(), SignatureError> {
+pub fn verify_v3(
+    secret: &str,
+    method: &str,
+    uri: &str,
+    body: &[u8],
+    signature: &str,
+    timestamp: &str,
+    now: DateTime<Utc>,
+) -> Result<(), SignatureError> {
     let ts: i64 = timestamp.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
     let age_ms = now.timestamp_millis() - ts;
     if age_ms.unsigned_abs() > MAX_AGE.as_millis() as u64 {
@@ -110,7 +128,14 @@ pub fn verify_v1(secret: &str, body: &[u8], signature: &str) -> Result<(), Signa
 /// Checks a delivery from its headers: v3 when `X-HubSpot-Signature-v3` is
 /// present (HubSpot sends it on every request), else the version named by
 /// `X-HubSpot-Signature-Version`. `uri` is the full URL HubSpot called.
-pub fn verify_request(secret: &str, method: &str, uri: &str, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Result<SignatureVersion, SignatureError> {
+pub fn verify_request(
+    secret: &str,
+    method: &str,
+    uri: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<SignatureVersion, SignatureError> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(sig) = get("x-hubspot-signature-v3") {
         let ts = get("x-hubspot-request-timestamp").ok_or(SignatureError::BadTimestamp)?;
@@ -137,20 +162,37 @@ mod tests {
         let body = br#"[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]"#;
         assert_eq!(verify_v1(SECRET, body, "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"), Ok(()));
         assert_eq!(
-            verify_v2(SECRET, "GET", "https://www.example.com/webhook_uri", b"", "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"),
+            verify_v2(
+                SECRET,
+                "GET",
+                "https://www.example.com/webhook_uri",
+                b"",
+                "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
+            ),
             Ok(())
         );
         let now = Utc.timestamp_millis_opt(1_714_000_060_000).unwrap();
         let v3 = "AvKzGI4s/I8BIoaVzZc4wGbKj15lIphJ3Sj57IRcSjU=";
         let body = br#"[{"eventId":42,"objectId":101}]"#;
-        assert_eq!(verify_v3(SECRET, "POST", "https://sync.example.com/hubspot/webhook", body, v3, "1714000000000", now), Ok(()));
+        assert_eq!(
+            verify_v3(SECRET, "POST", "https://sync.example.com/hubspot/webhook", body, v3, "1714000000000", now),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_v3_signature_past_five_minutes_is_stale() {
         let now = Utc.timestamp_millis_opt(1_714_000_000_000 + 301_000).unwrap();
         let body = br#"[{"eventId":42,"objectId":101}]"#;
-        let r = verify_v3(SECRET, "POST", "https://sync.example.com/hubspot/webhook", body, "AvKzGI4s/I8BIoaVzZc4wGbKj15lIphJ3Sj57IRcSjU=", "1714000000000", now);
+        let r = verify_v3(
+            SECRET,
+            "POST",
+            "https://sync.example.com/hubspot/webhook",
+            body,
+            "AvKzGI4s/I8BIoaVzZc4wGbKj15lIphJ3Sj57IRcSjU=",
+            "1714000000000",
+            now,
+        );
         assert_eq!(r, Err(SignatureError::Stale { age_seconds: 301 }));
     }
 

@@ -27,16 +27,36 @@ pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> (Erro
             return (Duplicates, Verdict::Permanent);
         }
         "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED_REFERENCE" => return (Associations, Verdict::Permanent),
-        "INVALID_SESSION_ID" | "INSUFFICIENT_ACCESS_OR_READONLY" | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
-        | "INSUFFICIENT_ACCESS" | "API_DISABLED_FOR_ORG" | "API_CURRENTLY_DISABLED" | "invalid_grant" | "invalid_client"
-        | "invalid_client_id" | "unsupported_grant_type" | "invalid_request" => {
+        "INVALID_SESSION_ID"
+        | "INSUFFICIENT_ACCESS_OR_READONLY"
+        | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
+        | "INSUFFICIENT_ACCESS"
+        | "API_DISABLED_FOR_ORG"
+        | "API_CURRENTLY_DISABLED"
+        | "invalid_grant"
+        | "invalid_client"
+        | "invalid_client_id"
+        | "unsupported_grant_type"
+        | "invalid_request" => {
             return (PermissionsOrAccess, Verdict::Permanent);
         }
-        "REQUIRED_FIELD_MISSING" | "FIELD_CUSTOM_VALIDATION_EXCEPTION" | "INVALID_EMAIL_ADDRESS" | "STRING_TOO_LONG"
-        | "INVALID_FIELD" | "INVALID_FIELD_FOR_INSERT_UPDATE" | "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
-        | "JSON_PARSER_ERROR" | "MALFORMED_QUERY" | "INVALID_TYPE" | "CANNOT_UPDATE_CONVERTED_LEAD"
-        | "FIELD_INTEGRITY_EXCEPTION" | "INVALID_TYPE_ON_FIELD_IN_RECORD" | "NUMBER_OUTSIDE_VALID_RANGE"
-        | "MALFORMED_ID" | "INVALID_ID_FIELD" | "MISSING_ARGUMENT" => {
+        "REQUIRED_FIELD_MISSING"
+        | "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+        | "INVALID_EMAIL_ADDRESS"
+        | "STRING_TOO_LONG"
+        | "INVALID_FIELD"
+        | "INVALID_FIELD_FOR_INSERT_UPDATE"
+        | "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        | "JSON_PARSER_ERROR"
+        | "MALFORMED_QUERY"
+        | "INVALID_TYPE"
+        | "CANNOT_UPDATE_CONVERTED_LEAD"
+        | "FIELD_INTEGRITY_EXCEPTION"
+        | "INVALID_TYPE_ON_FIELD_IN_RECORD"
+        | "NUMBER_OUTSIDE_VALID_RANGE"
+        | "MALFORMED_ID"
+        | "INVALID_ID_FIELD"
+        | "MISSING_ARGUMENT" => {
             return (PropertyValueOrValidation, Verdict::Permanent);
         }
         _ => {}
@@ -132,15 +152,24 @@ mod tests {
     fn lock_contention_and_spent_limits_are_retryable_and_validation_is_not() {
         assert!(matches!(classify(400, "UNABLE_TO_LOCK_ROW", None).1, Verdict::Retryable { .. }));
         assert_eq!(classify(403, "REQUEST_LIMIT_EXCEEDED", None).0, ErrorCategory::ApiLimit);
-        assert_eq!(classify(400, "REQUIRED_FIELD_MISSING", None), (ErrorCategory::PropertyValueOrValidation, Verdict::Permanent));
+        assert_eq!(
+            classify(400, "REQUIRED_FIELD_MISSING", None),
+            (ErrorCategory::PropertyValueOrValidation, Verdict::Permanent)
+        );
         assert_eq!(classify(400, "DUPLICATES_DETECTED", None).0, ErrorCategory::Duplicates);
-        assert_eq!(classify(503, "", Some(Duration::from_secs(7))).1, Verdict::Retryable { after: Duration::from_secs(7) });
+        assert_eq!(
+            classify(503, "", Some(Duration::from_secs(7))).1,
+            Verdict::Retryable { after: Duration::from_secs(7) }
+        );
     }
 
     #[test]
     fn all_three_error_body_shapes_give_code_and_message() {
         assert_eq!(parse_body(br#"[{"message":"m","errorCode":"C"}]"#), ("C".into(), "m".into()));
         assert_eq!(parse_body(br#"{"statusCode":"S","message":"m"}"#), ("S".into(), "m".into()));
-        assert_eq!(parse_body(br#"{"error":"invalid_grant","error_description":"d"}"#), ("invalid_grant".into(), "d".into()));
+        assert_eq!(
+            parse_body(br#"{"error":"invalid_grant","error_description":"d"}"#),
+            ("invalid_grant".into(), "d".into())
+        );
     }
 }

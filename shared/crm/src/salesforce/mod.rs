@@ -138,7 +138,13 @@ impl SalesforceClient {
             builder = builder.tls_certs_merge([cert]);
         }
         let http = builder.build().map_err(|e| error::config("could not build the HTTP client", Some(Box::new(e))))?;
-        Ok(SalesforceClient { http, config, session: RwLock::new(None), calls: AtomicU64::new(0), usage: Mutex::new(None) })
+        Ok(SalesforceClient {
+            http,
+            config,
+            session: RwLock::new(None),
+            calls: AtomicU64::new(0),
+            usage: Mutex::new(None),
+        })
     }
 
     pub fn config(&self) -> &SalesforceConfig {
@@ -208,8 +214,9 @@ impl SalesforceClient {
                     aud: self.config.audience.as_deref().unwrap_or(login),
                     exp: Utc::now().timestamp() + 180,
                 };
-                let assertion = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key)
-                    .map_err(|e| error::config("could not sign the JWT assertion", Some(Box::new(e))))?;
+                let assertion =
+                    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key)
+                        .map_err(|e| error::config("could not sign the JWT assertion", Some(Box::new(e))))?;
                 vec![("grant_type", JWT_GRANT.to_owned()), ("assertion", assertion)]
             }
             SalesforceAuth::ClientCredentials { client_secret } => vec![
@@ -226,7 +233,13 @@ impl SalesforceClient {
         tracing::debug!("salesforce access token obtained");
         Ok(Session {
             token: Secret::new(token.access_token),
-            instance_url: self.config.instance_url.clone().unwrap_or(token.instance_url).trim_end_matches('/').to_owned(),
+            instance_url: self
+                .config
+                .instance_url
+                .clone()
+                .unwrap_or(token.instance_url)
+                .trim_end_matches('/')
+                .to_owned(),
         })
     }
 
@@ -251,7 +264,8 @@ impl SalesforceClient {
         let mut refreshed = false;
         loop {
             let session = self.session().await?;
-            let mut request = self.http.request(method.clone(), url_for(&session.instance_url)?).bearer_auth(session.token.expose());
+            let mut request =
+                self.http.request(method.clone(), url_for(&session.instance_url)?).bearer_auth(session.token.expose());
             if write {
                 request = request.header("Sforce-Call-Options", format!("client={}", self.config.call_client));
             }
@@ -278,7 +292,10 @@ impl SalesforceClient {
         }
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url_for: &(dyn Fn(&str) -> Result<Url, CrmError> + Sync)) -> Result<T, CrmError> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url_for: &(dyn Fn(&str) -> Result<Url, CrmError> + Sync),
+    ) -> Result<T, CrmError> {
         self.send(Method::GET, url_for, None, false, &[]).await?.json()
     }
 
@@ -338,7 +355,11 @@ impl SalesforceClient {
     }
 
     /// The records of a query as a stream, one page fetched at a time.
-    pub fn query_stream<'a>(&'a self, soql: &'a str, batch_size: Option<u32>) -> impl Stream<Item = Result<SObject, CrmError>> + 'a {
+    pub fn query_stream<'a>(
+        &'a self,
+        soql: &'a str,
+        batch_size: Option<u32>,
+    ) -> impl Stream<Item = Result<SObject, CrmError>> + 'a {
         use futures::StreamExt;
         enum Next {
             First,
@@ -429,12 +450,18 @@ impl SalesforceClient {
 
     // ---- sObject Collections ----
 
-    async fn collection_write(&self, method: Method, segments: &[&str], records: Vec<Value>) -> Result<Vec<Result<Written, CrmError>>, CrmError> {
+    async fn collection_write(
+        &self,
+        method: Method,
+        segments: &[&str],
+        records: Vec<Value>,
+    ) -> Result<Vec<Result<Written, CrmError>>, CrmError> {
         let mut out = Vec::with_capacity(records.len());
         for chunk in records.chunks(COLLECTION_LIMIT) {
             let url_for = |instance: &str| path_url(instance, &self.data_segments(segments));
             let body = json!({"allOrNone": false, "records": chunk});
-            let results: Vec<RecordResult> = self.send(method.clone(), &url_for, Some(&body), true, &[]).await?.json()?;
+            let results: Vec<RecordResult> =
+                self.send(method.clone(), &url_for, Some(&body), true, &[]).await?.json()?;
             out.extend(results.into_iter().map(RecordResult::into_result));
         }
         Ok(out)
@@ -463,7 +490,12 @@ impl SalesforceClient {
 
     /// Upserts records of one object by an External ID field each record
     /// carries, 200 per call; results say `created`.
-    pub async fn upsert_many(&self, object: &str, field: &str, records: &[SObject]) -> Result<Vec<Result<Written, CrmError>>, CrmError> {
+    pub async fn upsert_many(
+        &self,
+        object: &str,
+        field: &str,
+        records: &[SObject],
+    ) -> Result<Vec<Result<Written, CrmError>>, CrmError> {
         let body = records
             .iter()
             .map(|r| {
@@ -492,12 +524,18 @@ impl SalesforceClient {
     }
 
     /// Reads records by id, 200 per call; `None` where a record is missing.
-    pub async fn retrieve_many(&self, object: &str, ids: &[String], fields: &[&str]) -> Result<Vec<Option<SObject>>, CrmError> {
+    pub async fn retrieve_many(
+        &self,
+        object: &str,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<Option<SObject>>, CrmError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(COLLECTION_LIMIT) {
             let url_for = |instance: &str| path_url(instance, &self.data_segments(&["composite", "sobjects", object]));
             let body = json!({"ids": chunk, "fields": fields});
-            let records: Vec<Option<SObject>> = self.send(Method::POST, &url_for, Some(&body), false, &[]).await?.json()?;
+            let records: Vec<Option<SObject>> =
+                self.send(Method::POST, &url_for, Some(&body), false, &[]).await?.json()?;
             out.extend(records);
         }
         Ok(out)
@@ -505,7 +543,13 @@ impl SalesforceClient {
 
     // ---- replication, describe, limits ----
 
-    async fn replication<T: serde::de::DeserializeOwned>(&self, object: &str, kind: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<T, CrmError> {
+    async fn replication<T: serde::de::DeserializeOwned>(
+        &self,
+        object: &str,
+        kind: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<T, CrmError> {
         let (start, end) = (iso(start), iso(end));
         let url_for = |instance: &str| {
             let mut url = path_url(instance, &self.data_segments(&["sobjects", object, kind, ""]))?;
@@ -516,12 +560,22 @@ impl SalesforceClient {
     }
 
     /// Ids changed (by `SystemModstamp`) within the window (last 30 days).
-    pub async fn get_updated(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Updated, CrmError> {
+    pub async fn get_updated(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Updated, CrmError> {
         self.replication(object, "updated", start, end).await
     }
 
     /// Records deleted within the window (last 15 days).
-    pub async fn get_deleted(&self, object: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Deleted, CrmError> {
+    pub async fn get_deleted(
+        &self,
+        object: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Deleted, CrmError> {
         self.replication(object, "deleted", start, end).await
     }
 
@@ -582,7 +636,12 @@ impl SalesforceClient {
                 _ => {}
             }
             if started.elapsed() >= self.config.bulk_timeout {
-                return Err(error::from_answer(0, "BULK_JOB_TIMEOUT", &format!("bulk job {job_id} still {}", job.state), None));
+                return Err(error::from_answer(
+                    0,
+                    "BULK_JOB_TIMEOUT",
+                    &format!("bulk job {job_id} still {}", job.state),
+                    None,
+                ));
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(self.config.bulk_poll_max);
@@ -590,7 +649,12 @@ impl SalesforceClient {
     }
 
     /// One page of a completed job's CSV results.
-    pub async fn bulk_results_page(&self, job_id: &str, locator: Option<&str>, max_records: Option<u64>) -> Result<BulkPage, CrmError> {
+    pub async fn bulk_results_page(
+        &self,
+        job_id: &str,
+        locator: Option<&str>,
+        max_records: Option<u64>,
+    ) -> Result<BulkPage, CrmError> {
         let url_for = |instance: &str| {
             let mut url = path_url(instance, &self.data_segments(&["jobs", "query", job_id, "results"]))?;
             {
@@ -612,7 +676,8 @@ impl SalesforceClient {
             .filter(|v| !v.is_empty() && *v != "null")
             .map(str::to_owned);
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(answer.body.as_slice());
-        let bad_csv = |e: csv::Error| error::unexpected(answer.status, "the Bulk results were not valid CSV", Some(Box::new(e)));
+        let bad_csv =
+            |e: csv::Error| error::unexpected(answer.status, "the Bulk results were not valid CSV", Some(Box::new(e)));
         let columns = reader.headers().map_err(bad_csv)?.iter().map(str::to_owned).collect();
         let mut rows = Vec::new();
         for row in reader.records() {
@@ -622,7 +687,12 @@ impl SalesforceClient {
     }
 
     /// A whole Bulk query: create, wait, and read every result page.
-    pub async fn bulk_query(&self, soql: &str, all: bool, max_records: Option<u64>) -> Result<BulkQueryResult, CrmError> {
+    pub async fn bulk_query(
+        &self,
+        soql: &str,
+        all: bool,
+        max_records: Option<u64>,
+    ) -> Result<BulkQueryResult, CrmError> {
         let job = self.bulk_query_create(soql, all).await?;
         self.bulk_wait(&job.id).await?;
         let mut result = BulkQueryResult { job_id: job.id.clone(), columns: Vec::new(), rows: Vec::new(), pages: 0 };

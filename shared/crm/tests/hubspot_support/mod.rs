@@ -49,7 +49,9 @@ impl Received {
     pub fn header_map(&self) -> reqwest::header::HeaderMap {
         let mut map = reqwest::header::HeaderMap::new();
         for (k, v) in &self.headers {
-            if let (Ok(k), Ok(v)) = (reqwest::header::HeaderName::try_from(k.as_str()), reqwest::header::HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) =
+                (reqwest::header::HeaderName::try_from(k.as_str()), reqwest::header::HeaderValue::from_str(v))
+            {
                 map.insert(k, v);
             }
         }

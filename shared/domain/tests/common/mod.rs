@@ -5,12 +5,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use crm_sync_domain::SyncConfig;
-use crm_sync_domain::decision::{
-    Action, Decision, DecisionContext, DecisionInput, LinkState, decide,
-};
-use crm_sync_domain::model::{
-    FieldMap, HubSpotId, ObjectPair, RecordSnapshot, SalesforceId, SfObject,
-};
+use crm_sync_domain::decision::{Action, Decision, DecisionContext, DecisionInput, LinkState, decide};
+use crm_sync_domain::model::{FieldMap, HubSpotId, ObjectPair, RecordSnapshot, SalesforceId, SfObject};
 use crm_sync_domain::special::OwnerDirectory;
 use serde_json::{Value, json};
 
@@ -29,10 +25,7 @@ pub fn sf_id(object: SfObject) -> SalesforceId {
 }
 
 pub fn fields(pairs: &[(&str, Value)]) -> FieldMap {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
 pub fn sf(object: SfObject, pairs: &[(&str, Value)], at: DateTime<Utc>) -> RecordSnapshot {
@@ -40,10 +33,7 @@ pub fn sf(object: SfObject, pairs: &[(&str, Value)], at: DateTime<Utc>) -> Recor
 }
 
 pub fn hs(pair: ObjectPair, pairs: &[(&str, &str)], at: DateTime<Utc>) -> RecordSnapshot {
-    let f = pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), json!(v)))
-        .collect();
+    let f = pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
     RecordSnapshot::hubspot(HubSpotId::parse("512").unwrap(), pair, f, at)
 }
 
@@ -62,16 +52,8 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(
-        config: SyncConfig,
-        pair: ObjectPair,
-        sf: Option<RecordSnapshot>,
-        hs: Option<RecordSnapshot>,
-    ) -> Self {
-        let sf_object = sf
-            .as_ref()
-            .and_then(RecordSnapshot::salesforce_object)
-            .unwrap_or(pair.salesforce_objects()[0]);
+    pub fn new(config: SyncConfig, pair: ObjectPair, sf: Option<RecordSnapshot>, hs: Option<RecordSnapshot>) -> Self {
+        let sf_object = sf.as_ref().and_then(RecordSnapshot::salesforce_object).unwrap_or(pair.salesforce_objects()[0]);
         Self {
             config,
             pair,
@@ -87,11 +69,7 @@ impl World {
     }
 
     /// A contact pair: a Lead and a HubSpot contact holding these values.
-    pub fn contact(
-        config: SyncConfig,
-        sf_fields: &[(&str, Value)],
-        hs_fields: &[(&str, &str)],
-    ) -> Self {
+    pub fn contact(config: SyncConfig, sf_fields: &[(&str, Value)], hs_fields: &[(&str, &str)]) -> Self {
         Self::new(
             config,
             ObjectPair::Contact,
@@ -126,20 +104,10 @@ impl World {
         match decision.action {
             Action::CreateSalesforce { object } => {
                 self.sf_object = object;
-                self.sf = Some(RecordSnapshot::salesforce(
-                    sf_id(object),
-                    object,
-                    FieldMap::new(),
-                    now,
-                ));
+                self.sf = Some(RecordSnapshot::salesforce(sf_id(object), object, FieldMap::new(), now));
             }
             Action::CreateHubSpot { object } => {
-                self.hs = Some(RecordSnapshot::hubspot(
-                    HubSpotId::parse("512").unwrap(),
-                    object,
-                    FieldMap::new(),
-                    now,
-                ));
+                self.hs = Some(RecordSnapshot::hubspot(HubSpotId::parse("512").unwrap(), object, FieldMap::new(), now));
             }
             _ => {}
         }
@@ -189,19 +157,11 @@ impl World {
     }
 
     pub fn sf_value(&self, field: &str) -> Value {
-        self.sf
-            .as_ref()
-            .and_then(|r| r.fields.get(field))
-            .cloned()
-            .unwrap_or(Value::Null)
+        self.sf.as_ref().and_then(|r| r.fields.get(field)).cloned().unwrap_or(Value::Null)
     }
 
     pub fn hs_value(&self, property: &str) -> Value {
-        self.hs
-            .as_ref()
-            .and_then(|r| r.fields.get(property))
-            .cloned()
-            .unwrap_or(Value::Null)
+        self.hs.as_ref().and_then(|r| r.fields.get(property)).cloned().unwrap_or(Value::Null)
     }
 }
 

@@ -51,11 +51,16 @@ pub fn routes() -> Router<Arc<HubSpotState>> {
         .route("/communication-preferences/v3/unsubscribe", post(v3_unsubscribe))
         .route("/communication-preferences/v3/subscribe", post(v3_subscribe))
         .route("/communication-preferences/v4/statuses/batch/unsubscribe-all", post(v4_batch_unsubscribe_all))
-        .route("/communication-preferences/v4/statuses/{email}/unsubscribe-all", get(v4_read_unsubscribe_all).post(v4_unsubscribe_all))
+        .route(
+            "/communication-preferences/v4/statuses/{email}/unsubscribe-all",
+            get(v4_read_unsubscribe_all).post(v4_unsubscribe_all),
+        )
 }
 
 fn object(s: &str) -> Result<ObjectType, ApiError> {
-    ObjectType::parse(s).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Unable to infer object type from: {s}")))
+    ObjectType::parse(s).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", format!("Unable to infer object type from: {s}"))
+    })
 }
 
 /// `properties` may be repeated or comma-separated.
@@ -103,15 +108,26 @@ type Raw = Query<Vec<(String, String)>>;
 
 async fn list(State(st): S, Path(obj): Path<String>, Query(q): Raw) -> ApiResult {
     let ty = object(&obj)?;
-    let limit: usize = param(&q, "limit").map(str::parse).transpose().map_err(|_| ApiError::validation("limit must be a number"))?.unwrap_or(10);
+    let limit: usize = param(&q, "limit")
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| ApiError::validation("limit must be a number"))?
+        .unwrap_or(10);
     if limit > 100 {
         return Err(ApiError::validation(format!("limit may not exceed 100 (got {limit})")));
     }
-    let after: u64 = param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
+    let after: u64 =
+        param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
     let archived = flag(&q, "archived");
     let props = property_list(&q);
     let db = st.db();
-    let mut page: Vec<&super::model::Record> = db.tables[&ty].records.range(after..).map(|(_, r)| r).filter(|r| r.is_live() != archived).take(limit + 1).collect();
+    let mut page: Vec<&super::model::Record> = db.tables[&ty]
+        .records
+        .range(after..)
+        .map(|(_, r)| r)
+        .filter(|r| r.is_live() != archived)
+        .take(limit + 1)
+        .collect();
     let next = if page.len() > limit { page.pop().map(|_| ()).and(page.last().map(|r| r.id + 1)) } else { None };
     let results: Vec<Value> = page.iter().map(|r| r.to_json(ty, Some(&props))).collect();
     let mut body = json!({ "results": results });
@@ -186,12 +202,14 @@ struct AssocType {
 
 /// The object type a type id points to from `from`.
 fn target_of(from: ObjectType, type_id: u32) -> Option<ObjectType> {
-    ObjectType::ALL.into_iter().find(|to| default_association_type(from, *to) == Some(type_id)).or(match (from, type_id) {
-        (ObjectType::Contacts, 1) | (ObjectType::Deals, 5) => Some(ObjectType::Companies),
-        (ObjectType::Companies, 2) => Some(ObjectType::Contacts),
-        (ObjectType::Companies, 6) => Some(ObjectType::Deals),
-        _ => None,
-    })
+    ObjectType::ALL.into_iter().find(|to| default_association_type(from, *to) == Some(type_id)).or(
+        match (from, type_id) {
+            (ObjectType::Contacts, 1) | (ObjectType::Deals, 5) => Some(ObjectType::Companies),
+            (ObjectType::Companies, 2) => Some(ObjectType::Contacts),
+            (ObjectType::Companies, 6) => Some(ObjectType::Deals),
+            _ => None,
+        },
+    )
 }
 
 /// Creates one record with its at-create associations; all-or-nothing.
@@ -199,8 +217,10 @@ fn create_one(st: &HubSpotState, db: &mut Db, ty: ObjectType, body: &CreateBody)
     let mut links = Vec::new();
     for a in &body.associations {
         for t in &a.types {
-            let to = target_of(ty, t.association_type_id).ok_or_else(|| ApiError::validation(format!("Unknown association type {}", t.association_type_id)))?;
-            let to_id: u64 = a.to.id().parse().map_err(|_| ApiError::validation("association target id must be numeric"))?;
+            let to = target_of(ty, t.association_type_id)
+                .ok_or_else(|| ApiError::validation(format!("Unknown association type {}", t.association_type_id)))?;
+            let to_id: u64 =
+                a.to.id().parse().map_err(|_| ApiError::validation("association target id must be numeric"))?;
             if !db.get(to, to_id).is_some_and(|r| r.is_live()) {
                 return Err(ApiError::validation(format!("No {} with ID {to_id} exists", to.singular())));
             }
@@ -229,7 +249,12 @@ struct UpdateBody {
     properties: Map<String, Value>,
 }
 
-async fn update(State(st): S, Path((obj, id)): Path<(String, String)>, Query(q): Raw, Json(body): Json<UpdateBody>) -> ApiResult {
+async fn update(
+    State(st): S,
+    Path((obj, id)): Path<(String, String)>,
+    Query(q): Raw,
+    Json(body): Json<UpdateBody>,
+) -> ApiResult {
     let ty = object(&obj)?;
     let mut db = st.db();
     let found = db.find(ty, &id, param(&q, "idProperty"), false)?;
@@ -284,7 +309,12 @@ struct BatchReadBody {
     inputs: Vec<IdRef>,
 }
 
-async fn batch_read(State(st): S, Path(obj): Path<String>, Query(q): Raw, Json(body): Json<BatchReadBody>) -> ApiResult {
+async fn batch_read(
+    State(st): S,
+    Path(obj): Path<String>,
+    Query(q): Raw,
+    Json(body): Json<BatchReadBody>,
+) -> ApiResult {
     let ty = object(&obj)?;
     check_batch_size(body.inputs.len())?;
     let started = now_iso();
@@ -295,7 +325,9 @@ async fn batch_read(State(st): S, Path(obj): Path<String>, Query(q): Raw, Json(b
     for input in &body.inputs {
         let id = input.id();
         match db.find(ty, &id, body.id_property.as_deref(), flag(&q, "archived")) {
-            Ok(found) if seen.insert(found) => results.extend(db.get(ty, found).map(|r| r.to_json(ty, Some(&body.properties)))),
+            Ok(found) if seen.insert(found) => {
+                results.extend(db.get(ty, found).map(|r| r.to_json(ty, Some(&body.properties))))
+            }
             Ok(_) => {}
             Err(e) if e.category == "VALIDATION_ERROR" => return Err(e),
             Err(_) => missing.push(id),
@@ -304,7 +336,13 @@ async fn batch_read(State(st): S, Path(obj): Path<String>, Query(q): Raw, Json(b
     let errors = if missing.is_empty() {
         Vec::new()
     } else {
-        vec![ApiError::not_found(format!("Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.", ty.singular())).batch_entry(&missing)]
+        vec![
+            ApiError::not_found(format!(
+                "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+                ty.singular()
+            ))
+            .batch_entry(&missing),
+        ]
     };
     let (status, body) = batch_body(results, errors, &started);
     Ok((status, Json(body)).into_response())
@@ -340,7 +378,10 @@ async fn batch_create(State(st): S, Path(obj): Path<String>, Json(body): Json<Ba
     for input in &body.inputs {
         match create_one(&st, &mut db, ty, input) {
             Ok(id) => {
-                let mut r = db.get(ty, id).map(|r| r.to_json(ty, Some(&input.properties.keys().cloned().collect::<Vec<_>>()))).unwrap_or(Value::Null);
+                let mut r = db
+                    .get(ty, id)
+                    .map(|r| r.to_json(ty, Some(&input.properties.keys().cloned().collect::<Vec<_>>())))
+                    .unwrap_or(Value::Null);
                 if let Some(t) = &input.trace_id {
                     r["objectWriteTraceId"] = json!(t);
                 }
@@ -383,7 +424,8 @@ struct BatchUpdateBody {
 
 fn reject_duplicate_ids(inputs: &[BatchUpdateInput]) -> Result<(), ApiError> {
     let mut seen = HashSet::new();
-    let dups: Vec<String> = inputs.iter().map(|i| i.id().to_lowercase()).filter(|id| !seen.insert(id.clone())).collect();
+    let dups: Vec<String> =
+        inputs.iter().map(|i| i.id().to_lowercase()).filter(|id| !seen.insert(id.clone())).collect();
     if dups.is_empty() {
         Ok(())
     } else {
@@ -436,7 +478,10 @@ async fn batch_upsert(State(st): S, Path(obj): Path<String>, Json(body): Json<Ba
     for input in &body.inputs {
         let id = input.id();
         let Some(prop) = input.id_property.clone().filter(|p| p != "hs_object_id") else {
-            errors.push(ApiError::validation("idProperty is required for upsert and must name a unique property").batch_entry(&[id]));
+            errors.push(
+                ApiError::validation("idProperty is required for upsert and must name a unique property")
+                    .batch_entry(&[id]),
+            );
             continue;
         };
         let outcome = match db.find(ty, &id, Some(&prop), false) {
@@ -527,10 +572,15 @@ fn association_result(from: ObjectType, from_id: u64, to: ObjectType, to_id: u64
 }
 
 fn default_type(from: ObjectType, to: ObjectType) -> Result<u32, ApiError> {
-    default_association_type(from, to).ok_or_else(|| ApiError::validation(format!("No default association from {} to {}", from.plural(), to.plural())))
+    default_association_type(from, to).ok_or_else(|| {
+        ApiError::validation(format!("No default association from {} to {}", from.plural(), to.plural()))
+    })
 }
 
-async fn associate_default(State(st): S, Path((from, id, to, to_id)): Path<(String, String, String, String)>) -> ApiResult {
+async fn associate_default(
+    State(st): S,
+    Path((from, id, to, to_id)): Path<(String, String, String, String)>,
+) -> ApiResult {
     let (from, to) = (object(&from)?, object(&to)?);
     let (id, to_id) = (num(&id)?, num(&to_id)?);
     let mut db = st.db();
@@ -542,12 +592,19 @@ async fn associate_default(State(st): S, Path((from, id, to, to_id)): Path<(Stri
     Ok(Json(body).into_response())
 }
 
-async fn associate_labeled(State(st): S, Path((from, id, to, to_id)): Path<(String, String, String, String)>, Json(types): Json<Vec<AssocType>>) -> ApiResult {
+async fn associate_labeled(
+    State(st): S,
+    Path((from, id, to, to_id)): Path<(String, String, String, String)>,
+    Json(types): Json<Vec<AssocType>>,
+) -> ApiResult {
     let (from, to) = (object(&from)?, object(&to)?);
     let (id, to_id) = (num(&id)?, num(&to_id)?);
     let mut db = st.db();
     for t in &types {
-        if t.association_category.as_deref().is_some_and(|c| !["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED", "WORK"].contains(&c)) {
+        if t.association_category
+            .as_deref()
+            .is_some_and(|c| !["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED", "WORK"].contains(&c))
+        {
             return Err(ApiError::validation("Invalid associationCategory"));
         }
         let events = db.associate(from, id, to, to_id, t.association_type_id)?;
@@ -600,7 +657,13 @@ struct AssocPair {
     types: Vec<AssocType>,
 }
 
-async fn assoc_batch_write(st: &HubSpotState, from: &str, to: &str, inputs: Vec<AssocPair>, default: bool) -> ApiResult {
+async fn assoc_batch_write(
+    st: &HubSpotState,
+    from: &str,
+    to: &str,
+    inputs: Vec<AssocPair>,
+    default: bool,
+) -> ApiResult {
     let (from, to) = (object(from)?, object(to)?);
     check_batch_size(inputs.len())?;
     let started = now_iso();
@@ -634,15 +697,27 @@ async fn assoc_batch_write(st: &HubSpotState, from: &str, to: &str, inputs: Vec<
     Ok((status, Json(body)).into_response())
 }
 
-async fn assoc_batch_create(State(st): S, Path((from, to)): Path<(String, String)>, Json(body): Json<AssocBatchCreate>) -> ApiResult {
+async fn assoc_batch_create(
+    State(st): S,
+    Path((from, to)): Path<(String, String)>,
+    Json(body): Json<AssocBatchCreate>,
+) -> ApiResult {
     assoc_batch_write(&st, &from, &to, body.inputs, false).await
 }
 
-async fn assoc_batch_default(State(st): S, Path((from, to)): Path<(String, String)>, Json(body): Json<AssocBatchCreate>) -> ApiResult {
+async fn assoc_batch_default(
+    State(st): S,
+    Path((from, to)): Path<(String, String)>,
+    Json(body): Json<AssocBatchCreate>,
+) -> ApiResult {
     assoc_batch_write(&st, &from, &to, body.inputs, true).await
 }
 
-async fn assoc_batch_read(State(st): S, Path((from, to)): Path<(String, String)>, Json(body): Json<BatchIds>) -> ApiResult {
+async fn assoc_batch_read(
+    State(st): S,
+    Path((from, to)): Path<(String, String)>,
+    Json(body): Json<BatchIds>,
+) -> ApiResult {
     let (from, to) = (object(&from)?, object(&to)?);
     check_batch_size(body.inputs.len())?;
     let started = now_iso();
@@ -666,7 +741,10 @@ async fn assoc_batch_read(State(st): S, Path((from, to)): Path<(String, String)>
     let errors = if missing.is_empty() {
         Vec::new()
     } else {
-        vec![ApiError::not_found(format!("No {} is associated with {}", to.singular(), from.plural())).batch_entry(&missing)]
+        vec![
+            ApiError::not_found(format!("No {} is associated with {}", to.singular(), from.plural()))
+                .batch_entry(&missing),
+        ]
     };
     let (status, body) = batch_body(results, errors, &started);
     Ok((status, Json(body)).into_response())
@@ -683,7 +761,11 @@ struct AssocArchiveInput {
     to: Vec<IdRef>,
 }
 
-async fn assoc_batch_archive(State(st): S, Path((from, to)): Path<(String, String)>, Json(body): Json<AssocArchiveBody>) -> ApiResult {
+async fn assoc_batch_archive(
+    State(st): S,
+    Path((from, to)): Path<(String, String)>,
+    Json(body): Json<AssocArchiveBody>,
+) -> ApiResult {
     let (from, to) = (object(&from)?, object(&to)?);
     check_batch_size(body.inputs.len())?;
     let mut db = st.db();
@@ -739,10 +821,16 @@ async fn v3_change(st: &HubSpotState, body: V3Change, unsubscribe: bool) -> ApiR
     let mut db = st.db();
     let was_out = opted_out(&db, &body.email_address)?;
     if !unsubscribe && was_out {
-        return Err(ApiError::validation(format!("{} is already unsubscribed from all email and cannot be resubscribed by an app", body.email_address)));
+        return Err(ApiError::validation(format!(
+            "{} is already unsubscribed from all email and cannot be resubscribed by an app",
+            body.email_address
+        )));
     }
     if unsubscribe && was_out {
-        return Err(ApiError::validation(format!("{} is already unsubscribed from subscription {sub}", body.email_address)));
+        return Err(ApiError::validation(format!(
+            "{} is already unsubscribed from subscription {sub}",
+            body.email_address
+        )));
     }
     let (_, events) = db.set_opt_out(&body.email_address, unsubscribe)?;
     st.emit(events, Actor::Api);
@@ -784,7 +872,13 @@ async fn v4_read_unsubscribe_all(State(st): S, Path(email): Path<String>, Query(
     require_email_channel(&q)?;
     let db = st.db();
     let out = opted_out(&db, &email)?;
-    let results = if out { vec![json!({"subscriberIdString": email, "wideStatusType": "PORTAL_WIDE", "channel": "EMAIL", "statusState": "UNSUBSCRIBED", "timestamp": now_iso(), "businessUnitId": 0})] } else { Vec::new() };
+    let results = if out {
+        vec![
+            json!({"subscriberIdString": email, "wideStatusType": "PORTAL_WIDE", "channel": "EMAIL", "statusState": "UNSUBSCRIBED", "timestamp": now_iso(), "businessUnitId": 0}),
+        ]
+    } else {
+        Vec::new()
+    };
     let started = now_iso();
     let (_, body) = batch_body(results, Vec::new(), &started);
     Ok(Json(body).into_response())
@@ -821,18 +915,27 @@ async fn v4_batch_unsubscribe_all(State(st): S, Query(q): Raw, Json(body): Json<
             Err(_) => missing.push(email.clone()),
         }
     }
-    let errors = if missing.is_empty() { Vec::new() } else { vec![ApiError::not_found("No contact with this email exists").batch_entry(&missing)] };
+    let errors = if missing.is_empty() {
+        Vec::new()
+    } else {
+        vec![ApiError::not_found("No contact with this email exists").batch_entry(&missing)]
+    };
     let (status, body) = batch_body(results, errors, &started);
     Ok((status, Json(body)).into_response())
 }
 
 /// Owners in id order, `limit` <= 500, paged with `after`.
 async fn list_owners(State(st): S, Query(q): Raw) -> ApiResult {
-    let limit: usize = param(&q, "limit").map(str::parse).transpose().map_err(|_| ApiError::validation("limit must be a number"))?.unwrap_or(100);
+    let limit: usize = param(&q, "limit")
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| ApiError::validation("limit must be a number"))?
+        .unwrap_or(100);
     if limit > 500 {
         return Err(ApiError::validation(format!("limit may not exceed 500 (got {limit})")));
     }
-    let after: u64 = param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
+    let after: u64 =
+        param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
     let db = st.db();
     let mut page: Vec<Value> = db
         .owners
@@ -856,11 +959,16 @@ async fn list_owners(State(st): S, Query(q): Raw) -> ApiResult {
 /// Members of a contact list in id order, live records only, `limit` <= 250.
 async fn list_memberships(State(st): S, Path(list): Path<String>, Query(q): Raw) -> ApiResult {
     let list = num(&list)?;
-    let limit: usize = param(&q, "limit").map(str::parse).transpose().map_err(|_| ApiError::validation("limit must be a number"))?.unwrap_or(100);
+    let limit: usize = param(&q, "limit")
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| ApiError::validation("limit must be a number"))?
+        .unwrap_or(100);
     if limit > 250 {
         return Err(ApiError::validation(format!("limit may not exceed 250 (got {limit})")));
     }
-    let after: u64 = param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
+    let after: u64 =
+        param(&q, "after").map(str::parse).transpose().map_err(|_| ApiError::validation("Invalid after"))?.unwrap_or(0);
     let db = st.db();
     let (_, members) = db.lists.get(&list).ok_or_else(|| ApiError::not_found(format!("List {list} does not exist")))?;
     let mut page: Vec<(u64, i64)> = members
@@ -870,7 +978,10 @@ async fn list_memberships(State(st): S, Path(list): Path<String>, Query(q): Raw)
         .take(limit + 1)
         .collect();
     let next = (page.len() > limit).then(|| page.pop().map(|(id, _)| id)).flatten();
-    let results: Vec<Value> = page.iter().map(|(id, at)| json!({ "recordId": id.to_string(), "membershipTimestamp": super::model::iso(*at) })).collect();
+    let results: Vec<Value> = page
+        .iter()
+        .map(|(id, at)| json!({ "recordId": id.to_string(), "membershipTimestamp": super::model::iso(*at) }))
+        .collect();
     let mut body = json!({ "results": results });
     if let Some(n) = next {
         body["paging"] = json!({"next": {"after": n.to_string(), "link": format!("?after={n}")}});
@@ -887,12 +998,16 @@ async fn list_add(State(st): S, Path(list): Path<String>, Json(ids): Json<Vec<Va
     let ids = record_ids(&ids)?;
     let missing = st.db().add_to_list(list, &ids)?;
     let added: Vec<String> = ids.iter().filter(|i| !missing.contains(i)).map(u64::to_string).collect();
-    Ok(Json(json!({ "recordIdsAdded": added, "recordIdsMissing": missing.iter().map(u64::to_string).collect::<Vec<_>>() })).into_response())
+    Ok(Json(
+        json!({ "recordIdsAdded": added, "recordIdsMissing": missing.iter().map(u64::to_string).collect::<Vec<_>>() }),
+    )
+    .into_response())
 }
 
 async fn list_remove(State(st): S, Path(list): Path<String>, Json(ids): Json<Vec<Value>>) -> ApiResult {
     let list = num(&list)?;
     let ids = record_ids(&ids)?;
     st.db().remove_from_list(list, &ids)?;
-    Ok(Json(json!({ "recordIdsRemoved": ids.iter().map(u64::to_string).collect::<Vec<_>>(), "recordIdsMissing": [] })).into_response())
+    Ok(Json(json!({ "recordIdsRemoved": ids.iter().map(u64::to_string).collect::<Vec<_>>(), "recordIdsMissing": [] }))
+        .into_response())
 }

@@ -86,7 +86,10 @@ impl HubSpotState {
             p.insert("firstname".to_owned(), seed::first_name(n).to_owned());
             p.insert("lastname".to_owned(), seed::last_name(n).to_owned());
             p.insert("phone".to_owned(), format!("+1 555 {:04}", rng.random_range(0..10_000)));
-            p.insert("lifecyclestage".to_owned(), ["lead", "subscriber", "customer"][rng.random_range(0..3)].to_owned());
+            p.insert(
+                "lifecyclestage".to_owned(),
+                ["lead", "subscriber", "customer"][rng.random_range(0..3)].to_owned(),
+            );
             let at = stamp(&mut rng, n);
             let (id, _) = db.insert(ObjectType::Contacts, p, Some(at));
             if !company_ids.is_empty() {
@@ -99,7 +102,10 @@ impl HubSpotState {
             let mut p = BTreeMap::new();
             p.insert("dealname".to_owned(), format!("Deal {n}"));
             p.insert("amount".to_owned(), rng.random_range(1_000..100_000).to_string());
-            p.insert("dealstage".to_owned(), ["appointmentscheduled", "qualifiedtobuy", "closedwon"][rng.random_range(0..3)].to_owned());
+            p.insert(
+                "dealstage".to_owned(),
+                ["appointmentscheduled", "qualifiedtobuy", "closedwon"][rng.random_range(0..3)].to_owned(),
+            );
             p.insert("pipeline".to_owned(), "default".to_owned());
             let at = stamp(&mut rng, n);
             let (id, _) = db.insert(ObjectType::Deals, p, Some(at));
@@ -147,7 +153,8 @@ impl HubSpotState {
                 db.set_opt_out(&email, opted_out)?
             }
             UserEdit::Associate { from, id, to, to_id } => {
-                let t = default_association_type(from, to).ok_or_else(|| ApiError::validation("No default association between these objects"))?;
+                let t = default_association_type(from, to)
+                    .ok_or_else(|| ApiError::validation("No default association between these objects"))?;
                 (id, db.associate(from, id, to, to_id, t)?)
             }
         };
@@ -252,7 +259,11 @@ async fn user_create(State(st): S, Path(obj): Path<String>, Json(b): Json<PropsB
     Ok(edited(&st, ty, id, StatusCode::CREATED))
 }
 
-async fn user_update(State(st): S, Path((obj, id)): Path<(String, String)>, Json(b): Json<PropsBody>) -> Result<Response, ApiError> {
+async fn user_update(
+    State(st): S,
+    Path((obj, id)): Path<(String, String)>,
+    Json(b): Json<PropsBody>,
+) -> Result<Response, ApiError> {
     let ty = object(&obj)?;
     let id = st.user_edit(UserEdit::Update { object: ty, id: num(&id)?, properties: b.properties })?;
     Ok(edited(&st, ty, id, StatusCode::OK))
@@ -281,7 +292,11 @@ fn id_value(v: &Value) -> Result<u64, ApiError> {
 
 async fn user_merge(State(st): S, Path(obj): Path<String>, Json(b): Json<MergeBody>) -> Result<Response, ApiError> {
     let ty = object(&obj)?;
-    let id = st.user_edit(UserEdit::Merge { object: ty, primary: id_value(&b.primary_object_id)?, merged: id_value(&b.object_id_to_merge)? })?;
+    let id = st.user_edit(UserEdit::Merge {
+        object: ty,
+        primary: id_value(&b.primary_object_id)?,
+        merged: id_value(&b.object_id_to_merge)?,
+    })?;
     Ok(edited(&st, ty, id, StatusCode::OK))
 }
 
@@ -301,7 +316,10 @@ async fn user_opt_out(State(st): S, Path(id): Path<String>, Json(b): Json<OptOut
     Ok(edited(&st, ObjectType::Contacts, id, StatusCode::OK))
 }
 
-async fn user_associate(State(st): S, Path((from, id, to, to_id)): Path<(String, String, String, String)>) -> Result<Response, ApiError> {
+async fn user_associate(
+    State(st): S,
+    Path((from, id, to, to_id)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
     st.user_edit(UserEdit::Associate { from: object(&from)?, id: num(&id)?, to: object(&to)?, to_id: num(&to_id)? })?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -314,8 +332,20 @@ mod tests {
 
     #[test]
     fn the_same_seed_number_gives_the_same_records() {
-        let a = HubSpotState::new(HubSpotOptions { seed_contacts: 20, seed_companies: 3, seed_deals: 4, seed: 9, ..HubSpotOptions::default() });
-        let b = HubSpotState::new(HubSpotOptions { seed_contacts: 20, seed_companies: 3, seed_deals: 4, seed: 9, ..HubSpotOptions::default() });
+        let a = HubSpotState::new(HubSpotOptions {
+            seed_contacts: 20,
+            seed_companies: 3,
+            seed_deals: 4,
+            seed: 9,
+            ..HubSpotOptions::default()
+        });
+        let b = HubSpotState::new(HubSpotOptions {
+            seed_contacts: 20,
+            seed_companies: 3,
+            seed_deals: 4,
+            seed: 9,
+            ..HubSpotOptions::default()
+        });
         for ty in ObjectType::ALL {
             let ids: Vec<u64> = a.db().tables[&ty].records.keys().copied().collect();
             for id in ids {
@@ -333,7 +363,10 @@ mod tests {
         let counts = st.seed(1, 250_001, 0, 0);
         assert_eq!(counts.contacts, 250_001);
         assert_eq!(st.live_count(ObjectType::Contacts), 250_001);
-        assert_eq!(st.db().find(ObjectType::Contacts, "person250001@example.com", Some("email"), false).map(|_| ()).ok(), Some(()));
+        assert_eq!(
+            st.db().find(ObjectType::Contacts, "person250001@example.com", Some("email"), false).map(|_| ()).ok(),
+            Some(())
+        );
     }
 
     #[test]

@@ -185,7 +185,12 @@ impl HubSpotState {
             used_today: 0,
         };
         let state = Arc::new(Self { db: Mutex::new(Db::new()), limiter: Mutex::new(limiter), webhooks, options });
-        state.seed(state.options.seed, state.options.seed_contacts, state.options.seed_companies, state.options.seed_deals);
+        state.seed(
+            state.options.seed,
+            state.options.seed_contacts,
+            state.options.seed_companies,
+            state.options.seed_deals,
+        );
         state
     }
 
@@ -247,7 +252,9 @@ impl HubSpotState {
         let Some(w) = self.webhook_sender() else { return };
         let source = match actor {
             model::Actor::User => webhooks::Source { change_source: "CRM_UI", source_id: "userId:4242".into() },
-            model::Actor::Api => webhooks::Source { change_source: "INTEGRATION", source_id: self.options.app_id.to_string() },
+            model::Actor::Api => {
+                webhooks::Source { change_source: "INTEGRATION", source_id: self.options.app_id.to_string() }
+            }
             model::Actor::System => webhooks::Source { change_source: "CRM", source_id: String::new() },
         };
         w.enqueue(events, &source);
@@ -302,7 +309,9 @@ async fn gate(State(state): State<Arc<HubSpotState>>, request: Request, next: Ne
     let verdict = state.limiter().check(search);
     match verdict {
         Verdict::Denied(policy, daily_remaining) => {
-            let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(rate_limit_body(policy, state.options.portal_id))).into_response();
+            let mut resp =
+                (StatusCode::TOO_MANY_REQUESTS, axum::Json(rate_limit_body(policy, state.options.portal_id)))
+                    .into_response();
             if !search {
                 add_limit_headers(resp.headers_mut(), &state.options, 0, daily_remaining);
             }

@@ -74,7 +74,16 @@ impl ObjectType {
         match self {
             Self::Contacts => &["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
             Self::Companies => &["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
-            Self::Deals => &["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id", "pipeline"],
+            Self::Deals => &[
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ],
         }
     }
 }
@@ -245,22 +254,54 @@ fn default_property_defs(ty: ObjectType) -> BTreeMap<String, PropertyDef> {
     defs.push(PropertyDef::new("salesforce_id", "string", false, true));
     let writable: &[&str] = match ty {
         ObjectType::Contacts => &[
-            "firstname", "lastname", "phone", "mobilephone", "company", "jobtitle", "website", "address",
-            "city", "state", "zip", "country", "lifecyclestage", "hs_lead_status", "hubspot_owner_id",
-            "salesforceleadid", "salesforcecontactid",
+            "firstname",
+            "lastname",
+            "phone",
+            "mobilephone",
+            "company",
+            "jobtitle",
+            "website",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "lifecyclestage",
+            "hs_lead_status",
+            "hubspot_owner_id",
+            "salesforceleadid",
+            "salesforcecontactid",
             // Properties behind the default contact mappings (SPEC 2).
-            "salesforceaccountid", "annualrevenue", "fax", "description", "numemployees", "industry",
-            "leadsource", "rating", "salutation",
+            "salesforceaccountid",
+            "annualrevenue",
+            "fax",
+            "description",
+            "numemployees",
+            "industry",
+            "leadsource",
+            "rating",
+            "salutation",
         ],
         ObjectType::Companies => &[
-            "name", "domain", "hs_additional_domains", "phone", "website", "industry", "city", "state",
-            "zip", "country", "numberofemployees", "annualrevenue", "description", "hubspot_owner_id",
+            "name",
+            "domain",
+            "hs_additional_domains",
+            "phone",
+            "website",
+            "industry",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "numberofemployees",
+            "annualrevenue",
+            "description",
+            "hubspot_owner_id",
             "lifecyclestage",
         ],
-        ObjectType::Deals => &[
-            "dealname", "amount", "closedate", "dealstage", "pipeline", "dealtype", "description",
-            "hubspot_owner_id",
-        ],
+        ObjectType::Deals => {
+            &["dealname", "amount", "closedate", "dealstage", "pipeline", "dealtype", "description", "hubspot_owner_id"]
+        }
     };
     for name in writable {
         defs.push(PropertyDef::new(name, "string", false, false));
@@ -403,7 +444,15 @@ impl Db {
             defs.insert(ty, default_property_defs(ty));
         }
         // Ids look like HubSpot's: large numbers, not starting at 1.
-        Self { next_id: 10_001, last_ms: 0, tables, defs, assoc: HashMap::new(), lists: BTreeMap::new(), owners: BTreeMap::new() }
+        Self {
+            next_id: 10_001,
+            last_ms: 0,
+            tables,
+            defs,
+            assoc: HashMap::new(),
+            lists: BTreeMap::new(),
+            owners: BTreeMap::new(),
+        }
     }
 
     /// Now in epoch ms, strictly increasing so that every write has its own
@@ -435,7 +484,8 @@ impl Db {
     pub fn find(&self, ty: ObjectType, id: &str, id_property: Option<&str>, archived: bool) -> Result<u64, ApiError> {
         match id_property {
             None | Some("hs_object_id") => {
-                let n: u64 = id.parse().map_err(|_| ApiError::not_found("Object not found.  objectId are usually numeric."))?;
+                let n: u64 =
+                    id.parse().map_err(|_| ApiError::not_found("Object not found.  objectId are usually numeric."))?;
                 match self.get(ty, n) {
                     Some(r) if r.is_live() != archived => Ok(n),
                     _ => Err(ApiError::not_found("Object not found.  objectId are usually numeric.")),
@@ -473,7 +523,12 @@ impl Db {
     }
 
     /// Checks property names and values of a write; returns the cleaned map.
-    fn validate(&self, ty: ObjectType, props: &Map<String, Value>, actor: Actor) -> Result<BTreeMap<String, String>, ApiError> {
+    fn validate(
+        &self,
+        ty: ObjectType,
+        props: &Map<String, Value>,
+        actor: Actor,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
         let defs = &self.defs[&ty];
         let mut out = BTreeMap::new();
         let mut bad = Vec::new();
@@ -534,9 +589,13 @@ impl Db {
     }
 
     fn index(&mut self, ty: ObjectType, id: u64, add: bool) {
-        let unique: Vec<String> = self.defs[&ty].values().filter(|d| d.has_unique_value).map(|d| d.name.clone()).collect();
+        let unique: Vec<String> =
+            self.defs[&ty].values().filter(|d| d.has_unique_value).map(|d| d.name.clone()).collect();
         let values: Vec<(String, String)> = match self.get(ty, id) {
-            Some(r) => unique.iter().filter_map(|p| r.props.get(p).filter(|v| !v.is_empty()).map(|v| (p.clone(), norm(v)))).collect(),
+            Some(r) => unique
+                .iter()
+                .filter_map(|p| r.props.get(p).filter(|v| !v.is_empty()).map(|v| (p.clone(), norm(v))))
+                .collect(),
             None => return,
         };
         let table = self.table_mut(ty);
@@ -551,13 +610,23 @@ impl Db {
     }
 
     /// Checks a create without making it.
-    pub fn check_create(&self, ty: ObjectType, props: &Map<String, Value>, actor: Actor) -> Result<BTreeMap<String, String>, ApiError> {
+    pub fn check_create(
+        &self,
+        ty: ObjectType,
+        props: &Map<String, Value>,
+        actor: Actor,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
         let clean = self.validate(ty, props, actor)?;
         self.unique_clash(ty, &clean, None)?;
         Ok(clean)
     }
 
-    pub fn create(&mut self, ty: ObjectType, props: &Map<String, Value>, actor: Actor) -> Result<(u64, Vec<EventDraft>), ApiError> {
+    pub fn create(
+        &mut self,
+        ty: ObjectType,
+        props: &Map<String, Value>,
+        actor: Actor,
+    ) -> Result<(u64, Vec<EventDraft>), ApiError> {
         let clean = self.check_create(ty, props, actor)?;
         Ok(self.insert(ty, clean, None))
     }
@@ -577,7 +646,12 @@ impl Db {
 
     /// Inserts without validation; `at_ms` (seeding) fixes the timestamps
     /// and makes no events.
-    pub fn insert(&mut self, ty: ObjectType, mut props: BTreeMap<String, String>, at_ms: Option<(i64, i64)>) -> (u64, Vec<EventDraft>) {
+    pub fn insert(
+        &mut self,
+        ty: ObjectType,
+        mut props: BTreeMap<String, String>,
+        at_ms: Option<(i64, i64)>,
+    ) -> (u64, Vec<EventDraft>) {
         let id = self.next_id;
         self.next_id += 1;
         let (created, updated) = at_ms.unwrap_or_else(|| {
@@ -597,12 +671,20 @@ impl Db {
         if ty == ObjectType::Contacts {
             props.entry("hs_email_optout".into()).or_insert_with(|| "false".into());
         }
-        self.table_mut(ty).records.insert(id, Record { id, props, created_ms: created, updated_ms: updated, archived_ms: None });
+        self.table_mut(ty)
+            .records
+            .insert(id, Record { id, props, created_ms: created, updated_ms: updated, archived_ms: None });
         self.index(ty, id, true);
         (id, events)
     }
 
-    pub fn check_update(&self, ty: ObjectType, id: u64, props: &Map<String, Value>, actor: Actor) -> Result<BTreeMap<String, String>, ApiError> {
+    pub fn check_update(
+        &self,
+        ty: ObjectType,
+        id: u64,
+        props: &Map<String, Value>,
+        actor: Actor,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
         if !self.get(ty, id).is_some_and(Record::is_live) {
             return Err(ApiError::not_found("Object not found.  objectId are usually numeric."));
         }
@@ -611,7 +693,13 @@ impl Db {
         Ok(clean)
     }
 
-    pub fn update(&mut self, ty: ObjectType, id: u64, props: &Map<String, Value>, actor: Actor) -> Result<Vec<EventDraft>, ApiError> {
+    pub fn update(
+        &mut self,
+        ty: ObjectType,
+        id: u64,
+        props: &Map<String, Value>,
+        actor: Actor,
+    ) -> Result<Vec<EventDraft>, ApiError> {
         let clean = self.check_update(ty, id, props, actor)?;
         Ok(self.apply_update(ty, id, clean))
     }
@@ -672,7 +760,10 @@ impl Db {
                 return Err(ApiError::not_found(format!("Object not found.  objectId {id}")));
             }
         }
-        let (source, target) = (self.get(ty, merged).map(|r| r.props.clone()).unwrap_or_default(), self.get(ty, primary).map(|r| r.props.clone()).unwrap_or_default());
+        let (source, target) = (
+            self.get(ty, merged).map(|r| r.props.clone()).unwrap_or_default(),
+            self.get(ty, primary).map(|r| r.props.clone()).unwrap_or_default(),
+        );
         let skip = ["hs_object_id", "createdate", ty.modified_property()];
         let moved: BTreeMap<String, String> = source
             .into_iter()
@@ -704,17 +795,30 @@ impl Db {
     /// Records an association both ways, without checks or events (seeding).
     pub(super) fn link(&mut self, from: ObjectType, from_id: u64, to: ObjectType, to_id: u64, type_id: u32) {
         self.assoc.entry((from, from_id)).or_default().entry((to, to_id)).or_default().insert(type_id);
-        self.assoc.entry((to, to_id)).or_default().entry((from, from_id)).or_default().insert(inverse_association_type(type_id));
+        self.assoc
+            .entry((to, to_id))
+            .or_default()
+            .entry((from, from_id))
+            .or_default()
+            .insert(inverse_association_type(type_id));
     }
 
     /// Associates two live records; returns whether it is new and its event.
-    pub fn associate(&mut self, from: ObjectType, from_id: u64, to: ObjectType, to_id: u64, type_id: u32) -> Result<Vec<EventDraft>, ApiError> {
+    pub fn associate(
+        &mut self,
+        from: ObjectType,
+        from_id: u64,
+        to: ObjectType,
+        to_id: u64,
+        type_id: u32,
+    ) -> Result<Vec<EventDraft>, ApiError> {
         for (ty, id) in [(from, from_id), (to, to_id)] {
             if !self.get(ty, id).is_some_and(Record::is_live) {
                 return Err(ApiError::not_found(format!("No {} with id {id} exists", ty.singular())));
             }
         }
-        let existed = self.assoc.get(&(from, from_id)).and_then(|m| m.get(&(to, to_id))).is_some_and(|s| s.contains(&type_id));
+        let existed =
+            self.assoc.get(&(from, from_id)).and_then(|m| m.get(&(to, to_id))).is_some_and(|s| s.contains(&type_id));
         self.link(from, from_id, to, to_id, type_id);
         if existed {
             return Ok(Vec::new());
@@ -789,7 +893,8 @@ impl Db {
             return Err(ApiError::not_found(format!("List {list} does not exist")));
         }
         let at = self.tick();
-        let (live, missing): (Vec<u64>, Vec<u64>) = ids.iter().partition(|id| self.get(ObjectType::Contacts, **id).is_some_and(Record::is_live));
+        let (live, missing): (Vec<u64>, Vec<u64>) =
+            ids.iter().partition(|id| self.get(ObjectType::Contacts, **id).is_some_and(Record::is_live));
         if let Some((_, members)) = self.lists.get_mut(&list) {
             for id in live {
                 members.entry(id).or_insert(at);
@@ -799,7 +904,8 @@ impl Db {
     }
 
     pub fn remove_from_list(&mut self, list: u64, ids: &[u64]) -> Result<(), ApiError> {
-        let (_, members) = self.lists.get_mut(&list).ok_or_else(|| ApiError::not_found(format!("List {list} does not exist")))?;
+        let (_, members) =
+            self.lists.get_mut(&list).ok_or_else(|| ApiError::not_found(format!("List {list} does not exist")))?;
         for id in ids {
             members.remove(id);
         }
@@ -823,7 +929,11 @@ fn valid_email(value: &str) -> bool {
     let mut parts = value.split('@');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(local), Some(domain), None) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !value.contains(char::is_whitespace)
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.contains(char::is_whitespace)
         }
         _ => false,
     }

@@ -142,7 +142,10 @@ impl Filter {
         let needs_value = ["EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"];
         let op = self.operator.as_str();
         if needs_value.contains(&op) && self.value.is_none() {
-            return Err(ApiError::validation(format!("Filter on {} with operator {op} requires a value", self.property_name)));
+            return Err(ApiError::validation(format!(
+                "Filter on {} with operator {op} requires a value",
+                self.property_name
+            )));
         }
         if op == "BETWEEN" && (self.value.is_none() || self.high_value.is_none()) {
             return Err(ApiError::validation("BETWEEN requires value and highValue"));
@@ -150,7 +153,9 @@ impl Filter {
         if matches!(op, "IN" | "NOT_IN") && self.values.is_none() {
             return Err(ApiError::validation(format!("Filter operator {op} requires values")));
         }
-        if !needs_value.contains(&op) && !matches!(op, "BETWEEN" | "IN" | "NOT_IN" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY") {
+        if !needs_value.contains(&op)
+            && !matches!(op, "BETWEEN" | "IN" | "NOT_IN" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY")
+        {
             return Err(ApiError::validation(format!("Unknown filter operator {op}")));
         }
         Ok(())
@@ -200,7 +205,10 @@ fn sort_key(sorts: &[Value]) -> Result<Option<(String, bool)>, ApiError> {
             None => (s.clone(), true),
         })),
         Value::Object(o) => {
-            let name = o.get("propertyName").and_then(Value::as_str).ok_or_else(|| ApiError::validation("sort requires propertyName"))?;
+            let name = o
+                .get("propertyName")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::validation("sort requires propertyName"))?;
             let asc = !matches!(o.get("direction").and_then(Value::as_str), Some("DESCENDING"));
             Ok(Some((name.to_owned(), asc)))
         }
@@ -216,7 +224,10 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
         return Err(ApiError::validation(format!("limit must be at most 200, got {limit}")));
     }
     if req.filter_groups.len() > MAX_GROUPS {
-        return Err(ApiError::validation(format!("Too many filter groups ({}); the limit is {MAX_GROUPS}", req.filter_groups.len())));
+        return Err(ApiError::validation(format!(
+            "Too many filter groups ({}); the limit is {MAX_GROUPS}",
+            req.filter_groups.len()
+        )));
     }
     let total_filters: usize = req.filter_groups.iter().map(|g| g.filters.len()).sum();
     if req.filter_groups.iter().any(|g| g.filters.len() > MAX_FILTERS_PER_GROUP) || total_filters > MAX_FILTERS {
@@ -237,7 +248,8 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
     }
     let query = req.query.as_deref().map(str::to_lowercase).filter(|q| !q.is_empty());
     let table = &db.tables[&ty];
-    let groups: Vec<Vec<Compiled<'_>>> = req.filter_groups.iter().map(|g| g.filters.iter().map(Filter::compile).collect()).collect();
+    let groups: Vec<Vec<Compiled<'_>>> =
+        req.filter_groups.iter().map(|g| g.filters.iter().map(Filter::compile).collect()).collect();
     let mut hits: Vec<&Record> = table
         .records
         .values()
@@ -258,7 +270,11 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
         let mut keyed: Vec<(Option<Key>, &Record)> = hits
             .into_iter()
             .map(|r| {
-                let key = r.props.get(&prop).filter(|v| !v.is_empty()).map(|v| Key { num: record_num(ty, r, &prop, v), text: v.to_lowercase() });
+                let key = r
+                    .props
+                    .get(&prop)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| Key { num: record_num(ty, r, &prop, v), text: v.to_lowercase() });
                 (key, r)
             })
             .collect();
@@ -288,12 +304,8 @@ pub fn run(db: &Db, ty: ObjectType, req: &SearchRequest, hidden_after_ms: Option
     }
     let total = total_hits;
     let end = (offset + limit).min(total);
-    let page: Vec<Value> = hits
-        .get(offset..end)
-        .unwrap_or(&[])
-        .iter()
-        .map(|r| r.to_json(ty, Some(&req.properties)))
-        .collect();
+    let page: Vec<Value> =
+        hits.get(offset..end).unwrap_or(&[]).iter().map(|r| r.to_json(ty, Some(&req.properties))).collect();
     let mut body = json!({ "total": total, "results": page });
     if end < total {
         body["paging"] = json!({ "next": { "after": end.to_string(), "link": format!("?after={end}") } });
@@ -339,7 +351,13 @@ mod tests {
         loop {
             let page = sorted(after.as_deref());
             assert_eq!(page["total"], 300);
-            phones.extend(page["results"].as_array().unwrap().iter().map(|r| r["properties"]["phone"].as_str().unwrap().parse::<u32>().unwrap()));
+            phones.extend(
+                page["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["properties"]["phone"].as_str().unwrap().parse::<u32>().unwrap()),
+            );
             match page.pointer("/paging/next/after").and_then(Value::as_str) {
                 Some(a) => after = Some(a.to_owned()),
                 None => break,
@@ -379,7 +397,8 @@ mod tests {
             let r = run(&db, ObjectType::Contacts, &req(json!({"filterGroups": [{"filters": [bad]}]})), None);
             assert!(r.is_err());
         }
-        let six_groups: Vec<Value> = (0..6).map(|_| json!({"filters": [{"propertyName": "city", "operator": "HAS_PROPERTY"}]})).collect();
+        let six_groups: Vec<Value> =
+            (0..6).map(|_| json!({"filters": [{"propertyName": "city", "operator": "HAS_PROPERTY"}]})).collect();
         assert!(run(&db, ObjectType::Contacts, &req(json!({"filterGroups": six_groups})), None).is_err());
     }
 }

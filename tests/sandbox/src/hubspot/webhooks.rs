@@ -257,7 +257,13 @@ mod tests {
             "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
         );
         assert_eq!(
-            sign_v3(SECRET, "POST", "https://sync.example.com/hubspot/webhook", br#"[{"eventId":42,"objectId":101}]"#, "1714000000000"),
+            sign_v3(
+                SECRET,
+                "POST",
+                "https://sync.example.com/hubspot/webhook",
+                br#"[{"eventId":42,"objectId":101}]"#,
+                "1714000000000"
+            ),
             "AvKzGI4s/I8BIoaVzZc4wGbKj15lIphJ3Sj57IRcSjU="
         );
     }

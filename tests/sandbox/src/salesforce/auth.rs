@@ -146,7 +146,8 @@ pub async fn guard(State(state): State<Arc<SalesforceState>>, request: Request, 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("OAuth ")))
         .map(str::to_owned);
-    let known = token.is_some_and(|t| state.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&t));
+    let known =
+        token.is_some_and(|t| state.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&t));
     if !known {
         let body = json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]);
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();

@@ -80,7 +80,8 @@ fn respond(r: Result<Response, SfError>) -> Response {
 
 async fn create(State(s): St, Path(version): Path<String>, body: Bytes) -> Response {
     respond((|| {
-        let req: JsonValue = serde_json::from_slice(&body).map_err(|e| bulk_error(400, "JSON_PARSER_ERROR", e.to_string()))?;
+        let req: JsonValue =
+            serde_json::from_slice(&body).map_err(|e| bulk_error(400, "JSON_PARSER_ERROR", e.to_string()))?;
         let operation = req["operation"].as_str().unwrap_or("query").to_owned();
         if operation != "query" && operation != "queryAll" {
             return Err(bulk_error(400, "INVALIDJOB", format!("Invalid operation: {operation}")));
@@ -150,7 +151,8 @@ async fn status(State(s): St, Path((_version, id)): Path<(String, String)>) -> R
 
 async fn abort(State(s): St, Path((_version, id)): Path<(String, String)>, body: Bytes) -> Response {
     respond((|| {
-        let req: JsonValue = serde_json::from_slice(&body).map_err(|e| bulk_error(400, "JSON_PARSER_ERROR", e.to_string()))?;
+        let req: JsonValue =
+            serde_json::from_slice(&body).map_err(|e| bulk_error(400, "JSON_PARSER_ERROR", e.to_string()))?;
         let mut jobs = s.jobs.lock().map_err(|_| bulk_error(500, "UNKNOWN_EXCEPTION", "lock"))?;
         let job = jobs.get_mut(&id).ok_or_else(not_found)?;
         if req["state"].as_str() != Some("Aborted") {
@@ -172,14 +174,32 @@ async fn remove(State(s): St, Path((_version, id)): Path<(String, String)>) -> R
     })())
 }
 
-async fn results(State(s): St, Path((version, id)): Path<(String, String)>, Query(p): Query<HashMap<String, String>>) -> Response {
+async fn results(
+    State(s): St,
+    Path((version, id)): Path<(String, String)>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
     respond((|| {
-        let job = s.jobs.lock().map_err(|_| bulk_error(500, "UNKNOWN_EXCEPTION", "lock"))?.get(&id).cloned().ok_or_else(not_found)?;
+        let job = s
+            .jobs
+            .lock()
+            .map_err(|_| bulk_error(500, "UNKNOWN_EXCEPTION", "lock"))?
+            .get(&id)
+            .cloned()
+            .ok_or_else(not_found)?;
         if job.version != version {
-            return Err(bulk_error(409, "INVALIDJOB", "The API version of this request does not match the version of the job"));
+            return Err(bulk_error(
+                409,
+                "INVALIDJOB",
+                "The API version of this request does not match the version of the job",
+            ));
         }
         if job.state != "JobComplete" {
-            return Err(bulk_error(412, "JOB_NOT_COMPLETE", format!("Job {} is not complete; state is {}", job.id, job.state)));
+            return Err(bulk_error(
+                412,
+                "JOB_NOT_COMPLETE",
+                format!("Job {} is not complete; state is {}", job.id, job.state),
+            ));
         }
         let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
         let offset = match p.get("locator").filter(|l| !l.is_empty() && l.as_str() != "null") {
@@ -191,7 +211,11 @@ async fn results(State(s): St, Path((version, id)): Path<(String, String)>, Quer
                 .ok_or_else(|| bulk_error(400, "INVALIDLOCATOR", "invalid locator"))?,
             None => 0,
         };
-        let max = p.get("maxRecords").and_then(|m| m.parse::<usize>().ok()).filter(|m| *m > 0).unwrap_or(s.options.bulk_default_page);
+        let max = p
+            .get("maxRecords")
+            .and_then(|m| m.parse::<usize>().ok())
+            .filter(|m| *m > 0)
+            .unwrap_or(s.options.bulk_default_page);
         let end = (offset + max).min(job.ids.len());
         let csv = render(&s, &job, offset.min(end), end)?;
         let next = if end < job.ids.len() { b64.encode(end.to_string()) } else { "null".to_owned() };

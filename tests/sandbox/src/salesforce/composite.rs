@@ -65,7 +65,12 @@ fn halted(message: String) -> Value {
     json!([{"errorCode": "PROCESSING_HALTED", "message": message}])
 }
 
-async fn composite(State(state): State<Arc<SalesforceState>>, Path(_version): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn composite(
+    State(state): State<Arc<SalesforceState>>,
+    Path(_version): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error_response(&SfError::new(400, "JSON_PARSER_ERROR", e.to_string())),
@@ -73,14 +78,22 @@ async fn composite(State(state): State<Arc<SalesforceState>>, Path(_version): Pa
     let subrequests = request["compositeRequest"].as_array().cloned().unwrap_or_default();
     let all_or_none = request["allOrNone"].as_bool().unwrap_or(false);
     if subrequests.is_empty() || subrequests.len() > MAX_SUBREQUESTS {
-        return error_response(&SfError::new(400, "INVALID_BATCH_REQUEST", format!("compositeRequest must have 1 to {MAX_SUBREQUESTS} subrequests")));
+        return error_response(&SfError::new(
+            400,
+            "INVALID_BATCH_REQUEST",
+            format!("compositeRequest must have 1 to {MAX_SUBREQUESTS} subrequests"),
+        ));
     }
     let query_like = subrequests
         .iter()
         .filter(|s| s["url"].as_str().is_some_and(|u| u.contains("/query") || u.contains("/composite/sobjects")))
         .count();
     if query_like > MAX_QUERY_LIKE {
-        return error_response(&SfError::new(400, "INVALID_BATCH_REQUEST", "at most 5 query or collection subrequests"));
+        return error_response(&SfError::new(
+            400,
+            "INVALID_BATCH_REQUEST",
+            "at most 5 query or collection subrequests",
+        ));
     }
     // Subrequests reach the same handlers without the bearer check: the
     // composite call itself was checked and counted once.
@@ -113,7 +126,8 @@ async fn composite(State(state): State<Arc<SalesforceState>>, Path(_version): Pa
             }
         };
         let method = sub["method"].as_str().unwrap_or("GET").to_ascii_uppercase();
-        let mut builder = Request::builder().method(method.as_str()).uri(url.as_str()).header("content-type", "application/json");
+        let mut builder =
+            Request::builder().method(method.as_str()).uri(url.as_str()).header("content-type", "application/json");
         if let Some(options) = headers.get("sforce-call-options") {
             builder = builder.header("sforce-call-options", options);
         }
@@ -129,7 +143,8 @@ async fn composite(State(state): State<Arc<SalesforceState>>, Path(_version): Pa
         let status = response.status().as_u16();
         let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
-        let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        let body: Value =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status >= 400 {
             failed = true;
         } else {
@@ -139,13 +154,17 @@ async fn composite(State(state): State<Arc<SalesforceState>>, Path(_version): Pa
         if let Some(l) = location {
             http_headers.insert("Location".into(), Value::from(l));
         }
-        answers.push(json!({"body": body, "httpHeaders": http_headers, "httpStatusCode": status, "referenceId": reference_id}));
+        answers.push(
+            json!({"body": body, "httpHeaders": http_headers, "httpStatusCode": status, "referenceId": reference_id}),
+        );
     }
     if failed && let Some((tables, writes)) = snapshot {
         state.org_write().restore(tables, writes);
         for answer in answers.iter_mut().filter(|a| a["httpStatusCode"].as_u64().is_some_and(|s| s < 400)) {
             answer["httpStatusCode"] = json!(400);
-            answer["body"] = halted("The transaction was rolled back since another operation in the same transaction failed.".into());
+            answer["body"] = halted(
+                "The transaction was rolled back since another operation in the same transaction failed.".into(),
+            );
         }
     }
     Json(json!({"compositeResponse": answers})).into_response()

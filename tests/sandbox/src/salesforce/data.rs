@@ -237,7 +237,11 @@ impl Org {
 
     pub fn find_object(&self, name: &str) -> Result<usize, SfError> {
         self.object_index(name).ok_or_else(|| {
-            SfError::new(404, "NOT_FOUND", format!("The requested resource does not exist: sObject type '{name}' is not supported."))
+            SfError::new(
+                404,
+                "NOT_FOUND",
+                format!("The requested resource does not exist: sObject type '{name}' is not supported."),
+            )
         })
     }
 
@@ -298,10 +302,12 @@ impl Org {
                 let text = |v: &Value| if let Value::Str(s) = v { s.to_string() } else { String::new() };
                 Value::Str(format!("{} {}", text(&first), text(&last)).trim().into())
             }
-            Formula::ExpectedRevenue => match (self.named(object, record, "Amount"), self.named(object, record, "Probability")) {
-                (Value::Num(a), Value::Num(p)) => Value::Num(a * p / 100.0),
-                _ => Value::Null,
-            },
+            Formula::ExpectedRevenue => {
+                match (self.named(object, record, "Amount"), self.named(object, record, "Probability")) {
+                    (Value::Num(a), Value::Num(p)) => Value::Num(a * p / 100.0),
+                    _ => Value::Null,
+                }
+            }
             Formula::AccountName => {
                 let Some(account) = self.parent(object, record, "AccountId") else { return Value::Null };
                 let (ix, rec) = account;
@@ -360,12 +366,21 @@ impl Org {
     fn convert(&self, object: usize, field: usize, json: &Json) -> Result<Value, SfError> {
         let def = &self.objects[object].fields[field];
         let bad = |what: &str| {
-            SfError::new(400, "JSON_PARSER_ERROR", format!("Cannot deserialize instance of {what} from {json} for field {}", def.name))
-                .field(def.name)
+            SfError::new(
+                400,
+                "JSON_PARSER_ERROR",
+                format!("Cannot deserialize instance of {what} from {json} for field {}", def.name),
+            )
+            .field(def.name)
         };
         if json.is_null() {
             if def.required {
-                return Err(SfError::new(400, "REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", def.name)).field(def.name));
+                return Err(SfError::new(
+                    400,
+                    "REQUIRED_FIELD_MISSING",
+                    format!("Required fields are missing: [{}]", def.name),
+                )
+                .field(def.name));
             }
             return Ok(Value::Null);
         }
@@ -399,16 +414,31 @@ impl Org {
                 };
                 if text.is_empty() {
                     if def.required {
-                        return Err(SfError::new(400, "REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", def.name)).field(def.name));
+                        return Err(SfError::new(
+                            400,
+                            "REQUIRED_FIELD_MISSING",
+                            format!("Required fields are missing: [{}]", def.name),
+                        )
+                        .field(def.name));
                     }
                     return Ok(Value::Null);
                 }
                 let max = def.ty.max_length();
                 if text.chars().count() > max {
-                    return Err(SfError::new(400, "STRING_TOO_LONG", format!("{}: data value too large: {text} (max length={max})", def.name)).field(def.name));
+                    return Err(SfError::new(
+                        400,
+                        "STRING_TOO_LONG",
+                        format!("{}: data value too large: {text} (max length={max})", def.name),
+                    )
+                    .field(def.name));
                 }
                 if def.ty == Ty::Email && !valid_email(&text) {
-                    return Err(SfError::new(400, "INVALID_EMAIL_ADDRESS", format!("Email: invalid email address: {text}")).field(def.name));
+                    return Err(SfError::new(
+                        400,
+                        "INVALID_EMAIL_ADDRESS",
+                        format!("Email: invalid email address: {text}"),
+                    )
+                    .field(def.name));
                 }
                 if def.ty == Ty::Picklist && !def.picklist.iter().any(|p| *p == text) {
                     return Err(SfError::new(
@@ -424,12 +454,8 @@ impl Org {
                         .zip(target)
                         .is_some_and(|(id, t)| self.tables[t].records.get(&id).is_some_and(|r| r.deleted.is_none()));
                     if !exists {
-                        return Err(SfError::new(
-                            400,
-                            "INVALID_CROSS_REFERENCE_KEY",
-                            "invalid cross reference id",
-                        )
-                        .field(def.name));
+                        return Err(SfError::new(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+                            .field(def.name));
                     }
                     let id = SfId::parse(&text).map(|i| i.to_string()).unwrap_or(text);
                     return Ok(Value::Str(id.into()));
@@ -448,7 +474,12 @@ impl Org {
                 continue;
             }
             let Some(field) = def.field_index(name) else {
-                return Err(SfError::new(400, "INVALID_FIELD", format!("No such column '{name}' on sobject of type {}", def.name)).field(name));
+                return Err(SfError::new(
+                    400,
+                    "INVALID_FIELD",
+                    format!("No such column '{name}' on sobject of type {}", def.name),
+                )
+                .field(name));
             };
             if !def.fields[field].createable() {
                 if def.fields[field].name == "Id" {
@@ -485,7 +516,11 @@ impl Org {
             .map(|(_, f)| f.name)
             .collect();
         if !missing.is_empty() {
-            let mut e = SfError::new(400, "REQUIRED_FIELD_MISSING", format!("Required fields are missing: [{}]", missing.join(", ")));
+            let mut e = SfError::new(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", missing.join(", ")),
+            );
             for m in &missing {
                 e = e.field(m);
             }
@@ -502,7 +537,16 @@ impl Org {
         let table = &mut self.tables[object];
         let id = SfId::generate(prefix, table.next + 1_000);
         table.next += 1;
-        let mut record = Record { id, fields, created: now, modified: now, modstamp: now, deleted: None, created_by: actor, modified_by: actor };
+        let mut record = Record {
+            id,
+            fields,
+            created: now,
+            modified: now,
+            modstamp: now,
+            deleted: None,
+            created_by: actor,
+            modified_by: actor,
+        };
         for (f, v) in values {
             record.set(f, v);
         }
@@ -590,9 +634,9 @@ impl Org {
     /// the Recycle Bin with `MasterRecordId` pointing at the winner, and the
     /// winner is written (its `SystemModstamp` moves).
     pub fn merge(&mut self, object: usize, winner: &str, loser: &str, actor: Actor) -> Result<SfId, SfError> {
-        let master = self.objects[object]
-            .field_index("MasterRecordId")
-            .ok_or_else(|| SfError::new(400, "INVALID_OPERATION", format!("{} records cannot be merged", self.objects[object].name)))?;
+        let master = self.objects[object].field_index("MasterRecordId").ok_or_else(|| {
+            SfError::new(400, "INVALID_OPERATION", format!("{} records cannot be merged", self.objects[object].name))
+        })?;
         let winner_id = self.live(object, winner)?.id;
         let mut lost = self.live(object, loser)?.clone();
         if lost.id == winner_id {
@@ -677,7 +721,9 @@ impl Org {
         self.tables[object]
             .records
             .values()
-            .filter(|r| r.deleted.is_none() && matches!(&*self.value_cow(object, r, field), Value::Str(s) if **s == *value))
+            .filter(|r| {
+                r.deleted.is_none() && matches!(&*self.value_cow(object, r, field), Value::Str(s) if **s == *value)
+            })
             .map(|r| r.id)
             .collect()
     }
@@ -715,7 +761,10 @@ impl Org {
             many => Err(SfError::new(
                 300,
                 "MULTIPLE_CHOICES",
-                many.iter().map(|i| format!("/services/data/v66.0/sobjects/{}/{i}", def.name)).collect::<Vec<_>>().join(","),
+                many.iter()
+                    .map(|i| format!("/services/data/v66.0/sobjects/{}/{i}", def.name))
+                    .collect::<Vec<_>>()
+                    .join(","),
             )),
         }
     }

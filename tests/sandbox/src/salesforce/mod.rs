@@ -337,7 +337,10 @@ fn seed_object(org: &mut Org, object: usize, count: u64, seed: u64) {
             }
             "Account" => {
                 push("Name", text(format!("{} {}", seed::company(i), i)));
-                push("Website", text(format!("https://{}{i}.example.com", seed::company(i).to_lowercase().replace(' ', ""))));
+                push(
+                    "Website",
+                    text(format!("https://{}{i}.example.com", seed::company(i).to_lowercase().replace(' ', ""))),
+                );
                 push("Industry", text("Technology".into()));
             }
             "Opportunity" => {
@@ -406,9 +409,15 @@ fn control_error(e: SfError) -> Response {
     (status, AxJson(e.rest_body())).into_response()
 }
 
-async fn control_create(State(s): State<Arc<SalesforceState>>, Path(object): Path<String>, AxJson(body): AxJson<Json>) -> Response {
+async fn control_create(
+    State(s): State<Arc<SalesforceState>>,
+    Path(object): Path<String>,
+    AxJson(body): AxJson<Json>,
+) -> Response {
     match s.create_as_user(&object, body) {
-        Ok(id) => (StatusCode::CREATED, AxJson(serde_json::json!({"id": id, "success": true, "errors": []}))).into_response(),
+        Ok(id) => {
+            (StatusCode::CREATED, AxJson(serde_json::json!({"id": id, "success": true, "errors": []}))).into_response()
+        }
         Err(e) => control_error(e),
     }
 }
@@ -456,7 +465,9 @@ async fn control_merge(
 
 async fn control_convert(State(s): State<Arc<SalesforceState>>, Path(id): Path<String>) -> Response {
     match s.convert_lead_as_user(&id) {
-        Ok((contact, account)) => AxJson(serde_json::json!({"contactId": contact, "accountId": account})).into_response(),
+        Ok((contact, account)) => {
+            AxJson(serde_json::json!({"contactId": contact, "accountId": account})).into_response()
+        }
         Err(e) => control_error(e),
     }
 }
@@ -516,7 +527,11 @@ struct SeedBody {
     count: u64,
 }
 
-async fn control_seed(State(s): State<Arc<SalesforceState>>, Path(object): Path<String>, AxJson(b): AxJson<SeedBody>) -> Response {
+async fn control_seed(
+    State(s): State<Arc<SalesforceState>>,
+    Path(object): Path<String>,
+    AxJson(b): AxJson<SeedBody>,
+) -> Response {
     match s.seed(&object, b.count) {
         Ok(total) => AxJson(serde_json::json!({"total": total})).into_response(),
         Err(e) => control_error(e),

@@ -28,12 +28,18 @@ pub fn envelope(org: &Org, object: usize, records: &[(String, SfId)], base_url: 
     let _ = write!(out, "<OrganizationId>{}</OrganizationId>", super::ORG_ID);
     let _ = write!(out, "<ActionId>{}</ActionId>", SfId::generate("04k", object as u64));
     out.push_str(r#"<SessionId xsi:nil="true"/>"#);
-    let _ = write!(out, "<EnterpriseUrl>{}/services/Soap/c/66.0/{}</EnterpriseUrl>", escape(base_url), &super::ORG_ID[..15]);
+    let _ = write!(
+        out,
+        "<EnterpriseUrl>{}/services/Soap/c/66.0/{}</EnterpriseUrl>",
+        escape(base_url),
+        &super::ORG_ID[..15]
+    );
     let _ = write!(out, "<PartnerUrl>{}/services/Soap/u/66.0/{}</PartnerUrl>", escape(base_url), &super::ORG_ID[..15]);
     for (notification, id) in records {
         let Some(record) = org.get(object, id) else { continue };
         let _ = write!(out, "<Notification><Id>{notification}</Id>");
-        let _ = write!(out, r#"<sObject xsi:type="sf:{}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">"#, def.name);
+        let _ =
+            write!(out, r#"<sObject xsi:type="sf:{}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">"#, def.name);
         for (ix, field) in def.fields.iter().enumerate() {
             let v = org.value(object, record, ix);
             if v.is_null() {
@@ -73,7 +79,13 @@ pub async fn run(state: Arc<SalesforceState>, mut rx: UnboundedReceiver<(usize, 
     }
 }
 
-async fn deliver(state: &SalesforceState, http: &reqwest::Client, url: &str, object: usize, records: &[(String, SfId)]) {
+async fn deliver(
+    state: &SalesforceState,
+    http: &reqwest::Client,
+    url: &str,
+    object: usize,
+    records: &[(String, SfId)],
+) {
     let stats = &state.outbound_stats;
     let mut delay = state.options.outbound_retry;
     for attempt in 1..=state.options.outbound_max_attempts {

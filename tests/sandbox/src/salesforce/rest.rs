@@ -2,10 +2,10 @@
 //! and queryAll with `nextRecordsUrl` paging, sObject rows, upsert by
 //! External ID, sObject Collections, getUpdated/getDeleted, describe, limits.
 
+use super::SalesforceState;
 use super::data::{Actor, Org, SfError, format_datetime, parse_datetime};
 use super::ids::SfId;
 use super::soql::{self, Path as FieldPath, Plan};
-use super::SalesforceState;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -120,7 +120,10 @@ pub fn project(org: &Org, plan: &Plan, id: &SfId, version: &str) -> JsonValue {
     let Some(record) = org.get(plan.object, id) else { return JsonValue::Null };
     let def = &org.objects[plan.object];
     let mut out = Map::new();
-    out.insert("attributes".into(), json!({"type": def.name, "url": format!("/services/data/{version}/sobjects/{}/{id}", def.name)}));
+    out.insert(
+        "attributes".into(),
+        json!({"type": def.name, "url": format!("/services/data/{version}/sobjects/{}/{id}", def.name)}),
+    );
     for (_, path) in &plan.columns {
         match path {
             FieldPath::Direct(f) => {
@@ -163,7 +166,8 @@ fn batch_size(headers: &HeaderMap) -> usize {
 fn page(s: &SalesforceState, locator: &str, cursor: &Cursor, offset: usize, version: &str, all: bool) -> Response {
     let org = s.org_read();
     let end = (offset + cursor.batch).min(cursor.ids.len());
-    let records: Vec<JsonValue> = cursor.ids[offset.min(end)..end].iter().map(|id| project(&org, &cursor.plan, id, version)).collect();
+    let records: Vec<JsonValue> =
+        cursor.ids[offset.min(end)..end].iter().map(|id| project(&org, &cursor.plan, id, version)).collect();
     let done = end >= cursor.ids.len();
     let mut body = json!({"totalSize": cursor.ids.len(), "done": done, "records": records});
     if !done {
@@ -173,9 +177,16 @@ fn page(s: &SalesforceState, locator: &str, cursor: &Cursor, offset: usize, vers
     Json(body).into_response()
 }
 
-fn run_query(s: &SalesforceState, version: &str, params: &HashMap<String, String>, headers: &HeaderMap, all: bool) -> Result<Response, SfError> {
+fn run_query(
+    s: &SalesforceState,
+    version: &str,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    all: bool,
+) -> Result<Response, SfError> {
     check_version(version)?;
-    let q = params.get("q").ok_or_else(|| SfError::new(400, "MALFORMED_QUERY", "A query string has to be specified"))?;
+    let q =
+        params.get("q").ok_or_else(|| SfError::new(400, "MALFORMED_QUERY", "A query string has to be specified"))?;
     let parsed = soql::parse(q)?;
     let (plan, ids) = {
         let org = s.org_read();
@@ -203,11 +214,21 @@ fn run_query(s: &SalesforceState, version: &str, params: &HashMap<String, String
     Ok(response)
 }
 
-async fn query(State(s): St, Path(version): Path<String>, Query(p): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+async fn query(
+    State(s): St,
+    Path(version): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     respond(run_query(&s, &version, &p, &headers, false))
 }
 
-async fn query_all(State(s): St, Path(version): Path<String>, Query(p): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+async fn query_all(
+    State(s): St,
+    Path(version): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     respond(run_query(&s, &version, &p, &headers, true))
 }
 
@@ -266,7 +287,12 @@ fn writable(org: &Org, object: &str) -> Result<usize, SfError> {
     Ok(ix)
 }
 
-async fn create(State(s): St, Path((version, object)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create(
+    State(s): St,
+    Path((version, object)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond((|| {
         check_version(&version)?;
         let fields = object_body(&body)?;
@@ -293,7 +319,11 @@ fn field_list(org: &Org, object: usize, fields: Option<&String>) -> Result<Optio
         .map(Some)
 }
 
-async fn read(State(s): St, Path((version, object, id)): Path<(String, String, String)>, Query(p): Query<HashMap<String, String>>) -> Response {
+async fn read(
+    State(s): St,
+    Path((version, object, id)): Path<(String, String, String)>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
     respond((|| {
         check_version(&version)?;
         let org = s.org_read();
@@ -304,7 +334,12 @@ async fn read(State(s): St, Path((version, object, id)): Path<(String, String, S
     })())
 }
 
-async fn update(State(s): St, Path((version, object, id)): Path<(String, String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn update(
+    State(s): St,
+    Path((version, object, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond((|| {
         check_version(&version)?;
         let fields = object_body(&body)?;
@@ -316,7 +351,11 @@ async fn update(State(s): St, Path((version, object, id)): Path<(String, String,
     })())
 }
 
-async fn remove(State(s): St, Path((version, object, id)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
+async fn remove(
+    State(s): St,
+    Path((version, object, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
     respond((|| {
         check_version(&version)?;
         let mut org = s.org_write();
@@ -347,7 +386,10 @@ async fn read_by_external_id(
             many => Err(SfError::new(
                 300,
                 "MULTIPLE_CHOICES",
-                many.iter().map(|i| format!("/services/data/{version}/sobjects/{}/{i}", def.name)).collect::<Vec<_>>().join(","),
+                many.iter()
+                    .map(|i| format!("/services/data/{version}/sobjects/{}/{i}", def.name))
+                    .collect::<Vec<_>>()
+                    .join(","),
             )),
         }
     })())
@@ -364,15 +406,23 @@ async fn upsert(
         let fields = object_body(&body)?;
         let mut org = s.org_write();
         let ix = writable(&org, &object)?;
-        let (id, created) = org.upsert(ix, &field, &value, &fields, Actor::Integration, call_client(&headers).as_deref())?;
+        let (id, created) =
+            org.upsert(ix, &field, &value, &fields, Actor::Integration, call_client(&headers).as_deref())?;
         s.flush_outbound(&mut org);
         let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-        Ok((status, Json(json!({"id": id.to_string(), "success": true, "errors": [], "created": created}))).into_response())
+        Ok((status, Json(json!({"id": id.to_string(), "success": true, "errors": [], "created": created})))
+            .into_response())
     })())
 }
 
 fn window(p: &HashMap<String, String>) -> Result<(i64, i64), SfError> {
-    let bad = || SfError::new(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate by more than one minute");
+    let bad = || {
+        SfError::new(
+            400,
+            "INVALID_REPLICATION_DATE",
+            "startDate must chronologically precede endDate by more than one minute",
+        )
+    };
     let start = p.get("start").and_then(|s| parse_datetime(s)).ok_or_else(bad)?;
     let end = p.get("end").and_then(|s| parse_datetime(s)).ok_or_else(bad)?;
     // Seconds are truncated to the minute.
@@ -383,7 +433,11 @@ fn window(p: &HashMap<String, String>) -> Result<(i64, i64), SfError> {
     Ok((start, end))
 }
 
-async fn updated(State(s): St, Path((version, object)): Path<(String, String)>, Query(p): Query<HashMap<String, String>>) -> Response {
+async fn updated(
+    State(s): St,
+    Path((version, object)): Path<(String, String)>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
     respond((|| {
         check_version(&version)?;
         let (start, end) = window(&p)?;
@@ -403,7 +457,11 @@ async fn updated(State(s): St, Path((version, object)): Path<(String, String)>, 
     })())
 }
 
-async fn deleted(State(s): St, Path((version, object)): Path<(String, String)>, Query(p): Query<HashMap<String, String>>) -> Response {
+async fn deleted(
+    State(s): St,
+    Path((version, object)): Path<(String, String)>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
     respond((|| {
         check_version(&version)?;
         let (start, end) = window(&p)?;
@@ -438,7 +496,11 @@ fn collection_records(body: &Bytes) -> Result<(bool, Vec<JsonValue>), SfError> {
         .cloned()
         .ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "records is required"))?;
     if records.len() > 200 {
-        return Err(SfError::new(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"));
+        return Err(SfError::new(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        ));
     }
     Ok((all_or_none, records))
 }
@@ -459,7 +521,11 @@ fn per_record(
     op: impl Fn(&mut Org, &JsonValue) -> Result<JsonValue, SfError>,
 ) -> Response {
     let mut org = s.org_write();
-    let snapshot = if all_or_none { Some((org.tables.iter().map(|t| t.records.clone()).collect::<Vec<_>>(), org.writes.len())) } else { None };
+    let snapshot = if all_or_none {
+        Some((org.tables.iter().map(|t| t.records.clone()).collect::<Vec<_>>(), org.writes.len()))
+    } else {
+        None
+    };
     let results: Vec<Result<JsonValue, SfError>> = records.iter().map(|r| op(&mut org, r)).collect();
     if all_or_none && results.iter().any(Result::is_err) {
         if let Some((tables, writes)) = snapshot {
@@ -488,7 +554,8 @@ async fn collection_create(State(s): St, Path(version): Path<String>, headers: H
         let (all_or_none, records) = collection_records(&body)?;
         let client = call_client(&headers);
         Ok(per_record(&s, all_or_none, &records, |org, r| {
-            let ty = record_type(r).ok_or_else(|| SfError::new(400, "INVALID_TYPE", "Must send a concrete entity type."))?;
+            let ty =
+                record_type(r).ok_or_else(|| SfError::new(400, "INVALID_TYPE", "Must send a concrete entity type."))?;
             let ix = writable(org, &ty)?;
             let fields = r.as_object().cloned().unwrap_or_default();
             if fields.contains_key("id") || fields.contains_key("Id") {
@@ -506,14 +573,17 @@ async fn collection_update(State(s): St, Path(version): Path<String>, headers: H
         let (all_or_none, records) = collection_records(&body)?;
         let client = call_client(&headers);
         Ok(per_record(&s, all_or_none, &records, |org, r| {
-            let ty = record_type(r).ok_or_else(|| SfError::new(400, "INVALID_TYPE", "Must send a concrete entity type."))?;
+            let ty =
+                record_type(r).ok_or_else(|| SfError::new(400, "INVALID_TYPE", "Must send a concrete entity type."))?;
             let ix = writable(org, &ty)?;
             let mut fields = r.as_object().cloned().unwrap_or_default();
             let id = fields
                 .remove("id")
                 .or_else(|| fields.remove("Id"))
                 .and_then(|v| v.as_str().map(str::to_owned))
-                .ok_or_else(|| SfError::new(400, "MISSING_ARGUMENT", "Id not specified in an update call").field("Id"))?;
+                .ok_or_else(|| {
+                    SfError::new(400, "MISSING_ARGUMENT", "Id not specified in an update call").field("Id")
+                })?;
             let id = org.update(ix, &id, &fields, Actor::Integration, client.as_deref())?;
             Ok(json!({"id": id.to_string(), "success": true, "errors": []}))
         }))
@@ -549,19 +619,30 @@ async fn collection_upsert(
     })())
 }
 
-async fn collection_delete(State(s): St, Path(version): Path<String>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Response {
+async fn collection_delete(
+    State(s): St,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
     respond((|| {
         check_version(&version)?;
-        let ids: Vec<JsonValue> = p.get("ids").map(|s| s.split(',').map(|i| JsonValue::from(i.trim())).collect()).unwrap_or_default();
+        let ids: Vec<JsonValue> =
+            p.get("ids").map(|s| s.split(',').map(|i| JsonValue::from(i.trim())).collect()).unwrap_or_default();
         if ids.len() > 200 {
-            return Err(SfError::new(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"));
+            return Err(SfError::new(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+            ));
         }
         let all_or_none = p.get("allOrNone").is_some_and(|v| v == "true");
         let client = call_client(&headers);
         Ok(per_record(&s, all_or_none, &ids, |org, id| {
             let id = id.as_str().unwrap_or("");
             let sid = SfId::parse(id).ok_or_else(|| SfError::new(400, "MALFORMED_ID", format!("malformed id {id}")))?;
-            let ix = org.object_of_id(&sid).ok_or_else(|| SfError::new(404, "ENTITY_IS_DELETED", "entity is deleted"))?;
+            let ix =
+                org.object_of_id(&sid).ok_or_else(|| SfError::new(404, "ENTITY_IS_DELETED", "entity is deleted"))?;
             let name = org.objects[ix].name;
             writable(org, name)?;
             let id = org.delete(ix, id, Actor::Integration, client.as_deref())?;
@@ -570,7 +651,13 @@ async fn collection_delete(State(s): St, Path(version): Path<String>, headers: H
     })())
 }
 
-fn retrieve(s: &SalesforceState, version: &str, object: &str, ids: &[String], fields: &str) -> Result<Response, SfError> {
+fn retrieve(
+    s: &SalesforceState,
+    version: &str,
+    object: &str,
+    ids: &[String],
+    fields: &str,
+) -> Result<Response, SfError> {
     check_version(version)?;
     if ids.len() > 2000 {
         return Err(SfError::new(400, "EXCEEDED_ID_LIMIT", "too many ids"));
@@ -593,15 +680,26 @@ async fn collection_retrieve(
     Path((version, object)): Path<(String, String)>,
     Query(p): Query<HashMap<String, String>>,
 ) -> Response {
-    let ids: Vec<String> = p.get("ids").map(|s| s.split(',').map(|i| i.trim().to_owned()).collect()).unwrap_or_default();
+    let ids: Vec<String> =
+        p.get("ids").map(|s| s.split(',').map(|i| i.trim().to_owned()).collect()).unwrap_or_default();
     respond(retrieve(&s, &version, &object, &ids, p.get("fields").map(String::as_str).unwrap_or("Id")))
 }
 
-async fn collection_retrieve_post(State(s): St, Path((version, object)): Path<(String, String)>, body: Bytes) -> Response {
+async fn collection_retrieve_post(
+    State(s): St,
+    Path((version, object)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     respond((|| {
         let v = parse_body(&body)?;
-        let ids: Vec<String> = v["ids"].as_array().map(|a| a.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()).unwrap_or_default();
-        let fields: Vec<String> = v["fields"].as_array().map(|a| a.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        let ids: Vec<String> = v["ids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let fields: Vec<String> = v["fields"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
         retrieve(&s, &version, &object, &ids, &fields.join(","))
     })())
 }

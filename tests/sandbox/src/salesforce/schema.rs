@@ -44,7 +44,10 @@ impl Ty {
     }
 
     pub fn is_text(self) -> bool {
-        matches!(self, Ty::Id | Ty::String | Ty::Email | Ty::Phone | Ty::Url | Ty::Textarea | Ty::Picklist | Ty::Reference)
+        matches!(
+            self,
+            Ty::Id | Ty::String | Ty::Email | Ty::Phone | Ty::Url | Ty::Textarea | Ty::Picklist | Ty::Reference
+        )
     }
 
     /// Longest accepted text.
@@ -244,13 +247,16 @@ fn system_fields() -> Vec<Field> {
     ]
 }
 
-const LEAD_STATUS: &[&str] = &["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"];
+const LEAD_STATUS: &[&str] =
+    &["Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"];
 const LEAD_SOURCE: &[&str] = &["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"];
-const INDUSTRY: &[&str] = &["Agriculture", "Banking", "Technology", "Education", "Energy", "Healthcare", "Retail", "Other"];
+const INDUSTRY: &[&str] =
+    &["Agriculture", "Banking", "Technology", "Education", "Energy", "Healthcare", "Retail", "Other"];
 const SALUTATION: &[&str] = &["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."];
 const RATING: &[&str] = &["Hot", "Warm", "Cold"];
 const ACCOUNT_TYPE: &[&str] = &["Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"];
-const STAGE: &[&str] = &["Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"];
+const STAGE: &[&str] =
+    &["Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"];
 const MEMBER_STATUS: &[&str] = &["Sent", "Responded"];
 
 /// Every object of the fake org.
@@ -269,156 +275,173 @@ pub fn objects() -> Vec<Object> {
             prefix: "00Q",
             createable: true,
             outbound: true,
-            fields: with_system("Lead", vec![
-                id(),
-                Field::new("FirstName", Ty::String),
-                Field::new("LastName", Ty::String).required(),
-                Field::new("Company", Ty::String).required(),
-                Field::new("Email", Ty::Email),
-                Field::new("Phone", Ty::Phone),
-                Field::new("Title", Ty::String),
-                Field::new("Status", Ty::Picklist).picklist(LEAD_STATUS, Some("Open - Not Contacted")),
-                Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
-                // Standard fields behind the default contact mappings (SPEC 2).
-                Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
-                Field::new("Fax", Ty::Phone),
-                Field::new("Description", Ty::Textarea),
-                Field::new("Street", Ty::Textarea),
-                Field::new("City", Ty::String),
-                Field::new("State", Ty::String),
-                Field::new("PostalCode", Ty::String),
-                Field::new("Country", Ty::String),
-                Field::new("Website", Ty::Url),
-                Field::new("Industry", Ty::Picklist).picklist(INDUSTRY, None),
-                Field::new("Rating", Ty::Picklist).picklist(RATING, None),
-                Field::new("AnnualRevenue", Ty::Currency),
-                Field::new("NumberOfEmployees", Ty::Int),
-                owner(),
-                Field::new("HasOptedOutOfEmail", Ty::Boolean),
-                Field::new("IsConverted", Ty::Boolean).kind(Kind::ReadOnly),
-                Field::new("ConvertedContactId", Ty::Reference).kind(Kind::ReadOnly).reference("Contact"),
-                Field::new("ConvertedAccountId", Ty::Reference).kind(Kind::ReadOnly).reference("Account"),
-                Field::new("ConvertedOpportunityId", Ty::Reference).kind(Kind::ReadOnly).reference("Opportunity"),
-                Field::new("ConvertedDate", Ty::Date).kind(Kind::ReadOnly),
-                master(),
-                hubspot_id(),
-                Field::new("Full_Name__c", Ty::String).kind(Kind::Formula(Formula::FullName)),
-            ]),
+            fields: with_system(
+                "Lead",
+                vec![
+                    id(),
+                    Field::new("FirstName", Ty::String),
+                    Field::new("LastName", Ty::String).required(),
+                    Field::new("Company", Ty::String).required(),
+                    Field::new("Email", Ty::Email),
+                    Field::new("Phone", Ty::Phone),
+                    Field::new("Title", Ty::String),
+                    Field::new("Status", Ty::Picklist).picklist(LEAD_STATUS, Some("Open - Not Contacted")),
+                    Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
+                    // Standard fields behind the default contact mappings (SPEC 2).
+                    Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
+                    Field::new("Fax", Ty::Phone),
+                    Field::new("Description", Ty::Textarea),
+                    Field::new("Street", Ty::Textarea),
+                    Field::new("City", Ty::String),
+                    Field::new("State", Ty::String),
+                    Field::new("PostalCode", Ty::String),
+                    Field::new("Country", Ty::String),
+                    Field::new("Website", Ty::Url),
+                    Field::new("Industry", Ty::Picklist).picklist(INDUSTRY, None),
+                    Field::new("Rating", Ty::Picklist).picklist(RATING, None),
+                    Field::new("AnnualRevenue", Ty::Currency),
+                    Field::new("NumberOfEmployees", Ty::Int),
+                    owner(),
+                    Field::new("HasOptedOutOfEmail", Ty::Boolean),
+                    Field::new("IsConverted", Ty::Boolean).kind(Kind::ReadOnly),
+                    Field::new("ConvertedContactId", Ty::Reference).kind(Kind::ReadOnly).reference("Contact"),
+                    Field::new("ConvertedAccountId", Ty::Reference).kind(Kind::ReadOnly).reference("Account"),
+                    Field::new("ConvertedOpportunityId", Ty::Reference).kind(Kind::ReadOnly).reference("Opportunity"),
+                    Field::new("ConvertedDate", Ty::Date).kind(Kind::ReadOnly),
+                    master(),
+                    hubspot_id(),
+                    Field::new("Full_Name__c", Ty::String).kind(Kind::Formula(Formula::FullName)),
+                ],
+            ),
         },
         Object {
             name: "Contact",
             prefix: "003",
             createable: true,
             outbound: true,
-            fields: with_system("Contact", vec![
-                id(),
-                Field::new("AccountId", Ty::Reference).reference("Account"),
-                Field::new("FirstName", Ty::String),
-                Field::new("LastName", Ty::String).required(),
-                Field::new("Email", Ty::Email),
-                Field::new("Phone", Ty::Phone),
-                Field::new("Title", Ty::String),
-                Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
-                // Standard fields behind the default contact mappings (SPEC 2).
-                Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
-                Field::new("Fax", Ty::Phone),
-                Field::new("Description", Ty::Textarea),
-                Field::new("MailingStreet", Ty::Textarea),
-                Field::new("MailingCity", Ty::String),
-                Field::new("MailingState", Ty::String),
-                Field::new("MailingPostalCode", Ty::String),
-                Field::new("MailingCountry", Ty::String),
-                owner(),
-                Field::new("HasOptedOutOfEmail", Ty::Boolean),
-                master(),
-                hubspot_id(),
-                Field::new("Full_Name__c", Ty::String).kind(Kind::Formula(Formula::FullName)),
-                Field::new("Account_Name__c", Ty::String).kind(Kind::Formula(Formula::AccountName)),
-            ]),
+            fields: with_system(
+                "Contact",
+                vec![
+                    id(),
+                    Field::new("AccountId", Ty::Reference).reference("Account"),
+                    Field::new("FirstName", Ty::String),
+                    Field::new("LastName", Ty::String).required(),
+                    Field::new("Email", Ty::Email),
+                    Field::new("Phone", Ty::Phone),
+                    Field::new("Title", Ty::String),
+                    Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
+                    // Standard fields behind the default contact mappings (SPEC 2).
+                    Field::new("Salutation", Ty::Picklist).picklist(SALUTATION, None),
+                    Field::new("Fax", Ty::Phone),
+                    Field::new("Description", Ty::Textarea),
+                    Field::new("MailingStreet", Ty::Textarea),
+                    Field::new("MailingCity", Ty::String),
+                    Field::new("MailingState", Ty::String),
+                    Field::new("MailingPostalCode", Ty::String),
+                    Field::new("MailingCountry", Ty::String),
+                    owner(),
+                    Field::new("HasOptedOutOfEmail", Ty::Boolean),
+                    master(),
+                    hubspot_id(),
+                    Field::new("Full_Name__c", Ty::String).kind(Kind::Formula(Formula::FullName)),
+                    Field::new("Account_Name__c", Ty::String).kind(Kind::Formula(Formula::AccountName)),
+                ],
+            ),
         },
         Object {
             name: "Account",
             prefix: "001",
             createable: true,
             outbound: true,
-            fields: with_system("Account", vec![
-                id(),
-                Field::new("Name", Ty::String).required(),
-                Field::new("Website", Ty::Url),
-                Field::new("Phone", Ty::Phone),
-                Field::new("Industry", Ty::Picklist).picklist(INDUSTRY, None),
-                Field::new("Type", Ty::Picklist).picklist(ACCOUNT_TYPE, None),
-                Field::new("NumberOfEmployees", Ty::Int),
-                Field::new("AnnualRevenue", Ty::Currency),
-                Field::new("Description", Ty::Textarea),
-                Field::new("BillingStreet", Ty::Textarea),
-                Field::new("BillingCity", Ty::String),
-                Field::new("BillingState", Ty::String),
-                Field::new("BillingPostalCode", Ty::String),
-                Field::new("BillingCountry", Ty::String),
-                owner(),
-                master(),
-                hubspot_id(),
-            ]),
+            fields: with_system(
+                "Account",
+                vec![
+                    id(),
+                    Field::new("Name", Ty::String).required(),
+                    Field::new("Website", Ty::Url),
+                    Field::new("Phone", Ty::Phone),
+                    Field::new("Industry", Ty::Picklist).picklist(INDUSTRY, None),
+                    Field::new("Type", Ty::Picklist).picklist(ACCOUNT_TYPE, None),
+                    Field::new("NumberOfEmployees", Ty::Int),
+                    Field::new("AnnualRevenue", Ty::Currency),
+                    Field::new("Description", Ty::Textarea),
+                    Field::new("BillingStreet", Ty::Textarea),
+                    Field::new("BillingCity", Ty::String),
+                    Field::new("BillingState", Ty::String),
+                    Field::new("BillingPostalCode", Ty::String),
+                    Field::new("BillingCountry", Ty::String),
+                    owner(),
+                    master(),
+                    hubspot_id(),
+                ],
+            ),
         },
         Object {
             name: "Opportunity",
             prefix: "006",
             createable: true,
             outbound: true,
-            fields: with_system("Opportunity", vec![
-                id(),
-                Field::new("Name", Ty::String).required(),
-                Field::new("AccountId", Ty::Reference).reference("Account"),
-                Field::new("StageName", Ty::Picklist).picklist(STAGE, None).required(),
-                Field::new("CloseDate", Ty::Date).required(),
-                Field::new("Amount", Ty::Currency),
-                Field::new("Probability", Ty::Percent),
-                Field::new("Type", Ty::Picklist).picklist(&["New Business", "Existing Business"], None),
-                Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
-                Field::new("Description", Ty::Textarea),
-                owner(),
-                hubspot_id(),
-                Field::new("Expected_Revenue__c", Ty::Currency).kind(Kind::Formula(Formula::ExpectedRevenue)),
-            ]),
+            fields: with_system(
+                "Opportunity",
+                vec![
+                    id(),
+                    Field::new("Name", Ty::String).required(),
+                    Field::new("AccountId", Ty::Reference).reference("Account"),
+                    Field::new("StageName", Ty::Picklist).picklist(STAGE, None).required(),
+                    Field::new("CloseDate", Ty::Date).required(),
+                    Field::new("Amount", Ty::Currency),
+                    Field::new("Probability", Ty::Percent),
+                    Field::new("Type", Ty::Picklist).picklist(&["New Business", "Existing Business"], None),
+                    Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
+                    Field::new("Description", Ty::Textarea),
+                    owner(),
+                    hubspot_id(),
+                    Field::new("Expected_Revenue__c", Ty::Currency).kind(Kind::Formula(Formula::ExpectedRevenue)),
+                ],
+            ),
         },
         Object {
             name: "User",
             prefix: "005",
             createable: false,
             outbound: false,
-            fields: with_system("User", vec![
-                id(),
-                Field::new("Username", Ty::String).required(),
-                Field::new("Email", Ty::Email).required(),
-                Field::new("FirstName", Ty::String),
-                Field::new("LastName", Ty::String).required(),
-                Field::new("IsActive", Ty::Boolean),
-            ]),
+            fields: with_system(
+                "User",
+                vec![
+                    id(),
+                    Field::new("Username", Ty::String).required(),
+                    Field::new("Email", Ty::Email).required(),
+                    Field::new("FirstName", Ty::String),
+                    Field::new("LastName", Ty::String).required(),
+                    Field::new("IsActive", Ty::Boolean),
+                ],
+            ),
         },
         Object {
             name: "Campaign",
             prefix: "701",
             createable: false,
             outbound: false,
-            fields: with_system("Campaign", vec![
-                id(),
-                Field::new("Name", Ty::String).required(),
-                Field::new("IsActive", Ty::Boolean),
-            ]),
+            fields: with_system(
+                "Campaign",
+                vec![id(), Field::new("Name", Ty::String).required(), Field::new("IsActive", Ty::Boolean)],
+            ),
         },
         Object {
             name: "CampaignMember",
             prefix: "00v",
             createable: false,
             outbound: false,
-            fields: with_system("CampaignMember", vec![
-                id(),
-                Field::new("CampaignId", Ty::Reference).reference("Campaign").required(),
-                Field::new("LeadId", Ty::Reference).reference("Lead"),
-                Field::new("ContactId", Ty::Reference).reference("Contact"),
-                Field::new("Status", Ty::Picklist).picklist(MEMBER_STATUS, Some("Sent")),
-            ]),
+            fields: with_system(
+                "CampaignMember",
+                vec![
+                    id(),
+                    Field::new("CampaignId", Ty::Reference).reference("Campaign").required(),
+                    Field::new("LeadId", Ty::Reference).reference("Lead"),
+                    Field::new("ContactId", Ty::Reference).reference("Contact"),
+                    Field::new("Status", Ty::Picklist).picklist(MEMBER_STATUS, Some("Sent")),
+                ],
+            ),
         },
     ]
 }

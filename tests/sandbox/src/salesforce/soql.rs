@@ -69,9 +69,13 @@ fn lex(src: &str) -> Result<Vec<Tok>, SfError> {
             let word: String = chars[start..i].iter().collect();
             if word.len() >= 10 && word.as_bytes()[4] == b'-' {
                 if word.len() == 10 {
-                    out.push(Tok::Date(parse_date(&word).ok_or_else(|| malformed(format!("bad date literal {word}")))?));
+                    out.push(Tok::Date(
+                        parse_date(&word).ok_or_else(|| malformed(format!("bad date literal {word}")))?,
+                    ));
                 } else {
-                    out.push(Tok::DateTime(parse_datetime(&word).ok_or_else(|| malformed(format!("bad datetime literal {word}")))?));
+                    out.push(Tok::DateTime(
+                        parse_datetime(&word).ok_or_else(|| malformed(format!("bad datetime literal {word}")))?,
+                    ));
                 }
             } else {
                 out.push(Tok::Num(word.parse().map_err(|_| malformed(format!("unexpected token: {word}")))?));
@@ -179,7 +183,11 @@ impl Parser {
     }
 
     fn expect_kw(&mut self, kw: &str) -> Result<(), SfError> {
-        if self.eat_kw(kw) { Ok(()) } else { Err(malformed(format!("expecting {kw}, unexpected token: {}", self.here()))) }
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(malformed(format!("expecting {kw}, unexpected token: {}", self.here())))
+        }
     }
 
     fn eat_sym(&mut self, sym: &str) -> bool {
@@ -363,7 +371,9 @@ fn relative_literal(word: &str) -> Result<Lit, SfError> {
     let day = 86_400_000i64;
     let today = Utc::now().date_naive().to_epoch_days() as i64 * day;
     let (name, n) = match upper.split_once(':') {
-        Some((name, n)) => (name.to_owned(), n.parse::<i64>().map_err(|_| malformed(format!("bad date literal {word}")))?),
+        Some((name, n)) => {
+            (name.to_owned(), n.parse::<i64>().map_err(|_| malformed(format!("bad date literal {word}")))?)
+        }
         None => (upper.clone(), 0),
     };
     Ok(match name.as_str() {
@@ -409,7 +419,14 @@ pub struct Plan {
 fn resolve(org: &Org, object: usize, name: &str) -> Result<Path, SfError> {
     let def = &org.objects[object];
     let invalid = || {
-        SfError::new(400, "INVALID_FIELD", format!("No such column '{name}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.", def.name))
+        SfError::new(
+            400,
+            "INVALID_FIELD",
+            format!(
+                "No such column '{name}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.",
+                def.name
+            ),
+        )
     };
     match name.split_once('.') {
         None => def.field_index(name).map(Path::Direct).ok_or_else(invalid),
@@ -450,13 +467,25 @@ impl Plan {
         if let Some(c) = &query.filter {
             collect_fields(c, &mut names);
         }
-        let paths = names.iter().map(|f| resolve(org, object, f).map(|p| (f.to_ascii_lowercase(), p))).collect::<Result<Vec<_>, _>>()?;
+        let paths = names
+            .iter()
+            .map(|f| resolve(org, object, f).map(|p| (f.to_ascii_lowercase(), p)))
+            .collect::<Result<Vec<_>, _>>()?;
         let order = query
             .order
             .iter()
             .map(|(f, d, n)| resolve(org, object, f).map(|p| (p, *d, *n)))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut plan = Plan { object, count: query.count, columns, filter: None, order, limit: query.limit, offset: query.offset, paths };
+        let mut plan = Plan {
+            object,
+            count: query.count,
+            columns,
+            filter: None,
+            order,
+            limit: query.limit,
+            offset: query.offset,
+            paths,
+        };
         if let Some(mut filter) = query.filter {
             plan.normalize_ids(org, &mut filter);
             plan.filter = Some(filter);
@@ -500,7 +529,9 @@ impl Plan {
             }
             Cond::Not(a) => self.normalize_ids(org, a),
             Cond::Cmp(f, _, lit) if matches!(self.path_type(org, f), Some(Ty::Id | Ty::Reference)) => fix(lit),
-            Cond::In(f, _, lits) if matches!(self.path_type(org, f), Some(Ty::Id | Ty::Reference)) => lits.iter_mut().for_each(fix),
+            Cond::In(f, _, lits) if matches!(self.path_type(org, f), Some(Ty::Id | Ty::Reference)) => {
+                lits.iter_mut().for_each(fix)
+            }
             _ => {}
         }
     }
@@ -603,8 +634,20 @@ fn id_keys(cond: &Cond) -> Option<std::collections::BTreeSet<SfId>> {
 fn order_values(a: &Value, b: &Value, nulls_last: bool) -> Ordering {
     match (a.is_null(), b.is_null()) {
         (true, true) => Ordering::Equal,
-        (true, false) => if nulls_last { Ordering::Greater } else { Ordering::Less },
-        (false, true) => if nulls_last { Ordering::Less } else { Ordering::Greater },
+        (true, false) => {
+            if nulls_last {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (false, true) => {
+            if nulls_last {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
         _ => cmp_values(a, b).unwrap_or(Ordering::Equal),
     }
 }
@@ -754,9 +797,16 @@ mod tests {
         let a = SfId::generate("003", 1);
         let b = SfId::generate("003", 2);
         let keys = |soql: &str| parse(soql).ok().and_then(|q| q.filter).and_then(|f| id_keys(&f));
-        let both = format!("SELECT Id FROM Contact WHERE Id IN ('{}', '{}') AND LastName = 'X'", a.as_str(), &b.as_str()[..15]);
+        let both = format!(
+            "SELECT Id FROM Contact WHERE Id IN ('{}', '{}') AND LastName = 'X'",
+            a.as_str(),
+            &b.as_str()[..15]
+        );
         assert_eq!(keys(&both), Some([a, b].into_iter().collect()));
-        assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Email = null AND Id = '{}'", b.as_str())), Some([b].into_iter().collect()));
+        assert_eq!(
+            keys(&format!("SELECT Id FROM Contact WHERE Email = null AND Id = '{}'", b.as_str())),
+            Some([b].into_iter().collect())
+        );
         assert_eq!(keys("SELECT Id FROM Contact WHERE Id = 'not-an-id'"), Some(std::collections::BTreeSet::new()));
         assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Id = '{}' OR LastName = 'X'", a.as_str())), None);
         assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Id NOT IN ('{}')", a.as_str())), None);
