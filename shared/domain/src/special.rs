@@ -10,8 +10,9 @@
 //!
 //! [`decide`]: crate::decision::decide
 
-use crate::config::SyncConfig;
+use crate::config::{NewContactObject, SyncConfig};
 use crate::model::{Email, SalesforceId, SfObject};
+pub use crate::properties::{LIFECYCLE_STAGE, SALESFORCE_CAMPAIGNS_PROPERTY, is_read_only_hubspot_property};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A person as seen by one CRM: a HubSpot owner or a Salesforce user.
@@ -110,9 +111,6 @@ pub fn company_association(
     }
 }
 
-/// The HubSpot lifecycle-stage property, on contacts and companies.
-pub const LIFECYCLE_STAGE: &str = "lifecyclestage";
-
 /// SPEC section 4, lifecycle stage: when companies sync and a contact's
 /// lifecycle stage changed, the associated company gets the same stage.
 /// Returns the company write (property, value), or `None`.
@@ -132,9 +130,6 @@ pub fn lifecycle_stage_for_company(
     Some((LIFECYCLE_STAGE, stage.to_owned()))
 }
 
-/// The read-only HubSpot contact property listing Salesforce campaigns.
-pub const SALESFORCE_CAMPAIGNS_PROPERTY: &str = "salesforce_campaigns";
-
 /// SPEC section 4, campaigns: the value of the read-only "Salesforce
 /// Campaigns" property for a membership list: names de-duplicated, sorted,
 /// `;`-separated (HubSpot's multi-value form), `""` when none. It is only
@@ -142,12 +137,6 @@ pub const SALESFORCE_CAMPAIGNS_PROPERTY: &str = "salesforce_campaigns";
 pub fn campaigns_property_value<'a>(campaign_names: impl IntoIterator<Item = &'a str>) -> String {
     let names: BTreeSet<&str> = campaign_names.into_iter().map(str::trim).filter(|n| !n.is_empty()).collect();
     names.into_iter().collect::<Vec<_>>().join(";")
-}
-
-/// Whether the HubSpot property is one only the sync may write (a HubSpot
-/// change to it never travels to Salesforce).
-pub fn is_read_only_hubspot_property(property: &str) -> bool {
-    property == SALESFORCE_CAMPAIGNS_PROPERTY
 }
 
 /// SPEC section 4, formula fields: whether a set of changed Salesforce
@@ -226,10 +215,7 @@ pub fn company_creates_account(
     if forced_by_resync {
         return A::ForcedByResync;
     }
-    if created_from_contact
-        && config.new_contact_object == crate::config::NewContactObject::Contact
-        && !contacts.is_empty()
-    {
+    if created_from_contact && config.new_contact_object == NewContactObject::Contact && !contacts.is_empty() {
         return A::CreatedFromContactAndNewRecordsAreContacts;
     }
     if contacts.is_empty() {
