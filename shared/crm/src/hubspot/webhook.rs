@@ -17,11 +17,17 @@ pub const MAX_AGE: Duration = Duration::from_secs(300);
 /// The signature scheme a delivery was checked with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureVersion {
+    /// SHA-256 hex of client secret + body.
     V1,
+    /// SHA-256 hex of client secret + method + URI + body.
     V2,
+    /// HMAC-SHA256 (base64) of method + URI + body + timestamp, with the
+    /// timestamp checked against [`MAX_AGE`].
     V3,
 }
 
+/// Why a delivery's signature was refused. The caller answers 401 and
+/// processes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     #[error("no webhook signature header")]
