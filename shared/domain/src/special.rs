@@ -18,8 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A person as seen by one CRM: a HubSpot owner or a Salesforce user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
+    /// The HubSpot owner id or the Salesforce user id.
     pub id: String,
+    /// The full name as the CRM shows it; compared with spaces collapsed.
     pub name: String,
+    /// The normalised email; compared exactly.
     pub email: Email,
 }
 
@@ -41,10 +44,12 @@ impl OwnerDirectory {
         self.to_salesforce.get(hubspot_owner).map(String::as_str)
     }
 
+    /// How many owners matched a user.
     pub fn len(&self) -> usize {
         self.to_hubspot.len()
     }
 
+    /// Whether no owner matched.
     pub fn is_empty(&self) -> bool {
         self.to_hubspot.is_empty()
     }
@@ -171,20 +176,32 @@ pub struct AssociatedContact {
 }
 
 /// Why a company does or does not create a Salesforce Account.
+///
+/// The first four create an Account, the last four do not; the variant is
+/// the reason, logged with the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountCreation {
+    /// An import or manual resync forces the creation.
     ForcedByResync,
+    /// HubSpot made the company from a contact, and new records are Contacts.
     CreatedFromContactAndNewRecordsAreContacts,
+    /// An associated contact syncs with a Salesforce Contact that has no account.
     ContactSyncsWithAccountlessSalesforceContact,
+    /// An associated contact (not synced with a Lead) is in the inclusion segment.
     ContactInInclusionSegment,
+    /// Company sync is switched off.
     CompanySyncOff,
+    /// The company has no associated contacts.
     NoAssociatedContacts,
+    /// Every associated contact syncs with a Lead (Leads have no account).
     AllContactsSyncWithLeads,
+    /// None of the rules above applies.
     NoContactQualifies,
 }
 
 impl AccountCreation {
+    /// Whether the company creates a Salesforce Account.
     pub fn creates(self) -> bool {
         matches!(
             self,

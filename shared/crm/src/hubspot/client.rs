@@ -38,7 +38,9 @@ pub struct HubSpotClient {
 
 /// A decoded success answer.
 pub(crate) struct Answer {
+    /// The 2xx status (201 for creates, 207 for partial batch answers).
     pub status: u16,
+    /// The decoded JSON body; `Null` when the answer had none (204).
     pub body: Value,
 }
 

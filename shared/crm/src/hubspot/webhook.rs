@@ -30,16 +30,26 @@ pub enum SignatureVersion {
 /// processes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// The delivery carries no signature header.
     #[error("no webhook signature header")]
     Missing,
+    /// The v3 timestamp header is not a number of milliseconds.
     #[error("the request timestamp is not epoch milliseconds")]
     BadTimestamp,
+    /// The v3 timestamp is more than [`MAX_AGE`] away from now (a replay,
+    /// or a clock far off).
     #[error("the request timestamp is {age_seconds} s away from now (limit 300 s)")]
-    Stale { age_seconds: i64 },
+    Stale {
+        /// How far the timestamp is from now (negative: in the future).
+        age_seconds: i64,
+    },
+    /// The signature is not the one the client secret gives.
     #[error("the signature does not match")]
     Mismatch,
+    /// The version header names a scheme this client does not know.
     #[error("unsupported signature version {0}")]
     UnsupportedVersion(String),
+    /// The client was built without the app's client secret.
     #[error("no client secret configured")]
     NoSecret,
 }

@@ -27,16 +27,19 @@ impl SalesforceClient {
         self.send(Method::POST, &url_for, Some(&body), false, &[]).await?.json()
     }
 
+    /// The job's current state.
     pub async fn bulk_job(&self, job_id: &str) -> Result<BulkJob, CrmError> {
         let url_for = |instance: &str| path_url(instance, &self.data_segments(&["jobs", "query", job_id]));
         self.get_json(&url_for).await
     }
 
+    /// Stops a job that has not completed.
     pub async fn bulk_abort(&self, job_id: &str) -> Result<BulkJob, CrmError> {
         let url_for = |instance: &str| path_url(instance, &self.data_segments(&["jobs", "query", job_id]));
         self.send(Method::PATCH, &url_for, Some(&json!({"state": "Aborted"})), false, &[]).await?.json()
     }
 
+    /// Deletes a finished job and its results.
     pub async fn bulk_delete(&self, job_id: &str) -> Result<(), CrmError> {
         let url_for = |instance: &str| path_url(instance, &self.data_segments(&["jobs", "query", job_id]));
         self.send(Method::DELETE, &url_for, None, false, &[]).await.map(|_| ())

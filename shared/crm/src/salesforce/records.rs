@@ -71,12 +71,14 @@ impl SalesforceClient {
         Ok(written.id)
     }
 
+    /// Updates the given fields of one record (PATCH; others stay as they are).
     pub async fn update(&self, object: &str, id: &str, fields: &SObject) -> Result<(), CrmError> {
         let url_for = |instance: &str| path_url(instance, &self.data_segments(&["sobjects", object, id]));
         let body = Value::Object(fields.clone());
         self.send(Method::PATCH, &url_for, Some(&body), true, &[]).await.map(|_| ())
     }
 
+    /// Deletes one record (to the recycle bin).
     pub async fn delete(&self, object: &str, id: &str) -> Result<(), CrmError> {
         let url_for = |instance: &str| path_url(instance, &self.data_segments(&["sobjects", object, id]));
         self.send(Method::DELETE, &url_for, None, true, &[]).await.map(|_| ())

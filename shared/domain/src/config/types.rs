@@ -17,13 +17,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HubSpotType {
+    /// One value chosen from a list.
     Dropdown,
+    /// One value chosen from radio buttons.
     Radio,
+    /// Any number of values from a list, `;`-separated.
     MultipleCheckboxes,
+    /// A yes/no value.
     SingleCheckbox,
+    /// A number.
     Number,
+    /// One line of text.
     SingleLineText,
+    /// Text with line breaks.
     MultiLineText,
+    /// A date without a time.
     DatePicker,
 }
 
