@@ -1,7 +1,9 @@
-//! `crm-sync config check`: loads the settings file with the domain's loader
-//! and reports the outcome for people: the file, the line, the offending text
-//! and the loader's message (which names the mapping and the fix).
+//! `crm-sync config check`: loads the settings file with the application's
+//! loader and reports the outcome for people: the file, the line, the
+//! offending text and the loader's message (which names the mapping and the
+//! fix).
 
+use crm_sync_app::{ConfigFileError, load_config_file};
 use crm_sync_domain::config::{ConfigError, SyncConfig};
 use crm_sync_domain::model::ObjectPair;
 use std::path::Path;
@@ -10,7 +12,7 @@ use std::process::ExitCode;
 /// Checks `file`; prints a short summary on success, the problem on stderr
 /// otherwise. Exit code 0 when the file loads, 1 when it does not.
 pub fn check(file: &Path) -> ExitCode {
-    match SyncConfig::load_file(file) {
+    match load_config_file(file) {
         Ok(config) => {
             println!("{}: ok", file.display());
             println!("{}", summary(&config));
@@ -44,12 +46,12 @@ fn summary(config: &SyncConfig) -> String {
 
 /// The error as shown to people: `file:line:column: message`, then the
 /// offending line of the file when the loader knows it.
-pub fn describe_error(file: &Path, error: &ConfigError) -> String {
+pub fn describe_error(file: &Path, error: &ConfigFileError) -> String {
     match error {
-        ConfigError::Read { source, .. } => {
+        ConfigFileError::Read { source, .. } => {
             format!("cannot read {}: {source}", file.display())
         }
-        ConfigError::Invalid { line, column, message, .. } => {
+        ConfigFileError::Invalid(ConfigError::Invalid { line, column, message, .. }) => {
             let place = match (line, column) {
                 (Some(line), Some(column)) => format!("{}:{line}:{column}", file.display()),
                 (Some(line), None) => format!("{}:{line}", file.display()),

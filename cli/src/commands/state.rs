@@ -19,7 +19,8 @@ pub struct Local {
 
 /// Loads the settings with the same checks and messages as `config check`.
 pub fn load_config(path: &Path) -> anyhow::Result<SyncConfig> {
-    SyncConfig::load_file(path).map_err(|error| anyhow::anyhow!("{}", super::config::describe_error(path, &error)))
+    crm_sync_app::load_config_file(path)
+        .map_err(|error| anyhow::anyhow!("{}", super::config::describe_error(path, &error)))
 }
 
 /// Creates the state file's folder on first use.

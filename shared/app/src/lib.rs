@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - [`app`]: [`App`], everything a use case needs, built once.
+//! - [`config_file`]: reading the sync config from a settings file.
 //! - [`ports`]: what the use cases need from each CRM (batch-shaped traits).
 //! - [`usecases`]: webhook handling, sweep, import, sync, resync.
 //! - [`local`]: the local runtime (webhook server, sweep timer, workers).
@@ -12,6 +13,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod config_file;
 pub mod error;
 pub mod local;
 pub mod messages;
@@ -21,6 +23,7 @@ pub mod usecases;
 pub mod webhook;
 
 pub use app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
+pub use config_file::{ConfigFileError, load_config_file};
 pub use crm_sync_store::ImportJob;
 pub use error::AppError;
 pub use usage::{Priority, UsageReport, api_usage};

@@ -1,13 +1,23 @@
 //! One classified error type for both CRM clients.
+//!
+//! Owns the shape every failed CRM call takes: which system answered, the
+//! HTTP status, the vendor's own code and message (kept unchanged for people
+//! and logs), and the product's reading of it: an
+//! [`ErrorCategory`] for sync health and a [`Verdict`] saying whether and
+//! when to retry. The reading is done once, by the client that read the
+//! answer (`salesforce::error`, `hubspot::classify`); nothing above this
+//! crate looks at vendor codes to decide a retry.
 
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use std::time::Duration;
 
-/// Which CRM answered.
+/// Which CRM answered. Shown in messages as `salesforce` / `hubspot`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum System {
+    /// The Salesforce org.
     Salesforce,
+    /// The HubSpot account.
     Hubspot,
 }
 
@@ -24,6 +34,7 @@ impl std::fmt::Display for System {
 #[derive(Debug, thiserror::Error)]
 #[error("{system} {status}: {code}: {message}")]
 pub struct CrmError {
+    /// Which CRM answered (or was being called).
     pub system: System,
     /// HTTP status, 0 when the request never got an answer.
     pub status: u16,
@@ -32,13 +43,17 @@ pub struct CrmError {
     pub code: String,
     /// The CRM's message, unchanged.
     pub message: String,
+    /// The sync-health category (SPEC section 9).
     pub category: ErrorCategory,
+    /// Whether to retry, and after how long.
     pub verdict: Verdict,
+    /// The transport or decoding error behind it, when there is one.
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl CrmError {
+    /// Whether the verdict is [`Verdict::Retryable`].
     pub fn is_retryable(&self) -> bool {
         matches!(self.verdict, Verdict::Retryable { .. })
     }

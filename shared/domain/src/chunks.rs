@@ -14,10 +14,13 @@ pub const MAX_CHUNK_SIZE: u64 = 200_000;
 /// Why a chunk size or range was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
+    /// The size was 0 or above [`MAX_CHUNK_SIZE`].
     #[error("a chunk size is between 1 and {MAX_CHUNK_SIZE}, not {0}")]
     Size(u64),
+    /// `start` was not below `end`.
     #[error("a chunk range is non-empty: start {start} must be below end {end}")]
     EmptyRange { start: u64, end: u64 },
+    /// Two keys were equal or out of order, so key ranges could overlap.
     #[error("chunk keys must be strictly ascending")]
     KeysNotAscending,
 }
@@ -28,12 +31,15 @@ pub enum ChunkError {
 pub struct ChunkSize(u64);
 
 impl ChunkSize {
+    /// The largest size, [`MAX_CHUNK_SIZE`] (the default of an import).
     pub const MAX: ChunkSize = ChunkSize(MAX_CHUNK_SIZE);
 
+    /// A size in `1..=MAX_CHUNK_SIZE`; anything else is refused.
     pub fn new(size: u64) -> Result<Self, ChunkError> {
         if (1..=MAX_CHUNK_SIZE).contains(&size) { Ok(Self(size)) } else { Err(ChunkError::Size(size)) }
     }
 
+    /// The size as a number.
     pub fn get(self) -> u64 {
         self.0
     }
@@ -66,6 +72,8 @@ pub struct ChunkRange {
     end: u64,
 }
 
+/// The serialised form, checked by [`ChunkRange::new`] on the way in so a
+/// stored empty range cannot come back.
 #[derive(Serialize, Deserialize)]
 struct RawRange {
     start: u64,
@@ -73,10 +81,12 @@ struct RawRange {
 }
 
 impl ChunkRange {
+    /// The range `[start, end)`; refused when empty.
     pub fn new(start: u64, end: u64) -> Result<Self, ChunkError> {
         if start < end { Ok(Self { start, end }) } else { Err(ChunkError::EmptyRange { start, end }) }
     }
 
+    /// The first offset.
     pub fn start(self) -> u64 {
         self.start
     }
@@ -96,6 +106,7 @@ impl ChunkRange {
         false
     }
 
+    /// Whether `offset` is in the range.
     pub fn contains(self, offset: u64) -> bool {
         (self.start..self.end).contains(&offset)
     }
@@ -138,8 +149,11 @@ pub fn plan_chunks(total: u64, size: ChunkSize) -> Vec<ChunkRange> {
 /// and its offsets in the ordered key list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyChunk<K> {
+    /// The smallest key of the chunk.
     pub first: K,
+    /// The largest key of the chunk.
     pub last: K,
+    /// Where the chunk's keys sit in the ordered list.
     pub offsets: ChunkRange,
 }
 

@@ -1,24 +1,40 @@
-//! Error categories shown in sync health, and whether an error is worth retrying.
+//! Error categories shown in sync health, whether an error is worth retrying,
+//! and the pure backoff maths.
 //!
-//! Owns the vocabulary only; the CRM clients decide which category a response
-//! belongs to, the use cases decide what to do with the verdict.
+//! Owns the product's vocabulary only, which is vendor-neutral: no Salesforce
+//! error code, HubSpot category or HTTP status appears here. The CRM clients
+//! (`crm_sync_crm::salesforce::error`, `crm_sync_crm::hubspot::classify`)
+//! decide which category and verdict an answer gets; the use cases decide what
+//! to do with the verdict (retry later, or record a sync-health entry).
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The sync-health categories of the product (SPEC section 9).
+///
+/// Stored with each sync-health entry under its `snake_case` name, so the
+/// variants' names are part of the stored format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCategory {
+    /// The record clashes with an existing one (duplicate rules, unique keys).
     Duplicates,
+    /// A related record is missing or refused (account, company, owner link).
     Associations,
+    /// The credentials or the integration user may not do this.
     PermissionsOrAccess,
+    /// A value was refused (required field, picklist value, length, format).
     PropertyValueOrValidation,
+    /// A rate limit or the daily API allocation is spent.
     ApiLimit,
+    /// Anything else (server errors, unexpected answers).
     Other,
 }
 
 /// Whether a failed call should be tried again.
+///
+/// Decided once, where the answer is read (the CRM clients), and carried with
+/// the error, so the use cases never look at vendor codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// Try again, no sooner than `after`.
@@ -27,98 +43,12 @@ pub enum Verdict {
     Permanent,
 }
 
-impl ErrorCategory {
-    /// The category of a Salesforce `errorCode` (REST data errors, collection
-    /// `statusCode`s, Bulk `sf__Error` prefixes).
-    pub fn from_salesforce_code(code: &str) -> Self {
-        match code {
-            "DUPLICATE_VALUE" | "DUPLICATES_DETECTED" | "DUPLICATE_EXTERNAL_ID" => Self::Duplicates,
-            "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED" | "FIELD_INTEGRITY_EXCEPTION" => Self::Associations,
-            "INSUFFICIENT_ACCESS"
-            | "INSUFFICIENT_ACCESS_OR_READONLY"
-            | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
-            | "INVALID_SESSION_ID"
-            | "API_DISABLED_FOR_ORG"
-            | "CANNOT_UPDATE_CONVERTED_LEAD" => Self::PermissionsOrAccess,
-            "INVALID_FIELD"
-            | "INVALID_FIELD_FOR_INSERT_UPDATE"
-            | "REQUIRED_FIELD_MISSING"
-            | "FIELD_CUSTOM_VALIDATION_EXCEPTION"
-            | "STRING_TOO_LONG"
-            | "INVALID_EMAIL_ADDRESS"
-            | "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
-            | "INVALID_TYPE_ON_FIELD_IN_RECORD"
-            | "NUMBER_OUTSIDE_VALID_RANGE"
-            | "MALFORMED_ID" => Self::PropertyValueOrValidation,
-            "REQUEST_LIMIT_EXCEEDED" => Self::ApiLimit,
-            _ => Self::Other,
-        }
-    }
-
-    /// The category of a HubSpot error (`category` of the body, or
-    /// `errorType` of older 429 bodies), with the HTTP status as a fallback.
-    pub fn from_hubspot(category: &str, status: u16) -> Self {
-        match category {
-            "CONFLICT" => Self::Duplicates,
-            "VALIDATION_ERROR" => Self::PropertyValueOrValidation,
-            "RATE_LIMITS" | "RATE_LIMIT" => Self::ApiLimit,
-            "INVALID_AUTHENTICATION" | "EXPIRED_AUTHENTICATION" | "MISSING_SCOPES" => Self::PermissionsOrAccess,
-            c if c.contains("ASSOCIATION") => Self::Associations,
-            _ => match status {
-                409 => Self::Duplicates,
-                400 => Self::PropertyValueOrValidation,
-                401 | 403 => Self::PermissionsOrAccess,
-                429 => Self::ApiLimit,
-                _ => Self::Other,
-            },
-        }
-    }
-}
-
-impl Verdict {
-    /// Whether a Salesforce failure is worth retrying, and after how long.
-    /// `attempt` counts from 1; `retry_after` is an advertised delay, if any.
-    pub fn for_salesforce(code: &str, status: u16, attempt: u32, retry_after: Option<Duration>) -> Self {
-        match code {
-            // The rolling 24h allocation: usage drops slowly, wait long.
-            "REQUEST_LIMIT_EXCEEDED" => Self::Retryable { after: retry_after.unwrap_or(Duration::from_secs(15 * 60)) },
-            "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" => {
-                Self::Retryable { after: retry_after.unwrap_or_else(|| backoff(attempt, DEFAULT_BACKOFF)) }
-            }
-            // Re-authenticate, then retry at once.
-            "INVALID_SESSION_ID" => Self::Retryable { after: Duration::ZERO },
-            _ => Self::for_status(status, attempt, retry_after),
-        }
-    }
-
-    /// Whether a HubSpot failure is worth retrying, and after how long.
-    pub fn for_hubspot(category: &str, status: u16, attempt: u32, retry_after: Option<Duration>) -> Self {
-        match category {
-            "RATE_LIMITS" | "RATE_LIMIT" => Self::Retryable {
-                // HubSpot's burst window is ten seconds.
-                after: retry_after.unwrap_or_else(|| Duration::from_secs(10).saturating_mul(attempt.max(1))),
-            },
-            "EXPIRED_AUTHENTICATION" => Self::Retryable { after: Duration::ZERO },
-            _ => Self::for_status(status, attempt, retry_after),
-        }
-    }
-
-    /// By HTTP status alone: 429, 5xx, HubSpot's 477 and edge errors, and
-    /// no answer at all (status 0) are retryable; the rest is permanent.
-    pub fn for_status(status: u16, attempt: u32, retry_after: Option<Duration>) -> Self {
-        let retryable = matches!(status, 0 | 429 | 477 | 500..=599);
-        if retryable {
-            Self::Retryable { after: retry_after.unwrap_or_else(|| backoff(attempt, DEFAULT_BACKOFF)) }
-        } else {
-            Self::Permanent
-        }
-    }
-}
-
 /// An exponential backoff: `base * 2^(attempt-1)`, capped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackoffPolicy {
+    /// The delay before the first retry.
     pub base: Duration,
+    /// The longest delay, whatever the attempt.
     pub cap: Duration,
 }
 
@@ -151,45 +81,6 @@ pub fn backoff_with_jitter(attempt: u32, policy: BackoffPolicy, seed: u64) -> Du
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn salesforce_error_codes_fall_into_the_sync_health_categories() {
-        use ErrorCategory as C;
-        assert_eq!(C::from_salesforce_code("DUPLICATE_VALUE"), C::Duplicates);
-        assert_eq!(C::from_salesforce_code("DUPLICATES_DETECTED"), C::Duplicates);
-        assert_eq!(C::from_salesforce_code("INVALID_CROSS_REFERENCE_KEY"), C::Associations);
-        assert_eq!(C::from_salesforce_code("INSUFFICIENT_ACCESS_OR_READONLY"), C::PermissionsOrAccess);
-        assert_eq!(C::from_salesforce_code("REQUIRED_FIELD_MISSING"), C::PropertyValueOrValidation);
-        assert_eq!(C::from_salesforce_code("REQUEST_LIMIT_EXCEEDED"), C::ApiLimit);
-        assert_eq!(C::from_salesforce_code("UNABLE_TO_LOCK_ROW"), C::Other);
-    }
-
-    #[test]
-    fn hubspot_errors_fall_into_the_sync_health_categories() {
-        use ErrorCategory as C;
-        assert_eq!(C::from_hubspot("CONFLICT", 409), C::Duplicates);
-        assert_eq!(C::from_hubspot("VALIDATION_ERROR", 400), C::PropertyValueOrValidation);
-        assert_eq!(C::from_hubspot("RATE_LIMITS", 429), C::ApiLimit);
-        assert_eq!(C::from_hubspot("", 429), C::ApiLimit);
-        assert_eq!(C::from_hubspot("MISSING_SCOPES", 403), C::PermissionsOrAccess);
-        assert_eq!(C::from_hubspot("OBJECT_NOT_FOUND", 404), C::Other);
-    }
-
-    #[test]
-    fn lock_contention_and_limits_are_retried_and_validation_is_not() {
-        assert!(matches!(Verdict::for_salesforce("UNABLE_TO_LOCK_ROW", 400, 1, None), Verdict::Retryable { .. }));
-        assert_eq!(
-            Verdict::for_salesforce("REQUEST_LIMIT_EXCEEDED", 403, 1, Some(Duration::from_secs(60))),
-            Verdict::Retryable { after: Duration::from_secs(60) }
-        );
-        assert_eq!(Verdict::for_salesforce("FIELD_CUSTOM_VALIDATION_EXCEPTION", 400, 1, None), Verdict::Permanent);
-        assert_eq!(
-            Verdict::for_hubspot("RATE_LIMITS", 429, 2, None),
-            Verdict::Retryable { after: Duration::from_secs(20) }
-        );
-        assert_eq!(Verdict::for_hubspot("VALIDATION_ERROR", 400, 1, None), Verdict::Permanent);
-        assert!(matches!(Verdict::for_status(503, 1, None), Verdict::Retryable { .. }));
-    }
 
     #[test]
     fn backoff_doubles_from_the_base_and_stops_at_the_cap() {

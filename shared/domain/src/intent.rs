@@ -12,9 +12,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
+    /// A HubSpot webhook or a Salesforce outbound message (SPEC section 6).
     Webhook,
+    /// The periodic sweep that catches what notifications missed.
     Sweep,
+    /// A chunk of an import (SPEC section 7).
     Import,
+    /// A manual resync of a record or a segment (SPEC section 8).
     Resync,
 }
 
@@ -30,11 +34,14 @@ impl Trigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum IntentObject {
+    /// A Salesforce object: Lead and Contact both belong to the contact pair.
     Salesforce(SfObject),
+    /// A HubSpot object, named by its pair (`contact`, `company`, `deal`).
     HubSpot(ObjectPair),
 }
 
 impl IntentObject {
+    /// The object pair the record syncs in.
     pub fn pair(self) -> ObjectPair {
         match self {
             IntentObject::Salesforce(o) => o.pair(),
@@ -82,10 +89,12 @@ impl SyncIntent {
         &self.id
     }
 
+    /// The record's object on its own system.
     pub fn object(&self) -> IntentObject {
         self.object
     }
 
+    /// The object pair the record syncs in.
     pub fn pair(&self) -> ObjectPair {
         self.object.pair()
     }
@@ -96,10 +105,13 @@ impl SyncIntent {
         format!("{}:{}:{}", self.system(), self.pair(), self.id.as_str())
     }
 
+    /// The queue message body (see the type's docs for the shape).
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)
     }
 
+    /// Reads a queue message body; unknown keys and an object that does not
+    /// belong to the named system are refused.
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
     }

@@ -1,16 +1,23 @@
 //! The sync core: pure, synchronous rules with no IO, no async and no clock
 //! reads (time comes in as arguments).
 //!
-//! Layout:
+//! What must never come in: file, network or database access, environment
+//! variables, the current time, and any vendor's wire details (Salesforce
+//! error codes, HubSpot categories, HTTP statuses live with the clients in
+//! `crm_sync_crm`). Everything here is a function of its arguments, which is
+//! what lets the rules be property-tested.
+//!
+//! Layout (a module uses only modules listed before it):
 //! - [`model`]: ids, emails, object kinds, sides, record snapshots.
+//! - [`properties`]: HubSpot properties with a fixed meaning (read-only ones).
+//! - [`error`]: error categories of sync health, the retry verdict, backoff.
 //! - [`intent`]: the sync intent every trigger queues.
-//! - [`config`]: the YAML sync config, its defaults and its checks.
-//! - [`rules`]: value normalisation, fingerprints, the four sync rules.
-//! - [`decision`]: the per-record decision ([`decision::decide`]).
-//! - [`special`]: SPEC section 4 special fields and section 5 account creation.
 //! - [`matching`]: contacts by email, companies by link or contacts.
 //! - [`chunks`]: import chunk planning.
-//! - [`error`]: error categories of sync health, the retry verdict, backoff.
+//! - [`config`]: the sync config parsed from YAML text, its defaults and checks.
+//! - [`rules`]: value normalisation, fingerprints, the four sync rules.
+//! - [`special`]: SPEC section 4 special fields and section 5 account creation.
+//! - [`decision`]: the per-record decision ([`decision::decide`]).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -21,6 +28,7 @@ pub mod error;
 pub mod intent;
 pub mod matching;
 pub mod model;
+pub mod properties;
 pub mod rules;
 pub mod special;
 

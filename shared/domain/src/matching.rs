@@ -14,9 +14,13 @@ use std::collections::BTreeMap;
 /// A Salesforce Lead or Contact that carries an email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SalesforceCandidate {
+    /// The record's 18-character id.
     pub id: SalesforceId,
+    /// Lead or Contact.
     pub object: SfObject,
+    /// The normalised email the candidates are grouped by.
     pub email: Email,
+    /// `CreatedDate`: the oldest record wins among equals.
     pub created: DateTime<Utc>,
     /// A converted Lead (`IsConverted`): read-only, its person lives on.
     pub converted: bool,
@@ -25,6 +29,7 @@ pub struct SalesforceCandidate {
 /// The pick among Salesforce records sharing one email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactMatch {
+    /// The record the HubSpot contact syncs with.
     pub chosen: SalesforceCandidate,
     /// The records not chosen, to report in sync health as duplicates.
     pub others: Vec<SalesforceCandidate>,

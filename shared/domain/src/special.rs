@@ -10,15 +10,19 @@
 //!
 //! [`decide`]: crate::decision::decide
 
-use crate::config::SyncConfig;
+use crate::config::{NewContactObject, SyncConfig};
 use crate::model::{Email, SalesforceId, SfObject};
+pub use crate::properties::{LIFECYCLE_STAGE, SALESFORCE_CAMPAIGNS_PROPERTY, is_read_only_hubspot_property};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A person as seen by one CRM: a HubSpot owner or a Salesforce user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
+    /// The HubSpot owner id or the Salesforce user id.
     pub id: String,
+    /// The full name as the CRM shows it; compared with spaces collapsed.
     pub name: String,
+    /// The normalised email; compared exactly.
     pub email: Email,
 }
 
@@ -40,10 +44,12 @@ impl OwnerDirectory {
         self.to_salesforce.get(hubspot_owner).map(String::as_str)
     }
 
+    /// How many owners matched a user.
     pub fn len(&self) -> usize {
         self.to_hubspot.len()
     }
 
+    /// Whether no owner matched.
     pub fn is_empty(&self) -> bool {
         self.to_hubspot.is_empty()
     }
@@ -110,9 +116,6 @@ pub fn company_association(
     }
 }
 
-/// The HubSpot lifecycle-stage property, on contacts and companies.
-pub const LIFECYCLE_STAGE: &str = "lifecyclestage";
-
 /// SPEC section 4, lifecycle stage: when companies sync and a contact's
 /// lifecycle stage changed, the associated company gets the same stage.
 /// Returns the company write (property, value), or `None`.
@@ -132,9 +135,6 @@ pub fn lifecycle_stage_for_company(
     Some((LIFECYCLE_STAGE, stage.to_owned()))
 }
 
-/// The read-only HubSpot contact property listing Salesforce campaigns.
-pub const SALESFORCE_CAMPAIGNS_PROPERTY: &str = "salesforce_campaigns";
-
 /// SPEC section 4, campaigns: the value of the read-only "Salesforce
 /// Campaigns" property for a membership list: names de-duplicated, sorted,
 /// `;`-separated (HubSpot's multi-value form), `""` when none. It is only
@@ -142,12 +142,6 @@ pub const SALESFORCE_CAMPAIGNS_PROPERTY: &str = "salesforce_campaigns";
 pub fn campaigns_property_value<'a>(campaign_names: impl IntoIterator<Item = &'a str>) -> String {
     let names: BTreeSet<&str> = campaign_names.into_iter().map(str::trim).filter(|n| !n.is_empty()).collect();
     names.into_iter().collect::<Vec<_>>().join(";")
-}
-
-/// Whether the HubSpot property is one only the sync may write (a HubSpot
-/// change to it never travels to Salesforce).
-pub fn is_read_only_hubspot_property(property: &str) -> bool {
-    property == SALESFORCE_CAMPAIGNS_PROPERTY
 }
 
 /// SPEC section 4, formula fields: whether a set of changed Salesforce
@@ -182,20 +176,32 @@ pub struct AssociatedContact {
 }
 
 /// Why a company does or does not create a Salesforce Account.
+///
+/// The first four create an Account, the last four do not; the variant is
+/// the reason, logged with the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountCreation {
+    /// An import or manual resync forces the creation.
     ForcedByResync,
+    /// HubSpot made the company from a contact, and new records are Contacts.
     CreatedFromContactAndNewRecordsAreContacts,
+    /// An associated contact syncs with a Salesforce Contact that has no account.
     ContactSyncsWithAccountlessSalesforceContact,
+    /// An associated contact (not synced with a Lead) is in the inclusion segment.
     ContactInInclusionSegment,
+    /// Company sync is switched off.
     CompanySyncOff,
+    /// The company has no associated contacts.
     NoAssociatedContacts,
+    /// Every associated contact syncs with a Lead (Leads have no account).
     AllContactsSyncWithLeads,
+    /// None of the rules above applies.
     NoContactQualifies,
 }
 
 impl AccountCreation {
+    /// Whether the company creates a Salesforce Account.
     pub fn creates(self) -> bool {
         matches!(
             self,
@@ -226,10 +232,7 @@ pub fn company_creates_account(
     if forced_by_resync {
         return A::ForcedByResync;
     }
-    if created_from_contact
-        && config.new_contact_object == crate::config::NewContactObject::Contact
-        && !contacts.is_empty()
-    {
+    if created_from_contact && config.new_contact_object == NewContactObject::Contact && !contacts.is_empty() {
         return A::CreatedFromContactAndNewRecordsAreContacts;
     }
     if contacts.is_empty() {

@@ -2,8 +2,8 @@
 //! (unlabeled) batch associate, and batch archive; one call per 100 pairs.
 
 use super::classify;
+use super::client::{BATCH_LIMIT, HubSpotClient};
 use super::types::Associated;
-use super::{BATCH_LIMIT, HubSpotClient};
 use crate::error::CrmError;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -3,6 +3,9 @@
 //! permanent (validation, duplicates, access, not found), keeping HubSpot's
 //! `category` and message.
 //!
+//! This is where HubSpot's categories and HTTP statuses become the product's
+//! [`ErrorCategory`] and [`Verdict`]; the domain never sees them.
+//!
 //! Pure: status, headers and body in, error out.
 
 use crate::error::{CrmError, System};
@@ -22,8 +25,11 @@ pub const SERVER_ERROR_WAIT: Duration = Duration::from_secs(2);
 /// The rate-limit policy a 429 names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RatePolicy {
+    /// The rolling 10-second window of the account (or app).
     TenSecondly,
+    /// The per-second limit of the search endpoints.
     Secondly,
+    /// The daily allocation: nothing to do until the next day.
     Daily,
 }
 
@@ -205,5 +211,28 @@ mod tests {
         assert_eq!((e.category, e.is_retryable()), (ErrorCategory::PropertyValueOrValidation, false));
         let e = classify(403, &HeaderMap::new(), br#"{"message":"no scope","category":"MISSING_SCOPES"}"#, now());
         assert_eq!(e.category, ErrorCategory::PermissionsOrAccess);
+    }
+
+    #[test]
+    fn hubspot_errors_fall_into_the_sync_health_categories() {
+        use ErrorCategory as C;
+        let category = |status: u16, category: &str| {
+            let body = serde_json::json!({ "message": "m", "category": category }).to_string();
+            classify(status, &HeaderMap::new(), body.as_bytes(), now()).category
+        };
+        assert_eq!(category(409, "CONFLICT"), C::Duplicates);
+        assert_eq!(category(400, "VALIDATION_ERROR"), C::PropertyValueOrValidation);
+        assert_eq!(category(429, "RATE_LIMITS"), C::ApiLimit);
+        assert_eq!(classify(429, &HeaderMap::new(), b"", now()).category, C::ApiLimit);
+        assert_eq!(category(403, "MISSING_SCOPES"), C::PermissionsOrAccess);
+        assert_eq!(category(404, "OBJECT_NOT_FOUND"), C::Other);
+    }
+
+    #[test]
+    fn rate_limits_and_server_errors_are_retried_and_validation_is_not() {
+        assert!(classify(429, &HeaderMap::new(), br#"{"category":"RATE_LIMITS"}"#, now()).is_retryable());
+        assert!(classify(503, &HeaderMap::new(), b"", now()).is_retryable());
+        let e = classify(400, &HeaderMap::new(), br#"{"category":"VALIDATION_ERROR"}"#, now());
+        assert_eq!(e.verdict, Verdict::Permanent);
     }
 }

@@ -1,7 +1,7 @@
 //! Contact list membership (Lists v3): the ids of a list's members, for an
 //! inclusion segment given as a HubSpot list id.
 
-use super::{HubSpotClient, segment};
+use super::client::{HubSpotClient, segment};
 use crate::error::CrmError;
 use reqwest::Method;
 use serde_json::Value;

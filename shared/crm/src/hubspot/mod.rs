@@ -1,21 +1,29 @@
 //! The HubSpot client: private-app token, CRM v3 objects (single, list,
 //! batch of 100, search with a way around the 10,000 cap), associations v4,
 //! communication preferences, properties, the rate-limit budget, and webhook
-//! signature verification.
+//! signature verification (crm-api.md part B).
 //!
-//! Layout: [`HubSpotClient`] and its request core here; the endpoints in
-//! `objects`, `search`, `associations`, `preferences`, `lists`, `owners`; [`budget`] reads the
-//! rate-limit headers; [`classify`] turns answers into [`CrmError`];
-//! [`webhook`] checks signatures (no IO).
+//! Layout: [`config`] (how to reach an account), `client` ([`HubSpotClient`]
+//! and its request core); the endpoints in `objects`, `search`,
+//! `associations`, `preferences`, `lists`, `owners` (each an
+//! `impl HubSpotClient` block using `client`); [`budget`] reads the
+//! rate-limit headers; [`classify`] turns answers into [`CrmError`] with the
+//! product's category and retry verdict; [`webhook`] checks signatures (no
+//! IO). Nothing inside uses this file's re-exports, so the arrows between the
+//! modules point one way.
 //!
 //! Retries: the client itself retries only 429s of the 10-second and
 //! per-second windows (the request was refused, so resending is safe), up to
 //! `max_rate_limit_retries`. Everything else comes back classified and the
 //! caller decides; a batch create after a 5xx may or may not have happened.
+//!
+//! [`CrmError`]: crate::error::CrmError
 
 mod associations;
 pub mod budget;
 pub mod classify;
+mod client;
+pub mod config;
 mod lists;
 mod objects;
 mod owners;
@@ -27,229 +35,9 @@ pub mod webhook;
 pub use associations::{COMPANY_TO_CONTACT, CONTACT_TO_COMPANY, DEAL_TO_COMPANY, DEAL_TO_CONTACT};
 pub use budget::RateBudget;
 pub use classify::existing_id;
+pub use client::{BATCH_LIMIT, HubSpotClient};
+pub use config::{HubSpotConfig, Secret};
 pub use lists::LIST_ADD_BATCH;
 pub use owners::HubSpotOwner;
 pub use search::{MAX_SEARCH_RESULTS, ModifiedWindow, SEARCH_PAGE_SIZE, modified_property};
 pub use types::*;
-
-use crate::error::CrmError;
-use chrono::Utc;
-use reqwest::Method;
-use serde_json::Value;
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
-use tokio::time::Instant;
-
-/// Most inputs HubSpot takes in one batch call.
-pub const BATCH_LIMIT: usize = 100;
-
-/// A secret string (token, client secret) that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// How to reach one HubSpot account.
-#[derive(Debug, Clone)]
-pub struct HubSpotConfig {
-    /// `https://api.hubapi.com`, or the sandbox's URL. No trailing slash needed.
-    pub base_url: String,
-    /// The private app's access token.
-    pub token: Secret,
-    /// An extra trusted root certificate (PEM), e.g. the sandbox's self-signed one.
-    pub extra_root_cert_pem: Option<String>,
-    /// The app's client secret, for webhook signatures.
-    pub client_secret: Option<Secret>,
-    /// Times a rate-limited (429) request is resent after its window.
-    pub max_rate_limit_retries: u32,
-    /// Searches per second the client paces itself to (HubSpot: 5).
-    pub search_per_second: u32,
-    /// Per-request timeout.
-    pub timeout: Duration,
-}
-
-impl HubSpotConfig {
-    pub fn new(base_url: impl Into<String>, token: Secret) -> Self {
-        Self {
-            base_url: base_url.into(),
-            token,
-            extra_root_cert_pem: None,
-            client_secret: None,
-            max_rate_limit_retries: 5,
-            search_per_second: 5,
-            timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// A HubSpot API client. Cheap to share (`Arc`); counts every request sent.
-#[derive(Debug)]
-pub struct HubSpotClient {
-    http: reqwest::Client,
-    base: String,
-    config: HubSpotConfig,
-    calls: AtomicU64,
-    budget: Mutex<RateBudget>,
-    /// When the latest search was sent, to pace searches.
-    last_search: tokio::sync::Mutex<Option<Instant>>,
-}
-
-/// A decoded success answer.
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: Value,
-}
-
-impl HubSpotClient {
-    pub fn new(config: HubSpotConfig) -> Result<Self, CrmError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("crm-sync/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &config.extra_root_cert_pem {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
-                let mut err = classify::invalid("the extra root certificate is not valid PEM");
-                err.source = Some(Box::new(e));
-                err
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder.build().map_err(classify::transport)?;
-        let base = config.base_url.trim_end_matches('/').to_owned();
-        Ok(Self {
-            http,
-            base,
-            config,
-            calls: AtomicU64::new(0),
-            budget: Mutex::new(RateBudget::default()),
-            last_search: tokio::sync::Mutex::new(None),
-        })
-    }
-
-    /// Requests sent since the client was built, retries included (monotonic).
-    pub fn calls_made(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    /// The rate-limit figures of the latest answer that carried them.
-    pub fn budget(&self) -> RateBudget {
-        *self.budget_lock()
-    }
-
-    pub fn config(&self) -> &HubSpotConfig {
-        &self.config
-    }
-
-    fn budget_lock(&self) -> MutexGuard<'_, RateBudget> {
-        // Plain numbers: a panic elsewhere cannot leave them inconsistent.
-        self.budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Waits for the 10-second window (or, for search, the per-second pace).
-    async fn pace(&self, is_search: bool) {
-        if is_search {
-            let rate = self.config.search_per_second.max(1);
-            let gap = Duration::from_millis(1000 / u64::from(rate));
-            let mut last = self.last_search.lock().await;
-            if let Some(t) = *last {
-                tokio::time::sleep_until(t + gap).await;
-            }
-            *last = Some(Instant::now());
-            return;
-        }
-        let wait = self.budget_lock().wait_before_next(Instant::now());
-        if let Some(wait) = wait {
-            tracing::info!(wait_ms = wait.as_millis() as u64, "hubspot rate window spent, waiting");
-            tokio::time::sleep(wait).await;
-        }
-        self.budget_lock().spend_one();
-    }
-
-    /// Sends one API request; resends 429s of the short windows.
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-    ) -> Result<Answer, CrmError> {
-        let url = format!("{}{}", self.base, path);
-        let is_search = method == Method::POST && path.ends_with("/search");
-        let mut retries = 0;
-        loop {
-            self.pace(is_search).await;
-            let mut request =
-                self.http.request(method.clone(), &url).bearer_auth(self.config.token.expose()).query(query);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            let response = request.send().await.map_err(classify::transport)?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            self.budget_lock().observe(&headers, Instant::now());
-            let bytes = response.bytes().await.map_err(classify::transport)?;
-            if (200..300).contains(&status) {
-                let body = if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes).map_err(|e| classify::decode(status, e))?
-                };
-                tracing::debug!(%method, status, "hubspot call answered");
-                return Ok(Answer { status, body });
-            }
-            let error = classify::classify(status, &headers, &bytes, Utc::now());
-            let short_window = status == 429 && error.retry_after().is_some_and(|d| d <= Duration::from_secs(60));
-            if short_window && retries < self.config.max_rate_limit_retries {
-                let wait = error.retry_after().unwrap_or(classify::TEN_SECONDLY_WAIT);
-                retries += 1;
-                tracing::warn!(code = %error.code, wait_ms = wait.as_millis() as u64, retries, "hubspot rate limited, retrying");
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            tracing::debug!(%method, status, code = %error.code, "hubspot call failed");
-            return Err(error);
-        }
-    }
-
-    /// Checks a webhook delivery with the configured client secret
-    /// (v3 when present, else v2/v1); see [`webhook::verify_request`].
-    pub fn verify_webhook(
-        &self,
-        method: &str,
-        uri: &str,
-        headers: &reqwest::header::HeaderMap,
-        body: &[u8],
-        now: chrono::DateTime<Utc>,
-    ) -> Result<webhook::SignatureVersion, webhook::SignatureError> {
-        let secret = self.config.client_secret.as_ref().ok_or(webhook::SignatureError::NoSecret)?;
-        webhook::verify_request(secret.expose(), method, uri, headers, body, now)
-    }
-}
-
-/// Percent-encodes one path segment (ids may be emails).
-pub(crate) fn segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
-}

@@ -3,8 +3,8 @@
 //! 100), and the properties API.
 
 use super::classify;
+use super::client::{Answer, BATCH_LIMIT, HubSpotClient, segment};
 use super::types::{BatchItem, HsObject, Page, PropertyDefinition};
-use super::{Answer, BATCH_LIMIT, HubSpotClient, segment};
 use crate::error::CrmError;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -19,6 +19,7 @@ fn results(answer: &Answer) -> Result<Vec<HsObject>, CrmError> {
     parse(answer, answer.body.get("results").cloned().unwrap_or(Value::Array(Vec::new())))
 }
 
+/// The `paging.next.after` cursor, which HubSpot sends as a string or a number.
 fn next_after(body: &Value) -> Option<String> {
     body.pointer("/paging/next/after").and_then(|v| match v {
         Value::String(s) => Some(s.clone()),
@@ -27,6 +28,7 @@ fn next_after(body: &Value) -> Option<String> {
     })
 }
 
+/// A list or search answer as a [`Page`] (records, next cursor, search total).
 pub(crate) fn page(answer: &Answer) -> Result<Page, CrmError> {
     Ok(Page {
         results: results(answer)?,
@@ -35,6 +37,7 @@ pub(crate) fn page(answer: &Answer) -> Result<Page, CrmError> {
     })
 }
 
+/// Refuses an object type that could not be a path segment, before any call.
 fn check_object(object: &str) -> Result<(), CrmError> {
     if object.is_empty() || !object.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(classify::invalid(format!("not a HubSpot object type: {object:?}")));
@@ -174,6 +177,7 @@ impl HubSpotClient {
         }
     }
 
+    /// Creates one record (a 409 CONFLICT names the existing record's id).
     pub async fn create(&self, object: &str, properties: &Map<String, Value>) -> Result<HsObject, CrmError> {
         check_object(object)?;
         let answer = self

@@ -1,7 +1,7 @@
 //! The account's owners (`/crm/v3/owners`): who may own records, for the
 //! owner mapping between HubSpot owners and Salesforce users.
 
-use super::HubSpotClient;
+use super::client::HubSpotClient;
 use crate::error::CrmError;
 use reqwest::Method;
 use serde_json::Value;
@@ -12,9 +12,13 @@ const PAGE: u32 = 500;
 /// A HubSpot owner as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubSpotOwner {
+    /// The owner id, the value of `hubspot_owner_id`.
     pub id: String,
+    /// First name, empty when unset.
     pub first_name: String,
+    /// Last name, empty when unset.
     pub last_name: String,
+    /// The owner's email, matched with Salesforce users' emails.
     pub email: String,
 }
 

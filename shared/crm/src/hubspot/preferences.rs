@@ -2,7 +2,7 @@
 //! (`hs_email_optout`) read and set through the v4 API, which is how
 //! HubSpot wants it changed (never by writing the property).
 
-use super::{HubSpotClient, segment};
+use super::client::{HubSpotClient, segment};
 use crate::error::CrmError;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,7 +16,7 @@ impl HubSpotClient {
 
     /// Unsubscribes many addresses (one call per 100).
     pub async fn unsubscribe_all_batch(&self, emails: &[String]) -> Result<(), CrmError> {
-        for chunk in emails.chunks(super::BATCH_LIMIT) {
+        for chunk in emails.chunks(super::client::BATCH_LIMIT) {
             self.call(
                 Method::POST,
                 "/communication-preferences/v4/statuses/batch/unsubscribe-all",

@@ -2,8 +2,8 @@
 //! gets past HubSpot's 10,000-result cap by splitting the time window in
 //! halves until each part fits.
 
-use super::HubSpotClient;
 use super::classify;
+use super::client::HubSpotClient;
 use super::objects::page;
 use super::types::{Direction, Filter, FilterGroup, HsObject, Operator, Page, SearchRequest, Sort};
 use crate::error::CrmError;
@@ -156,6 +156,7 @@ impl HubSpotClient {
 /// What [`HubSpotClient::modified_between_bounded`] served.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModifiedWindow {
+    /// The records modified within the covered part of the window.
     pub records: Vec<HsObject>,
     /// The window is complete up to here (`end` when whole).
     pub covered_to: DateTime<Utc>,

@@ -17,23 +17,39 @@ pub const MAX_AGE: Duration = Duration::from_secs(300);
 /// The signature scheme a delivery was checked with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureVersion {
+    /// SHA-256 hex of client secret + body.
     V1,
+    /// SHA-256 hex of client secret + method + URI + body.
     V2,
+    /// HMAC-SHA256 (base64) of method + URI + body + timestamp, with the
+    /// timestamp checked against [`MAX_AGE`].
     V3,
 }
 
+/// Why a delivery's signature was refused. The caller answers 401 and
+/// processes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// The delivery carries no signature header.
     #[error("no webhook signature header")]
     Missing,
+    /// The v3 timestamp header is not a number of milliseconds.
     #[error("the request timestamp is not epoch milliseconds")]
     BadTimestamp,
+    /// The v3 timestamp is more than [`MAX_AGE`] away from now (a replay,
+    /// or a clock far off).
     #[error("the request timestamp is {age_seconds} s away from now (limit 300 s)")]
-    Stale { age_seconds: i64 },
+    Stale {
+        /// How far the timestamp is from now (negative: in the future).
+        age_seconds: i64,
+    },
+    /// The signature is not the one the client secret gives.
     #[error("the signature does not match")]
     Mismatch,
+    /// The version header names a scheme this client does not know.
     #[error("unsupported signature version {0}")]
     UnsupportedVersion(String),
+    /// The client was built without the app's client secret.
     #[error("no client secret configured")]
     NoSecret,
 }

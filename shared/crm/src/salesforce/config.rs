@@ -45,6 +45,9 @@ pub enum SalesforceAuth {
     ClientCredentials { client_secret: Secret },
 }
 
+/// How to reach one org as the integration user. Build it with
+/// [`SalesforceConfig::new`] and change the fields that differ from the
+/// defaults.
 #[derive(Debug, Clone)]
 pub struct SalesforceConfig {
     /// Token host: `https://login.salesforce.com`, `https://test.salesforce.com`
@@ -56,6 +59,7 @@ pub struct SalesforceConfig {
     pub instance_url: Option<String>,
     /// Connected app consumer key.
     pub client_id: String,
+    /// How the token is obtained.
     pub auth: SalesforceAuth,
     /// REST version path segment, e.g. `v66.0`.
     pub api_version: String,
@@ -64,15 +68,19 @@ pub struct SalesforceConfig {
     pub call_client: String,
     /// An extra trusted root certificate (PEM), e.g. the sandbox's.
     pub extra_root_pem: Option<String>,
+    /// Per-request timeout (Bulk result pages can be large).
     pub timeout: Duration,
     /// First wait between Bulk job status polls (doubles up to `bulk_poll_max`).
     pub bulk_poll_initial: Duration,
+    /// The longest wait between Bulk job status polls.
     pub bulk_poll_max: Duration,
     /// Give up on a Bulk job after this long.
     pub bulk_timeout: Duration,
 }
 
 impl SalesforceConfig {
+    /// API `v66.0`, `crm-sync` as the call-options client, a 120-second
+    /// timeout, Bulk polls from 1 to 20 seconds, an hour per Bulk job.
     pub fn new(login_url: impl Into<String>, client_id: impl Into<String>, auth: SalesforceAuth) -> Self {
         SalesforceConfig {
             login_url: login_url.into(),

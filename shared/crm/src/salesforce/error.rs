@@ -1,6 +1,9 @@
 //! Turning Salesforce answers into the classified [`CrmError`]: which
 //! failures are worth retrying after a delay, and which sync-health category
 //! a permanent one belongs to (SPEC section 9, crm-api.md A9).
+//!
+//! This is where Salesforce error codes and HTTP statuses become the product's
+//! [`ErrorCategory`] and [`Verdict`]; the domain never sees them. Pure: no IO.
 
 use crate::error::{CrmError, System};
 use crm_sync_domain::error::{ErrorCategory, Verdict};
@@ -161,6 +164,29 @@ mod tests {
             classify(503, "", Some(Duration::from_secs(7))).1,
             Verdict::Retryable { after: Duration::from_secs(7) }
         );
+    }
+
+    #[test]
+    fn salesforce_error_codes_fall_into_the_sync_health_categories() {
+        use ErrorCategory as C;
+        let category = |code: &str| classify(400, code, None).0;
+        assert_eq!(category("DUPLICATE_VALUE"), C::Duplicates);
+        assert_eq!(category("DUPLICATES_DETECTED"), C::Duplicates);
+        assert_eq!(category("INVALID_CROSS_REFERENCE_KEY"), C::Associations);
+        assert_eq!(category("INSUFFICIENT_ACCESS_OR_READONLY"), C::PermissionsOrAccess);
+        assert_eq!(category("REQUIRED_FIELD_MISSING"), C::PropertyValueOrValidation);
+        assert_eq!(category("REQUEST_LIMIT_EXCEEDED"), C::ApiLimit);
+        assert_eq!(category("UNABLE_TO_LOCK_ROW"), C::Other);
+    }
+
+    #[test]
+    fn an_advertised_delay_is_kept_and_validation_is_never_retried() {
+        assert_eq!(
+            classify(403, "REQUEST_LIMIT_EXCEEDED", Some(Duration::from_secs(60))).1,
+            Verdict::Retryable { after: Duration::from_secs(60) }
+        );
+        assert_eq!(classify(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", None).1, Verdict::Permanent);
+        assert!(matches!(classify(503, "", None).1, Verdict::Retryable { .. }));
     }
 
     #[test]

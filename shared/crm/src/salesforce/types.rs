@@ -1,4 +1,9 @@
-//! Shapes of Salesforce answers the client returns.
+//! Shapes of Salesforce answers the client returns, and the few request
+//! shapes callers build.
+//!
+//! Plain data with serde derives, no IO and no decisions. Field names follow
+//! Salesforce's JSON (camelCase on the wire); values Salesforce sends as text
+//! (dates, states) stay text here and are interpreted by the caller.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -9,7 +14,9 @@ pub type SObject = serde_json::Map<String, serde_json::Value>;
 /// The org's daily API usage, from `Sforce-Limit-Info: api-usage=used/max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiUsage {
+    /// Calls counted against the org's rolling 24-hour allocation so far.
     pub used: u64,
+    /// The org's allocation for that window.
     pub max: u64,
 }
 
@@ -31,16 +38,21 @@ impl ApiUsage {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryPage {
+    /// Records the whole query matches (for `SELECT COUNT()`, the count).
     pub total_size: u64,
+    /// True on the last page.
     pub done: bool,
+    /// Where the next page is, while `done` is false.
     #[serde(default)]
     pub next_records_url: Option<String>,
+    /// This page's records.
     pub records: Vec<SObject>,
 }
 
 /// A single-record write that succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Written {
+    /// The record's id (empty for an update answered with 204 and no body).
     pub id: String,
     /// Set by upserts: true when the record was created.
     #[serde(default)]
@@ -50,81 +62,115 @@ pub struct Written {
 /// A record to create or update through sObject Collections.
 #[derive(Debug, Clone)]
 pub struct CollectionRecord {
+    /// The sObject type (`Contact`, `Lead`, ...), sent as `attributes.type`.
     pub object: String,
     /// The record id, for updates.
     pub id: Option<String>,
+    /// The field values to write, by API name.
     pub fields: SObject,
 }
 
+/// The answer of `getUpdated` (crm-api.md A7).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Updated {
+    /// Ids changed within the window (at most 600,000).
     pub ids: Vec<String>,
+    /// The time up to which changes are complete: the next window's start.
     pub latest_date_covered: String,
 }
 
+/// One record of a `getDeleted` answer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletedRecord {
+    /// The deleted record's id.
     pub id: String,
+    /// When it was deleted, as Salesforce wrote it.
     pub deleted_date: String,
 }
 
+/// The answer of `getDeleted` (crm-api.md A7).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deleted {
+    /// Records deleted within the window.
     pub deleted_records: Vec<DeletedRecord>,
+    /// The oldest time deletions are still kept for (about 15 days back).
     pub earliest_date_available: String,
+    /// The time up to which deletions are complete.
     pub latest_date_covered: String,
 }
 
+/// One value of a picklist field's describe.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PicklistValue {
+    /// The API value, the one written and read.
     pub value: String,
+    /// The label shown in Salesforce (deal stages travel as labels).
     #[serde(default)]
     pub label: Option<String>,
+    /// Whether the value may still be chosen.
     #[serde(default)]
     pub active: bool,
+    /// Whether it is the field's default.
     #[serde(default)]
     pub default_value: bool,
 }
 
+/// One field of an object's describe (crm-api.md A8): what the config
+/// checks and the formula rule need to know about a field.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldDescribe {
+    /// The API name (`FirstName`, `Score__c`).
     pub name: String,
+    /// The label shown in Salesforce.
     #[serde(default)]
     pub label: Option<String>,
+    /// The describe type (`string`, `picklist`, `reference`, ...).
     #[serde(rename = "type")]
     pub field_type: String,
     /// True for formula and roll-up summary fields.
     #[serde(default)]
     pub calculated: bool,
+    /// The formula's text, for a formula field.
     #[serde(default)]
     pub calculated_formula: Option<String>,
+    /// Whether the integration user may set it on create.
     #[serde(default)]
     pub createable: bool,
+    /// Whether the integration user may change it.
     #[serde(default)]
     pub updateable: bool,
+    /// Whether it may be blank.
     #[serde(default)]
     pub nillable: bool,
+    /// Whether it is an External ID field (usable for upserts).
     #[serde(default)]
     pub external_id: bool,
+    /// A picklist's values; empty for other types.
     #[serde(default)]
     pub picklist_values: Vec<PicklistValue>,
+    /// A reference's target objects (`Account`, `User`, ...).
     #[serde(default)]
     pub reference_to: Vec<String>,
+    /// A reference's relationship name (`Account` for `AccountId`).
     #[serde(default)]
     pub relationship_name: Option<String>,
 }
 
+/// An object's describe: its name, id prefix and fields.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectDescribe {
+    /// The object's API name.
     pub name: String,
+    /// The three-character prefix of its record ids (`003` for Contact).
     #[serde(default)]
     pub key_prefix: Option<String>,
+    /// Every field the integration user can see.
     pub fields: Vec<FieldDescribe>,
 }
 
@@ -134,15 +180,19 @@ impl ObjectDescribe {
         self.fields.iter().filter(|f| f.calculated)
     }
 
+    /// A field by API name, case-insensitively (as Salesforce matches them).
     pub fn field(&self, name: &str) -> Option<&FieldDescribe> {
         self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
     }
 }
 
+/// One entry of `/limits` (crm-api.md A2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Limit {
+    /// The allocation.
     #[serde(rename = "Max")]
     pub max: u64,
+    /// What is left of it now.
     #[serde(rename = "Remaining")]
     pub remaining: u64,
 }
@@ -154,12 +204,17 @@ pub type Limits = BTreeMap<String, Limit>;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkJob {
+    /// The job id, for polling and results.
     pub id: String,
+    /// `UploadComplete`, `InProgress`, `JobComplete`, `Failed` or `Aborted`.
     pub state: String,
+    /// The queried object, once Salesforce has parsed the query.
     #[serde(default)]
     pub object: Option<String>,
+    /// Records processed so far.
     #[serde(default)]
     pub number_records_processed: Option<u64>,
+    /// Why a failed job failed.
     #[serde(default)]
     pub error_message: Option<String>,
 }
@@ -167,7 +222,9 @@ pub struct BulkJob {
 /// One page of Bulk query results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkPage {
+    /// The CSV header: field names in query order.
     pub columns: Vec<String>,
+    /// The CSV rows, each as long as `columns`; values as text.
     pub rows: Vec<Vec<String>>,
     /// The locator of the next page; `None` after the last one.
     pub next_locator: Option<String>,
@@ -176,8 +233,11 @@ pub struct BulkPage {
 /// Every row of a Bulk query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkQueryResult {
+    /// The job that produced the rows.
     pub job_id: String,
+    /// The CSV header: field names in query order.
     pub columns: Vec<String>,
+    /// Every row of every page, in order.
     pub rows: Vec<Vec<String>>,
     /// Result pages fetched.
     pub pages: u32,
