@@ -2,8 +2,7 @@
 //! and reports the outcome for people: the file, the line, the offending text
 //! and the loader's message (which names the mapping and the fix).
 
-use crm_sync_domain::config::{ConfigError, SyncConfig};
-use crm_sync_domain::model::ObjectPair;
+use crm_sync_app::domain::{ConfigError, ObjectPair, SyncConfig};
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -8,6 +8,7 @@
 //! - [`rules`]: value normalisation, fingerprints, the four sync rules.
 //! - [`decision`]: the per-record decision ([`decision::decide`]).
 //! - [`special`]: SPEC section 4 special fields and section 5 account creation.
+//! - [`secret`]: [`secret::Secret`], the one credential type (never prints).
 //! - [`matching`]: contacts by email, companies by link or contacts.
 //! - [`chunks`]: import chunk planning.
 //! - [`error`]: error categories of sync health, the retry verdict, backoff.
@@ -22,6 +23,7 @@ pub mod intent;
 pub mod matching;
 pub mod model;
 pub mod rules;
+pub mod secret;
 pub mod special;
 
 pub use config::{ConfigError, FieldMapping, SyncConfig, SyncRule};

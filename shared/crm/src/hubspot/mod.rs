@@ -36,7 +36,6 @@ use crate::error::CrmError;
 use chrono::Utc;
 use reqwest::Method;
 use serde_json::Value;
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -45,32 +44,9 @@ use tokio::time::Instant;
 /// Most inputs HubSpot takes in one batch call.
 pub const BATCH_LIMIT: usize = 100;
 
-/// A secret string (token, client secret) that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+/// The workspace's one credential type (the token and the client secret are
+/// held in it): never prints.
+pub use crm_sync_domain::secret::Secret;
 
 /// How to reach one HubSpot account.
 #[derive(Debug, Clone)]
