@@ -7,10 +7,10 @@
 
 use crate::args::CrmArgs;
 use anyhow::Context;
+use crm_sync_app::App;
 use crm_sync_app::build::{Credentials, CrmEndpoints, LocalApp, local_app};
 use crm_sync_app::domain::SyncConfig;
 use crm_sync_app::local::{LocalOptions, LocalRuntime};
-use crm_sync_app::App;
 use std::path::{Path, PathBuf};
 
 /// The public base URL HubSpot calls (the signature covers the full URL);

@@ -35,8 +35,8 @@ impl Local {
     pub fn open(args: &StateArgs) -> anyhow::Result<Self> {
         let config = load_config(&args.config)?;
         ensure_folder(&args.state)?;
-        let store = open_state_file(&args.state)
-            .with_context(|| format!("opening the state file {}", args.state.display()))?;
+        let store =
+            open_state_file(&args.state).with_context(|| format!("opening the state file {}", args.state.display()))?;
         Ok(Local { config, store })
     }
 }

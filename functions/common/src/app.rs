@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crm_sync_app::build::{AwsApp, BuildError, CredentialsError, CrmEndpoints, StorageNames, TableNames, QueueUrls};
+use crm_sync_app::build::{AwsApp, BuildError, CredentialsError, CrmEndpoints, QueueUrls, StorageNames, TableNames};
 use crm_sync_app::build::{aws_app, load_credentials};
 use crm_sync_app::domain::SyncConfig;
 use crm_sync_app::store::Clock;

@@ -18,7 +18,7 @@ pub mod sqs;
 pub mod telemetry;
 
 pub use app::{BuildOptions, StartupError, build_app, build_app_from_env};
-pub use crm_sync_app::build::{Credentials, CredentialsError};
 pub use crm_sync_app::Secret;
+pub use crm_sync_app::build::{Credentials, CredentialsError};
 pub use settings::{CredentialsSource, LambdaSettings, SettingsError};
 pub use telemetry::init_tracing;

@@ -38,7 +38,6 @@ pub const HUBSPOT_BASE_URL: &str = "CRM_SYNC_HUBSPOT_BASE_URL";
 /// Most records per import chunk.
 pub const IMPORT_CHUNK_SIZE: &str = "CRM_SYNC_IMPORT_CHUNK_SIZE";
 
-
 const DEFAULT_IMPORT_CHUNK_SIZE: u64 = 200_000;
 
 /// A setting that is missing or does not parse.

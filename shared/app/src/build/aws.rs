@@ -129,7 +129,8 @@ mod tests {
     }
 
     fn target() -> AwsApp {
-        let queue = |name: &str| QueueUrls { url: format!("http://q/{name}"), dead_letter_url: format!("http://q/{name}-dlq") };
+        let queue =
+            |name: &str| QueueUrls { url: format!("http://q/{name}"), dead_letter_url: format!("http://q/{name}-dlq") };
         AwsApp {
             config: SyncConfig::default(),
             storage: StorageNames {

@@ -200,8 +200,11 @@ mod tests {
         assert_eq!(missing(&creds), Some("salesforce_username"));
         creds.salesforce_username = "sync@example.com".into();
         assert!(creds.check_complete().is_ok());
-        let client_credentials =
-            Credentials { salesforce_client_secret: Secret::new("s"), salesforce_private_key_pem: Secret::default(), ..creds };
+        let client_credentials = Credentials {
+            salesforce_client_secret: Secret::new("s"),
+            salesforce_private_key_pem: Secret::default(),
+            ..creds
+        };
         assert!(client_credentials.check_complete().is_ok());
     }
 }

@@ -77,11 +77,8 @@ pub fn crm_clients(endpoints: &CrmEndpoints, credentials: &Credentials) -> Resul
     } else {
         SalesforceAuth::ClientCredentials { client_secret: credentials.salesforce_client_secret.clone() }
     };
-    let mut salesforce_config = SalesforceConfig::new(
-        endpoints.salesforce_login_url.clone(),
-        credentials.salesforce_client_id.clone(),
-        auth,
-    );
+    let mut salesforce_config =
+        SalesforceConfig::new(endpoints.salesforce_login_url.clone(), credentials.salesforce_client_id.clone(), auth);
     salesforce_config.extra_root_pem = endpoints.extra_root_cert_pem.clone();
     let instance_url = credentials.salesforce_instance_url.trim();
     if !instance_url.is_empty() {
