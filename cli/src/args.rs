@@ -58,10 +58,24 @@ pub enum Command {
     Usage(StateArgs),
     /// Run the whole product on this machine against the CRM sandbox and show
     /// what synced.
+    #[cfg(feature = "sandbox")]
     Demo(DemoArgs),
     /// Measure import throughput, API calls per record, peak memory and
     /// single-change latency against the sandbox (use a release build).
+    #[cfg(feature = "sandbox")]
     Bench(BenchArgs),
+}
+
+impl Command {
+    /// Whether the command draws its own screen (the sandbox commands), so
+    /// that logs below warnings would only get in the way.
+    pub fn draws_its_own_output(&self) -> bool {
+        match self {
+            #[cfg(feature = "sandbox")]
+            Command::Demo(_) | Command::Bench(_) => true,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +275,7 @@ pub enum SystemArg {
     Hubspot,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Salesforce leads and contacts to seed (each; accounts: a quarter).
@@ -276,6 +291,7 @@ pub struct DemoArgs {
     pub timeout: u64,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Salesforce contacts to import.

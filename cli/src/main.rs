@@ -8,6 +8,10 @@
 //!   use cases of `crm_sync_app` and prints the answer. No sync logic lives
 //!   here.
 //!
+//! Features: `sandbox` (on by default) links the CRM sandbox for the `demo`
+//! and `bench` commands; `--no-default-features` builds the command without
+//! them, and without the sandbox.
+//!
 //! Output for people (tables, progress bars, summaries) goes to stdout; logs
 //! go to stderr so that `--format csv|json` exports stay clean.
 
@@ -22,7 +26,7 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let quiet = matches!(cli.command, args::Command::Demo(_) | args::Command::Bench(_));
+    let quiet = cli.command.draws_its_own_output();
     if let Err(error) = telemetry::init(cli.log_format, cli.verbose, quiet) {
         eprintln!("error: {error:#}");
         return ExitCode::from(2);

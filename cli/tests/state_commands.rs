@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crm_sync_store::{ErrorReport, ObjectPair, SqliteStore, StateStore, System, SystemClock};
+use crm_sync_app::store::{ErrorReport, ObjectPair, SqliteStore, StateStore, System, SystemClock};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;

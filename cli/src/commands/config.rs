@@ -3,9 +3,8 @@
 //! offending text and the loader's message (which names the mapping and the
 //! fix).
 
+use crm_sync_app::domain::{ConfigError, ObjectPair, SyncConfig};
 use crm_sync_app::{ConfigFileError, load_config_file};
-use crm_sync_domain::config::{ConfigError, SyncConfig};
-use crm_sync_domain::model::ObjectPair;
 use std::path::Path;
 use std::process::ExitCode;
 

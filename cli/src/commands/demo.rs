@@ -11,16 +11,17 @@
 
 use crate::args::{CrmArgs, DemoArgs};
 use crate::commands::import;
-use crate::connect::{self, Credentials};
+use crate::connect;
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::{Sandbox, SandboxOptions};
+use crm_sync_app::build::Credentials;
+use crm_sync_app::domain::SyncConfig;
 use crm_sync_app::local::{LocalOptions, LocalRuntime, Progress, WebhookServer};
+use crm_sync_app::store::{ErrorFilter, ObjectPair, StateStore};
 use crm_sync_app::usecases::sync::SyncStats;
-use crm_sync_app::{App, ImportObjects, ImportRequest};
-use crm_sync_domain::config::SyncConfig;
-use crm_sync_store::{ErrorFilter, ObjectPair, StateStore};
+use crm_sync_app::{App, ImportObjects, ImportRequest, Secret};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -196,8 +197,8 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
     let credentials = sandbox_credentials();
     let crm =
         CrmArgs { salesforce_url: sandbox.salesforce_url().to_owned(), hubspot_url: sandbox.hubspot_url().to_owned() };
-    let crms = connect::crms(&crm, &credentials, sandbox.cert_pem())?;
-    let app = connect::app(config, Some(dir.path().join("state.sqlite")), crms, &credentials)?;
+    let endpoints = connect::endpoints(&crm, sandbox.cert_pem());
+    let app = connect::app(config, Some(dir.path().join("state.sqlite")), endpoints, &credentials)?;
     let runtime = LocalRuntime::new(
         app.clone(),
         LocalOptions {
@@ -235,13 +236,12 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
 
 /// The sandbox's well-known test credentials.
 fn sandbox_credentials() -> Credentials {
-    use crate::connect::SecretString;
     Credentials {
         salesforce_client_id: crm_sandbox::salesforce::DEFAULT_CLIENT_ID.into(),
-        salesforce_client_secret: SecretString::new(crm_sandbox::salesforce::DEFAULT_CLIENT_SECRET),
+        salesforce_client_secret: Secret::new(crm_sandbox::salesforce::DEFAULT_CLIENT_SECRET),
         salesforce_username: crm_sandbox::salesforce::DEFAULT_USERNAME.into(),
-        hubspot_access_token: SecretString::new(crm_sandbox::hubspot::DEFAULT_TOKEN),
-        hubspot_client_secret: SecretString::new(crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET),
+        hubspot_access_token: Secret::new(crm_sandbox::hubspot::DEFAULT_TOKEN),
+        hubspot_client_secret: Secret::new(crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET),
         ..Credentials::default()
     }
 }

@@ -6,8 +6,8 @@
 use crate::args::OutputFormat;
 use anyhow::Context;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use crm_sync_domain::error::ErrorCategory;
-use crm_sync_store::{ErrorFilter, StateStore, SyncHealthError};
+use crm_sync_app::domain::ErrorCategory;
+use crm_sync_app::store::{ErrorFilter, StateStore, SyncHealthError};
 use serde::Serialize;
 use std::io::Write;
 
@@ -148,7 +148,7 @@ fn write_csv(errors: &[SyncHealthError], out: &mut dyn Write) -> anyhow::Result<
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use crm_sync_store::ObjectPair;
+    use crm_sync_app::store::ObjectPair;
 
     fn entry(category: &str, message: &str) -> SyncHealthError {
         let seen = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().unwrap_or_default();

@@ -6,8 +6,8 @@ use crate::args::{ImportObject, ImportTarget};
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crm_sync_app::local::{LocalRuntime, Progress};
+use crm_sync_app::store::{ImportChunk, StateStore};
 use crm_sync_app::{App, ImportFilter, ImportJob, ImportObjects, ImportRequest, ImportReview};
-use crm_sync_store::{ImportChunk, StateStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 

@@ -1,9 +1,11 @@
 //! One module per subcommand. Each turns its arguments into calls of the
-//! `crm_sync_app` use cases (or the store's and domain's read APIs) and
+//! `crm_sync_app` use cases (or the store's read API it re-exports) and
 //! prints the answer; none holds sync logic of its own.
 
+#[cfg(feature = "sandbox")]
 mod bench;
 mod config;
+#[cfg(feature = "sandbox")]
 mod demo;
 mod health;
 mod import;
@@ -81,7 +83,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let connected = connected(&state, &crm, LocalOptions::default()).await?;
             Ok(exit(resync::segment(&connected.app, &connected.runtime, &segment, yes).await?))
         }
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => Ok(exit(demo::run(&args).await?)),
+        #[cfg(feature = "sandbox")]
         Command::Bench(args) => {
             let figures = bench::run(&args).await?;
             Ok(exit(figures.latency.arrived == figures.latency.changes))

@@ -3,9 +3,9 @@
 
 use crate::args::SystemArg;
 use anyhow::Context;
+use crm_sync_app::domain::{ObjectPair, SfObject};
 use crm_sync_app::local::LocalRuntime;
 use crm_sync_app::{App, RecordRef, Segment, SegmentReview};
-use crm_sync_domain::{ObjectPair, SfObject};
 use std::io::{BufRead, Write};
 
 /// Names the record as the use case wants it.

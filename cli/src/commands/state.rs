@@ -4,10 +4,10 @@
 
 use crate::args::StateArgs;
 use anyhow::Context;
-use crm_sync_domain::config::SyncConfig;
-use crm_sync_store::{SqliteStore, SystemClock};
+use crm_sync_app::build::open_state_file;
+use crm_sync_app::domain::SyncConfig;
+use crm_sync_app::store::SqliteStore;
 use std::path::Path;
-use std::sync::Arc;
 
 /// The settings and the opened embedded store, for the commands that only
 /// read the state (`health`, `usage`, `import status`).
@@ -36,8 +36,8 @@ impl Local {
     pub fn open(args: &StateArgs) -> anyhow::Result<Self> {
         let config = load_config(&args.config)?;
         ensure_folder(&args.state)?;
-        let store = SqliteStore::open(&args.state, Arc::new(SystemClock))
-            .with_context(|| format!("opening the state file {}", args.state.display()))?;
+        let store =
+            open_state_file(&args.state).with_context(|| format!("opening the state file {}", args.state.display()))?;
         Ok(Local { config, store })
     }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use crm_sync_store::{StateStore, System};
+use crm_sync_app::store::{StateStore, System};
 
 /// Usage of both systems at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,18 +1,17 @@
-//! Builds the use cases' [`App`] once per cold start: the DynamoDB store and
-//! the SQS queues named by the settings, both CRM clients from the
-//! credentials, the sync config from its parameter, the system clock.
+//! Builds the use cases' [`App`] once per cold start: reads the settings,
+//! fetches the CRM credentials, parses the sync config, and hands them to
+//! the App builder (`crm_sync_app::build::aws_app`), which wires DynamoDB,
+//! SQS and both CRM clients.
 
 use std::sync::Arc;
 
-use crm_sync_app::{App, AppParts, AppSettings, WebhookSecrets};
-use crm_sync_aws::{AwsClients, AwsPorts, QueueUrls, StorageNames, TableNames};
-use crm_sync_crm::hubspot::{HubSpotClient, HubSpotConfig};
-use crm_sync_crm::salesforce::{SalesforceAuth, SalesforceClient, SalesforceConfig};
-use crm_sync_domain::config::SyncConfig;
-use crm_sync_store::{Clock, SystemClock};
+use crm_sync_app::build::{AwsApp, BuildError, CredentialsError, CrmEndpoints, QueueUrls, StorageNames, TableNames};
+use crm_sync_app::build::{aws_app, load_credentials};
+use crm_sync_app::domain::SyncConfig;
+use crm_sync_app::store::Clock;
+use crm_sync_app::{App, AppSettings};
 use thiserror::Error;
 
-use crate::credentials::{CredentialsError, CrmCredentials};
 use crate::settings::{LambdaSettings, SettingsError};
 
 /// The function cannot start; the message says what to fix.
@@ -24,24 +23,15 @@ pub enum StartupError {
     /// The credentials could not be read.
     #[error("the CRM credentials could not be loaded")]
     Credentials(#[from] CredentialsError),
-    /// A credential both CRMs need is empty in the secret.
-    #[error("the credentials secret has no {0}; fill it in (docs/deploy.md)")]
-    MissingCredential(&'static str),
     /// The sync config parameter does not parse or check.
     #[error("the sync config (CRM_SYNC_CONFIG) is invalid")]
     Config(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The API cap parameter is zero.
     #[error("the Salesforce API cap must be at least 1")]
     ZeroApiCap,
-    /// A CRM client could not be built.
-    #[error("the {system} client could not be built")]
-    Client {
-        /// Which CRM.
-        system: &'static str,
-        /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// A credential is missing or a CRM client could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// What a test (or a local run) changes from the deployed set-up.
@@ -89,37 +79,28 @@ pub async fn build_app(
     aws: &aws_config::SdkConfig,
     options: BuildOptions,
 ) -> Result<App, StartupError> {
-    let credentials = CrmCredentials::load(&settings.credentials, aws).await?;
+    let credentials = load_credentials(&settings.credentials, aws).await?;
     let config = sync_config(settings)?;
-    let clock = options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
-    let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
-    let ports = AwsPorts::new(&clients, &storage_names(settings), clock.clone());
-    let hubspot = hubspot_client(settings, &credentials, &options)?;
-    let salesforce = salesforce_client(settings, &credentials, &options)?;
-    let app_settings = AppSettings {
-        import_chunk_size: settings.import_chunk_size,
-        // The sweep function has 300 s (template.yaml); one more bounded
-        // listing (250 search calls at HubSpot's search rate) must fit after
-        // the budget is spent.
-        sweep_time_budget: SWEEP_TIME_BUDGET,
-        ..AppSettings::default()
-    };
-    Ok(App::new(AppParts {
+    let target = AwsApp {
         config,
-        store: ports.store,
-        sync_queue: ports.sync_queue,
-        import_queue: ports.chunk_queue,
-        salesforce: Arc::new(salesforce),
-        hubspot: Arc::new(hubspot),
-        clock,
-        secrets: WebhookSecrets {
-            hubspot_client_secret: crm_sync_app::Secret::new(credentials.hubspot_client_secret.expose()),
-            // The Function URL's host is the one HubSpot signs.
-            public_base_url: None,
-            salesforce_org_id: settings.salesforce_org_id.clone(),
+        storage: storage_names(settings),
+        endpoints: CrmEndpoints {
+            salesforce_login_url: settings.salesforce_login_url.clone(),
+            hubspot_base_url: settings.hubspot_base_url.clone(),
+            extra_root_cert_pem: options.extra_root_cert_pem,
         },
-        settings: app_settings,
-    }))
+        salesforce_org_id: settings.salesforce_org_id.clone(),
+        clock: options.clock,
+        settings: AppSettings {
+            import_chunk_size: settings.import_chunk_size,
+            // The sweep function has 300 s (template.yaml); one more bounded
+            // listing (250 search calls at HubSpot's search rate) must fit
+            // after the budget is spent.
+            sweep_time_budget: SWEEP_TIME_BUDGET,
+            ..AppSettings::default()
+        },
+    };
+    Ok(aws_app(target, &credentials, aws)?)
 }
 
 /// The tables and queues the settings name.
@@ -144,56 +125,6 @@ pub fn sync_config(settings: &LambdaSettings) -> Result<SyncConfig, StartupError
     config.salesforce_api_cap_per_24h =
         std::num::NonZeroU64::new(settings.salesforce_api_cap).ok_or(StartupError::ZeroApiCap)?;
     Ok(config)
-}
-
-fn hubspot_client(
-    settings: &LambdaSettings,
-    credentials: &CrmCredentials,
-    options: &BuildOptions,
-) -> Result<HubSpotClient, StartupError> {
-    use crm_sync_crm::hubspot::Secret;
-    if credentials.hubspot_access_token.is_empty() {
-        return Err(StartupError::MissingCredential("hubspot_access_token"));
-    }
-    let mut config =
-        HubSpotConfig::new(settings.hubspot_base_url.clone(), Secret::new(credentials.hubspot_access_token.expose()));
-    config.extra_root_cert_pem = options.extra_root_cert_pem.clone();
-    if !credentials.hubspot_client_secret.is_empty() {
-        config.client_secret = Some(Secret::new(credentials.hubspot_client_secret.expose()));
-    }
-    HubSpotClient::new(config).map_err(|e| StartupError::Client { system: "HubSpot", source: Box::new(e) })
-}
-
-/// JWT bearer when a private key is given, else client credentials.
-fn salesforce_client(
-    settings: &LambdaSettings,
-    credentials: &CrmCredentials,
-    options: &BuildOptions,
-) -> Result<SalesforceClient, StartupError> {
-    use crm_sync_crm::salesforce::Secret;
-    if credentials.salesforce_client_id.trim().is_empty() {
-        return Err(StartupError::MissingCredential("salesforce_client_id"));
-    }
-    let auth = if !credentials.salesforce_private_key_pem.is_empty() {
-        if credentials.salesforce_username.trim().is_empty() {
-            return Err(StartupError::MissingCredential("salesforce_username"));
-        }
-        SalesforceAuth::JwtBearer {
-            username: credentials.salesforce_username.clone(),
-            private_key_pem: Secret::new(credentials.salesforce_private_key_pem.expose()),
-        }
-    } else if !credentials.salesforce_client_secret.is_empty() {
-        SalesforceAuth::ClientCredentials { client_secret: Secret::new(credentials.salesforce_client_secret.expose()) }
-    } else {
-        return Err(StartupError::MissingCredential("salesforce_private_key_pem or salesforce_client_secret"));
-    };
-    let mut config =
-        SalesforceConfig::new(settings.salesforce_login_url.clone(), credentials.salesforce_client_id.clone(), auth);
-    if !credentials.salesforce_instance_url.trim().is_empty() {
-        config.instance_url = Some(credentials.salesforce_instance_url.clone());
-    }
-    config.extra_root_pem = options.extra_root_cert_pem.clone();
-    SalesforceClient::new(config).map_err(|e| StartupError::Client { system: "Salesforce", source: Box::new(e) })
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 //! JSON logging, and build the use cases' `App` once per cold start.
 //!
 //! Layout:
-//! - [`app`]: builds the `App` (DynamoDB, SQS, CRM clients, config).
+//! - [`app`]: the settings and config handed to the App builder of
+//!   `crm_sync_app::build` (DynamoDB, SQS, Secrets Manager, CRM clients).
 //! - [`settings`]: the environment variables and their parsing.
-//! - [`credentials`]: the CRM credentials secret (Secrets Manager or env).
 //! - [`telemetry`]: JSON `tracing` for CloudWatch.
 //! - [`sqs`]: SQS event records <-> queue messages, partial batch responses.
 //!
@@ -13,12 +13,12 @@
 //! `crm_sync_app`, exactly as the local runtime does.
 
 pub mod app;
-pub mod credentials;
 pub mod settings;
 pub mod sqs;
 pub mod telemetry;
 
 pub use app::{BuildOptions, StartupError, build_app, build_app_from_env};
-pub use credentials::{CredentialsError, CrmCredentials, Secret};
+pub use crm_sync_app::Secret;
+pub use crm_sync_app::build::{Credentials, CredentialsError};
 pub use settings::{CredentialsSource, LambdaSettings, SettingsError};
 pub use telemetry::init_tracing;

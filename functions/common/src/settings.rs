@@ -3,8 +3,10 @@
 //!
 //! This module owns the names of those variables and their parsing; it makes
 //! no AWS calls. Credentials are not here: the environment only names the
-//! secret that holds them (see [`crate::credentials`]).
+//! secret that holds them (`crm_sync_app::build` reads it).
 
+use crm_sync_app::build::{DEFAULT_HUBSPOT_BASE_URL, DEFAULT_SALESFORCE_LOGIN_URL};
+use crm_sync_app::domain::DEFAULT_SALESFORCE_API_CAP;
 use thiserror::Error;
 
 /// Table names of the DynamoDB store.
@@ -22,7 +24,7 @@ pub const CHUNK_DLQ_URL: &str = "CRM_SYNC_CHUNK_DLQ_URL";
 /// ARN (or name) of the Secrets Manager secret with the CRM credentials.
 pub const CREDENTIALS_SECRET_ARN: &str = "CRM_SYNC_CREDENTIALS_SECRET_ARN";
 /// The credentials JSON itself, for local runs without Secrets Manager.
-pub const CREDENTIALS_JSON: &str = "CRM_SYNC_CREDENTIALS";
+pub const CREDENTIALS_JSON: &str = crm_sync_app::build::CREDENTIALS_ENV;
 /// The sync settings file contents (YAML or JSON); empty means defaults.
 pub const CONFIG: &str = "CRM_SYNC_CONFIG";
 /// Salesforce API calls allowed per rolling 24 hours.
@@ -36,9 +38,6 @@ pub const HUBSPOT_BASE_URL: &str = "CRM_SYNC_HUBSPOT_BASE_URL";
 /// Most records per import chunk.
 pub const IMPORT_CHUNK_SIZE: &str = "CRM_SYNC_IMPORT_CHUNK_SIZE";
 
-const DEFAULT_SALESFORCE_LOGIN_URL: &str = "https://login.salesforce.com";
-const DEFAULT_HUBSPOT_BASE_URL: &str = "https://api.hubapi.com";
-const DEFAULT_SALESFORCE_API_CAP: u64 = crm_sync_domain::config::DEFAULT_SALESFORCE_API_CAP;
 const DEFAULT_IMPORT_CHUNK_SIZE: u64 = 200_000;
 
 /// A setting that is missing or does not parse.
@@ -60,23 +59,9 @@ pub enum SettingsError {
     },
 }
 
-/// Where the CRM credentials come from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum CredentialsSource {
-    /// A Secrets Manager secret (ARN or name): the deployed case.
-    SecretsManager(String),
-    /// JSON given directly in the environment: local runs and tests.
-    Inline(String),
-}
-
-impl std::fmt::Debug for CredentialsSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::SecretsManager(arn) => f.debug_tuple("SecretsManager").field(arn).finish(),
-            Self::Inline(_) => f.write_str("Inline(<redacted>)"),
-        }
-    }
-}
+/// Where the CRM credentials come from (defined by the App builder, which
+/// reads them).
+pub use crm_sync_app::build::CredentialsSource;
 
 /// Everything a function reads from its environment at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! never silently acknowledged.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use crm_sync_store::ReceivedMessage;
+use crm_sync_app::store::ReceivedMessage;
 use thiserror::Error;
 
 /// A record of an SQS event that is not a usable queue message.

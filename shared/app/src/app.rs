@@ -1,5 +1,18 @@
 //! [`App`]: everything a use case needs, built once per process (or per
 //! Lambda cold start) and shared by reference.
+//!
+//! The App is the use cases' whole world: the sync config, the state store,
+//! the two queues, the two CRM ports, the clock, the webhook secrets and the
+//! tunables. A use case reaches nothing else (no environment, no globals),
+//! which is what lets the same use case run in the CLI, in a Lambda and in a
+//! test over fakes. Assembling one is `crate::build`'s job; this module only
+//! holds the parts.
+//!
+//! Besides the parts, the App keeps a few per-process caches (the owner
+//! directory, a segment list's members, whether the HubSpot properties were
+//! ensured). They are shared by every clone, bounded in age by the TTLs
+//! below, and never persisted: a new process (a Lambda cold start) starts
+//! empty and pays the few calls again.
 
 use crate::ports::{HubspotApi, SalesforceApi};
 use crm_sync_domain::config::SyncConfig;
@@ -10,26 +23,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A secret string that never prints.
-#[derive(Clone, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one call that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// The workspace's one credential type, re-exported here because webhook
+/// checks hold one ([`WebhookSecrets`]).
+pub use crm_sync_domain::secret::Secret;
 
 /// What webhook handling needs to check deliveries.
 #[derive(Debug, Clone, Default)]
@@ -87,22 +83,32 @@ impl Default for AppSettings {
     }
 }
 
-/// The parts [`App::new`] takes.
+/// The parts [`App::new`] takes. Every part is a port or a plain value, so a
+/// test can swap any of them (a manual clock, in-memory CRMs).
 pub struct AppParts {
+    /// The sync settings: objects, mappings, rules, the API cap.
     pub config: SyncConfig,
+    /// Links, cursors, jobs, sync health, API usage, seen events.
     pub store: Arc<dyn StateStore>,
     /// Sync intents, read by the sync workers.
     pub sync_queue: Arc<dyn Queue>,
     /// Import chunks, read by the import workers.
     pub import_queue: Arc<dyn Queue>,
+    /// The Salesforce port (the REST client, or a fake).
     pub salesforce: Arc<dyn SalesforceApi>,
+    /// The HubSpot port (the REST client, or a fake).
     pub hubspot: Arc<dyn HubspotApi>,
+    /// Every "now" of the use cases comes from here, never from the system.
     pub clock: Arc<dyn Clock>,
+    /// What webhook deliveries are checked with.
     pub secrets: WebhookSecrets,
+    /// Tunables.
     pub settings: AppSettings,
 }
 
-/// Everything a use case needs. Cheap to clone (all shared).
+/// Everything a use case needs. Cheap to clone (all shared): clones see the
+/// same parts and the same caches, so a runtime hands one clone to each
+/// worker rather than building several.
 #[derive(Clone)]
 pub struct App {
     pub(crate) inner: Arc<AppParts>,

@@ -1,19 +1,30 @@
-//! The use cases of crm-sync and the local runtime that runs them.
+//! The use cases of crm-sync, the one builder of the App, and the local
+//! runtime that runs them.
 //!
 //! Layout:
 //! - [`app`]: [`App`], everything a use case needs, built once.
 //! - [`config_file`]: reading the sync config from a settings file.
+//! - [`build`]: the one place the App is built: credentials, CRM clients,
+//!   the embedded store (local) or DynamoDB and SQS (feature `aws`).
 //! - [`ports`]: what the use cases need from each CRM (batch-shaped traits).
 //! - [`usecases`]: webhook handling, sweep, import, sync, resync.
-//! - [`local`]: the local runtime (webhook server, sweep timer, workers).
+//! - [`local`]: the local runtime (sync workers, sweep timer, import runner)
+//!   and, with feature `server`, its webhook server.
 //! - [`usage`]: API calls per system per rolling day against the cap.
 //! - [`messages`]: the queue message bodies.
 //! - [`webhook`]: the wire formats of HubSpot deliveries and Salesforce
 //!   outbound messages.
+//! - [`domain`], [`store`]: the few lower-layer types the CLI and the
+//!   functions name, re-exported so that they depend on this crate only.
+//!
+//! Features: `server` (the CLI) links axum for the local webhook server;
+//! `aws` (the functions) links the AWS SDK for the deployed App. Neither is
+//! on by default, so each binary links only what it runs.
 
 pub mod adapters;
 pub mod app;
 pub mod config_file;
+pub mod build;
 pub mod error;
 pub mod local;
 pub mod messages;
@@ -24,6 +35,7 @@ pub mod webhook;
 
 pub use app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
 pub use config_file::{ConfigFileError, load_config_file};
+pub use build::{BuildError, Credentials, CredentialsError, CrmEndpoints};
 pub use crm_sync_store::ImportJob;
 pub use error::AppError;
 pub use usage::{Priority, UsageReport, api_usage};
@@ -37,3 +49,24 @@ pub use usecases::resync::{
 pub use usecases::sweep::{SweepReport, sweep_once};
 pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, SyncStats, sync_batch};
 pub use usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};
+
+/// The domain types the CLI's commands and the functions name: the sync
+/// settings and their errors, object kinds, error categories. A targeted
+/// list, not the whole domain: what is here is what the layers above may
+/// rely on.
+pub mod domain {
+    pub use crm_sync_domain::config::{ConfigError, DEFAULT_SALESFORCE_API_CAP, SyncConfig};
+    pub use crm_sync_domain::error::ErrorCategory;
+    pub use crm_sync_domain::{ObjectPair, SfObject};
+}
+
+/// The state store types the CLI's reading commands (health, usage, import
+/// status) and the functions' queue adapters name. The store itself is
+/// opened by [`build`].
+pub mod store {
+    pub use crm_sync_store::sqlite::SqliteStore;
+    pub use crm_sync_store::{
+        Clock, ErrorFilter, ErrorReport, ImportChunk, ManualClock, ObjectPair, ReceivedMessage, StateStore,
+        SyncHealthError, System, SystemClock,
+    };
+}

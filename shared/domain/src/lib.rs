@@ -18,6 +18,7 @@
 //! - [`rules`]: value normalisation, fingerprints, the four sync rules.
 //! - [`special`]: SPEC section 4 special fields and section 5 account creation.
 //! - [`decision`]: the per-record decision ([`decision::decide`]).
+//! - [`secret`]: [`secret::Secret`], the one credential type (never prints).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -30,6 +31,7 @@ pub mod matching;
 pub mod model;
 pub mod properties;
 pub mod rules;
+pub mod secret;
 pub mod special;
 
 pub use config::{ConfigError, FieldMapping, SyncConfig, SyncRule};

@@ -101,6 +101,7 @@ async fn advance(
 /// Queues an intent for every change one listing found, then moves the
 /// object's cursor to where the listing got and records what was done.
 /// Returns whether the cursor moved.
+#[allow(clippy::too_many_arguments, reason = "the listing's context, passed as the caller holds it")]
 async fn queue_and_advance(
     app: &App,
     report: &mut SweepReport,

@@ -4,36 +4,11 @@
 //! Plain values, no IO. Secrets are wrapped in [`Secret`] so that a settings
 //! value printed with `{:?}` or `{}` never shows them.
 
-use std::fmt;
 use std::time::Duration;
 
-/// A secret string (token, client secret) that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+/// The workspace's one credential type (the token and the client secret are
+/// held in it): never prints.
+pub use crm_sync_domain::secret::Secret;
 
 /// How to reach one HubSpot account.
 #[derive(Debug, Clone)]

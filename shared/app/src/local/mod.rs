@@ -1,25 +1,41 @@
-//! The local runtime: one process running the webhook HTTP server, the
-//! 15-minute sweep timer, the import runner and a pool of sync workers over
-//! the embedded store and queues.
+//! The local runtime: one process running the sync workers, the import
+//! runner and the 15-minute sweep timer over the embedded store and queues,
+//! and (feature `server`) the webhook HTTP server in front of them.
 //!
 //! It owns scheduling only: every step it takes is a use case of this crate,
-//! the same ones the Lambdas call. [`LocalRuntime::run_until_idle`] is the
+//! the same ones the Lambdas call, so a change that syncs locally syncs the
+//! same way when deployed. [`LocalRuntime::run_until_idle`] is the
 //! single-step entry point the tests and the demo drive; [`LocalRuntime::run`]
 //! is the long-running loop of `crm-sync serve`.
+//!
+//! Invariants:
+//! - a message is deleted only when its intent ended synced, skipped or
+//!   recorded as failed; a retry changes its visibility to the backoff and
+//!   leaves it on the queue (the same settlement the Lambda handlers make
+//!   through partial batch responses);
+//! - one [`LocalRuntime::run_until_idle`] drains at a time, so two drains
+//!   never race over "is anything left";
+//! - the App is built elsewhere (`crate::build`); the runtime never opens a
+//!   store or a client itself.
+//!
+//! Layout: the scheduler here; the HTTP server in `server` (axum), compiled
+//! only with the `server` feature so that the functions, which receive
+//! webhooks through their Function URL, do not link it.
+
+#[cfg(feature = "server")]
+mod server;
+
+#[cfg(feature = "server")]
+pub use server::{WebhookServer, router};
+
+/// The embedded App's builder, kept at its former path.
+pub use crate::build::{EmbeddedParts, embedded_app};
 
 use crate::usecases::import::run_import_chunk;
 use crate::usecases::sweep::sweep_once;
 use crate::usecases::sync::{BatchOutcome, ItemResult, SyncStats, sync_batch};
-use crate::usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};
 use crate::{App, AppError};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Serialize;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, broadcast, watch};
@@ -293,136 +309,4 @@ fn tally(report: &mut IdleReport, outcome: &BatchOutcome) {
         }
     }
     report.stats.add(&outcome.stats);
-}
-
-/// The webhook routes: `POST /webhooks/hubspot`, `POST /webhooks/salesforce`
-/// and `GET /healthz`.
-pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/webhooks/hubspot", post(hubspot_route))
-        .route("/webhooks/salesforce", post(salesforce_route))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(app)
-}
-
-fn to_request(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> WebhookRequest {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
-    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    // The URL the sender signed: scheme and host as it addressed us.
-    let uri = match (uri.scheme_str(), host) {
-        (Some(_), _) => uri.to_string(),
-        (None, Some(host)) => format!("http://{host}{path}"),
-        (None, None) => path,
-    };
-    let headers = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
-        .collect();
-    WebhookRequest { method: method.to_string(), uri, headers, body: body.to_vec() }
-}
-
-fn to_response(response: WebhookResponse) -> Response {
-    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, response.content_type)], response.body).into_response()
-}
-
-async fn hubspot_route(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    to_response(handle_hubspot_webhook(&app, to_request(method, uri, headers, body)).await)
-}
-
-async fn salesforce_route(
-    State(app): State<App>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    to_response(handle_salesforce_outbound(&app, to_request(method, uri, headers, body)).await)
-}
-
-/// A running webhook server.
-#[derive(Debug)]
-pub struct WebhookServer {
-    pub addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl WebhookServer {
-    /// Binds `addr` (port 0 for any free port) and serves [`router`].
-    pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        Self::start_on(app, listener)
-    }
-
-    /// Serves [`router`] on a listener bound earlier (so that its address can
-    /// be handed to whoever sends the webhooks before the app exists).
-    pub fn start_on(app: App, listener: tokio::net::TcpListener) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router(app))
-                .with_graceful_shutdown(async move {
-                    while !*stopped.borrow() {
-                        if stopped.changed().await.is_err() {
-                            break;
-                        }
-                    }
-                })
-                .await
-        });
-        info!(%addr, "WebhookServerStarted");
-        Ok(WebhookServer { addr, stop, task })
-    }
-
-    /// The base URL, e.g. `http://127.0.0.1:41234`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, lets requests in progress finish.
-    pub async fn shutdown(self) -> std::io::Result<()> {
-        let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(result) => result,
-            Err(join) => Err(std::io::Error::other(join)),
-        }
-    }
-}
-
-/// What [`embedded_app`] needs besides the embedded store.
-pub struct EmbeddedParts {
-    pub config: crm_sync_domain::SyncConfig,
-    /// The state file; `None` keeps everything in memory (tests, demo).
-    pub state_path: Option<std::path::PathBuf>,
-    pub salesforce: Arc<dyn crate::ports::SalesforceApi>,
-    pub hubspot: Arc<dyn crate::ports::HubspotApi>,
-    pub clock: Arc<dyn crm_sync_store::Clock>,
-    pub secrets: crate::WebhookSecrets,
-    pub settings: crate::AppSettings,
-}
-
-/// Builds an [`App`] over the embedded SQLite store and its two queues (the
-/// local deployment, the demo and the tests).
-pub fn embedded_app(parts: EmbeddedParts) -> Result<App, AppError> {
-    use crm_sync_store::sqlite::SqliteStore;
-    use crm_sync_store::{QueueName, QueueSettings};
-    let store = match &parts.state_path {
-        Some(path) => SqliteStore::open(path, parts.clock.clone())?,
-        None => SqliteStore::open_in_memory(parts.clock.clone())?,
-    };
-    let settings = QueueSettings { max_receive_count: 10 };
-    let sync_queue = Arc::new(store.queue(QueueName::SyncIntents.as_str(), settings));
-    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), settings));
-    Ok(App::new(crate::AppParts {
-        config: parts.config,
-        store: Arc::new(store),
-        sync_queue,
-        import_queue,
-        salesforce: parts.salesforce,
-        hubspot: parts.hubspot,
-        clock: parts.clock,
-        secrets: parts.secrets,
-        settings: parts.settings,
-    }))
 }

@@ -1,0 +1,179 @@
+//! The deployed [`App`] (feature `aws`): DynamoDB store, SQS queues, the CRM
+//! credentials from Secrets Manager, and the CRM clients from
+//! [`crm_clients`].
+//!
+//! This module assembles only. Which tables, queues and secret to use comes
+//! in as plain values ([`AwsApp`], [`CredentialsSource`]); reading them from
+//! the environment is the functions' job (`crm_sync_lambda::settings`), so
+//! that tests can point the same builder at emulators.
+//!
+//! Unlike the local deployment, a deployed App refuses to start on
+//! incomplete credentials ([`Credentials::check_complete`]): a function that
+//! cannot reach a CRM should fail at its cold start, visibly, not on every
+//! message.
+
+use super::{BuildError, Credentials, CredentialsError, CrmEndpoints, crm_clients};
+use crate::{App, AppParts, AppSettings, WebhookSecrets};
+use crm_sync_aws::{AwsClients, AwsPorts};
+use crm_sync_domain::config::SyncConfig;
+use crm_sync_store::{Clock, SystemClock};
+use std::sync::Arc;
+
+pub use crm_sync_aws::{QueueUrls, StorageNames, TableNames};
+
+/// Where the CRM credentials come from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CredentialsSource {
+    /// A Secrets Manager secret (ARN or name): the deployed case.
+    SecretsManager(String),
+    /// JSON given directly (`CRM_SYNC_CREDENTIALS`): local runs and tests.
+    Inline(String),
+}
+
+impl std::fmt::Debug for CredentialsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SecretsManager(arn) => f.debug_tuple("SecretsManager").field(arn).finish(),
+            Self::Inline(_) => f.write_str("Inline(<redacted>)"),
+        }
+    }
+}
+
+/// Loads the credentials from where `source` says: one Secrets Manager call
+/// in the deployed case, none for inline JSON.
+pub async fn load_credentials(
+    source: &CredentialsSource,
+    aws: &aws_config::SdkConfig,
+) -> Result<Credentials, CredentialsError> {
+    match source {
+        CredentialsSource::Inline(json) => Credentials::from_json(json),
+        CredentialsSource::SecretsManager(id) => {
+            let client = aws_sdk_secretsmanager::Client::new(aws);
+            let out = client
+                .get_secret_value()
+                .secret_id(id)
+                .send()
+                .await
+                .map_err(|e| CredentialsError::SecretsManager(Box::new(e)))?;
+            let json = out.secret_string().ok_or(CredentialsError::NotAString)?;
+            Credentials::from_json(json)
+        }
+    }
+}
+
+/// What [`aws_app`] needs besides the credentials and the AWS configuration.
+#[derive(Clone)]
+pub struct AwsApp {
+    /// The sync settings.
+    pub config: SyncConfig,
+    /// The DynamoDB tables and SQS queues.
+    pub storage: StorageNames,
+    /// Where the CRMs are.
+    pub endpoints: CrmEndpoints,
+    /// The Salesforce org id outbound messages must come from; `None`
+    /// accepts any org.
+    pub salesforce_org_id: Option<String>,
+    /// The clock; the system clock when `None` (tests shift it).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Tunables.
+    pub settings: AppSettings,
+}
+
+impl std::fmt::Debug for AwsApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsApp")
+            .field("storage", &self.storage)
+            .field("endpoints", &self.endpoints.salesforce_login_url)
+            .field("salesforce_org_id", &self.salesforce_org_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The deployed App: checks the credentials are complete, then wires the
+/// DynamoDB store, the SQS queues and both CRM clients. Makes no AWS call
+/// (clients connect on first use).
+pub fn aws_app(target: AwsApp, credentials: &Credentials, aws: &aws_config::SdkConfig) -> Result<App, BuildError> {
+    credentials.check_complete()?;
+    let clock = target.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
+    let ports = AwsPorts::new(&clients, &target.storage, clock.clone());
+    let crms = crm_clients(&target.endpoints, credentials)?;
+    Ok(App::new(AppParts {
+        config: target.config,
+        store: ports.store,
+        sync_queue: ports.sync_queue,
+        import_queue: ports.chunk_queue,
+        salesforce: crms.salesforce,
+        hubspot: crms.hubspot,
+        clock,
+        secrets: WebhookSecrets {
+            hubspot_client_secret: credentials.hubspot_client_secret.clone(),
+            // The Function URL's host is the one HubSpot signs.
+            public_base_url: None,
+            salesforce_org_id: target.salesforce_org_id,
+        },
+        settings: target.settings,
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn aws() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build()
+    }
+
+    fn target() -> AwsApp {
+        let queue =
+            |name: &str| QueueUrls { url: format!("http://q/{name}"), dead_letter_url: format!("http://q/{name}-dlq") };
+        AwsApp {
+            config: SyncConfig::default(),
+            storage: StorageNames {
+                tables: TableNames { state: "state".into(), seen_events: "seen".into() },
+                sync_queue: queue("sync"),
+                chunk_queue: queue("chunks"),
+            },
+            endpoints: CrmEndpoints::default(),
+            salesforce_org_id: Some("00D000000000001".into()),
+            clock: None,
+            settings: AppSettings::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn inline_credentials_load_without_any_aws_call() {
+        let source = CredentialsSource::Inline(r#"{"hubspot_access_token":"pat"}"#.into());
+        let creds = load_credentials(&source, &aws_config::SdkConfig::builder().build()).await.unwrap();
+        assert_eq!(creds.hubspot_access_token.expose(), "pat");
+    }
+
+    #[test]
+    fn inline_credentials_never_print() {
+        let source = CredentialsSource::Inline(r#"{"hubspot_access_token":"pat-secret"}"#.into());
+        assert!(!format!("{source:?}").contains("pat-secret"));
+    }
+
+    #[test]
+    fn an_unfilled_secret_names_the_missing_credential() {
+        let err = aws_app(target(), &Credentials::default(), &aws()).unwrap_err();
+        assert!(err.to_string().contains("hubspot_access_token"), "{err}");
+    }
+
+    #[test]
+    fn complete_credentials_build_the_app_with_the_org_check_and_no_public_url() {
+        let credentials = Credentials::from_json(
+            r#"{"hubspot_access_token":"pat","hubspot_client_secret":"hs","salesforce_client_id":"id",
+                "salesforce_client_secret":"sf"}"#,
+        )
+        .unwrap();
+        let app = aws_app(target(), &credentials, &aws()).unwrap();
+        assert_eq!(app.secrets().salesforce_org_id.as_deref(), Some("00D000000000001"));
+        assert_eq!(app.secrets().public_base_url, None);
+        assert_eq!(app.secrets().hubspot_client_secret.expose(), "hs");
+    }
+}

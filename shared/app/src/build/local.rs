@@ -1,0 +1,167 @@
+//! The local deployment's [`App`]: the embedded SQLite store (a file, or
+//! memory) with its two queues in the same file, the system clock, and the
+//! CRM clients from [`crm_clients`].
+//!
+//! What runs it is the local runtime (`crate::local`); this module only
+//! assembles. The store is opened here and nowhere else, so that the CLI's
+//! reading commands ([`open_state_file`]) and the runtime see the same file
+//! the same way.
+
+use super::{BuildError, Credentials, CrmEndpoints, crm_clients};
+use crate::ports::{HubspotApi, SalesforceApi};
+use crate::{App, AppError, AppParts, AppSettings, WebhookSecrets};
+use crm_sync_domain::config::SyncConfig;
+use crm_sync_store::sqlite::SqliteStore;
+use crm_sync_store::{Clock, QueueName, QueueSettings, StoreError, SystemClock};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Receives before a local queue message is dead-lettered (SQS's
+/// `maxReceiveCount` in the template is the deployed counterpart).
+const LOCAL_MAX_RECEIVE_COUNT: u32 = 10;
+
+/// What [`local_app`] needs: the settings, the state file and the CRMs.
+#[derive(Debug, Clone)]
+pub struct LocalApp {
+    /// The sync settings.
+    pub config: SyncConfig,
+    /// The state file; `None` keeps everything in memory.
+    pub state_path: Option<PathBuf>,
+    /// Where the CRMs are.
+    pub endpoints: CrmEndpoints,
+    /// The public base URL HubSpot calls (the signature covers the full
+    /// URL); `None`: the URL as received.
+    pub public_base_url: Option<String>,
+}
+
+/// The local deployment's App from its settings and credentials: CRM
+/// clients, embedded store and queues, system clock, default tunables. Any
+/// org's outbound messages are accepted (the org id is not known locally).
+pub fn local_app(target: LocalApp, credentials: &Credentials) -> Result<App, BuildError> {
+    let crms = crm_clients(&target.endpoints, credentials)?;
+    let app = open_embedded(EmbeddedParts {
+        config: target.config,
+        state_path: target.state_path,
+        salesforce: crms.salesforce,
+        hubspot: crms.hubspot,
+        clock: Arc::new(SystemClock),
+        secrets: WebhookSecrets {
+            hubspot_client_secret: credentials.hubspot_client_secret.clone(),
+            public_base_url: target.public_base_url,
+            salesforce_org_id: None,
+        },
+        settings: AppSettings::default(),
+    })?;
+    Ok(app)
+}
+
+/// Opens the state file alone, for commands that only read the state
+/// (health, usage, import status); creates it when missing.
+pub fn open_state_file(path: &Path) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open(path, Arc::new(SystemClock))
+}
+
+/// What [`embedded_app`] needs besides the embedded store: every part that a
+/// test or the demo may want to choose itself (clients, clock, secrets).
+pub struct EmbeddedParts {
+    /// The sync settings.
+    pub config: SyncConfig,
+    /// The state file; `None` keeps everything in memory (tests, demo).
+    pub state_path: Option<PathBuf>,
+    /// The Salesforce port.
+    pub salesforce: Arc<dyn SalesforceApi>,
+    /// The HubSpot port.
+    pub hubspot: Arc<dyn HubspotApi>,
+    /// The clock of the store and the use cases.
+    pub clock: Arc<dyn Clock>,
+    /// What webhook handling checks deliveries with.
+    pub secrets: WebhookSecrets,
+    /// Tunables.
+    pub settings: AppSettings,
+}
+
+/// Builds an [`App`] over the embedded SQLite store and its two queues (the
+/// local deployment, the demo and the tests).
+pub fn embedded_app(parts: EmbeddedParts) -> Result<App, AppError> {
+    Ok(open_embedded(parts)?)
+}
+
+/// The one place the embedded store and its queues are opened for an App.
+fn open_embedded(parts: EmbeddedParts) -> Result<App, StoreError> {
+    let store = match &parts.state_path {
+        Some(path) => SqliteStore::open(path, parts.clock.clone())?,
+        None => SqliteStore::open_in_memory(parts.clock.clone())?,
+    };
+    let settings = QueueSettings { max_receive_count: LOCAL_MAX_RECEIVE_COUNT };
+    let sync_queue = Arc::new(store.queue(QueueName::SyncIntents.as_str(), settings));
+    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), settings));
+    Ok(App::new(AppParts {
+        config: parts.config,
+        store: Arc::new(store),
+        sync_queue,
+        import_queue,
+        salesforce: parts.salesforce,
+        hubspot: parts.hubspot,
+        clock: parts.clock,
+        secrets: parts.secrets,
+        settings: parts.settings,
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crm_sync_domain::secret::Secret;
+
+    fn sandbox_credentials() -> Credentials {
+        Credentials {
+            salesforce_client_id: "client".into(),
+            salesforce_client_secret: Secret::new("secret"),
+            hubspot_access_token: Secret::new("token"),
+            hubspot_client_secret: Secret::new("hub-secret"),
+            ..Credentials::default()
+        }
+    }
+
+    fn target(state_path: Option<PathBuf>) -> LocalApp {
+        LocalApp {
+            config: SyncConfig::default(),
+            state_path,
+            endpoints: CrmEndpoints {
+                salesforce_login_url: "http://127.0.0.1:9".into(),
+                hubspot_base_url: "http://127.0.0.1:9".into(),
+                extra_root_cert_pem: None,
+            },
+            public_base_url: Some("https://sync.example.com".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_local_app_uses_the_embedded_queues_and_the_given_webhook_secrets() {
+        let app = local_app(target(None), &sandbox_credentials()).unwrap();
+        assert_eq!(app.secrets().hubspot_client_secret.expose(), "hub-secret");
+        assert_eq!(app.secrets().public_base_url.as_deref(), Some("https://sync.example.com"));
+        assert_eq!(app.secrets().salesforce_org_id, None);
+        assert_eq!(app.sync_queue().name(), QueueName::SyncIntents.as_str());
+        assert_eq!(app.import_queue().name(), QueueName::ImportChunks.as_str());
+        assert_eq!(app.sync_queue().depth().await.unwrap().visible, 0);
+    }
+
+    #[test]
+    fn empty_credentials_still_build_a_local_app() {
+        // The CRM sandbox accepts anything; a real CRM refuses on the first call.
+        assert!(local_app(target(None), &Credentials::default()).is_ok());
+    }
+
+    #[test]
+    fn the_state_file_is_created_and_reopened() {
+        let dir = std::env::temp_dir().join(format!("crm-sync-build-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.sqlite");
+        drop(local_app(target(Some(path.clone())), &sandbox_credentials()).unwrap());
+        assert!(path.exists());
+        assert!(open_state_file(&path).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
