@@ -1,6 +1,14 @@
-//! [`HubspotApi`] over [`HubSpotClient`].
+//! The HubSpot port ([`crate::ports::HubspotApi`]) over [`HubSpotClient`].
+//!
+//! Shape conversion only: client types to port types, owners to
+//! [`crm_sync_domain::special::Person`], header maps to `reqwest`'s. Paging,
+//! batching, retries and error classification stay in the client; sync
+//! decisions stay in the use cases.
 
-use crate::ports::{Changed, ChangedWindow, HsRecord, HubspotApi, WriteResult};
+use crate::ports::{
+    ApiCalls, Changed, ChangedWindow, HsRecord, HubspotAccount, HubspotAssociations, HubspotRecords, HubspotWebhooks,
+    WriteResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -25,12 +33,14 @@ fn results(items: Vec<BatchItem>) -> Vec<WriteResult> {
         .collect()
 }
 
-#[async_trait]
-impl HubspotApi for HubSpotClient {
+impl ApiCalls for HubSpotClient {
     fn calls_made(&self) -> u64 {
         HubSpotClient::calls_made(self)
     }
+}
 
+#[async_trait]
+impl HubspotRecords for HubSpotClient {
     async fn batch_read(
         &self,
         object: &str,
@@ -73,7 +83,10 @@ impl HubspotApi for HubSpotClient {
             covered_to: found.covered_to,
         })
     }
+}
 
+#[async_trait]
+impl HubspotAssociations for HubSpotClient {
     async fn associated_ids(
         &self,
         from_object: &str,
@@ -84,6 +97,13 @@ impl HubspotApi for HubSpotClient {
         Ok(found.into_iter().map(|(id, to)| (id, to.into_iter().map(|a| a.to_id).collect())).collect())
     }
 
+    async fn associate(&self, from_object: &str, to_object: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
+        self.associate_default(from_object, to_object, pairs).await
+    }
+}
+
+#[async_trait]
+impl HubspotAccount for HubSpotClient {
     async fn owners(&self) -> Result<Vec<crm_sync_domain::special::Person>, CrmError> {
         let found = HubSpotClient::owners(self).await?;
         Ok(found
@@ -137,11 +157,9 @@ impl HubspotApi for HubSpotClient {
     async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError> {
         self.unsubscribe_all_batch(emails).await
     }
+}
 
-    async fn associate(&self, from_object: &str, to_object: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
-        self.associate_default(from_object, to_object, pairs).await
-    }
-
+impl HubspotWebhooks for HubSpotClient {
     fn verify_webhook(
         &self,
         client_secret: &str,

@@ -1,6 +1,16 @@
-//! [`SalesforceApi`] over [`SalesforceClient`].
+//! The Salesforce port ([`crate::ports::SalesforceApi`]) over
+//! [`SalesforceClient`].
+//!
+//! Shape conversion only (client records and Bulk CSV rows to
+//! [`SfRecord`], Collections answers to [`WriteResult`]), plus one piece of
+//! the replication contract: a window holding more ids than getUpdated
+//! serves is halved until it fits, and reported incomplete so that the
+//! sweep resumes where it stopped. No sync decisions here.
 
-use crate::ports::{Changed, ChangedWindow, SalesforceApi, SfRecord, WriteResult};
+use crate::ports::{
+    ApiCalls, Changed, ChangedWindow, SalesforceQueries, SalesforceRecords, SalesforceReplication, SfRecord,
+    WriteResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -41,18 +51,48 @@ fn object_of(soql: &str) -> String {
     upper.find(" FROM ").and_then(|i| soql[i + 6..].split_whitespace().next()).unwrap_or("").to_owned()
 }
 
-#[async_trait]
-impl SalesforceApi for SalesforceClient {
+impl ApiCalls for SalesforceClient {
     fn calls_made(&self) -> u64 {
         SalesforceClient::calls_made(self)
     }
+}
 
+#[async_trait]
+impl SalesforceRecords for SalesforceClient {
     async fn retrieve(&self, sobject: &str, ids: &[String], fields: &[String]) -> Result<Vec<SfRecord>, CrmError> {
         let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
         let found = self.retrieve_many(sobject, ids, &fields).await?;
         Ok(found.into_iter().flatten().filter_map(|r| record(sobject, r)).collect())
     }
 
+    async fn update(
+        &self,
+        sobject: &str,
+        records: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError> {
+        let records: Vec<CollectionRecord> = records
+            .iter()
+            .map(|(id, fields)| CollectionRecord {
+                object: sobject.to_owned(),
+                id: Some(id.clone()),
+                fields: fields.clone(),
+            })
+            .collect();
+        Ok(results(self.update_many(&records).await?))
+    }
+
+    async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<WriteResult>, CrmError> {
+        Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
+    }
+}
+
+#[async_trait]
+impl SalesforceQueries for SalesforceClient {
     async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
         let object = object_of(soql);
         let rows = SalesforceClient::query(self, soql).await?;
@@ -100,32 +140,10 @@ impl SalesforceApi for SalesforceClient {
             }
         }
     }
+}
 
-    async fn update(
-        &self,
-        sobject: &str,
-        records: &[(String, Map<String, Value>)],
-    ) -> Result<Vec<WriteResult>, CrmError> {
-        let records: Vec<CollectionRecord> = records
-            .iter()
-            .map(|(id, fields)| CollectionRecord {
-                object: sobject.to_owned(),
-                id: Some(id.clone()),
-                fields: fields.clone(),
-            })
-            .collect();
-        Ok(results(self.update_many(&records).await?))
-    }
-
-    async fn upsert(
-        &self,
-        sobject: &str,
-        external_id_field: &str,
-        records: &[Map<String, Value>],
-    ) -> Result<Vec<WriteResult>, CrmError> {
-        Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
-    }
-
+#[async_trait]
+impl SalesforceReplication for SalesforceClient {
     async fn changed_since(
         &self,
         sobject: &str,
