@@ -264,10 +264,11 @@ impl FakeHubspot {
         // Read the definition; create it when missing.
         self.log.charge(1);
         let mut state = self.state();
-        let key = (object.to_owned(), name.to_owned());
-        if !state.properties.contains_key(&key) {
+        if let std::collections::btree_map::Entry::Vacant(missing) =
+            state.properties.entry((object.to_owned(), name.to_owned()))
+        {
             self.log.charge(1);
-            state.properties.insert(key, unique);
+            missing.insert(unique);
         }
         Ok(())
     }

@@ -148,7 +148,15 @@ impl TestApp {
     pub fn new() -> TestApp {
         TestAppBuilder::default().build()
     }
+}
 
+impl Default for TestApp {
+    fn default() -> Self {
+        TestApp::new()
+    }
+}
+
+impl TestApp {
     /// Moves the shared clock forward.
     pub fn advance(&self, by: std::time::Duration) {
         self.clock.advance(by);

@@ -108,7 +108,6 @@ async fn queue_and_advance(
     object: &str,
     window: (Option<DateTime<Utc>>, DateTime<Utc>),
     found: &ChangedWindow,
-    partial: bool,
     intent: &impl Fn(&str) -> Result<SyncIntent, String>,
 ) -> Result<bool, AppError> {
     let (expected, start) = window;
@@ -122,6 +121,8 @@ async fn queue_and_advance(
     let deleted = found.changes.iter().filter(|c| c.deleted).count();
     report.intents_queued += intents.len();
     queue_intents(app, intents).await?;
+    // A listing that stopped early leaves a partial cursor: resumed exactly.
+    let partial = !found.complete;
     let cursor_advanced = advance(app, system, object, expected, found.covered_to, partial).await?;
     report.objects.push(ObjectSweep {
         system,
@@ -195,7 +196,7 @@ async fn sweep_object(
         let window = window(app, system, object, now).await?;
         let found = source.list(app, window.1, now).await?;
         let intent = |id: &str| source.intent(id, now);
-        let moved = queue_and_advance(app, report, system, object, window, &found, !found.complete, &intent).await?;
+        let moved = queue_and_advance(app, report, system, object, window, &found, &intent).await?;
         if found.complete || !moved {
             return Ok(());
         }
