@@ -9,6 +9,7 @@
 mod fakes;
 mod imports;
 mod messages;
+mod resync;
 mod sweep;
 mod usage;
 mod webhook;
@@ -69,4 +70,18 @@ async fn put_link(t: &TestApp, pair: crm_sync_domain::ObjectPair, object: &str, 
         updated_at: t.now(),
     };
     t.app.store().put_link(&link, LinkCondition::MustNotExist).await.unwrap();
+}
+
+/// Records a sync-health error for a contact, as a failed sync would.
+async fn contact_error(t: &TestApp, salesforce_id: Option<&str>, hubspot_id: Option<&str>, category: &str) {
+    let report = crm_sync_store::ErrorReport {
+        key: format!("contact:{}", salesforce_id.or(hubspot_id).unwrap_or_default()),
+        category: category.to_owned(),
+        pair: crm_sync_store::ObjectPair::Contact,
+        salesforce_id: salesforce_id.map(str::to_owned),
+        hubspot_id: hubspot_id.map(str::to_owned),
+        message: "failed".into(),
+        retryable: false,
+    };
+    t.app.store().record_error(&report).await.unwrap();
 }
