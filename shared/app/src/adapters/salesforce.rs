@@ -17,6 +17,10 @@ use crm_sync_crm::error::CrmError;
 use crm_sync_crm::salesforce::{CollectionRecord, SObject, SalesforceClient, Written};
 use serde_json::{Map, Value};
 
+/// A client record as the port's record: the type from `attributes` when
+/// Salesforce sent them (a query over a relationship may return another
+/// type), the `attributes` themselves dropped. A row without an `Id` is not a
+/// record the sync can use and is left out.
 fn record(sobject: &str, mut fields: SObject) -> Option<SfRecord> {
     let sobject =
         fields.get("attributes").and_then(|a| a.get("type")).and_then(Value::as_str).unwrap_or(sobject).to_owned();
@@ -36,6 +40,8 @@ fn cell(value: String) -> Value {
     }
 }
 
+/// Collections answers as per-record results, in input order. Salesforce
+/// omits `created` on updates; that reads as "not created".
 fn results(items: Vec<Result<Written, CrmError>>) -> Vec<WriteResult> {
     items
         .into_iter()
@@ -46,19 +52,24 @@ fn results(items: Vec<Result<Written, CrmError>>) -> Vec<WriteResult> {
         .collect()
 }
 
+/// The object a query reads (the word after `FROM`), for rows that come
+/// back without `attributes` (Bulk CSV).
 fn object_of(soql: &str) -> String {
     let upper = soql.to_ascii_uppercase();
     upper.find(" FROM ").and_then(|i| soql[i + 6..].split_whitespace().next()).unwrap_or("").to_owned()
 }
 
+/// The client's own counter: every HTTP request it sent, retries included.
 impl ApiCalls for SalesforceClient {
     fn calls_made(&self) -> u64 {
         SalesforceClient::calls_made(self)
     }
 }
 
+/// Records through the Collections API (200 per call).
 #[async_trait]
 impl SalesforceRecords for SalesforceClient {
+    /// Ids Salesforce does not know come back as nulls and are left out.
     async fn retrieve(&self, sobject: &str, ids: &[String], fields: &[String]) -> Result<Vec<SfRecord>, CrmError> {
         let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
         let found = self.retrieve_many(sobject, ids, &fields).await?;
@@ -81,6 +92,8 @@ impl SalesforceRecords for SalesforceClient {
         Ok(results(self.update_many(&records).await?))
     }
 
+    /// The External ID field is the key; a key two records share comes back
+    /// as that record's `DUPLICATE_EXTERNAL_ID`, not as a failed call.
     async fn upsert(
         &self,
         sobject: &str,
@@ -91,6 +104,8 @@ impl SalesforceRecords for SalesforceClient {
     }
 }
 
+/// SOQL through the REST query resource, and Bulk API 2.0 query jobs whose
+/// CSV rows are turned into JSON fields with [`cell`].
 #[async_trait]
 impl SalesforceQueries for SalesforceClient {
     async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
@@ -103,6 +118,8 @@ impl SalesforceQueries for SalesforceClient {
         SalesforceClient::count(self, soql).await
     }
 
+    /// Holds every row in memory: for id scans and small jobs; chunk reads
+    /// use [`SalesforceQueries::bulk_query_filtered`].
     async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
         let object = object_of(soql);
         let result = SalesforceClient::bulk_query(self, soql, false, None).await?;
@@ -117,6 +134,9 @@ impl SalesforceQueries for SalesforceClient {
             .collect())
     }
 
+    /// Reads the job's result page by page and keeps only the rows `keep`
+    /// accepts, so that a chunk of a large object never holds the whole
+    /// object's rows at once.
     async fn bulk_query_filtered(
         &self,
         soql: &str,
@@ -142,8 +162,11 @@ impl SalesforceQueries for SalesforceClient {
     }
 }
 
+/// The replication API (getUpdated, getDeleted) behind the sweep.
 #[async_trait]
 impl SalesforceReplication for SalesforceClient {
+    /// Halves an over-large window (see the module docs) and reports how far
+    /// both listings got: the earlier of their `latestDateCovered`.
     async fn changed_since(
         &self,
         sobject: &str,
