@@ -1,6 +1,20 @@
 //! Imports from Salesforce: review (count and API cost, nothing written),
 //! start (plan chunks of at most 200,000, queue them), and run one chunk.
 //!
+//! Layout: [`request`] holds the shapes (request, review, chunk message and
+//! stored chunk), [`plan`] the checks and the cost estimate made before
+//! anything is written; this file runs the three steps and writes records.
+//!
+//! Invariants:
+//! - A review writes nothing but usage figures; a start writes the job and
+//!   its chunks only once the budget allows the whole estimate.
+//! - A chunk is run by whoever holds its lease; its checkpoint only moves
+//!   forward, after the page before it is written and linked, so a crash
+//!   re-reads at most one page; its rows linked meanwhile then go through
+//!   the normal sync instead of being written again.
+//! - Import writes are creates keyed by email or `salesforce_id`, linked with
+//!   "must not exist": an import never overwrites a link the sync made.
+//!
 //! A chunk is a key range of Salesforce ids (applied to the rows read, in
 //! byte order), so that it can be re-read after a
 //! crash and resumed from its checkpoint (the last id done). Records are read
@@ -45,7 +59,9 @@ use tracing::{info, instrument, warn};
 const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
 /// Records per checkpoint inside a chunk.
 const PAGE: usize = 5_000;
+/// Checks and cost estimate made before anything is written.
 mod plan;
+/// The request, review and chunk shapes.
 mod request;
 
 use plan::{blocked_reason, chunk_size, estimate, list_add_calls, segment_list, where_clause};
@@ -53,6 +69,11 @@ use request::ChunkSpec;
 pub use request::{ChunkMessage, ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, ObjectReview};
 
 /// Counts what an import would bring and what it would cost. Writes nothing.
+///
+/// One `COUNT()` per object; the cost is the estimate of [`plan`], plus the
+/// owner directory (one call on each side) when an owner field is mapped.
+/// An import that would create nothing is still reviewed, with the reason
+/// in `blocked`, so that the operator sees both.
 #[instrument(skip_all, fields(objects = ?request.objects))]
 pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportReview, AppError> {
     let filter = request.filter.as_ref().map(ImportFilter::soql).transpose()?;
@@ -93,6 +114,12 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
 
 /// Plans an import and queues its chunks. Fails with a reason, having written
 /// nothing, when the object's sync is off.
+///
+/// An object within the chunk size becomes one chunk read whole; a larger
+/// one is scanned for its ids (one Bulk job) and cut into id ranges. The
+/// job is stored before its chunk messages are sent, so a worker never
+/// receives a chunk the store does not know; a job with no chunk is
+/// completed at once.
 #[instrument(skip_all, fields(objects = ?request.objects, job_id = tracing::field::Empty))]
 pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJob, AppError> {
     if let Some(reason) = blocked_reason(app, request.objects) {
@@ -167,7 +194,8 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     Ok(app.store().get_import_job(&id).await?.unwrap_or(job))
 }
 
-/// The job and its chunks (`crm-sync import status`).
+/// The job and its chunks (`crm-sync import status`); `NotFound` for an
+/// unknown job id.
 pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<crm_sync_store::ImportChunk>), AppError> {
     let job =
         app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
@@ -178,6 +206,12 @@ pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<cr
 /// Runs one chunk: claims it, reads its records, writes them, checkpoints
 /// every few thousand records, and completes it. A chunk that another worker
 /// holds or finished is left alone (`ran: false`).
+///
+/// Before reading, the chunk's whole cost is checked against the bulk
+/// budget; when it does not fit, the job is marked paused and the error's
+/// retry delay brings the message back later. Rows are read in one query
+/// (or Bulk job), sorted by id and written page by page from the
+/// checkpoint on.
 #[instrument(skip_all, fields(job_id = tracing::field::Empty, index = tracing::field::Empty))]
 pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<ChunkReport, AppError> {
     let msg: ChunkMessage = serde_json::from_str(&message.body)
@@ -254,6 +288,10 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     Ok(ChunkReport { job_id: msg.job_id, index: msg.index, records: total, counts, ran: true })
 }
 
+/// The Salesforce fields a chunk reads: every mapped field of the object,
+/// plus what the import itself needs (id and modification time; for leads
+/// and contacts the email and creation date that pick one record per email;
+/// for leads whether they are converted).
 fn import_fields(app: &App, object: SfObject) -> Vec<String> {
     let mut fields: BTreeSet<String> = app.config().mappings_for(object).map(|m| m.salesforce_field.clone()).collect();
     fields.insert("Id".into());
@@ -270,6 +308,12 @@ fn import_fields(app: &App, object: SfObject) -> Vec<String> {
 
 /// Writes one page of a chunk. Counts: `read` rows, `queued` records written
 /// or queued for sync, `failed` records recorded in sync health.
+///
+/// Linked rows become intents (the normal sync decides what to write);
+/// the others are decided as forced creates, upserted to HubSpot 100 at a
+/// time and linked. Per-record refusals (no email, a shared email, a value
+/// HubSpot rejects, a HubSpot record already linked) go to sync health and
+/// never fail the page; a failed call does, and the chunk is retried.
 async fn import_page(
     app: &App,
     pair: ObjectPair,

@@ -16,7 +16,9 @@ const BULK_ROWS_PER_PAGE: u64 = 50_000;
 /// Rows per SOQL query page.
 const QUERY_ROWS_PER_PAGE: u64 = 2_000;
 
-/// The list `add_to_segment` adds to, or why it cannot.
+/// The list `add_to_segment` adds to, or why it cannot: only lead and
+/// contact imports, and only when the inclusion segment is a HubSpot list
+/// (a property filter cannot be joined by writing to a list).
 pub(super) fn segment_list(app: &App, request: &ImportRequest) -> Result<Option<String>, AppError> {
     if !request.add_to_segment {
         return Ok(None);
@@ -38,6 +40,8 @@ pub(super) fn segment_list(app: &App, request: &ImportRequest) -> Result<Option<
     }
 }
 
+/// Why an import would create nothing: accounts or opportunities while
+/// their pair does not sync. Leads and contacts always sync.
 pub(super) fn blocked_reason(app: &App, objects: ImportObjects) -> Option<String> {
     let config = app.config();
     match objects {
@@ -53,6 +57,7 @@ pub(super) fn blocked_reason(app: &App, objects: ImportObjects) -> Option<String
     }
 }
 
+/// ` WHERE <filter>`, or nothing.
 pub(super) fn where_clause(filter: Option<&str>) -> String {
     match filter {
         Some(f) => format!(" WHERE {f}"),
@@ -60,6 +65,8 @@ pub(super) fn where_clause(filter: Option<&str>) -> String {
     }
 }
 
+/// The request's chunk size, else the configured one; `Invalid` outside
+/// 1..=200,000.
 pub(super) fn chunk_size(app: &App, request: &ImportRequest) -> Result<ChunkSize, AppError> {
     let size = request.chunk_size.unwrap_or(app.settings().import_chunk_size);
     ChunkSize::new(size).map_err(|e| AppError::Invalid(e.to_string()))
@@ -70,6 +77,9 @@ pub(super) fn list_add_calls(records: u64, list: Option<&String>) -> u64 {
     if list.is_some() { records.div_ceil(crm_sync_crm::hubspot::LIST_ADD_BATCH as u64) } else { 0 }
 }
 
+/// Whether `records` are read with Bulk API 2.0, and the (Salesforce,
+/// HubSpot) calls to import them in `chunks` chunks. HubSpot: one upsert
+/// per 100 records; list additions are counted by the caller.
 pub(super) fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64) {
     let bulk = records > app.settings().bulk_threshold;
     let salesforce = if records == 0 {

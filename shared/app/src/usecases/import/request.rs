@@ -11,7 +11,8 @@ use crm_sync_domain::SfObject;
 use crm_sync_store::ChunkCounts;
 use serde::{Deserialize, Serialize};
 
-/// What to import.
+/// What to import: one Salesforce object, or leads and contacts together
+/// (both map to HubSpot contacts, one per email).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportObjects {
@@ -23,6 +24,7 @@ pub enum ImportObjects {
 }
 
 impl ImportObjects {
+    /// The Salesforce objects read, in import order.
     pub fn objects(self) -> &'static [SfObject] {
         match self {
             ImportObjects::Leads => &[SfObject::Lead],
@@ -37,13 +39,18 @@ impl ImportObjects {
 /// A filter applied in Salesforce: `field operator value`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportFilter {
+    /// A field API name; letters, digits, `_` and `.` only.
     pub field: String,
     /// One of `=`, `!=`, `<`, `<=`, `>`, `>=`, `LIKE`.
     pub operator: String,
+    /// `true`, `false`, `null` and numbers are written bare; anything else
+    /// as an escaped string literal.
     pub value: String,
 }
 
 impl ImportFilter {
+    /// The filter as a SOQL condition, or `Invalid` with the reason; the
+    /// only place a user's text enters a query, hence the strict checks.
     pub(super) fn soql(&self) -> Result<String, AppError> {
         let field_ok =
             !self.field.is_empty() && self.field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
@@ -66,6 +73,7 @@ impl ImportFilter {
     }
 }
 
+/// What an operator asks to import (`crm-sync import`); stored with the job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportRequest {
     pub objects: ImportObjects,
@@ -83,9 +91,11 @@ pub struct ImportRequest {
 /// One object's share of a review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectReview {
+    /// The Salesforce object's API name.
     pub object: String,
     pub records: u64,
     pub chunks: u64,
+    /// Read with Bulk API 2.0 (above the bulk threshold) rather than SOQL.
     pub bulk: bool,
 }
 
@@ -94,6 +104,7 @@ pub struct ObjectReview {
 pub struct ImportReview {
     pub objects: Vec<ObjectReview>,
     pub records: u64,
+    /// Estimated API calls per system, the review's own count included.
     pub salesforce_calls: u64,
     pub hubspot_calls: u64,
     /// Why the import would create nothing (e.g. company sync is off).
@@ -102,28 +113,33 @@ pub struct ImportReview {
     pub within_budget: bool,
 }
 
-/// What [`run_import_chunk`] did.
+/// What [`super::run_import_chunk`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChunkReport {
     pub job_id: String,
     pub index: u32,
+    /// Rows of the chunk read this run (after the checkpoint).
     pub records: u64,
+    /// The chunk's counts so far, earlier runs included.
     pub counts: ChunkCounts,
     /// False when another worker holds or already finished the chunk.
     pub ran: bool,
 }
 
-/// The body of an import-chunk queue message.
+/// The body of an import-chunk queue message: it names the chunk only;
+/// the range lives in the store, where a re-delivered message finds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkMessage {
     pub job_id: String,
     pub index: u32,
 }
 
-/// A chunk's range as stored with it.
+/// A chunk's range as stored with it. Stored JSON outlives a deploy:
+/// fields are only ever added, with a default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct ChunkSpec {
     pub(super) object: SfObject,
+    /// The request's filter, already checked and in SOQL.
     pub(super) filter: Option<String>,
     /// Inclusive id bounds; none for a single-chunk object.
     pub(super) first: Option<String>,
