@@ -46,24 +46,33 @@ fn modified_property(object: &str) -> &'static str {
     if object == "contacts" { "lastmodifieddate" } else { "hs_lastmodifieddate" }
 }
 
+/// One record as the fake keeps it.
 #[derive(Debug, Clone)]
 struct Stored {
+    /// Every property as text, the read-only ones HubSpot sets included.
     props: Map<String, Value>,
+    /// What the search sorts and filters on.
     modified: DateTime<Utc>,
+    /// In the recycle bin: invisible to reads, searches and writes.
     archived: bool,
 }
 
+/// Everything the fake account holds, behind one lock.
 #[derive(Debug, Default)]
 struct State {
     /// Records by object, then by numeric id.
     objects: BTreeMap<String, BTreeMap<u64, Stored>>,
+    /// The last id given out; ids start above 100.
     next_id: u64,
     /// Associations as (object, id, object, id), stored both ways.
     associations: BTreeSet<(String, String, String, String)>,
     /// Defined properties: (object, name) -> unique.
     properties: BTreeMap<(String, String), bool>,
+    /// What `owners` lists, in insertion order.
     owners: Vec<Person>,
+    /// Lists by id, with their contact ids.
     lists: BTreeMap<String, BTreeSet<String>>,
+    /// Addresses unsubscribed through the port, lower case.
     unsubscribed: BTreeSet<String>,
     /// Per-record refusals: (object, key) -> (category, message).
     refusals: BTreeMap<(String, String), (String, String)>,
@@ -72,7 +81,9 @@ struct State {
 /// An in-memory HubSpot account behind the [`HubspotApi`] port.
 #[derive(Debug)]
 pub struct FakeHubspot {
+    /// The clock every modification time is read from.
     clock: Arc<ManualClock>,
+    /// Used when the caller passes an empty secret, as the real client does.
     client_secret: String,
     state: Mutex<State>,
     log: CallLog,
@@ -87,11 +98,14 @@ fn text(value: &Value) -> Value {
     }
 }
 
+/// Whether a stored value matches a unique-property key: emails compare
+/// without regard to case, as HubSpot stores them lower-cased.
 fn same_key(property: &str, stored: Option<&Value>, key: &str) -> bool {
     let Some(stored) = stored.and_then(Value::as_str) else { return false };
     if property == "email" { stored.eq_ignore_ascii_case(key) } else { stored == key }
 }
 
+/// The 404 HubSpot answers for a list or record that does not exist.
 fn not_found(what: String) -> CrmError {
     CrmError {
         system: System::Hubspot,
@@ -119,12 +133,15 @@ impl FakeHubspot {
         &self.log
     }
 
+    /// Sets both modification properties to `at`: the sync reads either.
     fn stamp(object: &str, props: &mut Map<String, Value>, at: DateTime<Utc>) {
         let at = Value::String(hubspot_time(at));
         props.insert("hs_lastmodifieddate".into(), at.clone());
         props.insert(modified_property(object).into(), at);
     }
 
+    /// Creates a record with the next id and HubSpot's own properties
+    /// (`hs_object_id`, `createdate`, modification dates).
     fn create_in(state: &mut State, object: &str, props: &Map<String, Value>, now: DateTime<Utc>) -> String {
         state.next_id += 1;
         let id = 100 + state.next_id;
@@ -140,6 +157,8 @@ impl FakeHubspot {
         id.to_string()
     }
 
+    /// Merges properties into a live record and moves its modification
+    /// time; false for an unknown or archived record.
     fn update_in(state: &mut State, object: &str, id: u64, props: &Map<String, Value>, now: DateTime<Utc>) -> bool {
         match state.objects.get_mut(object).and_then(|m| m.get_mut(&id)).filter(|r| !r.archived) {
             Some(record) => {
@@ -243,6 +262,7 @@ impl FakeHubspot {
         self.state().refusals.insert((object.to_owned(), key.to_owned()), (category.to_owned(), message.to_owned()));
     }
 
+    /// The refusal armed for a record, as its write result.
     fn refusal(state: &State, object: &str, key: &str) -> Option<WriteResult> {
         state
             .refusals
@@ -250,6 +270,7 @@ impl FakeHubspot {
             .map(|(code, message)| WriteResult::Err { code: code.clone(), message: message.clone() })
     }
 
+    /// The live record whose `property` matches `key`.
     fn find_by(state: &State, object: &str, property: &str, key: &str) -> Option<u64> {
         state
             .objects
@@ -259,6 +280,8 @@ impl FakeHubspot {
             .map(|(id, _)| *id)
     }
 
+    /// Both `ensure_*_property` methods: one read, and one create when the
+    /// definition is missing; an existing definition is left as it is.
     fn ensure_property(&self, method: &'static str, object: &str, name: &str, unique: bool) -> Result<(), CrmError> {
         self.log.enter(method)?;
         // Read the definition; create it when missing.
@@ -379,6 +402,9 @@ impl HubspotRecords for FakeHubspot {
         Ok(out)
     }
 
+    /// Pages of 200 oldest first; past `max_records` it stops at a page
+    /// boundary and reports the last modification time served as
+    /// `covered_to` (records at that millisecond may repeat next time).
     async fn changed_since(
         &self,
         object: &str,
@@ -483,6 +509,8 @@ impl HubspotAccount for FakeHubspot {
         Ok(members.into_iter().collect())
     }
 
+    /// Ids that are not live contacts are returned as missing, the others
+    /// added; an unknown list is a 404.
     async fn add_list_members(&self, list_id: &str, ids: &[String]) -> Result<Vec<String>, CrmError> {
         self.log.enter("add_list_members")?;
         self.log.charge(batches(ids.len(), LIST_ADD));

@@ -52,17 +52,23 @@ fn key_prefix(sobject: &str) -> &'static str {
     }
 }
 
+/// One record as the fake keeps it.
 #[derive(Debug, Clone)]
 struct Stored {
+    /// Every field, `Id` and the system dates included.
     fields: Map<String, Value>,
+    /// `SystemModstamp`: what getUpdated lists by.
     modified: DateTime<Utc>,
+    /// When it went to the recycle bin: what getDeleted lists by.
     deleted: Option<DateTime<Utc>>,
 }
 
+/// Everything the fake org holds, behind one lock.
 #[derive(Debug, Default)]
 struct State {
     /// Records by object, then by 18-character id.
     objects: BTreeMap<String, BTreeMap<String, Stored>>,
+    /// The last id number given out (all objects share the counter).
     next_id: u64,
     /// Fixed answers: a query containing the key gets these rows.
     answers: Vec<(String, Vec<SfRecord>)>,
@@ -73,11 +79,13 @@ struct State {
 /// An in-memory Salesforce org behind the [`SalesforceApi`] port.
 #[derive(Debug)]
 pub struct FakeSalesforce {
+    /// The clock every modification time is read from.
     clock: Arc<ManualClock>,
     state: Mutex<State>,
     log: CallLog,
 }
 
+/// A whole-call failure as the client reports one (e.g. `MALFORMED_QUERY`).
 fn error(status: u16, code: &str, message: impl Into<String>) -> CrmError {
     CrmError {
         system: System::Salesforce,
@@ -90,6 +98,8 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> CrmError {
     }
 }
 
+/// The 18-character form of an id; `None` for something that is not one.
+/// Records are keyed by it, so 15- and 18-character ids find the same one.
 fn normalise(id: &str) -> Option<String> {
     SalesforceId::parse(id).ok().map(|id| id.as_str().to_owned())
 }
@@ -108,12 +118,15 @@ impl FakeSalesforce {
         &self.log
     }
 
+    /// Sets `LastModifiedDate` and `SystemModstamp` to `at`.
     fn stamp(fields: &mut Map<String, Value>, at: DateTime<Utc>) {
         let text = Value::String(salesforce_time(at));
         fields.insert("LastModifiedDate".into(), text.clone());
         fields.insert("SystemModstamp".into(), text);
     }
 
+    /// Creates a record with the next id of its object's key prefix and
+    /// the system dates (a given `CreatedDate` is kept, for tests of age).
     fn create_in(state: &mut State, sobject: &str, mut fields: Map<String, Value>, now: DateTime<Utc>) -> String {
         state.next_id += 1;
         let raw = format!("{}{:012}", key_prefix(sobject), state.next_id);
@@ -196,6 +209,7 @@ impl FakeSalesforce {
         self.state().refusals.insert((sobject.to_owned(), key.to_owned()), (code.to_owned(), message.to_owned()));
     }
 
+    /// The refusal armed for a record, as its write result.
     fn refusal(state: &State, sobject: &str, key: &str) -> Option<WriteResult> {
         state
             .refusals
@@ -203,6 +217,8 @@ impl FakeSalesforce {
             .map(|(code, message)| WriteResult::Err { code: code.clone(), message: message.clone() })
     }
 
+    /// A registered answer when one matches, else the query evaluated over
+    /// the live records; an unsupported shape is `MALFORMED_QUERY`.
     fn run_query(&self, soql_text: &str) -> Result<(soql::Query, Vec<SfRecord>), CrmError> {
         let state = self.state();
         let query = soql::parse(soql_text).map_err(|reason| error(400, "MALFORMED_QUERY", reason))?;
@@ -288,6 +304,9 @@ impl SalesforceRecords for FakeSalesforce {
         Ok(out)
     }
 
+    /// By External ID: no match creates, one match updates, two or more is
+    /// `DUPLICATE_EXTERNAL_ID` for that record; a record without the key is
+    /// `MISSING_ARGUMENT`.
     async fn upsert(
         &self,
         sobject: &str,
@@ -374,6 +393,8 @@ impl SalesforceQueries for FakeSalesforce {
 
 #[async_trait]
 impl SalesforceReplication for FakeSalesforce {
+    /// Both ends rounded down to the minute, as the replication API does;
+    /// a deleted record is listed only as a deletion.
     async fn changed_since(
         &self,
         sobject: &str,

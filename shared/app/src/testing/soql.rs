@@ -21,6 +21,7 @@ pub(crate) struct Query {
     pub limit: Option<usize>,
 }
 
+/// `field op value(s)`; `IN` holds several values, the others one.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Condition {
     field: String,
@@ -28,6 +29,7 @@ pub(crate) struct Condition {
     values: Vec<Literal>,
 }
 
+/// The comparison operators understood.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
     Eq,
@@ -40,6 +42,7 @@ enum Op {
     In,
 }
 
+/// A literal as SOQL writes it: quoted text, a number, a boolean, null.
 #[derive(Debug, Clone, PartialEq)]
 enum Literal {
     Text(String),
@@ -48,6 +51,8 @@ enum Literal {
     Null,
 }
 
+/// A lexical token: a bare word, a quoted string (unescaped), or one of
+/// `( ) ,` and the comparison symbols.
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Word(String),
@@ -55,6 +60,7 @@ enum Token {
     Symbol(String),
 }
 
+/// Splits a query into tokens; fails only on an unterminated string.
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
     let mut out = Vec::new();
     let mut chars = text.chars().peekable();
@@ -99,10 +105,12 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
+/// Whether a token is the keyword `word`, in any case.
 fn keyword(token: Option<&Token>, word: &str) -> bool {
     matches!(token, Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
 }
 
+/// A value token as a literal; a bare word must be a number or a keyword.
 fn literal(token: Option<Token>) -> Result<Literal, String> {
     match token {
         Some(Token::Text(s)) => Ok(Literal::Text(s)),
@@ -198,11 +206,13 @@ pub(crate) fn parse(soql: &str) -> Result<Query, String> {
     Ok(Query { fields, count, object, conditions, limit })
 }
 
+/// Two texts naming the same Salesforce record in 15 or 18 characters.
 fn same_id(a: &str, b: &str) -> bool {
     use crm_sync_domain::SalesforceId;
     matches!((SalesforceId::parse(a), SalesforceId::parse(b)), (Ok(a), Ok(b)) if a == b)
 }
 
+/// SOQL `LIKE` with `%` wildcards, ignoring case (`_` is taken literally).
 fn like(value: &str, pattern: &str) -> bool {
     let value = value.to_lowercase();
     let parts: Vec<String> = pattern.to_lowercase().split('%').map(str::to_owned).collect();
@@ -221,6 +231,8 @@ fn like(value: &str, pattern: &str) -> bool {
     rest.is_empty()
 }
 
+/// Orders a stored value against a literal; `None` when they cannot be
+/// compared (then only `!=` holds). Text compares without regard to case.
 fn compare(value: &Value, literal: &Literal) -> Option<std::cmp::Ordering> {
     match (value, literal) {
         (Value::Null, Literal::Null) => Some(std::cmp::Ordering::Equal),
@@ -244,6 +256,8 @@ fn compare(value: &Value, literal: &Literal) -> Option<std::cmp::Ordering> {
 }
 
 impl Condition {
+    /// Whether a record's fields satisfy the condition; a missing field
+    /// reads as null.
     fn holds(&self, fields: &serde_json::Map<String, Value>) -> bool {
         let value = fields.get(&self.field).unwrap_or(&Value::Null);
         let first = self.values.first().unwrap_or(&Literal::Null);
