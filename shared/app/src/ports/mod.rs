@@ -51,8 +51,8 @@ pub struct SfRecord {
     /// The sObject type (`Contact`, `Lead`, ...), from the record's
     /// `attributes` when Salesforce sent them, else the one asked for.
     pub sobject: String,
-    /// The record id as Salesforce sent it (18 characters from the REST
-    /// API; Bulk results may hold 15).
+    /// The record id as Salesforce sent it; compare ids only after
+    /// `SalesforceId::parse` (15 and 18 characters name the same record).
     pub id: String,
     /// The fields asked for; `Value::Null` for an empty field.
     pub fields: Map<String, Value>,

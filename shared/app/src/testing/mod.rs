@@ -11,6 +11,20 @@
 //! - [`TestApp`]: an [`App`] over those fakes, the SQLite store and queues in
 //!   memory and one [`ManualClock`] shared by all of them.
 //!
+//! A test seeds records as a user of each CRM would, arms faults, runs a use
+//! case and looks at both CRMs, the store and the queues:
+//!
+//! ```text
+//! let t = TestApp::new();
+//! let id = t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "L"}));
+//! t.hubspot.calls().fail_next("batch_upsert", 1, &crm_error(System::Hubspot, 429, "RATE_LIMITS", true));
+//! t.advance(Duration::from_secs(60));
+//! let report = resync_record(&t.app, &RecordRef::Salesforce { object: SfObject::Contact, id }).await?;
+//! assert_eq!(t.hubspot.calls().invocations("batch_upsert"), 1);
+//! ```
+//!
+//! Fault names are the port methods' names (`retrieve`, `batch_read`, ...).
+//!
 //! What it must not do: decide anything about syncing. The fakes answer as a
 //! CRM would; when a use case needs a CRM behaviour they do not model, add
 //! it here with the real adapter as the reference rather than bending a
