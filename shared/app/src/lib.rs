@@ -12,6 +12,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod codec;
 pub mod error;
 pub mod local;
 pub mod messages;
