@@ -18,17 +18,10 @@ use crm_sync_domain::{Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, S
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// The Salesforce External ID field holding the HubSpot id.
-pub const SALESFORCE_HUBSPOT_ID_FIELD: &str = "HubSpot_Id__c";
-/// The unique HubSpot property holding the Salesforce id (companies, deals).
-pub const HUBSPOT_SALESFORCE_ID_PROPERTY: &str = "salesforce_id";
-/// What a new Lead gets for its required fields when HubSpot has no value.
-pub const NOT_PROVIDED: &str = "[not provided]";
-/// The HubSpot contact property mirroring a Salesforce Contact's `AccountId`.
-pub(crate) const ACCOUNT_ID_PROPERTY: &str = "salesforceaccountid";
-/// HubSpot's read-only opt-out property: an opt-out travels through the
-/// communication preferences API instead.
-pub const HUBSPOT_OPT_OUT_PROPERTY: &str = "hs_email_optout";
+pub use crm_sync_domain::plan::{
+    ACCOUNT_ID_PROPERTY, HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, NOT_PROVIDED,
+    SALESFORCE_HUBSPOT_ID_FIELD, STAGE_FIELD, stage_to_hubspot, stage_to_salesforce,
+};
 
 /// The store's name of a sync-health category (`"duplicates"`, ...).
 pub(crate) fn category_name(category: ErrorCategory) -> String {
@@ -81,42 +74,6 @@ pub(crate) fn parse_time(value: Option<&Value>) -> Option<DateTime<Utc>> {
         return Some(t.with_timezone(&Utc));
     }
     text.parse::<i64>().ok().and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-}
-
-/// HubSpot's default pipeline stage ids and the standard Salesforce
-/// Opportunity stages they correspond to.
-const DEAL_STAGES: &[(&str, &str)] = &[
-    ("appointmentscheduled", "Prospecting"),
-    ("qualifiedtobuy", "Qualification"),
-    ("presentationscheduled", "Proposal/Price Quote"),
-    ("decisionmakerboughtin", "Id. Decision Makers"),
-    ("contractsent", "Negotiation/Review"),
-    ("closedwon", "Closed Won"),
-    ("closedlost", "Closed Lost"),
-];
-/// Standard Salesforce stages with no HubSpot stage of their own.
-const SALESFORCE_ONLY_STAGES: &[(&str, &str)] = &[
-    ("Needs Analysis", "qualifiedtobuy"),
-    ("Value Proposition", "presentationscheduled"),
-    ("Perception Analysis", "decisionmakerboughtin"),
-];
-/// The Opportunity's stage field.
-pub(crate) const STAGE_FIELD: &str = "StageName";
-
-/// A Salesforce stage label in HubSpot's stage ids; unknown labels (custom
-/// stages) pass through unchanged.
-pub(crate) fn stage_to_hubspot(label: &str) -> &str {
-    DEAL_STAGES
-        .iter()
-        .map(|(id, l)| (*l, *id))
-        .chain(SALESFORCE_ONLY_STAGES.iter().copied())
-        .find(|(l, _)| l.eq_ignore_ascii_case(label))
-        .map_or(label, |(_, id)| id)
-}
-
-/// A HubSpot stage id as a Salesforce stage label; unknown ids pass through.
-pub(crate) fn stage_to_salesforce(id: &str) -> &str {
-    DEAL_STAGES.iter().find(|(i, _)| i.eq_ignore_ascii_case(id)).map_or(id, |(_, l)| l)
 }
 
 /// A Salesforce record as the domain's snapshot. The Opportunity stage is
@@ -232,16 +189,6 @@ mod tests {
         assert_eq!(categorize("VALIDATION_ERROR"), ErrorCategory::PropertyValueOrValidation);
         assert_eq!(categorize("UNKNOWN_EXCEPTION"), ErrorCategory::Other);
         assert_eq!(category_name(ErrorCategory::PropertyValueOrValidation), "property_value_or_validation");
-    }
-
-    #[test]
-    fn deal_stages_translate_between_hubspot_ids_and_salesforce_labels() {
-        assert_eq!(stage_to_salesforce("closedwon"), "Closed Won");
-        assert_eq!(stage_to_hubspot("Closed Won"), "closedwon");
-        assert_eq!(stage_to_hubspot("Needs Analysis"), "qualifiedtobuy");
-        assert_eq!(stage_to_salesforce(stage_to_hubspot("Proposal/Price Quote")), "Proposal/Price Quote");
-        assert_eq!(stage_to_hubspot("Custom Stage"), "Custom Stage", "custom stages pass unchanged");
-        assert_eq!(stage_to_salesforce("1234567"), "1234567");
     }
 
     #[test]

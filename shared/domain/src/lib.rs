@@ -7,6 +7,8 @@
 //! - [`config`]: the YAML sync config, its defaults and its checks.
 //! - [`rules`]: value normalisation, fingerprints, the four sync rules.
 //! - [`decision`]: the per-record decision ([`decision::decide`]).
+//! - [`plan`]: the batch planner: records, links and read facts in, writes
+//!   and link updates out.
 //! - [`special`]: SPEC section 4 special fields and section 5 account creation.
 //! - [`matching`]: contacts by email, companies by link or contacts.
 //! - [`chunks`]: import chunk planning.
@@ -21,6 +23,7 @@ pub mod error;
 pub mod intent;
 pub mod matching;
 pub mod model;
+pub mod plan;
 pub mod rules;
 pub mod special;
 

@@ -9,16 +9,14 @@
 use super::write::PendingWrite;
 use super::{PairSync, RACE_RETRY, RecordResult, pair_name, store_pair};
 use crate::codec::{LIFECYCLE_KEY, encode_link_state};
-use crm_sync_domain::special::LIFECYCLE_STAGE;
-use crm_sync_domain::{ObjectPair, SfObject};
+use crm_sync_domain::SfObject;
 use crm_sync_store::{Link, LinkCondition, LinkWrite};
-use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use tracing::{debug, warn};
 
 impl PairSync<'_> {
     /// Stores the links of every unit whose writes all succeeded.
-    pub(super) async fn store_links(&mut self, pending: HashMap<usize, PendingWrite>) {
+    pub(super) async fn store_links(&mut self, pending: BTreeMap<usize, PendingWrite>) {
         let now = self.app.clock().now();
         let mut writes = Vec::new();
         let mut order = Vec::new();
@@ -40,14 +38,8 @@ impl PairSync<'_> {
                     hubspot_id: hs_id,
                     fingerprints: {
                         let mut map = encode_link_state(&write.decision_link);
-                        if let Some(stage) = unit
-                            .hs
-                            .as_ref()
-                            .and_then(|r| r.properties.get(LIFECYCLE_STAGE))
-                            .and_then(Value::as_str)
-                            .filter(|s| !s.is_empty() && self.pair == ObjectPair::Contact)
-                        {
-                            map.insert(LIFECYCLE_KEY.to_owned(), stage.to_owned());
+                        if let Some(stage) = &write.lifecycle_stage {
+                            map.insert(LIFECYCLE_KEY.to_owned(), stage.clone());
                         }
                         map
                     },

@@ -295,7 +295,7 @@ impl<'a> PairSync<'a> {
         }
         self.read().await;
         self.match_unlinked().await;
-        self.decide_and_write().await;
+        self.plan_and_write().await;
         let mut by_key: HashMap<&str, RecordResult> = HashMap::new();
         for unit in &self.units {
             let result = unit.result.clone().unwrap_or(RecordResult::Done);

@@ -2,19 +2,93 @@
 //!
 //! Owns turning the batch's intents into one [`Unit`] per record, joined
 //! through the stored links, so that a Salesforce intent and a HubSpot intent
-//! for two linked records become one unit (and one sync). It reads the store
-//! only, never a CRM, and writes nothing.
+//! for two linked records become one unit (and one sync), and reading links
+//! for the whole pipeline: every stage that needs links gathers its ids
+//! first and reads them through [`read_links`], one store call per batch
+//! (never one per record). It reads the store only, never a CRM, and writes
+//! nothing.
 
 use super::{PairSync, Unit, store_pair};
+use crate::App;
+use crm_sync_domain::intent::IntentObject;
 use crm_sync_domain::model::RecordId;
 use crm_sync_domain::{SfObject, SyncIntent};
-use std::collections::HashMap;
+use crm_sync_store::{Link, StoreResult};
+use std::collections::{BTreeSet, HashMap};
+
+/// The stored links of one object pair, found by either id.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LinkIndex {
+    by_salesforce: HashMap<String, Link>,
+    by_hubspot: HashMap<String, Link>,
+}
+
+impl LinkIndex {
+    /// Files a link under both of its ids.
+    fn insert(&mut self, link: Link) {
+        self.by_hubspot.insert(link.hubspot_id.clone(), link.clone());
+        self.by_salesforce.insert(link.salesforce_id.clone(), link);
+    }
+
+    /// The link of a Salesforce record.
+    pub(super) fn by_salesforce(&self, id: &str) -> Option<&Link> {
+        self.by_salesforce.get(id)
+    }
+
+    /// The link of a HubSpot record.
+    pub(super) fn by_hubspot(&self, id: &str) -> Option<&Link> {
+        self.by_hubspot.get(id)
+    }
+}
+
+/// Reads the links of `pair` for these Salesforce and HubSpot ids, as one
+/// read per batch. Ids that appear twice are read once; ids with no link
+/// are simply absent from the index.
+pub(super) async fn read_links(
+    app: &App,
+    pair: crm_sync_store::ObjectPair,
+    salesforce_ids: &[String],
+    hubspot_ids: &[String],
+) -> StoreResult<LinkIndex> {
+    let store = app.store();
+    let salesforce_ids: BTreeSet<&String> = salesforce_ids.iter().collect();
+    let hubspot_ids: BTreeSet<&String> = hubspot_ids.iter().collect();
+    let mut index = LinkIndex::default();
+    // The store's batch reads (`get_links_by_salesforce_ids`,
+    // `get_links_by_hubspot_ids`) replace these two loops once it has them.
+    for id in salesforce_ids {
+        if let Some(link) = store.get_link_by_salesforce(pair, id).await? {
+            index.insert(link);
+        }
+    }
+    for id in hubspot_ids {
+        if let Some(link) = store.get_link_by_hubspot(pair, id).await? {
+            index.insert(link);
+        }
+    }
+    Ok(index)
+}
 
 impl PairSync<'_> {
-    /// Builds one unit per record, joined through stored links.
-    pub(super) async fn collect(&mut self, intents: &[SyncIntent]) -> Result<(), crm_sync_store::StoreError> {
-        let store = self.app.store();
-        let spair = store_pair(self.pair);
+    /// Builds one unit per record, joined through stored links (read for all
+    /// the intents at once).
+    pub(super) async fn collect(&mut self, intents: &[SyncIntent]) -> StoreResult<()> {
+        let mut salesforce_ids = Vec::new();
+        let mut hubspot_ids = Vec::new();
+        for intent in intents {
+            match intent.record_id() {
+                RecordId::Salesforce(id) => salesforce_ids.push(id.as_str().to_owned()),
+                RecordId::HubSpot(id) => hubspot_ids.push(id.as_str().to_owned()),
+            }
+        }
+        let links = read_links(self.app, store_pair(self.pair), &salesforce_ids, &hubspot_ids).await?;
+        self.join(intents, &links);
+        Ok(())
+    }
+
+    /// One unit per record: an intent whose record (or whose linked record)
+    /// already has a unit joins it.
+    pub(super) fn join(&mut self, intents: &[SyncIntent], links: &LinkIndex) {
         let mut by_sf: HashMap<String, usize> = HashMap::new();
         let mut by_hs: HashMap<String, usize> = HashMap::new();
         for intent in intents {
@@ -28,7 +102,7 @@ impl PairSync<'_> {
                         self.units[u].forced |= forced;
                         continue;
                     }
-                    let link = store.get_link_by_salesforce(spair, &id).await?;
+                    let link = links.by_salesforce(&id).cloned();
                     if let Some(hs) = link.as_ref().map(|l| l.hubspot_id.clone())
                         && let Some(&u) = by_hs.get(&hs)
                     {
@@ -38,8 +112,8 @@ impl PairSync<'_> {
                         continue;
                     }
                     let object = match intent.object() {
-                        crm_sync_domain::intent::IntentObject::Salesforce(o) => o,
-                        crm_sync_domain::intent::IntentObject::HubSpot(_) => continue,
+                        IntentObject::Salesforce(o) => o,
+                        IntentObject::HubSpot(_) => continue,
                     };
                     let unit = Unit {
                         intent_keys: vec![key],
@@ -65,7 +139,7 @@ impl PairSync<'_> {
                         self.units[u].forced |= forced;
                         continue;
                     }
-                    let link = store.get_link_by_hubspot(spair, &id).await?;
+                    let link = links.by_hubspot(&id).cloned();
                     if let Some(sf) = link.as_ref().map(|l| l.salesforce_id.clone())
                         && let Some(&u) = by_sf.get(&sf)
                     {
@@ -91,6 +165,5 @@ impl PairSync<'_> {
                 }
             }
         }
-        Ok(())
     }
 }

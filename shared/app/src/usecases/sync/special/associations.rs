@@ -8,10 +8,11 @@
 
 use crate::codec::category_name;
 use crate::ports::HUBSPOT_BATCH;
+use crate::usecases::sync::units::read_links;
 use crate::usecases::sync::{PairSync, RecordResult, store_pair};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::{ObjectPair, SalesforceId};
-use crm_sync_store::ErrorReport;
+use crm_sync_store::{ErrorReport, ObjectPair as StorePair};
 use std::collections::HashMap;
 use tracing::{debug, warn};
 
@@ -30,6 +31,8 @@ impl PairSync<'_> {
                 unit.result.is_none() && !unit.origin_missing && unit.hs.is_some() && unit.sf.is_none()
             })
             .collect();
+        // Each deal's first company, then their links in one read.
+        let mut firsts: Vec<(usize, String)> = Vec::new();
         for chunk in units.chunks(HUBSPOT_BATCH) {
             let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].hs_id.clone()).collect();
             let associated = match self.app.hubspot().associated_ids("deals", "companies", &ids).await {
@@ -41,15 +44,27 @@ impl PairSync<'_> {
             };
             for &u in chunk {
                 let id = self.units[u].hs_id.clone().unwrap_or_default();
-                let Some(company) = associated.get(&id).and_then(|c| c.first()) else { continue };
-                match self.app.store().get_link_by_hubspot(crm_sync_store::ObjectPair::Company, company).await {
-                    Ok(Some(link)) => {
-                        accounts.insert(u, link.salesforce_id);
-                    }
-                    Ok(None) => debug!("CompanyNotLinkedYet"),
-                    Err(error) => warn!(%error, "LinkUnreadable"),
+                if let Some(company) = associated.get(&id).and_then(|c| c.first()) {
+                    firsts.push((u, company.clone()));
                 }
             }
+        }
+        if firsts.is_empty() {
+            return accounts;
+        }
+        let companies: Vec<String> = firsts.iter().map(|(_, c)| c.clone()).collect();
+        match read_links(self.app, StorePair::Company, &[], &companies).await {
+            Ok(links) => {
+                for (u, company) in firsts {
+                    match links.by_hubspot(&company) {
+                        Some(link) => {
+                            accounts.insert(u, link.salesforce_id.clone());
+                        }
+                        None => debug!("CompanyNotLinkedYet"),
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "LinkUnreadable"),
         }
         accounts
     }
@@ -63,15 +78,24 @@ impl PairSync<'_> {
             ObjectPair::Deal => ("deals", "deal"),
             _ => ("contacts", "contact"),
         };
+        let synced: Vec<(usize, String, SalesforceId)> = follow
+            .into_iter()
+            .filter(|(u, _)| matches!(self.units[*u].result, Some(RecordResult::Done)))
+            .filter_map(|(u, account)| Some((u, self.units[u].hs_id.clone()?, account)))
+            .collect();
         let mut pairs: Vec<(usize, String, String)> = Vec::new();
-        for (u, account) in follow {
-            if !matches!(self.units[u].result, Some(RecordResult::Done)) {
-                continue;
-            }
-            let Some(contact) = self.units[u].hs_id.clone() else { continue };
-            match self.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Company, account.as_str()).await {
-                Ok(Some(link)) => pairs.push((u, contact, link.hubspot_id)),
-                Ok(None) => debug!("AccountNotLinkedYet"),
+        if !synced.is_empty() {
+            // The accounts' company links, in one read.
+            let accounts: Vec<String> = synced.iter().map(|(_, _, a)| a.as_str().to_owned()).collect();
+            match read_links(self.app, StorePair::Company, &accounts, &[]).await {
+                Ok(links) => {
+                    for (u, contact, account) in synced {
+                        match links.by_salesforce(account.as_str()) {
+                            Some(link) => pairs.push((u, contact, link.hubspot_id.clone())),
+                            None => debug!("AccountNotLinkedYet"),
+                        }
+                    }
+                }
                 Err(error) => warn!(%error, "LinkUnreadable"),
             }
         }

@@ -8,10 +8,11 @@
 
 use crate::ports::SALESFORCE_BATCH;
 use crate::usecases::sync::PairSync;
+use crate::usecases::sync::units::{LinkIndex, read_links};
 use crm_sync_domain::{ObjectPair, SalesforceId, SfObject};
-use crm_sync_store::Link;
+use crm_sync_store::ObjectPair as StorePair;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use tracing::{debug, warn};
 
 impl PairSync<'_> {
@@ -39,22 +40,20 @@ impl PairSync<'_> {
                 return verdicts;
             }
         };
-        // How each associated contact is linked.
-        let mut links: HashMap<String, Option<Link>> = HashMap::new();
-        for contact in associated.values().flatten() {
-            if links.contains_key(contact) {
-                continue;
+        // How each associated contact is linked: one read for the batch.
+        let contact_ids: Vec<String> = associated.values().flatten().cloned().collect();
+        let links = match read_links(self.app, StorePair::Contact, &[], &contact_ids).await {
+            Ok(links) => links,
+            Err(error) => {
+                warn!(%error, "LinkUnreadable");
+                LinkIndex::default()
             }
-            match self.app.store().get_link_by_hubspot(crm_sync_store::ObjectPair::Contact, contact).await {
-                Ok(link) => {
-                    links.insert(contact.clone(), link);
-                }
-                Err(error) => warn!(%error, "LinkUnreadable"),
-            }
-        }
-        let sf_contacts: Vec<String> = links
-            .values()
-            .flatten()
+        };
+        let sf_contacts: Vec<String> = contact_ids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|c| links.by_hubspot(c))
             .filter(|l| l.salesforce_object == SfObject::Contact.api_name())
             .map(|l| l.salesforce_id.clone())
             .collect();
@@ -83,12 +82,11 @@ impl PairSync<'_> {
                 .into_iter()
                 .flatten()
                 .map(|c| {
-                    let link = links.get(c).cloned().flatten();
-                    let synced_with = link.as_ref().and_then(|l| SfObject::parse(&l.salesforce_object));
+                    let link = links.by_hubspot(c);
+                    let synced_with = link.and_then(|l| SfObject::parse(&l.salesforce_object));
                     crm_sync_domain::special::AssociatedContact {
                         synced_with,
                         salesforce_contact_has_account: link
-                            .as_ref()
                             .and_then(|l| has_account.get(&l.salesforce_id).copied())
                             .unwrap_or(false),
                         // Segment membership of associated contacts is not read:

@@ -1,16 +1,15 @@
 //! SPEC section 4, lifecycle stage: a contact's HubSpot lifecycle stage,
-//! when it changed since its link was stored, is given to its associated
+//! when it changed since its link was stored (the planner tells), is given to its associated
 //! companies (never moved backwards; the rule is the domain's
 //! `lifecycle_stage_for_company`).
 //!
 //! Runs after the contacts' own writes and only for contacts that synced.
 //! A failure is counted in sync health and undoes nothing.
 
-use crate::codec::{LIFECYCLE_KEY, category_name};
+use crate::codec::category_name;
 use crate::ports::{HUBSPOT_BATCH, WriteResult};
 use crate::usecases::sync::{PairSync, RecordResult};
 use crm_sync_crm::error::CrmError;
-use crm_sync_domain::ObjectPair;
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::special::{LIFECYCLE_STAGE, lifecycle_stage_for_company};
 use serde_json::{Map, Value};
@@ -18,18 +17,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::warn;
 
 impl PairSync<'_> {
-    /// The contact's (previous, current) HubSpot lifecycle stage when it
-    /// changed since its link was stored, and companies sync.
-    pub(in crate::usecases::sync) fn lifecycle_change(&self, u: usize) -> Option<(Option<String>, String)> {
-        if self.pair != ObjectPair::Contact || !self.app.config().objects.companies {
-            return None;
-        }
-        let unit = &self.units[u];
-        let stage = unit.hs.as_ref()?.properties.get(LIFECYCLE_STAGE)?.as_str().filter(|s| !s.is_empty())?;
-        let previous = unit.link.as_ref().and_then(|l| l.fingerprints.get(LIFECYCLE_KEY)).cloned();
-        (previous.as_deref() != Some(stage)).then(|| (previous, stage.to_owned()))
-    }
-
     /// SPEC section 4, lifecycle stage: contacts whose stage changed (and
     /// synced) give that stage to their associated companies. One call per
     /// 100 contacts for the associations, per 100 companies to read and to
