@@ -18,6 +18,9 @@ use crm_sync_domain::{Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, S
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// The field and property names the sync and the imports share, and the
+/// deal stage table: owned by the domain's planner, re-exported here so that
+/// callers that only encode records need not know the planner.
 pub use crm_sync_domain::plan::{
     ACCOUNT_ID_PROPERTY, HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, NOT_PROVIDED,
     SALESFORCE_HUBSPOT_ID_FIELD, STAGE_FIELD, stage_to_hubspot, stage_to_salesforce,

@@ -71,6 +71,7 @@ pub enum ItemResult {
     Failed { reason: String },
 }
 
+/// The result of one queue message, with what the caller needs to settle it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageOutcome {
     pub message_id: String,
@@ -114,19 +115,27 @@ impl SyncStats {
 /// The outcome of [`sync_batch`], one entry per message, in input order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// One per message, in the order the messages came in.
     pub items: Vec<MessageOutcome>,
+    /// What the whole batch did, across object pairs.
     pub stats: SyncStats,
 }
 
-/// How one record ended.
+/// How one record ended. A unit holding a result is finished: later stages
+/// leave it alone, and its link is not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum RecordResult {
+    /// Synced (link stored) or skipped for a reason.
     Done,
+    /// Try again after this delay; nothing about the record is recorded.
     Retry(Duration),
+    /// A permanent failure, recorded in sync health with this message.
     Failed(String),
 }
 
 impl RecordResult {
+    /// The result of two outcomes for one message: a retry outweighs a
+    /// failure (the failure will come again), a failure outweighs success.
     fn worse(self, other: RecordResult) -> RecordResult {
         use RecordResult::*;
         match (self, other) {
@@ -231,6 +240,7 @@ fn store_pair(pair: ObjectPair) -> crm_sync_store::ObjectPair {
     }
 }
 
+/// The pair's name in statistics keys and sync-health error keys.
 fn pair_name(pair: ObjectPair) -> &'static str {
     match pair {
         ObjectPair::Contact => "contact",
@@ -240,19 +250,31 @@ fn pair_name(pair: ObjectPair) -> &'static str {
 }
 
 /// One record being synced: what is known of each side.
+///
+/// Built by the units stage, filled by read and matching, planned and
+/// written by the write stage. Ids are the stores' strings (Salesforce ids
+/// in their 18-character form), so that they compare with stored links.
 #[derive(Debug, Clone, Default)]
 struct Unit {
     /// Record keys of the intents this unit answers.
     intent_keys: Vec<String>,
+    /// An import or resync named the record: every mapping applies in full.
     forced: bool,
+    /// The stored link, as read when the batch started.
     link: Option<Link>,
+    /// The Salesforce object (Lead or Contact for a contact unit).
     sf_object: Option<SfObject>,
+    /// The Salesforce id, once known (intent, link, match or create).
     sf_id: Option<String>,
+    /// The HubSpot id, once known (intent, link, match or create).
     hs_id: Option<String>,
+    /// The Salesforce record as read; `None` when absent or not read.
     sf: Option<SfRecord>,
+    /// The HubSpot record as read; `None` when absent or not read.
     hs: Option<HsRecord>,
     /// The side the first intent came from had no record (deleted).
     origin_missing: bool,
+    /// Set once the unit is finished (see [`RecordResult`]).
     result: Option<RecordResult>,
 }
 
@@ -260,8 +282,11 @@ struct Unit {
 /// statistics. Each stage is an `impl` block in its own module.
 struct PairSync<'a> {
     app: &'a App,
+    /// Every unit of this pipeline is of this pair.
     pair: ObjectPair,
+    /// Shared by the pairs of one batch.
     stats: &'a mut SyncStats,
+    /// Indexed by the `usize` every stage passes around.
     units: Vec<Unit>,
 }
 
@@ -270,6 +295,8 @@ impl<'a> PairSync<'a> {
         PairSync { app, pair, stats, units: Vec::new() }
     }
 
+    /// Marks units after a failed CRM call: retry on a retryable error,
+    /// else failed (the worse result wins over one already set).
     pub(super) fn fail_units(&mut self, units: &[usize], error: &CrmError) {
         for &u in units {
             let result = match error.verdict {
@@ -281,6 +308,8 @@ impl<'a> PairSync<'a> {
         }
     }
 
+    /// Runs every stage over the intents of one pair; one result per
+    /// intent, in input order.
     async fn run(&mut self, intents: &[SyncIntent]) -> Vec<RecordResult> {
         if self.pair != ObjectPair::Contact
             && let Err(error) = self.app.ensure_hubspot_schema().await
@@ -306,6 +335,9 @@ impl<'a> PairSync<'a> {
         intents.iter().map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or(RecordResult::Done)).collect()
     }
 
+    /// Records a unit's per-record failure in sync health (keyed by the
+    /// record, so a later success resolves it) and finishes the unit; when
+    /// the store cannot record it, the unit is retried instead.
     pub(super) async fn record_failure(&mut self, u: usize, code: &str, message: &str, retryable: bool) {
         let unit = &self.units[u];
         let category = categorize(code);

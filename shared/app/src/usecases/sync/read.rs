@@ -16,6 +16,10 @@ use crm_sync_domain::{ObjectPair, SalesforceId, SfObject};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 impl PairSync<'_> {
+    /// The HubSpot properties a read asks for: every mapped property, the
+    /// modification dates, and what matching and the special fields look at
+    /// (email, campaigns, lifecycle stage, `salesforce_id`, the segment's
+    /// filter property).
     pub(super) fn hubspot_properties(&self) -> Vec<String> {
         let mut props: BTreeSet<String> =
             self.app.config().mappings(self.pair).iter().map(|m| m.hubspot_property.clone()).collect();
@@ -39,6 +43,9 @@ impl PairSync<'_> {
         props.into_iter().collect()
     }
 
+    /// The Salesforce fields a read of `object` asks for: every mapped field
+    /// of the object, the dates, and what matching looks at (email, created
+    /// date, conversion, the Opportunity's account).
     pub(super) fn salesforce_fields(&self, object: SfObject) -> Vec<String> {
         let mut fields: BTreeSet<String> =
             self.app.config().mappings_for(object).map(|m| m.salesforce_field.clone()).collect();

@@ -48,20 +48,30 @@ pub(super) struct PendingWrite {
 /// What the IO stages read for the planner, per unit.
 #[derive(Default)]
 pub(super) struct PlanFacts {
+    /// SPEC section 5 verdicts for HubSpot companies with no account.
     pub(super) creates_account: HashMap<usize, bool>,
+    /// The account of each HubSpot deal about to create an Opportunity.
     pub(super) deal_accounts: HashMap<usize, String>,
+    /// The owner directory, when the pair maps an owner and it was read.
     pub(super) owners: Option<std::sync::Arc<OwnerDirectory>>,
+    /// The segment list's members, when the segment is a list and was read.
     pub(super) segment_members: Option<std::sync::Arc<HashSet<String>>>,
+    /// The "Salesforce Campaigns" value of each contact unit.
     pub(super) campaigns: HashMap<usize, String>,
 }
 
 /// The planned writes of a batch, grouped into their batch calls.
 #[derive(Default)]
 struct WriteQueue {
+    /// Salesforce updates by object, sent 200 per call.
     sf_updates: BTreeMap<SfObject, Vec<IdWrite>>,
+    /// Salesforce upserts keyed by `HubSpot_Id__c`, by object.
     sf_creates: BTreeMap<SfObject, Vec<KeyedWrite>>,
+    /// HubSpot updates by id, sent 100 per call.
     hs_updates: Vec<HubSpotWrite>,
+    /// HubSpot upserts keyed by email or `salesforce_id`.
     hs_creates: Vec<HubSpotWrite>,
+    /// (unit, email) of contacts whose opt-out travels to HubSpot.
     opt_outs: Vec<(usize, String)>,
     /// Ordered by unit, so that links are written in a stable order.
     pending: BTreeMap<usize, PendingWrite>,
