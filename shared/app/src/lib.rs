@@ -17,6 +17,10 @@ pub mod error;
 pub mod local;
 pub mod messages;
 pub mod ports;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
 pub mod usage;
 pub mod usecases;
 pub mod webhook;

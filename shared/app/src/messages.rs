@@ -10,11 +10,13 @@ use crm_sync_domain::intent::SyncIntent;
 use crm_sync_store::OutgoingMessage;
 use serde::{Deserialize, Serialize};
 
+/// A sync-queue message body: `{"intents": [...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntentBatch {
     pub intents: Vec<SyncIntent>,
 }
 
+/// Either body shape; a batch is tried first.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum AnyIntentBody {

@@ -11,7 +11,9 @@ use serde::Serialize;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The counts already written to the store, per client instance.
+/// The counts already written to the store, per client instance: the
+/// baseline each flush subtracts, so that a count is written once however
+/// often a process flushes.
 #[derive(Debug, Default)]
 pub(crate) struct Flushed {
     salesforce: Mutex<u64>,
@@ -37,6 +39,7 @@ pub struct SystemUsage {
 }
 
 impl SystemUsage {
+    /// Calls still allowed to `priority`: bulk work stops at the reserve.
     pub fn remaining(&self, priority: Priority) -> u64 {
         let limit = match priority {
             Priority::Live => self.cap,
@@ -46,12 +49,15 @@ impl SystemUsage {
     }
 }
 
+/// Both systems' figures, as `crm-sync usage` prints them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct UsageReport {
     pub salesforce: SystemUsage,
     pub hubspot: SystemUsage,
 }
 
+/// The growth of a client's count since the last flush, moving the
+/// baseline. Saturating: a count that went down (a new client) writes none.
 fn take_delta(flushed: &Mutex<u64>, now: u64) -> u64 {
     let mut last = flushed.lock().unwrap_or_else(|p| p.into_inner());
     let delta = now.saturating_sub(*last);

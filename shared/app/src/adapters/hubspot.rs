@@ -1,6 +1,14 @@
-//! [`HubspotApi`] over [`HubSpotClient`].
+//! The HubSpot port ([`crate::ports::HubspotApi`]) over [`HubSpotClient`].
+//!
+//! Shape conversion only: client types to port types, owners to
+//! [`crm_sync_domain::special::Person`], header maps to `reqwest`'s. Paging,
+//! batching, retries and error classification stay in the client; sync
+//! decisions stay in the use cases.
 
-use crate::ports::{Changed, ChangedWindow, HsRecord, HubspotApi, WriteResult};
+use crate::ports::{
+    ApiCalls, Changed, ChangedWindow, HsRecord, HubspotAccount, HubspotAssociations, HubspotRecords, HubspotWebhooks,
+    WriteResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -11,10 +19,15 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// A client object as the port's record; the object type is the one asked
+/// for, since HubSpot's answers do not repeat it.
 fn record(object: &str, o: HsObject) -> HsRecord {
     HsRecord { object: object.to_owned(), id: o.id, properties: o.properties }
 }
 
+/// Batch answers as per-record results, in input order (the client has
+/// already put multi-status answers back in order by their trace ids).
+/// HubSpot's error `category` becomes the result's code.
 fn results(items: Vec<BatchItem>) -> Vec<WriteResult> {
     items
         .into_iter()
@@ -25,12 +38,18 @@ fn results(items: Vec<BatchItem>) -> Vec<WriteResult> {
         .collect()
 }
 
-#[async_trait]
-impl HubspotApi for HubSpotClient {
+/// The client's own counter: every HTTP request it sent, retries included.
+impl ApiCalls for HubSpotClient {
     fn calls_made(&self) -> u64 {
         HubSpotClient::calls_made(self)
     }
+}
 
+/// Records: straight calls into the client, which batches by 100 and pages
+/// searches; only the shapes change here.
+#[async_trait]
+impl HubspotRecords for HubSpotClient {
+    /// Unknown ids, and archived records, are absent from the answer.
     async fn batch_read(
         &self,
         object: &str,
@@ -42,6 +61,8 @@ impl HubspotApi for HubSpotClient {
         Ok(found.into_iter().map(|o| record(object, o)).collect())
     }
 
+    /// One call per 100 inputs; the key property must be unique on the
+    /// object (`email`, or the sync's own `salesforce_id`).
     async fn batch_upsert(
         &self,
         object: &str,
@@ -59,6 +80,8 @@ impl HubspotApi for HubSpotClient {
         Ok(results(HubSpotClient::batch_update(self, object, inputs).await?))
     }
 
+    /// A listing is complete when the search got to `end`; otherwise it
+    /// stopped at its record budget and `covered_to` is where to resume.
     async fn changed_since(
         &self,
         object: &str,
@@ -66,6 +89,8 @@ impl HubspotApi for HubSpotClient {
         end: DateTime<Utc>,
         max_records: usize,
     ) -> Result<ChangedWindow, CrmError> {
+        // No extra properties: the sync reads the records it queues later,
+        // so a listing only needs their ids.
         let found = self.modified_between_bounded(object, start, end, &[], &[], max_records).await?;
         Ok(ChangedWindow {
             changes: found.records.into_iter().map(|o| Changed { id: o.id, deleted: o.archived }).collect(),
@@ -73,7 +98,11 @@ impl HubspotApi for HubSpotClient {
             covered_to: found.covered_to,
         })
     }
+}
 
+/// Associations by the v4 API, default association types only.
+#[async_trait]
+impl HubspotAssociations for HubSpotClient {
     async fn associated_ids(
         &self,
         from_object: &str,
@@ -84,6 +113,20 @@ impl HubspotApi for HubSpotClient {
         Ok(found.into_iter().map(|(id, to)| (id, to.into_iter().map(|a| a.to_id).collect())).collect())
     }
 
+    async fn associate(&self, from_object: &str, to_object: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
+        self.associate_default(from_object, to_object, pairs).await
+    }
+}
+
+/// Account-level calls. The property definitions created here are the
+/// sync's own (`salesforce_id`, "Salesforce Campaigns"); their group is the
+/// object's default information group (`contactinformation`,
+/// `companyinformation`, `dealinformation`).
+#[async_trait]
+impl HubspotAccount for HubSpotClient {
+    /// Owners become people for owner matching: the full name trimmed as
+    /// Salesforce would show it, and only owners with a valid email, since
+    /// matching needs both name and email to agree.
     async fn owners(&self) -> Result<Vec<crm_sync_domain::special::Person>, CrmError> {
         let found = HubSpotClient::owners(self).await?;
         Ok(found
@@ -104,6 +147,9 @@ impl HubspotApi for HubSpotClient {
         HubSpotClient::add_list_members(self, list_id, ids).await
     }
 
+    /// One read, and one create when the property is missing. A unique
+    /// property is what lets imports upsert companies and deals by their
+    /// Salesforce id.
     async fn ensure_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError> {
         if self.get_property(object, name).await?.is_some() {
             return Ok(());
@@ -134,14 +180,15 @@ impl HubspotApi for HubSpotClient {
         self.create_property(object, &definition).await.map(|_| ())
     }
 
+    /// The opt-out property is read-only in HubSpot, so an opt-out synced
+    /// from Salesforce goes through the communication preferences API.
     async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError> {
         self.unsubscribe_all_batch(emails).await
     }
+}
 
-    async fn associate(&self, from_object: &str, to_object: &str, pairs: &[(String, String)]) -> Result<(), CrmError> {
-        self.associate_default(from_object, to_object, pairs).await
-    }
-
+/// Signature checks, done locally with the app's client secret.
+impl HubspotWebhooks for HubSpotClient {
     fn verify_webhook(
         &self,
         client_secret: &str,
@@ -151,6 +198,8 @@ impl HubspotApi for HubSpotClient {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), String> {
+        // Headers the `http` types refuse (non-visible bytes) are dropped:
+        // a signature header among them then counts as missing.
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))

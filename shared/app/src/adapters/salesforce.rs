@@ -1,12 +1,26 @@
-//! [`SalesforceApi`] over [`SalesforceClient`].
+//! The Salesforce port ([`crate::ports::SalesforceApi`]) over
+//! [`SalesforceClient`].
+//!
+//! Shape conversion only (client records and Bulk CSV rows to
+//! [`SfRecord`], Collections answers to [`WriteResult`]), plus one piece of
+//! the replication contract: a window holding more ids than getUpdated
+//! serves is halved until it fits, and reported incomplete so that the
+//! sweep resumes where it stopped. No sync decisions here.
 
-use crate::ports::{Changed, ChangedWindow, SalesforceApi, SfRecord, WriteResult};
+use crate::ports::{
+    ApiCalls, Changed, ChangedWindow, SalesforceQueries, SalesforceRecords, SalesforceReplication, SfRecord,
+    WriteResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
 use crm_sync_crm::salesforce::{CollectionRecord, SObject, SalesforceClient, Written};
 use serde_json::{Map, Value};
 
+/// A client record as the port's record: the type from `attributes` when
+/// Salesforce sent them (a query over a relationship may return another
+/// type), the `attributes` themselves dropped. A row without an `Id` is not a
+/// record the sync can use and is left out.
 fn record(sobject: &str, mut fields: SObject) -> Option<SfRecord> {
     let sobject =
         fields.get("attributes").and_then(|a| a.get("type")).and_then(Value::as_str).unwrap_or(sobject).to_owned();
@@ -26,6 +40,8 @@ fn cell(value: String) -> Value {
     }
 }
 
+/// Collections answers as per-record results, in input order. Salesforce
+/// omits `created` on updates; that reads as "not created".
 fn results(items: Vec<Result<Written, CrmError>>) -> Vec<WriteResult> {
     items
         .into_iter()
@@ -36,23 +52,62 @@ fn results(items: Vec<Result<Written, CrmError>>) -> Vec<WriteResult> {
         .collect()
 }
 
+/// The object a query reads (the word after `FROM`), for rows that come
+/// back without `attributes` (Bulk CSV).
 fn object_of(soql: &str) -> String {
     let upper = soql.to_ascii_uppercase();
     upper.find(" FROM ").and_then(|i| soql[i + 6..].split_whitespace().next()).unwrap_or("").to_owned()
 }
 
-#[async_trait]
-impl SalesforceApi for SalesforceClient {
+/// The client's own counter: every HTTP request it sent, retries included.
+impl ApiCalls for SalesforceClient {
     fn calls_made(&self) -> u64 {
         SalesforceClient::calls_made(self)
     }
+}
 
+/// Records through the Collections API (200 per call).
+#[async_trait]
+impl SalesforceRecords for SalesforceClient {
+    /// Ids Salesforce does not know come back as nulls and are left out.
     async fn retrieve(&self, sobject: &str, ids: &[String], fields: &[String]) -> Result<Vec<SfRecord>, CrmError> {
         let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
         let found = self.retrieve_many(sobject, ids, &fields).await?;
         Ok(found.into_iter().flatten().filter_map(|r| record(sobject, r)).collect())
     }
 
+    async fn update(
+        &self,
+        sobject: &str,
+        records: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError> {
+        let records: Vec<CollectionRecord> = records
+            .iter()
+            .map(|(id, fields)| CollectionRecord {
+                object: sobject.to_owned(),
+                id: Some(id.clone()),
+                fields: fields.clone(),
+            })
+            .collect();
+        Ok(results(self.update_many(&records).await?))
+    }
+
+    /// The External ID field is the key; a key two records share comes back
+    /// as that record's `DUPLICATE_EXTERNAL_ID`, not as a failed call.
+    async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<WriteResult>, CrmError> {
+        Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
+    }
+}
+
+/// SOQL through the REST query resource, and Bulk API 2.0 query jobs whose
+/// CSV rows are turned into JSON fields with [`cell`].
+#[async_trait]
+impl SalesforceQueries for SalesforceClient {
     async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
         let object = object_of(soql);
         let rows = SalesforceClient::query(self, soql).await?;
@@ -63,6 +118,8 @@ impl SalesforceApi for SalesforceClient {
         SalesforceClient::count(self, soql).await
     }
 
+    /// Holds every row in memory: for id scans and small jobs; chunk reads
+    /// use [`SalesforceQueries::bulk_query_filtered`].
     async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
         let object = object_of(soql);
         let result = SalesforceClient::bulk_query(self, soql, false, None).await?;
@@ -77,6 +134,9 @@ impl SalesforceApi for SalesforceClient {
             .collect())
     }
 
+    /// Reads the job's result page by page and keeps only the rows `keep`
+    /// accepts, so that a chunk of a large object never holds the whole
+    /// object's rows at once.
     async fn bulk_query_filtered(
         &self,
         soql: &str,
@@ -100,32 +160,13 @@ impl SalesforceApi for SalesforceClient {
             }
         }
     }
+}
 
-    async fn update(
-        &self,
-        sobject: &str,
-        records: &[(String, Map<String, Value>)],
-    ) -> Result<Vec<WriteResult>, CrmError> {
-        let records: Vec<CollectionRecord> = records
-            .iter()
-            .map(|(id, fields)| CollectionRecord {
-                object: sobject.to_owned(),
-                id: Some(id.clone()),
-                fields: fields.clone(),
-            })
-            .collect();
-        Ok(results(self.update_many(&records).await?))
-    }
-
-    async fn upsert(
-        &self,
-        sobject: &str,
-        external_id_field: &str,
-        records: &[Map<String, Value>],
-    ) -> Result<Vec<WriteResult>, CrmError> {
-        Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
-    }
-
+/// The replication API (getUpdated, getDeleted) behind the sweep.
+#[async_trait]
+impl SalesforceReplication for SalesforceClient {
+    /// Halves an over-large window (see the module docs) and reports how far
+    /// both listings got: the earlier of their `latestDateCovered`.
     async fn changed_since(
         &self,
         sobject: &str,

@@ -1,6 +1,20 @@
 //! Imports from Salesforce: review (count and API cost, nothing written),
 //! start (plan chunks of at most 200,000, queue them), and run one chunk.
 //!
+//! Layout: [`request`] holds the shapes (request, review, chunk message and
+//! stored chunk), [`plan`] the checks and the cost estimate made before
+//! anything is written; this file runs the three steps and writes records.
+//!
+//! Invariants:
+//! - A review writes nothing but usage figures; a start writes the job and
+//!   its chunks only once the budget allows the whole estimate.
+//! - A chunk is run by whoever holds its lease; its checkpoint only moves
+//!   forward, after the page before it is written and linked, so a crash
+//!   re-reads at most one page; its rows linked meanwhile then go through
+//!   the normal sync instead of being written again.
+//! - Import writes are creates keyed by email or `salesforce_id`, linked with
+//!   "must not exist": an import never overwrites a link the sync made.
+//!
 //! A chunk is a key range of Salesforce ids (applied to the rows read, in
 //! byte order), so that it can be re-read after a
 //! crash and resumed from its checkpoint (the last id done). Records are read
@@ -37,7 +51,6 @@ use crm_sync_store::{
     ChunkCounts, ErrorReport, ImportJob, JobStatus, Link, LinkCondition, LinkWrite, NewChunk, OutgoingMessage,
     ReceivedMessage,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -47,205 +60,21 @@ use tracing::{info, instrument, warn};
 const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
 /// Records per checkpoint inside a chunk.
 const PAGE: usize = 5_000;
-/// Rows per Bulk API result page, for the cost estimate.
-const BULK_ROWS_PER_PAGE: u64 = 50_000;
-/// Rows per SOQL query page.
-const QUERY_ROWS_PER_PAGE: u64 = 2_000;
+/// Checks and cost estimate made before anything is written.
+mod plan;
+/// The request, review and chunk shapes.
+mod request;
 
-/// What to import.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportObjects {
-    Leads,
-    Contacts,
-    LeadsAndContacts,
-    Accounts,
-    Opportunities,
-}
-
-impl ImportObjects {
-    pub fn objects(self) -> &'static [SfObject] {
-        match self {
-            ImportObjects::Leads => &[SfObject::Lead],
-            ImportObjects::Contacts => &[SfObject::Contact],
-            ImportObjects::LeadsAndContacts => &[SfObject::Lead, SfObject::Contact],
-            ImportObjects::Accounts => &[SfObject::Account],
-            ImportObjects::Opportunities => &[SfObject::Opportunity],
-        }
-    }
-}
-
-/// A filter applied in Salesforce: `field operator value`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportFilter {
-    pub field: String,
-    /// One of `=`, `!=`, `<`, `<=`, `>`, `>=`, `LIKE`.
-    pub operator: String,
-    pub value: String,
-}
-
-impl ImportFilter {
-    fn soql(&self) -> Result<String, AppError> {
-        let field_ok =
-            !self.field.is_empty() && self.field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-        if !field_ok {
-            return Err(AppError::Invalid(format!("`{}` is not a Salesforce field name", self.field)));
-        }
-        let op = self.operator.trim().to_ascii_uppercase();
-        if !["=", "!=", "<", "<=", ">", ">=", "LIKE"].contains(&op.as_str()) {
-            return Err(AppError::Invalid(format!(
-                "`{}` is not a filter operator; use =, !=, <, <=, >, >= or LIKE",
-                self.operator
-            )));
-        }
-        let value = match self.value.as_str() {
-            "true" | "false" | "null" => self.value.clone(),
-            v if v.parse::<f64>().is_ok() => v.to_owned(),
-            v => format!("'{}'", soql_escape(v)),
-        };
-        Ok(format!("{} {} {}", self.field, op, value))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportRequest {
-    pub objects: ImportObjects,
-    #[serde(default)]
-    pub filter: Option<ImportFilter>,
-    /// Records per chunk (at most 200,000; the default when `None`).
-    #[serde(default)]
-    pub chunk_size: Option<u64>,
-    /// Add the imported leads and contacts to the inclusion segment (which
-    /// must be a HubSpot list).
-    #[serde(default)]
-    pub add_to_segment: bool,
-}
-
-/// One object's share of a review.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectReview {
-    pub object: String,
-    pub records: u64,
-    pub chunks: u64,
-    pub bulk: bool,
-}
-
-/// What an import would do and cost, before anything is written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportReview {
-    pub objects: Vec<ObjectReview>,
-    pub records: u64,
-    pub salesforce_calls: u64,
-    pub hubspot_calls: u64,
-    /// Why the import would create nothing (e.g. company sync is off).
-    pub blocked: Option<String>,
-    /// Whether the Salesforce budget allows the whole import now.
-    pub within_budget: bool,
-}
-
-/// What [`run_import_chunk`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChunkReport {
-    pub job_id: String,
-    pub index: u32,
-    pub records: u64,
-    pub counts: ChunkCounts,
-    /// False when another worker holds or already finished the chunk.
-    pub ran: bool,
-}
-
-/// The body of an import-chunk queue message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkMessage {
-    pub job_id: String,
-    pub index: u32,
-}
-
-/// A chunk's range as stored with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct ChunkSpec {
-    object: SfObject,
-    filter: Option<String>,
-    /// Inclusive id bounds; none for a single-chunk object.
-    first: Option<String>,
-    last: Option<String>,
-    records: u64,
-    bulk: bool,
-    /// The HubSpot list the chunk's contacts are added to.
-    #[serde(default)]
-    add_to_list: Option<String>,
-}
-
-/// The list `add_to_segment` adds to, or why it cannot.
-fn segment_list(app: &App, request: &ImportRequest) -> Result<Option<String>, AppError> {
-    if !request.add_to_segment {
-        return Ok(None);
-    }
-    if !matches!(request.objects, ImportObjects::Leads | ImportObjects::Contacts | ImportObjects::LeadsAndContacts) {
-        return Err(AppError::Invalid(
-            "adding to the inclusion segment applies to lead and contact imports only; drop the option".into(),
-        ));
-    }
-    match &app.config().inclusion_segment {
-        Some(InclusionSegment::HubspotList(list)) => Ok(Some(list.clone())),
-        Some(InclusionSegment::PropertyFilter { property, .. }) => Err(AppError::Invalid(format!(
-            "the inclusion segment is a property filter on `{property}`, which an import cannot join; give the segment as a HubSpot list (`inclusion_segment.hubspot_list`) or drop the option"
-        ))),
-        None => Err(AppError::Invalid(
-            "the sync config has no inclusion segment, so every contact already gets every field; drop the option"
-                .into(),
-        )),
-    }
-}
-
-fn blocked_reason(app: &App, objects: ImportObjects) -> Option<String> {
-    let config = app.config();
-    match objects {
-        ImportObjects::Accounts if !config.objects.companies => Some(
-            "company sync is off: an account import creates nothing. Turn on `objects.companies` in the sync config first"
-                .into(),
-        ),
-        ImportObjects::Opportunities if !config.objects.deals => Some(
-            "deal sync is off: an opportunity import creates nothing. Turn on `objects.deals` in the sync config first"
-                .into(),
-        ),
-        _ => None,
-    }
-}
-
-fn where_clause(filter: Option<&str>) -> String {
-    match filter {
-        Some(f) => format!(" WHERE {f}"),
-        None => String::new(),
-    }
-}
-
-fn chunk_size(app: &App, request: &ImportRequest) -> Result<ChunkSize, AppError> {
-    let size = request.chunk_size.unwrap_or(app.settings().import_chunk_size);
-    ChunkSize::new(size).map_err(|e| AppError::Invalid(e.to_string()))
-}
-
-/// HubSpot calls to add `records` to the segment list.
-fn list_add_calls(records: u64, list: Option<&String>) -> u64 {
-    if list.is_some() { records.div_ceil(crm_sync_crm::hubspot::LIST_ADD_BATCH as u64) } else { 0 }
-}
-
-fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64) {
-    let bulk = records > app.settings().bulk_threshold;
-    let salesforce = if records == 0 {
-        1
-    } else if bulk {
-        // count; the id scan when chunked; per chunk: create, poll, pages.
-        let scan = if chunks > 1 { 2 + records.div_ceil(BULK_ROWS_PER_PAGE) } else { 0 };
-        // Each chunk's job reads the whole filtered object and keeps its range.
-        1 + scan + chunks * (2 + records.div_ceil(BULK_ROWS_PER_PAGE))
-    } else {
-        1 + records.div_ceil(QUERY_ROWS_PER_PAGE)
-    };
-    (bulk, salesforce, records.div_ceil(HUBSPOT_BATCH as u64))
-}
+use plan::{blocked_reason, chunk_size, estimate, list_add_calls, segment_list, where_clause};
+use request::ChunkSpec;
+pub use request::{ChunkMessage, ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, ObjectReview};
 
 /// Counts what an import would bring and what it would cost. Writes nothing.
+///
+/// One `COUNT()` per object; the cost is the estimate of [`plan`], plus the
+/// owner directory (one call on each side) when an owner field is mapped.
+/// An import that would create nothing is still reviewed, with the reason
+/// in `blocked`, so that the operator sees both.
 #[instrument(skip_all, fields(objects = ?request.objects))]
 pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportReview, AppError> {
     let filter = request.filter.as_ref().map(ImportFilter::soql).transpose()?;
@@ -286,6 +115,12 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
 
 /// Plans an import and queues its chunks. Fails with a reason, having written
 /// nothing, when the object's sync is off.
+///
+/// An object within the chunk size becomes one chunk read whole; a larger
+/// one is scanned for its ids (one Bulk job) and cut into id ranges. The
+/// job is stored before its chunk messages are sent, so a worker never
+/// receives a chunk the store does not know; a job with no chunk is
+/// completed at once.
 #[instrument(skip_all, fields(objects = ?request.objects, job_id = tracing::field::Empty))]
 pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJob, AppError> {
     if let Some(reason) = blocked_reason(app, request.objects) {
@@ -360,7 +195,8 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     Ok(app.store().get_import_job(&id).await?.unwrap_or(job))
 }
 
-/// The job and its chunks (`crm-sync import status`).
+/// The job and its chunks (`crm-sync import status`); `NotFound` for an
+/// unknown job id.
 pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<crm_sync_store::ImportChunk>), AppError> {
     let job =
         app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
@@ -371,6 +207,12 @@ pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<cr
 /// Runs one chunk: claims it, reads its records, writes them, checkpoints
 /// every few thousand records, and completes it. A chunk that another worker
 /// holds or finished is left alone (`ran: false`).
+///
+/// Before reading, the chunk's whole cost is checked against the bulk
+/// budget; when it does not fit, the job is marked paused and the error's
+/// retry delay brings the message back later. Rows are read in one query
+/// (or Bulk job), sorted by id and written page by page from the
+/// checkpoint on.
 #[instrument(skip_all, fields(job_id = tracing::field::Empty, index = tracing::field::Empty))]
 pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<ChunkReport, AppError> {
     let msg: ChunkMessage = serde_json::from_str(&message.body)
@@ -447,6 +289,10 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     Ok(ChunkReport { job_id: msg.job_id, index: msg.index, records: total, counts, ran: true })
 }
 
+/// The Salesforce fields a chunk reads: every mapped field of the object,
+/// plus what the import itself needs (id and modification time; for leads
+/// and contacts the email and creation date that pick one record per email;
+/// for leads whether they are converted).
 fn import_fields(app: &App, object: SfObject) -> Vec<String> {
     let mut fields: BTreeSet<String> = app.config().mappings_for(object).map(|m| m.salesforce_field.clone()).collect();
     fields.insert("Id".into());
@@ -463,6 +309,12 @@ fn import_fields(app: &App, object: SfObject) -> Vec<String> {
 
 /// Writes one page of a chunk. Counts: `read` rows, `queued` records written
 /// or queued for sync, `failed` records recorded in sync health.
+///
+/// Linked rows become intents (the normal sync decides what to write);
+/// the others are decided as forced creates, upserted to HubSpot 100 at a
+/// time and linked. Per-record refusals (no email, a shared email, a value
+/// HubSpot rejects, a HubSpot record already linked) go to sync health and
+/// never fail the page; a failed call does, and the chunk is retried.
 async fn import_page(
     app: &App,
     pair: ObjectPair,

@@ -11,7 +11,8 @@ use crm_sync_store::{ErrorFilter, ReceivedMessage};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
-/// One record on either side.
+/// One record on either side, as an operator names it (`crm-sync resync`).
+/// The id is checked when the intent is built, before any call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "system", rename_all = "snake_case")]
 pub enum RecordRef {
@@ -22,6 +23,8 @@ pub enum RecordRef {
 }
 
 impl RecordRef {
+    /// A forced intent for the record, timed now; `Invalid` for an id of
+    /// the wrong shape.
     fn intent(&self, app: &App) -> Result<SyncIntent, AppError> {
         let now = app.clock().now();
         Ok(match self {
@@ -52,6 +55,10 @@ pub struct ResyncReport {
 
 /// Syncs one record now (forced: every mapping, and for a company the
 /// account creation of SPEC section 5).
+///
+/// Runs the sync worker's own batch step in process on a one-intent
+/// message, so a resync and a queued sync cannot differ. Failures of the
+/// record are reported in the answer, not as `Err`.
 #[instrument(skip_all)]
 pub async fn resync_record(app: &App, record: &RecordRef) -> Result<ResyncReport, AppError> {
     let intent = record.intent(app)?;
@@ -88,6 +95,9 @@ pub struct SegmentReview {
     pub within_budget: bool,
 }
 
+/// The forced intents a segment stands for. Linked records are resynced
+/// from their HubSpot id; a health error by its HubSpot id when it has one,
+/// else by its Salesforce id (whose key prefix names the object).
 async fn members(app: &App, segment: &Segment) -> Result<Vec<SyncIntent>, AppError> {
     let now = app.clock().now();
     let mut out = Vec::new();
@@ -138,6 +148,9 @@ async fn members(app: &App, segment: &Segment) -> Result<Vec<SyncIntent>, AppErr
     Ok(out)
 }
 
+/// The (Salesforce, HubSpot) API calls a resync of these intents needs at
+/// most: an estimate made before anything runs, so it counts every batch
+/// as if it read and wrote on both sides.
 fn cost(app: &App, intents: &[SyncIntent]) -> (u64, u64) {
     let records = intents.len() as u64;
     // Per batch: a read and at most one write on each side.

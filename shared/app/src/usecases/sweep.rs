@@ -35,7 +35,7 @@ use tracing::{info, instrument, warn};
 /// How far back the first sweep of an object looks when it has no cursor.
 pub const FIRST_SWEEP_LOOKBACK: Duration = Duration::from_secs(15 * 60);
 
-/// What one object's sweep found.
+/// What one listing of one object found, and where it left the cursor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObjectSweep {
     pub system: System,
@@ -48,6 +48,7 @@ pub struct ObjectSweep {
     pub cursor_advanced: bool,
 }
 
+/// What a whole sweep did, for logs and `crm-sync sweep`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
     /// One entry per listing (a bounded HubSpot listing may take several).
@@ -58,6 +59,7 @@ pub struct SweepReport {
     pub complete: bool,
 }
 
+/// A settings duration as chrono's; an absurdly long one counts as none.
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
 }
@@ -80,6 +82,9 @@ async fn window(
     Ok((cursor.map(|c| c.position), start))
 }
 
+/// Moves the cursor from `expected` to `to` with a conditional write.
+/// Losing the race to another sweep is not an error: that sweep queued the
+/// same window, and this one reports the cursor as not advanced.
 async fn advance(
     app: &App,
     system: System,
@@ -108,7 +113,6 @@ async fn queue_and_advance(
     object: &str,
     window: (Option<DateTime<Utc>>, DateTime<Utc>),
     found: &ChangedWindow,
-    partial: bool,
     intent: &impl Fn(&str) -> Result<SyncIntent, String>,
 ) -> Result<bool, AppError> {
     let (expected, start) = window;
@@ -122,6 +126,8 @@ async fn queue_and_advance(
     let deleted = found.changes.iter().filter(|c| c.deleted).count();
     report.intents_queued += intents.len();
     queue_intents(app, intents).await?;
+    // A listing that stopped early leaves a partial cursor: resumed exactly.
+    let partial = !found.complete;
     let cursor_advanced = advance(app, system, object, expected, found.covered_to, partial).await?;
     report.objects.push(ObjectSweep {
         system,
@@ -195,7 +201,7 @@ async fn sweep_object(
         let window = window(app, system, object, now).await?;
         let found = source.list(app, window.1, now).await?;
         let intent = |id: &str| source.intent(id, now);
-        let moved = queue_and_advance(app, report, system, object, window, &found, !found.complete, &intent).await?;
+        let moved = queue_and_advance(app, report, system, object, window, &found, &intent).await?;
         if found.complete || !moved {
             return Ok(());
         }

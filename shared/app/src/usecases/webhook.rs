@@ -23,12 +23,15 @@ use tracing::{info, instrument, warn};
 /// An HTTP request as the runtime received it.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookRequest {
+    /// The HTTP method as received (`POST`); part of the signed text.
     pub method: String,
     /// The request URI: a full URL, or path and query (then
     /// [`crate::WebhookSecrets::public_base_url`] supplies the rest).
     pub uri: String,
     /// Header names in lower case.
     pub headers: BTreeMap<String, String>,
+    /// The raw body: signatures cover these exact bytes, so it is never
+    /// re-encoded before verification.
     pub body: Vec<u8>,
 }
 
@@ -39,10 +42,13 @@ impl WebhookRequest {
     }
 }
 
-/// The answer to send back.
+/// The answer to send back. A 2xx (or the SOAP Ack) promises the sender
+/// that the events are durably queued; anything else asks it to retry
+/// (5xx) or tells it the delivery will never be accepted (4xx).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookResponse {
     pub status: u16,
+    /// Plain text for HubSpot, a SOAP envelope for Salesforce.
     pub body: String,
     pub content_type: &'static str,
 }
@@ -53,6 +59,8 @@ impl WebhookResponse {
     }
 }
 
+/// The URL the sender signed: the request's own when it is absolute, else
+/// the configured public base URL in front of the path.
 fn full_uri(app: &App, uri: &str) -> String {
     if uri.starts_with("http://") || uri.starts_with("https://") {
         return uri.to_owned();
@@ -99,6 +107,8 @@ async fn mark_for_requeue(app: &App, keys: &[String], claimed: &[bool]) {
     }
 }
 
+/// The pair a HubSpot event's object belongs to; other objects (tickets,
+/// products...) are not synced and their events are dropped.
 fn hubspot_pair(object: &str) -> Option<ObjectPair> {
     match object {
         "contact" => Some(ObjectPair::Contact),
@@ -108,7 +118,10 @@ fn hubspot_pair(object: &str) -> Option<ObjectPair> {
     }
 }
 
-/// Handles one HubSpot webhook delivery.
+/// Handles one HubSpot webhook delivery: 401 for a bad or stale signature,
+/// 400 for a body that is not an event array, 503 when the store or the
+/// queue is down (HubSpot retries), else 200 with every new event's records
+/// queued as intents (one per record, timed at the event).
 #[instrument(skip_all, fields(events = tracing::field::Empty, queued = tracing::field::Empty))]
 pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> WebhookResponse {
     let now = app.clock().now();
@@ -171,6 +184,8 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
     WebhookResponse::text(200, "")
 }
 
+/// A SOAP fault: what Salesforce understands as "not delivered". The
+/// message is one of ours, never the sender's text (no escaping needed).
 fn soap_fault(status: u16, message: &str) -> WebhookResponse {
     let body = format!(
         concat!(
@@ -184,7 +199,11 @@ fn soap_fault(status: u16, message: &str) -> WebhookResponse {
     WebhookResponse { status, body, content_type: "text/xml; charset=utf-8" }
 }
 
-/// Handles one Salesforce outbound message and answers the SOAP Ack.
+/// Handles one Salesforce outbound message and answers the SOAP Ack. A
+/// message from another org gets 401 and a malformed one 400, both as SOAP
+/// faults; Salesforce keeps resending an unacknowledged message for 24
+/// hours, so the Ack is sent only once the intents are queued. The org check
+/// compares the 15-character ids, as either form may be configured.
 #[instrument(skip_all, fields(notifications = tracing::field::Empty, queued = tracing::field::Empty))]
 pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> WebhookResponse {
     let now: DateTime<Utc> = app.clock().now();

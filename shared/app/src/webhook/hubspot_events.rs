@@ -46,7 +46,9 @@ pub struct HubspotEvent {
     pub to_object_id: Option<u64>,
 }
 
-/// What an event asks the sync to do.
+/// What an event asks the sync to do. Every action but `Ignored` becomes
+/// an intent per record: the sync reads the records and finds out for
+/// itself what changed, so the action only decides which ids matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventAction {
     Changed,
@@ -74,7 +76,10 @@ impl HubspotEvent {
         }
     }
 
-    /// Every HubSpot record id this event concerns.
+    /// Every HubSpot record id this event concerns, sorted and without
+    /// repeats: for a merge the survivor and every merged record (their
+    /// links must move), for an association change the record it starts
+    /// from.
     pub fn record_ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = Vec::new();
         match self.action() {
@@ -94,7 +99,9 @@ impl HubspotEvent {
     }
 }
 
-/// Parses a delivery body: a JSON array of events.
+/// Parses a delivery body: a JSON array of events. One malformed event
+/// fails the whole delivery (400): a wrong shape is the sender's fault,
+/// and the sweep still finds the records.
 pub fn parse(body: &[u8]) -> Result<Vec<HubspotEvent>, serde_json::Error> {
     serde_json::from_slice(body)
 }

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 /// One outbound message delivery: up to 100 notifications.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboundMessage {
+    /// The sending org (18 characters); checked against the configured org.
     pub organization_id: String,
+    /// The outbound message definition that fired (for logs).
     pub action_id: String,
     pub notifications: Vec<Notification>,
 }
@@ -30,7 +32,8 @@ pub struct Notification {
     pub fields: BTreeMap<String, Option<String>>,
 }
 
-/// Why a body is not an outbound message.
+/// Why a body is not an outbound message. Each one is answered with a 400
+/// SOAP fault and one warning line; nothing of the body is queued.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundParseError {
     #[error("the body is not well-formed XML")]
@@ -43,7 +46,8 @@ pub enum OutboundParseError {
     Missing(&'static str),
 }
 
-/// The SOAP acknowledgement Salesforce needs to stop retrying.
+/// The SOAP acknowledgement Salesforce needs to stop retrying. Sent only
+/// after the notifications are queued: an Ack is a promise of delivery.
 pub const ACK: &str = concat!(
     r#"<?xml version="1.0" encoding="UTF-8"?>"#,
     r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">"#,
@@ -51,6 +55,8 @@ pub const ACK: &str = concat!(
     r#"<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#
 );
 
+/// An element or attribute name without its namespace prefix (`sf:Id` ->
+/// `Id`): Salesforce's prefixes vary between orgs and API versions.
 fn local(name: &[u8]) -> &[u8] {
     match name.iter().rposition(|b| *b == b':') {
         Some(i) => &name[i + 1..],
@@ -58,6 +64,7 @@ fn local(name: &[u8]) -> &[u8] {
     }
 }
 
+/// A notification being read; its parts are checked when it closes.
 #[derive(Default)]
 struct Partial {
     id: Option<String>,
@@ -67,6 +74,12 @@ struct Partial {
 }
 
 /// Parses a SOAP outbound message body.
+///
+/// A streaming read over the elements by local name, rather than a typed
+/// deserialisation: the envelope's namespaces and the sObject's fields vary
+/// by org and by the fields chosen in the outbound message setup. Unknown
+/// elements are ignored; a notification missing its id, type or record id
+/// is an error, as the sync could not act on it.
 pub fn parse(body: &str) -> Result<OutboundMessage, OutboundParseError> {
     let mut reader = Reader::from_str(body);
     let config = reader.config_mut();
@@ -113,19 +126,27 @@ pub fn parse(body: &str) -> Result<OutboundMessage, OutboundParseError> {
     Ok(state.message)
 }
 
+/// The reader's position: the open elements, the text of the innermost
+/// one, and what has been gathered so far.
 #[derive(Default)]
 struct State {
     /// Open elements by local name.
     path: Vec<String>,
     /// Text gathered for the innermost open element.
     text: String,
+    /// The open element carries `xsi:nil="true"`: a cleared field.
     nil: bool,
+    /// A `<notifications>` element was seen: without one the body is not
+    /// an outbound message at all.
     seen_root: bool,
+    /// The notification being read, between its start and end tags.
     current: Option<Partial>,
     message: OutboundMessage,
 }
 
 impl State {
+    /// An element starts: remember it, and start a notification or take
+    /// the sObject's type from its `xsi:type`.
     fn open(&mut self, name: String, xsi_type: Option<String>) {
         match name.as_str() {
             "notifications" => self.seen_root = true,
@@ -141,6 +162,8 @@ impl State {
         self.path.push(name);
     }
 
+    /// An element ends: its text goes where its parent says (message
+    /// header, notification id, or an sObject field).
     fn close(&mut self) -> Result<(), OutboundParseError> {
         let Some(name) = self.path.pop() else {
             return Ok(());

@@ -1,0 +1,81 @@
+//! The Salesforce port: records by id, SOQL and Bulk queries, and the
+//! replication API, as three capabilities under [`SalesforceApi`].
+//!
+//! Owns the shape of what the sync asks of Salesforce; must not hold sync
+//! decisions (which fields win, what to create) nor HTTP details.
+
+use super::{ApiCalls, ChangedWindow, SfRecord, WriteResult};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use crm_sync_crm::error::CrmError;
+use serde_json::{Map, Value};
+
+/// Records by id: read, update, and create-or-update by External ID.
+#[async_trait]
+pub trait SalesforceRecords: Send + Sync {
+    /// Reads up to [`super::SALESFORCE_BATCH`] records of one type by id (one
+    /// call). Unknown and deleted ids are absent from the answer.
+    async fn retrieve(&self, sobject: &str, ids: &[String], fields: &[String]) -> Result<Vec<SfRecord>, CrmError>;
+
+    /// Updates up to [`super::SALESFORCE_BATCH`] records by id (one call).
+    async fn update(
+        &self,
+        sobject: &str,
+        records: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<WriteResult>, CrmError>;
+
+    /// Creates or updates up to [`super::SALESFORCE_BATCH`] records keyed by
+    /// an External ID field (`HubSpot_Id__c`) (one call). Each record map
+    /// carries the key field itself.
+    async fn upsert(
+        &self,
+        sobject: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<WriteResult>, CrmError>;
+}
+
+/// SOQL: paged queries, counts, and Bulk API 2.0 jobs for imports.
+#[async_trait]
+pub trait SalesforceQueries: Send + Sync {
+    /// Runs a SOQL query, following `nextRecordsUrl` (one call per 2,000 rows).
+    async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
+
+    /// Counts rows with `SELECT COUNT() ...` (one call).
+    async fn count(&self, soql: &str) -> Result<u64, CrmError>;
+
+    /// Runs a Bulk API 2.0 query job and returns every row (a few calls:
+    /// create, poll, one per result locator).
+    async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
+
+    /// Like [`SalesforceQueries::bulk_query`], keeping only the rows `keep`
+    /// accepts, page by page, so that a large job never sits in memory whole.
+    async fn bulk_query_filtered(
+        &self,
+        soql: &str,
+        keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
+    ) -> Result<Vec<SfRecord>, CrmError> {
+        let mut rows = self.bulk_query(soql).await?;
+        rows.retain(|r| keep(r));
+        Ok(rows)
+    }
+}
+
+/// The replication API the sweep lists changes with.
+#[async_trait]
+pub trait SalesforceReplication: Send + Sync {
+    /// Records changed (`SystemModstamp`) and deleted within the window,
+    /// covered up to the CRM's `latestDateCovered` (whole minutes), two
+    /// calls (getUpdated, getDeleted).
+    async fn changed_since(
+        &self,
+        sobject: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<ChangedWindow, CrmError>;
+}
+
+/// What the sync asks of Salesforce: every capability, one object.
+pub trait SalesforceApi: ApiCalls + SalesforceRecords + SalesforceQueries + SalesforceReplication {}
+
+impl<T> SalesforceApi for T where T: ApiCalls + SalesforceRecords + SalesforceQueries + SalesforceReplication + ?Sized {}

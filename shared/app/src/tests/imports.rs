@@ -1,0 +1,325 @@
+//! Imports: the review (counts and API cost, nothing written), start
+//! (chunks planned and queued), run_import_chunk (writes and links), status.
+
+use super::{contact_link, drain_sync_queue, put_link};
+use crate::testing::{TestApp, crm_error};
+use crate::usecases::import::{ChunkMessage, ImportFilter, ImportObjects, ImportRequest};
+use crate::{AppError, AppSettings, ChunkReport, import_review, import_start, import_status, run_import_chunk};
+use crm_sync_crm::error::System as CrmSystem;
+use crm_sync_domain::ObjectPair;
+use crm_sync_domain::intent::Trigger;
+use crm_sync_store::{ErrorFilter, JobStatus, Queue};
+use serde_json::json;
+use std::time::Duration;
+
+fn request(objects: ImportObjects) -> ImportRequest {
+    ImportRequest { objects, filter: None, chunk_size: None, add_to_segment: false }
+}
+
+fn contacts(t: &TestApp, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            t.salesforce.insert("Contact", json!({"Email": format!("c{i}@example.com"), "LastName": format!("L{i}")}))
+        })
+        .collect()
+}
+
+/// Receives every queued chunk message and runs it.
+async fn run_chunks(t: &TestApp) -> Vec<ChunkReport> {
+    let mut reports = Vec::new();
+    loop {
+        let messages = t.import_queue.receive(10, Duration::from_secs(60)).await.unwrap();
+        if messages.is_empty() {
+            return reports;
+        }
+        for message in messages {
+            reports.push(run_import_chunk(&t.app, &message).await.unwrap());
+            t.import_queue.delete(&message.receipt_handle).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_review_counts_the_records_and_says_the_cost_without_writing_anything() {
+    let t = TestApp::new();
+    contacts(&t, 3);
+    let review = import_review(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    assert_eq!(review.records, 3);
+    assert_eq!(review.objects.len(), 1);
+    assert!(!review.objects[0].bulk);
+    assert_eq!(review.objects[0].chunks, 1);
+    // Count and one query page, plus the owner directory's Users query.
+    assert_eq!(review.salesforce_calls, 3);
+    // One upsert batch, plus the owner directory's owners call.
+    assert_eq!(review.hubspot_calls, 2);
+    assert!(review.within_budget);
+    assert!(review.blocked.is_none());
+    assert!(t.hubspot.records("contacts").is_empty());
+    assert_eq!(t.import_queue.depth().await.unwrap().visible, 0);
+    assert_eq!(t.salesforce.calls().invocations("count"), 1, "the review itself only counts");
+}
+
+#[tokio::test]
+async fn a_review_of_an_empty_object_costs_its_count_and_nothing_more() {
+    let t = TestApp::new();
+    let review = import_review(&t.app, &request(ImportObjects::Leads)).await.unwrap();
+    assert_eq!((review.records, review.salesforce_calls, review.hubspot_calls), (0, 1, 0));
+}
+
+#[tokio::test]
+async fn a_review_above_the_bulk_threshold_counts_bulk_jobs_per_chunk_and_the_id_scan() {
+    let t = TestApp::builder().settings(AppSettings { bulk_threshold: 2, ..AppSettings::default() }).build();
+    contacts(&t, 5);
+    let review = import_review(&t.app, &ImportRequest { chunk_size: Some(2), ..request(ImportObjects::Contacts) })
+        .await
+        .unwrap();
+    assert_eq!(review.objects[0].chunks, 3);
+    assert!(review.objects[0].bulk);
+    // count 1 + id scan (2 + 1 page) + 3 chunks x (2 + 1 page) + owner directory 1.
+    assert_eq!(review.salesforce_calls, 1 + 3 + 9 + 1);
+}
+
+#[tokio::test]
+async fn a_review_of_leads_and_contacts_counts_both_objects() {
+    let t = TestApp::new();
+    contacts(&t, 2);
+    t.salesforce.insert("Lead", json!({"Email": "lead@example.com", "LastName": "L", "Company": "Acme"}));
+    let review = import_review(&t.app, &request(ImportObjects::LeadsAndContacts)).await.unwrap();
+    let objects: Vec<(&str, u64)> = review.objects.iter().map(|o| (o.object.as_str(), o.records)).collect();
+    assert_eq!(objects, vec![("Lead", 1), ("Contact", 2)]);
+    assert_eq!(review.records, 3);
+}
+
+#[tokio::test]
+async fn a_filter_is_applied_in_salesforce_so_only_matching_records_count() {
+    let t = TestApp::new();
+    contacts(&t, 3);
+    let filter = ImportFilter { field: "LastName".into(), operator: "=".into(), value: "L1".into() };
+    let review = import_review(&t.app, &ImportRequest { filter: Some(filter), ..request(ImportObjects::Contacts) })
+        .await
+        .unwrap();
+    assert_eq!(review.records, 1);
+}
+
+#[tokio::test]
+async fn a_filter_with_an_unknown_operator_or_a_bad_field_name_is_refused_before_any_call() {
+    let t = TestApp::new();
+    for (field, operator) in [("LastName", "~"), ("Last Name; DELETE", "=")] {
+        let filter = ImportFilter { field: field.into(), operator: operator.into(), value: "x".into() };
+        let error = import_review(&t.app, &ImportRequest { filter: Some(filter), ..request(ImportObjects::Contacts) })
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AppError::Invalid(_)), "{error:?}");
+    }
+    assert_eq!(t.salesforce.calls().invocations("count"), 0);
+}
+
+#[tokio::test]
+async fn an_account_import_while_company_sync_is_off_is_reviewed_as_blocked_and_refused_at_start() {
+    let t = TestApp::new();
+    t.salesforce.insert("Account", json!({"Name": "Acme"}));
+    let review = import_review(&t.app, &request(ImportObjects::Accounts)).await.unwrap();
+    assert!(review.blocked.as_deref().unwrap_or_default().contains("company sync is off"));
+    let error = import_start(&t.app, &request(ImportObjects::Accounts)).await.unwrap_err();
+    assert!(matches!(error, AppError::Invalid(ref reason) if reason.contains("objects.companies")), "{error:?}");
+    assert!(t.app.store().list_import_jobs().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn adding_to_the_segment_without_a_list_segment_is_refused_with_the_reason() {
+    let t = TestApp::new();
+    let error = import_review(&t.app, &ImportRequest { add_to_segment: true, ..request(ImportObjects::Contacts) })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AppError::Invalid(ref r) if r.contains("no inclusion segment")), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_review_says_when_the_salesforce_budget_does_not_allow_the_import() {
+    let t = TestApp::builder()
+        .config_yaml("version: 1\nsalesforce_api_cap_per_24h: 501\n")
+        .settings(AppSettings { live_reserve: 500, ..AppSettings::default() })
+        .build();
+    contacts(&t, 1);
+    let review = import_review(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    assert!(!review.within_budget);
+}
+
+#[tokio::test]
+async fn starting_an_import_plans_one_chunk_per_object_within_the_chunk_size_and_queues_it() {
+    let t = TestApp::new();
+    contacts(&t, 3);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    assert_eq!(job.status, JobStatus::Running);
+    assert_eq!(job.chunks_total, 1);
+    let messages = t.import_queue.receive(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let body: ChunkMessage = serde_json::from_str(&messages[0].body).unwrap();
+    assert_eq!(body, ChunkMessage { job_id: job.id.clone(), index: 0 });
+}
+
+#[tokio::test]
+async fn starting_an_import_larger_than_a_chunk_splits_it_into_id_ranges() {
+    let t = TestApp::new();
+    contacts(&t, 5);
+    let job =
+        import_start(&t.app, &ImportRequest { chunk_size: Some(2), ..request(ImportObjects::Contacts) }).await.unwrap();
+    assert_eq!(job.chunks_total, 3);
+    assert_eq!(t.salesforce.calls().invocations("bulk_query"), 1, "one id scan");
+    let (_, chunks) = import_status(&t.app, &job.id).await.unwrap();
+    let records: Vec<u64> = chunks.iter().map(|c| c.spec["records"].as_u64().unwrap()).collect();
+    assert_eq!(records, vec![2, 2, 1]);
+}
+
+#[tokio::test]
+async fn starting_an_import_of_nothing_completes_the_job_at_once() {
+    let t = TestApp::new();
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.chunks_total, 0);
+}
+
+#[tokio::test]
+async fn starting_an_import_makes_sure_the_hubspot_key_property_exists_when_companies_sync() {
+    let t = TestApp::builder().config_yaml("version: 1\nobjects:\n  companies: true\n").build();
+    t.salesforce.insert("Account", json!({"Name": "Acme"}));
+    import_start(&t.app, &request(ImportObjects::Accounts)).await.unwrap();
+    assert_eq!(t.hubspot.property("companies", "salesforce_id"), Some(true));
+}
+
+#[tokio::test]
+async fn a_chunk_writes_unlinked_contacts_to_hubspot_by_email_and_links_them() {
+    let t = TestApp::new();
+    let ids = contacts(&t, 3);
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let reports = run_chunks(&t).await;
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].ran);
+    assert_eq!((reports[0].counts.read, reports[0].counts.queued, reports[0].counts.failed), (3, 3, 0));
+    let created = t.hubspot.records("contacts");
+    assert_eq!(created.len(), 3);
+    for id in &ids {
+        let hubspot_id = contact_link(&t, id).await.expect("linked");
+        let email = t.salesforce.get("Contact", id).unwrap()["Email"].clone();
+        assert_eq!(created[&hubspot_id]["email"], email);
+    }
+    assert_eq!(t.hubspot.calls().invocations("batch_upsert"), 1, "one upsert per 100 records, no read first");
+    assert_eq!(t.hubspot.calls().invocations("batch_read"), 0);
+}
+
+#[tokio::test]
+async fn a_chunk_queues_already_linked_records_for_the_normal_sync_instead_of_writing_them() {
+    let t = TestApp::new();
+    let ids = contacts(&t, 2);
+    put_link(&t, ObjectPair::Contact, "Contact", &ids[0], "900").await;
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    run_chunks(&t).await;
+    let (intents, _) = drain_sync_queue(&t).await;
+    assert_eq!(intents.len(), 1);
+    assert_eq!(intents[0].record_id().as_str(), ids[0]);
+    assert_eq!(intents[0].trigger, Trigger::Import);
+    assert_eq!(t.hubspot.records("contacts").len(), 1, "only the unlinked one was written");
+}
+
+#[tokio::test]
+async fn a_contact_without_an_email_is_recorded_in_sync_health_not_written() {
+    let t = TestApp::new();
+    let id = t.salesforce.insert("Contact", json!({"LastName": "NoMail"}));
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let report = run_chunks(&t).await.remove(0);
+    assert_eq!(report.counts.failed, 1);
+    assert!(t.hubspot.records("contacts").is_empty());
+    let errors = t.app.store().list_errors(&ErrorFilter::default()).await.unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].salesforce_id.as_deref(), Some(id.as_str()));
+    assert!(errors[0].message.contains("no valid email"));
+}
+
+#[tokio::test]
+async fn of_two_contacts_sharing_an_email_one_is_imported_and_the_other_reported_as_a_duplicate() {
+    let t = TestApp::new();
+    t.salesforce.insert("Contact", json!({"Email": "same@example.com", "LastName": "First"}));
+    t.advance(Duration::from_secs(60));
+    t.salesforce.insert("Contact", json!({"Email": "same@example.com", "LastName": "Second"}));
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let report = run_chunks(&t).await.remove(0);
+    assert_eq!((report.counts.queued, report.counts.failed), (1, 1));
+    assert_eq!(t.hubspot.records("contacts").len(), 1);
+    let errors = t.app.store().list_errors(&ErrorFilter::default()).await.unwrap();
+    assert!(errors[0].message.contains("shares this email"), "{errors:?}");
+}
+
+#[tokio::test]
+async fn a_record_hubspot_refuses_is_recorded_as_a_failure_and_the_others_are_written() {
+    let t = TestApp::new();
+    contacts(&t, 2);
+    t.hubspot.refuse_record("contacts", "c1@example.com", "VALIDATION_ERROR", "bad value");
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let report = run_chunks(&t).await.remove(0);
+    assert_eq!((report.counts.queued, report.counts.failed), (1, 1));
+    let errors = t.app.store().list_errors(&ErrorFilter::default()).await.unwrap();
+    assert!(errors[0].message.starts_with("VALIDATION_ERROR"), "{errors:?}");
+}
+
+#[tokio::test]
+async fn a_chunk_already_done_is_not_run_again_when_its_message_comes_back() {
+    let t = TestApp::new();
+    contacts(&t, 1);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    run_chunks(&t).await;
+    let again = crm_sync_store::ReceivedMessage {
+        id: "again".into(),
+        receipt_handle: String::new(),
+        body: serde_json::to_string(&ChunkMessage { job_id: job.id.clone(), index: 0 }).unwrap(),
+        receive_count: 2,
+    };
+    let report = run_import_chunk(&t.app, &again).await.unwrap();
+    assert!(!report.ran);
+    assert_eq!(t.hubspot.calls().invocations("batch_upsert"), 1);
+}
+
+#[tokio::test]
+async fn the_status_of_a_finished_import_shows_every_chunk_done_with_its_counts() {
+    let t = TestApp::new();
+    contacts(&t, 3);
+    let job =
+        import_start(&t.app, &ImportRequest { chunk_size: Some(2), ..request(ImportObjects::Contacts) }).await.unwrap();
+    run_chunks(&t).await;
+    let (job, chunks) = import_status(&t.app, &job.id).await.unwrap();
+    assert_eq!(job.chunks_done, 2);
+    assert_eq!(job.counts.queued, 3);
+    assert!(chunks.iter().all(|c| c.status == crm_sync_store::ChunkStatus::Done));
+}
+
+#[tokio::test]
+async fn the_status_of_an_unknown_job_is_not_found() {
+    let t = TestApp::new();
+    assert!(matches!(import_status(&t.app, "nope").await, Err(AppError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn a_chunk_whose_read_fails_returns_the_error_and_writes_nothing() {
+    let t = TestApp::new();
+    contacts(&t, 2);
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    t.salesforce.calls().fail_next("query", 1, &crm_error(CrmSystem::Salesforce, 503, "SERVER_UNAVAILABLE", true));
+    let message = t.import_queue.receive(1, Duration::from_secs(60)).await.unwrap().remove(0);
+    let error = run_import_chunk(&t.app, &message).await.unwrap_err();
+    assert!(error.retry_after().is_some(), "{error:?}");
+    assert!(t.hubspot.records("contacts").is_empty());
+}
+
+#[tokio::test]
+async fn imported_contacts_are_added_to_the_segment_list_when_asked() {
+    let t = TestApp::builder().config_yaml("version: 1\ninclusion_segment:\n  hubspot_list: \"42\"\n").build();
+    t.hubspot.set_list("42", &[]);
+    contacts(&t, 2);
+    let job = import_start(&t.app, &ImportRequest { add_to_segment: true, ..request(ImportObjects::Contacts) })
+        .await
+        .unwrap();
+    assert_eq!(job.chunks_total, 1);
+    run_chunks(&t).await;
+    let members = t.hubspot.list("42").unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(t.hubspot.calls().invocations("add_list_members"), 1);
+}

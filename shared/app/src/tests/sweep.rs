@@ -1,0 +1,181 @@
+//! sweep_once: windows from the cursors, cursors moved after queueing,
+//! bounded HubSpot listings resumed, deletions, usage.
+
+use super::{drain_sync_queue, queued_keys};
+use crate::testing::{TestApp, crm_error};
+use crate::usecases::sweep::{FIRST_SWEEP_LOOKBACK, sweep_once};
+use crate::{AppError, AppSettings};
+use crm_sync_crm::error::System as CrmSystem;
+use crm_sync_domain::intent::Trigger;
+use crm_sync_store::System;
+use serde_json::json;
+use std::time::Duration;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_first_sweep_queues_what_changed_in_the_last_fifteen_minutes_and_the_overlap() {
+    let t = TestApp::new();
+    let too_old = t.salesforce.insert("Contact", json!({"Email": "old@x.com"}));
+    t.advance(5 * MINUTE);
+    let recent = t.salesforce.insert("Contact", json!({"Email": "new@x.com"}));
+    t.advance(15 * MINUTE);
+    let report = sweep_once(&t.app).await.unwrap();
+    let keys = queued_keys(&t).await;
+    assert_eq!(keys, vec![format!("salesforce:contact:{recent}")]);
+    assert!(!keys.iter().any(|k| k.contains(&too_old)));
+    assert_eq!(report.intents_queued, 1);
+    let overlap = chrono::Duration::from_std(AppSettings::default().sweep_overlap).unwrap();
+    let lookback = chrono::Duration::from_std(FIRST_SWEEP_LOOKBACK).unwrap();
+    assert!(report.objects.iter().all(|o| o.from == t.now() - lookback - overlap));
+}
+
+#[tokio::test]
+async fn a_sweep_lists_leads_contacts_and_hubspot_contacts_when_only_contacts_sync() {
+    let t = TestApp::new();
+    let report = sweep_once(&t.app).await.unwrap();
+    let objects: Vec<&str> = report.objects.iter().map(|o| o.object.as_str()).collect();
+    assert_eq!(objects, vec!["Lead", "Contact", "contacts"]);
+    assert!(report.complete);
+}
+
+#[tokio::test]
+async fn a_sweep_with_companies_on_also_lists_accounts_and_companies() {
+    let t = TestApp::builder().config_yaml("version: 1\nobjects:\n  companies: true\n").build();
+    t.hubspot.insert("companies", json!({"name": "Acme"}));
+    t.advance(MINUTE);
+    let report = sweep_once(&t.app).await.unwrap();
+    let objects: Vec<&str> = report.objects.iter().map(|o| o.object.as_str()).collect();
+    assert_eq!(objects, vec!["Lead", "Contact", "contacts", "Account", "companies"]);
+    assert_eq!(queued_keys(&t).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_salesforce_cursor_moves_to_the_last_whole_minute_and_hubspot_to_now() {
+    let t = TestApp::new();
+    t.advance(Duration::from_secs(90));
+    sweep_once(&t.app).await.unwrap();
+    let sf = t.app.store().get_cursor(System::Salesforce, "Contact").await.unwrap().unwrap();
+    assert_eq!(sf.position, t.now() - chrono::Duration::seconds(30));
+    assert!(!sf.partial);
+    let hs = t.app.store().get_cursor(System::Hubspot, "contacts").await;
+    assert_eq!(hs.unwrap().unwrap().position, t.now());
+}
+
+#[tokio::test]
+async fn the_next_window_starts_one_overlap_before_the_cursor() {
+    let t = TestApp::new();
+    sweep_once(&t.app).await.unwrap();
+    let cursor = t.app.store().get_cursor(System::Salesforce, "Lead").await.unwrap().unwrap().position;
+    t.advance(5 * MINUTE);
+    let report = sweep_once(&t.app).await.unwrap();
+    let lead = report.objects.iter().find(|o| o.object == "Lead").unwrap();
+    assert_eq!(lead.from, cursor - chrono::Duration::seconds(120));
+    assert_eq!(lead.to, t.now());
+}
+
+#[tokio::test]
+async fn a_record_changed_within_the_overlap_is_queued_again_by_the_next_sweep() {
+    let t = TestApp::new();
+    t.advance(MINUTE);
+    let id = t.hubspot.insert("contacts", json!({"email": "a@x.com"}));
+    t.advance(MINUTE);
+    sweep_once(&t.app).await.unwrap();
+    assert_eq!(queued_keys(&t).await, vec![format!("hubspot:contact:{id}")]);
+    t.advance(MINUTE);
+    sweep_once(&t.app).await.unwrap();
+    assert_eq!(queued_keys(&t).await, vec![format!("hubspot:contact:{id}")], "harmless duplicate from the overlap");
+}
+
+#[tokio::test]
+async fn a_deleted_salesforce_record_is_queued_and_counted_as_deleted() {
+    let t = TestApp::new();
+    let id = t.salesforce.insert("Lead", json!({"Email": "a@x.com"}));
+    t.advance(20 * MINUTE);
+    t.salesforce.delete("Lead", &id);
+    t.advance(2 * MINUTE);
+    let report = sweep_once(&t.app).await.unwrap();
+    let lead = report.objects.iter().find(|o| o.object == "Lead").unwrap();
+    assert_eq!((lead.changed, lead.deleted), (0, 1));
+    assert_eq!(queued_keys(&t).await, vec![format!("salesforce:contact:{id}")]);
+}
+
+#[tokio::test]
+async fn sweep_intents_carry_the_sweep_trigger_and_time() {
+    let t = TestApp::new();
+    t.hubspot.insert("contacts", json!({"email": "a@x.com"}));
+    t.advance(MINUTE);
+    sweep_once(&t.app).await.unwrap();
+    let (intents, _) = drain_sync_queue(&t).await;
+    assert_eq!(intents.len(), 1);
+    assert_eq!(intents[0].trigger, Trigger::Sweep);
+    assert_eq!(intents[0].at, t.now());
+}
+
+fn bounded(records: usize, budget: Duration) -> TestApp {
+    TestApp::builder()
+        .settings(AppSettings { sweep_batch_records: records, sweep_time_budget: budget, ..AppSettings::default() })
+        .build()
+}
+
+#[tokio::test]
+async fn a_bounded_hubspot_listing_goes_on_part_by_part_until_the_window_is_done() {
+    let t = bounded(200, Duration::from_secs(600));
+    for i in 0..450 {
+        t.hubspot.insert("contacts", json!({"email": format!("c{i}@x.com")}));
+        t.advance(Duration::from_millis(20));
+    }
+    let report = sweep_once(&t.app).await.unwrap();
+    assert!(report.complete);
+    let parts: Vec<_> = report.objects.iter().filter(|o| o.object == "contacts").collect();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    let mut keys = queued_keys(&t).await;
+    keys.dedup();
+    assert_eq!(keys.len(), 450, "every record queued at least once");
+    let cursor = t.app.store().get_cursor(System::Hubspot, "contacts").await;
+    let cursor = cursor.unwrap().unwrap();
+    assert_eq!(cursor.position, t.now());
+    assert!(!cursor.partial);
+}
+
+#[tokio::test]
+async fn a_sweep_out_of_time_leaves_a_partial_cursor_that_the_next_sweep_resumes_exactly() {
+    let t = bounded(200, Duration::ZERO);
+    for i in 0..450 {
+        t.hubspot.insert("contacts", json!({"email": format!("c{i}@x.com")}));
+        t.advance(Duration::from_millis(20));
+    }
+    let first = sweep_once(&t.app).await.unwrap();
+    assert!(!first.complete);
+    let system = System::Hubspot;
+    let cursor = t.app.store().get_cursor(system, "contacts").await.unwrap().unwrap();
+    assert!(cursor.partial);
+    assert!(cursor.position < t.now());
+    let second = sweep_once(&t.app).await.unwrap();
+    let resumed = second.objects.iter().find(|o| o.object == "contacts").unwrap();
+    assert_eq!(resumed.from, cursor.position, "no overlap after a partial listing");
+}
+
+#[tokio::test]
+async fn a_failed_listing_fails_the_sweep_and_leaves_the_cursor_where_it_was() {
+    let t = TestApp::new();
+    t.salesforce.calls().fail_next(
+        "changed_since",
+        1,
+        &crm_error(CrmSystem::Salesforce, 503, "SERVER_UNAVAILABLE", true),
+    );
+    let error = sweep_once(&t.app).await.unwrap_err();
+    assert!(matches!(error, AppError::Crm(_)), "{error:?}");
+    assert!(error.retry_after().is_some());
+    assert!(t.app.store().get_cursor(System::Salesforce, "Lead").await.unwrap().is_none());
+    assert!(queued_keys(&t).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_sweep_writes_the_api_calls_it_made_to_the_usage_figures() {
+    let t = TestApp::new();
+    sweep_once(&t.app).await.unwrap();
+    // Lead and Contact: getUpdated and getDeleted each; contacts: one search page.
+    assert_eq!(t.app.store().api_calls_last_24h(System::Salesforce).await.unwrap(), 4);
+    assert_eq!(t.app.store().api_calls_last_24h(System::Hubspot).await.unwrap(), 1);
+}

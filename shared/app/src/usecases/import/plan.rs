@@ -1,0 +1,96 @@
+//! Planning an import before anything is written: which list to add to,
+//! why an import would create nothing, the WHERE clause, the chunk size, and
+//! the API cost estimate the review shows and the budget check uses.
+//!
+//! The estimate must stay in step with what [`super::run_import_chunk`] and
+//! [`super::import_start`] really call: the review promises a cost up front.
+
+use super::ChunkSize;
+use super::request::{ImportObjects, ImportRequest};
+use crate::ports::HUBSPOT_BATCH;
+use crate::{App, AppError};
+use crm_sync_domain::config::InclusionSegment;
+
+/// Rows per Bulk API result page, for the cost estimate.
+const BULK_ROWS_PER_PAGE: u64 = 50_000;
+/// Rows per SOQL query page.
+const QUERY_ROWS_PER_PAGE: u64 = 2_000;
+
+/// The list `add_to_segment` adds to, or why it cannot: only lead and
+/// contact imports, and only when the inclusion segment is a HubSpot list
+/// (a property filter cannot be joined by writing to a list).
+pub(super) fn segment_list(app: &App, request: &ImportRequest) -> Result<Option<String>, AppError> {
+    if !request.add_to_segment {
+        return Ok(None);
+    }
+    if !matches!(request.objects, ImportObjects::Leads | ImportObjects::Contacts | ImportObjects::LeadsAndContacts) {
+        return Err(AppError::Invalid(
+            "adding to the inclusion segment applies to lead and contact imports only; drop the option".into(),
+        ));
+    }
+    match &app.config().inclusion_segment {
+        Some(InclusionSegment::HubspotList(list)) => Ok(Some(list.clone())),
+        Some(InclusionSegment::PropertyFilter { property, .. }) => Err(AppError::Invalid(format!(
+            "the inclusion segment is a property filter on `{property}`, which an import cannot join; give the segment as a HubSpot list (`inclusion_segment.hubspot_list`) or drop the option"
+        ))),
+        None => Err(AppError::Invalid(
+            "the sync config has no inclusion segment, so every contact already gets every field; drop the option"
+                .into(),
+        )),
+    }
+}
+
+/// Why an import would create nothing: accounts or opportunities while
+/// their pair does not sync. Leads and contacts always sync.
+pub(super) fn blocked_reason(app: &App, objects: ImportObjects) -> Option<String> {
+    let config = app.config();
+    match objects {
+        ImportObjects::Accounts if !config.objects.companies => Some(
+            "company sync is off: an account import creates nothing. Turn on `objects.companies` in the sync config first"
+                .into(),
+        ),
+        ImportObjects::Opportunities if !config.objects.deals => Some(
+            "deal sync is off: an opportunity import creates nothing. Turn on `objects.deals` in the sync config first"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// ` WHERE <filter>`, or nothing.
+pub(super) fn where_clause(filter: Option<&str>) -> String {
+    match filter {
+        Some(f) => format!(" WHERE {f}"),
+        None => String::new(),
+    }
+}
+
+/// The request's chunk size, else the configured one; `Invalid` outside
+/// 1..=200,000.
+pub(super) fn chunk_size(app: &App, request: &ImportRequest) -> Result<ChunkSize, AppError> {
+    let size = request.chunk_size.unwrap_or(app.settings().import_chunk_size);
+    ChunkSize::new(size).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+/// HubSpot calls to add `records` to the segment list.
+pub(super) fn list_add_calls(records: u64, list: Option<&String>) -> u64 {
+    if list.is_some() { records.div_ceil(crm_sync_crm::hubspot::LIST_ADD_BATCH as u64) } else { 0 }
+}
+
+/// Whether `records` are read with Bulk API 2.0, and the (Salesforce,
+/// HubSpot) calls to import them in `chunks` chunks. HubSpot: one upsert
+/// per 100 records; list additions are counted by the caller.
+pub(super) fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64) {
+    let bulk = records > app.settings().bulk_threshold;
+    let salesforce = if records == 0 {
+        1
+    } else if bulk {
+        // count; the id scan when chunked; per chunk: create, poll, pages.
+        let scan = if chunks > 1 { 2 + records.div_ceil(BULK_ROWS_PER_PAGE) } else { 0 };
+        // Each chunk's job reads the whole filtered object and keeps its range.
+        1 + scan + chunks * (2 + records.div_ceil(BULK_ROWS_PER_PAGE))
+    } else {
+        1 + records.div_ceil(QUERY_ROWS_PER_PAGE)
+    };
+    (bulk, salesforce, records.div_ceil(HUBSPOT_BATCH as u64))
+}
