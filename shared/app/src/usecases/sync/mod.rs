@@ -368,18 +368,4 @@ impl<'a> PairSync<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_retry_outweighs_a_failure_and_a_failure_outweighs_success() {
-        let retry = RecordResult::Retry(Duration::from_secs(2));
-        assert_eq!(RecordResult::Done.worse(retry.clone()), retry);
-        assert_eq!(RecordResult::Failed("x".into()).worse(RecordResult::Done), RecordResult::Failed("x".into()));
-        assert_eq!(
-            RecordResult::Retry(Duration::from_secs(1)).worse(RecordResult::Retry(Duration::from_secs(5))),
-            RecordResult::Retry(Duration::from_secs(5))
-        );
-    }
-}
+mod tests;
