@@ -23,7 +23,7 @@ async fn two_messages_naming_one_record_share_one_sync_and_both_are_done() {
     let t = TestApp::new();
     let lead = t.salesforce.insert("Lead", json!({"Email": "ada@example.com", "LastName": "L", "Company": "X"}));
     let intent = sf_intent(&t, SfObject::Lead, &lead);
-    let outcome = sync_batch(&t.app, &[message("a", &[intent.clone()]), message("b", &[intent])]).await;
+    let outcome = sync_batch(&t.app, &[message("a", std::slice::from_ref(&intent)), message("b", &[intent])]).await;
     assert_eq!(outcome.items.len(), 2);
     assert!(outcome.items.iter().all(|i| i.result == ItemResult::Done), "{:?}", outcome.items);
     assert_eq!(t.hubspot.records("contacts").len(), 1, "one record, one create");

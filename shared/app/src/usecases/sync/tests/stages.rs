@@ -261,8 +261,7 @@ async fn a_stored_link_carries_the_planned_fingerprints_and_stage_and_resolves_t
             ..Unit::default()
         }];
         let mut pending = BTreeMap::new();
-        let mut state = crm_sync_domain::LinkState::default();
-        state.salesforce_last_modified = Some(t.now());
+        let state = crm_sync_domain::LinkState { salesforce_last_modified: Some(t.now()), ..Default::default() };
         pending
             .insert(0, write::PendingWrite { unit: 0, decision_link: state, lifecycle_stage: Some("customer".into()) });
         sync.store_links(pending).await;
