@@ -6,6 +6,10 @@
 //! property. Among several Salesforce records with one email, the domain's
 //! deterministic rule picks one and the others are reported as duplicates.
 //! It stores no link: a match only becomes a link once its writes succeed.
+//!
+//! Only units with no link, no result and a record on their own side are
+//! matched; a match found here is read in the same pass (the records come
+//! back with the match), so no further read is needed before planning.
 
 use super::{HsRecord, PairSync, SfRecord, Unit};
 use crate::codec::{HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, parse_time, soql_escape};

@@ -231,7 +231,8 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
     outcome
 }
 
-/// The store's name of the object pair.
+/// The store's name of the object pair. (The store keeps its own enum
+/// until it adopts the domain's; then this becomes the identity.)
 fn store_pair(pair: ObjectPair) -> crm_sync_store::ObjectPair {
     match pair {
         ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,

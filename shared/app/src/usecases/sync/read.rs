@@ -5,6 +5,11 @@
 //! fields are read. A record that is not found is left empty: when its own
 //! side sent the intent, the unit is marked `origin_missing` (deleted or
 //! merged away). A failed call marks the units of its chunk only.
+//!
+//! It must not decide or write: a record read here is only a snapshot for
+//! the planner. Reads are the largest share of a batch's API calls, so the
+//! number of calls per record must not grow with the batch (the cost tests
+//! hold it to a few calls per hundred records).
 
 use super::{HsRecord, PairSync, SfRecord};
 use crate::codec::HUBSPOT_SALESFORCE_ID_PROPERTY;
