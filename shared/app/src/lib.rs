@@ -6,6 +6,8 @@
 //! - [`config_file`]: reading the sync config from a settings file.
 //! - [`build`]: the one place the App is built: credentials, CRM clients,
 //!   the embedded store (local) or DynamoDB and SQS (feature `aws`).
+//! - [`codec`]: record snapshots and link state to and from the CRMs' and
+//!   the store's shapes, shared by the sync, imports and resyncs.
 //! - [`ports`]: what the use cases need from each CRM (batch-shaped traits).
 //! - [`usecases`]: webhook handling, sweep, import, sync, resync.
 //! - [`local`]: the local runtime (sync workers, sweep timer, import runner)
@@ -14,6 +16,8 @@
 //! - [`messages`]: the queue message bodies.
 //! - [`webhook`]: the wire formats of HubSpot deliveries and Salesforce
 //!   outbound messages.
+//! - `testing` (tests and feature `test-util` only): in-memory CRM fakes and
+//!   a test App over SQLite in memory and a manual clock.
 //! - [`domain`], [`store`]: the few lower-layer types the CLI and the
 //!   functions name, re-exported so that they depend on this crate only.
 //!
@@ -23,8 +27,9 @@
 
 pub mod adapters;
 pub mod app;
-pub mod config_file;
 pub mod build;
+pub mod codec;
+pub mod config_file;
 pub mod error;
 pub mod local;
 pub mod messages;

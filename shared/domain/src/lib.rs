@@ -18,6 +18,8 @@
 //! - [`rules`]: value normalisation, fingerprints, the four sync rules.
 //! - [`special`]: SPEC section 4 special fields and section 5 account creation.
 //! - [`decision`]: the per-record decision ([`decision::decide`]).
+//! - [`plan`]: the batch planner: records, links and read facts in, writes
+//!   and link updates out.
 //! - [`secret`]: [`secret::Secret`], the one credential type (never prints).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -29,6 +31,7 @@ pub mod error;
 pub mod intent;
 pub mod matching;
 pub mod model;
+pub mod plan;
 pub mod properties;
 pub mod rules;
 pub mod secret;

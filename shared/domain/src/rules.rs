@@ -220,6 +220,19 @@ pub enum FieldReason {
     OwnerNotMatched,
     /// A formula field change alone never triggers a write.
     FormulaDoesNotTrigger,
+    /// The contact's Salesforce campaigns differ from the HubSpot
+    /// "Salesforce Campaigns" value, which is replaced (SPEC section 4).
+    CampaignMembershipChanged,
+    /// The id a create is keyed by, so that a repeated create updates the
+    /// record it created (`HubSpot_Id__c`, `salesforce_id`).
+    CreateKey,
+    /// A new Opportunity gets the account linked to its deal's company.
+    AccountFromDealCompany,
+    /// A required field of a new Salesforce record had no value; the
+    /// placeholder is fingerprinted so that it never travels back.
+    RequiredPlaceholder,
+    /// A new HubSpot deal with no mapped pipeline joins the default one.
+    DefaultPipeline,
 }
 
 /// One field's inputs to a rule.

@@ -191,7 +191,7 @@ impl SalesforceReplication for SalesforceClient {
         // Both calls cover whole minutes; the earlier of their ends holds for both.
         let covered_to = [&updated.latest_date_covered, &deleted.latest_date_covered]
             .into_iter()
-            .map(|t| crate::usecases::sync::parse_time(Some(&Value::String(t.clone()))))
+            .map(|t| crate::codec::parse_time(Some(&Value::String(t.clone()))))
             .try_fold(end, |acc, t| t.map(|t| acc.min(t)))
             .unwrap_or(end);
         let mut changes: Vec<Changed> = updated.ids.into_iter().map(|id| Changed { id, deleted: false }).collect();

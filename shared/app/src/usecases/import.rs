@@ -27,13 +27,14 @@
 //! With `add_to_segment` (the segment being a HubSpot list) every imported
 //! contact is added to the list and so gets every mapped field.
 
+use crate::codec::{
+    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, categorize, category_name, encode_link_state, parse_time,
+    sf_snapshot, soql_escape,
+};
 use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
-use crate::usecases::sync::{
-    HUBSPOT_SALESFORCE_ID_PROPERTY, categorize, category_name, encode_link_state, maps_owner, owner_directory_for,
-    parse_time, sf_snapshot, soql_escape,
-};
+use crate::usecases::sync::special::owners::{maps_owner, owner_directory_for};
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
 use crm_sync_domain::chunks::{ChunkSize, plan_key_chunks};
@@ -437,7 +438,7 @@ async fn import_page(
         let mut props: Map<String, Value> = decision.hubspot_writes.into_iter().collect();
         // A first sync carries no opt-out (SPEC section 4); the property is
         // read-only in HubSpot anyway.
-        props.remove(crate::usecases::sync::HUBSPOT_OPT_OUT_PROPERTY);
+        props.remove(HUBSPOT_OPT_OUT_PROPERTY);
         let key = if pair == ObjectPair::Contact {
             let Some(email) = props.get(HUBSPOT_EMAIL_PROPERTY).and_then(Value::as_str).map(str::to_owned) else {
                 continue;

@@ -1,0 +1,201 @@
+//! Record codecs shared by the live sync and the imports: CRM records as the
+//! domain's snapshots, the domain's link state in the store's string map,
+//! the timestamps both CRMs send, deal stages, SOQL literals, and CRM error
+//! codes as sync-health categories.
+//!
+//! Everything here is pure and synchronous: no IO, no clock, no config. A
+//! codec must round-trip what it encodes (a link state survives the store),
+//! and must never invent data: an unparseable id or timestamp gives `None`
+//! (or the Unix epoch for a missing modified time, which loses every
+//! "changed last" comparison), not a guess.
+
+use crate::ports::{HsRecord, SfRecord};
+use chrono::{DateTime, TimeZone, Utc};
+use crm_sync_domain::error::ErrorCategory;
+use crm_sync_domain::model::FieldMap;
+use crm_sync_domain::rules::FieldFingerprint;
+use crm_sync_domain::{Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The field and property names the sync and the imports share, and the
+/// deal stage table: owned by the domain's planner, re-exported here so that
+/// callers that only encode records need not know the planner.
+pub use crm_sync_domain::plan::{
+    ACCOUNT_ID_PROPERTY, HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, NOT_PROVIDED,
+    SALESFORCE_HUBSPOT_ID_FIELD, STAGE_FIELD, stage_to_hubspot, stage_to_salesforce,
+};
+
+/// The store's name of a sync-health category (`"duplicates"`, ...).
+pub(crate) fn category_name(category: ErrorCategory) -> String {
+    match serde_json::to_value(category) {
+        Ok(Value::String(s)) => s,
+        _ => "other".to_owned(),
+    }
+}
+
+/// Sorts a per-record error code of either CRM into a sync-health category.
+pub(crate) fn categorize(code: &str) -> ErrorCategory {
+    let code = code.to_ascii_uppercase();
+    if code.contains("DUPLICATE") || code.contains("CONFLICT") {
+        ErrorCategory::Duplicates
+    } else if code.contains("ASSOCIATION") {
+        ErrorCategory::Associations
+    } else if code.contains("ACCESS")
+        || code.contains("PERMISSION")
+        || code.contains("INSUFFICIENT")
+        || code.contains("FORBIDDEN")
+    {
+        ErrorCategory::PermissionsOrAccess
+    } else if code.contains("LIMIT") || code.contains("RATE") {
+        ErrorCategory::ApiLimit
+    } else if code.contains("INVALID")
+        || code.contains("REQUIRED")
+        || code.contains("VALIDATION")
+        || code.contains("FIELD")
+        || code.contains("VALUE")
+        || code.contains("STRING_TOO_LONG")
+    {
+        ErrorCategory::PropertyValueOrValidation
+    } else {
+        ErrorCategory::Other
+    }
+}
+
+/// Parses the timestamps both CRMs send: RFC 3339, Salesforce's
+/// `2024-05-01T10:00:00.000+0000`, or epoch milliseconds.
+pub(crate) fn parse_time(value: Option<&Value>) -> Option<DateTime<Utc>> {
+    let text = match value? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    text.parse::<i64>().ok().and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+/// A Salesforce record as the domain's snapshot. The Opportunity stage is
+/// translated to HubSpot's stage ids so that both sides compare alike; the
+/// planner translates written stages back to labels. `None` when the id is
+/// not a Salesforce id.
+pub(crate) fn sf_snapshot(record: &SfRecord, object: SfObject) -> Option<RecordSnapshot> {
+    let id = SalesforceId::parse(&record.id).ok()?;
+    let modified = parse_time(record.fields.get("LastModifiedDate"))
+        .or_else(|| parse_time(record.fields.get("SystemModstamp")))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let mut fields: FieldMap = record.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    if object == SfObject::Opportunity
+        && let Some(Value::String(stage)) = fields.get_mut(STAGE_FIELD)
+    {
+        // Compared in HubSpot's stage ids; written back as labels.
+        *stage = stage_to_hubspot(stage).to_owned();
+    }
+    Some(RecordSnapshot::salesforce(id, object, fields, modified))
+}
+
+/// A HubSpot record as the domain's snapshot; `None` when the id is not a
+/// HubSpot id.
+pub(crate) fn hs_snapshot(record: &HsRecord, pair: ObjectPair) -> Option<RecordSnapshot> {
+    let id = HubSpotId::parse(&record.id).ok()?;
+    let modified = parse_time(record.properties.get("hs_lastmodifieddate"))
+        .or_else(|| parse_time(record.properties.get("lastmodifieddate")))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let fields: FieldMap = record.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Some(RecordSnapshot::hubspot(id, pair, fields, modified))
+}
+
+/// The email held in `name`, normalised; `None` when absent or invalid.
+pub(crate) fn email_in(fields: &Map<String, Value>, name: &str) -> Option<Email> {
+    fields.get(name).and_then(Value::as_str).and_then(|s| Email::parse(s).ok())
+}
+
+/// The link-state key holding the Salesforce last-modified time.
+const LAST_MODIFIED_KEY: &str = "_salesforce_last_modified";
+/// The contact's HubSpot lifecycle stage when its link was last stored, so
+/// that a change can be carried to its company (SPEC section 4).
+pub(crate) const LIFECYCLE_KEY: &str = "_hubspot_lifecyclestage";
+
+/// The domain's link state, in the store's string map.
+pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, print) in &state.fingerprints {
+        out.insert(key.clone(), format!("{}|{}", print.salesforce.as_str(), print.hubspot.as_str()));
+    }
+    if let Some(t) = state.salesforce_last_modified {
+        out.insert(LAST_MODIFIED_KEY.to_owned(), t.to_rfc3339());
+    }
+    out
+}
+
+/// The store's string map back as the domain's link state. Entries that are
+/// not fingerprints (such as [`LIFECYCLE_KEY`]) are ignored.
+pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
+    let mut state = LinkState::default();
+    for (key, value) in map {
+        if key == LAST_MODIFIED_KEY {
+            state.salesforce_last_modified = DateTime::parse_from_rfc3339(value).ok().map(|t| t.with_timezone(&Utc));
+        } else if let Some((sf, hs)) = value.split_once('|') {
+            let print: Option<FieldFingerprint> = serde_json::from_value(serde_json::json!({
+                "salesforce": sf, "hubspot": hs
+            }))
+            .ok();
+            if let Some(print) = print {
+                state.fingerprints.insert(key.clone(), print);
+            }
+        }
+    }
+    state
+}
+
+/// Escapes a value for a single-quoted SOQL literal.
+pub(crate) fn soql_escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crm_sync_domain::LinkState;
+    use crm_sync_domain::rules::FieldFingerprint;
+
+    #[test]
+    fn a_link_state_survives_the_store_string_map() {
+        let mut state = LinkState::default();
+        let key = "jobtitle<->Title";
+        state.fingerprints.insert(key.into(), FieldFingerprint::of(key, &Some("CTO".into()), &None));
+        state.salesforce_last_modified = parse_time(Some(&Value::String("2024-05-01T10:00:00.000+0000".into())));
+        let decoded = decode_link_state(&encode_link_state(&state));
+        assert_eq!(decoded, state);
+    }
+
+    #[test]
+    fn both_crms_timestamp_formats_parse() {
+        let sf = parse_time(Some(&Value::String("2024-05-01T10:00:00.000+0000".into()))).unwrap();
+        let hs = parse_time(Some(&Value::String("2024-05-01T10:00:00Z".into()))).unwrap();
+        let ms = parse_time(Some(&Value::String("1714557600000".into()))).unwrap();
+        assert_eq!(sf, hs);
+        assert_eq!(hs, ms);
+        assert_eq!(parse_time(Some(&Value::Null)), None);
+    }
+
+    #[test]
+    fn per_record_error_codes_fall_into_sync_health_categories() {
+        assert_eq!(categorize("DUPLICATE_VALUE"), ErrorCategory::Duplicates);
+        assert_eq!(categorize("REQUIRED_FIELD_MISSING"), ErrorCategory::PropertyValueOrValidation);
+        assert_eq!(categorize("INSUFFICIENT_ACCESS_OR_READONLY"), ErrorCategory::PermissionsOrAccess);
+        assert_eq!(categorize("VALIDATION_ERROR"), ErrorCategory::PropertyValueOrValidation);
+        assert_eq!(categorize("UNKNOWN_EXCEPTION"), ErrorCategory::Other);
+        assert_eq!(category_name(ErrorCategory::PropertyValueOrValidation), "property_value_or_validation");
+    }
+
+    #[test]
+    fn soql_literals_are_escaped() {
+        assert_eq!(soql_escape("o'brien\\x"), "o\\'brien\\\\x");
+    }
+}

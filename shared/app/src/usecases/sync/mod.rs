@@ -1,0 +1,372 @@
+//! Syncing a batch of intents, as a pipeline of stages over one pair of
+//! objects at a time.
+//!
+//! [`sync_batch`] fans the intents of a batch of queue messages in (one
+//! entry per record, however many intents name it), runs the pipeline once
+//! per object pair, and fans the per-record results back out to the
+//! messages. The stages, in order:
+//!
+//! 1. [`units`]: one unit per record, joined through the stored links (read
+//!    for the whole batch in one store call).
+//! 2. [`read`]: both sides read by id, batched.
+//! 3. [`matching`]: the other side of records with no link.
+//! 4. [`special`]: what the special fields need from outside the records
+//!    (company creation, campaigns, owners, segment membership, deal
+//!    accounts), read before planning; associations and lifecycle stages
+//!    carried after the writes.
+//! 5. [`write`]: the IO executor: hands the records to the domain's planner
+//!    and applies the planned writes with batch calls, settling each result.
+//! 6. [`links`]: the links and fingerprints of every record whose writes
+//!    all succeeded.
+//!
+//! The whole batch shares its API calls: reads are grouped per object (HubSpot
+//! 100 per call, Salesforce 200 per call), and so are writes. Every create is
+//! an idempotent upsert keyed by the source record (HubSpot contacts by email,
+//! companies and deals by `salesforce_id`; Salesforce by the `HubSpot_Id__c`
+//! External ID), and links are stored with conditional writes, so a message
+//! delivered twice or handled by two workers at once writes once.
+//!
+//! Invariants every stage keeps: a unit with a result (failed or to retry)
+//! is left alone by every later stage; one user change gives at most one
+//! write per side; a value just written is fingerprinted in the link, so it
+//! does not come back as an echo.
+
+mod links;
+mod matching;
+mod read;
+pub(crate) mod special;
+mod units;
+mod write;
+
+use crate::App;
+use crate::messages::parse_intents;
+use crate::ports::{HsRecord, SfRecord};
+use crate::usage::flush_usage;
+use crm_sync_crm::error::CrmError;
+use crm_sync_domain::error::{ErrorCategory, Verdict};
+use crm_sync_domain::{ObjectPair, SfObject, SyncIntent};
+use crm_sync_store::{ErrorReport, Link, ReceivedMessage};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+use tracing::{info, instrument, warn};
+
+/// Kept at their old paths for callers outside the sync.
+pub use crate::codec::{
+    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, NOT_PROVIDED, SALESFORCE_HUBSPOT_ID_FIELD,
+};
+pub(crate) use crate::codec::{categorize, category_name};
+
+/// Retry delay after losing a conditional link write to another worker.
+const RACE_RETRY: Duration = Duration::from_secs(1);
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemResult {
+    /// Every intent synced or was skipped with a reason.
+    Done,
+    /// Try the message again after this delay (429, 5xx, lock, lost race).
+    RetryAfter(Duration),
+    /// A permanent failure, already recorded in sync health.
+    Failed { reason: String },
+}
+
+/// The result of one queue message, with what the caller needs to settle it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageOutcome {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub result: ItemResult,
+}
+
+/// Counts of what a batch did, per side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStats {
+    /// Records created / updated, keyed `"<side>:<object>"`, e.g.
+    /// `"hubspot:contact"`, `"salesforce:Lead"`.
+    pub created: BTreeMap<String, u64>,
+    pub updated: BTreeMap<String, u64>,
+    /// Records that needed no write.
+    pub unchanged: u64,
+    /// Records skipped, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Records that failed, by error category.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl SyncStats {
+    pub fn add(&mut self, other: &SyncStats) {
+        for (k, v) in &other.created {
+            *self.created.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.updated {
+            *self.updated.entry(k.clone()).or_default() += v;
+        }
+        self.unchanged += other.unchanged;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// The outcome of [`sync_batch`], one entry per message, in input order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// One per message, in the order the messages came in.
+    pub items: Vec<MessageOutcome>,
+    /// What the whole batch did, across object pairs.
+    pub stats: SyncStats,
+}
+
+/// How one record ended. A unit holding a result is finished: later stages
+/// leave it alone, and its link is not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RecordResult {
+    /// Synced (link stored) or skipped for a reason.
+    Done,
+    /// Try again after this delay; nothing about the record is recorded.
+    Retry(Duration),
+    /// A permanent failure, recorded in sync health with this message.
+    Failed(String),
+}
+
+impl RecordResult {
+    /// The result of two outcomes for one message: a retry outweighs a
+    /// failure (the failure will come again), a failure outweighs success.
+    fn worse(self, other: RecordResult) -> RecordResult {
+        use RecordResult::*;
+        match (self, other) {
+            (Retry(a), Retry(b)) => Retry(a.max(b)),
+            (Retry(a), _) | (_, Retry(a)) => Retry(a),
+            (Failed(a), _) | (_, Failed(a)) => Failed(a),
+            _ => Done,
+        }
+    }
+}
+
+/// Syncs every intent of the messages. Never fails as a whole: each message
+/// gets its own result, and the caller settles it (delete, or change its
+/// visibility for a retry).
+#[instrument(skip_all, fields(messages = messages.len(), intents = tracing::field::Empty))]
+pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome {
+    let mut outcome = BatchOutcome::default();
+    let mut per_message: Vec<(usize, Vec<SyncIntent>)> = Vec::new();
+    let mut results: Vec<Option<ItemResult>> = vec![None; messages.len()];
+    for (i, message) in messages.iter().enumerate() {
+        match parse_intents(&message.body) {
+            Ok(intents) => per_message.push((i, intents)),
+            Err(error) => {
+                warn!(message_id = %message.id, %error, "MessageRejected");
+                let report = ErrorReport {
+                    key: format!("message:{}", message.id),
+                    category: category_name(ErrorCategory::Other),
+                    pair: crm_sync_store::ObjectPair::Contact,
+                    salesforce_id: None,
+                    hubspot_id: None,
+                    message: format!("the queue message is not a sync intent: {error}"),
+                    retryable: false,
+                };
+                if let Err(error) = app.store().record_error(&report).await {
+                    warn!(%error, "ErrorNotRecorded");
+                    results[i] = Some(ItemResult::RetryAfter(RACE_RETRY));
+                } else {
+                    results[i] = Some(ItemResult::Failed { reason: report.message });
+                }
+            }
+        }
+    }
+    // One entry per record, whatever number of intents named it.
+    let mut by_pair: BTreeMap<ObjectPair, Vec<SyncIntent>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for (_, intents) in &per_message {
+        for intent in intents {
+            if seen.insert(intent.record_key()) {
+                by_pair.entry(intent.pair()).or_default().push(intent.clone());
+            }
+        }
+    }
+    tracing::Span::current().record("intents", seen.len());
+    let mut record_results: HashMap<String, RecordResult> = HashMap::new();
+    for (pair, intents) in by_pair {
+        let mut sync = PairSync::new(app, pair, &mut outcome.stats);
+        let results = sync.run(&intents).await;
+        for (intent, result) in intents.iter().zip(results) {
+            record_results.insert(intent.record_key(), result);
+        }
+    }
+    for (i, intents) in per_message {
+        let mut result = RecordResult::Done;
+        for intent in &intents {
+            let r = record_results.get(&intent.record_key()).cloned().unwrap_or(RecordResult::Done);
+            result = result.worse(r);
+        }
+        results[i] = Some(match result {
+            RecordResult::Done => ItemResult::Done,
+            RecordResult::Retry(d) => ItemResult::RetryAfter(d),
+            RecordResult::Failed(reason) => ItemResult::Failed { reason },
+        });
+    }
+    if let Err(error) = flush_usage(app).await {
+        warn!(%error, "UsageNotRecorded");
+    }
+    outcome.items = messages
+        .iter()
+        .zip(results)
+        .map(|(m, r)| MessageOutcome {
+            message_id: m.id.clone(),
+            receipt_handle: m.receipt_handle.clone(),
+            result: r.unwrap_or(ItemResult::Done),
+        })
+        .collect();
+    info!(
+        created = outcome.stats.created.values().sum::<u64>(),
+        updated = outcome.stats.updated.values().sum::<u64>(),
+        unchanged = outcome.stats.unchanged,
+        errors = outcome.stats.errors.values().sum::<u64>(),
+        "BatchSynced"
+    );
+    outcome
+}
+
+/// The store's name of the object pair. (The store keeps its own enum
+/// until it adopts the domain's; then this becomes the identity.)
+fn store_pair(pair: ObjectPair) -> crm_sync_store::ObjectPair {
+    match pair {
+        ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
+        ObjectPair::Company => crm_sync_store::ObjectPair::Company,
+        ObjectPair::Deal => crm_sync_store::ObjectPair::Deal,
+    }
+}
+
+/// The pair's name in statistics keys and sync-health error keys.
+fn pair_name(pair: ObjectPair) -> &'static str {
+    match pair {
+        ObjectPair::Contact => "contact",
+        ObjectPair::Company => "company",
+        ObjectPair::Deal => "deal",
+    }
+}
+
+/// One record being synced: what is known of each side.
+///
+/// Built by the units stage, filled by read and matching, planned and
+/// written by the write stage. Ids are the stores' strings (Salesforce ids
+/// in their 18-character form), so that they compare with stored links.
+#[derive(Debug, Clone, Default)]
+struct Unit {
+    /// Record keys of the intents this unit answers.
+    intent_keys: Vec<String>,
+    /// An import or resync named the record: every mapping applies in full.
+    forced: bool,
+    /// The stored link, as read when the batch started.
+    link: Option<Link>,
+    /// The Salesforce object (Lead or Contact for a contact unit).
+    sf_object: Option<SfObject>,
+    /// The Salesforce id, once known (intent, link, match or create).
+    sf_id: Option<String>,
+    /// The HubSpot id, once known (intent, link, match or create).
+    hs_id: Option<String>,
+    /// The Salesforce record as read; `None` when absent or not read.
+    sf: Option<SfRecord>,
+    /// The HubSpot record as read; `None` when absent or not read.
+    hs: Option<HsRecord>,
+    /// The side the first intent came from had no record (deleted).
+    origin_missing: bool,
+    /// Set once the unit is finished (see [`RecordResult`]).
+    result: Option<RecordResult>,
+}
+
+/// The pipeline over one object pair of a batch: its units and the batch's
+/// statistics. Each stage is an `impl` block in its own module.
+struct PairSync<'a> {
+    app: &'a App,
+    /// Every unit of this pipeline is of this pair.
+    pair: ObjectPair,
+    /// Shared by the pairs of one batch.
+    stats: &'a mut SyncStats,
+    /// Indexed by the `usize` every stage passes around.
+    units: Vec<Unit>,
+}
+
+impl<'a> PairSync<'a> {
+    fn new(app: &'a App, pair: ObjectPair, stats: &'a mut SyncStats) -> Self {
+        PairSync { app, pair, stats, units: Vec::new() }
+    }
+
+    /// Marks units after a failed CRM call: retry on a retryable error,
+    /// else failed (the worse result wins over one already set).
+    pub(super) fn fail_units(&mut self, units: &[usize], error: &CrmError) {
+        for &u in units {
+            let result = match error.verdict {
+                Verdict::Retryable { after } => RecordResult::Retry(after),
+                Verdict::Permanent => RecordResult::Failed(error.message.clone()),
+            };
+            let unit = &mut self.units[u];
+            unit.result = Some(unit.result.take().map_or(result.clone(), |r| r.worse(result)));
+        }
+    }
+
+    /// Runs every stage over the intents of one pair; one result per
+    /// intent, in input order.
+    async fn run(&mut self, intents: &[SyncIntent]) -> Vec<RecordResult> {
+        if self.pair != ObjectPair::Contact
+            && let Err(error) = self.app.ensure_hubspot_schema().await
+        {
+            warn!(%error, "HubSpotSchemaNotReady");
+            let delay = error.retry_after().unwrap_or(Duration::from_secs(60));
+            return intents.iter().map(|_| RecordResult::Retry(delay)).collect();
+        }
+        if let Err(error) = self.collect(intents).await {
+            warn!(pair = pair_name(self.pair), %error, "LinksUnreadable");
+            return intents.iter().map(|_| RecordResult::Retry(RACE_RETRY)).collect();
+        }
+        self.read().await;
+        self.match_unlinked().await;
+        self.plan_and_write().await;
+        let mut by_key: HashMap<&str, RecordResult> = HashMap::new();
+        for unit in &self.units {
+            let result = unit.result.clone().unwrap_or(RecordResult::Done);
+            for key in &unit.intent_keys {
+                by_key.insert(key.as_str(), result.clone());
+            }
+        }
+        intents.iter().map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or(RecordResult::Done)).collect()
+    }
+
+    /// Records a unit's per-record failure in sync health (keyed by the
+    /// record, so a later success resolves it) and finishes the unit; when
+    /// the store cannot record it, the unit is retried instead.
+    pub(super) async fn record_failure(&mut self, u: usize, code: &str, message: &str, retryable: bool) {
+        let unit = &self.units[u];
+        let category = categorize(code);
+        let key = match (&unit.hs_id, &unit.sf_id) {
+            (Some(hs), _) => format!("{}:hubspot:{hs}", pair_name(self.pair)),
+            (None, Some(sf)) => format!("{}:salesforce:{sf}", pair_name(self.pair)),
+            (None, None) => format!("{}:unknown", pair_name(self.pair)),
+        };
+        let report = ErrorReport {
+            key,
+            category: category_name(category),
+            pair: store_pair(self.pair),
+            salesforce_id: unit.sf_id.clone(),
+            hubspot_id: unit.hs_id.clone(),
+            message: format!("{code}: {message}"),
+            retryable,
+        };
+        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
+        let result = match self.app.store().record_error(&report).await {
+            Ok(_) => RecordResult::Failed(report.message),
+            Err(error) => {
+                warn!(%error, "ErrorNotRecorded");
+                RecordResult::Retry(RACE_RETRY)
+            }
+        };
+        self.units[u].result = Some(result);
+    }
+}
+
+#[cfg(test)]
+mod tests;

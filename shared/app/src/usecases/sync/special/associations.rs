@@ -1,0 +1,126 @@
+//! Associations between HubSpot records that follow Salesforce lookups:
+//! before planning, the account of a deal about to create an Opportunity
+//! (from the deal's first associated company); after the writes, the
+//! company association of contacts and deals whose account travelled.
+//!
+//! Associations never block a record's sync: an association that fails is
+//! reported in sync health (`associations`) and the record stays synced.
+
+use crate::codec::category_name;
+use crate::ports::HUBSPOT_BATCH;
+use crate::usecases::sync::units::read_links;
+use crate::usecases::sync::{PairSync, RecordResult, store_pair};
+use crm_sync_domain::error::ErrorCategory;
+use crm_sync_domain::{ObjectPair, SalesforceId};
+use crm_sync_store::{ErrorReport, ObjectPair as StorePair};
+use std::collections::HashMap;
+use tracing::{debug, warn};
+
+impl PairSync<'_> {
+    /// For HubSpot deals about to create an Opportunity: the Salesforce
+    /// account linked to each deal's first associated company (one call per
+    /// 100 deals). A deal whose company is not linked gets no account.
+    pub(in crate::usecases::sync) async fn deal_accounts(&mut self) -> HashMap<usize, String> {
+        let mut accounts = HashMap::new();
+        if self.pair != ObjectPair::Deal {
+            return accounts;
+        }
+        let units: Vec<usize> = (0..self.units.len())
+            .filter(|&u| {
+                let unit = &self.units[u];
+                unit.result.is_none() && !unit.origin_missing && unit.hs.is_some() && unit.sf.is_none()
+            })
+            .collect();
+        // Each deal's first company, then their links in one read.
+        let mut firsts: Vec<(usize, String)> = Vec::new();
+        for chunk in units.chunks(HUBSPOT_BATCH) {
+            let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].hs_id.clone()).collect();
+            let associated = match self.app.hubspot().associated_ids("deals", "companies", &ids).await {
+                Ok(found) => found,
+                Err(error) => {
+                    self.fail_units(chunk, &error);
+                    continue;
+                }
+            };
+            for &u in chunk {
+                let id = self.units[u].hs_id.clone().unwrap_or_default();
+                if let Some(company) = associated.get(&id).and_then(|c| c.first()) {
+                    firsts.push((u, company.clone()));
+                }
+            }
+        }
+        if firsts.is_empty() {
+            return accounts;
+        }
+        let companies: Vec<String> = firsts.iter().map(|(_, c)| c.clone()).collect();
+        match read_links(self.app, StorePair::Company, &[], &companies).await {
+            Ok(links) => {
+                for (u, company) in firsts {
+                    match links.by_hubspot(&company) {
+                        Some(link) => {
+                            accounts.insert(u, link.salesforce_id.clone());
+                        }
+                        None => debug!("CompanyNotLinkedYet"),
+                    }
+                }
+            }
+            Err(error) => warn!(%error, "LinkUnreadable"),
+        }
+        accounts
+    }
+
+    /// Associates HubSpot contacts (or deals) with the companies linked to
+    /// their Salesforce accounts (one call per 100 pairs). A failure is
+    /// recorded in sync health (`associations`) and does not undo the
+    /// record's sync.
+    pub(in crate::usecases::sync) async fn associate_companies(&mut self, follow: Vec<(usize, SalesforceId)>) {
+        let (from_object, name) = match self.pair {
+            ObjectPair::Deal => ("deals", "deal"),
+            _ => ("contacts", "contact"),
+        };
+        let synced: Vec<(usize, String, SalesforceId)> = follow
+            .into_iter()
+            .filter(|(u, _)| matches!(self.units[*u].result, Some(RecordResult::Done)))
+            .filter_map(|(u, account)| Some((u, self.units[u].hs_id.clone()?, account)))
+            .collect();
+        let mut pairs: Vec<(usize, String, String)> = Vec::new();
+        if !synced.is_empty() {
+            // The accounts' company links, in one read.
+            let accounts: Vec<String> = synced.iter().map(|(_, _, a)| a.as_str().to_owned()).collect();
+            match read_links(self.app, StorePair::Company, &accounts, &[]).await {
+                Ok(links) => {
+                    for (u, contact, account) in synced {
+                        match links.by_salesforce(account.as_str()) {
+                            Some(link) => pairs.push((u, contact, link.hubspot_id.clone())),
+                            None => debug!("AccountNotLinkedYet"),
+                        }
+                    }
+                }
+                Err(error) => warn!(%error, "LinkUnreadable"),
+            }
+        }
+        for chunk in pairs.chunks(HUBSPOT_BATCH) {
+            let ids: Vec<(String, String)> = chunk.iter().map(|(_, c, co)| (c.clone(), co.clone())).collect();
+            match self.app.hubspot().associate(from_object, "companies", &ids).await {
+                Ok(()) => *self.stats.updated.entry("hubspot:association".into()).or_default() += ids.len() as u64,
+                Err(error) => {
+                    for (u, _, _) in chunk {
+                        let report = ErrorReport {
+                            key: format!("{name}:association:{}", self.units[*u].hs_id.clone().unwrap_or_default()),
+                            category: category_name(ErrorCategory::Associations),
+                            pair: store_pair(self.pair),
+                            salesforce_id: self.units[*u].sf_id.clone(),
+                            hubspot_id: self.units[*u].hs_id.clone(),
+                            message: format!("{}: {}", error.code, error.message),
+                            retryable: error.is_retryable(),
+                        };
+                        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
+                        if let Err(error) = self.app.store().record_error(&report).await {
+                            warn!(%error, "ErrorNotRecorded");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The batch as a whole: fan-in of messages, the write stage's effects
+//! through the full pipeline, settling results into messages.
+
+use super::*;
+use crate::testing::crm_error;
+use crm_sync_crm::error::System;
+
+#[tokio::test]
+async fn a_message_that_is_not_an_intent_is_recorded_and_failed_alone() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "ada@example.com", "LastName": "L", "Company": "X"}));
+    let good = message("good", &[sf_intent(&t, SfObject::Lead, &lead)]);
+    let bad = ReceivedMessage { body: "not json".into(), ..message("bad", &[]) };
+    let outcome = sync_batch(&t.app, &[bad, good]).await;
+    assert!(matches!(outcome.items[0].result, ItemResult::Failed { .. }), "{:?}", outcome.items[0]);
+    assert_eq!(outcome.items[1].result, ItemResult::Done);
+    assert_eq!(outcome.items[0].receipt_handle, "handle-bad");
+    assert!(t.app.store().get_error("message:bad").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn two_messages_naming_one_record_share_one_sync_and_both_are_done() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "ada@example.com", "LastName": "L", "Company": "X"}));
+    let intent = sf_intent(&t, SfObject::Lead, &lead);
+    let outcome = sync_batch(&t.app, &[message("a", std::slice::from_ref(&intent)), message("b", &[intent])]).await;
+    assert_eq!(outcome.items.len(), 2);
+    assert!(outcome.items.iter().all(|i| i.result == ItemResult::Done), "{:?}", outcome.items);
+    assert_eq!(t.hubspot.records("contacts").len(), 1, "one record, one create");
+    assert_eq!(outcome.stats.created.get("hubspot:contact"), Some(&1));
+    assert_eq!(t.hubspot.calls().invocations("batch_upsert"), 1);
+}
+
+#[tokio::test]
+async fn a_new_lead_creates_a_hubspot_contact_keyed_by_email_and_is_linked() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "Ada@Example.com", "LastName": "Lovelace", "Company": "X"}));
+    let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert_eq!(outcome.items[0].result, ItemResult::Done);
+    let contacts = t.hubspot.records("contacts");
+    let (id, props) = contacts.iter().next().unwrap();
+    assert_eq!(props["lastname"], "Lovelace");
+    let link = link_of(&t, ObjectPair::Contact, &lead).await.unwrap();
+    assert_eq!(&link.hubspot_id, id);
+    assert_eq!(link.salesforce_object, "Lead");
+}
+
+#[tokio::test]
+async fn a_new_hubspot_contact_creates_a_lead_with_placeholders_for_its_required_fields() {
+    let t = TestApp::new();
+    let contact = t.hubspot.insert("contacts", json!({"email": "ada@example.com", "firstname": "Ada"}));
+    let outcome = sync(&t, &[hs_intent(&t, ObjectPair::Contact, &contact)]).await;
+    assert_eq!(outcome.items[0].result, ItemResult::Done);
+    let leads = t.salesforce.records("Lead");
+    let lead = leads.values().next().unwrap();
+    assert_eq!(lead["LastName"], NOT_PROVIDED);
+    assert_eq!(lead[SALESFORCE_HUBSPOT_ID_FIELD], Value::String(contact.clone()));
+    assert_eq!(outcome.stats.created.get("salesforce:Lead"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_change_is_written_once_and_the_next_sync_writes_nothing_back() {
+    let t = TestApp::new();
+    let (lead, contact) = linked_contact(&t, "ada@example.com").await;
+    sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    t.advance(Duration::from_secs(60));
+    t.salesforce.edit("Lead", &lead, json!({"Title": "CTO"}));
+    let first = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert_eq!(hs_prop(&t, "contacts", &contact, "jobtitle").as_deref(), Some("CTO"));
+    assert_eq!(first.stats.updated.get("hubspot:contact"), Some(&1));
+    let writes = t.hubspot.calls().invocations("batch_update") + t.salesforce.calls().invocations("update");
+    t.advance(Duration::from_secs(60));
+    let echo = sync(&t, &[hs_intent(&t, ObjectPair::Contact, &contact)]).await;
+    assert_eq!(echo.stats.unchanged, 1, "{:?}", echo.stats);
+    let after = t.hubspot.calls().invocations("batch_update") + t.salesforce.calls().invocations("update");
+    assert_eq!(after, writes, "no echo write");
+}
+
+#[tokio::test]
+async fn a_record_refused_by_the_crm_is_recorded_in_sync_health_and_fails_its_message() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "bad@example.com", "LastName": "L", "Company": "X"}));
+    t.hubspot.refuse_record("contacts", "bad@example.com", "INVALID_EMAIL", "no");
+    let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert!(matches!(outcome.items[0].result, ItemResult::Failed { .. }), "{:?}", outcome.items);
+    assert_eq!(outcome.stats.errors.get("property_value_or_validation"), Some(&1), "{:?}", outcome.stats);
+    assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_none(), "no link for a failed write");
+}
+
+#[tokio::test]
+async fn a_retryable_write_failure_retries_the_message_and_stores_no_link() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "ada@example.com", "LastName": "L", "Company": "X"}));
+    t.hubspot.calls().fail_next("batch_upsert", 1, &crm_error(System::Hubspot, 429, "RATE_LIMIT", true));
+    let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert!(matches!(outcome.items[0].result, ItemResult::RetryAfter(_)), "{:?}", outcome.items);
+    assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_none());
+}
+
+#[tokio::test]
+async fn an_opt_out_travels_through_the_unsubscribe_call_not_a_property_write() {
+    let t = TestApp::new();
+    let (lead, contact) = linked_contact(&t, "ada@example.com").await;
+    sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    t.advance(Duration::from_secs(60));
+    t.salesforce.edit("Lead", &lead, json!({"HasOptedOutOfEmail": true}));
+    let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert!(t.hubspot.unsubscribed().contains("ada@example.com"), "{:?}", outcome.stats);
+    assert_eq!(outcome.stats.updated.get("hubspot:opt_out"), Some(&1));
+    assert_ne!(hs_prop(&t, "contacts", &contact, HUBSPOT_OPT_OUT_PROPERTY).as_deref(), Some("true"));
+}
+
+#[tokio::test]
+async fn a_record_deleted_on_its_own_side_loses_its_link_and_the_other_side_stays() {
+    let t = TestApp::new();
+    let (lead, contact) = linked_contact(&t, "ada@example.com").await;
+    t.salesforce.delete("Lead", &lead);
+    let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert_eq!(outcome.stats.skipped.get("deleted"), Some(&1));
+    assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_none());
+    assert!(t.hubspot.get("contacts", &contact).is_some(), "deletions do not travel");
+}

@@ -1,0 +1,169 @@
+//! Stage 1: units from intents and links.
+//!
+//! Owns turning the batch's intents into one [`Unit`] per record, joined
+//! through the stored links, so that a Salesforce intent and a HubSpot intent
+//! for two linked records become one unit (and one sync), and reading links
+//! for the whole pipeline: every stage that needs links gathers its ids
+//! first and reads them through [`read_links`], one store call per batch
+//! (never one per record). It reads the store only, never a CRM, and writes
+//! nothing.
+
+use super::{PairSync, Unit, store_pair};
+use crate::App;
+use crm_sync_domain::intent::IntentObject;
+use crm_sync_domain::model::RecordId;
+use crm_sync_domain::{SfObject, SyncIntent};
+use crm_sync_store::{Link, StoreResult};
+use std::collections::{BTreeSet, HashMap};
+
+/// The stored links of one object pair, found by either id.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LinkIndex {
+    by_salesforce: HashMap<String, Link>,
+    by_hubspot: HashMap<String, Link>,
+}
+
+impl LinkIndex {
+    /// Files a link under both of its ids.
+    fn insert(&mut self, link: Link) {
+        self.by_hubspot.insert(link.hubspot_id.clone(), link.clone());
+        self.by_salesforce.insert(link.salesforce_id.clone(), link);
+    }
+
+    /// The link of a Salesforce record.
+    pub(super) fn by_salesforce(&self, id: &str) -> Option<&Link> {
+        self.by_salesforce.get(id)
+    }
+
+    /// The link of a HubSpot record.
+    pub(super) fn by_hubspot(&self, id: &str) -> Option<&Link> {
+        self.by_hubspot.get(id)
+    }
+}
+
+/// Reads the links of `pair` for these Salesforce and HubSpot ids, as one
+/// read per batch. Ids that appear twice are read once; ids with no link
+/// are simply absent from the index.
+pub(super) async fn read_links(
+    app: &App,
+    pair: crm_sync_store::ObjectPair,
+    salesforce_ids: &[String],
+    hubspot_ids: &[String],
+) -> StoreResult<LinkIndex> {
+    let store = app.store();
+    let salesforce_ids: BTreeSet<&String> = salesforce_ids.iter().collect();
+    let hubspot_ids: BTreeSet<&String> = hubspot_ids.iter().collect();
+    let mut index = LinkIndex::default();
+    // The store's batch reads (`get_links_by_salesforce_ids`,
+    // `get_links_by_hubspot_ids`) replace these two loops once it has them.
+    for id in salesforce_ids {
+        if let Some(link) = store.get_link_by_salesforce(pair, id).await? {
+            index.insert(link);
+        }
+    }
+    for id in hubspot_ids {
+        if let Some(link) = store.get_link_by_hubspot(pair, id).await? {
+            index.insert(link);
+        }
+    }
+    Ok(index)
+}
+
+impl PairSync<'_> {
+    /// Builds one unit per record, joined through stored links (read for all
+    /// the intents at once).
+    pub(super) async fn collect(&mut self, intents: &[SyncIntent]) -> StoreResult<()> {
+        let mut salesforce_ids = Vec::new();
+        let mut hubspot_ids = Vec::new();
+        for intent in intents {
+            match intent.record_id() {
+                RecordId::Salesforce(id) => salesforce_ids.push(id.as_str().to_owned()),
+                RecordId::HubSpot(id) => hubspot_ids.push(id.as_str().to_owned()),
+            }
+        }
+        let links = read_links(self.app, store_pair(self.pair), &salesforce_ids, &hubspot_ids).await?;
+        self.join(intents, &links);
+        Ok(())
+    }
+
+    /// One unit per record: an intent whose record (or whose linked record)
+    /// already has a unit joins it.
+    pub(super) fn join(&mut self, intents: &[SyncIntent], links: &LinkIndex) {
+        let mut by_sf: HashMap<String, usize> = HashMap::new();
+        let mut by_hs: HashMap<String, usize> = HashMap::new();
+        for intent in intents {
+            let forced = intent.trigger.is_forced();
+            let key = intent.record_key();
+            match intent.record_id() {
+                RecordId::Salesforce(id) => {
+                    let id = id.as_str().to_owned();
+                    if let Some(&u) = by_sf.get(&id) {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        continue;
+                    }
+                    let link = links.by_salesforce(&id).cloned();
+                    if let Some(hs) = link.as_ref().map(|l| l.hubspot_id.clone())
+                        && let Some(&u) = by_hs.get(&hs)
+                    {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        by_sf.insert(id, u);
+                        continue;
+                    }
+                    let object = match intent.object() {
+                        IntentObject::Salesforce(o) => o,
+                        IntentObject::HubSpot(_) => continue,
+                    };
+                    let unit = Unit {
+                        intent_keys: vec![key],
+                        forced,
+                        hs_id: link.as_ref().map(|l| l.hubspot_id.clone()),
+                        sf_object: Some(
+                            link.as_ref().and_then(|l| SfObject::parse(&l.salesforce_object)).unwrap_or(object),
+                        ),
+                        sf_id: Some(id.clone()),
+                        link,
+                        ..Unit::default()
+                    };
+                    by_sf.insert(id, self.units.len());
+                    if let Some(hs) = &unit.hs_id {
+                        by_hs.insert(hs.clone(), self.units.len());
+                    }
+                    self.units.push(unit);
+                }
+                RecordId::HubSpot(id) => {
+                    let id = id.as_str().to_owned();
+                    if let Some(&u) = by_hs.get(&id) {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        continue;
+                    }
+                    let link = links.by_hubspot(&id).cloned();
+                    if let Some(sf) = link.as_ref().map(|l| l.salesforce_id.clone())
+                        && let Some(&u) = by_sf.get(&sf)
+                    {
+                        self.units[u].intent_keys.push(key);
+                        self.units[u].forced |= forced;
+                        by_hs.insert(id, u);
+                        continue;
+                    }
+                    let unit = Unit {
+                        intent_keys: vec![key],
+                        forced,
+                        sf_id: link.as_ref().map(|l| l.salesforce_id.clone()),
+                        sf_object: link.as_ref().and_then(|l| SfObject::parse(&l.salesforce_object)),
+                        hs_id: Some(id.clone()),
+                        link,
+                        ..Unit::default()
+                    };
+                    by_hs.insert(id, self.units.len());
+                    if let Some(sf) = &unit.sf_id {
+                        by_sf.insert(sf.clone(), self.units.len());
+                    }
+                    self.units.push(unit);
+                }
+            }
+        }
+    }
+}
