@@ -12,20 +12,24 @@ use crm_sync_store::StoreError;
 use crate::config::QueueUrls;
 use crate::dynamo::{GSI1, TableNames};
 
+/// Backend names in [`StoreError::Backend`], as the adapters use them.
 const DDB: &str = "dynamodb";
 const SQS: &str = "sqs";
 
 /// The TTL attribute (epoch seconds) of both tables.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
+/// Maps a DynamoDB SDK error of `operation` to a backend error.
 fn ddb<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::backend(DDB, operation, e)
 }
 
+/// Maps an SQS SDK error of `operation` to a backend error.
 fn sqs<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::backend(SQS, operation, e)
 }
 
+/// A string key attribute (every key of both tables is a string).
 fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -34,10 +38,13 @@ fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
         .map_err(ddb("define attribute"))
 }
 
+/// One element of a key schema.
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
     KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(ddb("define key"))
 }
 
+/// Turns on TTL deletion by [`TTL_ATTRIBUTE`]. Deletion is lazy (up to days
+/// late); the adapters never depend on it, they compare expiry themselves.
 async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {
     client
         .update_time_to_live()

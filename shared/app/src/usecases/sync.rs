@@ -247,14 +247,6 @@ pub(crate) fn categorize(code: &str) -> ErrorCategory {
     }
 }
 
-fn store_pair(pair: ObjectPair) -> crm_sync_store::ObjectPair {
-    match pair {
-        ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
-        ObjectPair::Company => crm_sync_store::ObjectPair::Company,
-        ObjectPair::Deal => crm_sync_store::ObjectPair::Deal,
-    }
-}
-
 fn pair_name(pair: ObjectPair) -> &'static str {
     match pair {
         ObjectPair::Contact => "contact",
@@ -522,7 +514,7 @@ impl<'a> PairSync<'a> {
     /// Builds one unit per record, joined through stored links.
     async fn collect(&mut self, intents: &[SyncIntent]) -> Result<(), crm_sync_store::StoreError> {
         let store = self.app.store();
-        let spair = store_pair(self.pair);
+        let spair = self.pair;
         let mut by_sf: HashMap<String, usize> = HashMap::new();
         let mut by_hs: HashMap<String, usize> = HashMap::new();
         for intent in intents {
@@ -845,7 +837,7 @@ impl<'a> PairSync<'a> {
         let report = ErrorReport {
             key,
             category: category_name(category),
-            pair: store_pair(self.pair),
+            pair: self.pair,
             salesforce_id: unit.sf_id.clone(),
             hubspot_id: unit.hs_id.clone(),
             message: format!("{code}: {message}"),
@@ -1065,8 +1057,7 @@ impl<'a> PairSync<'a> {
                 // Deleted (or merged away) on its own side: the link goes,
                 // the other side's record stays (deletions do not travel).
                 if let Some(link) = &unit.link
-                    && let Err(error) =
-                        self.app.store().delete_link(store_pair(self.pair), &link.salesforce_id, link.version).await
+                    && let Err(error) = self.app.store().delete_link(self.pair, &link.salesforce_id, link.version).await
                 {
                     warn!(%error, "LinkNotDeleted");
                 }
@@ -1466,7 +1457,7 @@ impl<'a> PairSync<'a> {
                         let report = ErrorReport {
                             key: format!("{name}:association:{}", self.units[*u].hs_id.clone().unwrap_or_default()),
                             category: category_name(ErrorCategory::Associations),
-                            pair: store_pair(self.pair),
+                            pair: self.pair,
                             salesforce_id: self.units[*u].sf_id.clone(),
                             hubspot_id: self.units[*u].hs_id.clone(),
                             message: format!("{}: {}", error.code, error.message),
@@ -1564,7 +1555,7 @@ impl<'a> PairSync<'a> {
             };
             writes.push(LinkWrite {
                 link: Link {
-                    pair: store_pair(self.pair),
+                    pair: self.pair,
                     salesforce_object: unit.sf_object.unwrap_or(SfObject::Lead).api_name().to_owned(),
                     salesforce_id: sf_id,
                     hubspot_id: hs_id,
