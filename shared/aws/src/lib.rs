@@ -14,6 +14,14 @@
 //! embedded adapter (both pass the one contract suite, run here against
 //! DynamoDB Local and an SQS emulator), and nothing else. Item layouts and
 //! names are documented in `docs/storage.md`.
+//!
+//! Testing: `tests/contract_aws.rs` runs the contract suite (feature
+//! `test-util` of `crm-sync-store`, enabled in this crate's dev-dependencies)
+//! with fresh, uniquely named tables and queues per test. It needs the
+//! emulators: `source scripts/emulators.sh && emulators_start` exports their
+//! endpoints, then `cargo test -p crm-sync-aws`; `./scripts/test.sh` does both.
+//! Queue time is real time there (SQS keeps its own clock), store time a
+//! manual clock.
 
 pub mod config;
 pub mod dynamo;

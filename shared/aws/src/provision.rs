@@ -64,6 +64,12 @@ async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<()
 
 /// Creates the state table (pk, sk; GSI `gsi1` on gsi1pk, gsi1sk) and the
 /// seen-events table (pk), on demand, with TTL on `expires_at`.
+///
+/// On-demand billing because the load is bursty (imports, sweeps every 15
+/// minutes) and mostly idle between. The index is sparse and projects
+/// everything: only jobs and sync-health errors carry its keys, and their
+/// listings need every attribute. Seen events get their own table so their
+/// high write rate and short TTL never mix with the state.
 pub async fn create_tables(client: &aws_sdk_dynamodb::Client, names: &TableNames) -> Result<(), StoreError> {
     client
         .create_table()
@@ -102,7 +108,9 @@ pub async fn create_tables(client: &aws_sdk_dynamodb::Client, names: &TableNames
 }
 
 /// Creates `<name>-dlq` and `<name>` with a redrive policy sending messages
-/// received more than `max_receive_count` times to the former.
+/// received more than `max_receive_count` times to the former. Both keep
+/// messages 14 days (SQS's maximum), so a dead letter waits for an operator
+/// through a long weekend and more.
 pub async fn create_queue_pair(
     client: &aws_sdk_sqs::Client,
     name: &str,

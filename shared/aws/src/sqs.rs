@@ -25,6 +25,7 @@ use crm_sync_store::*;
 use std::time::Duration;
 use tracing::debug;
 
+/// Backend name in [`StoreError::Backend`].
 const BACKEND: &str = "sqs";
 /// SQS's batch limit for send, delete and receive.
 pub const SQS_BATCH: usize = 10;
@@ -89,6 +90,9 @@ fn to_received(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage> {
 
 impl SqsQueue {
     /// A queue by URL, with the URL of its dead-letter queue.
+    /// The queue and its dead-letter queue must already exist, the first
+    /// with a redrive policy onto the second. Receives return at once when
+    /// the queue is empty; see [`SqsQueue::with_long_polling`].
     pub fn new(
         client: Client,
         name: impl Into<String>,

@@ -60,6 +60,8 @@ impl ClaimStore for DynamoStore {
         }
     }
 
+    /// `DeleteItem` conditional on `owner` and an unexpired claim: an owner
+    /// whose claim expired (and may have been taken) cannot delete it.
     async fn release_claim(&self, claim_key: &str, owner: &str) -> StoreResult<bool> {
         let now = self.clock.now();
         let result = self

@@ -40,6 +40,9 @@ impl CursorStore for DynamoStore {
         .transpose()
     }
 
+    /// `PutItem` with `attribute_not_exists(pk)` for the first position,
+    /// `UpdateItem` with `position = :from` after that. Either losing its
+    /// condition means another sweep moved the cursor first.
     async fn advance_cursor(
         &self,
         system: System,

@@ -4,7 +4,7 @@
 //! Marking is a `PutItem` per id conditional on
 //! `attribute_not_exists(pk) OR expires_ms <= :now`: a succeeded put means
 //! the id is new. Ids repeated within one call are answered locally (only the
-//! first occurrence asks the table), and the puts run [`MARK_CONCURRENCY`] at
+//! first occurrence asks the table), and the puts run `MARK_CONCURRENCY` (16) at
 //! a time.
 
 use std::time::Duration;
@@ -48,6 +48,8 @@ impl DynamoStore {
 
 #[async_trait]
 impl SeenEventStore for DynamoStore {
+    /// Asks the table once per distinct id, `MARK_CONCURRENCY` (16) at a time,
+    /// answering repeats within the call locally (`false`), in input order.
     async fn mark_events_seen(&self, event_ids: &[String], ttl: Duration) -> StoreResult<Vec<bool>> {
         let now = self.clock.now();
         // An id repeated within the call is answered locally: only its first

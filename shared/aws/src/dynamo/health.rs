@@ -35,6 +35,9 @@ fn error_from_item(item: &Item) -> Result<SyncHealthError, StoreError> {
 
 #[async_trait]
 impl SyncHealthStore for DynamoStore {
+    /// One `UpdateItem` built from the report: the `SET` list names the ids
+    /// only when the report has them, and `gsi1sk` moves to the new last-seen
+    /// time so the index lists the entry as the most recent.
     async fn record_error(&self, report: &ErrorReport) -> StoreResult<SyncHealthError> {
         let now = millis(self.clock.now());
         let mut set = vec![
@@ -116,6 +119,8 @@ impl SyncHealthStore for DynamoStore {
             .transpose()
     }
 
+    /// `DeleteItem` returning the old item: whether there was one decides the
+    /// answer, in the same call.
     async fn resolve_error(&self, error_key: &str) -> StoreResult<bool> {
         let out = self
             .client

@@ -82,6 +82,10 @@ fn chunk_from_item(item: &Item) -> Result<ImportChunk, StoreError> {
 
 #[async_trait]
 impl ImportJobStore for DynamoStore {
+    /// One `TransactWriteItems` of the job and every chunk, each conditional
+    /// on its key being free: all or nothing, and a retried plan with the same
+    /// id fails whole. DynamoDB caps a transaction at 100 items, hence
+    /// [`MAX_CHUNKS_PER_JOB`]; more chunks are refused before any call.
     async fn create_import_job(
         &self,
         id: &str,
@@ -166,6 +170,9 @@ impl ImportJobStore for DynamoStore {
         self.get_item("get import job", key(job_pk(id), "JOB")).await?.as_ref().map(job_from_item).transpose()
     }
 
+    /// Queries `gsi1` (`IMPORT_JOBS`) newest first. Index reads are eventually
+    /// consistent: a job created a moment ago may be missing from the list,
+    /// never from [`ImportJobStore::get_import_job`].
     async fn list_import_jobs(&self) -> StoreResult<Vec<ImportJob>> {
         let items: Vec<Item> = self
             .client
@@ -204,6 +211,8 @@ impl ImportJobStore for DynamoStore {
         }
     }
 
+    /// One strongly consistent `Query` of the job's partition for `CHUNK#`
+    /// sort keys, which come back in index order.
     async fn list_chunks(&self, job_id: &str) -> StoreResult<Vec<ImportChunk>> {
         let items: Vec<Item> = self
             .client
@@ -285,6 +294,9 @@ impl ImportJobStore for DynamoStore {
         Ok(Some(chunk))
     }
 
+    /// One `UpdateItem` conditional on the chunk being `running` and held by
+    /// `owner`; it also moves the lease forward, so a worker that keeps
+    /// checkpointing keeps its chunk.
     async fn checkpoint_chunk(
         &self,
         job_id: &str,
@@ -402,6 +414,8 @@ impl ImportJobStore for DynamoStore {
         }
     }
 
+    /// One `UpdateItem` conditional on the caller holding the chunk; the lease
+    /// is dropped, so the chunk stays failed until a new job is planned.
     async fn fail_chunk(&self, job_id: &str, index: u32, owner: &str, message: &str) -> StoreResult<()> {
         let result = self
             .client

@@ -248,7 +248,7 @@ impl LinkStore for DynamoStore {
         self.write_link(link, condition).await
     }
 
-    /// Up to [`LINK_WRITE_CONCURRENCY`] transactions at once. A lost condition
+    /// Up to `LINK_WRITE_CONCURRENCY` (16) transactions at once. A lost condition
     /// is that write's own result; a backend failure fails the whole call
     /// (writes already made stay, as they would after a crash).
     async fn put_links(&self, writes: &[LinkWrite]) -> StoreResult<Vec<StoreResult<u64>>> {

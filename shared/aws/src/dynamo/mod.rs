@@ -20,6 +20,13 @@
 //! `expires_at` (epoch seconds) is only the table's TTL attribute, so
 //! DynamoDB's lazy TTL deletion never changes an answer.
 //!
+//! Adding to the store: a new capability gets its trait in
+//! `crm_sync_store::ports`, its checks in the contract suite, a file here and
+//! one in `crm_sync_store::sqlite`; a new kind of item gets its own `pk`
+//! prefix and a row in the table of `docs/storage.md`. Keys and attribute
+//! names are a stored format: DynamoDB has no schema to migrate, so changing
+//! one means reading both forms until every live item is rewritten.
+//!
 //! [`System::as_str`]: crm_sync_store::System::as_str
 //! [`ObjectPair::as_str`]: crm_sync_store::ObjectPair::as_str
 

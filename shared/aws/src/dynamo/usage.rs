@@ -15,6 +15,8 @@ use super::{DynamoStore, Item};
 
 #[async_trait]
 impl ApiUsageStore for DynamoStore {
+    /// `ADD calls :n` on the current bucket (created on first use) and a TTL
+    /// two days out: atomic under any number of concurrent workers.
     async fn add_api_calls(&self, system: System, calls: u64) -> StoreResult<()> {
         let bucket = clock::usage_bucket(self.clock.now());
         self.client

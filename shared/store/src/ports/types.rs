@@ -21,15 +21,20 @@ use super::{ObjectPair, System};
 /// value last synced, which is how echoes are recognised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
+    /// The pair the link belongs to; links of different pairs never collide.
     pub pair: ObjectPair,
     /// `Lead`, `Contact`, `Account` or `Opportunity`.
     pub salesforce_object: String,
+    /// The Salesforce record id (18 characters, as the sync stores it).
     pub salesforce_id: String,
+    /// The HubSpot record id.
     pub hubspot_id: String,
+    /// Field name -> fingerprint of the value last synced, on either side.
     pub fingerprints: BTreeMap<String, String>,
     /// Version for optimistic concurrency: 1 after creation, +1 per update.
     /// Ignored on write (the store sets it); read it back from `get_*`.
     pub version: u64,
+    /// When the store last wrote the link (its clock; ignored on write).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -46,13 +51,16 @@ pub enum LinkCondition {
 /// One write of a batch of link writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkWrite {
+    /// The link as it should be stored (its `version` is ignored).
     pub link: Link,
+    /// What must hold for the write to happen.
     pub condition: LinkCondition,
 }
 
 /// A page of links, for listing a whole pair.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LinkPage {
+    /// At most the `limit` asked for.
     pub links: Vec<Link>,
     /// Pass back to get the next page; `None` at the end.
     pub next: Option<String>,
@@ -70,10 +78,13 @@ pub enum Claim {
 /// A stored sweep cursor: everything changed before `position` has been queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SweepCursor {
+    /// The CRM swept.
     pub system: System,
     /// CRM object name (`Lead`, `contacts`, ...).
     pub object: String,
+    /// The next listing starts here (exactly as stored, to the nanosecond).
     pub position: DateTime<Utc>,
+    /// When the cursor last moved (store clock).
     pub updated_at: DateTime<Utc>,
     /// The listing that set `position` stopped early (a bounded listing of a
     /// large window): the next one resumes exactly there, with no overlap.
@@ -85,14 +96,20 @@ pub struct SweepCursor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
+    /// Created with its chunks; no chunk claimed yet.
     Planned,
+    /// At least one chunk has been claimed.
     Running,
+    /// Stopped by an operator or by the API budget; chunks are not claimed.
     Paused,
+    /// Every chunk is done.
     Completed,
+    /// Given up (an operator's or the use case's decision).
     Failed,
 }
 
 impl JobStatus {
+    /// The stored name; never change it.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Planned => "planned",
@@ -103,6 +120,7 @@ impl JobStatus {
         }
     }
 
+    /// Parses the name written by [`JobStatus::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "planned" => Some(JobStatus::Planned),
@@ -119,14 +137,18 @@ impl JobStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChunkStatus {
+    /// Not claimed yet.
     Pending,
     /// Claimed by a worker whose lease has not ended.
     Running,
+    /// Completed with its final counts (added to the job once).
     Done,
+    /// Failed by its worker, with the message kept in `error`.
     Failed,
 }
 
 impl ChunkStatus {
+    /// The stored name; never change it.
     pub fn as_str(self) -> &'static str {
         match self {
             ChunkStatus::Pending => "pending",
@@ -136,6 +158,7 @@ impl ChunkStatus {
         }
     }
 
+    /// Parses the name written by [`ChunkStatus::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pending" => Some(ChunkStatus::Pending),
@@ -159,6 +182,7 @@ pub struct ChunkCounts {
 }
 
 impl ChunkCounts {
+    /// Adds `other`, field by field.
     pub fn add(&mut self, other: ChunkCounts) {
         self.read += other.read;
         self.queued += other.queued;
@@ -170,14 +194,17 @@ impl ChunkCounts {
 /// (objects, filters, estimate), stored as JSON and returned untouched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportJob {
+    /// The caller's id for the job (unique; creating it twice fails).
     pub id: String,
     pub status: JobStatus,
     pub spec: serde_json::Value,
+    /// Chunks planned at creation; never changes.
     pub chunks_total: u32,
     /// Chunks marked done.
     pub chunks_done: u32,
     /// Sum of the counts of done chunks.
     pub counts: ChunkCounts,
+    /// Store clock at creation; jobs list newest first by it.
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -187,11 +214,14 @@ pub struct ImportJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportChunk {
     pub job_id: String,
+    /// Position in the job, from 0; chunks list in this order.
     pub index: u32,
     pub spec: serde_json::Value,
     pub status: ChunkStatus,
     /// Worker holding the lease while `Running`.
     pub owner: Option<String>,
+    /// End of the owner's lease (store clock); after it, anyone may take the
+    /// chunk over. `None` once the chunk is done or failed.
     pub lease_until: Option<DateTime<Utc>>,
     /// Resume point written by the worker (e.g. a Bulk API locator).
     pub checkpoint: Option<String>,
@@ -199,6 +229,7 @@ pub struct ImportChunk {
     pub counts: ChunkCounts,
     /// How many times the chunk was claimed.
     pub attempts: u32,
+    /// The worker's message when `Failed`.
     pub error: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
@@ -206,7 +237,9 @@ pub struct ImportChunk {
 /// A new chunk, as the planner produces it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewChunk {
+    /// Position in the job; unique within it.
     pub index: u32,
+    /// The chunk's range, stored as JSON and returned untouched.
     pub spec: serde_json::Value,
 }
 
@@ -221,14 +254,19 @@ pub struct ErrorReport {
     /// `api_limit`, `other`).
     pub category: String,
     pub pair: ObjectPair,
+    /// The Salesforce side of the record, if known.
     pub salesforce_id: Option<String>,
+    /// The HubSpot side of the record, if known.
     pub hubspot_id: Option<String>,
     /// The CRM's own message.
     pub message: String,
+    /// Whether a later attempt may succeed without anyone fixing data.
     pub retryable: bool,
 }
 
 /// A sync-health entry: the last report for a key, plus its history counters.
+///
+/// Fields as in [`ErrorReport`] (the latest one), plus the history below.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncHealthError {
     pub key: String,
@@ -237,8 +275,11 @@ pub struct SyncHealthError {
     pub salesforce_id: Option<String>,
     pub hubspot_id: Option<String>,
     pub message: String,
+    /// Reports recorded for this key since it was last resolved.
     pub attempts: u32,
+    /// Store clock at the first of those reports.
     pub first_seen: DateTime<Utc>,
+    /// Store clock at the latest; the listing order.
     pub last_seen: DateTime<Utc>,
     pub retryable: bool,
 }

@@ -10,6 +10,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{SqliteStore, db_err, from_millis, millis, to_i64};
 use crate::ports::{ErrorFilter, ErrorReport, ObjectPair, StoreResult, SyncHealthError, SyncHealthStore};
 
+/// A sync-health entry from a row of [`ERROR_COLUMNS`]. An unknown pair
+/// name (never written by this code) reads as `contact` rather than failing
+/// the whole listing.
 fn error_from_row(row: &Row<'_>) -> rusqlite::Result<SyncHealthError> {
     let pair: String = row.get(2)?;
     Ok(SyncHealthError {
@@ -26,6 +29,7 @@ fn error_from_row(row: &Row<'_>) -> rusqlite::Result<SyncHealthError> {
     })
 }
 
+/// The `sync_errors` columns, in the order [`error_from_row`] reads them.
 const ERROR_COLUMNS: &str =
     "key, category, pair, salesforce_id, hubspot_id, message, attempts, first_seen, last_seen, retryable";
 

@@ -19,6 +19,8 @@ use crate::ports::{
     ChunkCounts, ChunkStatus, ImportChunk, ImportJob, ImportJobStore, JobStatus, NewChunk, StoreResult,
 };
 
+/// A job from a row of [`JOB_COLUMNS`], its spec still as JSON text (see
+/// [`finish_job`]).
 fn job_from_row(row: &Row<'_>) -> rusqlite::Result<(ImportJob, String)> {
     let status: String = row.get(1)?;
     Ok((
@@ -36,13 +38,17 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<(ImportJob, String)> {
     ))
 }
 
+/// Decodes the spec read by [`job_from_row`].
 fn finish_job((mut job, spec): (ImportJob, String)) -> Result<ImportJob, StoreError> {
     job.spec = serde_json::from_str(&spec).map_err(|e| StoreError::corrupt(format!("spec of job {}", job.id), e))?;
     Ok(job)
 }
 
+/// The `import_jobs` columns, in the order [`job_from_row`] reads them.
 const JOB_COLUMNS: &str = "id, status, spec, chunks_total, chunks_done, read, queued, failed, created_at, updated_at";
 
+/// The job with this id, read on `conn` (inside the caller's transaction
+/// when it has one, so the job returned is the one just written).
 fn load_job(conn: &Connection, id: &str) -> Result<Option<ImportJob>, StoreError> {
     conn.query_row(&format!("SELECT {JOB_COLUMNS} FROM import_jobs WHERE id = ?1"), [id], job_from_row)
         .optional()
@@ -51,6 +57,8 @@ fn load_job(conn: &Connection, id: &str) -> Result<Option<ImportJob>, StoreError
         .transpose()
 }
 
+/// A chunk from a row of [`CHUNK_COLUMNS`], its spec still as JSON text
+/// (see [`finish_chunk`]).
 fn chunk_from_row(row: &Row<'_>) -> rusqlite::Result<(ImportChunk, String)> {
     let status: String = row.get(3)?;
     let lease: Option<i64> = row.get(5)?;
@@ -72,15 +80,18 @@ fn chunk_from_row(row: &Row<'_>) -> rusqlite::Result<(ImportChunk, String)> {
     ))
 }
 
+/// Decodes the spec read by [`chunk_from_row`].
 fn finish_chunk((mut chunk, spec): (ImportChunk, String)) -> Result<ImportChunk, StoreError> {
     chunk.spec = serde_json::from_str(&spec)
         .map_err(|e| StoreError::corrupt(format!("spec of chunk {}/{}", chunk.job_id, chunk.index), e))?;
     Ok(chunk)
 }
 
+/// The `import_chunks` columns, in the order [`chunk_from_row`] reads them.
 const CHUNK_COLUMNS: &str =
     "job_id, idx, spec, status, owner, lease_until, checkpoint, read, queued, failed, attempts, error, updated_at";
 
+/// One chunk, read on `conn` (inside the caller's transaction if any).
 fn load_chunk(conn: &Connection, job_id: &str, index: u32) -> Result<Option<ImportChunk>, StoreError> {
     conn.query_row(
         &format!("SELECT {CHUNK_COLUMNS} FROM import_chunks WHERE job_id = ?1 AND idx = ?2"),

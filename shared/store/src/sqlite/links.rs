@@ -22,6 +22,9 @@ use super::{SqliteStore, db_err, from_millis, millis, to_i64, to_u64};
 use crate::error::StoreError;
 use crate::ports::{Link, LinkCondition, LinkPage, LinkStore, LinkWrite, ObjectPair, StoreResult};
 
+/// A link from a row of [`LINK_COLUMNS`], with its fingerprints still as
+/// JSON text: decoding them may fail with [`StoreError::Corrupt`], which a
+/// row mapper cannot return, so [`finish_link`] does it after.
 fn link_from_row(row: &Row<'_>) -> rusqlite::Result<(Link, String)> {
     let pair: String = row.get(0)?;
     let fingerprints: String = row.get(4)?;
@@ -39,14 +42,20 @@ fn link_from_row(row: &Row<'_>) -> rusqlite::Result<(Link, String)> {
     ))
 }
 
+/// Decodes the fingerprints read by [`link_from_row`].
 fn finish_link((mut link, fingerprints): (Link, String)) -> Result<Link, StoreError> {
     link.fingerprints = serde_json::from_str(&fingerprints)
         .map_err(|e| StoreError::corrupt(format!("fingerprints of link {}", link.salesforce_id), e))?;
     Ok(link)
 }
 
+/// The `links` columns, in the order [`link_from_row`] reads them.
 const LINK_COLUMNS: &str = "pair, salesforce_id, hubspot_id, salesforce_object, fingerprints, version, updated_at";
 
+/// One link write under its condition, on a connection or inside the caller's
+/// transaction (`put_links`). Zero rows changed means the condition failed:
+/// for a create, the conflict clause swallowed a duplicate of either key; for
+/// an update, the version or the HubSpot id did not match.
 fn write_link(tx: &Connection, w: &LinkWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let link = &w.link;
     let fingerprints = serde_json::to_string(&link.fingerprints)

@@ -35,6 +35,7 @@ pub struct SqliteQueue {
     settings: QueueSettings,
 }
 
+/// A fresh message id or receipt handle (random UUID).
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
