@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use crm_sync_store::clock;
 use crm_sync_store::*;
 
+use super::DynamoStore;
 use super::item::*;
-use super::{BACKEND, DynamoStore};
 
 #[async_trait]
 impl ClaimStore for DynamoStore {

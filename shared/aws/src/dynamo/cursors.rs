@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use crm_sync_store::*;
 
+use super::DynamoStore;
 use super::item::*;
-use super::{BACKEND, DynamoStore};
 
 /// The stored form of a cursor position: RFC 3339 with as many fraction
 /// digits as needed, so equal instants have equal text.

@@ -19,8 +19,8 @@ const MARK_CONCURRENCY: usize = 16;
 use async_trait::async_trait;
 use crm_sync_store::*;
 
+use super::DynamoStore;
 use super::item::*;
-use super::{BACKEND, DynamoStore};
 
 impl DynamoStore {
     /// Marks one id until `now + ttl`; true if it was new (or its old mark

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use crm_sync_store::*;
 
+use super::DynamoStore;
 use super::GSI1;
 use super::item::*;
-use super::{DynamoStore, Item};
 
 /// Partition of the GSI holding every sync-health error by last-seen time.
 const ERRORS_PARTITION: &str = "SYNC_ERRORS";

@@ -17,15 +17,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use crm_sync_store::clock;
 use crm_sync_store::*;
 
-use super::GSI1;
+use super::DynamoStore;
 use super::item::*;
-use super::{BACKEND, DynamoStore, Item};
+use super::{GSI1, MAX_CHUNKS_PER_JOB};
 
 /// Partition of the GSI holding every import job, newest last.
 const JOBS_PARTITION: &str = "IMPORT_JOBS";
-
-/// Most chunks a job may have: one transaction of at most 100 items.
-pub const MAX_CHUNKS_PER_JOB: usize = 99;
 
 /// The partition of a job and its chunks.
 fn job_pk(id: &str) -> String {

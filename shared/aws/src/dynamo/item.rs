@@ -13,7 +13,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use crm_sync_store::{ObjectPair, StoreError};
 
-use super::{BACKEND, Item};
+/// Backend name in [`StoreError::Backend`].
+pub(super) const BACKEND: &str = "dynamodb";
+
+/// One DynamoDB item (or key), as the SDK takes and returns it.
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// A string attribute.
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
@@ -126,4 +130,13 @@ pub(super) fn transaction_condition_failed<R>(
 /// backend error rather than a panic.
 pub(super) fn build_err(operation: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> StoreError {
     move |e| StoreError::backend(BACKEND, operation, e)
+}
+
+/// DynamoDB kept answering part of a batch read with `UnprocessedKeys`
+/// (throttling) through every retry.
+#[derive(Debug, thiserror::Error)]
+#[error("{left} keys of a batch read still unprocessed after {retries} retries")]
+pub struct UnprocessedKeys {
+    pub left: usize,
+    pub retries: u32,
 }

@@ -21,8 +21,8 @@ use crm_sync_store::*;
 use futures::StreamExt;
 use tracing::debug;
 
+use super::DynamoStore;
 use super::item::*;
-use super::{BACKEND, DynamoStore, Item};
 
 /// Link writes in flight at once in `put_links`.
 const LINK_WRITE_CONCURRENCY: usize = 16;
@@ -30,15 +30,6 @@ const LINK_WRITE_CONCURRENCY: usize = 16;
 const BATCH_GET_LIMIT: usize = 100;
 /// Retries of a page's `UnprocessedKeys` before a batch read gives up.
 const BATCH_GET_RETRIES: u32 = 8;
-
-/// DynamoDB kept answering part of a batch read with `UnprocessedKeys`
-/// (throttling) through every retry.
-#[derive(Debug, thiserror::Error)]
-#[error("{left} keys of a batch read still unprocessed after {retries} retries")]
-pub struct UnprocessedKeys {
-    pub left: usize,
-    pub retries: u32,
-}
 
 /// Which copy of a link a batch read looks up: the item keyed by the
 /// Salesforce id (`SF`) or the one keyed by the HubSpot id (`HS`).

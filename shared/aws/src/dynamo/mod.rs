@@ -30,11 +30,10 @@
 //! [`System::as_str`]: crm_sync_store::System::as_str
 //! [`ObjectPair::as_str`]: crm_sync_store::ObjectPair::as_str
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use crm_sync_store::clock::Clock;
 use crm_sync_store::{StoreError, StoreResult};
 
@@ -47,19 +46,16 @@ mod item;
 mod links;
 mod usage;
 
-pub use imports::MAX_CHUNKS_PER_JOB;
-pub use links::UnprocessedKeys;
+pub use item::UnprocessedKeys;
 
-use item::{sdk_err, transaction_condition_failed};
+use item::{BACKEND, Item, sdk_err, transaction_condition_failed};
 
-/// Backend name in [`StoreError::Backend`].
-const BACKEND: &str = "dynamodb";
+/// Most chunks a job may have: its creation is one transaction of the job
+/// and its chunks, and a transaction holds at most 100 items.
+pub const MAX_CHUNKS_PER_JOB: usize = 99;
 /// Name of the global secondary index used for listing jobs and errors. It
 /// is sparse: only import jobs and sync-health errors carry `gsi1pk`/`gsi1sk`.
 pub const GSI1: &str = "gsi1";
-
-/// One DynamoDB item (or key), as the SDK takes and returns it.
-type Item = HashMap<String, AttributeValue>;
 
 /// Names of the tables the store uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use crm_sync_store::clock;
 use crm_sync_store::*;
 
+use super::DynamoStore;
 use super::item::*;
-use super::{DynamoStore, Item};
 
 #[async_trait]
 impl ApiUsageStore for DynamoStore {

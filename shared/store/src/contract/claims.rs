@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Harness;
-use super::R;
+use super::harness::{Harness, R};
 use super::queue::LONG;
 use crate::ports::*;
 

@@ -1,6 +1,6 @@
 //! Checks of [`CursorStore`]: compare-and-set advances and exact positions.
 
-use super::{Harness, R, epoch, expect_condition_failed};
+use super::harness::{Harness, R, epoch, expect_condition_failed};
 use crate::ports::*;
 
 pub async fn a_cursor_advances_only_from_the_expected_position(h: &dyn Harness) -> R {

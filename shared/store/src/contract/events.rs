@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Harness, R};
+use super::harness::{Harness, R};
 
 pub async fn a_webhook_event_id_is_new_once_until_its_ttl_ends(h: &dyn Harness) -> R {
     let store = h.store().await?;

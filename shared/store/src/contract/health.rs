@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Harness, R};
+use super::harness::{Harness, R};
 use crate::ports::*;
 
 fn report(key: &str, category: &str, message: &str) -> ErrorReport {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Harness, R, expect_condition_failed};
+use super::harness::{Harness, R, expect_condition_failed};
 use crate::ports::*;
 
 fn chunks(n: u32) -> Vec<NewChunk> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Harness, R, epoch, expect_condition_failed, link};
+use super::harness::{Harness, R, epoch, expect_condition_failed, link};
 use crate::error::StoreError;
 use crate::ports::*;
 

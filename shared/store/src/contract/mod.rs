@@ -1,6 +1,7 @@
 //! The contract suite of the ports: one set of checks that every
-//! [`StateStore`] and [`Queue`] adapter must pass, written once and run against
-//! each adapter through [`contract_suite!`](crate::contract_suite).
+//! [`StateStore`](crate::StateStore) and [`Queue`](crate::Queue) adapter must
+//! pass, written once and run against each adapter through
+//! [`contract_suite!`](crate::contract_suite).
 //!
 //! Only built with the `test-util` feature: adapter crates enable it in their
 //! `[dev-dependencies]`, so the suite never ships in a product binary.
@@ -16,19 +17,10 @@
 //! (unique keys, fresh tables or queues from the harness), never assume an
 //! order the port does not promise, and move time only through the harness.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
-
-use crate::error::StoreError;
-use crate::ports::*;
-
 mod claims;
 mod cursors;
 mod events;
+mod harness;
 mod health;
 mod imports;
 mod links;
@@ -38,30 +30,12 @@ mod usage;
 pub use claims::*;
 pub use cursors::*;
 pub use events::*;
+pub use harness::{Harness, epoch};
 pub use health::*;
 pub use imports::*;
 pub use links::*;
 pub use queue::*;
 pub use usage::*;
-
-/// What the suite needs from an adapter under test.
-#[async_trait]
-pub trait Harness: Send + Sync {
-    /// A store with no state in it, reading time from the harness's clock.
-    async fn store(&self) -> Result<Arc<dyn StateStore>, StoreError>;
-    /// A queue (and dead-letter queue) with no messages in it.
-    async fn queue(&self, settings: QueueSettings) -> Result<Arc<dyn Queue>, StoreError>;
-    /// Moves the store's clock forward (claims, TTLs, leases, usage windows).
-    fn advance_clock(&self, by: Duration);
-    /// Lets `by` pass for the queue's visibility timeouts (a manual clock, or
-    /// real time for a remote queue service).
-    async fn let_queue_time_pass(&self, by: Duration);
-}
-
-/// A fixed instant the manual clocks of harnesses start from.
-pub fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
 
 /// Expands to one `#[tokio::test]` per contract check. `$harness` is an
 /// expression (may use `.await`) building a fresh [`Harness`] for each test.
@@ -107,27 +81,4 @@ macro_rules! contract_suite {
             }
         )*
     };
-}
-
-type R = Result<(), StoreError>;
-
-fn link(pair: ObjectPair, sf: &str, hs: &str) -> Link {
-    let mut fingerprints = BTreeMap::new();
-    fingerprints.insert("email".to_owned(), format!("fp-{sf}"));
-    Link {
-        pair,
-        salesforce_object: "Contact".to_owned(),
-        salesforce_id: sf.to_owned(),
-        hubspot_id: hs.to_owned(),
-        fingerprints,
-        version: 0,
-        updated_at: epoch(),
-    }
-}
-
-fn expect_condition_failed<T: std::fmt::Debug>(what: &str, r: Result<T, StoreError>) {
-    match r {
-        Err(StoreError::ConditionFailed { .. }) => {}
-        other => panic!("{what}: expected ConditionFailed, got {other:?}"),
-    }
 }

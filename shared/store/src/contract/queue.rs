@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Harness, R};
+use super::harness::{Harness, R};
 use crate::error::StoreError;
 use crate::ports::*;
 

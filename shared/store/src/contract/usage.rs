@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Harness, R};
+use super::harness::{Harness, R};
 use crate::ports::*;
 
 pub async fn api_usage_sums_only_the_last_24_hours_per_system(h: &dyn Harness) -> R {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Claim, StoreResult};
+use super::types::{Claim, StoreResult};
 
 /// Idempotency claims, keyed by the caller's own strings.
 #[async_trait]

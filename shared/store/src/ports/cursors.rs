@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{StoreResult, SweepCursor, System};
+use super::types::{StoreResult, SweepCursor, System};
 
 /// Sweep cursors, one per system and CRM object name.
 #[async_trait]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::types::StoreResult;
 
 /// Webhook event ids seen recently.
 #[async_trait]

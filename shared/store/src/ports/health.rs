@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 
-use super::{ErrorFilter, ErrorReport, StoreResult, SyncHealthError};
+use super::types::{ErrorFilter, ErrorReport, StoreResult, SyncHealthError};
 
 /// Sync-health entries, one per failing record.
 #[async_trait]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ChunkCounts, ImportChunk, ImportJob, JobStatus, NewChunk, StoreResult};
+use super::types::{ChunkCounts, ImportChunk, ImportJob, JobStatus, NewChunk, StoreResult};
 
 /// Import jobs and their chunks.
 #[async_trait]

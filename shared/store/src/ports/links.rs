@@ -22,7 +22,7 @@
 
 use async_trait::async_trait;
 
-use super::{Link, LinkCondition, LinkPage, LinkWrite, ObjectPair, StoreResult};
+use super::types::{Link, LinkCondition, LinkPage, LinkWrite, ObjectPair, StoreResult};
 
 /// The links between Salesforce and HubSpot records, per [`ObjectPair`].
 #[async_trait]

@@ -58,16 +58,6 @@ pub use queue::{OutgoingMessage, Queue, QueueDepth, QueueName, QueueSettings, Re
 pub use types::*;
 pub use usage::ApiUsageStore;
 
-/// The domain's identifiers, re-exported so that `crm_sync_store::System` and
-/// `crm_sync_store::ObjectPair` name the same types as `crm_sync_domain`'s:
-/// there is one `System` and one `ObjectPair` in the workspace.
-pub use crm_sync_domain::model::{ObjectPair, System};
-
-use crate::error::StoreError;
-
-/// Result of every port call.
-pub type StoreResult<T> = Result<T, StoreError>;
-
 /// The whole state store: everything the sync keeps between runs.
 ///
 /// It adds no methods of its own. It exists so that the app can hold one
@@ -77,6 +67,23 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// capability traits (the blanket impl below). A concrete adapter value
 /// (`SqliteStore`, `DynamoStore`) needs the capability traits in scope to call
 /// their methods: `use crm_sync_store::prelude::*`.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use crm_sync_store::{Claim, ManualClock, ObjectPair, SqliteStore, StateStore, System};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), crm_sync_store::StoreError> {
+/// let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+/// let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open_in_memory(clock)?);
+/// // Any capability, through the one trait object, with no other import.
+/// assert!(store.get_link_by_salesforce(ObjectPair::Contact, "003A").await?.is_none());
+/// assert_eq!(store.claim("k", "me", std::time::Duration::from_secs(60)).await?, Claim::Acquired);
+/// assert_eq!(store.api_calls_last_24h(System::HubSpot).await?, 0);
+/// # Ok(())
+/// # }
+/// ```
 pub trait StateStore:
     LinkStore + ClaimStore + CursorStore + ImportJobStore + SyncHealthStore + ApiUsageStore + SeenEventStore
 {

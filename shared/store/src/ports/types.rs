@@ -12,7 +12,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ObjectPair, System};
+/// The domain's identifiers, re-exported so that `crm_sync_store::System` and
+/// `crm_sync_store::ObjectPair` name the same types as `crm_sync_domain`'s:
+/// there is one `System` and one `ObjectPair` in the workspace.
+pub use crm_sync_domain::model::{ObjectPair, System};
+
+use crate::error::StoreError;
+
+/// Result of every port call.
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The link between one Salesforce record and one HubSpot record.
 ///

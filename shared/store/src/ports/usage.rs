@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 
-use super::{StoreResult, System};
+use super::types::{StoreResult, System};
 
 /// API call counters per [`System`].
 #[async_trait]

@@ -32,6 +32,7 @@ use rusqlite::Connection;
 
 use crate::clock::Clock;
 use crate::error::StoreError;
+use crate::ports::QueueSettings;
 
 mod claims;
 mod cursors;
@@ -41,8 +42,6 @@ mod imports;
 mod links;
 mod queue;
 mod usage;
-
-pub use queue::SqliteQueue;
 
 /// Backend name in [`StoreError::Backend`].
 const BACKEND: &str = "sqlite";
@@ -234,6 +233,12 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), clock })
     }
 
+    /// A queue stored in the same file as the state. Queues are told apart by
+    /// `name`; two `SqliteQueue`s with the same name are the same queue.
+    pub fn queue(&self, name: &str, settings: QueueSettings) -> SqliteQueue {
+        SqliteQueue { store: self.clone(), name: name.to_owned(), settings }
+    }
+
     /// Runs `f` on the connection off the async runtime.
     ///
     /// Every capability goes through here: `f` gets the locked connection
@@ -256,4 +261,15 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::backend(BACKEND, operation, e))?
     }
+}
+
+/// A queue stored in the embedded file, with its dead letters beside it; the
+/// [`Queue`](crate::Queue) impl is in `queue.rs`. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqliteQueue {
+    /// The store whose connection and clock the queue uses.
+    store: SqliteStore,
+    /// Rows of this queue carry this name in `queue_messages.queue`.
+    name: String,
+    settings: QueueSettings,
 }

@@ -14,26 +14,10 @@ use async_trait::async_trait;
 use rusqlite::params;
 use tracing::debug;
 
-use super::{SqliteStore, db_err, millis, to_i64, to_u64};
+use super::{SqliteQueue, db_err, millis, to_i64, to_u64};
 use crate::clock;
 use crate::error::StoreError;
-use crate::ports::{OutgoingMessage, Queue, QueueDepth, QueueSettings, ReceivedMessage, StoreResult};
-
-impl SqliteStore {
-    /// A queue stored in the same file as the state. Queues are told apart by
-    /// `name`; two `SqliteQueue`s with the same name are the same queue.
-    pub fn queue(&self, name: &str, settings: QueueSettings) -> SqliteQueue {
-        SqliteQueue { store: self.clone(), name: name.to_owned(), settings }
-    }
-}
-
-/// A queue stored in the embedded file, with its dead letters beside it.
-#[derive(Clone, Debug)]
-pub struct SqliteQueue {
-    store: SqliteStore,
-    name: String,
-    settings: QueueSettings,
-}
+use crate::ports::{OutgoingMessage, Queue, QueueDepth, ReceivedMessage, StoreResult};
 
 /// A fresh message id or receipt handle (random UUID).
 fn new_id() -> String {
