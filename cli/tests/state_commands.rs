@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crm_sync_app::store::{ErrorReport, ObjectPair, SqliteStore, StateStore, System, SystemClock};
+use crm_sync_app::store::prelude::*;
+use crm_sync_app::store::{ErrorReport, ObjectPair, SqliteStore, System, SystemClock};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -44,7 +45,7 @@ async fn seeded() -> tempfile::TempDir {
     store.record_error(&report("2", "property_value_or_validation", "bad picklist value, Rating")).await.unwrap();
     store.record_error(&report("2", "property_value_or_validation", "bad picklist value, Rating")).await.unwrap();
     store.add_api_calls(System::Salesforce, 250).await.unwrap();
-    store.add_api_calls(System::Hubspot, 31).await.unwrap();
+    store.add_api_calls(System::HubSpot, 31).await.unwrap();
     dir
 }
 

@@ -20,7 +20,7 @@ impl Usage {
     /// Reads both counters from the store.
     pub async fn read(store: &dyn StateStore, salesforce_cap: u64) -> anyhow::Result<Self> {
         let salesforce = store.api_calls_last_24h(System::Salesforce).await.context("reading Salesforce API usage")?;
-        let hubspot = store.api_calls_last_24h(System::Hubspot).await.context("reading HubSpot API usage")?;
+        let hubspot = store.api_calls_last_24h(System::HubSpot).await.context("reading HubSpot API usage")?;
         let hubspot_cap = crm_sync_app::AppSettings::default().hubspot_cap_per_24h;
         Ok(Usage { salesforce, hubspot, salesforce_cap, hubspot_cap })
     }

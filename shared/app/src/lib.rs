@@ -43,8 +43,8 @@ pub mod usecases;
 pub mod webhook;
 
 pub use app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
-pub use config_file::{ConfigFileError, load_config_file};
 pub use build::{BuildError, Credentials, CredentialsError, CrmEndpoints};
+pub use config_file::{ConfigFileError, load_config_file};
 pub use crm_sync_store::ImportJob;
 pub use error::AppError;
 pub use usage::{Priority, UsageReport, api_usage};
@@ -73,6 +73,8 @@ pub mod domain {
 /// status) and the functions' queue adapters name. The store itself is
 /// opened by [`build`].
 pub mod store {
+    /// The capability traits, for calling store methods on a concrete store.
+    pub use crm_sync_store::prelude;
     pub use crm_sync_store::sqlite::SqliteStore;
     pub use crm_sync_store::{
         Clock, ErrorFilter, ErrorReport, ImportChunk, ManualClock, ObjectPair, ReceivedMessage, StateStore,

@@ -73,7 +73,7 @@ pub async fn flush_usage(app: &App) -> Result<(), AppError> {
         app.store().add_api_calls(System::Salesforce, sf).await?;
     }
     if hs > 0 {
-        app.store().add_api_calls(System::Hubspot, hs).await?;
+        app.store().add_api_calls(System::HubSpot, hs).await?;
     }
     Ok(())
 }
@@ -90,7 +90,7 @@ pub async fn api_usage(app: &App) -> Result<UsageReport, AppError> {
             reserve: settings.live_reserve.min(sf_cap),
         },
         hubspot: SystemUsage {
-            used: app.store().api_calls_last_24h(System::Hubspot).await?,
+            used: app.store().api_calls_last_24h(System::HubSpot).await?,
             cap: settings.hubspot_cap_per_24h,
             reserve: (settings.hubspot_cap_per_24h / 20),
         },

@@ -1,5 +1,8 @@
 //! AWS clients and the names of the tables and queues, read once from the
 //! environment (the SAM template sets the variables; see `docs/storage.md`).
+//!
+//! Nothing here reads secrets: credentials come from the SDK's usual chain
+//! (the Lambda's role in AWS, dummy ones for the emulators).
 
 use std::sync::Arc;
 
@@ -16,14 +19,20 @@ pub struct MissingEnv {
     pub name: &'static str,
 }
 
+/// A required, non-empty environment variable.
 fn env(name: &'static str) -> Result<String, MissingEnv> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(MissingEnv { name })
 }
 
 /// The service clients, built once per process.
 #[derive(Clone, Debug)]
+///
+/// Build them once per process (a Lambda's cold start) and clone: the SDK
+/// clients are handles onto one connection pool and credential cache.
 pub struct AwsClients {
+    /// For the state and seen-events tables.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// For the sync-intent and import-chunk queues.
     pub sqs: aws_sdk_sqs::Client,
 }
 
@@ -39,15 +48,20 @@ impl AwsClients {
 /// URLs of one queue and its dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueUrls {
+    /// The queue the workers receive from.
     pub url: String,
+    /// Its dead-letter queue (the target of the queue's redrive policy).
     pub dead_letter_url: String,
 }
 
 /// Where the state and queues live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageNames {
+    /// The state and seen-events tables.
     pub tables: TableNames,
+    /// Sync intents, for the sync workers.
     pub sync_queue: QueueUrls,
+    /// Import chunks, for the import workers.
     pub chunk_queue: QueueUrls,
 }
 
@@ -70,11 +84,16 @@ impl StorageNames {
     }
 }
 
-/// The ports wired onto AWS, as the use cases take them.
+/// The ports wired onto AWS, as the use cases take them: the same trait
+/// objects the local runtime builds over SQLite, so the use cases cannot tell
+/// the two apart.
 #[derive(Clone)]
 pub struct AwsPorts {
+    /// Every state-store capability, on DynamoDB.
     pub store: Arc<dyn StateStore>,
+    /// The sync-intent queue, on SQS.
     pub sync_queue: Arc<dyn Queue>,
+    /// The import-chunk queue, on SQS.
     pub chunk_queue: Arc<dyn Queue>,
 }
 
@@ -88,6 +107,8 @@ impl std::fmt::Debug for AwsPorts {
 }
 
 impl AwsPorts {
+    /// Wires the store and both queues; no AWS call is made until the first
+    /// port call. `clock` is the store's only source of time.
     pub fn new(clients: &AwsClients, names: &StorageNames, clock: Arc<dyn Clock>) -> Self {
         AwsPorts {
             store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), names.tables.clone(), clock)),

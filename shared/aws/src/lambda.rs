@@ -9,10 +9,13 @@ use crm_sync_store::ReceivedMessage;
 #[derive(Debug, thiserror::Error)]
 #[error("SQS event record without {field}")]
 pub struct IncompleteRecord {
+    /// The missing field, by its name in the event JSON.
     pub field: &'static str,
 }
 
-/// Converts one record of an `SqsEvent`.
+/// Converts one record of an `SqsEvent`. The receive count comes from the
+/// record's `ApproximateReceiveCount` attribute (1 if absent), as a polled
+/// message's does, so backoff and dead-lettering decisions are the same.
 pub fn received_message(record: &SqsMessage) -> Result<ReceivedMessage, IncompleteRecord> {
     Ok(ReceivedMessage {
         id: record.message_id.clone().ok_or(IncompleteRecord { field: "messageId" })?,

@@ -12,20 +12,24 @@ use crm_sync_store::StoreError;
 use crate::config::QueueUrls;
 use crate::dynamo::{GSI1, TableNames};
 
+/// Backend names in [`StoreError::Backend`], as the adapters use them.
 const DDB: &str = "dynamodb";
 const SQS: &str = "sqs";
 
 /// The TTL attribute (epoch seconds) of both tables.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
+/// Maps a DynamoDB SDK error of `operation` to a backend error.
 fn ddb<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::backend(DDB, operation, e)
 }
 
+/// Maps an SQS SDK error of `operation` to a backend error.
 fn sqs<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::backend(SQS, operation, e)
 }
 
+/// A string key attribute (every key of both tables is a string).
 fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -34,10 +38,13 @@ fn attr(name: &str) -> Result<AttributeDefinition, StoreError> {
         .map_err(ddb("define attribute"))
 }
 
+/// One element of a key schema.
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
     KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(ddb("define key"))
 }
 
+/// Turns on TTL deletion by [`TTL_ATTRIBUTE`]. Deletion is lazy (up to days
+/// late); the adapters never depend on it, they compare expiry themselves.
 async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {
     client
         .update_time_to_live()
@@ -57,6 +64,12 @@ async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<()
 
 /// Creates the state table (pk, sk; GSI `gsi1` on gsi1pk, gsi1sk) and the
 /// seen-events table (pk), on demand, with TTL on `expires_at`.
+///
+/// On-demand billing because the load is bursty (imports, sweeps every 15
+/// minutes) and mostly idle between. The index is sparse and projects
+/// everything: only jobs and sync-health errors carry its keys, and their
+/// listings need every attribute. Seen events get their own table so their
+/// high write rate and short TTL never mix with the state.
 pub async fn create_tables(client: &aws_sdk_dynamodb::Client, names: &TableNames) -> Result<(), StoreError> {
     client
         .create_table()
@@ -95,7 +108,9 @@ pub async fn create_tables(client: &aws_sdk_dynamodb::Client, names: &TableNames
 }
 
 /// Creates `<name>-dlq` and `<name>` with a redrive policy sending messages
-/// received more than `max_receive_count` times to the former.
+/// received more than `max_receive_count` times to the former. Both keep
+/// messages 14 days (SQS's maximum), so a dead letter waits for an operator
+/// through a long weekend and more.
 pub async fn create_queue_pair(
     client: &aws_sdk_sqs::Client,
     name: &str,

@@ -3,7 +3,15 @@
 //! Owns the mapping onto SQS calls: batches of 10 for send and delete,
 //! `ChangeMessageVisibility` for backoff, `ApproximateReceiveCount` for the
 //! receive count. Redrive to the dead-letter queue is SQS's own (the main
-//! queue's `RedrivePolicy`); replay moves messages back by send + delete.
+//! queue's `RedrivePolicy`, set by `provision::create_queue_pair` or the SAM
+//! template), so `max_receive_count` lives in the queue, not in this type.
+//! Replay moves messages back by send + delete.
+//!
+//! Two things differ from the embedded queue and callers must not rely on
+//! them being exact: counts from [`Queue::depth`] are SQS's approximations,
+//! and receive counts are `ApproximateReceiveCount`. A batch that SQS accepts
+//! only in part is an error for the whole call (the accepted messages stay
+//! queued; delivery is at least once anyway).
 
 use std::collections::HashSet;
 
@@ -17,6 +25,7 @@ use crm_sync_store::*;
 use std::time::Duration;
 use tracing::debug;
 
+/// Backend name in [`StoreError::Backend`].
 const BACKEND: &str = "sqs";
 /// SQS's batch limit for send, delete and receive.
 pub const SQS_BATCH: usize = 10;
@@ -25,23 +34,30 @@ pub const SQS_BATCH: usize = 10;
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
+    /// The port's name of the queue (`sync-intents`, ...), for logs.
     name: String,
     url: String,
+    /// Where SQS's redrive puts messages received too often.
     dead_letter_url: String,
     /// Long-poll wait for `receive` (0: return at once).
     wait: Duration,
 }
 
+/// A duration as SQS's whole seconds, rounded up.
 fn secs(d: Duration) -> i32 {
     // SQS counts whole seconds; round up so a message is never visible early.
     let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     i32::try_from(s).unwrap_or(i32::MAX)
 }
 
+/// Maps an SDK error of `operation` to [`StoreError::Backend`], keeping it as
+/// the source.
 fn backend<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::backend(BACKEND, operation, e)
 }
 
+/// Maps a request-builder error (a required field missing: a bug here) to a
+/// backend error rather than a panic.
 fn build_err(operation: &'static str) -> impl FnOnce(aws_sdk_sqs::error::BuildError) -> StoreError {
     move |e| StoreError::backend(BACKEND, operation, e)
 }
@@ -50,10 +66,14 @@ fn build_err(operation: &'static str) -> impl FnOnce(aws_sdk_sqs::error::BuildEr
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct BatchEntryError {
+    /// SQS's error code for the entry (e.g. `InvalidParameterValue`).
     pub code: String,
+    /// SQS's message, unchanged.
     pub message: String,
 }
 
+/// A received SQS message as the port's [`ReceivedMessage`]; `None` for a
+/// message without an id or receipt handle (SQS always sends both).
 fn to_received(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage> {
     let count = m
         .attributes()
@@ -70,6 +90,9 @@ fn to_received(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage> {
 
 impl SqsQueue {
     /// A queue by URL, with the URL of its dead-letter queue.
+    /// The queue and its dead-letter queue must already exist, the first
+    /// with a redrive policy onto the second. Receives return at once when
+    /// the queue is empty; see [`SqsQueue::with_long_polling`].
     pub fn new(
         client: Client,
         name: impl Into<String>,
@@ -91,14 +114,19 @@ impl SqsQueue {
         self
     }
 
+    /// The main queue's URL.
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// The dead-letter queue's URL.
     pub fn dead_letter_url(&self) -> &str {
         &self.dead_letter_url
     }
 
+    /// One `ReceiveMessage` call on `url` (main queue or dead-letter queue):
+    /// at most [`SQS_BATCH`] messages, hidden for `visibility`, waiting up to
+    /// `wait` for the first one.
     async fn receive_from(
         &self,
         url: &str,
@@ -121,6 +149,8 @@ impl SqsQueue {
         Ok(out.messages().iter().filter_map(to_received).collect())
     }
 
+    /// Sends to `url` in batches of [`SQS_BATCH`]; the ids come back in the
+    /// order of `messages` (SQS answers per entry id, in any order).
     async fn send_to(&self, url: &str, messages: &[OutgoingMessage]) -> StoreResult<Vec<String>> {
         let mut ids = Vec::with_capacity(messages.len());
         for batch in messages.chunks(SQS_BATCH) {
@@ -167,6 +197,8 @@ impl SqsQueue {
         Ok(ids)
     }
 
+    /// Deletes from `url` in batches of [`SQS_BATCH`]; any failed entry fails
+    /// the call.
     async fn delete_from(&self, url: &str, receipt_handles: &[String]) -> StoreResult<()> {
         for batch in receipt_handles.chunks(SQS_BATCH) {
             let entries = batch
@@ -202,6 +234,7 @@ impl SqsQueue {
         Ok(())
     }
 
+    /// `(visible, in flight or delayed)` of one queue, SQS's approximations.
     async fn counts(&self, url: &str) -> StoreResult<(u64, u64)> {
         let out = self
             .client
@@ -236,6 +269,8 @@ impl Queue for SqsQueue {
         Ok(ids)
     }
 
+    /// Loops `ReceiveMessage` until `max` messages or an empty answer; only
+    /// the first call long-polls, so a busy queue is drained without waiting.
     async fn receive(&self, max: usize, visibility: Duration) -> StoreResult<Vec<ReceivedMessage>> {
         let mut out = Vec::new();
         while out.len() < max {
@@ -282,12 +317,18 @@ impl Queue for SqsQueue {
         }
     }
 
+    /// Two `GetQueueAttributes` calls: the main queue and the dead-letter
+    /// queue (every dead letter counts, visible or not).
     async fn depth(&self) -> StoreResult<QueueDepth> {
         let (visible, in_flight) = self.counts(&self.url).await?;
         let (dead_visible, dead_hidden) = self.counts(&self.dead_letter_url).await?;
         Ok(QueueDepth { visible, in_flight, dead: dead_visible + dead_hidden })
     }
 
+    /// Peeks at dead letters by receiving them with a zero visibility
+    /// timeout, deduplicated by message id. SQS samples its servers on each
+    /// receive, so a few rounds are made; a listing may still miss messages
+    /// of a large dead-letter queue (it is a look, not an inventory).
     async fn list_dead_letters(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>> {
         // Received with a zero visibility timeout, so they stay in place.
         let mut seen = HashSet::new();
@@ -307,6 +348,9 @@ impl Queue for SqsQueue {
         Ok(out)
     }
 
+    /// Receives from the dead-letter queue, sends the bodies to the main
+    /// queue, then deletes them from the dead-letter queue, in that order: a
+    /// crash in between duplicates a message rather than losing it.
     async fn replay_dead_letters(&self, max: usize) -> StoreResult<usize> {
         let mut moved = 0;
         while moved < max {

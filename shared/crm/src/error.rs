@@ -11,24 +11,9 @@
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use std::time::Duration;
 
-/// Which CRM answered. Shown in messages as `salesforce` / `hubspot`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum System {
-    /// The Salesforce org.
-    Salesforce,
-    /// The HubSpot account.
-    Hubspot,
-}
-
-impl std::fmt::Display for System {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            System::Salesforce => "salesforce",
-            System::Hubspot => "hubspot",
-        })
-    }
-}
+/// Which CRM answered: the domain's [`System`], re-exported here so that
+/// `crm_sync_crm::error::System` keeps naming the same type.
+pub use crm_sync_domain::model::System;
 
 /// A failed CRM call, classified, with the CRM's own code and message.
 #[derive(Debug, thiserror::Error)]

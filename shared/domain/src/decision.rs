@@ -8,7 +8,7 @@
 //! reads the records before and carries out the writes after.
 
 use crate::config::{FieldMapping, SpecialField, SyncConfig, SyncRule};
-use crate::model::{FieldMap, ObjectPair, RecordSnapshot, SfObject, Side};
+use crate::model::{FieldMap, ObjectPair, RecordSnapshot, SfObject, System};
 use crate::rules::{self, FieldFingerprint, FieldInput, FieldReason, FieldWrite, Normalised, apply_rule};
 use crate::special::OwnerDirectory;
 use chrono::{DateTime, Utc};
@@ -98,7 +98,7 @@ pub struct FieldDecision {
     /// The mapping key (`hubspot<->Salesforce`).
     pub mapping: String,
     /// The side written, if any.
-    pub wrote: Option<Side>,
+    pub wrote: Option<System>,
     pub reason: FieldReason,
 }
 
@@ -293,7 +293,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             }
             FieldWrite::ToHubSpot(value) => {
                 decision.hubspot_writes.insert(mapping.hubspot_property.clone(), rules::hubspot_value(&value));
-                decision.record(&key, &value, &value, Some(Side::HubSpot), reason);
+                decision.record(&key, &value, &value, Some(System::HubSpot), reason);
             }
             FieldWrite::ToSalesforce(value) => {
                 let sf_value = if owner {
@@ -312,7 +312,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                             mapping.salesforce_field.clone(),
                             rules::salesforce_value(&sf_value, mapping.salesforce_type),
                         );
-                        decision.record(&key, &value, &value, Some(Side::Salesforce), reason);
+                        decision.record(&key, &value, &value, Some(System::Salesforce), reason);
                     }
                     None => decision.keep(&key, last, FieldReason::OwnerNotMatched),
                 }
@@ -343,7 +343,7 @@ impl Decision {
         key: &str,
         salesforce: &Normalised,
         hubspot: &Normalised,
-        wrote: Option<Side>,
+        wrote: Option<System>,
         reason: FieldReason,
     ) {
         self.link.fingerprints.insert(key.to_owned(), FieldFingerprint::of(key, salesforce, hubspot));

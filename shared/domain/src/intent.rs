@@ -4,7 +4,7 @@
 //! Owns the intent's shape and its JSON form only; queues and workers live in
 //! other crates.
 
-use crate::model::{HubSpotId, ObjectPair, RecordId, SalesforceId, SfObject, Side};
+use crate::model::{HubSpotId, ObjectPair, RecordId, SalesforceId, SfObject, System};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +54,7 @@ impl IntentObject {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a {system} intent needs a {system} object and id")]
 pub struct IntentError {
-    pub system: Side,
+    pub system: System,
 }
 
 /// One record that may need syncing. Serialised as JSON on the queues:
@@ -81,7 +81,7 @@ impl SyncIntent {
         Self { id: RecordId::HubSpot(id), object: IntentObject::HubSpot(object), trigger, at }
     }
 
-    pub fn system(&self) -> Side {
+    pub fn system(&self) -> System {
         self.id.side()
     }
 
@@ -120,7 +120,7 @@ impl SyncIntent {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawIntent {
-    system: Side,
+    system: System,
     object: IntentObject,
     id: String,
     trigger: Trigger,
@@ -131,11 +131,11 @@ impl TryFrom<RawIntent> for SyncIntent {
     type Error = String;
     fn try_from(raw: RawIntent) -> Result<Self, Self::Error> {
         match (raw.system, raw.object) {
-            (Side::Salesforce, IntentObject::Salesforce(o)) => {
+            (System::Salesforce, IntentObject::Salesforce(o)) => {
                 let id = SalesforceId::parse(&raw.id).map_err(|e| e.to_string())?;
                 Ok(Self::salesforce(o, id, raw.trigger, raw.at))
             }
-            (Side::HubSpot, IntentObject::HubSpot(p)) => {
+            (System::HubSpot, IntentObject::HubSpot(p)) => {
                 let id = HubSpotId::parse(&raw.id).map_err(|e| e.to_string())?;
                 Ok(Self::hubspot(p, id, raw.trigger, raw.at))
             }

@@ -40,4 +40,4 @@ pub mod special;
 pub use config::{ConfigError, FieldMapping, SyncConfig, SyncRule};
 pub use decision::{Decision, DecisionContext, DecisionInput, LinkState, decide};
 pub use intent::{SyncIntent, Trigger};
-pub use model::{Email, HubSpotId, ObjectPair, RecordSnapshot, SalesforceId, SfObject, Side};
+pub use model::{Email, HubSpotId, ObjectPair, RecordSnapshot, SalesforceId, SfObject, System};

@@ -247,6 +247,27 @@ pub enum ObjectPair {
 impl ObjectPair {
     pub const ALL: [ObjectPair; 3] = [ObjectPair::Contact, ObjectPair::Company, ObjectPair::Deal];
 
+    /// Stable lowercase name (`contact`, `company`, `deal`): the serde name,
+    /// and the pair's part of every storage key (SQLite rows, DynamoDB
+    /// `LINK#<pair>#...` items), so it must never change.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectPair::Contact => "contact",
+            ObjectPair::Company => "company",
+            ObjectPair::Deal => "deal",
+        }
+    }
+
+    /// Parses the name written by [`ObjectPair::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "contact" => Some(ObjectPair::Contact),
+            "company" => Some(ObjectPair::Company),
+            "deal" => Some(ObjectPair::Deal),
+            _ => None,
+        }
+    }
+
     /// The HubSpot object type as used in API paths.
     pub fn hubspot_object_type(self) -> &'static str {
         match self {
@@ -268,11 +289,7 @@ impl ObjectPair {
 
 impl fmt::Display for ObjectPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ObjectPair::Contact => "contact",
-            ObjectPair::Company => "company",
-            ObjectPair::Deal => "deal",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -322,30 +339,47 @@ impl fmt::Display for SfObject {
     }
 }
 
-/// One of the two systems; serialised as `salesforce` / `hubspot`, the same
-/// names every other wire format of the product uses.
+/// One of the two CRMs. Serialised as `salesforce` / `hubspot`, the same
+/// names every other wire format and storage key of the product uses (sweep
+/// cursors, API usage counters, CRM errors), so [`System::as_str`] must never
+/// change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Side {
+pub enum System {
     Salesforce,
     HubSpot,
 }
 
-impl Side {
-    pub fn other(self) -> Side {
+impl System {
+    /// The other CRM.
+    pub fn other(self) -> System {
         match self {
-            Side::Salesforce => Side::HubSpot,
-            Side::HubSpot => Side::Salesforce,
+            System::Salesforce => System::HubSpot,
+            System::HubSpot => System::Salesforce,
+        }
+    }
+
+    /// Stable lowercase name (`salesforce`, `hubspot`), as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            System::Salesforce => "salesforce",
+            System::HubSpot => "hubspot",
+        }
+    }
+
+    /// Parses the name written by [`System::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "salesforce" => Some(System::Salesforce),
+            "hubspot" => Some(System::HubSpot),
+            _ => None,
         }
     }
 }
 
-impl fmt::Display for Side {
+impl fmt::Display for System {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Salesforce => "salesforce",
-            Side::HubSpot => "hubspot",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -359,10 +393,10 @@ pub enum RecordId {
 }
 
 impl RecordId {
-    pub fn side(&self) -> Side {
+    pub fn side(&self) -> System {
         match self {
-            RecordId::Salesforce(_) => Side::Salesforce,
-            RecordId::HubSpot(_) => Side::HubSpot,
+            RecordId::Salesforce(_) => System::Salesforce,
+            RecordId::HubSpot(_) => System::HubSpot,
         }
     }
 
@@ -415,7 +449,7 @@ impl RecordSnapshot {
         Self { id: RecordId::HubSpot(id), object: RecordObject::HubSpot(object), fields, last_modified }
     }
 
-    pub fn side(&self) -> Side {
+    pub fn side(&self) -> System {
         self.id.side()
     }
 
@@ -517,5 +551,25 @@ mod tests {
         let json = serde_json::to_string(&snapshot).unwrap();
         let back: RecordSnapshot = serde_json::from_str(&json).unwrap();
         assert_eq!(back, snapshot);
+    }
+
+    #[test]
+    fn systems_and_pairs_keep_the_names_stored_in_keys_and_wire_formats() {
+        for (system, name) in [(System::Salesforce, "salesforce"), (System::HubSpot, "hubspot")] {
+            assert_eq!(system.as_str(), name);
+            assert_eq!(system.to_string(), name);
+            assert_eq!(System::parse(name), Some(system));
+            assert_eq!(serde_json::to_value(system).unwrap(), serde_json::json!(name));
+        }
+        for (pair, name) in
+            [(ObjectPair::Contact, "contact"), (ObjectPair::Company, "company"), (ObjectPair::Deal, "deal")]
+        {
+            assert_eq!(pair.as_str(), name);
+            assert_eq!(pair.to_string(), name);
+            assert_eq!(ObjectPair::parse(name), Some(pair));
+            assert_eq!(serde_json::to_value(pair).unwrap(), serde_json::json!(name));
+        }
+        assert_eq!(System::parse("Hubspot"), None);
+        assert_eq!(ObjectPair::parse("contacts"), None);
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use common::{World, config_with_rule, t};
 use crm_sync_domain::SyncConfig;
 use crm_sync_domain::decision::Action;
-use crm_sync_domain::model::Side;
+use crm_sync_domain::model::System;
 use crm_sync_domain::rules::FieldReason;
 use serde_json::{Value, json};
 
@@ -289,6 +289,6 @@ fn every_written_field_reports_the_side_it_wrote() {
     w.edit_hs("firstname", "Augusta");
     let d = w.sync();
     let f = d.fields.iter().find(|f| f.mapping == FIRST).unwrap();
-    assert_eq!(f.wrote, Some(Side::Salesforce));
+    assert_eq!(f.wrote, Some(System::Salesforce));
     assert_eq!(d.action, Action::Update);
 }

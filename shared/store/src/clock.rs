@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// The source of "now" for an adapter. Every expiry, lease and usage bucket
+/// is decided against it, never against the wall clock directly.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }

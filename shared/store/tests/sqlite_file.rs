@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crm_sync_store::contract::epoch;
+use crm_sync_store::prelude::*;
 use crm_sync_store::{
-    Claim, Link, LinkCondition, LinkWrite, ManualClock, ObjectPair, OutgoingMessage, Queue, QueueSettings, SqliteStore,
-    StateStore, System,
+    Claim, Link, LinkCondition, LinkWrite, ManualClock, ObjectPair, OutgoingMessage, QueueSettings, SqliteStore, System,
 };
 
 fn link(i: u64) -> Link {
@@ -31,7 +31,7 @@ async fn state_and_queued_messages_survive_reopening_the_file() -> anyhow::Resul
     {
         let store = SqliteStore::open(&path, clock.clone())?;
         store.put_link(&link(1), LinkCondition::MustNotExist).await?;
-        store.advance_cursor(System::Hubspot, "contacts", None, epoch(), false).await?;
+        store.advance_cursor(System::HubSpot, "contacts", None, epoch(), false).await?;
         assert_eq!(store.claim("k", "w1", Duration::from_secs(600)).await?, Claim::Acquired);
         store.create_import_job("j", &serde_json::json!({}), &[]).await?;
         store.add_api_calls(System::Salesforce, 12).await?;
@@ -42,7 +42,7 @@ async fn state_and_queued_messages_survive_reopening_the_file() -> anyhow::Resul
     }
     let store = SqliteStore::open(&path, clock.clone())?;
     assert_eq!(store.get_link_by_hubspot(ObjectPair::Contact, "10000001").await?.map(|l| l.version), Some(1));
-    assert_eq!(store.get_cursor(System::Hubspot, "contacts").await?.map(|c| c.position), Some(epoch()));
+    assert_eq!(store.get_cursor(System::HubSpot, "contacts").await?.map(|c| c.position), Some(epoch()));
     assert!(matches!(store.claim("k", "w2", Duration::from_secs(600)).await?, Claim::HeldBy { .. }));
     assert!(store.get_import_job("j").await?.is_some());
     assert_eq!(store.api_calls_last_24h(System::Salesforce).await?, 12);
@@ -119,14 +119,15 @@ async fn a_state_file_from_before_partial_cursors_opens_and_reads_them_as_whole(
     }
     let clock = Arc::new(ManualClock::new(epoch()));
     let store = SqliteStore::open(&path, clock.clone())?;
-    let cursor = store.get_cursor(System::Hubspot, "contacts").await?.expect("the old cursor is kept");
+    let cursor =
+        store.get_cursor(System::HubSpot, "contacts").await?.unwrap_or_else(|| panic!("the old cursor is kept"));
     assert!(!cursor.partial);
     let later = cursor.position + chrono::Duration::minutes(1);
-    store.advance_cursor(System::Hubspot, "contacts", Some(cursor.position), later, true).await?;
+    store.advance_cursor(System::HubSpot, "contacts", Some(cursor.position), later, true).await?;
     drop(store);
     let store = SqliteStore::open(&path, clock)?;
     assert_eq!(
-        store.get_cursor(System::Hubspot, "contacts").await?.map(|c| (c.position, c.partial)),
+        store.get_cursor(System::HubSpot, "contacts").await?.map(|c| (c.position, c.partial)),
         Some((later, true))
     );
     Ok(())

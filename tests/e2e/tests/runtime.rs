@@ -106,7 +106,7 @@ async fn swept_while_running(sweep_at_start: bool) -> bool {
     assert!(synced.is_ok(), "the webhook-driven change synced");
     stop.send(true).unwrap();
     running.await.unwrap().unwrap();
-    let cursor = h.app.store().get_cursor(crm_sync_store::System::Hubspot, "contacts").await.unwrap();
+    let cursor = h.app.store().get_cursor(crm_sync_store::System::HubSpot, "contacts").await.unwrap();
     assert_eq!(cursor.is_some(), swept, "a sweep leaves its cursor behind");
     h.stop().await;
     swept

@@ -35,7 +35,7 @@ async fn a_sweep_lists_a_large_hubspot_window_in_bounded_parts_and_queues_every_
     let h = harness_with_hubspot_contacts(Duration::from_secs(600)).await;
     let report = sweep_once(&h.app).await.unwrap();
     assert!(report.complete, "{report:?}");
-    let listings: Vec<_> = report.objects.iter().filter(|o| o.system == System::Hubspot).collect();
+    let listings: Vec<_> = report.objects.iter().filter(|o| o.system == System::HubSpot).collect();
     assert_eq!(listings.len(), 3, "pages of 200 against a budget of 100: 200 + 200 + the rest; {report:?}");
     assert!(
         listings.windows(2).all(|w| w[1].from == w[0].to),
@@ -56,8 +56,8 @@ async fn a_sweep_out_of_time_leaves_the_rest_to_the_next_sweep_from_its_cursor()
     let h = harness_with_hubspot_contacts(Duration::ZERO).await;
     let first = sweep_once(&h.app).await.unwrap();
     assert!(!first.complete, "{first:?}");
-    let cursor = h.app.store().get_cursor(System::Hubspot, "contacts").await.unwrap().unwrap();
-    let listed = first.objects.iter().find(|o| o.system == System::Hubspot).unwrap();
+    let cursor = h.app.store().get_cursor(System::HubSpot, "contacts").await.unwrap().unwrap();
+    let listed = first.objects.iter().find(|o| o.system == System::HubSpot).unwrap();
     assert_eq!((listed.changed, listed.to), (200, cursor.position), "one page, the cursor where it stopped");
 
     let mut sweeps = 1;

@@ -108,7 +108,7 @@ fn same_key(property: &str, stored: Option<&Value>, key: &str) -> bool {
 /// The 404 HubSpot answers for a list or record that does not exist.
 fn not_found(what: String) -> CrmError {
     CrmError {
-        system: System::Hubspot,
+        system: System::HubSpot,
         status: 404,
         code: "OBJECT_NOT_FOUND".into(),
         message: what,

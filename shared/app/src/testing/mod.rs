@@ -17,7 +17,7 @@
 //! ```text
 //! let t = TestApp::new();
 //! let id = t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "L"}));
-//! t.hubspot.calls().fail_next("batch_upsert", 1, &crm_error(System::Hubspot, 429, "RATE_LIMITS", true));
+//! t.hubspot.calls().fail_next("batch_upsert", 1, &crm_error(System::HubSpot, 429, "RATE_LIMITS", true));
 //! t.advance(Duration::from_secs(60));
 //! let report = resync_record(&t.app, &RecordRef::Salesforce { object: SfObject::Contact, id }).await?;
 //! assert_eq!(t.hubspot.calls().invocations("batch_upsert"), 1);

@@ -86,7 +86,7 @@ async fn the_hubspot_key_property_is_ensured_once_and_only_for_the_pairs_that_sy
 #[tokio::test]
 async fn a_failed_schema_check_is_tried_again_on_the_next_call() {
     let t = TestApp::builder().config_yaml("version: 1\nobjects:\n  companies: true\n").build();
-    let outage = crm_error(CrmSystem::Hubspot, 502, "BAD_GATEWAY", true);
+    let outage = crm_error(CrmSystem::HubSpot, 502, "BAD_GATEWAY", true);
     t.hubspot.calls().fail_next("ensure_unique_property", 1, &outage);
     assert!(t.app.ensure_hubspot_schema().await.is_err());
     t.app.ensure_hubspot_schema().await.unwrap();

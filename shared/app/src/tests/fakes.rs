@@ -75,7 +75,7 @@ async fn soql_queries_and_counts_are_answered_from_the_stored_records() {
 #[tokio::test]
 async fn an_injected_fault_fails_exactly_the_next_calls_of_that_method() {
     let t = TestApp::new();
-    t.hubspot.calls().fail_next("batch_read", 2, &crm_error(System::Hubspot, 429, "RATE_LIMITS", true));
+    t.hubspot.calls().fail_next("batch_read", 2, &crm_error(System::HubSpot, 429, "RATE_LIMITS", true));
     for _ in 0..2 {
         let error = t.hubspot.batch_read("contacts", &["1".into()], None, &[]).await.unwrap_err();
         assert_eq!(error.status, 429);

@@ -58,7 +58,7 @@ async fn the_salesforce_cursor_moves_to_the_last_whole_minute_and_hubspot_to_now
     let sf = t.app.store().get_cursor(System::Salesforce, "Contact").await.unwrap().unwrap();
     assert_eq!(sf.position, t.now() - chrono::Duration::seconds(30));
     assert!(!sf.partial);
-    let hs = t.app.store().get_cursor(System::Hubspot, "contacts").await;
+    let hs = t.app.store().get_cursor(System::HubSpot, "contacts").await;
     assert_eq!(hs.unwrap().unwrap().position, t.now());
 }
 
@@ -132,7 +132,7 @@ async fn a_bounded_hubspot_listing_goes_on_part_by_part_until_the_window_is_done
     let mut keys = queued_keys(&t).await;
     keys.dedup();
     assert_eq!(keys.len(), 450, "every record queued at least once");
-    let cursor = t.app.store().get_cursor(System::Hubspot, "contacts").await;
+    let cursor = t.app.store().get_cursor(System::HubSpot, "contacts").await;
     let cursor = cursor.unwrap().unwrap();
     assert_eq!(cursor.position, t.now());
     assert!(!cursor.partial);
@@ -147,7 +147,7 @@ async fn a_sweep_out_of_time_leaves_a_partial_cursor_that_the_next_sweep_resumes
     }
     let first = sweep_once(&t.app).await.unwrap();
     assert!(!first.complete);
-    let system = System::Hubspot;
+    let system = System::HubSpot;
     let cursor = t.app.store().get_cursor(system, "contacts").await.unwrap().unwrap();
     assert!(cursor.partial);
     assert!(cursor.position < t.now());
@@ -177,5 +177,5 @@ async fn a_sweep_writes_the_api_calls_it_made_to_the_usage_figures() {
     sweep_once(&t.app).await.unwrap();
     // Lead and Contact: getUpdated and getDeleted each; contacts: one search page.
     assert_eq!(t.app.store().api_calls_last_24h(System::Salesforce).await.unwrap(), 4);
-    assert_eq!(t.app.store().api_calls_last_24h(System::Hubspot).await.unwrap(), 1);
+    assert_eq!(t.app.store().api_calls_last_24h(System::HubSpot).await.unwrap(), 1);
 }

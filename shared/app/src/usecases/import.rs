@@ -323,11 +323,7 @@ async fn import_page(
     add_to_list: Option<&str>,
 ) -> Result<ChunkCounts, AppError> {
     let store = app.store();
-    let spair = match pair {
-        ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
-        ObjectPair::Company => crm_sync_store::ObjectPair::Company,
-        ObjectPair::Deal => crm_sync_store::ObjectPair::Deal,
-    };
+    let spair = pair;
     let now = app.clock().now();
     let mut counts = ChunkCounts { read: rows.len() as u64, ..ChunkCounts::default() };
     let mut linked: Vec<SyncIntent> = Vec::new();

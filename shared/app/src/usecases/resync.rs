@@ -103,11 +103,7 @@ async fn members(app: &App, segment: &Segment) -> Result<Vec<SyncIntent>, AppErr
     let mut out = Vec::new();
     match segment {
         Segment::Linked { pair } => {
-            let spair = match pair {
-                ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
-                ObjectPair::Company => crm_sync_store::ObjectPair::Company,
-                ObjectPair::Deal => crm_sync_store::ObjectPair::Deal,
-            };
+            let spair = *pair;
             let mut after: Option<String> = None;
             loop {
                 let page = app.store().list_links(spair, after.as_deref(), 1000).await?;
@@ -125,11 +121,7 @@ async fn members(app: &App, segment: &Segment) -> Result<Vec<SyncIntent>, AppErr
         Segment::HealthErrors { category } => {
             let errors = app.store().list_errors(&ErrorFilter { category: category.clone(), limit: None }).await?;
             for e in errors {
-                let pair = match e.pair {
-                    crm_sync_store::ObjectPair::Contact => ObjectPair::Contact,
-                    crm_sync_store::ObjectPair::Company => ObjectPair::Company,
-                    crm_sync_store::ObjectPair::Deal => ObjectPair::Deal,
-                };
+                let pair = e.pair;
                 if let Some(id) = e.hubspot_id.as_deref().and_then(|i| HubSpotId::parse(i).ok()) {
                     out.push(SyncIntent::hubspot(pair, id, Trigger::Resync, now));
                 } else if let Some(id) = e.salesforce_id.as_deref().and_then(|i| SalesforceId::parse(i).ok())

@@ -153,7 +153,7 @@ impl Source {
     fn system(self) -> System {
         match self {
             Source::Salesforce(_) => System::Salesforce,
-            Source::Hubspot(_) => System::Hubspot,
+            Source::Hubspot(_) => System::HubSpot,
         }
     }
 

@@ -110,13 +110,13 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc
             Verdict::Permanent,
         ),
     };
-    CrmError { system: System::Hubspot, status, code, message, category, verdict, source: None }
+    CrmError { system: System::HubSpot, status, code, message, category, verdict, source: None }
 }
 
 /// A request that got no HTTP answer (connection refused, timeout, TLS).
 pub fn transport(error: reqwest::Error) -> CrmError {
     CrmError {
-        system: System::Hubspot,
+        system: System::HubSpot,
         status: 0,
         code: if error.is_timeout() { "TIMEOUT".into() } else { "TRANSPORT".into() },
         message: "HubSpot could not be reached".into(),
@@ -129,7 +129,7 @@ pub fn transport(error: reqwest::Error) -> CrmError {
 /// A success answer whose body is not what HubSpot documents.
 pub fn decode(status: u16, error: serde_json::Error) -> CrmError {
     CrmError {
-        system: System::Hubspot,
+        system: System::HubSpot,
         status,
         code: "UNEXPECTED_RESPONSE".into(),
         message: "HubSpot answered with a body this client cannot read".into(),
@@ -142,7 +142,7 @@ pub fn decode(status: u16, error: serde_json::Error) -> CrmError {
 /// A request the client refuses to send (bad input, unsplittable window).
 pub fn invalid(message: impl Into<String>) -> CrmError {
     CrmError {
-        system: System::Hubspot,
+        system: System::HubSpot,
         status: 0,
         code: "INVALID_REQUEST".into(),
         message: message.into(),

@@ -33,7 +33,7 @@ pub use stages::{STAGE_FIELD, stage_to_hubspot, stage_to_salesforce};
 use crate::config::{InclusionSegment, SyncConfig};
 use crate::decision::{Action, DecisionContext, DecisionInput, FieldDecision, HUBSPOT_EMAIL_PROPERTY, LinkState};
 use crate::decision::{SkipReason, decide};
-use crate::model::{Email, FieldMap, ObjectPair, RecordSnapshot, SalesforceId, SfObject, Side};
+use crate::model::{Email, FieldMap, ObjectPair, RecordSnapshot, SalesforceId, SfObject, System};
 use crate::rules::{FieldReason, Fingerprint};
 use crate::special::{
     CompanyAssociation, LIFECYCLE_STAGE, OwnerDirectory, SALESFORCE_CAMPAIGNS_PROPERTY, account_creates_company,
@@ -251,7 +251,7 @@ pub fn plan_record(batch: &BatchInputs<'_>, record: &PlanRecord<'_>) -> RecordPl
         let current = hubspot_text(record, SALESFORCE_CAMPAIGNS_PROPERTY).unwrap_or_default();
         if current != value {
             decision.hubspot_writes.insert(SALESFORCE_CAMPAIGNS_PROPERTY.into(), Value::String(value.to_owned()));
-            extra.push(added(SALESFORCE_CAMPAIGNS_PROPERTY, Side::HubSpot, FieldReason::CampaignMembershipChanged));
+            extra.push(added(SALESFORCE_CAMPAIGNS_PROPERTY, System::HubSpot, FieldReason::CampaignMembershipChanged));
         }
     }
     if let Some(Value::String(stage)) = decision.salesforce_writes.get_mut(STAGE_FIELD) {
@@ -322,13 +322,13 @@ pub fn plan_record(batch: &BatchInputs<'_>, record: &PlanRecord<'_>) -> RecordPl
                 plan.store_link = true;
                 let mut fields = decision.salesforce_writes.clone();
                 fields.insert(SALESFORCE_HUBSPOT_ID_FIELD.into(), Value::String(hs_id.to_owned()));
-                extra.push(added(SALESFORCE_HUBSPOT_ID_FIELD, Side::Salesforce, FieldReason::CreateKey));
+                extra.push(added(SALESFORCE_HUBSPOT_ID_FIELD, System::Salesforce, FieldReason::CreateKey));
                 if let Some(account) = record.deal_account {
                     fields.insert(ACCOUNT_ID_FIELD.into(), Value::String(account.to_owned()));
-                    extra.push(added(ACCOUNT_ID_FIELD, Side::Salesforce, FieldReason::AccountFromDealCompany));
+                    extra.push(added(ACCOUNT_ID_FIELD, System::Salesforce, FieldReason::AccountFromDealCompany));
                 }
                 for field in fill_required(config, *object, &mut fields, &mut link) {
-                    extra.push(added(field, Side::Salesforce, FieldReason::RequiredPlaceholder));
+                    extra.push(added(field, System::Salesforce, FieldReason::RequiredPlaceholder));
                 }
                 PlannedAction::CreateSalesforce { object: *object, fields }
             }
@@ -348,11 +348,11 @@ pub fn plan_record(batch: &BatchInputs<'_>, record: &PlanRecord<'_>) -> RecordPl
                     properties.remove(HUBSPOT_OPT_OUT_PROPERTY);
                     if pair != ObjectPair::Contact {
                         properties.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into(), Value::String(key.clone()));
-                        extra.push(added(HUBSPOT_SALESFORCE_ID_PROPERTY, Side::HubSpot, FieldReason::CreateKey));
+                        extra.push(added(HUBSPOT_SALESFORCE_ID_PROPERTY, System::HubSpot, FieldReason::CreateKey));
                     }
                     if pair == ObjectPair::Deal && !properties.contains_key(PIPELINE_PROPERTY) {
                         properties.insert(PIPELINE_PROPERTY.into(), Value::String(DEFAULT_PIPELINE.into()));
-                        extra.push(added(PIPELINE_PROPERTY, Side::HubSpot, FieldReason::DefaultPipeline));
+                        extra.push(added(PIPELINE_PROPERTY, System::HubSpot, FieldReason::DefaultPipeline));
                     }
                     PlannedAction::CreateHubSpot { key, properties }
                 }
@@ -367,7 +367,7 @@ pub fn plan_record(batch: &BatchInputs<'_>, record: &PlanRecord<'_>) -> RecordPl
 }
 
 /// A field the planner wrote on top of the decision's mappings.
-fn added(field: &str, side: Side, reason: FieldReason) -> FieldDecision {
+fn added(field: &str, side: System, reason: FieldReason) -> FieldDecision {
     FieldDecision { mapping: field.to_owned(), wrote: Some(side), reason }
 }
 

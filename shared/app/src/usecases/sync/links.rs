@@ -7,7 +7,7 @@
 //! both create. A stored link resolves the record's open sync-health error.
 
 use super::write::PendingWrite;
-use super::{PairSync, RACE_RETRY, RecordResult, pair_name, store_pair};
+use super::{PairSync, RACE_RETRY, RecordResult};
 use crate::codec::{LIFECYCLE_KEY, encode_link_state};
 use crm_sync_domain::SfObject;
 use crm_sync_store::{Link, LinkCondition, LinkWrite};
@@ -32,7 +32,7 @@ impl PairSync<'_> {
             };
             writes.push(LinkWrite {
                 link: Link {
-                    pair: store_pair(self.pair),
+                    pair: self.pair,
                     salesforce_object: unit.sf_object.unwrap_or(SfObject::Lead).api_name().to_owned(),
                     salesforce_id: sf_id,
                     hubspot_id: hs_id,
@@ -60,7 +60,7 @@ impl PairSync<'_> {
                         Ok(_) => {
                             self.units[u].result = Some(RecordResult::Done);
                             let key = match &self.units[u].hs_id {
-                                Some(hs) => format!("{}:hubspot:{hs}", pair_name(self.pair)),
+                                Some(hs) => format!("{}:hubspot:{hs}", self.pair.as_str()),
                                 None => continue,
                             };
                             if let Err(error) = self.app.store().resolve_error(&key).await {

@@ -231,25 +231,6 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
     outcome
 }
 
-/// The store's name of the object pair. (The store keeps its own enum
-/// until it adopts the domain's; then this becomes the identity.)
-fn store_pair(pair: ObjectPair) -> crm_sync_store::ObjectPair {
-    match pair {
-        ObjectPair::Contact => crm_sync_store::ObjectPair::Contact,
-        ObjectPair::Company => crm_sync_store::ObjectPair::Company,
-        ObjectPair::Deal => crm_sync_store::ObjectPair::Deal,
-    }
-}
-
-/// The pair's name in statistics keys and sync-health error keys.
-fn pair_name(pair: ObjectPair) -> &'static str {
-    match pair {
-        ObjectPair::Contact => "contact",
-        ObjectPair::Company => "company",
-        ObjectPair::Deal => "deal",
-    }
-}
-
 /// One record being synced: what is known of each side.
 ///
 /// Built by the units stage, filled by read and matching, planned and
@@ -320,7 +301,7 @@ impl<'a> PairSync<'a> {
             return intents.iter().map(|_| RecordResult::Retry(delay)).collect();
         }
         if let Err(error) = self.collect(intents).await {
-            warn!(pair = pair_name(self.pair), %error, "LinksUnreadable");
+            warn!(pair = self.pair.as_str(), %error, "LinksUnreadable");
             return intents.iter().map(|_| RecordResult::Retry(RACE_RETRY)).collect();
         }
         self.read().await;
@@ -343,14 +324,14 @@ impl<'a> PairSync<'a> {
         let unit = &self.units[u];
         let category = categorize(code);
         let key = match (&unit.hs_id, &unit.sf_id) {
-            (Some(hs), _) => format!("{}:hubspot:{hs}", pair_name(self.pair)),
-            (None, Some(sf)) => format!("{}:salesforce:{sf}", pair_name(self.pair)),
-            (None, None) => format!("{}:unknown", pair_name(self.pair)),
+            (Some(hs), _) => format!("{}:hubspot:{hs}", self.pair.as_str()),
+            (None, Some(sf)) => format!("{}:salesforce:{sf}", self.pair.as_str()),
+            (None, None) => format!("{}:unknown", self.pair.as_str()),
         };
         let report = ErrorReport {
             key,
             category: category_name(category),
-            pair: store_pair(self.pair),
+            pair: self.pair,
             salesforce_id: unit.sf_id.clone(),
             hubspot_id: unit.hs_id.clone(),
             message: format!("{code}: {message}"),

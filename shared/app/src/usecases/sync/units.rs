@@ -8,11 +8,11 @@
 //! (never one per record). It reads the store only, never a CRM, and writes
 //! nothing.
 
-use super::{PairSync, Unit, store_pair};
+use super::{PairSync, Unit};
 use crate::App;
 use crm_sync_domain::intent::IntentObject;
 use crm_sync_domain::model::RecordId;
-use crm_sync_domain::{SfObject, SyncIntent};
+use crm_sync_domain::{ObjectPair, SfObject, SyncIntent};
 use crm_sync_store::{Link, StoreResult};
 use std::collections::{BTreeSet, HashMap};
 
@@ -41,28 +41,28 @@ impl LinkIndex {
     }
 }
 
-/// Reads the links of `pair` for these Salesforce and HubSpot ids, as one
-/// read per batch. Ids that appear twice are read once; ids with no link
-/// are simply absent from the index.
+/// Reads the links of `pair` for these Salesforce and HubSpot ids with the
+/// store's batch reads: one store call per side that has ids (a batch from
+/// one trigger names one side, so usually one call), never one per record.
+/// Ids that appear twice are read once; ids with no link are simply absent
+/// from the index.
 pub(super) async fn read_links(
     app: &App,
-    pair: crm_sync_store::ObjectPair,
+    pair: ObjectPair,
     salesforce_ids: &[String],
     hubspot_ids: &[String],
 ) -> StoreResult<LinkIndex> {
     let store = app.store();
-    let salesforce_ids: BTreeSet<&String> = salesforce_ids.iter().collect();
-    let hubspot_ids: BTreeSet<&String> = hubspot_ids.iter().collect();
+    let salesforce_ids: Vec<String> = salesforce_ids.iter().collect::<BTreeSet<_>>().into_iter().cloned().collect();
+    let hubspot_ids: Vec<String> = hubspot_ids.iter().collect::<BTreeSet<_>>().into_iter().cloned().collect();
     let mut index = LinkIndex::default();
-    // The store's batch reads (`get_links_by_salesforce_ids`,
-    // `get_links_by_hubspot_ids`) replace these two loops once it has them.
-    for id in salesforce_ids {
-        if let Some(link) = store.get_link_by_salesforce(pair, id).await? {
+    if !salesforce_ids.is_empty() {
+        for link in store.get_links_by_salesforce_ids(pair, &salesforce_ids).await? {
             index.insert(link);
         }
     }
-    for id in hubspot_ids {
-        if let Some(link) = store.get_link_by_hubspot(pair, id).await? {
+    if !hubspot_ids.is_empty() {
+        for link in store.get_links_by_hubspot_ids(pair, &hubspot_ids).await? {
             index.insert(link);
         }
     }
@@ -81,7 +81,7 @@ impl PairSync<'_> {
                 RecordId::HubSpot(id) => hubspot_ids.push(id.as_str().to_owned()),
             }
         }
-        let links = read_links(self.app, store_pair(self.pair), &salesforce_ids, &hubspot_ids).await?;
+        let links = read_links(self.app, self.pair, &salesforce_ids, &hubspot_ids).await?;
         self.join(intents, &links);
         Ok(())
     }

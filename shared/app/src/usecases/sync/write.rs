@@ -14,7 +14,7 @@
 //! writes succeeded; only then is its link stored (stage 6), and only then
 //! are its associations and lifecycle stage carried.
 
-use super::{PairSync, pair_name, store_pair};
+use super::PairSync;
 use crate::codec::{LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, decode_link_state, hs_snapshot, sf_snapshot};
 use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH, WriteResult};
 use crm_sync_crm::error::CrmError;
@@ -156,8 +156,7 @@ impl PairSync<'_> {
                 // Deleted (or merged away) on its own side: the link goes,
                 // the other side's record stays (deletions do not travel).
                 if let Some(link) = &self.units[u].link
-                    && let Err(error) =
-                        self.app.store().delete_link(store_pair(self.pair), &link.salesforce_id, link.version).await
+                    && let Err(error) = self.app.store().delete_link(self.pair, &link.salesforce_id, link.version).await
                 {
                     warn!(%error, "LinkNotDeleted");
                 }
@@ -253,7 +252,7 @@ impl PairSync<'_> {
         }
         // HubSpot writes.
         let hs_object = self.pair.hubspot_object_type();
-        let stat = format!("hubspot:{}", pair_name(self.pair));
+        let stat = format!("hubspot:{}", self.pair.as_str());
         for chunk in queue.hs_updates.chunks(HUBSPOT_BATCH) {
             let inputs: Vec<(String, Map<String, Value>)> =
                 chunk.iter().map(|(_, id, p)| (id.clone(), p.clone())).collect();

@@ -9,7 +9,7 @@
 use crate::codec::category_name;
 use crate::ports::HUBSPOT_BATCH;
 use crate::usecases::sync::units::read_links;
-use crate::usecases::sync::{PairSync, RecordResult, store_pair};
+use crate::usecases::sync::{PairSync, RecordResult};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::{ObjectPair, SalesforceId};
 use crm_sync_store::{ErrorReport, ObjectPair as StorePair};
@@ -108,7 +108,7 @@ impl PairSync<'_> {
                         let report = ErrorReport {
                             key: format!("{name}:association:{}", self.units[*u].hs_id.clone().unwrap_or_default()),
                             category: category_name(ErrorCategory::Associations),
-                            pair: store_pair(self.pair),
+                            pair: self.pair,
                             salesforce_id: self.units[*u].sf_id.clone(),
                             hubspot_id: self.units[*u].hs_id.clone(),
                             message: format!("{}: {}", error.code, error.message),

@@ -45,7 +45,7 @@ async fn sync(t: &TestApp, intents: &[SyncIntent]) -> BatchOutcome {
 /// Links two records as an earlier sync would have, with no fingerprints.
 async fn put_link(t: &TestApp, pair: ObjectPair, object: &str, salesforce_id: &str, hubspot_id: &str) {
     let link = Link {
-        pair: store_pair(pair),
+        pair: pair,
         salesforce_object: object.to_owned(),
         salesforce_id: salesforce_id.to_owned(),
         hubspot_id: hubspot_id.to_owned(),
@@ -58,7 +58,7 @@ async fn put_link(t: &TestApp, pair: ObjectPair, object: &str, salesforce_id: &s
 
 /// The stored link of a Salesforce record.
 async fn link_of(t: &TestApp, pair: ObjectPair, salesforce_id: &str) -> Option<Link> {
-    t.app.store().get_link_by_salesforce(store_pair(pair), salesforce_id).await.unwrap()
+    t.app.store().get_link_by_salesforce(pair, salesforce_id).await.unwrap()
 }
 
 /// An app whose config has companies (and so associations and lifecycle

@@ -44,7 +44,7 @@ async fn a_company_with_no_associated_contacts_creates_no_account() {
 async fn an_unreadable_association_leaves_the_company_to_retry() {
     let t = with_companies();
     let company = t.hubspot.insert("companies", json!({"name": "Acme"}));
-    t.hubspot.calls().fail_next("associated_ids", 1, &crm_error(System::Hubspot, 503, "UNAVAILABLE", true));
+    t.hubspot.calls().fail_next("associated_ids", 1, &crm_error(System::HubSpot, 503, "UNAVAILABLE", true));
     let outcome = sync(&t, &[hs_intent(&t, ObjectPair::Company, &company)]).await;
     assert!(matches!(outcome.items[0].result, ItemResult::RetryAfter(_)), "{:?}", outcome.items);
 }
@@ -105,7 +105,7 @@ async fn an_owner_matched_exactly_travels_as_the_other_sides_id() {
 #[tokio::test]
 async fn an_unreadable_owner_directory_writes_no_owner_and_counts_it_not_matched() {
     let t = TestApp::new();
-    t.hubspot.calls().fail_next("owners", 1, &crm_error(System::Hubspot, 503, "UNAVAILABLE", false));
+    t.hubspot.calls().fail_next("owners", 1, &crm_error(System::HubSpot, 503, "UNAVAILABLE", false));
     let fields = json!({"Email": "ada@example.com", "LastName": "L", "Company": "X", "OwnerId": "005000000000001"});
     let lead = t.salesforce.insert("Lead", fields);
     let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
@@ -134,7 +134,7 @@ async fn a_contact_outside_the_segment_list_is_skipped_and_a_member_syncs() {
 async fn an_unreadable_segment_list_retries_the_hubspot_contacts() {
     let t = TestApp::builder().config_yaml("inclusion_segment: {hubspot_list: \"9\"}\n").build();
     let (lead, _) = linked_contact(&t, "ada@example.com").await;
-    t.hubspot.calls().fail_next("list_members", 1, &crm_error(System::Hubspot, 503, "UNAVAILABLE", true));
+    t.hubspot.calls().fail_next("list_members", 1, &crm_error(System::HubSpot, 503, "UNAVAILABLE", true));
     let mut stats = SyncStats::default();
     let mut sync = PairSync::new(&t.app, ObjectPair::Contact, &mut stats);
     prepared(&mut sync, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
@@ -182,7 +182,7 @@ async fn a_failed_association_is_reported_and_the_contact_stays_synced() {
     put_link(&t, ObjectPair::Company, "Account", &account, &company).await;
     let person =
         t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "L", "AccountId": account}));
-    t.hubspot.calls().fail_next("associate", 1, &crm_error(System::Hubspot, 400, "INVALID_ASSOCIATION", false));
+    t.hubspot.calls().fail_next("associate", 1, &crm_error(System::HubSpot, 400, "INVALID_ASSOCIATION", false));
     let outcome = sync(&t, &[sf_intent(&t, SfObject::Contact, &person)]).await;
     assert_eq!(outcome.items[0].result, ItemResult::Done);
     assert_eq!(outcome.stats.errors.get("associations"), Some(&1), "{:?}", outcome.stats);

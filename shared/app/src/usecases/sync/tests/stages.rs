@@ -73,7 +73,7 @@ async fn links_are_read_for_a_batch_by_either_id_and_unlinked_ids_are_absent() {
     put_link(&t, ObjectPair::Contact, "Lead", b.as_str(), "602").await;
     let sf = vec![a.as_str().to_owned(), a.as_str().to_owned(), "00Q000000000009".to_owned()];
     let hs = vec!["602".to_owned(), "699".to_owned()];
-    let links = read_links(&t.app, store_pair(ObjectPair::Contact), &sf, &hs).await.unwrap();
+    let links = read_links(&t.app, ObjectPair::Contact, &sf, &hs).await.unwrap();
     assert_eq!(links.by_salesforce(a.as_str()).map(|l| l.hubspot_id.as_str()), Some("601"));
     assert_eq!(links.by_hubspot("602").map(|l| l.salesforce_id.as_str()), Some(b.as_str()));
     assert!(links.by_hubspot("699").is_none());
@@ -114,7 +114,7 @@ async fn a_record_gone_from_its_own_side_marks_its_unit_origin_missing() {
 async fn a_failed_read_sets_its_units_to_retry_and_leaves_them_unread() {
     let t = TestApp::new();
     let (lead, _) = linked_contact(&t, "a@example.com").await;
-    t.hubspot.calls().fail_next("batch_read", 1, &crm_error(System::Hubspot, 503, "UNAVAILABLE", true));
+    t.hubspot.calls().fail_next("batch_read", 1, &crm_error(System::HubSpot, 503, "UNAVAILABLE", true));
     with_pair!(t, ObjectPair::Contact, |sync| {
         sync.collect(&[sf_intent(&t, SfObject::Lead, &lead)]).await.unwrap();
         sync.read().await;
@@ -230,8 +230,8 @@ async fn a_retryable_failed_call_retries_its_units_and_a_permanent_one_fails_the
     let t = TestApp::new();
     with_pair!(t, ObjectPair::Contact, |sync| {
         sync.units = vec![Unit::default(), Unit::default()];
-        sync.settle(vec![0], Err(crm_error(System::Hubspot, 429, "RATE_LIMIT", true)), "hubspot:contact").await;
-        sync.settle(vec![1], Err(crm_error(System::Hubspot, 403, "FORBIDDEN", false)), "hubspot:contact").await;
+        sync.settle(vec![0], Err(crm_error(System::HubSpot, 429, "RATE_LIMIT", true)), "hubspot:contact").await;
+        sync.settle(vec![1], Err(crm_error(System::HubSpot, 403, "FORBIDDEN", false)), "hubspot:contact").await;
         assert!(matches!(sync.units[0].result, Some(RecordResult::Retry(_))));
         assert!(matches!(sync.units[1].result, Some(RecordResult::Failed(_))));
     });
@@ -245,7 +245,7 @@ async fn a_stored_link_carries_the_planned_fingerprints_and_stage_and_resolves_t
     let report = crm_sync_store::ErrorReport {
         key: "contact:hubspot:801".into(),
         category: "other".into(),
-        pair: store_pair(ObjectPair::Contact),
+        pair: ObjectPair::Contact,
         salesforce_id: None,
         hubspot_id: Some("801".into()),
         message: "failed".into(),

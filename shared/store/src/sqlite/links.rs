@@ -1,0 +1,288 @@
+//! Links on SQLite: table `links`, primary key `(pair, salesforce_id)`, a
+//! unique index on `(pair, hubspot_id)`.
+//!
+//! The two keys make both ids unique per pair, so a create is one
+//! `INSERT ... ON CONFLICT DO NOTHING` (no row changed: one of the ids was
+//! linked) and an update is one `UPDATE ... WHERE version = ?` that also
+//! checks both ids. Batch writes run in one transaction, each write still
+//! judged on its own condition.
+//!
+//! Batch reads are `SELECT ... WHERE pair = ? AND <id> IN (...)`, one
+//! statement per [`IN_LIST_CHUNK`] ids, all in one read transaction under the
+//! one connection lock: a batch sees one consistent state of the table.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use tracing::debug;
+
+use super::{SqliteStore, db_err, from_millis, millis, to_i64, to_u64};
+use crate::error::StoreError;
+use crate::ports::{Link, LinkCondition, LinkPage, LinkStore, LinkWrite, ObjectPair, StoreResult};
+
+/// A link from a row of [`LINK_COLUMNS`], with its fingerprints still as
+/// JSON text: decoding them may fail with [`StoreError::Corrupt`], which a
+/// row mapper cannot return, so [`finish_link`] does it after.
+fn link_from_row(row: &Row<'_>) -> rusqlite::Result<(Link, String)> {
+    let pair: String = row.get(0)?;
+    let fingerprints: String = row.get(4)?;
+    Ok((
+        Link {
+            pair: ObjectPair::parse(&pair).unwrap_or(ObjectPair::Contact),
+            salesforce_id: row.get(1)?,
+            hubspot_id: row.get(2)?,
+            salesforce_object: row.get(3)?,
+            fingerprints: Default::default(),
+            version: to_u64(row.get(5)?),
+            updated_at: from_millis(row.get(6)?),
+        },
+        fingerprints,
+    ))
+}
+
+/// Decodes the fingerprints read by [`link_from_row`].
+fn finish_link((mut link, fingerprints): (Link, String)) -> Result<Link, StoreError> {
+    link.fingerprints = serde_json::from_str(&fingerprints)
+        .map_err(|e| StoreError::corrupt(format!("fingerprints of link {}", link.salesforce_id), e))?;
+    Ok(link)
+}
+
+/// The `links` columns, in the order [`link_from_row`] reads them.
+const LINK_COLUMNS: &str = "pair, salesforce_id, hubspot_id, salesforce_object, fingerprints, version, updated_at";
+
+/// One link write under its condition, on a connection or inside the caller's
+/// transaction (`put_links`). Zero rows changed means the condition failed:
+/// for a create, the conflict clause swallowed a duplicate of either key; for
+/// an update, the version or the HubSpot id did not match.
+fn write_link(tx: &Connection, w: &LinkWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let link = &w.link;
+    let fingerprints = serde_json::to_string(&link.fingerprints)
+        .map_err(|e| StoreError::Invalid(format!("fingerprints not serialisable: {e}")))?;
+    match w.condition {
+        LinkCondition::MustNotExist => {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO links (pair, salesforce_id, hubspot_id, salesforce_object, fingerprints, version, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6) ON CONFLICT DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        link.pair.as_str(),
+                        link.salesforce_id,
+                        link.hubspot_id,
+                        link.salesforce_object,
+                        fingerprints,
+                        millis(now)
+                    ])
+                })
+                .map_err(db_err("insert link"))?;
+            if n == 0 {
+                return Err(StoreError::condition(format!(
+                    "{} link for salesforce {} or hubspot {} already exists",
+                    link.pair, link.salesforce_id, link.hubspot_id
+                )));
+            }
+            Ok(1)
+        }
+        LinkCondition::VersionIs(expected) => {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE links SET salesforce_object = ?4, fingerprints = ?5, version = version + 1, updated_at = ?6
+                     WHERE pair = ?1 AND salesforce_id = ?2 AND hubspot_id = ?3 AND version = ?7",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        link.pair.as_str(),
+                        link.salesforce_id,
+                        link.hubspot_id,
+                        link.salesforce_object,
+                        fingerprints,
+                        millis(now),
+                        to_i64(expected)
+                    ])
+                })
+                .map_err(db_err("update link"))?;
+            if n == 0 {
+                return Err(StoreError::condition(format!(
+                    "{} link {} is not at version {expected} with hubspot {}",
+                    link.pair, link.salesforce_id, link.hubspot_id
+                )));
+            }
+            Ok(expected + 1)
+        }
+    }
+}
+
+/// Most ids bound in one `IN (...)` list of a batch read. SQLite allows far
+/// more variables per statement; smaller lists keep the statements few and
+/// cacheable (at most two shapes per column: full chunks and the remainder).
+const IN_LIST_CHUNK: usize = 500;
+
+/// The id column a batch read matches on.
+#[derive(Debug, Clone, Copy)]
+enum IdColumn {
+    Salesforce,
+    HubSpot,
+}
+
+impl IdColumn {
+    fn name(self) -> &'static str {
+        match self {
+            IdColumn::Salesforce => "salesforce_id",
+            IdColumn::HubSpot => "hubspot_id",
+        }
+    }
+
+    fn of(self, link: &Link) -> &str {
+        match self {
+            IdColumn::Salesforce => &link.salesforce_id,
+            IdColumn::HubSpot => &link.hubspot_id,
+        }
+    }
+}
+
+/// `ids` without repeats, in order of first occurrence.
+fn unique_ids(ids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect()
+}
+
+impl SqliteStore {
+    /// The links of `ids` by `column`, in order of the ids' first occurrence.
+    async fn get_links_by(&self, pair: ObjectPair, column: IdColumn, ids: &[String]) -> StoreResult<Vec<Link>> {
+        let ids = unique_ids(ids);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run("get links", move |c, _| {
+            let tx = c.transaction().map_err(db_err("begin"))?;
+            let mut found: HashMap<String, Link> = HashMap::with_capacity(ids.len());
+            for chunk in ids.chunks(IN_LIST_CHUNK) {
+                let placeholders = vec!["?"; chunk.len()].join(", ");
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT {LINK_COLUMNS} FROM links WHERE pair = ? AND {} IN ({placeholders})",
+                        column.name()
+                    ))
+                    .map_err(db_err("get links"))?;
+                let values = std::iter::once(pair.as_str()).chain(chunk.iter().map(String::as_str));
+                let rows = stmt.query_map(params_from_iter(values), link_from_row).map_err(db_err("get links"))?;
+                for row in rows {
+                    let link = finish_link(row.map_err(db_err("get links"))?)?;
+                    found.insert(column.of(&link).to_owned(), link);
+                }
+            }
+            tx.commit().map_err(db_err("end get links"))?;
+            Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LinkStore for SqliteStore {
+    async fn get_link_by_salesforce(&self, pair: ObjectPair, salesforce_id: &str) -> StoreResult<Option<Link>> {
+        let id = salesforce_id.to_owned();
+        self.run("get link", move |c, _| {
+            c.prepare_cached(&format!("SELECT {LINK_COLUMNS} FROM links WHERE pair = ?1 AND salesforce_id = ?2"))
+                .and_then(|mut s| s.query_row(params![pair.as_str(), id], link_from_row).optional())
+                .map_err(db_err("get link"))?
+                .map(finish_link)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn get_link_by_hubspot(&self, pair: ObjectPair, hubspot_id: &str) -> StoreResult<Option<Link>> {
+        let id = hubspot_id.to_owned();
+        self.run("get link", move |c, _| {
+            c.prepare_cached(&format!("SELECT {LINK_COLUMNS} FROM links WHERE pair = ?1 AND hubspot_id = ?2"))
+                .and_then(|mut s| s.query_row(params![pair.as_str(), id], link_from_row).optional())
+                .map_err(db_err("get link"))?
+                .map(finish_link)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn get_links_by_salesforce_ids(&self, pair: ObjectPair, ids: &[String]) -> StoreResult<Vec<Link>> {
+        self.get_links_by(pair, IdColumn::Salesforce, ids).await
+    }
+
+    async fn get_links_by_hubspot_ids(&self, pair: ObjectPair, ids: &[String]) -> StoreResult<Vec<Link>> {
+        self.get_links_by(pair, IdColumn::HubSpot, ids).await
+    }
+
+    async fn put_link(&self, link: &Link, condition: LinkCondition) -> StoreResult<u64> {
+        let write = LinkWrite { link: link.clone(), condition };
+        self.run("put link", move |c, now| write_link(c, &write, now)).await
+    }
+
+    async fn put_links(&self, writes: &[LinkWrite]) -> StoreResult<Vec<StoreResult<u64>>> {
+        let writes = writes.to_vec();
+        self.run("put links", move |c, now| {
+            let tx = c.transaction().map_err(db_err("begin"))?;
+            let mut results = Vec::with_capacity(writes.len());
+            for w in &writes {
+                match write_link(&tx, w, now) {
+                    Err(e @ StoreError::Backend { .. }) => return Err(e),
+                    other => results.push(other),
+                }
+            }
+            tx.commit().map_err(db_err("commit links"))?;
+            debug!(links = writes.len(), "LinksWritten");
+            Ok(results)
+        })
+        .await
+    }
+
+    async fn delete_link(&self, pair: ObjectPair, salesforce_id: &str, expected_version: u64) -> StoreResult<bool> {
+        let id = salesforce_id.to_owned();
+        self.run("delete link", move |c, _| {
+            let version: Option<i64> = c
+                .query_row(
+                    "SELECT version FROM links WHERE pair = ?1 AND salesforce_id = ?2",
+                    params![pair.as_str(), id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err("delete link"))?;
+            match version {
+                None => Ok(false),
+                Some(v) if to_u64(v) != expected_version => {
+                    Err(StoreError::condition(format!("{pair} link {id} is at version {v}, not {expected_version}")))
+                }
+                Some(_) => {
+                    c.execute("DELETE FROM links WHERE pair = ?1 AND salesforce_id = ?2", params![pair.as_str(), id])
+                        .map_err(db_err("delete link"))?;
+                    Ok(true)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn list_links(&self, pair: ObjectPair, after: Option<&str>, limit: usize) -> StoreResult<LinkPage> {
+        let after = after.unwrap_or("").to_owned();
+        let limit = limit.max(1);
+        self.run("list links", move |c, _| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LINK_COLUMNS} FROM links WHERE pair = ?1 AND salesforce_id > ?2 ORDER BY salesforce_id LIMIT ?3"
+                ))
+                .map_err(db_err("list links"))?;
+            let rows = stmt
+                .query_map(params![pair.as_str(), after, to_i64(limit as u64)], link_from_row)
+                .map_err(db_err("list links"))?;
+            let mut links = Vec::new();
+            for row in rows {
+                links.push(finish_link(row.map_err(db_err("list links"))?)?);
+            }
+            let next = if links.len() == limit { links.last().map(|l| l.salesforce_id.clone()) } else { None };
+            Ok(LinkPage { links, next })
+        })
+        .await
+    }
+}

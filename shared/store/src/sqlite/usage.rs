@@ -1,0 +1,47 @@
+//! API usage on SQLite: table `api_usage`, one row per system and
+//! five-minute bucket (`calls` added with an upsert).
+//!
+//! Each add also prunes the system's buckets older than two days, so the
+//! table stays at a few hundred rows per system.
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::{SqliteStore, db_err, to_i64, to_u64};
+use crate::clock;
+use crate::ports::{ApiUsageStore, StoreResult, System};
+
+#[async_trait]
+impl ApiUsageStore for SqliteStore {
+    async fn add_api_calls(&self, system: System, calls: u64) -> StoreResult<()> {
+        self.run("add api calls", move |c, now| {
+            let bucket = clock::usage_bucket(now);
+            c.prepare_cached(
+                "INSERT INTO api_usage (system, bucket, calls) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (system, bucket) DO UPDATE SET calls = calls + excluded.calls",
+            )
+            .and_then(|mut s| s.execute(params![system.as_str(), bucket, to_i64(calls)]))
+            .map_err(db_err("add api calls"))?;
+            // Two days of history is plenty for a rolling day.
+            c.prepare_cached("DELETE FROM api_usage WHERE system = ?1 AND bucket < ?2")
+                .and_then(|mut s| s.execute(params![system.as_str(), bucket - 2 * 86_400]))
+                .map_err(db_err("prune api usage"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_calls_last_24h(&self, system: System) -> StoreResult<u64> {
+        self.run("api calls", move |c, now| {
+            let from = clock::usage_bucket(now) - 86_400;
+            let sum: i64 = c
+                .prepare_cached(
+                    "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE system = ?1 AND bucket >= ?2 AND bucket <= ?3",
+                )
+                .and_then(|mut s| s.query_row(params![system.as_str(), from, now.timestamp()], |r| r.get(0)))
+                .map_err(db_err("api calls"))?;
+            Ok(to_u64(sum))
+        })
+        .await
+    }
+}
