@@ -45,7 +45,7 @@ async fn sync(t: &TestApp, intents: &[SyncIntent]) -> BatchOutcome {
 /// Links two records as an earlier sync would have, with no fingerprints.
 async fn put_link(t: &TestApp, pair: ObjectPair, object: &str, salesforce_id: &str, hubspot_id: &str) {
     let link = Link {
-        pair: pair,
+        pair,
         salesforce_object: object.to_owned(),
         salesforce_id: salesforce_id.to_owned(),
         hubspot_id: hubspot_id.to_owned(),
