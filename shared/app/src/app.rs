@@ -15,7 +15,8 @@
 //! empty and pays the few calls again.
 
 use crate::ports::{HubspotApi, SalesforceApi};
-use crm_sync_domain::config::SyncConfig;
+use crm_sync_domain::ObjectPair;
+use crm_sync_domain::config::{SpecialField, SyncConfig};
 use crm_sync_domain::special::{OwnerDirectory, Person, SALESFORCE_CAMPAIGNS_PROPERTY, match_owners};
 use crm_sync_store::{Clock, Queue, StateStore};
 use std::collections::HashSet;
@@ -212,6 +213,28 @@ impl App {
         );
         *cached = Some((now, dir.clone()));
         Ok(dir)
+    }
+
+    /// Whether `pair` maps an owner field, and so needs the owner directory.
+    pub fn maps_owner(&self, pair: ObjectPair) -> bool {
+        self.config().mappings(pair).iter().any(|m| m.special == Some(SpecialField::Owner))
+    }
+
+    /// The owner directory when `pair` maps an owner field. `None` when it
+    /// maps none, or when the directory cannot be read: then no owner is
+    /// written and each owner field is reported as not matched, never
+    /// guessed (the sync and imports alike).
+    pub async fn owner_directory_for(&self, pair: ObjectPair) -> Option<Arc<OwnerDirectory>> {
+        if !self.maps_owner(pair) {
+            return None;
+        }
+        match self.owner_directory().await {
+            Ok(dir) => Some(dir),
+            Err(error) => {
+                tracing::warn!(%error, "OwnerDirectoryUnavailable");
+                None
+            }
+        }
     }
 
     /// Makes sure HubSpot has the `salesforce_id` unique property on

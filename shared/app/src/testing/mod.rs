@@ -42,8 +42,8 @@ pub use salesforce::{FakeSalesforce, salesforce_time};
 use crate::app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
 use crate::usecases::webhook::WebhookRequest;
 use chrono::{DateTime, TimeZone, Utc};
-use crm_sync_domain::SyncConfig;
-use crm_sync_store::{Clock, ManualClock, QueueSettings, SqliteQueue, SqliteStore, StoreError};
+use crm_sync_domain::{ObjectPair, SyncConfig};
+use crm_sync_store::{Clock, Link, LinkCondition, ManualClock, QueueSettings, SqliteQueue, SqliteStore, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -178,6 +178,23 @@ impl TestApp {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Links a Salesforce record to a HubSpot one with no fingerprints, as an
+    /// earlier sync that wrote nothing would have; panics if the store
+    /// refuses (tests only).
+    #[allow(clippy::expect_used)]
+    pub async fn put_link(&self, pair: ObjectPair, object: &str, salesforce_id: &str, hubspot_id: &str) {
+        let link = Link {
+            pair,
+            salesforce_object: object.to_owned(),
+            salesforce_id: salesforce_id.to_owned(),
+            hubspot_id: hubspot_id.to_owned(),
+            fingerprints: Default::default(),
+            version: 0,
+            updated_at: self.now(),
+        };
+        self.app.store().put_link(&link, LinkCondition::MustNotExist).await.expect("the test link is stored");
     }
 }
 

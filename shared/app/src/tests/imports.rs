@@ -1,7 +1,7 @@
 //! Imports: the review (counts and API cost, nothing written), start
 //! (chunks planned and queued), run_import_chunk (writes and links), status.
 
-use super::{contact_link, drain_sync_queue, put_link};
+use super::{contact_link, drain_sync_queue};
 use crate::testing::{TestApp, crm_error};
 use crate::usecases::import::{ChunkMessage, ImportFilter, ImportObjects, ImportRequest};
 use crate::{AppError, AppSettings, ChunkReport, import_review, import_start, import_status, run_import_chunk};
@@ -211,7 +211,7 @@ async fn a_chunk_writes_unlinked_contacts_to_hubspot_by_email_and_links_them() {
 async fn a_chunk_queues_already_linked_records_for_the_normal_sync_instead_of_writing_them() {
     let t = TestApp::new();
     let ids = contacts(&t, 2);
-    put_link(&t, ObjectPair::Contact, "Contact", &ids[0], "900").await;
+    t.put_link(ObjectPair::Contact, "Contact", &ids[0], "900").await;
     import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
     run_chunks(&t).await;
     let (intents, _) = drain_sync_queue(&t).await;

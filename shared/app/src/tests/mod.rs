@@ -53,25 +53,6 @@ async fn contact_link(t: &TestApp, salesforce_id: &str) -> Option<String> {
     link.map(|l| l.hubspot_id)
 }
 
-/// Links a Salesforce record to a HubSpot one, as an earlier sync would have.
-async fn put_link(t: &TestApp, pair: crm_sync_domain::ObjectPair, object: &str, salesforce_id: &str, hubspot_id: &str) {
-    use crm_sync_store::{Link, LinkCondition, ObjectPair as StorePair};
-    let pair = match pair {
-        crm_sync_domain::ObjectPair::Contact => StorePair::Contact,
-        crm_sync_domain::ObjectPair::Company => StorePair::Company,
-        crm_sync_domain::ObjectPair::Deal => StorePair::Deal,
-    };
-    let link = Link {
-        pair,
-        salesforce_object: object.to_owned(),
-        salesforce_id: salesforce_id.to_owned(),
-        hubspot_id: hubspot_id.to_owned(),
-        fingerprints: Default::default(),
-        version: 0,
-        updated_at: t.now(),
-    };
-    t.app.store().put_link(&link, LinkCondition::MustNotExist).await.unwrap();
-}
 
 /// Records a sync-health error for a contact, as a failed sync would.
 async fn contact_error(t: &TestApp, salesforce_id: Option<&str>, hubspot_id: Option<&str>, category: &str) {

@@ -1,6 +1,6 @@
 //! Manual resync: one record now, or a segment after its cost review.
 
-use super::{contact_error, contact_link, put_link, queued_keys};
+use super::{contact_error, contact_link, queued_keys};
 use crate::testing::{TestApp, crm_error};
 use crate::usecases::resync::{RecordRef, Segment};
 use crate::{AppError, AppSettings, resync_record, resync_segment, resync_segment_review};
@@ -53,7 +53,7 @@ async fn a_resync_that_salesforce_rate_limits_reports_that_it_did_not_sync_yet()
 async fn a_segment_review_of_linked_contacts_counts_them_and_says_their_cost() {
     let t = TestApp::new();
     for i in 0..3 {
-        put_link(&t, ObjectPair::Contact, "Contact", &format!("003000000000{i:03}"), &format!("{}", 500 + i)).await;
+        t.put_link(ObjectPair::Contact, "Contact", &format!("003000000000{i:03}"), &format!("{}", 500 + i)).await;
     }
     let review = resync_segment_review(&t.app, &Segment::Linked { pair: ObjectPair::Contact }).await.unwrap();
     assert_eq!(review.records, 3);
@@ -67,7 +67,7 @@ async fn a_segment_review_of_linked_contacts_counts_them_and_says_their_cost() {
 #[tokio::test]
 async fn with_companies_on_a_contact_segment_also_pays_for_lifecycle_stages() {
     let t = TestApp::builder().config_yaml("version: 1\nobjects:\n  companies: true\n").build();
-    put_link(&t, ObjectPair::Contact, "Contact", "003000000000001", "501").await;
+    t.put_link(ObjectPair::Contact, "Contact", "003000000000001", "501").await;
     let review = resync_segment_review(&t.app, &Segment::Linked { pair: ObjectPair::Contact }).await.unwrap();
     assert_eq!(review.hubspot_calls, 4 + 3);
 }
@@ -76,7 +76,7 @@ async fn with_companies_on_a_contact_segment_also_pays_for_lifecycle_stages() {
 async fn a_segment_of_linked_records_reads_every_page_of_links() {
     let t = TestApp::new();
     for i in 0..1001 {
-        put_link(&t, ObjectPair::Deal, "Opportunity", &format!("006000000{i:06}"), &format!("{}", 1000 + i)).await;
+        t.put_link(ObjectPair::Deal, "Opportunity", &format!("006000000{i:06}"), &format!("{}", 1000 + i)).await;
     }
     let review = resync_segment_review(&t.app, &Segment::Linked { pair: ObjectPair::Deal }).await.unwrap();
     assert_eq!(review.records, 1001);
@@ -127,7 +127,7 @@ async fn a_segment_resync_over_the_budget_is_refused_and_queues_nothing() {
         .config_yaml("version: 1\nsalesforce_api_cap_per_24h: 502\n")
         .settings(AppSettings { live_reserve: 500, ..AppSettings::default() })
         .build();
-    put_link(&t, ObjectPair::Contact, "Contact", "003000000000001", "501").await;
+    t.put_link(ObjectPair::Contact, "Contact", "003000000000001", "501").await;
     let segment = Segment::Linked { pair: ObjectPair::Contact };
     assert!(!resync_segment_review(&t.app, &segment).await.unwrap().within_budget);
     let error = resync_segment(&t.app, &segment).await.unwrap_err();

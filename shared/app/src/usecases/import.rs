@@ -34,7 +34,6 @@ use crate::codec::{
 use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
-use crate::usecases::sync::special::owners::{maps_owner, owner_directory_for};
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
 use crm_sync_domain::chunks::{ChunkSize, plan_key_chunks};
@@ -99,7 +98,7 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         review.objects.push(ObjectReview { object: object.api_name().to_owned(), records, chunks, bulk });
     }
     // The owner directory (one call on each side) when an owner is mapped.
-    if review.records > 0 && request.objects.objects().iter().any(|o| maps_owner(app, o.pair())) {
+    if review.records > 0 && request.objects.objects().iter().any(|o| app.maps_owner(o.pair())) {
         review.salesforce_calls += 1;
         review.hubspot_calls += 1;
     }
@@ -398,7 +397,7 @@ async fn import_page(
     // applies every mapping).
     // Owners and deal stages are translated as the sync does.
     let config = app.config();
-    let owners = owner_directory_for(app, pair).await;
+    let owners = app.owner_directory_for(pair).await;
     let mut inputs: Vec<(String, Map<String, Value>, &SfRecord, crm_sync_domain::LinkState)> = Vec::new();
     for row in fresh {
         let Ok(id) = SalesforceId::parse(&row.id) else { continue };

@@ -52,24 +52,12 @@ impl PairSync<'_> {
             let object = self.pair.salesforce_objects().first().copied();
             let ids: Vec<usize> = hs_only.iter().copied().filter(|&u| self.units[u].sf_id.is_some()).collect();
             if let Some(object) = object {
-                let fields = self.salesforce_fields(object);
-                for chunk in ids.chunks(SALESFORCE_BATCH) {
-                    let wanted: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].sf_id.clone()).collect();
-                    match self.app.salesforce().retrieve(object.api_name(), &wanted, &fields).await {
-                        Ok(records) => {
-                            let by_id: HashMap<String, SfRecord> = records
-                                .into_iter()
-                                .filter_map(|r| Some((SalesforceId::parse(&r.id).ok()?.as_str().to_owned(), r)))
-                                .collect();
-                            for &u in chunk {
-                                let id = self.units[u].sf_id.clone().unwrap_or_default();
-                                self.units[u].sf = by_id.get(&id).cloned();
-                                if self.units[u].sf.is_none() {
-                                    self.units[u].sf_id = None;
-                                }
-                            }
-                        }
-                        Err(error) => self.fail_units(chunk, &error),
+                self.read_salesforce(object, &ids).await;
+                // A carried id whose record is gone links nothing; the
+                // record is then matched or created as if it had no id.
+                for &u in &ids {
+                    if self.units[u].result.is_none() && self.units[u].sf.is_none() {
+                        self.units[u].sf_id = None;
                     }
                 }
             }

@@ -97,28 +97,36 @@ impl PairSync<'_> {
             }
         }
         for (object, units) in by_object {
-            let fields = self.salesforce_fields(object);
-            for chunk in units.chunks(SALESFORCE_BATCH) {
-                let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].sf_id.clone()).collect();
-                match self.app.salesforce().retrieve(object.api_name(), &ids, &fields).await {
-                    Ok(records) => {
-                        let by_id: HashMap<String, SfRecord> = records
-                            .into_iter()
-                            .filter_map(|r| Some((SalesforceId::parse(&r.id).ok()?.as_str().to_owned(), r)))
-                            .collect();
-                        for &u in chunk {
-                            let id = self.units[u].sf_id.clone().unwrap_or_default();
-                            self.units[u].sf = by_id.get(&id).cloned();
-                        }
-                    }
-                    Err(error) => self.fail_units(chunk, &error),
-                }
-            }
+            self.read_salesforce(object, &units).await;
         }
         for unit in &mut self.units {
             let sf_missing = unit.sf_id.is_some() && unit.sf.is_none();
             let hs_missing = unit.hs_id.is_some() && unit.hs.is_none();
             unit.origin_missing = unit.result.is_none() && (sf_missing || hs_missing);
+        }
+    }
+
+    /// Reads the Salesforce records of `object` behind these units' ids,
+    /// 200 per call, into each unit's `sf` (left `None` when the record is
+    /// gone). A call that fails fails the units of its chunk, with the CRM's
+    /// error; the other chunks go on.
+    pub(super) async fn read_salesforce(&mut self, object: SfObject, units: &[usize]) {
+        let fields = self.salesforce_fields(object);
+        for chunk in units.chunks(SALESFORCE_BATCH) {
+            let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].sf_id.clone()).collect();
+            match self.app.salesforce().retrieve(object.api_name(), &ids, &fields).await {
+                Ok(records) => {
+                    let by_id: HashMap<String, SfRecord> = records
+                        .into_iter()
+                        .filter_map(|r| Some((SalesforceId::parse(&r.id).ok()?.as_str().to_owned(), r)))
+                        .collect();
+                    for &u in chunk {
+                        let id = self.units[u].sf_id.clone().unwrap_or_default();
+                        self.units[u].sf = by_id.get(&id).cloned();
+                    }
+                }
+                Err(error) => self.fail_units(chunk, &error),
+            }
         }
     }
 }

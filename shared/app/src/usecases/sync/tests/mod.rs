@@ -42,19 +42,6 @@ async fn sync(t: &TestApp, intents: &[SyncIntent]) -> BatchOutcome {
     sync_batch(&t.app, &[message("m1", intents)]).await
 }
 
-/// Links two records as an earlier sync would have, with no fingerprints.
-async fn put_link(t: &TestApp, pair: ObjectPair, object: &str, salesforce_id: &str, hubspot_id: &str) {
-    let link = Link {
-        pair,
-        salesforce_object: object.to_owned(),
-        salesforce_id: salesforce_id.to_owned(),
-        hubspot_id: hubspot_id.to_owned(),
-        fingerprints: Default::default(),
-        version: 0,
-        updated_at: t.now(),
-    };
-    t.app.store().put_link(&link, LinkCondition::MustNotExist).await.unwrap();
-}
 
 /// The stored link of a Salesforce record.
 async fn link_of(t: &TestApp, pair: ObjectPair, salesforce_id: &str) -> Option<Link> {
@@ -71,7 +58,7 @@ fn with_companies() -> TestApp {
 async fn linked_contact(t: &TestApp, email: &str) -> (String, String) {
     let lead = t.salesforce.insert("Lead", json!({"Email": email, "LastName": "Lovelace", "Company": "X"}));
     let contact = t.hubspot.insert("contacts", json!({"email": email, "lastname": "Lovelace", "company": "X"}));
-    put_link(t, ObjectPair::Contact, "Lead", &lead, &contact).await;
+    t.put_link(ObjectPair::Contact, "Lead", &lead, &contact).await;
     (lead, contact)
 }
 

@@ -23,7 +23,7 @@ async fn a_company_whose_contact_syncs_with_an_accountless_salesforce_contact_cr
     let contact = t.hubspot.insert("contacts", json!({"email": "ada@example.com"}));
     t.hubspot.link("companies", &company, "contacts", &contact);
     let person = t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "L"}));
-    put_link(&t, ObjectPair::Contact, "Contact", &person, &contact).await;
+    t.put_link(ObjectPair::Contact, "Contact", &person, &contact).await;
     let mut stats = SyncStats::default();
     let mut sync = PairSync::new(&t.app, ObjectPair::Company, &mut stats);
     prepared(&mut sync, &[hs_intent(&t, ObjectPair::Company, &company)]).await;
@@ -149,7 +149,7 @@ async fn a_deal_about_to_create_an_opportunity_gets_the_account_of_its_linked_co
     let t = with_companies();
     let account = t.salesforce.insert("Account", json!({"Name": "Acme"}));
     let company = t.hubspot.insert("companies", json!({"name": "Acme"}));
-    put_link(&t, ObjectPair::Company, "Account", &account, &company).await;
+    t.put_link(ObjectPair::Company, "Account", &account, &company).await;
     let deal = t.hubspot.insert("deals", json!({"dealname": "Big", "dealstage": "closedwon"}));
     t.hubspot.link("deals", &deal, "companies", &company);
     let outcome = sync(&t, &[hs_intent(&t, ObjectPair::Deal, &deal)]).await;
@@ -165,7 +165,7 @@ async fn a_synced_contact_is_associated_with_the_company_linked_to_its_account()
     let t = with_companies();
     let account = t.salesforce.insert("Account", json!({"Name": "Acme"}));
     let company = t.hubspot.insert("companies", json!({"name": "Acme"}));
-    put_link(&t, ObjectPair::Company, "Account", &account, &company).await;
+    t.put_link(ObjectPair::Company, "Account", &account, &company).await;
     let person =
         t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "L", "AccountId": account}));
     let outcome = sync(&t, &[sf_intent(&t, SfObject::Contact, &person)]).await;
@@ -179,7 +179,7 @@ async fn a_failed_association_is_reported_and_the_contact_stays_synced() {
     let t = with_companies();
     let account = t.salesforce.insert("Account", json!({"Name": "Acme"}));
     let company = t.hubspot.insert("companies", json!({"name": "Acme"}));
-    put_link(&t, ObjectPair::Company, "Account", &account, &company).await;
+    t.put_link(ObjectPair::Company, "Account", &account, &company).await;
     let person =
         t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "L", "AccountId": account}));
     t.hubspot.calls().fail_next("associate", 1, &crm_error(System::HubSpot, 400, "INVALID_ASSOCIATION", false));

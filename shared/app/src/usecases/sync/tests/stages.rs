@@ -36,7 +36,7 @@ async fn two_intents_for_one_record_make_one_unit_answering_both() {
 async fn intents_for_both_sides_of_a_link_join_one_unit_with_both_ids() {
     let t = TestApp::new();
     let lead = SalesforceId::parse("00Q000000000001").unwrap();
-    put_link(&t, ObjectPair::Contact, "Lead", lead.as_str(), "501").await;
+    t.put_link(ObjectPair::Contact, "Lead", lead.as_str(), "501").await;
     let intents = [hs_intent(&t, ObjectPair::Contact, "501"), sf_intent(&t, SfObject::Lead, lead.as_str())];
     with_pair!(t, ObjectPair::Contact, |sync| {
         sync.collect(&intents).await.unwrap();
@@ -69,8 +69,8 @@ async fn links_are_read_for_a_batch_by_either_id_and_unlinked_ids_are_absent() {
     let t = TestApp::new();
     let a = SalesforceId::parse("00Q000000000001").unwrap();
     let b = SalesforceId::parse("00Q000000000002").unwrap();
-    put_link(&t, ObjectPair::Contact, "Lead", a.as_str(), "601").await;
-    put_link(&t, ObjectPair::Contact, "Lead", b.as_str(), "602").await;
+    t.put_link(ObjectPair::Contact, "Lead", a.as_str(), "601").await;
+    t.put_link(ObjectPair::Contact, "Lead", b.as_str(), "602").await;
     let sf = vec![a.as_str().to_owned(), a.as_str().to_owned(), "00Q000000000009".to_owned()];
     let hs = vec!["602".to_owned(), "699".to_owned()];
     let links = read_links(&t.app, ObjectPair::Contact, &sf, &hs).await.unwrap();
@@ -277,7 +277,7 @@ async fn a_stored_link_carries_the_planned_fingerprints_and_stage_and_resolves_t
 async fn a_link_stored_first_by_another_worker_retries_the_unit() {
     let t = TestApp::new();
     let lead = SalesforceId::parse("00Q000000000001").unwrap();
-    put_link(&t, ObjectPair::Contact, "Lead", lead.as_str(), "802").await;
+    t.put_link(ObjectPair::Contact, "Lead", lead.as_str(), "802").await;
     with_pair!(t, ObjectPair::Contact, |sync| {
         // This worker saw no link: it must not overwrite the one stored since.
         sync.units = vec![Unit {
