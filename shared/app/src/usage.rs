@@ -6,7 +6,7 @@
 //! cap by [`crate::AppSettings::live_reserve`]; live changes may use the rest.
 
 use crate::{App, AppError};
-use crm_sync_store::System;
+use crm_sync_domain::System;
 use serde::Serialize;
 use std::sync::Mutex;
 use std::time::Duration;

@@ -49,7 +49,7 @@ async fn queued_keys(t: &TestApp) -> Vec<String> {
 
 /// The HubSpot id linked to a Salesforce contact or lead, if any.
 async fn contact_link(t: &TestApp, salesforce_id: &str) -> Option<String> {
-    let link = t.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, salesforce_id).await.unwrap();
+    let link = t.app.store().get_link_by_salesforce(crm_sync_domain::ObjectPair::Contact, salesforce_id).await.unwrap();
     link.map(|l| l.hubspot_id)
 }
 
@@ -59,7 +59,7 @@ async fn contact_error(t: &TestApp, salesforce_id: Option<&str>, hubspot_id: Opt
     let report = crm_sync_store::ErrorReport {
         key: format!("contact:{}", salesforce_id.or(hubspot_id).unwrap_or_default()),
         category: category.to_owned(),
-        pair: crm_sync_store::ObjectPair::Contact,
+        pair: crm_sync_domain::ObjectPair::Contact,
         salesforce_id: salesforce_id.map(str::to_owned),
         hubspot_id: hubspot_id.map(str::to_owned),
         message: "failed".into(),

@@ -7,7 +7,7 @@ use crate::usecases::sweep::{FIRST_SWEEP_LOOKBACK, sweep_once};
 use crate::{AppError, AppSettings};
 use crm_sync_crm::error::System as CrmSystem;
 use crm_sync_domain::intent::Trigger;
-use crm_sync_store::System;
+use crm_sync_domain::System;
 use serde_json::json;
 use std::time::Duration;
 

@@ -5,7 +5,7 @@ use crate::ports::{HubspotRecords, SalesforceQueries};
 use crate::testing::TestApp;
 use crate::usage::{Priority, api_usage, ensure_budget, flush_usage};
 use crate::{AppError, AppSettings};
-use crm_sync_store::System;
+use crm_sync_domain::System;
 use std::time::Duration;
 
 async fn spend(t: &TestApp, salesforce: usize, hubspot: usize) {

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
 use crm_sync_domain::intent::{SyncIntent, Trigger};
 use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId, SfObject};
-use crm_sync_store::System;
+use crm_sync_domain::System;
 use serde::Serialize;
 use std::time::Duration;
 use tracing::{info, instrument, warn};

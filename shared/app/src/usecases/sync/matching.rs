@@ -176,7 +176,7 @@ impl PairSync<'_> {
                 let report = ErrorReport {
                     key: format!("contact:salesforce:{}", other.id),
                     category: category_name(ErrorCategory::Duplicates),
-                    pair: crm_sync_store::ObjectPair::Contact,
+                    pair: crm_sync_domain::ObjectPair::Contact,
                     salesforce_id: Some(other.id.as_str().to_owned()),
                     hubspot_id: self.units[u].hs_id.clone(),
                     message: format!(

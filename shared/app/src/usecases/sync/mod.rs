@@ -163,7 +163,7 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
                 let report = ErrorReport {
                     key: format!("message:{}", message.id),
                     category: category_name(ErrorCategory::Other),
-                    pair: crm_sync_store::ObjectPair::Contact,
+                    pair: crm_sync_domain::ObjectPair::Contact,
                     salesforce_id: None,
                     hubspot_id: None,
                     message: format!("the queue message is not a sync intent: {error}"),

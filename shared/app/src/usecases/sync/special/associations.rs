@@ -12,7 +12,7 @@ use crate::usecases::sync::units::read_links;
 use crate::usecases::sync::{PairSync, RecordResult};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::{ObjectPair, SalesforceId};
-use crm_sync_store::{ErrorReport, ObjectPair as StorePair};
+use crm_sync_store::ErrorReport;
 use std::collections::HashMap;
 use tracing::{debug, warn};
 
@@ -53,7 +53,7 @@ impl PairSync<'_> {
             return accounts;
         }
         let companies: Vec<String> = firsts.iter().map(|(_, c)| c.clone()).collect();
-        match read_links(self.app, StorePair::Company, &[], &companies).await {
+        match read_links(self.app, ObjectPair::Company, &[], &companies).await {
             Ok(links) => {
                 for (u, company) in firsts {
                     match links.by_hubspot(&company) {
@@ -87,7 +87,7 @@ impl PairSync<'_> {
         if !synced.is_empty() {
             // The accounts' company links, in one read.
             let accounts: Vec<String> = synced.iter().map(|(_, _, a)| a.as_str().to_owned()).collect();
-            match read_links(self.app, StorePair::Company, &accounts, &[]).await {
+            match read_links(self.app, ObjectPair::Company, &accounts, &[]).await {
                 Ok(links) => {
                     for (u, contact, account) in synced {
                         match links.by_salesforce(account.as_str()) {

@@ -10,7 +10,6 @@ use crate::ports::SALESFORCE_BATCH;
 use crate::usecases::sync::PairSync;
 use crate::usecases::sync::units::{LinkIndex, read_links};
 use crm_sync_domain::{ObjectPair, SalesforceId, SfObject};
-use crm_sync_store::ObjectPair as StorePair;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use tracing::{debug, warn};
@@ -42,7 +41,7 @@ impl PairSync<'_> {
         };
         // How each associated contact is linked: one read for the batch.
         let contact_ids: Vec<String> = associated.values().flatten().cloned().collect();
-        let links = match read_links(self.app, StorePair::Contact, &[], &contact_ids).await {
+        let links = match read_links(self.app, ObjectPair::Contact, &[], &contact_ids).await {
             Ok(links) => links,
             Err(error) => {
                 warn!(%error, "LinkUnreadable");
