@@ -53,7 +53,6 @@ async fn contact_link(t: &TestApp, salesforce_id: &str) -> Option<String> {
     link.map(|l| l.hubspot_id)
 }
 
-
 /// Records a sync-health error for a contact, as a failed sync would.
 async fn contact_error(t: &TestApp, salesforce_id: Option<&str>, hubspot_id: Option<&str>, category: &str) {
     let report = crm_sync_store::ErrorReport {

@@ -6,8 +6,8 @@ use crate::testing::{TestApp, crm_error};
 use crate::usecases::sweep::{FIRST_SWEEP_LOOKBACK, sweep_once};
 use crate::{AppError, AppSettings};
 use crm_sync_crm::error::System as CrmSystem;
-use crm_sync_domain::intent::Trigger;
 use crm_sync_domain::System;
+use crm_sync_domain::intent::Trigger;
 use serde_json::json;
 use std::time::Duration;
 

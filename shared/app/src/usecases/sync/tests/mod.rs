@@ -14,7 +14,7 @@ use super::*;
 use crate::messages::IntentBatch;
 use crate::testing::TestApp;
 use crm_sync_domain::{HubSpotId, SalesforceId, Trigger};
-use crm_sync_store::{Link, LinkCondition};
+use crm_sync_store::Link;
 use serde_json::{Value, json};
 
 /// An intent for a Salesforce record, from a webhook.
@@ -41,7 +41,6 @@ fn message(id: &str, intents: &[SyncIntent]) -> ReceivedMessage {
 async fn sync(t: &TestApp, intents: &[SyncIntent]) -> BatchOutcome {
     sync_batch(&t.app, &[message("m1", intents)]).await
 }
-
 
 /// The stored link of a Salesforce record.
 async fn link_of(t: &TestApp, pair: ObjectPair, salesforce_id: &str) -> Option<Link> {
