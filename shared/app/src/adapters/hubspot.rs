@@ -7,7 +7,7 @@
 
 use crate::ports::{
     ApiCalls, Changed, ChangedWindow, HsRecord, HubspotAccount, HubspotAssociations, HubspotRecords, HubspotWebhooks,
-    WriteResult,
+    WriteResult, signature_headers,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +15,6 @@ use crm_sync_crm::error::CrmError;
 use crm_sync_crm::hubspot::HubSpotClient;
 use crm_sync_crm::hubspot::types::{BatchItem, HsObject, PropertyDefinition};
 use crm_sync_crm::hubspot::webhook::verify_request;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -198,15 +197,7 @@ impl HubspotWebhooks for HubSpotClient {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), String> {
-        // Headers the `http` types refuse (non-visible bytes) are dropped:
-        // a signature header among them then counts as missing.
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
-            {
-                map.insert(name, value);
-            }
-        }
+        let map = signature_headers(headers);
         let result = if client_secret.is_empty() {
             HubSpotClient::verify_webhook(self, method, uri, &map, body, now)
         } else {

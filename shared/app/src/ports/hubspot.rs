@@ -127,3 +127,18 @@ impl<T> HubspotApi for T where
     T: ApiCalls + HubspotRecords + HubspotAssociations + HubspotAccount + HubspotWebhooks + ?Sized
 {
 }
+
+/// The delivery's headers as the signature check reads them. Headers the
+/// `http` types refuse (bytes that are not visible ASCII) are dropped: a
+/// signature header among them then counts as missing, and the delivery is
+/// refused rather than half-checked.
+pub fn signature_headers(headers: &BTreeMap<String, String>) -> reqwest::header::HeaderMap {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            map.insert(name, value);
+        }
+    }
+    map
+}

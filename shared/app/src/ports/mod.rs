@@ -26,7 +26,9 @@
 mod hubspot;
 mod salesforce;
 
-pub use hubspot::{HubspotAccount, HubspotApi, HubspotAssociations, HubspotRecords, HubspotWebhooks};
+pub use hubspot::{
+    HubspotAccount, HubspotApi, HubspotAssociations, HubspotRecords, HubspotWebhooks, signature_headers,
+};
 pub use salesforce::{SalesforceApi, SalesforceQueries, SalesforceRecords, SalesforceReplication};
 
 use chrono::{DateTime, Utc};

@@ -14,7 +14,7 @@
 use super::calls::{CallLog, batches, pages};
 use crate::ports::{
     ApiCalls, Changed, ChangedWindow, HUBSPOT_BATCH, HsRecord, HubspotAccount, HubspotAssociations, HubspotRecords,
-    HubspotWebhooks, WriteResult,
+    HubspotWebhooks, WriteResult, signature_headers,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -22,7 +22,6 @@ use crm_sync_crm::error::{CrmError, System};
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_domain::special::Person;
 use crm_sync_store::{Clock, ManualClock};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -535,13 +534,7 @@ impl HubspotWebhooks for FakeHubspot {
         body: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), String> {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
-            {
-                map.insert(name, value);
-            }
-        }
+        let map = signature_headers(headers);
         let secret = if client_secret.is_empty() { self.client_secret.as_str() } else { client_secret };
         crm_sync_crm::hubspot::webhook::verify_request(secret, method, uri, &map, body, now)
             .map(|_| ())
