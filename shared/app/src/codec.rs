@@ -1,7 +1,9 @@
 //! Record codecs shared by the live sync and the imports: CRM records as the
 //! domain's snapshots, the domain's link state in the store's string map,
-//! the timestamps both CRMs send, deal stages, SOQL literals, and CRM error
-//! codes as sync-health categories.
+//! the timestamps both CRMs send, deal stages, SOQL literals, and the
+//! store's names of sync-health categories. Which category a CRM error code
+//! belongs to is not decided here but by each CRM's own table
+//! (`crm_sync_crm::error::category`).
 //!
 //! Everything here is pure and synchronous: no IO, no clock, no config. A
 //! codec must round-trip what it encodes (a link state survives the store),
@@ -31,34 +33,6 @@ pub(crate) fn category_name(category: ErrorCategory) -> String {
     match serde_json::to_value(category) {
         Ok(Value::String(s)) => s,
         _ => "other".to_owned(),
-    }
-}
-
-/// Sorts a per-record error code of either CRM into a sync-health category.
-pub(crate) fn categorize(code: &str) -> ErrorCategory {
-    let code = code.to_ascii_uppercase();
-    if code.contains("DUPLICATE") || code.contains("CONFLICT") {
-        ErrorCategory::Duplicates
-    } else if code.contains("ASSOCIATION") {
-        ErrorCategory::Associations
-    } else if code.contains("ACCESS")
-        || code.contains("PERMISSION")
-        || code.contains("INSUFFICIENT")
-        || code.contains("FORBIDDEN")
-    {
-        ErrorCategory::PermissionsOrAccess
-    } else if code.contains("LIMIT") || code.contains("RATE") {
-        ErrorCategory::ApiLimit
-    } else if code.contains("INVALID")
-        || code.contains("REQUIRED")
-        || code.contains("VALIDATION")
-        || code.contains("FIELD")
-        || code.contains("VALUE")
-        || code.contains("STRING_TOO_LONG")
-    {
-        ErrorCategory::PropertyValueOrValidation
-    } else {
-        ErrorCategory::Other
     }
 }
 
@@ -185,12 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn per_record_error_codes_fall_into_sync_health_categories() {
-        assert_eq!(categorize("DUPLICATE_VALUE"), ErrorCategory::Duplicates);
-        assert_eq!(categorize("REQUIRED_FIELD_MISSING"), ErrorCategory::PropertyValueOrValidation);
-        assert_eq!(categorize("INSUFFICIENT_ACCESS_OR_READONLY"), ErrorCategory::PermissionsOrAccess);
-        assert_eq!(categorize("VALIDATION_ERROR"), ErrorCategory::PropertyValueOrValidation);
-        assert_eq!(categorize("UNKNOWN_EXCEPTION"), ErrorCategory::Other);
+    fn categories_are_stored_under_their_snake_case_names() {
         assert_eq!(category_name(ErrorCategory::PropertyValueOrValidation), "property_value_or_validation");
     }
 

@@ -51,3 +51,16 @@ impl CrmError {
         }
     }
 }
+
+/// The sync-health category of a vendor error code met without an HTTP
+/// status of its own: a per-record result of a batch write. Each CRM's code
+/// is read by that CRM's table (`salesforce::error::category`,
+/// `hubspot::classify::category`), the same tables that classify whole-call
+/// answers, so a code never lands in a category the other vendor's table
+/// would give it.
+pub fn category(system: System, code: &str, message: &str) -> ErrorCategory {
+    match system {
+        System::Salesforce => crate::salesforce::error::category(code),
+        System::HubSpot => crate::hubspot::classify::category(code, message),
+    }
+}

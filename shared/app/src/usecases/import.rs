@@ -28,7 +28,7 @@
 //! contact is added to the list and so gets every mapped field.
 
 use crate::codec::{
-    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, categorize, category_name, encode_link_state, parse_time,
+    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, encode_link_state, parse_time,
     sf_snapshot, soql_escape,
 };
 use crate::messages::queue_intents;
@@ -36,6 +36,7 @@ use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
+use crm_sync_crm::error::{self as crm_error, System};
 use crm_sync_domain::chunks::{ChunkSize, plan_key_chunks};
 use crm_sync_domain::config::InclusionSegment;
 use crm_sync_domain::decision::{Action, HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
@@ -487,7 +488,7 @@ async fn import_page(
                 }),
                 WriteResult::Err { code, message } => failures.push(ErrorReport {
                     key: format!("{}:salesforce:{}", spair.as_str(), row.id),
-                    category: category_name(categorize(&code)),
+                    category: category_name(crm_error::category(System::HubSpot, &code, &message)),
                     pair: spair,
                     salesforce_id: Some(row.id.clone()),
                     hubspot_id: None,

@@ -57,6 +57,51 @@ pub fn until_next_midnight(now: DateTime<Utc>) -> Duration {
     tomorrow.map(|t| t - now).and_then(|d: ChronoDuration| d.to_std().ok()).unwrap_or(Duration::from_secs(24 * 3600))
 }
 
+/// The sync-health category of a HubSpot error code (the body's
+/// `category`, or a per-input `code` such as `INVALID_EMAIL`), with the
+/// message for the one case the code does not settle: HubSpot files refused
+/// associations under `VALIDATION_ERROR` and says so only in the message.
+/// `None` for a code this table does not know.
+///
+/// This table is the only place a HubSpot code becomes an [`ErrorCategory`]:
+/// whole-call answers ([`classify`]) and per-input results of a batch write
+/// ([`category`]) both read it.
+fn by_code(code: &str, message: &str) -> Option<ErrorCategory> {
+    use ErrorCategory::*;
+    let category = match code {
+        "CONFLICT" | "DUPLICATE_VALUE" => Duplicates,
+        "VALIDATION_ERROR"
+        | "INVALID_EMAIL"
+        | "INVALID_OPTION"
+        | "PROPERTY_DOESNT_EXIST"
+        | "INVALID_INTEGER"
+        | "INVALID_DATE"
+        | "INVALID_LONG"
+        | "INVALID_DECIMAL"
+        | "READ_ONLY_VALUE"
+        | "INVALID_REQUEST" => {
+            if message.to_ascii_lowercase().contains("association") {
+                Associations
+            } else {
+                PropertyValueOrValidation
+            }
+        }
+        "INVALID_AUTHENTICATION" | "EXPIRED_AUTHENTICATION" | "MISSING_SCOPES" => PermissionsOrAccess,
+        "RATE_LIMITS" | "RATE_LIMIT" | "TEN_SECONDLY_ROLLING" | "SECONDLY" | "DAILY" => ApiLimit,
+        "OBJECT_NOT_FOUND" => Other,
+        _ => return None,
+    };
+    Some(category)
+}
+
+/// The sync-health category of a HubSpot error code on its own, as a
+/// per-input result of a batch write carries it (no HTTP status of its
+/// own): the table's reading, or [`ErrorCategory::Other`] for a code the
+/// table does not know.
+pub fn category(code: &str, message: &str) -> ErrorCategory {
+    by_code(code, message).unwrap_or(ErrorCategory::Other)
+}
+
 /// Classifies a non-success answer.
 pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> CrmError {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -88,25 +133,26 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], now: DateTime<Utc
             ErrorCategory::Other,
             Verdict::Retryable { after: retry_after.unwrap_or(SERVER_ERROR_WAIT) },
         ),
-        409 => (category_field.unwrap_or("CONFLICT").to_owned(), ErrorCategory::Duplicates, Verdict::Permanent),
-        401 | 403 => (
-            category_field
-                .unwrap_or(if status == 401 { "INVALID_AUTHENTICATION" } else { "MISSING_SCOPES" })
-                .to_owned(),
-            ErrorCategory::PermissionsOrAccess,
-            Verdict::Permanent,
-        ),
-        404 => (category_field.unwrap_or("OBJECT_NOT_FOUND").to_owned(), ErrorCategory::Other, Verdict::Permanent),
-        400 | 422 => {
-            let code = category_field.unwrap_or("VALIDATION_ERROR").to_owned();
-            let about_associations = message.to_ascii_lowercase().contains("association");
-            let category =
-                if about_associations { ErrorCategory::Associations } else { ErrorCategory::PropertyValueOrValidation };
-            (code, category, Verdict::Permanent)
+        409 | 401 | 403 | 404 | 400 | 422 => {
+            let code = category_field.unwrap_or(match status {
+                409 => "CONFLICT",
+                401 => "INVALID_AUTHENTICATION",
+                403 => "MISSING_SCOPES",
+                404 => "OBJECT_NOT_FOUND",
+                _ => "VALIDATION_ERROR",
+            });
+            // A category this client does not know yet reads by its status.
+            let by_status = match status {
+                409 => ErrorCategory::Duplicates,
+                401 | 403 => ErrorCategory::PermissionsOrAccess,
+                404 => ErrorCategory::Other,
+                _ => category("VALIDATION_ERROR", &message),
+            };
+            (code.to_owned(), by_code(code, &message).unwrap_or(by_status), Verdict::Permanent)
         }
         _ => (
             category_field.map_or_else(|| format!("HTTP_{status}"), str::to_owned),
-            ErrorCategory::Other,
+            category_field.and_then(|code| by_code(code, &message)).unwrap_or(ErrorCategory::Other),
             Verdict::Permanent,
         ),
     };
@@ -226,6 +272,27 @@ mod tests {
         assert_eq!(classify(429, &HeaderMap::new(), b"", now()).category, C::ApiLimit);
         assert_eq!(category(403, "MISSING_SCOPES"), C::PermissionsOrAccess);
         assert_eq!(category(404, "OBJECT_NOT_FOUND"), C::Other);
+    }
+
+    #[test]
+    fn a_per_input_code_reads_as_the_same_code_in_a_whole_call_answer() {
+        use ErrorCategory as C;
+        assert_eq!(super::category("INVALID_AUTHENTICATION", "m"), C::PermissionsOrAccess);
+        assert_eq!(super::category("MISSING_SCOPES", "m"), C::PermissionsOrAccess);
+        assert_eq!(super::category("EXPIRED_AUTHENTICATION", "m"), C::PermissionsOrAccess);
+        assert_eq!(super::category("CONFLICT", "m"), C::Duplicates);
+        assert_eq!(super::category("INVALID_EMAIL", "Email address bad@ is invalid"), C::PropertyValueOrValidation);
+        assert_eq!(super::category("VALIDATION_ERROR", "invalid association type"), C::Associations);
+        assert_eq!(super::category("SOMETHING_NEW", "m"), C::Other);
+        for (status, code) in
+            [(401, "INVALID_AUTHENTICATION"), (403, "MISSING_SCOPES"), (409, "CONFLICT"), (400, "VALIDATION_ERROR")]
+        {
+            let body = serde_json::json!({ "message": "m", "category": code }).to_string();
+            assert_eq!(
+                classify(status, &HeaderMap::new(), body.as_bytes(), now()).category,
+                super::category(code, "m")
+            );
+        }
     }
 
     #[test]

@@ -17,20 +17,30 @@ pub const LOCK_BACKOFF: Duration = Duration::from_secs(2);
 /// Server errors and transport failures.
 pub const SERVER_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Category and verdict for an HTTP status and a Salesforce error code.
-pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> (ErrorCategory, Verdict) {
+/// What a Salesforce error code means whatever the HTTP status it came
+/// with: its sync-health category, and the delay to wait before a retry
+/// when the failure is worth retrying (`None`: permanent).
+///
+/// This table is the only place a Salesforce code becomes an
+/// [`ErrorCategory`]: whole-call answers ([`classify`]) and per-record
+/// results of a collection write ([`category`]) both read it, so the same
+/// code lands in the same sync-health category wherever it shows up.
+fn by_code(code: &str) -> Option<(ErrorCategory, Option<Duration>)> {
     use ErrorCategory::*;
-    let retry = |after: Duration| Verdict::Retryable { after: retry_after.unwrap_or(after) };
-    match code {
-        "REQUEST_LIMIT_EXCEEDED" | "TOO_MANY_REQUESTS" => return (ApiLimit, retry(LIMIT_BACKOFF)),
+    let reading = match code {
+        "REQUEST_LIMIT_EXCEEDED" | "TOO_MANY_REQUESTS" => (ApiLimit, Some(LIMIT_BACKOFF)),
         "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" | "ALL_OR_NONE_OPERATION_ROLLED_BACK" => {
-            return (Other, retry(LOCK_BACKOFF));
+            (Other, Some(LOCK_BACKOFF))
         }
-        "DUPLICATE_VALUE" | "DUPLICATES_DETECTED" | "MULTIPLE_CHOICES" | "DUPLICATE_EXTERNAL_ID" => {
-            return (Duplicates, Verdict::Permanent);
-        }
-        "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED_REFERENCE" => return (Associations, Verdict::Permanent),
-        "INVALID_SESSION_ID"
+        "DUPLICATE_VALUE" | "DUPLICATES_DETECTED" | "MULTIPLE_CHOICES" | "DUPLICATE_EXTERNAL_ID" => (Duplicates, None),
+        // The record written, or one it points at (account, owner), does not
+        // exist or is in the Recycle Bin: the reference is what is wrong,
+        // not a value the user could correct on this record.
+        "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED" | "ENTITY_IS_DELETED_REFERENCE" => (Associations, None),
+        // A converted Lead is read-only to everyone, the integration user
+        // included: no value would be accepted, as with a read-only record.
+        "CANNOT_UPDATE_CONVERTED_LEAD"
+        | "INVALID_SESSION_ID"
         | "INSUFFICIENT_ACCESS_OR_READONLY"
         | "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
         | "INSUFFICIENT_ACCESS"
@@ -40,9 +50,7 @@ pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> (Erro
         | "invalid_client"
         | "invalid_client_id"
         | "unsupported_grant_type"
-        | "invalid_request" => {
-            return (PermissionsOrAccess, Verdict::Permanent);
-        }
+        | "invalid_request" => (PermissionsOrAccess, None),
         "REQUIRED_FIELD_MISSING"
         | "FIELD_CUSTOM_VALIDATION_EXCEPTION"
         | "INVALID_EMAIL_ADDRESS"
@@ -53,16 +61,32 @@ pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> (Erro
         | "JSON_PARSER_ERROR"
         | "MALFORMED_QUERY"
         | "INVALID_TYPE"
-        | "CANNOT_UPDATE_CONVERTED_LEAD"
         | "FIELD_INTEGRITY_EXCEPTION"
         | "INVALID_TYPE_ON_FIELD_IN_RECORD"
         | "NUMBER_OUTSIDE_VALID_RANGE"
         | "MALFORMED_ID"
         | "INVALID_ID_FIELD"
-        | "MISSING_ARGUMENT" => {
-            return (PropertyValueOrValidation, Verdict::Permanent);
-        }
-        _ => {}
+        | "MISSING_ARGUMENT" => (PropertyValueOrValidation, None),
+        _ => return None,
+    };
+    Some(reading)
+}
+
+/// The sync-health category of a Salesforce error code on its own, as a
+/// per-record result of a collection write carries it (no HTTP status of
+/// its own): the table's reading, or [`ErrorCategory::Other`] for a code
+/// the table does not know.
+pub fn category(code: &str) -> ErrorCategory {
+    by_code(code).map_or(ErrorCategory::Other, |(category, _)| category)
+}
+
+/// Category and verdict for an HTTP status and a Salesforce error code: the
+/// code's reading when the table knows it, else the status's.
+pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> (ErrorCategory, Verdict) {
+    use ErrorCategory::*;
+    let retry = |after: Duration| Verdict::Retryable { after: retry_after.unwrap_or(after) };
+    if let Some((category, backoff)) = by_code(code) {
+        return (category, backoff.map_or(Verdict::Permanent, retry));
     }
     match status {
         0 => (Other, retry(SERVER_BACKOFF)),
@@ -177,6 +201,22 @@ mod tests {
         assert_eq!(category("REQUIRED_FIELD_MISSING"), C::PropertyValueOrValidation);
         assert_eq!(category("REQUEST_LIMIT_EXCEEDED"), C::ApiLimit);
         assert_eq!(category("UNABLE_TO_LOCK_ROW"), C::Other);
+    }
+
+    #[test]
+    fn read_only_records_and_deleted_references_have_their_own_categories() {
+        use ErrorCategory as C;
+        assert_eq!(category("CANNOT_UPDATE_CONVERTED_LEAD"), C::PermissionsOrAccess);
+        assert_eq!(category("ENTITY_IS_DELETED"), C::Associations);
+        assert_eq!(category("INVALID_CROSS_REFERENCE_KEY"), C::Associations);
+        assert_eq!(category("INVALID_SESSION_ID"), C::PermissionsOrAccess);
+        assert_eq!(category("SOMETHING_NEW"), C::Other);
+        // A per-record code reads as the same code in a whole-call answer.
+        for code in ["CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELETED", "DUPLICATE_VALUE", "STRING_TOO_LONG"] {
+            assert_eq!(classify(400, code, None).0, category(code), "{code}");
+            assert_eq!(classify(404, code, None).0, category(code), "{code}");
+        }
+        assert_eq!(classify(404, "ENTITY_IS_DELETED", None).1, Verdict::Permanent);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! now holds) of every unit whose writes all succeeded, with conditional
 //! writes: a new link must not exist yet, an old one must still have the
 //! version read. Losing that race retries the record, so two workers never
-//! both create. A stored link resolves the record's open sync-health error.
+//! both create. A stored link resolves the record's open sync-health error,
+//! whether it was filed by the record's HubSpot id or by its Salesforce id
+//! (see `health_keys`).
 
 use super::write::PendingWrite;
-use super::{PairSync, RACE_RETRY, RecordResult};
+use super::{PairSync, RACE_RETRY, RecordResult, health_keys};
 use crate::codec::{LIFECYCLE_KEY, encode_link_state};
 use crm_sync_domain::SfObject;
 use crm_sync_store::{Link, LinkCondition, LinkWrite};
@@ -59,12 +61,11 @@ impl PairSync<'_> {
                     match r {
                         Ok(_) => {
                             self.units[u].result = Some(RecordResult::Done);
-                            let key = match &self.units[u].hs_id {
-                                Some(hs) => format!("{}:hubspot:{hs}", self.pair.as_str()),
-                                None => continue,
-                            };
-                            if let Err(error) = self.app.store().resolve_error(&key).await {
-                                warn!(%error, "ErrorNotResolved");
+                            let unit = &self.units[u];
+                            for key in health_keys(self.pair, unit.sf_id.as_deref(), unit.hs_id.as_deref()) {
+                                if let Err(error) = self.app.store().resolve_error(&key).await {
+                                    warn!(%error, "ErrorNotResolved");
+                                }
                             }
                         }
                         Err(error) if error.is_condition_failed() => {

@@ -51,11 +51,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use tracing::{info, instrument, warn};
 
+pub(crate) use crate::codec::category_name;
 /// Kept at their old paths for callers outside the sync.
 pub use crate::codec::{
     HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, NOT_PROVIDED, SALESFORCE_HUBSPOT_ID_FIELD,
 };
-pub(crate) use crate::codec::{categorize, category_name};
 
 /// Retry delay after losing a conditional link write to another worker.
 const RACE_RETRY: Duration = Duration::from_secs(1);
@@ -317,17 +317,28 @@ impl<'a> PairSync<'a> {
         intents.iter().map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or(RecordResult::Done)).collect()
     }
 
-    /// Records a unit's per-record failure in sync health (keyed by the
-    /// record, so a later success resolves it) and finishes the unit; when
-    /// the store cannot record it, the unit is retried instead.
-    pub(super) async fn record_failure(&mut self, u: usize, code: &str, message: &str, retryable: bool) {
+    /// Records a unit's per-record failure in sync health and finishes the
+    /// unit; when the store cannot record it, the unit is retried instead.
+    ///
+    /// `category` comes from the CRM that refused the record: a failed
+    /// call's [`CrmError::category`], or a per-record code read by that
+    /// CRM's table ([`crm_sync_crm::error::category`]). The entry is keyed
+    /// by the first of [`health_keys`], and a later success resolves all of
+    /// them (stage 6), so it does not matter which ids were known when the
+    /// record failed.
+    pub(super) async fn record_failure(
+        &mut self,
+        u: usize,
+        category: ErrorCategory,
+        code: &str,
+        message: &str,
+        retryable: bool,
+    ) {
         let unit = &self.units[u];
-        let category = categorize(code);
-        let key = match (&unit.hs_id, &unit.sf_id) {
-            (Some(hs), _) => format!("{}:hubspot:{hs}", self.pair.as_str()),
-            (None, Some(sf)) => format!("{}:salesforce:{sf}", self.pair.as_str()),
-            (None, None) => format!("{}:unknown", self.pair.as_str()),
-        };
+        let key = health_keys(self.pair, unit.sf_id.as_deref(), unit.hs_id.as_deref())
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| format!("{}:unknown", self.pair.as_str()));
         let report = ErrorReport {
             key,
             category: category_name(category),
@@ -347,6 +358,17 @@ impl<'a> PairSync<'a> {
         };
         self.units[u].result = Some(result);
     }
+}
+
+/// The sync-health keys a record of `pair` may have been filed under, most
+/// specific first: by its HubSpot id, then by its Salesforce id. A record
+/// that fails before one side exists (a new Lead whose HubSpot create is
+/// refused) is filed by the id it has; the success that links it knows
+/// both, and resolves every key so that no entry outlives the problem.
+pub(super) fn health_keys(pair: ObjectPair, salesforce_id: Option<&str>, hubspot_id: Option<&str>) -> Vec<String> {
+    let hubspot = hubspot_id.map(|hs| format!("{}:hubspot:{hs}", pair.as_str()));
+    let salesforce = salesforce_id.map(|sf| format!("{}:salesforce:{sf}", pair.as_str()));
+    hubspot.into_iter().chain(salesforce).collect()
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@
 use super::PairSync;
 use crate::codec::{LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, decode_link_state, hs_snapshot, sf_snapshot};
 use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH, WriteResult};
-use crm_sync_crm::error::CrmError;
+use crm_sync_crm::error::{self as crm_error, CrmError, System};
 use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SkipReason};
+use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::model::FieldMap;
 use crm_sync_domain::plan::{
     BatchInputs, HUBSPOT_SALESFORCE_ID_PROPERTY, PlanRecord, PlannedAction, RecordPlan, plan_batch,
@@ -231,7 +232,13 @@ impl PairSync<'_> {
                 let records: Vec<(String, Map<String, Value>)> =
                     chunk.iter().map(|(_, id, f)| (id.clone(), f.clone())).collect();
                 let result = self.app.salesforce().update(object.api_name(), &records).await;
-                self.settle(chunk.iter().map(|(u, _, _)| *u).collect(), result, &format!("salesforce:{object}")).await;
+                self.settle(
+                    chunk.iter().map(|(u, _, _)| *u).collect(),
+                    result,
+                    System::Salesforce,
+                    &format!("salesforce:{object}"),
+                )
+                .await;
             }
         }
         for (object, items) in std::mem::take(&mut queue.sf_creates) {
@@ -247,7 +254,7 @@ impl PairSync<'_> {
                         }
                     }
                 }
-                self.settle(units, result, &format!("salesforce:{object}")).await;
+                self.settle(units, result, System::Salesforce, &format!("salesforce:{object}")).await;
             }
         }
         // HubSpot writes.
@@ -257,7 +264,7 @@ impl PairSync<'_> {
             let inputs: Vec<(String, Map<String, Value>)> =
                 chunk.iter().map(|(_, id, p)| (id.clone(), p.clone())).collect();
             let result = self.app.hubspot().batch_update(hs_object, &inputs).await;
-            self.settle(chunk.iter().map(|(u, _, _)| *u).collect(), result, &stat).await;
+            self.settle(chunk.iter().map(|(u, _, _)| *u).collect(), result, System::HubSpot, &stat).await;
         }
         let id_property =
             if self.pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
@@ -273,7 +280,7 @@ impl PairSync<'_> {
                     }
                 }
             }
-            self.settle(units, result, &stat).await;
+            self.settle(units, result, System::HubSpot, &stat).await;
         }
         self.send_opt_outs(&queue.opt_outs).await;
     }
@@ -295,16 +302,23 @@ impl PairSync<'_> {
             Err(error) => {
                 for u in units {
                     let (code, message) = (error.code.clone(), error.message.clone());
-                    self.record_failure(u, &code, &message, false).await;
+                    self.record_failure(u, error.category, &code, &message, false).await;
                 }
             }
         }
     }
 
-    /// Settles one batch call: counts what was created or updated, records
-    /// per-record errors in sync health, and fails or retries the units of
-    /// a failed call.
-    pub(super) async fn settle(&mut self, units: Vec<usize>, result: Result<Vec<WriteResult>, CrmError>, stat: &str) {
+    /// Settles one batch call to `system`: counts what was created or
+    /// updated, records per-record errors in sync health (their codes read
+    /// by `system`'s own table), and fails or retries the units of a failed
+    /// call (whose error the client has already categorised).
+    pub(super) async fn settle(
+        &mut self,
+        units: Vec<usize>,
+        result: Result<Vec<WriteResult>, CrmError>,
+        system: System,
+        stat: &str,
+    ) {
         match result {
             Ok(results) => {
                 for (i, u) in units.iter().enumerate() {
@@ -314,12 +328,14 @@ impl PairSync<'_> {
                             *map.entry(stat.to_owned()).or_default() += 1;
                         }
                         Some(WriteResult::Err { code, message }) => {
+                            let category = crm_error::category(system, code, message);
                             let (code, message) = (code.clone(), message.clone());
-                            self.record_failure(*u, &code, &message, false).await;
+                            self.record_failure(*u, category, &code, &message, false).await;
                         }
                         None => {
                             self.record_failure(
                                 *u,
+                                ErrorCategory::Other,
                                 "MISSING_RESULT",
                                 "the CRM returned no result for this record",
                                 true,
@@ -335,7 +351,7 @@ impl PairSync<'_> {
                 } else {
                     for u in units {
                         let (code, message) = (error.code.clone(), error.message.clone());
-                        self.record_failure(u, &code, &message, false).await;
+                        self.record_failure(u, error.category, &code, &message, false).await;
                     }
                 }
             }

@@ -120,3 +120,67 @@ async fn a_record_deleted_on_its_own_side_loses_its_link_and_the_other_side_stay
     assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_none());
     assert!(t.hubspot.get("contacts", &contact).is_some(), "deletions do not travel");
 }
+
+/// The sync-health categories a record's failure was counted under.
+fn error_categories(outcome: &BatchOutcome) -> Vec<String> {
+    outcome.stats.errors.keys().cloned().collect()
+}
+
+#[tokio::test]
+async fn hubspot_per_record_codes_are_categorised_by_the_hubspot_table() {
+    for (code, category) in [
+        ("INVALID_AUTHENTICATION", "permissions_or_access"),
+        ("MISSING_SCOPES", "permissions_or_access"),
+        ("CONFLICT", "duplicates"),
+        ("INVALID_EMAIL", "property_value_or_validation"),
+    ] {
+        let t = TestApp::new();
+        let lead = t.salesforce.insert("Lead", json!({"Email": "ada@example.com", "LastName": "L", "Company": "X"}));
+        t.hubspot.refuse_record("contacts", "ada@example.com", code, "refused");
+        let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+        assert_eq!(error_categories(&outcome), vec![category.to_owned()], "{code}");
+        let entry = t.app.store().get_error(&format!("contact:salesforce:{lead}")).await.unwrap().unwrap();
+        assert_eq!(entry.category, category, "{code}");
+    }
+}
+
+#[tokio::test]
+async fn salesforce_per_record_codes_are_categorised_by_the_salesforce_table() {
+    for (code, category) in [
+        ("CANNOT_UPDATE_CONVERTED_LEAD", "permissions_or_access"),
+        ("ENTITY_IS_DELETED", "associations"),
+        ("INVALID_CROSS_REFERENCE_KEY", "associations"),
+        ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "property_value_or_validation"),
+        ("DUPLICATES_DETECTED", "duplicates"),
+    ] {
+        let t = TestApp::new();
+        let (lead, contact) = linked_contact(&t, "ada@example.com").await;
+        sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+        t.advance(Duration::from_secs(60));
+        t.salesforce.refuse_record("Lead", &lead, code, "refused");
+        t.hubspot.edit("contacts", &contact, json!({"jobtitle": "Analyst"}));
+        let outcome = sync(&t, &[hs_intent(&t, ObjectPair::Contact, &contact)]).await;
+        assert_eq!(error_categories(&outcome), vec![category.to_owned()], "{code}");
+        let entry = t.app.store().get_error(&format!("contact:hubspot:{contact}")).await.unwrap().unwrap();
+        assert_eq!(entry.category, category, "{code}");
+    }
+}
+
+#[tokio::test]
+async fn a_record_that_failed_before_it_had_a_hubspot_id_is_resolved_when_it_syncs() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "ada@bad.example", "LastName": "L", "Company": "X"}));
+    t.hubspot.refuse_record("contacts", "ada@bad.example", "INVALID_EMAIL", "Email address ada@bad.example is invalid");
+    let failed = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert!(matches!(failed.items[0].result, ItemResult::Failed { .. }), "{:?}", failed.items);
+    let open = t.app.store().list_errors(&crm_sync_store::ErrorFilter::default()).await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    // The user corrects the email in Salesforce; the record now syncs.
+    t.advance(Duration::from_secs(60));
+    t.salesforce.edit("Lead", &lead, json!({"Email": "ada@example.com"}));
+    let fixed = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert_eq!(fixed.items[0].result, ItemResult::Done, "{:?}", fixed.items);
+    assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_some());
+    let open = t.app.store().list_errors(&crm_sync_store::ErrorFilter::default()).await.unwrap();
+    assert!(open.is_empty(), "the entry keyed by the Salesforce id is resolved: {open:?}");
+}

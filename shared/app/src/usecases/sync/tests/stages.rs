@@ -214,7 +214,7 @@ async fn settling_counts_created_and_updated_and_records_per_record_errors() {
             WriteResult::Ok { id: "2".into(), created: false },
             WriteResult::Err { code: "INVALID_EMAIL".into(), message: "bad".into() },
         ];
-        sync.settle(vec![0, 1, 2, 3], Ok(results), "hubspot:contact").await;
+        sync.settle(vec![0, 1, 2, 3], Ok(results), System::HubSpot, "hubspot:contact").await;
         assert_eq!(sync.units[0].result, None);
         assert!(matches!(sync.units[2].result, Some(RecordResult::Failed(_))));
         assert!(matches!(sync.units[3].result, Some(RecordResult::Failed(_))), "a missing result fails");
@@ -230,8 +230,20 @@ async fn a_retryable_failed_call_retries_its_units_and_a_permanent_one_fails_the
     let t = TestApp::new();
     with_pair!(t, ObjectPair::Contact, |sync| {
         sync.units = vec![Unit::default(), Unit::default()];
-        sync.settle(vec![0], Err(crm_error(System::HubSpot, 429, "RATE_LIMIT", true)), "hubspot:contact").await;
-        sync.settle(vec![1], Err(crm_error(System::HubSpot, 403, "FORBIDDEN", false)), "hubspot:contact").await;
+        sync.settle(
+            vec![0],
+            Err(crm_error(System::HubSpot, 429, "RATE_LIMIT", true)),
+            System::HubSpot,
+            "hubspot:contact",
+        )
+        .await;
+        sync.settle(
+            vec![1],
+            Err(crm_error(System::HubSpot, 403, "FORBIDDEN", false)),
+            System::HubSpot,
+            "hubspot:contact",
+        )
+        .await;
         assert!(matches!(sync.units[0].result, Some(RecordResult::Retry(_))));
         assert!(matches!(sync.units[1].result, Some(RecordResult::Failed(_))));
     });
