@@ -135,6 +135,37 @@ impl Decision {
     pub fn is_skip(&self) -> bool {
         matches!(self.action, Action::Skip { .. })
     }
+
+    /// The link state to store after a HubSpot upsert that sent `sent`
+    /// instead of the decision's own `hubspot_writes` (an import sends fewer
+    /// properties: the email only outside the inclusion segment, never the
+    /// opt-out), without reading HubSpot first.
+    ///
+    /// SPEC section 1: a link remembers only what was actually written. A
+    /// fingerprint stays for a mapping whose HubSpot property was sent as
+    /// decided; one the decision wrote but the upsert did not send is
+    /// dropped, so the next sync sees the field as never synced (it fills
+    /// blanks) and never reads HubSpot's blank as a user's clear. A mapping
+    /// the decision did not write keeps its fingerprint only when the upsert
+    /// `created` the record: HubSpot then holds nothing but what was sent.
+    /// An upsert that landed on an existing record tells nothing about its
+    /// other properties, so their fingerprints go too.
+    pub fn link_for_upsert(&self, config: &SyncConfig, pair: ObjectPair, sent: &FieldMap, created: bool) -> LinkState {
+        let mut link = self.link.clone();
+        link.fingerprints.retain(|key, _| {
+            let wrote = self.fields.iter().find(|f| &f.mapping == key).and_then(|f| f.wrote);
+            match wrote {
+                Some(System::HubSpot) => config
+                    .mappings(pair)
+                    .iter()
+                    .find(|m| &m.key() == key)
+                    .is_some_and(|m| self.hubspot_writes.get(&m.hubspot_property) == sent.get(&m.hubspot_property)),
+                Some(System::Salesforce) => false,
+                None => created,
+            }
+        });
+        link
+    }
 }
 
 /// The Salesforce field holding a contact's email.
