@@ -13,7 +13,7 @@ use crate::rules::{self, FieldFingerprint, FieldInput, FieldReason, FieldWrite, 
 use crate::special::OwnerDirectory;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What is stored about a linked pair of records between syncs.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -25,6 +25,13 @@ pub struct LinkState {
     /// formula fields only travel when it moved (or a mapped field changed).
     #[serde(default)]
     pub salesforce_last_modified: Option<DateTime<Utc>>,
+    /// Mapping keys the link was stored without writing (an email-only
+    /// import, an owner with no match at the first sync). They have no
+    /// fingerprint, and the next sync applies the first-sync rules to them
+    /// (SPEC section 1: a field not written is not "in sync"), rather than
+    /// the new-mapping rule that keeps both existing values.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub never_written: BTreeSet<String>,
 }
 
 /// Facts about the record the decision cannot see in the snapshots.
@@ -152,6 +159,7 @@ impl Decision {
     /// other properties, so their fingerprints go too.
     pub fn link_for_upsert(&self, config: &SyncConfig, pair: ObjectPair, sent: &FieldMap, created: bool) -> LinkState {
         let mut link = self.link.clone();
+        link.never_written.clear();
         link.fingerprints.retain(|key, _| {
             let wrote = self.fields.iter().find(|f| &f.mapping == key).and_then(|f| f.wrote);
             match wrote {
@@ -164,6 +172,8 @@ impl Decision {
                 None => created,
             }
         });
+        link.never_written =
+            self.fields.iter().map(|f| &f.mapping).filter(|k| !link.fingerprints.contains_key(*k)).cloned().collect();
         link
     }
 }
@@ -230,6 +240,8 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     let sf_modified = input.salesforce.map_or(epoch, |r| r.last_modified);
     let hs_modified = input.hubspot.map_or(epoch, |r| r.last_modified);
     let linked = input.link.is_some();
+    let no_keys = BTreeSet::new();
+    let never_written = input.link.map_or(&no_keys, |l| &l.never_written);
     let forced = input.context.forced;
     let no_fingerprints = BTreeMap::new();
     let last_prints = input.link.map_or(&no_fingerprints, |l| &l.fingerprints);
@@ -257,6 +269,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         link: LinkState {
             fingerprints: BTreeMap::new(),
             salesforce_last_modified: input.salesforce.map(|r| r.last_modified),
+            never_written: BTreeSet::new(),
         },
         fields: Vec::new(),
     };
@@ -292,7 +305,9 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             salesforce: &sf,
             hubspot: &hs,
             last,
-            linked,
+            // A field the link was stored without writing is synced for the
+            // first time now.
+            linked: linked && !never_written.contains(&key),
             forced,
             salesforce_modified: sf_modified,
             hubspot_modified: hs_modified,
@@ -350,6 +365,10 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             }
         }
     }
+
+    // Fields still not written (kept without a fingerprint) stay so.
+    decision.link.never_written =
+        never_written.iter().filter(|k| !decision.link.fingerprints.contains_key(*k)).cloned().collect();
 
     // A create carries the matching key of contacts.
     match &action {

@@ -460,3 +460,33 @@ fn a_contact_imported_with_its_email_only_that_joins_the_segment_fills_hubspot_a
     assert_eq!(plan.reason("jobtitle<->Title"), Some(FieldReason::HubSpotBlankFilled));
     assert_eq!(settle(&batch, &record, &plan).action, PlannedAction::Unchanged);
 }
+
+#[test]
+fn a_field_an_import_left_out_is_synced_by_the_first_sync_rules_not_kept_as_a_new_mapping() {
+    let config = config(TITLE_TWO_WAY);
+    let batch = batch(&config, ObjectPair::Contact);
+    let sf = sf(LEAD, SfObject::Lead, json!({"Email": "grace@example.com", "LastName": "Hopper"}), 1);
+    // The upsert met an existing HubSpot contact with its own last name.
+    let link = email_only_import_link(&config, &sf, false);
+    assert!(link.never_written.contains("lastname<->LastName"), "{link:?}");
+    let hs = hs(ObjectPair::Contact, json!({"email": "grace@example.com", "lastname": "Smith"}), 5);
+    let record = PlanRecord {
+        salesforce_id: Some(LEAD),
+        hubspot_id: Some(HS),
+        salesforce_object: Some(SfObject::Lead),
+        salesforce: Some(&sf),
+        hubspot: Some(&hs),
+        link: Some(&link),
+        ..PlanRecord::default()
+    };
+    let plan = plan_record(&batch, &record);
+    // Prefer Salesforce unless blank, on a first sync: Salesforce's value
+    // wins (a new mapping would have kept both).
+    assert_eq!(plan.reason("lastname<->LastName"), Some(FieldReason::SalesforceValueWins));
+    let PlannedAction::Update { hubspot: Some(hubspot), .. } = &plan.action else {
+        panic!("expected a HubSpot update, got {:?}", plan.action)
+    };
+    assert_eq!(hubspot.properties.get("lastname"), Some(&json!("Hopper")));
+    assert!(!plan.link.never_written.contains("lastname<->LastName"), "synced now: {:?}", plan.link);
+    assert_eq!(settle(&batch, &record, &plan).action, PlannedAction::Unchanged);
+}
