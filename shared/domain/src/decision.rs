@@ -366,9 +366,16 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         }
     }
 
-    // Fields still not written (kept without a fingerprint) stay so.
-    decision.link.never_written =
-        never_written.iter().filter(|k| !decision.link.fingerprints.contains_key(*k)).cloned().collect();
+    // Fields left without a fingerprint at the first sync (an owner with no
+    // match), or still not written since, are synced for the first time
+    // later.
+    decision.link.never_written = decision
+        .fields
+        .iter()
+        .filter(|f| !decision.link.fingerprints.contains_key(&f.mapping) && f.reason != FieldReason::DontSync)
+        .filter(|f| !linked || never_written.contains(&f.mapping))
+        .map(|f| f.mapping.clone())
+        .collect();
 
     // A create carries the matching key of contacts.
     match &action {
