@@ -90,6 +90,9 @@ pub(crate) fn email_in(fields: &Map<String, Value>, name: &str) -> Option<Email>
 
 /// The link-state key holding the Salesforce last-modified time.
 const LAST_MODIFIED_KEY: &str = "_salesforce_last_modified";
+/// The link-state key listing the mappings the link was stored without
+/// writing (comma-separated mapping keys).
+const NEVER_WRITTEN_KEY: &str = "_never_written";
 /// The contact's HubSpot lifecycle stage when its link was last stored, so
 /// that a change can be carried to its company (SPEC section 4).
 pub(crate) const LIFECYCLE_KEY: &str = "_hubspot_lifecyclestage";
@@ -103,6 +106,10 @@ pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
     if let Some(t) = state.salesforce_last_modified {
         out.insert(LAST_MODIFIED_KEY.to_owned(), t.to_rfc3339());
     }
+    if !state.never_written.is_empty() {
+        let keys: Vec<&str> = state.never_written.iter().map(String::as_str).collect();
+        out.insert(NEVER_WRITTEN_KEY.to_owned(), keys.join(","));
+    }
     out
 }
 
@@ -113,6 +120,8 @@ pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
     for (key, value) in map {
         if key == LAST_MODIFIED_KEY {
             state.salesforce_last_modified = DateTime::parse_from_rfc3339(value).ok().map(|t| t.with_timezone(&Utc));
+        } else if key == NEVER_WRITTEN_KEY {
+            state.never_written = value.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect();
         } else if let Some((sf, hs)) = value.split_once('|') {
             let print: Option<FieldFingerprint> = serde_json::from_value(serde_json::json!({
                 "salesforce": sf, "hubspot": hs
@@ -144,6 +153,7 @@ mod tests {
         let key = "jobtitle<->Title";
         state.fingerprints.insert(key.into(), FieldFingerprint::of(key, &Some("CTO".into()), &None));
         state.salesforce_last_modified = parse_time(Some(&Value::String("2024-05-01T10:00:00.000+0000".into())));
+        state.never_written = ["lastname<->LastName".to_owned(), "phone<->Phone".to_owned()].into();
         let decoded = decode_link_state(&encode_link_state(&state));
         assert_eq!(decoded, state);
     }

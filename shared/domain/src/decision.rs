@@ -13,7 +13,7 @@ use crate::rules::{self, FieldFingerprint, FieldInput, FieldReason, FieldWrite, 
 use crate::special::OwnerDirectory;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What is stored about a linked pair of records between syncs.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -25,6 +25,13 @@ pub struct LinkState {
     /// formula fields only travel when it moved (or a mapped field changed).
     #[serde(default)]
     pub salesforce_last_modified: Option<DateTime<Utc>>,
+    /// Mapping keys the link was stored without writing (an email-only
+    /// import, an owner with no match at the first sync). They have no
+    /// fingerprint, and the next sync applies the first-sync rules to them
+    /// (SPEC section 1: a field not written is not "in sync"), rather than
+    /// the new-mapping rule that keeps both existing values.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub never_written: BTreeSet<String>,
 }
 
 /// Facts about the record the decision cannot see in the snapshots.
@@ -135,6 +142,40 @@ impl Decision {
     pub fn is_skip(&self) -> bool {
         matches!(self.action, Action::Skip { .. })
     }
+
+    /// The link state to store after a HubSpot upsert that sent `sent`
+    /// instead of the decision's own `hubspot_writes` (an import sends fewer
+    /// properties: the email only outside the inclusion segment, never the
+    /// opt-out), without reading HubSpot first.
+    ///
+    /// SPEC section 1: a link remembers only what was actually written. A
+    /// fingerprint stays for a mapping whose HubSpot property was sent as
+    /// decided; one the decision wrote but the upsert did not send is
+    /// dropped, so the next sync sees the field as never synced (it fills
+    /// blanks) and never reads HubSpot's blank as a user's clear. A mapping
+    /// the decision did not write keeps its fingerprint only when the upsert
+    /// `created` the record: HubSpot then holds nothing but what was sent.
+    /// An upsert that landed on an existing record tells nothing about its
+    /// other properties, so their fingerprints go too.
+    pub fn link_for_upsert(&self, config: &SyncConfig, pair: ObjectPair, sent: &FieldMap, created: bool) -> LinkState {
+        let mut link = self.link.clone();
+        link.never_written.clear();
+        link.fingerprints.retain(|key, _| {
+            let wrote = self.fields.iter().find(|f| &f.mapping == key).and_then(|f| f.wrote);
+            match wrote {
+                Some(System::HubSpot) => config
+                    .mappings(pair)
+                    .iter()
+                    .find(|m| &m.key() == key)
+                    .is_some_and(|m| self.hubspot_writes.get(&m.hubspot_property) == sent.get(&m.hubspot_property)),
+                Some(System::Salesforce) => false,
+                None => created,
+            }
+        });
+        link.never_written =
+            self.fields.iter().map(|f| &f.mapping).filter(|k| !link.fingerprints.contains_key(*k)).cloned().collect();
+        link
+    }
 }
 
 /// The Salesforce field holding a contact's email.
@@ -199,6 +240,8 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     let sf_modified = input.salesforce.map_or(epoch, |r| r.last_modified);
     let hs_modified = input.hubspot.map_or(epoch, |r| r.last_modified);
     let linked = input.link.is_some();
+    let no_keys = BTreeSet::new();
+    let never_written = input.link.map_or(&no_keys, |l| &l.never_written);
     let forced = input.context.forced;
     let no_fingerprints = BTreeMap::new();
     let last_prints = input.link.map_or(&no_fingerprints, |l| &l.fingerprints);
@@ -226,6 +269,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         link: LinkState {
             fingerprints: BTreeMap::new(),
             salesforce_last_modified: input.salesforce.map(|r| r.last_modified),
+            never_written: BTreeSet::new(),
         },
         fields: Vec::new(),
     };
@@ -261,7 +305,9 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             salesforce: &sf,
             hubspot: &hs,
             last,
-            linked,
+            // A field the link was stored without writing is synced for the
+            // first time now.
+            linked: linked && !never_written.contains(&key),
             forced,
             salesforce_modified: sf_modified,
             hubspot_modified: hs_modified,
@@ -319,6 +365,17 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             }
         }
     }
+
+    // Fields left without a fingerprint at the first sync (an owner with no
+    // match), or still not written since, are synced for the first time
+    // later.
+    decision.link.never_written = decision
+        .fields
+        .iter()
+        .filter(|f| !decision.link.fingerprints.contains_key(&f.mapping) && f.reason != FieldReason::DontSync)
+        .filter(|f| !linked || never_written.contains(&f.mapping))
+        .map(|f| f.mapping.clone())
+        .collect();
 
     // A create carries the matching key of contacts.
     match &action {

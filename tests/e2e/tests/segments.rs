@@ -3,12 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crm_sandbox::hubspot::ObjectType;
+use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sync_app::{
-    AppError, ImportObjects, ImportRequest, Segment, import_review, import_start, resync_segment, resync_segment_review,
+    AppError, ImportObjects, ImportRequest, Segment, import_review, import_start, resync_segment,
+    resync_segment_review, sweep_once,
 };
 use crm_sync_domain::{ObjectPair, SyncConfig};
 use crm_sync_e2e::{Harness, HarnessOptions};
+use serde_json::{Map, json};
+use std::time::Duration;
 
 fn leads() -> ImportRequest {
     ImportRequest { objects: ImportObjects::Leads, filter: None, chunk_size: None, add_to_segment: false }
@@ -115,4 +118,78 @@ async fn adding_to_a_segment_that_is_not_a_list_is_refused_with_the_reason_befor
         assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0, "nothing written");
         h.stop().await;
     }
+}
+
+/// SPEC sections 1 and 7 (issue: a contact lost its Title). A lead imported
+/// outside the inclusion segment gets its email only, and its link
+/// remembers only the email. When a HubSpot user later brings the contact
+/// into the segment and the sweep syncs it, HubSpot's empty fields are not
+/// "cleared in HubSpot": Salesforce keeps its Title and HubSpot gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_imported_with_its_email_only_keeps_its_title_when_it_joins_the_segment() {
+    let config = SyncConfig::from_yaml_str(
+        "version: 1
+inclusion_segment:
+  property_filter:
+    property: lifecyclestage
+    operator: eq
+    value: customer
+mappings:
+  contact:
+    - hubspot: jobtitle
+      salesforce: Title
+      rule: two_way
+",
+    )
+    .unwrap();
+    let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let lead = h
+        .sandbox
+        .salesforce()
+        .create_as_user(
+            "Lead",
+            json!({"Email": "grace@example.com", "FirstName": "Grace", "LastName": "Hopper",
+                   "Company": "US Navy", "Title": "Rear Admiral"}),
+        )
+        .unwrap();
+    import_start(&h.app, &leads()).await.unwrap();
+    h.runtime.run_until_idle().await.unwrap();
+    let link = h
+        .app
+        .store()
+        .get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &lead)
+        .await
+        .unwrap()
+        .expect("linked");
+    let hs_id: u64 = link.hubspot_id.parse().unwrap();
+    let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, hs_id).unwrap();
+    assert!(
+        contact.get("jobtitle").is_none_or(String::is_empty),
+        "outside the segment: the email only, got {contact:?}"
+    );
+    // A first sweep takes in the import's own write.
+    sweep_once(&h.app).await.unwrap();
+    h.runtime.run_until_idle().await.unwrap();
+
+    // A HubSpot user makes the contact a customer: it joins the segment.
+    h.later(Duration::from_secs(120));
+    let mut joins = Map::new();
+    joins.insert("lifecyclestage".into(), json!("customer"));
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id: hs_id, properties: joins })
+        .unwrap();
+    h.later(Duration::from_secs(120));
+    sweep_once(&h.app).await.unwrap();
+    let report = h.runtime.run_until_idle().await.unwrap();
+
+    let lead = h.sandbox.salesforce().record("Lead", &lead).unwrap();
+    assert_eq!(lead["Title"], "Rear Admiral", "Salesforce keeps its Title ({report:?})");
+    assert_eq!(lead["LastName"], "Hopper");
+    assert_eq!(lead["FirstName"], "Grace");
+    let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, hs_id).unwrap();
+    assert_eq!(contact.get("jobtitle").map(String::as_str), Some("Rear Admiral"), "HubSpot gets the Title");
+    assert_eq!(contact.get("lastname").map(String::as_str), Some("Hopper"));
+    assert_eq!(contact.get("firstname").map(String::as_str), Some("Grace"));
+    h.stop().await;
 }

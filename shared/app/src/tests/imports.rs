@@ -2,13 +2,15 @@
 //! (chunks planned and queued), run_import_chunk (writes and links), status.
 
 use super::{contact_link, drain_sync_queue};
+use crate::messages::IntentBatch;
+use crate::sync_batch;
 use crate::testing::{TestApp, crm_error};
 use crate::usecases::import::{ChunkMessage, ImportFilter, ImportObjects, ImportRequest};
 use crate::{AppError, AppSettings, ChunkReport, import_review, import_start, import_status, run_import_chunk};
 use crm_sync_crm::error::System as CrmSystem;
-use crm_sync_domain::ObjectPair;
-use crm_sync_domain::intent::Trigger;
-use crm_sync_store::{ErrorFilter, JobStatus, Queue};
+use crm_sync_domain::intent::{SyncIntent, Trigger};
+use crm_sync_domain::{HubSpotId, ObjectPair};
+use crm_sync_store::{ErrorFilter, JobStatus, Queue, ReceivedMessage};
 use serde_json::json;
 use std::time::Duration;
 
@@ -322,4 +324,58 @@ async fn imported_contacts_are_added_to_the_segment_list_when_asked() {
     let members = t.hubspot.list("42").unwrap();
     assert_eq!(members.len(), 2);
     assert_eq!(t.hubspot.calls().invocations("add_list_members"), 1);
+}
+
+/// The example settings' shape: a list as the inclusion segment, Title two-way.
+const TITLE_TWO_WAY_WITH_A_LIST_SEGMENT: &str = "version: 1
+inclusion_segment:
+  hubspot_list: \"42\"
+mappings:
+  contact:
+    - hubspot: jobtitle
+      salesforce: Title
+      rule: two_way
+";
+
+/// SPEC sections 1 and 7: a contact imported outside the inclusion segment
+/// gets its email only, and its link remembers only that. When it joins the
+/// segment and a HubSpot change syncs it, its Salesforce values fill the
+/// HubSpot blanks; they are never read as cleared in HubSpot.
+#[tokio::test]
+async fn an_email_only_import_links_the_email_only_so_joining_the_segment_fills_hubspot_not_blanks_salesforce() {
+    let t = TestApp::builder().config_yaml(TITLE_TWO_WAY_WITH_A_LIST_SEGMENT).build();
+    t.hubspot.set_list("42", &[]);
+    let id = t.salesforce.insert(
+        "Contact",
+        json!({"Email": "ada@example.com", "FirstName": "Ada", "LastName": "Lovelace", "Title": "Rear Admiral"}),
+    );
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    run_chunks(&t).await;
+    let hubspot_id = contact_link(&t, &id).await.expect("linked");
+    let contact = t.hubspot.get("contacts", &hubspot_id).unwrap();
+    assert_eq!(contact.get("jobtitle"), None, "outside the segment: the email only");
+    let link = t.app.store().get_link_by_salesforce(ObjectPair::Contact, &id).await.unwrap().unwrap();
+    assert!(!link.fingerprints.contains_key("jobtitle<->Title"), "{:?}", link.fingerprints);
+    assert!(!link.fingerprints.contains_key("lastname<->LastName"), "{:?}", link.fingerprints);
+
+    // The contact joins the segment; a HubSpot change brings it to the sync.
+    t.hubspot.set_list("42", &[hubspot_id.as_str()]);
+    t.app.forget_segment_members().await;
+    t.advance(Duration::from_secs(60));
+    let intent =
+        SyncIntent::hubspot(ObjectPair::Contact, HubSpotId::parse(&hubspot_id).unwrap(), Trigger::Webhook, t.now());
+    let message = ReceivedMessage {
+        id: "m1".into(),
+        receipt_handle: "h1".into(),
+        body: serde_json::to_string(&IntentBatch { intents: vec![intent] }).unwrap(),
+        receive_count: 1,
+    };
+    sync_batch(&t.app, &[message]).await;
+
+    let lead = t.salesforce.get("Contact", &id).unwrap();
+    assert_eq!(lead["Title"], "Rear Admiral", "Salesforce keeps its Title");
+    assert_eq!(lead["LastName"], "Lovelace");
+    let contact = t.hubspot.get("contacts", &hubspot_id).unwrap();
+    assert_eq!(contact["jobtitle"], "Rear Admiral", "HubSpot gets the Title");
+    assert_eq!(contact["lastname"], "Lovelace");
 }

@@ -14,6 +14,10 @@
 //!   the normal sync instead of being written again.
 //! - Import writes are creates keyed by email or `salesforce_id`, linked with
 //!   "must not exist": an import never overwrites a link the sync made.
+//! - A link fingerprints only what its upsert wrote (SPEC section 1): after an
+//!   email-only import the other fields are not "in sync", so the first sync
+//!   once the contact joins the segment fills them instead of reading
+//!   HubSpot's blanks as clears.
 //!
 //! A chunk is a key range of Salesforce ids (applied to the rows read, in
 //! byte order), so that it can be re-read after a
@@ -399,7 +403,7 @@ async fn import_page(
     // Owners and deal stages are translated as the sync does.
     let config = app.config();
     let owners = app.owner_directory_for(pair).await;
-    let mut inputs: Vec<(String, Map<String, Value>, &SfRecord, crm_sync_domain::LinkState)> = Vec::new();
+    let mut inputs: Vec<(String, Map<String, Value>, &SfRecord, crm_sync_domain::Decision)> = Vec::new();
     for row in fresh {
         let Ok(id) = SalesforceId::parse(&row.id) else { continue };
         let Some(snapshot) = sf_snapshot(row, object) else { continue };
@@ -431,7 +435,7 @@ async fn import_page(
             }
             _ => continue,
         }
-        let mut props: Map<String, Value> = decision.hubspot_writes.into_iter().collect();
+        let mut props: Map<String, Value> = decision.hubspot_writes.clone().into_iter().collect();
         // A first sync carries no opt-out (SPEC section 4); the property is
         // read-only in HubSpot anyway.
         props.remove(HUBSPOT_OPT_OUT_PROPERTY);
@@ -463,7 +467,7 @@ async fn import_page(
             props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into(), Value::String(id.as_str().to_owned()));
             id.as_str().to_owned()
         };
-        inputs.push((key, props, row, decision.link));
+        inputs.push((key, props, row, decision));
     }
     let hs_object = pair.hubspot_object_type();
     let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
@@ -472,15 +476,22 @@ async fn import_page(
             batch.iter().map(|(k, p, _, _)| (k.clone(), p.clone())).collect();
         let results = app.hubspot().batch_upsert(hs_object, id_property, &upserts).await?;
         let mut writes = Vec::new();
-        for ((_, _, row, state), result) in batch.iter().zip(results) {
+        for ((_, props, row, decision), result) in batch.iter().zip(results) {
             match result {
-                WriteResult::Ok { id: hs_id, .. } => writes.push(LinkWrite {
+                WriteResult::Ok { id: hs_id, created } => writes.push(LinkWrite {
                     link: Link {
                         pair: spair,
                         salesforce_object: object.api_name().to_owned(),
                         salesforce_id: row.id.clone(),
                         hubspot_id: hs_id,
-                        fingerprints: encode_link_state(state),
+                        // Only what this upsert wrote (SPEC section 1): an
+                        // email-only import links the email, not the rest.
+                        fingerprints: encode_link_state(&decision.link_for_upsert(
+                            config,
+                            pair,
+                            &props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            created,
+                        )),
                         version: 0,
                         updated_at: now,
                     },

@@ -382,3 +382,111 @@ fn a_batch_gives_one_plan_per_record_in_input_order() {
     assert!(matches!(plans[1].action, PlannedAction::CreateSalesforce { .. }));
     assert_eq!(plans[2].action, PlannedAction::Skip { reason: SkipReason::NoRecord });
 }
+
+/// The link an email-only import stores: decided as a forced create, then
+/// narrowed to what the upsert sent (the email only).
+fn email_only_import_link(config: &SyncConfig, sf: &RecordSnapshot, created: bool) -> LinkState {
+    let decision = decide(&DecisionInput {
+        config,
+        pair: ObjectPair::Contact,
+        salesforce: Some(sf),
+        hubspot: None,
+        link: None,
+        owners: None,
+        context: DecisionContext { forced: true, in_inclusion_segment: true, create_allowed: true },
+    });
+    let sent: FieldMap = decision
+        .hubspot_writes
+        .iter()
+        .filter(|(k, _)| *k == HUBSPOT_EMAIL_PROPERTY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    decision.link_for_upsert(config, ObjectPair::Contact, &sent, created)
+}
+
+const TITLE_TWO_WAY: &str =
+    "mappings:\n  contact:\n    - hubspot: jobtitle\n      salesforce: Title\n      rule: two_way\n";
+
+#[test]
+fn a_link_after_an_email_only_upsert_has_no_fingerprint_for_the_fields_left_out() {
+    let config = config(TITLE_TWO_WAY);
+    let sf = sf(
+        LEAD,
+        SfObject::Lead,
+        json!({"Email": "grace@example.com", "Title": "Rear Admiral", "LastName": "Hopper"}),
+        1,
+    );
+    let link = email_only_import_link(&config, &sf, true);
+    assert!(!link.fingerprints.contains_key("jobtitle<->Title"), "{:?}", link.fingerprints);
+    assert!(!link.fingerprints.contains_key("lastname<->LastName"), "{:?}", link.fingerprints);
+    // Blank on both sides of a record the upsert created: known equal.
+    assert!(link.fingerprints.contains_key("phone<->Phone"), "{:?}", link.fingerprints);
+    // An upsert that met an existing HubSpot contact says nothing of its
+    // other properties.
+    let link = email_only_import_link(&config, &sf, false);
+    assert!(!link.fingerprints.contains_key("phone<->Phone"), "{:?}", link.fingerprints);
+}
+
+#[test]
+fn a_contact_imported_with_its_email_only_that_joins_the_segment_fills_hubspot_and_never_blanks_salesforce() {
+    let config = config(TITLE_TWO_WAY);
+    let batch = batch(&config, ObjectPair::Contact);
+    let sf = sf(
+        LEAD,
+        SfObject::Lead,
+        json!({"Email": "grace@example.com", "Title": "Rear Admiral", "LastName": "Hopper"}),
+        1,
+    );
+    let link = email_only_import_link(&config, &sf, true);
+    // Later, in HubSpot: the email and whatever the user changed, newer.
+    let hs = hs(ObjectPair::Contact, json!({"email": "grace@example.com", "lifecyclestage": "customer"}), 5);
+    let record = PlanRecord {
+        salesforce_id: Some(LEAD),
+        hubspot_id: Some(HS),
+        salesforce_object: Some(SfObject::Lead),
+        salesforce: Some(&sf),
+        hubspot: Some(&hs),
+        link: Some(&link),
+        ..PlanRecord::default()
+    };
+    let plan = plan_record(&batch, &record);
+    let PlannedAction::Update { salesforce, hubspot, .. } = &plan.action else {
+        panic!("expected an update, got {:?}", plan.action)
+    };
+    assert_eq!(*salesforce, None, "nothing is cleared in Salesforce");
+    let hubspot = hubspot.as_ref().unwrap();
+    assert_eq!(hubspot.properties.get("jobtitle"), Some(&json!("Rear Admiral")));
+    assert_eq!(hubspot.properties.get("lastname"), Some(&json!("Hopper")));
+    assert_eq!(plan.reason("jobtitle<->Title"), Some(FieldReason::HubSpotBlankFilled));
+    assert_eq!(settle(&batch, &record, &plan).action, PlannedAction::Unchanged);
+}
+
+#[test]
+fn a_field_an_import_left_out_is_synced_by_the_first_sync_rules_not_kept_as_a_new_mapping() {
+    let config = config(TITLE_TWO_WAY);
+    let batch = batch(&config, ObjectPair::Contact);
+    let sf = sf(LEAD, SfObject::Lead, json!({"Email": "grace@example.com", "LastName": "Hopper"}), 1);
+    // The upsert met an existing HubSpot contact with its own last name.
+    let link = email_only_import_link(&config, &sf, false);
+    assert!(link.never_written.contains("lastname<->LastName"), "{link:?}");
+    let hs = hs(ObjectPair::Contact, json!({"email": "grace@example.com", "lastname": "Smith"}), 5);
+    let record = PlanRecord {
+        salesforce_id: Some(LEAD),
+        hubspot_id: Some(HS),
+        salesforce_object: Some(SfObject::Lead),
+        salesforce: Some(&sf),
+        hubspot: Some(&hs),
+        link: Some(&link),
+        ..PlanRecord::default()
+    };
+    let plan = plan_record(&batch, &record);
+    // Prefer Salesforce unless blank, on a first sync: Salesforce's value
+    // wins (a new mapping would have kept both).
+    assert_eq!(plan.reason("lastname<->LastName"), Some(FieldReason::SalesforceValueWins));
+    let PlannedAction::Update { hubspot: Some(hubspot), .. } = &plan.action else {
+        panic!("expected a HubSpot update, got {:?}", plan.action)
+    };
+    assert_eq!(hubspot.properties.get("lastname"), Some(&json!("Hopper")));
+    assert!(!plan.link.never_written.contains("lastname<->LastName"), "synced now: {:?}", plan.link);
+    assert_eq!(settle(&batch, &record, &plan).action, PlannedAction::Unchanged);
+}
