@@ -306,6 +306,7 @@ impl<'a> PairSync<'a> {
         }
         self.read().await;
         self.match_unlinked().await;
+        self.join_matched();
         self.plan_and_write().await;
         let mut by_key: HashMap<&str, RecordResult> = HashMap::new();
         for unit in &self.units {

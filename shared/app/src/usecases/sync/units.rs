@@ -167,3 +167,34 @@ impl PairSync<'_> {
         }
     }
 }
+
+impl PairSync<'_> {
+    /// After matching: two units that turned out to be the same pair of
+    /// records (a Lead and a HubSpot contact, both new and unlinked, found
+    /// each other by email in one batch) become one, so that the pair is
+    /// planned once and neither CRM is sent the same record twice in one
+    /// call. The later unit's intents are answered by the first.
+    pub(super) fn join_matched(&mut self) {
+        let mut first: HashMap<(String, String), usize> = HashMap::new();
+        for u in 0..self.units.len() {
+            let unit = &self.units[u];
+            let (Some(sf), Some(hs), None) = (&unit.sf_id, &unit.hs_id, &unit.result) else { continue };
+            match first.get(&(sf.clone(), hs.clone())) {
+                None => {
+                    first.insert((sf.clone(), hs.clone()), u);
+                }
+                Some(&kept) => {
+                    let joined = std::mem::take(&mut self.units[u]);
+                    let into = &mut self.units[kept];
+                    into.intent_keys.extend(joined.intent_keys);
+                    into.forced |= joined.forced;
+                    into.link = into.link.take().or(joined.link);
+                    into.sf_object = into.sf_object.or(joined.sf_object);
+                    into.sf = into.sf.take().or(joined.sf);
+                    into.hs = into.hs.take().or(joined.hs);
+                    self.units[u].result = Some(super::RecordResult::Done);
+                }
+            }
+        }
+    }
+}
