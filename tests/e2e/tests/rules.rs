@@ -225,3 +225,50 @@ async fn a_lead_and_a_hubspot_contact_whose_emails_differ_only_in_case_link_with
     assert!(lead_of(&h).is_none(), "no second Lead");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formula_field_change_alone_does_not_sync_and_travels_with_the_next_real_change() {
+    let config = SyncConfig::from_yaml_str(
+        r#"
+version: 1
+mappings:
+  contact:
+    - name: Account Name
+      hubspot: account_name
+      hubspot_type: single_line_text
+      salesforce: Account_Name__c
+      salesforce_type: string
+      objects: [contact]
+      formula: true
+      rule: always_use_salesforce
+"#,
+    )
+    .unwrap();
+    let h = Harness::start(HarnessOptions { config, ..HarnessOptions::default() }).await.unwrap();
+    h.app.hubspot().ensure_text_property("contacts", "account_name", "Account name").await.unwrap();
+    let salesforce = h.sandbox.salesforce();
+    let account = salesforce.create_as_user("Account", json!({"Name": "Initech"})).unwrap();
+    let contact = salesforce
+        .create_as_user("Contact", json!({"LastName": "Gibbons", "Email": "peter@example.com", "AccountId": account}))
+        .unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 1).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let link = h.app.store().get_link_by_salesforce(crm_sync_domain::ObjectPair::Contact, &contact).await.unwrap();
+    let hs: u64 = link.expect("linked").hubspot_id.parse().unwrap();
+    assert_eq!(hubspot_value(&h, hs, "account_name").as_deref(), Some("Initech"));
+
+    // Renaming the account changes the formula, not the contact: nothing is
+    // written, not even when the first sweep lists the contact again.
+    salesforce.update_as_user("Account", &account, json!({"Name": "Initrode"})).unwrap();
+    h.later(Duration::from_secs(120));
+    let swept = sweep_once(&h.app).await.unwrap();
+    assert!(swept.intents_queued >= 1, "the sweep lists the contact: {swept:?}");
+    let report = h.settle(QUIET).await.unwrap();
+    assert!(report.stats.updated.is_empty(), "{report:?}");
+    assert_eq!(hubspot_value(&h, hs, "account_name").as_deref(), Some("Initech"));
+    // A change to a mapped field of the contact carries the formula's value.
+    salesforce.update_as_user("Contact", &contact, json!({"Title": "Engineer"})).unwrap();
+    h.sync_until(WAIT, |h| hubspot_value(h, hs, "jobtitle").as_deref() == Some("Engineer")).await.unwrap();
+    assert_eq!(hubspot_value(&h, hs, "account_name").as_deref(), Some("Initrode"));
+    h.stop().await;
+}
