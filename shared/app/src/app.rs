@@ -156,6 +156,25 @@ impl App {
         }
     }
 
+    /// The same deployment (store, queues, CRM clients, clock, secrets)
+    /// under changed sync settings, as after the settings file was edited:
+    /// links and sync health carry over, and the caches that depend on the
+    /// settings (segment members, owner directory) start empty.
+    pub fn with_config(&self, config: SyncConfig) -> App {
+        let parts = &self.inner;
+        App::new(AppParts {
+            config,
+            store: parts.store.clone(),
+            sync_queue: parts.sync_queue.clone(),
+            import_queue: parts.import_queue.clone(),
+            salesforce: parts.salesforce.clone(),
+            hubspot: parts.hubspot.clone(),
+            clock: parts.clock.clone(),
+            secrets: parts.secrets.clone(),
+            settings: parts.settings.clone(),
+        })
+    }
+
     /// The contact ids in the HubSpot list given as the inclusion segment
     /// (one call per 250 members), kept for [`SEGMENT_MEMBERS_TTL`].
     pub async fn segment_members(&self, list_id: &str) -> Result<Arc<HashSet<String>>, crate::AppError> {

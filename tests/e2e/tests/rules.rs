@@ -272,3 +272,39 @@ mappings:
     assert_eq!(hubspot_value(&h, hs, "account_name").as_deref(), Some("Initrode"));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newly_added_mapping_keeps_existing_values_until_a_resync_applies_it() {
+    let before = SyncConfig::from_yaml_str(
+        "version: 1\nmappings:\n  contact:\n    - hubspot: website\n      salesforce: Website\n      rule: dont_sync\n    - hubspot: fax\n      salesforce: Fax\n      rule: dont_sync\n",
+    )
+    .unwrap();
+    let options = HarnessOptions { config: before, webhooks: false, ..HarnessOptions::default() };
+    let h = Harness::start(options).await.unwrap();
+    let (hs, lead) = synced_pair(&h, "new.mapping@example.com").await;
+    h.sandbox.salesforce().update_as_user("Lead", &lead, json!({"Website": "https://salesforce.example"})).unwrap();
+    hubspot_edit(&h, hs, json!({"website": "https://hubspot.example", "fax": "+1 555 0104"}));
+    sweep(&h).await;
+    h.settle(QUIET).await.unwrap();
+
+    // The settings change: both mappings now use the default rule.
+    let app = h.app.with_config(SyncConfig::default());
+    let runtime = crm_sync_app::local::LocalRuntime::new(app.clone(), HarnessOptions::default().local);
+    h.sandbox.salesforce().update_as_user("Lead", &lead, json!({"Title": "Chief"})).unwrap();
+    h.later(Duration::from_secs(120));
+    sweep_once(&app).await.unwrap();
+    runtime.run_until_idle().await.unwrap();
+    assert_eq!(hubspot_value(&h, hs, "jobtitle").as_deref(), Some("Chief"), "the change synced");
+    // Existing values are kept on both sides; only the blank side is filled
+    // in the direction the rule allows.
+    assert_eq!(hubspot_value(&h, hs, "website").as_deref(), Some("https://hubspot.example"));
+    assert_eq!(lead_value(&h, &lead, "Website"), "https://salesforce.example");
+    assert_eq!(lead_value(&h, &lead, "Fax"), "+1 555 0104");
+
+    // A resync applies the rule in full: Salesforce's value wins.
+    let record = crm_sync_app::RecordRef::Salesforce { object: crm_sync_domain::SfObject::Lead, id: lead.clone() };
+    let report = crm_sync_app::resync_record(&app, &record).await.unwrap();
+    assert_eq!(report.error, None);
+    assert_eq!(hubspot_value(&h, hs, "website").as_deref(), Some("https://salesforce.example"));
+    h.stop().await;
+}
