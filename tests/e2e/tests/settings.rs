@@ -158,3 +158,40 @@ async fn an_opt_out_made_before_the_first_sync_does_not_travel_and_stays_in_hubs
     assert_eq!(hubspot_opted_out.as_deref(), Some("true"));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_lead_from_a_campaign_triggers_no_sync_and_the_next_change_shows_it() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let salesforce = h.sandbox.salesforce();
+    let lead = salesforce
+        .create_as_user("Lead", json!({"LastName": "Member", "Company": "Acme", "Email": "campaigns@example.com"}))
+        .unwrap();
+    let mut members = Vec::new();
+    for name in ["Spring Webinar", "Autumn Expo"] {
+        let campaign = salesforce.create_as_user("Campaign", json!({"Name": name})).unwrap();
+        members.push(
+            salesforce.create_as_user("CampaignMember", json!({"CampaignId": campaign, "LeadId": lead})).unwrap(),
+        );
+    }
+    // The membership shows once the lead next syncs.
+    salesforce.update_as_user("Lead", &lead, json!({"Title": "Attendee"})).unwrap();
+    let campaigns = |h: &Harness, hs: u64| {
+        h.sandbox.hubspot().properties(ObjectType::Contacts, hs).and_then(|p| p.get("salesforce_campaigns").cloned())
+    };
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 1).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let hs = hubspot_id_of(&h, &lead).await.unwrap();
+    assert_eq!(campaigns(&h, hs).as_deref(), Some("Autumn Expo;Spring Webinar"));
+    h.reset_counts();
+    // No outbound message, no webhook: nothing is queued for the removal.
+    salesforce.delete_as_user("CampaignMember", &members[0]).unwrap();
+    let report = h.settle(QUIET).await.unwrap();
+    assert_eq!(report.messages, 0, "{report:?}");
+    let (_, hubspot_calls) = h.counts();
+    assert_eq!(hubspot_calls.matching("batch/update") + hubspot_calls.matching("batch/upsert"), 0);
+    assert_eq!(campaigns(&h, hs).as_deref(), Some("Autumn Expo;Spring Webinar"));
+
+    salesforce.update_as_user("Lead", &lead, json!({"Title": "Speaker"})).unwrap();
+    h.sync_until(WAIT, |h| campaigns(h, hs).as_deref() == Some("Autumn Expo")).await.unwrap();
+    h.stop().await;
+}
