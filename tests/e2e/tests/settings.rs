@@ -195,3 +195,30 @@ async fn removing_a_lead_from_a_campaign_triggers_no_sync_and_the_next_change_sh
     h.sync_until(WAIT, |h| campaigns(h, hs).as_deref() == Some("Autumn Expo")).await.unwrap();
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_with_a_filter_reviews_and_imports_only_the_matching_records() {
+    use crm_sync_app::{ImportFilter, ImportObjects, ImportRequest, import_review, import_start};
+    let h = Harness::start(HarnessOptions { webhooks: false, ..Default::default() }).await.unwrap();
+    for (i, source) in ["Web", "Phone Inquiry", "Web"].iter().enumerate() {
+        h.sandbox
+            .salesforce()
+            .create_as_user(
+                "Lead",
+                json!({"LastName": format!("Filtered {i}"), "Company": "Acme", "Email": format!("filtered{i}@example.com"), "LeadSource": source}),
+            )
+            .unwrap();
+    }
+    let filter = ImportFilter { field: "LeadSource".into(), operator: "=".into(), value: "Web".into() };
+    let request =
+        ImportRequest { objects: ImportObjects::Leads, filter: Some(filter), chunk_size: None, add_to_segment: false };
+    let review = import_review(&h.app, &request).await.unwrap();
+    assert_eq!(review.records, 2, "{review:?}");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0, "a review writes nothing");
+
+    import_start(&h.app, &request).await.unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 2).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 2, "the Phone Inquiry lead is not imported");
+    h.stop().await;
+}
