@@ -101,7 +101,8 @@ pub struct StateArgs {
     #[arg(long, default_value = DEFAULT_STATE, env = "CRM_SYNC_STATE")]
     pub state: PathBuf,
 
-    /// A file of secrets (`KEY=VALUE` lines); the environment wins over it.
+    /// A JSON file of credentials, with the keys of `CRM_SYNC_CREDENTIALS`
+    /// (which wins over it when set).
     #[arg(long, env = "CRM_SYNC_SECRETS_FILE")]
     pub secrets_file: Option<PathBuf>,
 }

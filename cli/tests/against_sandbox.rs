@@ -181,3 +181,42 @@ async fn a_detached_import_is_worked_by_a_running_serve_on_the_same_state_file()
     let status = ok(&run(dir.path(), &sandbox, &["import", "status"]).await);
     assert!(status.contains("completed"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_jwt_bearer_flow_with_credentials_from_a_secrets_file_reaches_both_crms() {
+    // The connected app's consumer secret is not the default one, so only the
+    // JWT bearer flow (the key and the username) can sign in.
+    let mut options = SandboxOptions::default();
+    options.salesforce.leads = 3;
+    options.salesforce.client_secret = "a-secret-nobody-was-given".into();
+    let sandbox = Sandbox::start(options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crm-sync.yaml"), SETTINGS).unwrap();
+    let refused = run(dir.path(), &sandbox, &["import", "review", "--object", "leads"]).await;
+    assert!(!refused.status.success(), "the default client credentials are refused");
+    let secrets = dir.path().join("secrets.json");
+    std::fs::write(
+        &secrets,
+        json!({
+            "salesforce_client_id": crm_sandbox::salesforce::DEFAULT_CLIENT_ID,
+            "salesforce_username": crm_sandbox::salesforce::DEFAULT_USERNAME,
+            "salesforce_private_key_pem": crm_sandbox::salesforce::DEFAULT_JWT_PRIVATE_KEY_PEM,
+            "hubspot_access_token": crm_sandbox::hubspot::DEFAULT_TOKEN,
+            "hubspot_client_secret": crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let secrets_arg = secrets.to_string_lossy().into_owned();
+    let mut cmd =
+        command(dir.path(), &sandbox, &["import", "start", "--object", "leads", "--secrets-file", &secrets_arg]);
+    cmd.env_remove("CRM_SYNC_CREDENTIALS");
+    let output = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    let stdout = ok(&output);
+    assert!(stdout.contains("3"), "{stdout}");
+    assert_eq!(sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts), 3);
+    // The private key never shows in what the command printed.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stdout.contains("PRIVATE KEY") && !stderr.contains("PRIVATE KEY"));
+    sandbox.shutdown().await;
+}
