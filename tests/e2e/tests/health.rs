@@ -132,3 +132,30 @@ async fn a_lead_refused_by_hubspot_leaves_sync_health_once_it_syncs() {
     assert!(integration_writes(&h, "Lead", Op::Create).is_empty());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_records_in_sync_health_are_resynced_as_a_segment_and_leave_it() {
+    use crm_sync_app::{Segment, resync_segment, resync_segment_review};
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    h.sandbox.hubspot_control().add_fault(hubspot_refusal("ada@example.com", "VALIDATION_ERROR"));
+    let lead = h
+        .sandbox
+        .salesforce()
+        .create_as_user("Lead", json!({"Email": "ada@example.com", "LastName": "Lovelace", "Company": "Engines"}))
+        .unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(health(&h).await.len(), 1, "the refusal is listed");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0);
+
+    // The operator resyncs what sync health lists, by category.
+    let segment = Segment::HealthErrors { category: Some("property_value_or_validation".into()) };
+    let review = resync_segment_review(&h.app, &segment).await.unwrap();
+    assert_eq!(review.records, 1, "{review:?}");
+    resync_segment(&h.app, &segment).await.unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 1).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert!(h.app.store().get_link_by_salesforce(ObjectPair::Contact, &lead).await.unwrap().is_some());
+    assert!(health(&h).await.is_empty(), "the entry is resolved");
+    h.stop().await;
+}
