@@ -6,8 +6,11 @@
 //! queueing are the use cases' job, exactly as behind the webhook function's
 //! Function URL. The paths are the same in both runtimes. What it must get
 //! right is the URL: HubSpot signs the full URL it called, so a request's
-//! scheme-less URI is rebuilt from its `Host` header (and a deployment behind
-//! a proxy sets `WebhookSecrets::public_base_url` instead).
+//! scheme-less URI is rebuilt from its `Host` header, unless a public base
+//! URL is configured (`WebhookSecrets::public_base_url`, from
+//! `CRM_SYNC_PUBLIC_URL`): behind a TLS proxy the sender signed the public
+//! URL, so only the path is taken from the request and the use case puts the
+//! public base in front of it.
 
 use crate::App;
 use crate::usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};
@@ -31,20 +34,37 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-fn to_request(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> WebhookRequest {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
+fn to_request(app: &App, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> WebhookRequest {
+    let public_base = app.secrets().public_base_url.is_some();
+    WebhookRequest {
+        method: method.to_string(),
+        uri: signed_uri(public_base, &uri, &headers),
+        ..from_parts(headers, body)
+    }
+}
+
+/// The URL the sender signed: with a public base URL configured, the path
+/// alone (the use case prefixes the base); else scheme and host as the
+/// sender addressed us.
+fn signed_uri(public_base: bool, uri: &Uri, headers: &HeaderMap) -> String {
     let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    // The URL the sender signed: scheme and host as it addressed us.
-    let uri = match (uri.scheme_str(), host) {
+    if public_base {
+        return path;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (uri.scheme_str(), host) {
         (Some(_), _) => uri.to_string(),
         (None, Some(host)) => format!("http://{host}{path}"),
         (None, None) => path,
-    };
+    }
+}
+
+fn from_parts(headers: HeaderMap, body: Bytes) -> WebhookRequest {
     let headers = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
         .collect();
-    WebhookRequest { method: method.to_string(), uri, headers, body: body.to_vec() }
+    WebhookRequest { headers, body: body.to_vec(), ..WebhookRequest::default() }
 }
 
 fn to_response(response: WebhookResponse) -> Response {
@@ -53,7 +73,7 @@ fn to_response(response: WebhookResponse) -> Response {
 }
 
 async fn hubspot_route(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    to_response(handle_hubspot_webhook(&app, to_request(method, uri, headers, body)).await)
+    to_response(handle_hubspot_webhook(&app, to_request(&app, method, uri, headers, body)).await)
 }
 
 async fn salesforce_route(
@@ -63,7 +83,7 @@ async fn salesforce_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    to_response(handle_salesforce_outbound(&app, to_request(method, uri, headers, body)).await)
+    to_response(handle_salesforce_outbound(&app, to_request(&app, method, uri, headers, body)).await)
 }
 
 /// A running webhook server.
@@ -113,5 +133,31 @@ impl WebhookServer {
             Ok(result) => result,
             Err(join) => Err(std::io::Error::other(join)),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn without_a_public_url_the_signed_url_is_rebuilt_from_the_host() {
+        let uri: Uri = "/webhooks/hubspot?x=1".parse().unwrap();
+        assert_eq!(signed_uri(false, &uri, &host("127.0.0.1:8080")), "http://127.0.0.1:8080/webhooks/hubspot?x=1");
+    }
+
+    #[test]
+    fn with_a_public_url_only_the_path_is_taken_from_the_request() {
+        // Behind a TLS proxy the Host is the proxy's upstream, never what
+        // HubSpot signed; the use case puts the public base in front.
+        let uri: Uri = "/webhooks/hubspot".parse().unwrap();
+        assert_eq!(signed_uri(true, &uri, &host("127.0.0.1:8080")), "/webhooks/hubspot");
     }
 }
