@@ -14,8 +14,8 @@ use crm_sync_domain::model::{Email, HubSpotId, ObjectPair, SalesforceId, SfObjec
 use crm_sync_domain::rules::FieldReason;
 use crm_sync_domain::special::{
     AccountCreation, AssociatedContact, CompanyAssociation, Person, account_creates_company, campaigns_property_value,
-    company_association, company_created_from_contact, company_creates_account, is_read_only_hubspot_property, lifecycle_stage_for_company,
-    match_owners, salesforce_change_triggers_sync,
+    company_association, company_created_from_contact, company_creates_account, is_read_only_hubspot_property,
+    lifecycle_stage_for_company, match_owners, salesforce_change_triggers_sync,
 };
 use serde_json::{Value, json};
 

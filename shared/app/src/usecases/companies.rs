@@ -308,12 +308,6 @@ pub(crate) async fn associate_account_contacts(
     send_associations(app, ObjectPair::Contact, pairs).await
 }
 
-/// HubSpot calls [`associate_account_contacts`] and
-/// [`associate_with_account_companies`] make for `pairs` associations.
-pub(crate) fn association_calls(pairs: u64) -> u64 {
-    pairs.div_ceil(HUBSPOT_BATCH as u64)
-}
-
 /// Sends (member, company, Salesforce member id) associations, 100 per
 /// call; a refused call files each of its pairs in sync health.
 async fn send_associations(app: &App, pair: ObjectPair, pairs: Vec<(String, String, Option<String>)>) -> Associated {

@@ -386,7 +386,11 @@ mod tests {
         assert_eq!(st.properties(ObjectType::Contacts, ada).unwrap()["hs_object_source"], "CRM_UI");
 
         let bob = person("bob@globex.example.com");
-        assert_eq!(st.db().associations(ObjectType::Contacts, bob, ObjectType::Companies), companies, "the same company");
+        assert_eq!(
+            st.db().associations(ObjectType::Contacts, bob, ObjectType::Companies),
+            companies,
+            "the same company"
+        );
         assert_eq!(st.live_count(ObjectType::Companies), 1);
 
         let plain = HubSpotState::new(HubSpotOptions::default());

@@ -112,10 +112,8 @@ impl PairSync<'_> {
                 return;
             }
         };
-        let matched: Vec<(usize, String)> = units
-            .iter()
-            .filter_map(|&u| Some((u, matches.get(self.units[u].sf_id.as_ref()?)?.clone())))
-            .collect();
+        let matched: Vec<(usize, String)> =
+            units.iter().filter_map(|&u| Some((u, matches.get(self.units[u].sf_id.as_ref()?)?.clone()))).collect();
         let props = self.hubspot_properties();
         for chunk in matched.chunks(HUBSPOT_BATCH) {
             let ids: Vec<String> = chunk.iter().map(|(_, c)| c.clone()).collect();

@@ -81,8 +81,7 @@ impl PairSync<'_> {
                 .as_ref()
                 .and_then(|r| r.properties.get(HUBSPOT_OBJECT_SOURCE_PROPERTY))
                 .and_then(Value::as_str);
-            let verdict =
-                company_creates_account(config, company_created_from_contact(source), &associated, false);
+            let verdict = company_creates_account(config, company_created_from_contact(source), &associated, false);
             debug!(?verdict, "CompanyCreationDecided");
             verdicts.insert(u, verdict.creates());
         }
@@ -111,9 +110,8 @@ impl PairSync<'_> {
                     let records =
                         self.app.hubspot().batch_read("contacts", chunk, None, std::slice::from_ref(property)).await?;
                     for record in records {
-                        let admitted = hs_snapshot(&record, ObjectPair::Contact)
-                            .and_then(|s| segment.admits(&s))
-                            .unwrap_or(false);
+                        let admitted =
+                            hs_snapshot(&record, ObjectPair::Contact).and_then(|s| segment.admits(&s)).unwrap_or(false);
                         if admitted {
                             inside.insert(record.id);
                         }
