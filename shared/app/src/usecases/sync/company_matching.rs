@@ -47,7 +47,8 @@ impl PairSync<'_> {
             .filter(|&u| pending(&self.units[u]) && self.units[u].hs.is_some() && self.units[u].sf.is_none())
             .collect();
         if !hubspot_only.is_empty() {
-            self.match_hubspot_companies(&hubspot_only).await;
+            let matched = self.match_hubspot_companies(&hubspot_only).await;
+            self.join_matched_accounts(&matched);
         }
         let salesforce_only: Vec<usize> = (0..self.units.len())
             .filter(|&u| pending(&self.units[u]) && self.units[u].sf.is_some() && self.units[u].hs.is_none())
@@ -59,7 +60,7 @@ impl PairSync<'_> {
 
     /// HubSpot companies: the Account their contacts belong to, read in the
     /// same pass. What was read of their contacts is kept for SPEC section 5.
-    async fn match_hubspot_companies(&mut self, units: &[usize]) {
+    async fn match_hubspot_companies(&mut self, units: &[usize]) -> Vec<usize> {
         let ids: Vec<String> = units.iter().filter_map(|&u| self.units[u].hs_id.clone()).collect();
         let found = async {
             let contacts = read_company_contacts(self.app, &ids).await?;
@@ -71,7 +72,7 @@ impl PairSync<'_> {
             Ok(found) => found,
             Err(error) => {
                 self.fail_units_with(units, &error);
-                return;
+                return Vec::new();
             }
         };
         let mut matched = Vec::new();
@@ -84,7 +85,7 @@ impl PairSync<'_> {
             }
         }
         self.read_salesforce(SfObject::Account, &matched).await;
-        for u in matched {
+        for &u in &matched {
             if self.units[u].result.is_none() && self.units[u].sf.is_none() {
                 // Gone since its contacts named it: nothing to link.
                 self.units[u].sf_id = None;
@@ -92,6 +93,28 @@ impl PairSync<'_> {
             }
         }
         self.company_contacts = Some(contacts);
+        matched.retain(|&u| self.units[u].result.is_none() && self.units[u].sf.is_some());
+        matched
+    }
+
+    /// An Account of this batch that a HubSpot company of the same batch
+    /// just matched is that company's unit from now on: its intents join
+    /// it, so that the pair is written and linked once.
+    fn join_matched_accounts(&mut self, matched: &[usize]) {
+        let by_account: HashMap<String, usize> =
+            matched.iter().filter_map(|&u| Some((self.units[u].sf_id.clone()?, u))).collect();
+        for other in 0..self.units.len() {
+            let unit = &self.units[other];
+            if matched.contains(&other) || unit.result.is_some() || unit.link.is_some() || unit.hs_id.is_some() {
+                continue;
+            }
+            let Some(&into) = unit.sf_id.as_ref().and_then(|id| by_account.get(id)) else { continue };
+            let keys = std::mem::take(&mut self.units[other].intent_keys);
+            let forced = self.units[other].forced;
+            self.units[into].intent_keys.extend(keys);
+            self.units[into].forced |= forced;
+            self.units[other].result = Some(RecordResult::Done);
+        }
     }
 
     /// Accounts: the HubSpot company their Contacts' linked HubSpot
