@@ -4,7 +4,7 @@
 
 const COVERAGE: &str = include_str!("../../../docs/spec-coverage.md");
 
-const SOURCES: [&str; 26] = [
+const SOURCES: [&str; 27] = [
     include_str!("../src/chunks.rs"),
     include_str!("../src/config/mod.rs"),
     include_str!("../src/config/defaults.rs"),
@@ -32,6 +32,8 @@ const SOURCES: [&str; 26] = [
     include_str!("../../app/src/config_file.rs"),
     include_str!("../../crm/src/salesforce/error.rs"),
     include_str!("../../crm/src/hubspot/classify.rs"),
+    // End-to-end tests of rules the runtime applies.
+    include_str!("../../../tests/e2e/tests/company_matching.rs"),
 ];
 
 /// The backticked names in the table rows' last column.
