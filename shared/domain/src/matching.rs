@@ -70,30 +70,35 @@ pub fn match_contacts_by_email(candidates: &[SalesforceCandidate]) -> BTreeMap<E
     by_email.into_iter().filter_map(|(email, group)| pick_salesforce_match(&group).map(|m| (email, m))).collect()
 }
 
-/// How a HubSpot company was matched to a Salesforce Account.
+/// How a company was matched to its counterpart. `Id` is the other side's
+/// id: a Salesforce Account for a HubSpot company (the default), a HubSpot
+/// company for a Salesforce Account; the rule is the same both ways.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CompanyMatch {
+pub enum CompanyMatch<Id = SalesforceId> {
     /// The stored link.
-    Linked(SalesforceId),
-    /// The account most of the company's linked contacts belong to.
-    ByAssociatedContacts(SalesforceId),
+    Linked(Id),
+    /// The counterpart most of the company's linked contacts belong to.
+    ByAssociatedContacts(Id),
     /// No match: create (subject to SPEC section 5).
     None,
 }
 
-/// Matches a company: by its stored link, else by the accounts of the
-/// Salesforce contacts its associated HubSpot contacts are linked to. The
-/// account shared by the most contacts wins; ties go to the smallest id.
-pub fn match_company(
-    linked_account: Option<&SalesforceId>,
-    associated_contact_accounts: &[Option<SalesforceId>],
-) -> CompanyMatch {
-    if let Some(id) = linked_account {
+/// Matches a company (SPEC section 1): by its stored link, else by the
+/// counterparts its linked contacts belong to on the other side: for a
+/// HubSpot company, the accounts of the Salesforce Contacts its associated
+/// contacts are linked to; for an Account, the companies the HubSpot
+/// contacts linked to its Contacts are associated with. The counterpart
+/// shared by the most contacts wins; ties go to the smallest id.
+///
+/// Candidates that are already linked to another record must be left out
+/// by the caller: a link pairs one record with one record.
+pub fn match_company<Id: Ord + Clone>(linked: Option<&Id>, contact_counterparts: &[Option<Id>]) -> CompanyMatch<Id> {
+    if let Some(id) = linked {
         return CompanyMatch::Linked(id.clone());
     }
-    let mut counts: BTreeMap<&SalesforceId, usize> = BTreeMap::new();
-    for account in associated_contact_accounts.iter().flatten() {
-        *counts.entry(account).or_default() += 1;
+    let mut counts: BTreeMap<&Id, usize> = BTreeMap::new();
+    for counterpart in contact_counterparts.iter().flatten() {
+        *counts.entry(counterpart).or_default() += 1;
     }
     // BTreeMap iterates ids ascending; max_by_key keeps the last maximum, so
     // reverse to keep the smallest id among equals.

@@ -162,6 +162,21 @@ pub fn salesforce_change_triggers_sync<'a>(
     })
 }
 
+/// HubSpot's read-only "Record source" property: which tool or process
+/// created a record.
+pub const HUBSPOT_OBJECT_SOURCE_PROPERTY: &str = "hs_object_source";
+
+/// The record source HubSpot gives a company its "automatically create and
+/// associate companies with contacts" setting made from a contact's email
+/// domain ("CRM Setting" in the UI).
+pub const CREATED_BY_CRM_SETTING: &str = "CRM_SETTING";
+
+/// SPEC section 5: whether HubSpot created a company automatically from a
+/// contact, read from the company's record source.
+pub fn company_created_from_contact(record_source: Option<&str>) -> bool {
+    record_source.is_some_and(|s| s.trim().eq_ignore_ascii_case(CREATED_BY_CRM_SETTING))
+}
+
 /// One HubSpot contact associated with a company, as the account-creation
 /// rule needs to see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

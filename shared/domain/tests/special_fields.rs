@@ -10,12 +10,12 @@ use crm_sync_domain::decision::{Action, SkipReason};
 use crm_sync_domain::matching::{
     CompanyMatch, SalesforceCandidate, match_company, match_contacts_by_email, pick_salesforce_match,
 };
-use crm_sync_domain::model::{Email, ObjectPair, SalesforceId, SfObject};
+use crm_sync_domain::model::{Email, HubSpotId, ObjectPair, SalesforceId, SfObject};
 use crm_sync_domain::rules::FieldReason;
 use crm_sync_domain::special::{
     AccountCreation, AssociatedContact, CompanyAssociation, Person, account_creates_company, campaigns_property_value,
-    company_association, company_creates_account, is_read_only_hubspot_property, lifecycle_stage_for_company,
-    match_owners, salesforce_change_triggers_sync,
+    company_association, company_created_from_contact, company_creates_account, is_read_only_hubspot_property,
+    lifecycle_stage_for_company, match_owners, salesforce_change_triggers_sync,
 };
 use serde_json::{Value, json};
 
@@ -83,7 +83,15 @@ fn companies_match_by_link_then_by_associated_contacts() {
         CompanyMatch::ByAssociatedContacts(a),
         "ties go to the smallest id"
     );
-    assert_eq!(match_company(None, &[None]), CompanyMatch::None);
+    assert_eq!(match_company::<SalesforceId>(None, &[None]), CompanyMatch::None);
+
+    // The same rule from an Account to HubSpot companies.
+    let x = HubSpotId::parse("501").unwrap();
+    let y = HubSpotId::parse("502").unwrap();
+    assert_eq!(
+        match_company(None, &[Some(y.clone()), Some(x.clone()), Some(y.clone())]),
+        CompanyMatch::ByAssociatedContacts(y)
+    );
 }
 
 // --- SPEC 2: settings acting on the decision -------------------------------------
@@ -431,6 +439,14 @@ fn a_company_created_from_a_contact_creates_an_account_when_new_records_are_cont
         AccountCreation::CreatedFromContactAndNewRecordsAreContacts
     );
     assert_eq!(company_creates_account(&segment_config(""), true, &c, false), AccountCreation::NoContactQualifies);
+}
+
+#[test]
+fn a_company_counts_as_created_from_a_contact_when_its_record_source_is_the_crm_setting() {
+    assert!(company_created_from_contact(Some("CRM_SETTING")));
+    assert!(!company_created_from_contact(Some("CRM_UI")));
+    assert!(!company_created_from_contact(Some("INTEGRATION")));
+    assert!(!company_created_from_contact(None));
 }
 
 #[test]

@@ -64,6 +64,8 @@ use tracing::{info, instrument, warn};
 const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
 /// Records per checkpoint inside a chunk.
 const PAGE: usize = 5_000;
+/// Matching and associations with companies.
+mod companies;
 /// Checks and cost estimate made before anything is written.
 mod plan;
 /// The request, review and chunk shapes.
@@ -97,6 +99,8 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         let records = app.salesforce().count(&soql).await?;
         let chunks = records.div_ceil(size.get());
         let (bulk, sf, hs) = estimate(app, records, chunks);
+        let (company_sf, company_hs) = companies::company_calls(app, object, records).await?;
+        let (sf, hs) = (sf + company_sf, hs + company_hs);
         review.records += records;
         review.salesforce_calls += sf;
         review.hubspot_calls += hs + list_add_calls(records, list.as_ref());
@@ -136,10 +140,13 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     app.ensure_hubspot_schema().await?;
     let mut chunks: Vec<NewChunk> = Vec::new();
     let mut total = 0;
+    let mut company_costs = (0, 0);
     for &object in request.objects.objects() {
         let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
         let records = app.salesforce().count(&soql).await?;
         total += records;
+        let (company_sf, company_hs) = companies::company_calls(app, object, records).await?;
+        company_costs = (company_costs.0 + company_sf, company_costs.1 + company_hs);
         if records == 0 {
             continue;
         }
@@ -179,7 +186,14 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         }
     }
     let (_, sf_cost, hs_cost) = estimate(app, total, chunks.len() as u64);
-    ensure_budget(app, Priority::Bulk, sf_cost, hs_cost + list_add_calls(total, add_to_list.as_ref())).await?;
+    let (company_sf, company_hs) = company_costs;
+    ensure_budget(
+        app,
+        Priority::Bulk,
+        sf_cost + company_sf,
+        hs_cost + company_hs + list_add_calls(total, add_to_list.as_ref()),
+    )
+    .await?;
     let id = uuid::Uuid::new_v4().to_string();
     tracing::Span::current().record("job_id", id.as_str());
     let spec = serde_json::json!({ "request": request, "records": total });
@@ -308,6 +322,7 @@ fn import_fields(app: &App, object: SfObject) -> Vec<String> {
     if object == SfObject::Lead {
         fields.insert("IsConverted".into());
     }
+    companies::association_fields(app, object, &mut fields);
     fields.into_iter().collect()
 }
 
@@ -397,6 +412,10 @@ async fn import_page(
             }
         }
     }
+
+    // Accounts matching an existing company by their contacts are synced
+    // with it rather than created.
+    let page_companies = companies::match_before_create(app, object, rows, &mut fresh, &mut counts).await?;
 
     // Decide each fresh record as a create on HubSpot, forced (an import
     // applies every mapping).
@@ -533,6 +552,7 @@ async fn import_page(
             }
         }
     }
+    companies::associate_page(app, pair, object, rows, page_companies).await?;
     for report in &failures {
         store.record_error(report).await?;
     }

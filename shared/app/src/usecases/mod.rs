@@ -1,6 +1,7 @@
 //! The use cases: single-step async functions over the ports, called alike by
 //! the Lambdas, the local runtime and the tests.
 
+pub(crate) mod companies;
 pub mod import;
 pub mod resync;
 pub mod sweep;

@@ -38,6 +38,11 @@ pub struct HubSpotArgs {
     /// Deliver every webhook batch twice.
     #[arg(long)]
     pub hs_webhook_duplicates: bool,
+    /// HubSpot's "automatically create and associate companies with
+    /// contacts" setting: a new contact joins (or makes) the company of its
+    /// email domain.
+    #[arg(long)]
+    pub hs_auto_create_companies: bool,
 }
 
 impl HubSpotArgs {
@@ -55,6 +60,7 @@ impl HubSpotArgs {
             search_per_second: self.hs_search_rate,
             search_indexing_lag: self.hs_search_lag_ms.map(Duration::from_millis),
             webhook_duplicates: self.hs_webhook_duplicates,
+            auto_create_companies: self.hs_auto_create_companies,
             ..HubSpotOptions::default()
         }
     }

@@ -370,6 +370,37 @@ mod tests {
     }
 
     #[test]
+    fn with_auto_created_companies_a_new_contact_finds_or_makes_the_company_of_its_email_domain() {
+        let st = HubSpotState::new(HubSpotOptions { auto_create_companies: true, ..HubSpotOptions::default() });
+        let person = |email: &str| {
+            let mut p = Map::new();
+            p.insert("email".into(), json!(email));
+            st.user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: p }).unwrap()
+        };
+        let ada = person("ada@globex.example.com");
+        let companies = st.db().associations(ObjectType::Contacts, ada, ObjectType::Companies);
+        assert_eq!(companies.len(), 1);
+        let company = st.properties(ObjectType::Companies, companies[0].0).unwrap();
+        assert_eq!(company["domain"], "globex.example.com");
+        assert_eq!(company["hs_object_source"], "CRM_SETTING");
+        assert_eq!(st.properties(ObjectType::Contacts, ada).unwrap()["hs_object_source"], "CRM_UI");
+
+        let bob = person("bob@globex.example.com");
+        assert_eq!(
+            st.db().associations(ObjectType::Contacts, bob, ObjectType::Companies),
+            companies,
+            "the same company"
+        );
+        assert_eq!(st.live_count(ObjectType::Companies), 1);
+
+        let plain = HubSpotState::new(HubSpotOptions::default());
+        let mut p = Map::new();
+        p.insert("email".into(), json!("ada@globex.example.com"));
+        plain.user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: p }).unwrap();
+        assert_eq!(plain.live_count(ObjectType::Companies), 0, "the setting is off by default");
+    }
+
+    #[test]
     fn user_edits_obey_the_same_rules_as_the_api() {
         let st = HubSpotState::new(HubSpotOptions::default());
         let mut p = Map::new();

@@ -80,6 +80,10 @@ pub struct HubSpotOptions {
     pub webhook_duplicates: bool,
     /// Reverse the order of events within each request.
     pub webhook_reorder: bool,
+    /// HubSpot's "automatically create and associate companies with
+    /// contacts" setting: each new contact is associated with the company of
+    /// its email domain, created (record source `CRM_SETTING`) if missing.
+    pub auto_create_companies: bool,
 }
 
 impl Default for HubSpotOptions {
@@ -103,6 +107,7 @@ impl Default for HubSpotOptions {
             webhook_batch_window: Duration::from_millis(50),
             webhook_duplicates: false,
             webhook_reorder: false,
+            auto_create_companies: false,
         }
     }
 }
@@ -184,7 +189,9 @@ impl HubSpotState {
             day: Utc::now().date_naive(),
             used_today: 0,
         };
-        let state = Arc::new(Self { db: Mutex::new(Db::new()), limiter: Mutex::new(limiter), webhooks, options });
+        let mut db = Db::new();
+        db.auto_create_companies = options.auto_create_companies;
+        let state = Arc::new(Self { db: Mutex::new(db), limiter: Mutex::new(limiter), webhooks, options });
         state.seed(
             state.options.seed,
             state.options.seed_contacts,

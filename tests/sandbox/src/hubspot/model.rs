@@ -251,6 +251,7 @@ fn default_property_defs(ty: ObjectType) -> BTreeMap<String, PropertyDef> {
     for ro in ["hs_object_id", "createdate", ty.modified_property()] {
         defs.push(PropertyDef::new(ro, if ro == "hs_object_id" { "number" } else { "datetime" }, true, false));
     }
+    defs.push(PropertyDef::new(RECORD_SOURCE, "enumeration", true, false));
     defs.push(PropertyDef::new("salesforce_id", "string", false, true));
     let writable: &[&str] = match ty {
         ObjectType::Contacts => &[
@@ -408,6 +409,10 @@ pub struct Db {
     pub lists: BTreeMap<u64, (String, BTreeMap<u64, i64>)>,
     /// Users who may own records (`/crm/v3/owners`), by owner id.
     pub owners: BTreeMap<u64, Owner>,
+    /// HubSpot's "automatically create and associate companies with
+    /// contacts" setting: a new contact's email domain finds or makes its
+    /// company (see [`Db::create`]).
+    pub auto_create_companies: bool,
 }
 
 /// A HubSpot user who may own records.
@@ -435,6 +440,24 @@ pub enum Actor {
     System,
 }
 
+/// HubSpot's read-only "Record source" property: which tool or process
+/// created a record.
+pub const RECORD_SOURCE: &str = "hs_object_source";
+/// The record source of what a HubSpot setting made, such as a company
+/// created automatically from a contact's email domain.
+pub const CREATED_BY_CRM_SETTING: &str = "CRM_SETTING";
+
+impl Actor {
+    /// The record source of a record this actor creates.
+    pub fn record_source(self) -> &'static str {
+        match self {
+            Actor::Api => "INTEGRATION",
+            Actor::User => "CRM_UI",
+            Actor::System => "INTERNAL_PROCESSING",
+        }
+    }
+}
+
 impl Db {
     pub fn new() -> Self {
         let mut tables = HashMap::new();
@@ -452,6 +475,7 @@ impl Db {
             assoc: HashMap::new(),
             lists: BTreeMap::new(),
             owners: BTreeMap::new(),
+            auto_create_companies: false,
         }
     }
 
@@ -621,6 +645,11 @@ impl Db {
         Ok(clean)
     }
 
+    /// Creates a record, with the record source of who made it. With
+    /// [`Db::auto_create_companies`] on, a new contact with an email is
+    /// associated with the live company holding its email's domain, made
+    /// first (record source `CRM_SETTING`, name and domain from the email)
+    /// when there is none, as HubSpot's setting does.
     pub fn create(
         &mut self,
         ty: ObjectType,
@@ -628,7 +657,54 @@ impl Db {
         actor: Actor,
     ) -> Result<(u64, Vec<EventDraft>), ApiError> {
         let clean = self.check_create(ty, props, actor)?;
-        Ok(self.insert(ty, clean, None))
+        let (id, mut events) = self.insert(ty, clean, None);
+        self.set_record_source(ty, id, actor.record_source());
+        if ty == ObjectType::Contacts && self.auto_create_companies {
+            events.extend(self.company_from_contact(id)?);
+        }
+        Ok((id, events))
+    }
+
+    /// Sets the read-only record source, which makes no event.
+    fn set_record_source(&mut self, ty: ObjectType, id: u64, source: &str) {
+        if let Some(record) = self.table_mut(ty).records.get_mut(&id) {
+            record.props.insert(RECORD_SOURCE.into(), source.to_owned());
+        }
+    }
+
+    /// The company of a new contact's email domain, found or made, and the
+    /// contact's association with it.
+    fn company_from_contact(&mut self, contact: u64) -> Result<Vec<EventDraft>, ApiError> {
+        let domain = self
+            .get(ObjectType::Contacts, contact)
+            .and_then(|r| r.props.get("email"))
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, d)| d.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty());
+        let Some(domain) = domain else { return Ok(Vec::new()) };
+        let existing = self
+            .table(ObjectType::Companies)
+            .records
+            .values()
+            .find(|r| r.is_live() && r.props.get("domain").is_some_and(|d| d.eq_ignore_ascii_case(&domain)))
+            .map(|r| r.id);
+        let mut events = Vec::new();
+        let company = match existing {
+            Some(id) => id,
+            None => {
+                let name = domain.split('.').next().unwrap_or(&domain).to_owned();
+                let mut props = BTreeMap::new();
+                props.insert("name".to_owned(), name);
+                props.insert("domain".to_owned(), domain.clone());
+                let (id, made) = self.insert(ObjectType::Companies, props, None);
+                self.set_record_source(ObjectType::Companies, id, CREATED_BY_CRM_SETTING);
+                events.extend(made);
+                id
+            }
+        };
+        let type_id = default_association_type(ObjectType::Contacts, ObjectType::Companies).unwrap_or(279);
+        events.extend(self.associate(ObjectType::Contacts, contact, ObjectType::Companies, company, type_id)?);
+        Ok(events)
     }
 
     fn creation_events(&self, ty: ObjectType, id: u64, at: i64, props: &BTreeMap<String, String>) -> Vec<EventDraft> {

@@ -9,7 +9,8 @@
 //! 1. [`units`]: one unit per record, joined through the stored links (read
 //!    for the whole batch in one store call).
 //! 2. [`read`]: both sides read by id, batched.
-//! 3. [`matching`]: the other side of records with no link.
+//! 3. [`matching`]: the other side of records with no link; then
+//!    [`company_matching`]: companies still unmatched, by their contacts.
 //! 4. [`special`]: what the special fields need from outside the records
 //!    (company creation, campaigns, owners, segment membership, deal
 //!    accounts), read before planning; associations and lifecycle stages
@@ -31,12 +32,15 @@
 //! write per side; a value just written is fingerprinted in the link, so it
 //! does not come back as an echo.
 
+mod company_matching;
 mod links;
 mod matching;
 mod read;
 pub(crate) mod special;
 mod units;
 mod write;
+
+pub(crate) use units::{LinkIndex, read_links};
 
 use crate::App;
 use crate::messages::parse_intents;
@@ -270,11 +274,17 @@ struct PairSync<'a> {
     stats: &'a mut SyncStats,
     /// Indexed by the `usize` every stage passes around.
     units: Vec<Unit>,
+    /// The contacts of the HubSpot companies matched by contacts, kept for
+    /// SPEC section 5 (company pair only).
+    company_contacts: Option<crate::usecases::companies::CompanyContacts>,
+    /// The linked contacts of the Accounts matched by contacts, kept for
+    /// their associations once linked (company pair only).
+    account_contacts: Option<crate::usecases::companies::AccountContacts>,
 }
 
 impl<'a> PairSync<'a> {
     fn new(app: &'a App, pair: ObjectPair, stats: &'a mut SyncStats) -> Self {
-        PairSync { app, pair, stats, units: Vec::new() }
+        PairSync { app, pair, stats, units: Vec::new(), company_contacts: None, account_contacts: None }
     }
 
     /// Marks units after a failed CRM call: retry on a retryable error,
@@ -306,6 +316,7 @@ impl<'a> PairSync<'a> {
         }
         self.read().await;
         self.match_unlinked().await;
+        self.match_companies_by_contacts().await;
         self.join_matched();
         self.plan_and_write().await;
         let mut by_key: HashMap<&str, RecordResult> = HashMap::new();

@@ -16,7 +16,7 @@ use crate::codec::HUBSPOT_SALESFORCE_ID_PROPERTY;
 use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH};
 use crm_sync_domain::config::InclusionSegment;
 use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
-use crm_sync_domain::special::{LIFECYCLE_STAGE, SALESFORCE_CAMPAIGNS_PROPERTY};
+use crm_sync_domain::special::{HUBSPOT_OBJECT_SOURCE_PROPERTY, LIFECYCLE_STAGE, SALESFORCE_CAMPAIGNS_PROPERTY};
 use crm_sync_domain::{ObjectPair, SalesforceId, SfObject};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -37,6 +37,11 @@ impl PairSync<'_> {
                 if self.app.config().objects.companies {
                     props.insert(LIFECYCLE_STAGE.into());
                 }
+            }
+            ObjectPair::Company => {
+                props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into());
+                // SPEC section 5: whether HubSpot made it from a contact.
+                props.insert(HUBSPOT_OBJECT_SOURCE_PROPERTY.into());
             }
             _ => {
                 props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into());

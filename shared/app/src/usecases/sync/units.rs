@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 
 /// The stored links of one object pair, found by either id.
 #[derive(Debug, Clone, Default)]
-pub(super) struct LinkIndex {
+pub(crate) struct LinkIndex {
     by_salesforce: HashMap<String, Link>,
     by_hubspot: HashMap<String, Link>,
 }
@@ -31,12 +31,12 @@ impl LinkIndex {
     }
 
     /// The link of a Salesforce record.
-    pub(super) fn by_salesforce(&self, id: &str) -> Option<&Link> {
+    pub(crate) fn by_salesforce(&self, id: &str) -> Option<&Link> {
         self.by_salesforce.get(id)
     }
 
     /// The link of a HubSpot record.
-    pub(super) fn by_hubspot(&self, id: &str) -> Option<&Link> {
+    pub(crate) fn by_hubspot(&self, id: &str) -> Option<&Link> {
         self.by_hubspot.get(id)
     }
 }
@@ -46,7 +46,7 @@ impl LinkIndex {
 /// one trigger names one side, so usually one call), never one per record.
 /// Ids that appear twice are read once; ids with no link are simply absent
 /// from the index.
-pub(super) async fn read_links(
+pub(crate) async fn read_links(
     app: &App,
     pair: ObjectPair,
     salesforce_ids: &[String],

@@ -169,6 +169,7 @@ impl PairSync<'_> {
         self.send(&mut queue).await;
         self.store_links(std::mem::take(&mut queue.pending)).await;
         self.associate_companies(std::mem::take(&mut queue.follow_account)).await;
+        self.associate_new_account_contacts().await;
         self.carry_lifecycle_stages(std::mem::take(&mut queue.stage_changes)).await;
     }
 

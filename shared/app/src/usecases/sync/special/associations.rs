@@ -8,11 +8,11 @@
 
 use crate::codec::category_name;
 use crate::ports::HUBSPOT_BATCH;
-use crate::usecases::sync::units::read_links;
+use crate::usecases::companies::{AccountMember, associate_with_account_companies};
+use crate::usecases::sync::read_links;
 use crate::usecases::sync::{PairSync, RecordResult};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::{ObjectPair, SalesforceId};
-use crm_sync_store::ErrorReport;
 use std::collections::HashMap;
 use tracing::{debug, warn};
 
@@ -70,57 +70,28 @@ impl PairSync<'_> {
     }
 
     /// Associates HubSpot contacts (or deals) with the companies linked to
-    /// their Salesforce accounts (one call per 100 pairs). A failure is
-    /// recorded in sync health (`associations`) and does not undo the
-    /// record's sync.
+    /// their Salesforce accounts, with the shared
+    /// [`associate_with_account_companies`]. A failure is recorded in sync
+    /// health (`associations`) and does not undo the record's sync.
     pub(in crate::usecases::sync) async fn associate_companies(&mut self, follow: Vec<(usize, SalesforceId)>) {
-        let (from_object, name) = match self.pair {
-            ObjectPair::Deal => ("deals", "deal"),
-            _ => ("contacts", "contact"),
-        };
-        let synced: Vec<(usize, String, SalesforceId)> = follow
+        let members: Vec<AccountMember> = follow
             .into_iter()
             .filter(|(u, _)| matches!(self.units[*u].result, Some(RecordResult::Done)))
-            .filter_map(|(u, account)| Some((u, self.units[u].hs_id.clone()?, account)))
+            .filter_map(|(u, account)| {
+                Some(AccountMember {
+                    hubspot_id: self.units[u].hs_id.clone()?,
+                    salesforce_id: self.units[u].sf_id.clone(),
+                    account: account.as_str().to_owned(),
+                })
+            })
             .collect();
-        let mut pairs: Vec<(usize, String, String)> = Vec::new();
-        if !synced.is_empty() {
-            // The accounts' company links, in one read.
-            let accounts: Vec<String> = synced.iter().map(|(_, _, a)| a.as_str().to_owned()).collect();
-            match read_links(self.app, ObjectPair::Company, &accounts, &[]).await {
-                Ok(links) => {
-                    for (u, contact, account) in synced {
-                        match links.by_salesforce(account.as_str()) {
-                            Some(link) => pairs.push((u, contact, link.hubspot_id.clone())),
-                            None => debug!("AccountNotLinkedYet"),
-                        }
-                    }
-                }
-                Err(error) => warn!(%error, "LinkUnreadable"),
-            }
+        if members.is_empty() {
+            return;
         }
-        for chunk in pairs.chunks(HUBSPOT_BATCH) {
-            let ids: Vec<(String, String)> = chunk.iter().map(|(_, c, co)| (c.clone(), co.clone())).collect();
-            match self.app.hubspot().associate(from_object, "companies", &ids).await {
-                Ok(()) => *self.stats.updated.entry("hubspot:association".into()).or_default() += ids.len() as u64,
-                Err(error) => {
-                    for (u, _, _) in chunk {
-                        let report = ErrorReport {
-                            key: format!("{name}:association:{}", self.units[*u].hs_id.clone().unwrap_or_default()),
-                            category: category_name(ErrorCategory::Associations),
-                            pair: self.pair,
-                            salesforce_id: self.units[*u].sf_id.clone(),
-                            hubspot_id: self.units[*u].hs_id.clone(),
-                            message: format!("{}: {}", error.code, error.message),
-                            retryable: error.is_retryable(),
-                        };
-                        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
-                        if let Err(error) = self.app.store().record_error(&report).await {
-                            warn!(%error, "ErrorNotRecorded");
-                        }
-                    }
-                }
-            }
+        let done = associate_with_account_companies(self.app, self.pair, &members).await;
+        *self.stats.updated.entry("hubspot:association".into()).or_default() += done.associated;
+        if done.failed > 0 {
+            *self.stats.errors.entry(category_name(ErrorCategory::Associations)).or_default() += done.failed;
         }
     }
 }
