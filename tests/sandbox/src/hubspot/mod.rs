@@ -80,6 +80,9 @@ pub struct HubSpotOptions {
     pub webhook_duplicates: bool,
     /// Reverse the order of events within each request.
     pub webhook_reorder: bool,
+    /// Keep webhook events instead of sending them, until a test takes them
+    /// with [`HubSpotState::take_webhook_batches`] and delivers them itself.
+    pub webhook_hold: bool,
 }
 
 impl Default for HubSpotOptions {
@@ -103,6 +106,7 @@ impl Default for HubSpotOptions {
             webhook_batch_window: Duration::from_millis(50),
             webhook_duplicates: false,
             webhook_reorder: false,
+            webhook_hold: false,
         }
     }
 }
@@ -174,7 +178,8 @@ impl HubSpotState {
     /// Builds the state and seeds it. Call inside a tokio runtime when a
     /// webhook URL is set, so the sender can start.
     pub fn new(options: HubSpotOptions) -> Arc<Self> {
-        let webhooks = Mutex::new(options.webhook_url.as_deref().map(|url| Self::sender(&options, url)));
+        let target = options.webhook_url.clone().or_else(|| options.webhook_hold.then(String::new));
+        let webhooks = Mutex::new(target.as_deref().map(|url| Self::sender(&options, url)));
         let limiter = Limiter {
             per_10s: options.rate_limit_per_10s,
             daily: options.daily_limit,
@@ -205,6 +210,7 @@ impl HubSpotState {
             batch_window: options.webhook_batch_window,
             duplicate: options.webhook_duplicates,
             reorder: options.webhook_reorder,
+            hold: options.webhook_hold,
         })
     }
 
@@ -241,6 +247,12 @@ impl HubSpotState {
     /// A record's properties (live or archived).
     pub fn properties(&self, ty: ObjectType, id: u64) -> Option<std::collections::BTreeMap<String, String>> {
         self.db().get(ty, id).map(|r| r.props.clone())
+    }
+
+    /// The events kept since the last call (`webhook_hold`), as the
+    /// requests the sender would make: JSON arrays of at most 100 events.
+    pub fn take_webhook_batches(&self) -> Vec<Vec<serde_json::Value>> {
+        self.webhook_sender().map(|w| w.take_held()).unwrap_or_default()
     }
 
     /// Webhook deliveries attempted so far.
