@@ -9,7 +9,8 @@
 //! 1. [`units`]: one unit per record, joined through the stored links (read
 //!    for the whole batch in one store call).
 //! 2. [`read`]: both sides read by id, batched.
-//! 3. [`matching`]: the other side of records with no link.
+//! 3. [`matching`]: the other side of records with no link; two units that
+//!    found each other (a contact and a lead named in one batch) become one.
 //! 4. [`special`]: what the special fields need from outside the records
 //!    (company creation, campaigns, owners, segment membership, deal
 //!    accounts), read before planning; associations and lifecycle stages
@@ -306,6 +307,7 @@ impl<'a> PairSync<'a> {
         }
         self.read().await;
         self.match_unlinked().await;
+        self.join_matched();
         self.plan_and_write().await;
         let mut by_key: HashMap<&str, RecordResult> = HashMap::new();
         for unit in &self.units {

@@ -167,3 +167,34 @@ impl PairSync<'_> {
         }
     }
 }
+
+impl PairSync<'_> {
+    /// One unit per pair of records, after matching too: a HubSpot contact
+    /// and a Salesforce record with no link, named by intents of one batch
+    /// (a sweep lists both), each match the other; the second unit joins the
+    /// first (its intents answered by the first's result), so the pair is
+    /// planned and written once (a batch write naming one record twice is
+    /// refused as a whole).
+    pub(super) fn join_matched(&mut self) {
+        let mut by_pair: HashMap<(String, String), usize> = HashMap::new();
+        for u in 0..self.units.len() {
+            let unit = &self.units[u];
+            let (Some(sf), Some(hs)) = (unit.sf_id.clone(), unit.hs_id.clone()) else { continue };
+            if unit.result.is_some() {
+                continue;
+            }
+            match by_pair.get(&(sf.clone(), hs.clone())) {
+                Some(&first) => {
+                    let keys = std::mem::take(&mut self.units[u].intent_keys);
+                    let forced = self.units[u].forced;
+                    self.units[first].intent_keys.extend(keys);
+                    self.units[first].forced |= forced;
+                    self.units[u].result = Some(super::RecordResult::Done);
+                }
+                None => {
+                    by_pair.insert((sf, hs), u);
+                }
+            }
+        }
+    }
+}
