@@ -170,7 +170,7 @@ fn rule(f: Field, sf: &Val, hs: &Val, memory: Option<&(Val, Val)>, full: bool, s
             (Some(_), _) => Write::ToHubSpot(sf.clone()),
             // Cleared in Salesforce: the clear travels, unless HubSpot
             // changed after it (then Salesforce is blank and takes HubSpot's).
-            (None, _) if !full && sf_changed && !(hs_changed && !sf_newer) => Write::ToHubSpot(None),
+            (None, _) if !full && sf_changed && (!hs_changed || sf_newer) => Write::ToHubSpot(None),
             (None, _) => Write::ToSalesforce(hs.clone()),
         },
         Field::Phone => match sf {

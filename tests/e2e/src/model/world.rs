@@ -62,6 +62,9 @@ impl Delivery {
     }
 }
 
+/// A record's modelled fields.
+pub type Values = BTreeMap<Field, Val>;
+
 /// A write the sync made to one modelled field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Written {
@@ -438,7 +441,7 @@ impl World {
     }
 
     /// What a person's records hold now, per side (`None`: no record).
-    pub fn read(&self, person: usize) -> (Option<BTreeMap<Field, Val>>, Option<BTreeMap<Field, Val>>) {
+    pub fn read(&self, person: usize) -> (Option<Values>, Option<Values>) {
         let hubspot =
             self.hubspot_id(person).and_then(|id| self.h.sandbox.hubspot().properties(ObjectType::Contacts, id));
         let hubspot = hubspot.map(|p| {
