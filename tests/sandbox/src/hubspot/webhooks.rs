@@ -290,6 +290,36 @@ mod tests {
     }
 
     #[test]
+    fn a_held_sender_keeps_events_for_the_test_in_requests_of_at_most_a_hundred() {
+        let sender = WebhookSender::start(WebhookConfig {
+            target_url: String::new(),
+            client_secret: SECRET.into(),
+            app_id: 1,
+            portal_id: 2,
+            retry_base: Duration::from_millis(1),
+            max_attempts: 1,
+            batch_window: Duration::ZERO,
+            duplicate: false,
+            reorder: false,
+            hold: true,
+        });
+        let source = Source { change_source: "CRM_UI", source_id: String::new() };
+        let drafts: Vec<EventDraft> = (0..150)
+            .map(|n| {
+                let mut e = EventDraft::new();
+                e.insert("subscriptionType".into(), json!("contact.propertyChange"));
+                e.insert("objectId".into(), json!(n));
+                e
+            })
+            .collect();
+        sender.enqueue(drafts, &source);
+        let requests = sender.take_held();
+        assert_eq!(requests.iter().map(Vec::len).collect::<Vec<_>>(), vec![100, 50]);
+        assert_eq!(requests[0][0]["changeSource"], "CRM_UI");
+        assert!(sender.take_held().is_empty() && sender.log().is_empty(), "taken once, never sent");
+    }
+
+    #[test]
     fn retry_delays_double_and_stop_growing_at_ten_minutes() {
         let base = Duration::from_secs(1);
         assert_eq!(retry_delay(base, 1), Duration::from_secs(1));
