@@ -10,7 +10,9 @@
 //!    for the whole batch in one store call).
 //! 2. [`read`]: both sides read by id, batched.
 //! 3. [`matching`]: the other side of records with no link; then
-//!    [`company_matching`]: companies still unmatched, by their contacts.
+//!    [`company_matching`]: companies still unmatched, by their contacts;
+//!    two units that found each other (a contact and a lead named in one
+//!    batch) become one.
 //! 4. [`special`]: what the special fields need from outside the records
 //!    (company creation, campaigns, owners, segment membership, deal
 //!    accounts), read before planning; associations and lifecycle stages
