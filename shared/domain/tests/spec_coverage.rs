@@ -4,7 +4,7 @@
 
 const COVERAGE: &str = include_str!("../../../docs/spec-coverage.md");
 
-const SOURCES: [&str; 26] = [
+const SOURCES: [&str; 27] = [
     include_str!("../src/chunks.rs"),
     include_str!("../src/config/mod.rs"),
     include_str!("../src/config/defaults.rs"),
@@ -22,6 +22,7 @@ const SOURCES: [&str; 26] = [
     include_str!("../src/intent.rs"),
     include_str!("../src/matching.rs"),
     include_str!("../src/model.rs"),
+    include_str!("../src/moves.rs"),
     include_str!("../src/rules.rs"),
     include_str!("../src/special.rs"),
     include_str!("sync_rules.rs"),
