@@ -74,7 +74,10 @@ fn create_hubspot_contact(h: &Harness, email: &str, first_name: &str) -> u64 {
 /// The Lead the sync created for a HubSpot contact.
 fn lead_of(h: &Harness, hubspot_id: u64) -> Option<String> {
     integration_writes(h, "Lead", Op::Create).into_iter().find(|id| {
-        h.sandbox.salesforce().record("Lead", id).is_some_and(|l| l["HubSpot_Id__c"] == hubspot_id.to_string())
+        h.sandbox
+            .salesforce()
+            .record("Lead", id)
+            .is_some_and(|l| l["HubSpot_Id__c"].as_str().and_then(|s| s.parse().ok()) == Some(hubspot_id))
     })
 }
 
@@ -290,7 +293,7 @@ async fn a_salesforce_contact_with_no_link_inherits_the_link_of_a_contact_merged
     h.sandbox.salesforce().seed("Contact", 1).unwrap();
     let survivor = h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().remove(0).id;
     let loser = create_salesforce_contact(&h, "merged.away@example.com", "Hopper");
-    let hubspot = synced_contacts(&h, &[loser.clone()]).await.remove(0);
+    let hubspot = synced_contacts(&h, std::slice::from_ref(&loser)).await.remove(0);
     assert!(link_of_salesforce(&h, &survivor).await.is_none());
 
     h.sandbox.salesforce().merge_as_user("Contact", &survivor, &loser).unwrap();
@@ -320,7 +323,7 @@ async fn a_salesforce_contact_with_no_link_inherits_the_link_of_a_contact_merged
 async fn a_deleted_record_loses_its_link_and_its_counterpart_is_kept() {
     let h = Harness::start(HarnessOptions::default()).await.unwrap();
     let contact = create_salesforce_contact(&h, "deleted@example.com", "Hopper");
-    let hubspot = synced_contacts(&h, &[contact.clone()]).await.remove(0);
+    let hubspot = synced_contacts(&h, std::slice::from_ref(&contact)).await.remove(0);
 
     h.sandbox.salesforce().delete_as_user("Contact", &contact).unwrap();
     sweep_later(&h).await;
