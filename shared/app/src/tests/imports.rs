@@ -50,8 +50,9 @@ async fn a_review_counts_the_records_and_says_the_cost_without_writing_anything(
     assert_eq!(review.objects.len(), 1);
     assert!(!review.objects[0].bulk);
     assert_eq!(review.objects[0].chunks, 1);
-    // Count and one query page, plus the owner directory's Users query.
-    assert_eq!(review.salesforce_calls, 3);
+    // Count and one query page, the email rule's Lead and Contact queries,
+    // plus the owner directory's Users query.
+    assert_eq!(review.salesforce_calls, 5);
     // One upsert batch, plus the owner directory's owners call.
     assert_eq!(review.hubspot_calls, 2);
     assert!(review.within_budget);
@@ -77,8 +78,9 @@ async fn a_review_above_the_bulk_threshold_counts_bulk_jobs_per_chunk_and_the_id
         .unwrap();
     assert_eq!(review.objects[0].chunks, 3);
     assert!(review.objects[0].bulk);
-    // count 1 + id scan (2 + 1 page) + 3 chunks x (2 + 1 page) + owner directory 1.
-    assert_eq!(review.salesforce_calls, 1 + 3 + 9 + 1);
+    // count 1 + id scan (2 + 1 page) + 3 chunks x (2 + 1 page) + the email
+    // rule, 3 chunks x (Lead + Contact) + owner directory 1.
+    assert_eq!(review.salesforce_calls, 1 + 3 + 9 + 6 + 1);
 }
 
 #[tokio::test]

@@ -13,7 +13,12 @@
 //!   re-reads at most one page; its rows linked meanwhile then go through
 //!   the normal sync instead of being written again.
 //! - Import writes are creates keyed by email or `salesforce_id`, linked with
-//!   "must not exist": an import never overwrites a link the sync made.
+//!   "must not exist": an import never overwrites a link the sync made, but
+//!   for one case: a contact the email rule picks takes over the link of the
+//!   record it beat, as the sync does (SPEC section 1).
+//! - Leads and contacts sharing an email are decided by the sync's rule
+//!   before anything is written, whatever page, chunk or object they are in:
+//!   only the pick is written, the others are reported as `duplicates`.
 //! - A link fingerprints only what its upsert wrote (SPEC section 1): after an
 //!   email-only import the other fields are not "in sync", so the first sync
 //!   once the contact joins the segment fills them instead of reading
@@ -32,20 +37,19 @@
 //! contact is added to the list and so gets every mapped field.
 
 use crate::codec::{
-    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, encode_link_state, parse_time,
-    sf_snapshot, soql_escape,
+    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state, sf_snapshot,
+    soql_escape,
 };
 use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
+use crate::usecases::sync::{EmailPicks, duplicate_report, relink, resolve_emails};
 use crate::{App, AppError};
-use chrono::{DateTime, Utc};
 use crm_sync_crm::error::{self as crm_error, System};
 use crm_sync_domain::chunks::{ChunkSize, plan_key_chunks};
 use crm_sync_domain::config::InclusionSegment;
 use crm_sync_domain::decision::{Action, HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
 use crm_sync_domain::error::ErrorCategory;
-use crm_sync_domain::matching::{SalesforceCandidate, match_contacts_by_email};
 use crm_sync_domain::model::FieldMap;
 use crm_sync_domain::{
     DecisionContext, DecisionInput, Email, HubSpotId, ObjectPair, RecordSnapshot, SalesforceId, SfObject, SyncIntent,
@@ -62,8 +66,10 @@ use tracing::{info, instrument, warn};
 
 /// How long a chunk worker holds its chunk between checkpoints.
 const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
-/// Records per checkpoint inside a chunk.
+/// Records per checkpoint inside a chunk; a multiple of the email rule's
+/// 200 emails per query, which the cost estimate relies on.
 const PAGE: usize = 5_000;
+const _: () = assert!(PAGE.is_multiple_of(crate::ports::SALESFORCE_BATCH));
 /// Matching and associations with companies.
 mod companies;
 /// Checks and cost estimate made before anything is written.
@@ -71,14 +77,15 @@ mod plan;
 /// The request, review and chunk shapes.
 mod request;
 
-use plan::{blocked_reason, chunk_size, estimate, list_add_calls, segment_list, where_clause};
+use plan::{blocked_reason, chunk_size, email_rule_calls, estimate, list_add_calls, segment_list, where_clause};
 use request::ChunkSpec;
 pub use request::{ChunkMessage, ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, ObjectReview};
 
 /// Counts what an import would bring and what it would cost. Writes nothing.
 ///
 /// One `COUNT()` per object; the cost is the estimate of [`plan`], plus the
-/// owner directory (one call on each side) when an owner field is mapped.
+/// email rule's queries for leads and contacts (two per 200 records), plus
+/// the owner directory (one call on each side) when an owner field is mapped.
 /// An import that would create nothing is still reviewed, with the reason
 /// in `blocked`, so that the operator sees both.
 #[instrument(skip_all, fields(objects = ?request.objects))]
@@ -102,7 +109,7 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         let (company_sf, company_hs) = companies::company_calls(app, object, records).await?;
         let (sf, hs) = (sf + company_sf, hs + company_hs);
         review.records += records;
-        review.salesforce_calls += sf;
+        review.salesforce_calls += sf + email_rule_calls(object, records, chunks);
         review.hubspot_calls += hs + list_add_calls(records, list.as_ref());
         review.objects.push(ObjectReview { object: object.api_name().to_owned(), records, chunks, bulk });
     }
@@ -141,6 +148,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     let mut chunks: Vec<NewChunk> = Vec::new();
     let mut total = 0;
     let mut company_costs = (0, 0);
+    let mut rule_calls = 0;
     for &object in request.objects.objects() {
         let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
         let records = app.salesforce().count(&soql).await?;
@@ -152,6 +160,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         }
         let bulk = records > app.settings().bulk_threshold;
         if records <= size.get() {
+            rule_calls += email_rule_calls(object, records, 1);
             let spec = ChunkSpec {
                 object,
                 filter: filter.clone(),
@@ -172,6 +181,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         ids.sort();
         ids.dedup();
         let plan = plan_key_chunks(&ids, size).map_err(|e| AppError::Invalid(e.to_string()))?;
+        rule_calls += email_rule_calls(object, records, plan.len() as u64);
         for key_chunk in plan {
             let spec = ChunkSpec {
                 object,
@@ -190,7 +200,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     ensure_budget(
         app,
         Priority::Bulk,
-        sf_cost + company_sf,
+        sf_cost + company_sf + rule_calls,
         hs_cost + company_hs + list_add_calls(total, add_to_list.as_ref()),
     )
     .await?;
@@ -252,6 +262,7 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     // Pace: stop before the budget the chunk needs is gone (the message
     // comes back after the delay and resumes from the checkpoint).
     let (_, sf_cost, hs_cost) = estimate(app, spec.records, 1);
+    let sf_cost = sf_cost + email_rule_calls(spec.object, spec.records, 1);
     let hs_cost = hs_cost + list_add_calls(spec.records, spec.add_to_list.as_ref());
     if let Err(error) = ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await {
         app.store().set_import_job_status(&msg.job_id, JobStatus::Paused).await?;
@@ -329,11 +340,17 @@ fn import_fields(app: &App, object: SfObject) -> Vec<String> {
 /// Writes one page of a chunk. Counts: `read` rows, `queued` records written
 /// or queued for sync, `failed` records recorded in sync health.
 ///
-/// Linked rows become intents (the normal sync decides what to write);
-/// the others are decided as forced creates, upserted to HubSpot 100 at a
-/// time and linked. Per-record refusals (no email, a shared email, a value
-/// HubSpot rejects, a HubSpot record already linked) go to sync health and
-/// never fail the page; a failed call does, and the chunk is retried.
+/// Leads and contacts first go through the email rule the sync uses
+/// ([`resolve_emails`], over every Lead and Contact of the org, not just this
+/// page, chunk or object): a row that is not the pick of its email is
+/// reported and neither written nor queued, so that whichever page or chunk
+/// runs first, only the pick reaches HubSpot. Linked rows then become
+/// intents (the normal sync decides what to write); the others are decided
+/// as forced creates, upserted to HubSpot 100 at a time and linked (a pick
+/// takes over a HubSpot record linked to the record it beat). Per-record
+/// refusals (no email, a shared email, a value HubSpot rejects, a HubSpot
+/// record already linked) go to sync health and never fail the page; a
+/// failed call does, and the chunk is retried.
 async fn import_page(
     app: &App,
     pair: ObjectPair,
@@ -345,12 +362,26 @@ async fn import_page(
     let spair = pair;
     let now = app.clock().now();
     let mut counts = ChunkCounts { read: rows.len() as u64, ..ChunkCounts::default() };
+    let mut failures: Vec<ErrorReport> = Vec::new();
+    let picks = if pair == ObjectPair::Contact {
+        let emails: Vec<Email> = rows.iter().filter_map(|r| email_in(&r.fields, SALESFORCE_EMAIL_FIELD)).collect();
+        Some(resolve_emails(app, &emails, |_| Vec::new()).await.complete()?)
+    } else {
+        None
+    };
     let mut linked: Vec<SyncIntent> = Vec::new();
     let mut linked_hubspot_ids: Vec<String> = Vec::new();
     let mut fresh: Vec<&SfRecord> = Vec::new();
     for row in rows {
         let Ok(id) = SalesforceId::parse(&row.id) else { continue };
-        if let Some(link) = store.get_link_by_salesforce(spair, id.as_str()).await? {
+        let link = store.get_link_by_salesforce(spair, id.as_str()).await?;
+        let beaten_by = picks.as_ref().and_then(|p| {
+            let choice = p.of(&email_in(&row.fields, SALESFORCE_EMAIL_FIELD)?)?;
+            (choice.chosen.id != id).then_some(&choice.chosen)
+        });
+        if let Some(chosen) = beaten_by {
+            failures.push(duplicate_report(id.as_str(), chosen, link.map(|l| l.hubspot_id)));
+        } else if let Some(link) = link {
             linked.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
             linked_hubspot_ids.push(link.hubspot_id);
         } else {
@@ -364,54 +395,6 @@ async fn import_page(
     }
     counts.queued += linked.len() as u64;
     queue_intents(app, linked).await?;
-
-    // Contacts: one Salesforce record per email (the core's rule); the
-    // others are reported as duplicates.
-    let mut failures: Vec<ErrorReport> = Vec::new();
-    if pair == ObjectPair::Contact {
-        let mut candidates = Vec::new();
-        for row in &fresh {
-            let Some(email) =
-                row.fields.get(SALESFORCE_EMAIL_FIELD).and_then(Value::as_str).and_then(|e| Email::parse(e).ok())
-            else {
-                continue;
-            };
-            let Ok(id) = SalesforceId::parse(&row.id) else { continue };
-            candidates.push(SalesforceCandidate {
-                id,
-                object,
-                email,
-                created: parse_time(row.fields.get("CreatedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-                converted: row.fields.get("IsConverted").and_then(Value::as_bool).unwrap_or(false),
-            });
-        }
-        let chosen: HashMap<String, Vec<SalesforceCandidate>> = match_contacts_by_email(&candidates)
-            .into_values()
-            .map(|m| (m.chosen.id.as_str().to_owned(), m.others))
-            .collect();
-        fresh.retain(|row| {
-            let has_email = row
-                .fields
-                .get(SALESFORCE_EMAIL_FIELD)
-                .and_then(Value::as_str)
-                .and_then(|e| Email::parse(e).ok())
-                .is_some();
-            !has_email || chosen.contains_key(&row.id)
-        });
-        for (chosen_id, others) in &chosen {
-            for other in others {
-                failures.push(ErrorReport {
-                    key: format!("contact:salesforce:{}", other.id),
-                    category: category_name(ErrorCategory::Duplicates),
-                    pair: spair,
-                    salesforce_id: Some(other.id.as_str().to_owned()),
-                    hubspot_id: None,
-                    message: format!("{object} {chosen_id} shares this email and was imported instead"),
-                    retryable: false,
-                });
-            }
-        }
-    }
 
     // Accounts matching an existing company by their contacts are synced
     // with it rather than created.
@@ -531,26 +514,7 @@ async fn import_page(
             let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
             add_to_segment_list(app, list, &ids).await?;
         }
-        let stored = store.put_links(&writes).await?;
-        for (write, result) in writes.iter().zip(stored) {
-            match result {
-                Ok(_) => counts.queued += 1,
-                Err(e) if e.is_condition_failed() => {
-                    // The HubSpot record is already linked to another
-                    // Salesforce record with the same email.
-                    failures.push(ErrorReport {
-                        key: format!("{}:salesforce:{}", spair.as_str(), write.link.salesforce_id),
-                        category: category_name(ErrorCategory::Duplicates),
-                        pair: spair,
-                        salesforce_id: Some(write.link.salesforce_id.clone()),
-                        hubspot_id: Some(write.link.hubspot_id.clone()),
-                        message: "the HubSpot record is already linked to another Salesforce record".into(),
-                        retryable: false,
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        link_written(app, pair, writes, picks.as_ref(), &mut counts, &mut failures).await?;
     }
     companies::associate_page(app, pair, object, rows, page_companies).await?;
     for report in &failures {
@@ -561,6 +525,67 @@ async fn import_page(
         warn!(failed = failures.len(), "ImportRecordsFailed");
     }
     Ok(counts)
+}
+
+/// Links the records a page wrote. A contact picked by the email rule whose
+/// HubSpot record is linked to another Salesforce record takes the link
+/// over ([`relink`]), and the record losing it is reported when it shares
+/// the email. A link that cannot be made because the HubSpot record was
+/// linked meanwhile is reported, not retried.
+async fn link_written(
+    app: &App,
+    pair: ObjectPair,
+    writes: Vec<LinkWrite>,
+    picks: Option<&EmailPicks>,
+    counts: &mut ChunkCounts,
+    failures: &mut Vec<ErrorReport>,
+) -> Result<(), AppError> {
+    let store = app.store();
+    let mut linked: HashMap<String, Link> = HashMap::new();
+    if picks.is_some() && !writes.is_empty() {
+        let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
+        for link in store.get_links_by_hubspot_ids(pair, &ids).await? {
+            linked.insert(link.hubspot_id.clone(), link);
+        }
+    }
+    let (moves, writes): (Vec<LinkWrite>, Vec<LinkWrite>) = writes
+        .into_iter()
+        .partition(|w| linked.get(&w.link.hubspot_id).is_some_and(|l| l.salesforce_id != w.link.salesforce_id));
+    let mut results = Vec::new();
+    for write in moves {
+        let Some(old) = linked.get(&write.link.hubspot_id) else { continue };
+        let result = relink(store, old, write.link.clone()).await.map(|link| link.version);
+        if result.is_ok()
+            && let Some(chosen) = picks.and_then(|p| p.winner_over(&old.salesforce_id))
+        {
+            failures.push(duplicate_report(&old.salesforce_id, chosen, Some(old.hubspot_id.clone())));
+        }
+        results.push((write, result));
+    }
+    if !writes.is_empty() {
+        let stored = store.put_links(&writes).await?;
+        results.extend(writes.into_iter().zip(stored));
+    }
+    for (write, result) in results {
+        match result {
+            Ok(_) => counts.queued += 1,
+            Err(e) if e.is_condition_failed() => {
+                // The HubSpot record was linked to another Salesforce record
+                // meanwhile.
+                failures.push(ErrorReport {
+                    key: format!("{}:salesforce:{}", pair.as_str(), write.link.salesforce_id),
+                    category: category_name(ErrorCategory::Duplicates),
+                    pair,
+                    salesforce_id: Some(write.link.salesforce_id.clone()),
+                    hubspot_id: Some(write.link.hubspot_id.clone()),
+                    message: "the HubSpot record is already linked to another Salesforce record".into(),
+                    retryable: false,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Adds imported contacts to the segment list; ids HubSpot reports missing

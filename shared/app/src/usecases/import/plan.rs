@@ -7,8 +7,9 @@
 
 use super::ChunkSize;
 use super::request::{ImportObjects, ImportRequest};
-use crate::ports::HUBSPOT_BATCH;
+use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH};
 use crate::{App, AppError};
+use crm_sync_domain::SfObject;
 use crm_sync_domain::config::InclusionSegment;
 
 /// Rows per Bulk API result page, for the cost estimate.
@@ -93,4 +94,16 @@ pub(super) fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64)
         1 + records.div_ceil(QUERY_ROWS_PER_PAGE)
     };
     (bulk, salesforce, records.div_ceil(HUBSPOT_BATCH as u64))
+}
+
+/// Salesforce queries the email rule makes to import `records` leads or
+/// contacts in `chunks` chunks (none for other objects): two (Lead and
+/// Contact) per 200 emails of a page. A page holds a multiple of 200 rows,
+/// so a chunk costs two per 200 of its records rounded up, and splitting the
+/// records into chunks adds at most one round per chunk after the first.
+pub(super) fn email_rule_calls(object: SfObject, records: u64, chunks: u64) -> u64 {
+    if !matches!(object, SfObject::Lead | SfObject::Contact) || records == 0 {
+        return 0;
+    }
+    2 * (records.div_ceil(SALESFORCE_BATCH as u64) + chunks.saturating_sub(1))
 }

@@ -9,7 +9,10 @@
 //! (see `health_keys`).
 //!
 //! It also owns moving a link to other records ([`relink`]): a converted
-//! Lead's link to its Contact, a merged-away record's link to the survivor.
+//! Lead's link to its Contact, a merged-away record's link to the survivor,
+//! and a HubSpot contact's link to the record the email rule picks over the
+//! one it named (SPEC section 1), stored here once the pick's writes
+//! succeeded, the record losing it being reported.
 
 use super::write::PendingWrite;
 use super::{PairSync, RACE_RETRY, RecordResult, health_keys};
@@ -25,6 +28,7 @@ impl PairSync<'_> {
         let now = self.app.clock().now();
         let mut writes = Vec::new();
         let mut order = Vec::new();
+        let mut moves = Vec::new();
         for (_, write) in pending {
             let unit = &self.units[write.unit];
             if unit.result.is_some() {
@@ -35,25 +39,46 @@ impl PairSync<'_> {
                 Some(link) => LinkCondition::VersionIs(link.version),
                 None => LinkCondition::MustNotExist,
             };
-            writes.push(LinkWrite {
-                link: Link {
-                    pair: self.pair,
-                    salesforce_object: unit.sf_object.unwrap_or(SfObject::Lead).api_name().to_owned(),
-                    salesforce_id: sf_id,
-                    hubspot_id: hs_id,
-                    fingerprints: {
-                        let mut map = encode_link_state(&write.decision_link);
-                        if let Some(stage) = &write.lifecycle_stage {
-                            map.insert(LIFECYCLE_KEY.to_owned(), stage.clone());
-                        }
-                        map
-                    },
-                    version: 0,
-                    updated_at: now,
+            let link = Link {
+                pair: self.pair,
+                salesforce_object: unit.sf_object.unwrap_or(SfObject::Lead).api_name().to_owned(),
+                salesforce_id: sf_id,
+                hubspot_id: hs_id,
+                fingerprints: {
+                    let mut map = encode_link_state(&write.decision_link);
+                    if let Some(stage) = &write.lifecycle_stage {
+                        map.insert(LIFECYCLE_KEY.to_owned(), stage.clone());
+                    }
+                    map
                 },
-                condition,
-            });
+                version: 0,
+                updated_at: now,
+            };
+            if let Some(takeover) = unit.takeover.clone() {
+                moves.push((write.unit, takeover, link));
+                continue;
+            }
+            writes.push(LinkWrite { link, condition });
             order.push(write.unit);
+        }
+        for (u, takeover, link) in moves {
+            match relink(self.app.store(), &takeover.link, link).await {
+                Ok(_) => {
+                    self.link_stored(u).await;
+                    if let Some(report) = takeover.report {
+                        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
+                        if let Err(error) = self.app.store().record_error(&report).await {
+                            warn!(%error, "ErrorNotRecorded");
+                        }
+                    }
+                }
+                Err(error) => {
+                    // The old link changed meanwhile, or the store failed:
+                    // the pick is matched and decided again.
+                    debug!(%error, "LinkNotMoved");
+                    self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                }
+            }
         }
         if writes.is_empty() {
             return;
@@ -62,15 +87,7 @@ impl PairSync<'_> {
             Ok(results) => {
                 for (u, r) in order.into_iter().zip(results) {
                     match r {
-                        Ok(_) => {
-                            self.units[u].result = Some(RecordResult::Done);
-                            let unit = &self.units[u];
-                            for key in health_keys(self.pair, unit.sf_id.as_deref(), unit.hs_id.as_deref()) {
-                                if let Err(error) = self.app.store().resolve_error(&key).await {
-                                    warn!(%error, "ErrorNotResolved");
-                                }
-                            }
-                        }
+                        Ok(_) => self.link_stored(u).await,
                         Err(error) if error.is_condition_failed() => {
                             // Another worker linked it first: look again.
                             debug!("LinkRaced");
@@ -88,6 +105,18 @@ impl PairSync<'_> {
                 for u in order {
                     self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
                 }
+            }
+        }
+    }
+
+    /// A unit whose link is stored is done, and its open sync-health
+    /// entries are resolved.
+    async fn link_stored(&mut self, u: usize) {
+        self.units[u].result = Some(RecordResult::Done);
+        let unit = &self.units[u];
+        for key in health_keys(self.pair, unit.sf_id.as_deref(), unit.hs_id.as_deref()) {
+            if let Err(error) = self.app.store().resolve_error(&key).await {
+                warn!(%error, "ErrorNotResolved");
             }
         }
     }

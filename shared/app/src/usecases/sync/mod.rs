@@ -12,10 +12,11 @@
 //!    - [`moves`]: links that move with their records: a converted Lead's
 //!      to its Contact, a merged-away record's to the survivor (or dropped
 //!      and reported when the survivor has its own).
-//! 3. [`matching`]: the other side of records with no link; then
-//!    [`company_matching`]: companies still unmatched, by their contacts;
-//!    two units that found each other (a contact and a lead named in one
-//!    batch) become one.
+//! 3. [`matching`]: the other side of records with no link; for contacts,
+//!    one Salesforce record per email by SPEC's rule ([`pick`], which
+//!    imports share); then [`company_matching`]: companies still unmatched,
+//!    by their contacts; two units that found each other (a contact and a
+//!    lead named in one batch) become one.
 //! 4. [`special`]: what the special fields need from outside the records
 //!    (company creation, campaigns, owners, segment membership, deal
 //!    accounts), read before planning; associations and lifecycle stages
@@ -23,7 +24,7 @@
 //! 5. [`write`]: the IO executor: hands the records to the domain's planner
 //!    and applies the planned writes with batch calls, settling each result.
 //! 6. [`links`]: the links and fingerprints of every record whose writes
-//!    all succeeded.
+//!    all succeeded; a link a pick takes over is moved ([`relink`]).
 //!
 //! The whole batch shares its API calls: reads are grouped per object (HubSpot
 //! 100 per call, Salesforce 200 per call), and so are writes. Every create is
@@ -41,6 +42,7 @@ mod company_matching;
 mod links;
 mod matching;
 mod moves;
+mod pick;
 mod read;
 pub(crate) mod special;
 mod units;
@@ -66,6 +68,8 @@ pub(crate) use crate::codec::category_name;
 pub use crate::codec::{
     HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, NOT_PROVIDED, SALESFORCE_HUBSPOT_ID_FIELD,
 };
+pub(crate) use links::relink;
+pub(crate) use pick::{EmailPicks, duplicate_report, resolve_emails};
 
 /// Retry delay after losing a conditional link write to another worker.
 const RACE_RETRY: Duration = Duration::from_secs(1);
@@ -271,6 +275,19 @@ struct Unit {
     merged: Vec<String>,
     /// Set once the unit is finished (see [`RecordResult`]).
     result: Option<RecordResult>,
+    /// The link this unit's record takes over: set by matching for a
+    /// Salesforce pick whose HubSpot contact is linked to another record.
+    takeover: Option<Takeover>,
+}
+
+/// A link passing to the record the email rule picks (SPEC section 1).
+#[derive(Debug, Clone)]
+struct Takeover {
+    /// The stored link of the HubSpot contact, to another Salesforce record.
+    link: Link,
+    /// The `duplicates` entry of the record losing it, recorded once the
+    /// link has moved; `None` when that record no longer shares the email.
+    report: Option<ErrorReport>,
 }
 
 /// The pipeline over one object pair of a batch: its units and the batch's

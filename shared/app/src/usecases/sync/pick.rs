@@ -1,0 +1,150 @@
+//! One Salesforce record per email (SPEC section 1), wherever a contact
+//! enters: a live change, the sweep and a resync (all through the sync's
+//! matching stage), and an import.
+//!
+//! [`resolve_emails`] reads every Salesforce Lead and Contact carrying one of
+//! the emails (SOQL `Email IN (...)`, 200 emails per query and object) and
+//! picks one record per email with the domain's rule
+//! ([`pick_salesforce_match`]: unconverted over converted, Contact over Lead,
+//! oldest `CreatedDate`, smallest id). The pick is the same whichever record
+//! of the email came in, in whatever order, batch, page or chunk.
+//!
+//! A record that is not the pick is quarantined by its caller: never written
+//! to HubSpot, never linked, not retried, and reported in sync health with
+//! [`duplicate_report`] (category `duplicates`, keyed by its Salesforce id,
+//! naming the pick). Once it becomes the pick (the other record was deleted
+//! or its email changed), its next sync links it and resolves the entry.
+
+use crate::App;
+use crate::codec::{category_name, email_in, parse_time, soql_escape};
+use crate::ports::{SALESFORCE_BATCH, SfRecord};
+use chrono::{DateTime, Utc};
+use crm_sync_crm::error::CrmError;
+use crm_sync_domain::decision::SALESFORCE_EMAIL_FIELD;
+use crm_sync_domain::error::ErrorCategory;
+use crm_sync_domain::matching::{ContactMatch, SalesforceCandidate, match_contacts_by_email};
+use crm_sync_domain::{Email, ObjectPair, SalesforceId, SfObject};
+use crm_sync_store::ErrorReport;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The Salesforce records sharing each email, and the one picked per email.
+#[derive(Debug, Default)]
+pub(crate) struct EmailPicks {
+    /// Per normalised email: the pick and the others. An email whose
+    /// query failed for either object has no entry (half an answer could
+    /// pick the wrong record).
+    matches: BTreeMap<Email, ContactMatch>,
+    /// Every record read, by 18-character id.
+    records: HashMap<String, SfRecord>,
+    /// The emails of each failed query, with its error.
+    failed: Vec<(BTreeSet<Email>, CrmError)>,
+}
+
+impl EmailPicks {
+    /// The pick and the others for an email; `None` when no Salesforce
+    /// record carries it or its query failed.
+    pub(crate) fn of(&self, email: &Email) -> Option<&ContactMatch> {
+        self.matches.get(email)
+    }
+
+    /// The pick a record lost to, when it is one of the others of an email.
+    pub(crate) fn winner_over(&self, salesforce_id: &str) -> Option<&SalesforceCandidate> {
+        self.matches.values().find(|m| m.others.iter().any(|o| o.id.as_str() == salesforce_id)).map(|m| &m.chosen)
+    }
+
+    /// A record read by the resolver, by id.
+    pub(crate) fn record(&self, id: &SalesforceId) -> Option<&SfRecord> {
+        self.records.get(id.as_str())
+    }
+
+    /// The error of the query that covered `email`, if it failed.
+    pub(crate) fn error(&self, email: &Email) -> Option<&CrmError> {
+        self.failed.iter().find(|(emails, _)| emails.contains(email)).map(|(_, e)| e)
+    }
+
+    /// The picks, or the first failed query's error, for callers that
+    /// fail as a whole.
+    pub(crate) fn complete(self) -> Result<EmailPicks, CrmError> {
+        let mut picks = self;
+        match picks.failed.pop() {
+            Some((_, error)) => Err(error),
+            None => Ok(picks),
+        }
+    }
+}
+
+/// Reads every Salesforce Lead and Contact carrying one of `emails` and
+/// picks one record per email. `fields` names what else to read of each
+/// object (besides `Id`, `Email`, `CreatedDate` and `IsConverted`, which the
+/// rule needs). Two queries per 200 distinct emails; a failed query leaves
+/// its emails unanswered and is reported in [`EmailPicks::error`].
+pub(crate) async fn resolve_emails(
+    app: &App,
+    emails: &[Email],
+    fields: impl Fn(SfObject) -> Vec<String>,
+) -> EmailPicks {
+    let emails: Vec<&Email> = emails.iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut picks = EmailPicks::default();
+    let mut candidates = Vec::new();
+    for object in [SfObject::Lead, SfObject::Contact] {
+        let mut select: BTreeSet<String> = fields(object).into_iter().collect();
+        select.extend(["Id", SALESFORCE_EMAIL_FIELD, "CreatedDate"].map(str::to_owned));
+        if object == SfObject::Lead {
+            select.insert("IsConverted".to_owned());
+        }
+        let select = select.into_iter().collect::<Vec<_>>().join(", ");
+        for chunk in emails.chunks(SALESFORCE_BATCH) {
+            let list = chunk.iter().map(|e| format!("'{}'", soql_escape(e.as_str()))).collect::<Vec<_>>().join(",");
+            let soql = format!("SELECT {select} FROM {} WHERE Email IN ({list})", object.api_name());
+            match app.salesforce().query(&soql).await {
+                Ok(rows) => {
+                    for row in rows {
+                        let (Some(email), Ok(id)) =
+                            (email_in(&row.fields, SALESFORCE_EMAIL_FIELD), SalesforceId::parse(&row.id))
+                        else {
+                            continue;
+                        };
+                        candidates.push(SalesforceCandidate {
+                            object,
+                            email,
+                            created: parse_time(row.fields.get("CreatedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                            converted: row.fields.get("IsConverted").and_then(Value::as_bool).unwrap_or(false),
+                            id: id.clone(),
+                        });
+                        picks.records.insert(id.as_str().to_owned(), row);
+                    }
+                }
+                Err(error) => picks.failed.push((chunk.iter().map(|e| (*e).clone()).collect(), error)),
+            }
+        }
+    }
+    picks.matches = match_contacts_by_email(&candidates);
+    let failed: BTreeSet<Email> = picks.failed.iter().flat_map(|(emails, _)| emails.iter().cloned()).collect();
+    picks.matches.retain(|email, _| !failed.contains(email));
+    picks
+}
+
+/// The sync-health entry of a Salesforce record that shares its email with
+/// `chosen` and so is not synced (category `duplicates`, keyed
+/// `contact:salesforce:<id>`). `hubspot_id` is the HubSpot contact of the
+/// email, when known.
+pub(crate) fn duplicate_report(
+    salesforce_id: &str,
+    chosen: &SalesforceCandidate,
+    hubspot_id: Option<String>,
+) -> ErrorReport {
+    ErrorReport {
+        key: format!("{}:salesforce:{salesforce_id}", ObjectPair::Contact.as_str()),
+        category: category_name(ErrorCategory::Duplicates),
+        pair: ObjectPair::Contact,
+        salesforce_id: Some(salesforce_id.to_owned()),
+        hubspot_id,
+        message: format!(
+            "Salesforce {} {} shares this email and was chosen (unconverted over converted, Contact over Lead, \
+             oldest, smallest id); this record is not synced",
+            chosen.object, chosen.id
+        ),
+        retryable: false,
+    }
+}
