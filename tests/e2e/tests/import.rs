@@ -40,7 +40,9 @@ async fn an_import_of_ten_thousand_contacts_costs_a_few_calls_per_hundred_record
     assert_eq!(imported as u64 + job.counts.failed, 10_000, "every contact is imported or reported");
     assert!(imported >= 9_000, "imported {imported}");
     eprintln!("salesforce calls: {}, hubspot calls: {}", sf.total, hs.total);
-    assert!(sf.total <= 20, "Salesforce calls: {} ({:?})", sf.total, sf.endpoints);
+    // Reads and writes take about 20 calls; the duplicate rule two queries
+    // (Lead and Contact) per 200 emails, 100 more.
+    assert!(sf.total <= 20 + 100, "Salesforce calls: {} ({:?})", sf.total, sf.endpoints);
     assert!(hs.total <= 110, "HubSpot calls: {} ({:?})", hs.total, hs.endpoints);
     assert!(review.salesforce_calls >= sf.total.saturating_sub(2), "the review's estimate is honest");
     h.stop().await;

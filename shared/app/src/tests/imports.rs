@@ -254,6 +254,41 @@ async fn of_two_contacts_sharing_an_email_one_is_imported_and_the_other_reported
 }
 
 #[tokio::test]
+async fn a_lead_sharing_a_contacts_email_is_not_imported_though_its_chunk_runs_first() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "same@example.com", "LastName": "Lead", "Company": "X"}));
+    t.advance(Duration::from_secs(60));
+    let contact = t.salesforce.insert("Contact", json!({"Email": "same@example.com", "LastName": "Contact"}));
+    import_start(&t.app, &request(ImportObjects::LeadsAndContacts)).await.unwrap();
+    let reports = run_chunks(&t).await;
+    assert_eq!(reports.len(), 2);
+    let created = t.hubspot.records("contacts");
+    assert_eq!(created.len(), 1);
+    let hubspot_id = contact_link(&t, &contact).await.expect("the Contact is linked");
+    assert_eq!(created[&hubspot_id]["lastname"], "Contact");
+    assert!(contact_link(&t, &lead).await.is_none());
+    let entry = t.app.store().get_error(&format!("contact:salesforce:{lead}")).await.unwrap().unwrap();
+    assert_eq!(entry.category, "duplicates");
+    assert!(entry.message.contains(&contact), "{}", entry.message);
+}
+
+#[tokio::test]
+async fn an_imported_contact_takes_over_the_hubspot_contact_of_a_linked_lead_with_its_email() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "same@example.com", "LastName": "Lead", "Company": "X"}));
+    let hubspot_id = t.hubspot.insert("contacts", json!({"email": "same@example.com", "lastname": "Lead"}));
+    t.put_link(ObjectPair::Contact, "Lead", &lead, &hubspot_id).await;
+    let contact = t.salesforce.insert("Contact", json!({"Email": "same@example.com", "LastName": "Contact"}));
+    import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let report = run_chunks(&t).await.remove(0);
+    assert_eq!((report.counts.queued, report.counts.failed), (1, 1));
+    assert_eq!(contact_link(&t, &contact).await.as_deref(), Some(hubspot_id.as_str()));
+    assert!(contact_link(&t, &lead).await.is_none());
+    assert_eq!(t.hubspot.records("contacts")[&hubspot_id]["lastname"], "Contact");
+    assert!(t.app.store().get_error(&format!("contact:salesforce:{lead}")).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn a_record_hubspot_refuses_is_recorded_as_a_failure_and_the_others_are_written() {
     let t = TestApp::new();
     contacts(&t, 2);

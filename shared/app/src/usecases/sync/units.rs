@@ -193,6 +193,7 @@ impl PairSync<'_> {
                     into.intent_keys.extend(joined.intent_keys);
                     into.forced |= joined.forced;
                     into.link = into.link.take().or(joined.link);
+                    into.takeover = into.takeover.take().or(joined.takeover);
                     into.sf_object = into.sf_object.or(joined.sf_object);
                     into.sf = into.sf.take().or(joined.sf);
                     into.hs = into.hs.take().or(joined.hs);

@@ -184,3 +184,33 @@ async fn a_record_that_failed_before_it_had_a_hubspot_id_is_resolved_when_it_syn
     let open = t.app.store().list_errors(&crm_sync_store::ErrorFilter::default()).await.unwrap();
     assert!(open.is_empty(), "the entry keyed by the Salesforce id is resolved: {open:?}");
 }
+
+#[tokio::test]
+async fn a_contact_takes_over_the_hubspot_contact_of_a_linked_lead_and_the_lead_then_writes_nothing() {
+    let t = TestApp::new();
+    let (lead, contact) = linked_contact(&t, "ada@example.com").await;
+    let person = t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "Byron"}));
+    let outcome = sync_batch(
+        &t.app,
+        &[
+            message("m1", &[sf_intent(&t, SfObject::Lead, &lead)]),
+            message("m2", &[sf_intent(&t, SfObject::Contact, &person)]),
+        ],
+    )
+    .await;
+    assert!(matches!(outcome.items[0].result, ItemResult::RetryAfter(_)), "{:?}", outcome.items);
+    assert_eq!(outcome.items[1].result, ItemResult::Done);
+    assert_eq!(link_of(&t, ObjectPair::Contact, &person).await.unwrap().hubspot_id, contact);
+    assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_none());
+    assert_eq!(hs_prop(&t, "contacts", &contact, "lastname").as_deref(), Some("Byron"));
+    assert!(t.app.store().get_error(&format!("contact:salesforce:{lead}")).await.unwrap().is_some());
+    assert_eq!(outcome.stats.errors.get("duplicates"), Some(&1));
+
+    // The Lead's message comes back: the Lead is now a duplicate.
+    t.salesforce.edit("Lead", &lead, json!({"LastName": "Lovelace-King"}));
+    let writes = t.hubspot.calls().invocations("batch_update") + t.hubspot.calls().invocations("batch_upsert");
+    let again = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert!(matches!(again.items[0].result, ItemResult::Failed { .. }), "{:?}", again.items);
+    assert_eq!(t.hubspot.calls().invocations("batch_update") + t.hubspot.calls().invocations("batch_upsert"), writes);
+    assert_eq!(hs_prop(&t, "contacts", &contact, "lastname").as_deref(), Some("Byron"));
+}

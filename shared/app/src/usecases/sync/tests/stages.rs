@@ -158,6 +158,52 @@ async fn of_two_salesforce_records_with_one_email_one_is_matched_and_the_other_r
 }
 
 #[tokio::test]
+async fn a_salesforce_record_that_is_not_the_pick_of_its_email_is_quarantined_unmatched() {
+    let t = TestApp::new();
+    let older = t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "Older"}));
+    t.advance(Duration::from_secs(60));
+    let newer = t.salesforce.insert("Contact", json!({"Email": "Ada@Example.com", "LastName": "Newer"}));
+    t.hubspot.insert("contacts", json!({"email": "ada@example.com"}));
+    let mut stats = SyncStats::default();
+    {
+        let mut sync = PairSync::new(&t.app, ObjectPair::Contact, &mut stats);
+        sync.collect(&[sf_intent(&t, SfObject::Contact, &newer)]).await.unwrap();
+        sync.read().await;
+        sync.match_unlinked().await;
+        match &sync.units[0].result {
+            Some(RecordResult::Failed(message)) => assert!(message.contains(&older), "{message}"),
+            other => panic!("the record is quarantined, not {other:?}"),
+        }
+        assert_eq!(sync.units[0].hs_id, None, "it is not matched with the HubSpot contact");
+    }
+    assert_eq!(stats.errors.get("duplicates"), Some(&1));
+    let entry = t.app.store().get_error(&format!("contact:salesforce:{newer}")).await.unwrap().unwrap();
+    assert_eq!((entry.category.as_str(), entry.retryable), ("duplicates", false));
+    assert_eq!(t.hubspot.calls().invocations("batch_read"), 0, "no HubSpot lookup for a quarantined record");
+}
+
+#[tokio::test]
+async fn the_pick_of_an_email_whose_hubspot_contact_is_linked_to_the_record_it_beat_takes_the_link_over() {
+    let t = TestApp::new();
+    let (lead, contact) = linked_contact(&t, "ada@example.com").await;
+    let person = t.salesforce.insert("Contact", json!({"Email": "ada@example.com", "LastName": "Byron"}));
+    with_pair!(t, ObjectPair::Contact, |sync| {
+        sync.collect(&[sf_intent(&t, SfObject::Contact, &person), sf_intent(&t, SfObject::Lead, &lead)]).await.unwrap();
+        sync.read().await;
+        sync.match_unlinked().await;
+        assert_eq!(sync.units[0].hs_id.as_deref(), Some(contact.as_str()));
+        let takeover = sync.units[0].takeover.as_ref().expect("the Contact takes the link over");
+        assert_eq!(takeover.link.salesforce_id, lead);
+        assert!(takeover.report.as_ref().is_some_and(|r| r.key == format!("contact:salesforce:{lead}")));
+        assert!(
+            matches!(sync.units[1].result, Some(RecordResult::Retry(_))),
+            "the Lead is decided again after the move, not written now: {:?}",
+            sync.units[1].result
+        );
+    });
+}
+
+#[tokio::test]
 async fn an_unlinked_lead_finds_its_hubspot_contact_by_email() {
     let t = TestApp::new();
     let lead = t.salesforce.insert("Lead", json!({"Email": "Ada@Example.com", "LastName": "L"}));
