@@ -151,6 +151,60 @@ async fn a_contact_created_with_the_email_of_a_linked_lead_takes_the_link_and_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_becomes_the_pick_once_the_chosen_record_is_deleted_and_leaves_sync_health() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let (winner, hs_id) =
+        linked_contact(&h, json!({"Email": "max@example.com", "LastName": "Older", "Title": "Baker"})).await;
+    let loser = create(&h, "Contact", json!({"Email": "max@example.com", "LastName": "Newer", "Title": "Miller"}));
+    h.settle(QUIET).await.unwrap();
+    assert!(duplicate_entry(&h, &loser).await.is_some());
+
+    h.sandbox.salesforce().delete_as_user("Contact", &winner).unwrap();
+    h.sandbox.salesforce().update_as_user("Contact", &loser, json!({"Title": "Head Miller"})).unwrap();
+    h.sync_until(WAIT, |h| hubspot_contact(h, hs_id)["jobtitle"] == "Head Miller").await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(link_of_hubspot(&h, hs_id).await.unwrap().salesforce_id, id18(&loser), "the HubSpot contact passed on");
+    assert_eq!(hubspot_contact(&h, hs_id)["lastname"], "Newer");
+    assert!(duplicate_entry(&h, &loser).await.is_none(), "its entry left sync health");
+    assert!(duplicate_entry(&h, &winner).await.is_none(), "a deleted record is no duplicate");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 1);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_chosen_record_changes_its_email_the_duplicate_takes_its_hubspot_contact() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let (winner, hs_id) =
+        linked_contact(&h, json!({"Email": "jo@example.com", "LastName": "Older", "Title": "Potter"})).await;
+    let loser = create(&h, "Contact", json!({"Email": "jo@example.com", "LastName": "Newer", "Title": "Weaver"}));
+    h.settle(QUIET).await.unwrap();
+    assert!(duplicate_entry(&h, &loser).await.is_some());
+
+    // The chosen record moves to another email; the next change of the
+    // other one makes it the pick of the first email.
+    h.sandbox.salesforce().update_as_user("Contact", &winner, json!({"Email": "jo.potter@example.com"})).unwrap();
+    h.settle(QUIET).await.unwrap();
+    h.sandbox.salesforce().update_as_user("Contact", &loser, json!({"Title": "Master Weaver"})).unwrap();
+    h.sync_until(WAIT, |h| hubspot_contact(h, hs_id)["jobtitle"] == "Master Weaver").await.unwrap();
+    assert_eq!(link_of_hubspot(&h, hs_id).await.unwrap().salesforce_id, id18(&loser));
+    assert!(duplicate_entry(&h, &loser).await.is_none());
+    assert!(duplicate_entry(&h, &winner).await.is_none(), "no longer sharing the email, it is no duplicate");
+
+    // The first record's next change gives it a HubSpot contact of its own.
+    h.sandbox.salesforce().update_as_user("Contact", &winner, json!({"Title": "Master Potter"})).unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 2).await.unwrap();
+    let own: u64 = wait_for_link(&h, &winner).await.hubspot_id.parse().unwrap();
+    assert_ne!(own, hs_id);
+    let properties = hubspot_contact(&h, own);
+    assert_eq!(
+        (properties["email"].as_str(), properties["jobtitle"].as_str()),
+        ("jo.potter@example.com", "Master Potter")
+    );
+    assert_eq!(hubspot_contact(&h, hs_id)["jobtitle"], "Master Weaver");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_keeps_the_same_rule() {
     let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
     let winner = create(&h, "Contact", json!({"Email": "lee@example.com", "LastName": "Older", "Title": "Chef"}));
