@@ -175,6 +175,49 @@ async fn the_same_seed_gives_the_same_records_and_a_quarter_million_leads_stay_q
 }
 
 #[tokio::test]
+async fn a_query_by_email_finds_the_current_holders_of_each_email_whatever_their_case() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions { contacts: 1_000, ..Default::default() }).await?;
+    let sf = sandbox.salesforce();
+    let kept = sf.create_as_user("Contact", json!({"LastName": "Kept", "Email": "Same@Example.com"}))?;
+    let moved = sf.create_as_user("Contact", json!({"LastName": "Moved", "Email": "same@example.com"}))?;
+    let gone = sf.create_as_user("Contact", json!({"LastName": "Gone", "Email": "SAME@example.com"}))?;
+    let other = sf.create_as_user("Contact", json!({"LastName": "Other", "Email": "other@example.com"}))?;
+    sf.update_as_user("Contact", &moved, json!({"Email": "moved@example.com"}))?;
+    sf.delete_as_user("Contact", &gone)?;
+    let http = reqwest::Client::new();
+    let token = token(&http, &sandbox).await?;
+    let ids = |path: &'static str| {
+        let (http, token, base) = (http.clone(), token.clone(), sandbox.salesforce_url().to_owned());
+        async move {
+            let page: Value = http
+                .get(format!("{base}/services/data/v66.0/{path}"))
+                .query(&[(
+                    "q",
+                    "SELECT Id FROM Contact WHERE Email IN ('same@EXAMPLE.com', 'other@example.com', 'none@example.com')",
+                )])
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let mut ids: Vec<String> = page["records"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|x| x["Id"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            ids.sort();
+            anyhow::Ok(ids)
+        }
+    };
+    let mut live = vec![kept.clone(), other.clone()];
+    live.sort();
+    assert_eq!(ids("query").await?, live, "the old email no longer finds a record that changed it");
+    let mut all = vec![kept, other, gone];
+    all.sort();
+    assert_eq!(ids("queryAll").await?, all, "queryAll finds deleted holders too");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_composite_request_resolves_references_and_all_or_none_rolls_everything_back() -> anyhow::Result<()> {
     let sandbox = start(SalesforceOptions::default()).await?;
     let http = reqwest::Client::new();

@@ -157,6 +157,36 @@ pub struct Table {
     next: u64,
     /// `HubSpot_Id__c` value -> records holding it.
     ext_index: HashMap<Box<str>, Vec<SfId>>,
+    /// Lower-cased `Email` -> records holding it, deleted ones included (a
+    /// query filters those): Salesforce indexes the email of leads and
+    /// contacts, so a query by email does not scan the table.
+    email_index: HashMap<Box<str>, Vec<SfId>>,
+}
+
+impl Table {
+    /// The records (live or deleted) whose `Email` equals `email` without
+    /// regard to case, in no particular order.
+    pub fn with_email(&self, email: &str) -> &[SfId] {
+        self.email_index.get(email_key(email).as_str()).map_or(&[], Vec::as_slice)
+    }
+
+    /// Files a record under its email, first taking it out from under the
+    /// email it had.
+    fn index_email(&mut self, field: usize, old: Option<&Value>, record: &Record) {
+        if let Some(Value::Str(key)) = old
+            && let Some(ids) = self.email_index.get_mut(email_key(key).as_str())
+        {
+            ids.retain(|i| *i != record.id);
+        }
+        if let Value::Str(key) = record.stored(field) {
+            self.email_index.entry(email_key(key).into_boxed_str()).or_default().push(record.id);
+        }
+    }
+}
+
+/// The email index's key: SOQL compares text without regard to case.
+fn email_key(email: &str) -> String {
+    email.chars().flat_map(char::to_lowercase).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -566,7 +596,12 @@ impl Org {
 
     fn put(&mut self, object: usize, record: Record) {
         let ext = self.objects[object].field_index("HubSpot_Id__c");
+        let email = self.objects[object].field_index("Email");
         let table = &mut self.tables[object];
+        if let Some(email) = email {
+            let old = table.records.get(&record.id).map(|r| r.stored(email).clone());
+            table.index_email(email, old.as_ref(), &record);
+        }
         if let Some(old) = table.records.get(&record.id)
             && let Some(ext) = ext
             && let Value::Str(key) = old.stored(ext)
@@ -818,8 +853,15 @@ impl Org {
     pub fn restore(&mut self, tables: Vec<BTreeMap<SfId, Record>>, writes: usize) {
         for (ix, records) in tables.into_iter().enumerate() {
             let ext = self.objects[ix].field_index("HubSpot_Id__c");
+            let email = self.objects[ix].field_index("Email");
             let table = &mut self.tables[ix];
             table.ext_index.clear();
+            table.email_index.clear();
+            if let Some(email) = email {
+                for r in records.values() {
+                    table.index_email(email, None, r);
+                }
+            }
             if let Some(ext) = ext {
                 for r in records.values().filter(|r| r.deleted.is_none()) {
                     if let Value::Str(key) = r.stored(ext) {

@@ -574,7 +574,15 @@ impl Plan {
         let table = &org.tables[self.object];
         // `Id = ...` / `Id IN (...)` reads those records directly, as the
         // real org's primary-key index does, instead of scanning the table.
-        let candidates: Box<dyn Iterator<Item = &Record>> = match self.filter.as_ref().and_then(id_keys) {
+        // So does `Email = ...` / `Email IN (...)`, through the email index
+        // of leads and contacts.
+        let pinned = self.filter.as_ref().and_then(|f| {
+            id_keys(f).or_else(|| {
+                let emails = email_keys(f)?;
+                Some(emails.iter().flat_map(|e| table.with_email(e)).copied().collect())
+            })
+        });
+        let candidates: Box<dyn Iterator<Item = &Record>> = match pinned {
             Some(ids) => Box::new(ids.into_iter().filter_map(|id| table.records.get(&id))),
             None => Box::new(table.records.values()),
         };
@@ -627,6 +635,23 @@ fn id_keys(cond: &Cond) -> Option<std::collections::BTreeSet<SfId>> {
         Cond::Cmp(f, CmpOp::Eq, lit) if f.eq_ignore_ascii_case("id") => Some(id(lit).into_iter().collect()),
         Cond::In(f, false, lits) if f.eq_ignore_ascii_case("id") => Some(lits.iter().filter_map(id).collect()),
         Cond::And(a, b) => id_keys(a).or_else(|| id_keys(b)),
+        _ => None,
+    }
+}
+
+/// The emails a filter is limited to, when it pins `Email` to text with `=`
+/// or `IN` (alone or as one side of an `AND`); `Email = null` scans.
+fn email_keys(cond: &Cond) -> Option<Vec<&str>> {
+    fn text(lit: &Lit) -> Option<&str> {
+        match lit {
+            Lit::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+    match cond {
+        Cond::Cmp(f, CmpOp::Eq, lit) if f.eq_ignore_ascii_case("email") => text(lit).map(|t| vec![t]),
+        Cond::In(f, false, lits) if f.eq_ignore_ascii_case("email") => lits.iter().map(text).collect(),
+        Cond::And(a, b) => email_keys(a).or_else(|| email_keys(b)),
         _ => None,
     }
 }
@@ -811,6 +836,16 @@ mod tests {
         assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Id = '{}' OR LastName = 'X'", a.as_str())), None);
         assert_eq!(keys(&format!("SELECT Id FROM Contact WHERE Id NOT IN ('{}')", a.as_str())), None);
         assert_eq!(keys("SELECT Id FROM Contact WHERE LastName = 'X'"), None);
+    }
+
+    #[test]
+    fn a_filter_pinning_email_to_text_reads_the_email_index_and_null_or_or_scans() {
+        let keys = |soql: &str| parse(soql).ok().and_then(|q| q.filter).and_then(|f| email_keys(&f).map(|k| k.len()));
+        assert_eq!(keys("SELECT Id FROM Contact WHERE Email IN ('a@x.com', 'B@x.com')"), Some(2));
+        assert_eq!(keys("SELECT Id FROM Lead WHERE LastName = 'X' AND Email = 'a@x.com'"), Some(1));
+        assert_eq!(keys("SELECT Id FROM Contact WHERE Email = null"), None);
+        assert_eq!(keys("SELECT Id FROM Contact WHERE Email = 'a@x.com' OR LastName = 'X'"), None);
+        assert_eq!(keys("SELECT Id FROM Contact WHERE Email NOT IN ('a@x.com')"), None);
     }
 
     #[test]
