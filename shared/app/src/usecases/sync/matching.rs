@@ -279,7 +279,8 @@ impl PairSync<'_> {
     /// another Salesforce record: the link passes to the pick (stage 6 moves
     /// it once the pick's first-sync writes succeed). The record losing it
     /// gets a `duplicates` entry when it shares the email (it lost by the
-    /// rule); one whose email changed or that is gone just loses the link.
+    /// rule); one whose email changed, that is gone, or a converted Lead
+    /// (whose person lives on in the pick) just loses the link.
     /// A unit of that record in this batch is retried, so that it is
     /// decided again once the link has moved rather than written now.
     async fn find_takeovers(&mut self, sf_only: &[usize], picks: &EmailPicks) {

@@ -48,9 +48,14 @@ impl EmailPicks {
         self.matches.get(email)
     }
 
-    /// The pick a record lost to, when it is one of the others of an email.
+    /// The pick a record lost to, when it is one of the others of an email
+    /// and not a converted Lead: a converted Lead's person lives on in its
+    /// Contact, so its link passing on is a conversion, not a duplicate.
     pub(crate) fn winner_over(&self, salesforce_id: &str) -> Option<&SalesforceCandidate> {
-        self.matches.values().find(|m| m.others.iter().any(|o| o.id.as_str() == salesforce_id)).map(|m| &m.chosen)
+        self.matches
+            .values()
+            .find(|m| m.others.iter().any(|o| o.id.as_str() == salesforce_id && !o.converted))
+            .map(|m| &m.chosen)
     }
 
     /// A record read by the resolver, by id.
