@@ -125,7 +125,7 @@ async fn list(State(st): S, Path(obj): Path<String>, Query(q): Raw) -> ApiResult
         .records
         .range(after..)
         .map(|(_, r)| r)
-        .filter(|r| r.is_live() != archived)
+        .filter(|r| r.served(archived))
         .take(limit + 1)
         .collect();
     let next = if page.len() > limit { page.pop().map(|_| ()).and(page.last().map(|r| r.id + 1)) } else { None };
