@@ -60,7 +60,7 @@ fn live_lead(h: &Harness, id: &str) -> bool {
 }
 
 fn live_contact(h: &Harness, id: u64) -> bool {
-    h.sandbox.hubspot().properties(ObjectType::Contacts, id).is_some()
+    h.sandbox.hubspot().is_live(ObjectType::Contacts, id)
 }
 
 fn create_hubspot_contact(h: &Harness, email: &str) -> u64 {
