@@ -332,7 +332,10 @@ impl SalesforceRecords for FakeSalesforce {
             };
             let object = state.objects.iter().find(|(_, m)| m.contains_key(&id)).map(|(o, _)| o.clone());
             let Some(object) = object else {
-                out.push(WriteResult::Err { code: "INVALID_CROSS_REFERENCE_KEY".into(), message: format!("invalid id {id}") });
+                out.push(WriteResult::Err {
+                    code: "INVALID_CROSS_REFERENCE_KEY".into(),
+                    message: format!("invalid id {id}"),
+                });
                 continue;
             };
             if let Some(refused) = Self::refusal(&state, &object, &id) {
@@ -344,7 +347,9 @@ impl SalesforceRecords for FakeSalesforce {
                     record.deleted = Some(now);
                     out.push(WriteResult::Ok { id, created: false });
                 }
-                _ => out.push(WriteResult::Err { code: "ENTITY_IS_DELETED".into(), message: "entity is deleted".into() }),
+                _ => {
+                    out.push(WriteResult::Err { code: "ENTITY_IS_DELETED".into(), message: "entity is deleted".into() })
+                }
             }
         }
         Ok(out)

@@ -755,9 +755,10 @@ impl Db {
         if ty == ObjectType::Contacts {
             props.entry("hs_email_optout".into()).or_insert_with(|| "false".into());
         }
-        self.table_mut(ty)
-            .records
-            .insert(id, Record { id, props, created_ms: created, updated_ms: updated, archived_ms: None, merged_into: None });
+        self.table_mut(ty).records.insert(
+            id,
+            Record { id, props, created_ms: created, updated_ms: updated, archived_ms: None, merged_into: None },
+        );
         self.index(ty, id, true);
         (id, events)
     }
