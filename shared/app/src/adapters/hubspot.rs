@@ -79,6 +79,17 @@ impl HubspotRecords for HubSpotClient {
         Ok(results(HubSpotClient::batch_update(self, object, inputs).await?))
     }
 
+    async fn batch_archive(&self, object: &str, ids: &[String]) -> Result<(), CrmError> {
+        HubSpotClient::batch_archive(self, object, ids).await
+    }
+
+    /// A merged-away id is not in the recycle bin: HubSpot serves it (if at
+    /// all) as the record it went into, under that record's id.
+    async fn archived_ids(&self, object: &str, ids: &[String]) -> Result<Vec<String>, CrmError> {
+        let found = HubSpotClient::batch_read_archived(self, object, ids, &[]).await?;
+        Ok(found.into_iter().filter(|o| o.archived && ids.contains(&o.id)).map(|o| o.id).collect())
+    }
+
     /// A listing is complete when the search got to `end`; otherwise it
     /// stopped at its record budget and `covered_to` is where to resume.
     async fn changed_since(

@@ -102,6 +102,10 @@ impl SalesforceRecords for SalesforceClient {
     ) -> Result<Vec<WriteResult>, CrmError> {
         Ok(results(self.upsert_many(sobject, external_id_field, records).await?))
     }
+
+    async fn delete_records(&self, ids: &[String]) -> Result<Vec<WriteResult>, CrmError> {
+        Ok(results(self.delete_many(ids).await?))
+    }
 }
 
 /// SOQL through the REST query resource, and Bulk API 2.0 query jobs whose

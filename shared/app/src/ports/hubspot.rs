@@ -46,6 +46,16 @@ pub trait HubspotRecords: Send + Sync {
         inputs: &[(String, Map<String, Value>)],
     ) -> Result<Vec<WriteResult>, CrmError>;
 
+    /// Archives up to [`super::HUBSPOT_BATCH`] records by id (one call):
+    /// they go to the recycle bin. HubSpot answers for the call as a whole;
+    /// an id already archived is no error.
+    async fn batch_archive(&self, object: &str, ids: &[String]) -> Result<(), CrmError>;
+
+    /// The ids among these (up to [`super::HUBSPOT_BATCH`], one call) whose
+    /// records are in the recycle bin: deleted, not merged into another
+    /// record (a merged-away record is not in the recycle bin).
+    async fn archived_ids(&self, object: &str, ids: &[String]) -> Result<Vec<String>, CrmError>;
+
     /// Records modified within `[start, end)` (search, split past 10,000),
     /// oldest first, stopping at a page boundary once about `max_records`
     /// are listed (then `covered_to` says where, and `complete` is false).

@@ -33,6 +33,11 @@ pub trait SalesforceRecords: Send + Sync {
         external_id_field: &str,
         records: &[Map<String, Value>],
     ) -> Result<Vec<WriteResult>, CrmError>;
+
+    /// Deletes up to [`super::SALESFORCE_BATCH`] records by id, of any
+    /// objects (one call): they go to the Recycle Bin. One result per id, in
+    /// order; a refused record is its own `Err`, not a failed call.
+    async fn delete_records(&self, ids: &[String]) -> Result<Vec<WriteResult>, CrmError>;
 }
 
 /// SOQL: paged queries, counts, and Bulk API 2.0 jobs for imports.

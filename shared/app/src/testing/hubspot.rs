@@ -337,6 +337,44 @@ impl HubspotRecords for FakeHubspot {
         Ok(out)
     }
 
+    /// Unknown and already archived ids are no error, as in HubSpot; a
+    /// refusal armed for one of the ids fails the whole call.
+    async fn batch_archive(&self, object: &str, ids: &[String]) -> Result<(), CrmError> {
+        self.log.enter("batch_archive")?;
+        self.log.charge(batches(ids.len(), HUBSPOT_BATCH));
+        let mut state = self.state();
+        if let Some(WriteResult::Err { code, message }) = ids.iter().find_map(|id| Self::refusal(&state, object, id)) {
+            return Err(CrmError {
+                system: System::HubSpot,
+                status: 400,
+                code,
+                message,
+                category: ErrorCategory::Other,
+                verdict: Verdict::Permanent,
+                source: None,
+            });
+        }
+        for id in ids {
+            let record = id.parse::<u64>().ok().and_then(|id| state.objects.get_mut(object)?.get_mut(&id));
+            if let Some(record) = record {
+                record.archived = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The fake has no merges: every archived record is in the recycle bin.
+    async fn archived_ids(&self, object: &str, ids: &[String]) -> Result<Vec<String>, CrmError> {
+        self.log.enter("archived_ids")?;
+        self.log.charge(batches(ids.len(), HUBSPOT_BATCH));
+        let state = self.state();
+        let archived = |id: &String| {
+            let record = id.parse::<u64>().ok().and_then(|n| state.objects.get(object)?.get(&n));
+            record.is_some_and(|r| r.archived)
+        };
+        Ok(ids.iter().filter(|id| archived(id)).cloned().collect())
+    }
+
     async fn batch_upsert(
         &self,
         object: &str,

@@ -317,6 +317,44 @@ impl SalesforceRecords for FakeSalesforce {
         Ok(out)
     }
 
+    /// Records of any object by id to the recycle bin; a refusal armed for
+    /// the record, or a record already deleted or unknown, is its own error.
+    async fn delete_records(&self, ids: &[String]) -> Result<Vec<WriteResult>, CrmError> {
+        self.log.enter("delete_records")?;
+        self.log.charge(batches(ids.len(), SALESFORCE_BATCH));
+        let now = self.clock.now();
+        let mut state = self.state();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(id) = normalise(id) else {
+                out.push(WriteResult::Err { code: "MALFORMED_ID".into(), message: format!("bad id {id}") });
+                continue;
+            };
+            let object = state.objects.iter().find(|(_, m)| m.contains_key(&id)).map(|(o, _)| o.clone());
+            let Some(object) = object else {
+                out.push(WriteResult::Err {
+                    code: "INVALID_CROSS_REFERENCE_KEY".into(),
+                    message: format!("invalid id {id}"),
+                });
+                continue;
+            };
+            if let Some(refused) = Self::refusal(&state, &object, &id) {
+                out.push(refused);
+                continue;
+            }
+            match state.objects.get_mut(&object).and_then(|m| m.get_mut(&id)) {
+                Some(record) if record.deleted.is_none() => {
+                    record.deleted = Some(now);
+                    out.push(WriteResult::Ok { id, created: false });
+                }
+                _ => {
+                    out.push(WriteResult::Err { code: "ENTITY_IS_DELETED".into(), message: "entity is deleted".into() })
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// By External ID: no match creates, one match updates, two or more is
     /// `DUPLICATE_EXTERNAL_ID` for that record; a record without the key is
     /// `MISSING_ARGUMENT`.

@@ -222,6 +222,28 @@ impl HubSpotClient {
         id_property: Option<&str>,
         properties: &[String],
     ) -> Result<Vec<HsObject>, CrmError> {
+        self.batch_read_in(object, ids, id_property, properties, false).await
+    }
+
+    /// Reads records in the recycle bin by id (`archived=true`); one call
+    /// per 100 ids. Live and unknown ids are absent.
+    pub async fn batch_read_archived(
+        &self,
+        object: &str,
+        ids: &[String],
+        properties: &[String],
+    ) -> Result<Vec<HsObject>, CrmError> {
+        self.batch_read_in(object, ids, None, properties, true).await
+    }
+
+    async fn batch_read_in(
+        &self,
+        object: &str,
+        ids: &[String],
+        id_property: Option<&str>,
+        properties: &[String],
+        archived: bool,
+    ) -> Result<Vec<HsObject>, CrmError> {
         check_object(object)?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH_LIMIT) {
@@ -237,7 +259,7 @@ impl HubSpotClient {
                 .call(
                     Method::POST,
                     &format!("/crm/v3/objects/{object}/batch/read"),
-                    &[("archived", "false".into())],
+                    &[("archived", archived.to_string())],
                     Some(&body),
                 )
                 .await?;

@@ -1,6 +1,6 @@
 //! The sync config: one versioned YAML file with the object switches, the
-//! inclusion segment, the create policies, the Salesforce API cap and the
-//! field mappings (SPEC section 2).
+//! inclusion segment, the create policies, what a deletion does to the
+//! counterpart, the Salesforce API cap and the field mappings (SPEC section 2).
 //!
 //! Owns parsing and every check on the config text: unknown keys, unknown
 //! rule and type names, type compatibility, duplicate mappings, the built-in
@@ -15,6 +15,7 @@
 //! - `mapping`: [`FieldMapping`] and the special roles of built-in mappings.
 //! - `defaults`: the built-in contact and deal mapping tables.
 //! - `segment`: the inclusion segment and its property filter.
+//! - `deletions`: what a deletion does to the counterpart, per pair.
 //! - `sync_config`: [`SyncConfig`] and its switches.
 //! - `error`: [`ConfigError`].
 //! - `entry`: the checks on one mapping entry of a file.
@@ -25,6 +26,7 @@
 //! `crate::config::X` is the one path to each item.
 
 mod defaults;
+mod deletions;
 mod entry;
 mod error;
 mod mapping;
@@ -35,6 +37,7 @@ mod sync_config;
 mod types;
 
 pub use defaults::{default_contact_mappings, default_deal_mappings};
+pub use deletions::{DeletedRecords, DeletedRecordsSettings};
 pub use error::ConfigError;
 pub use mapping::{FieldMapping, SpecialField};
 pub use rule::SyncRule;

@@ -9,6 +9,7 @@
 //! caller's business, named by the optional source name.
 
 use super::defaults::{default_contact_mappings, default_deal_mappings};
+use super::deletions::DeletedRecordsSettings;
 use super::entry::{ListState, RawMapping, apply_entry};
 use super::error::ConfigError;
 use super::mapping::FieldMapping;
@@ -72,6 +73,8 @@ struct RawConfig {
     new_contact_object: NewContactObject,
     #[serde(default = "default_true")]
     create_hubspot_contact_from_salesforce: bool,
+    #[serde(default)]
+    deleted_records: DeletedRecordsSettings,
     #[serde(default = "default_cap")]
     salesforce_api_cap_per_24h: NonZeroU64,
     #[serde(default)]
@@ -101,6 +104,7 @@ impl RawConfig {
             inclusion_segment: self.inclusion_segment,
             new_contact_object: self.new_contact_object,
             create_hubspot_contact_from_salesforce: self.create_hubspot_contact_from_salesforce,
+            deleted_records: self.deleted_records,
             salesforce_api_cap_per_24h: self.salesforce_api_cap_per_24h,
             contact_mappings: self.mappings.contact.unwrap_or_else(default_contact_mappings),
             company_mappings: self.mappings.company.unwrap_or_default(),
@@ -288,6 +292,33 @@ mod tests {
         assert_eq!(config.new_contact_object, NewContactObject::Contact);
         assert!(!config.create_hubspot_contact_from_salesforce);
         assert_eq!(config.salesforce_api_cap_per_24h.get(), 5000);
+    }
+
+    #[test]
+    fn deleted_records_keep_the_counterpart_unless_a_pair_says_delete() {
+        use crate::config::DeletedRecords;
+        let defaults = SyncConfig::default().deleted_records;
+        for pair in [ObjectPair::Contact, ObjectPair::Company, ObjectPair::Deal] {
+            assert_eq!(defaults.of(pair), DeletedRecords::KeepCounterpart);
+        }
+        let config =
+            SyncConfig::from_yaml_str("deleted_records:\n  contact: delete_counterpart\n  deal: keep_counterpart\n")
+                .unwrap();
+        assert!(config.deleted_records.deletes_counterpart(ObjectPair::Contact));
+        assert!(!config.deleted_records.deletes_counterpart(ObjectPair::Company));
+        assert!(!config.deleted_records.deletes_counterpart(ObjectPair::Deal));
+    }
+
+    #[test]
+    fn a_wrong_deleted_records_value_is_refused_with_its_line_and_the_allowed_values() {
+        let (line, message) = invalid("version: 1\ndeleted_records:\n  company: delete_everything\n");
+        assert_eq!(line, Some(3), "{message}");
+        assert!(message.starts_with("deleted_records"), "{message}");
+        assert!(message.contains("unknown value `delete_everything`"), "{message}");
+        assert!(message.contains("keep_counterpart, delete_counterpart"), "{message}");
+        let (line, message) = invalid("deleted_records:\n  contacts: delete_counterpart\n");
+        assert_eq!(line, Some(2), "{message}");
+        assert!(message.contains("contacts"), "{message}");
     }
 
     #[test]

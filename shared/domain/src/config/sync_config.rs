@@ -8,6 +8,7 @@
 //! reads no files; loading a file from disk is the application's job.
 
 use super::defaults::{default_contact_mappings, default_deal_mappings};
+use super::deletions::DeletedRecordsSettings;
 use super::mapping::FieldMapping;
 use super::segment::InclusionSegment;
 use crate::model::{ObjectPair, SfObject};
@@ -88,6 +89,8 @@ pub struct SyncConfig {
     pub new_contact_object: NewContactObject,
     /// Whether a new Salesforce Lead or Contact creates a HubSpot contact.
     pub create_hubspot_contact_from_salesforce: bool,
+    /// What a deleted record's counterpart becomes, per pair (kept by default).
+    pub deleted_records: DeletedRecordsSettings,
     /// The share of the org's daily allocation this sync may use.
     pub salesforce_api_cap_per_24h: NonZeroU64,
     pub(super) contact_mappings: Vec<FieldMapping>,
@@ -102,6 +105,7 @@ impl Default for SyncConfig {
             inclusion_segment: None,
             new_contact_object: NewContactObject::Lead,
             create_hubspot_contact_from_salesforce: true,
+            deleted_records: DeletedRecordsSettings::default(),
             salesforce_api_cap_per_24h: default_cap(),
             contact_mappings: default_contact_mappings(),
             company_mappings: Vec::new(),

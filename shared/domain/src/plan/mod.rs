@@ -21,8 +21,9 @@
 //!   user change gives one write.
 //! - No echo: the link state of a plan fingerprints what each side holds
 //!   after the writes, so the change does not come back as a new change.
-//! - Nothing is written for a record its own side deleted: only its link
-//!   goes ([`PlannedAction::LinkGone`]); deletions do not travel.
+//! - Nothing is written for a record its own side deleted: its link goes
+//!   ([`PlannedAction::LinkGone`]), and the caller keeps or deletes the
+//!   counterpart as `deleted_records` says.
 
 mod stages;
 #[cfg(test)]
@@ -122,8 +123,8 @@ pub struct HubSpotUpdate {
 /// What happens to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlannedAction {
-    /// Deleted (or merged away) on its own side: the link goes, the other
-    /// side's record stays.
+    /// Deleted on its own side: the link goes; the other side's record is
+    /// kept or deleted as the config's `deleted_records` says.
     LinkGone,
     /// Nothing is written, for this reason.
     Skip { reason: SkipReason },

@@ -121,13 +121,8 @@ async fn list(State(st): S, Path(obj): Path<String>, Query(q): Raw) -> ApiResult
     let archived = flag(&q, "archived");
     let props = property_list(&q);
     let db = st.db();
-    let mut page: Vec<&super::model::Record> = db.tables[&ty]
-        .records
-        .range(after..)
-        .map(|(_, r)| r)
-        .filter(|r| r.is_live() != archived)
-        .take(limit + 1)
-        .collect();
+    let mut page: Vec<&super::model::Record> =
+        db.tables[&ty].records.range(after..).map(|(_, r)| r).filter(|r| r.served(archived)).take(limit + 1).collect();
     let next = if page.len() > limit { page.pop().map(|_| ()).and(page.last().map(|r| r.id + 1)) } else { None };
     let results: Vec<Value> = page.iter().map(|r| r.to_json(ty, Some(&props))).collect();
     let mut body = json!({ "results": results });

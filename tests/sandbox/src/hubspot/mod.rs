@@ -251,6 +251,11 @@ impl HubSpotState {
         self.db().tables[&ty].records.values().filter(|r| r.is_live()).count()
     }
 
+    /// Whether a record exists and is neither archived nor merged away.
+    pub fn is_live(&self, ty: ObjectType, id: u64) -> bool {
+        self.db().get(ty, id).is_some_and(|r| r.is_live())
+    }
+
     /// A record's properties (live or archived).
     pub fn properties(&self, ty: ObjectType, id: u64) -> Option<std::collections::BTreeMap<String, String>> {
         self.db().get(ty, id).map(|r| r.props.clone())

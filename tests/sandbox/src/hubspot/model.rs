@@ -322,6 +322,9 @@ pub struct Record {
     pub created_ms: i64,
     pub updated_ms: i64,
     pub archived_ms: Option<i64>,
+    /// The record this one was merged into: gone from reads, and not in the
+    /// recycle bin either (a merge cannot be restored).
+    pub merged_into: Option<u64>,
 }
 
 /// ISO-8601 with milliseconds and `Z`, as HubSpot writes datetimes.
@@ -366,6 +369,11 @@ impl Record {
 
     pub fn is_live(&self) -> bool {
         self.archived_ms.is_none()
+    }
+
+    /// Whether a read with `archived` (`true`: the recycle bin) serves it.
+    pub fn served(&self, archived: bool) -> bool {
+        if archived { !self.is_live() && self.merged_into.is_none() } else { self.is_live() }
     }
 }
 
@@ -511,7 +519,7 @@ impl Db {
                 let n: u64 =
                     id.parse().map_err(|_| ApiError::not_found("Object not found.  objectId are usually numeric."))?;
                 match self.get(ty, n) {
-                    Some(r) if r.is_live() != archived => Ok(n),
+                    Some(r) if r.served(archived) => Ok(n),
                     _ => Err(ApiError::not_found("Object not found.  objectId are usually numeric.")),
                 }
             }
@@ -522,7 +530,7 @@ impl Db {
                         .table(ty)
                         .records
                         .values()
-                        .find(|r| !r.is_live() && r.props.get(prop).is_some_and(|v| norm(v) == norm(id)))
+                        .find(|r| r.served(true) && r.props.get(prop).is_some_and(|v| norm(v) == norm(id)))
                         .map(|r| r.id)
                         .ok_or_else(|| ApiError::not_found("Object not found."));
                 }
@@ -747,9 +755,10 @@ impl Db {
         if ty == ObjectType::Contacts {
             props.entry("hs_email_optout".into()).or_insert_with(|| "false".into());
         }
-        self.table_mut(ty)
-            .records
-            .insert(id, Record { id, props, created_ms: created, updated_ms: updated, archived_ms: None });
+        self.table_mut(ty).records.insert(
+            id,
+            Record { id, props, created_ms: created, updated_ms: updated, archived_ms: None, merged_into: None },
+        );
         self.index(ty, id, true);
         (id, events)
     }
@@ -850,6 +859,7 @@ impl Db {
         let at = self.tick();
         if let Some(r) = self.table_mut(ty).records.get_mut(&merged) {
             r.archived_ms = Some(at);
+            r.merged_into = Some(primary);
         }
         self.apply_update(ty, primary, moved);
         for ((to_ty, to_id), types) in self.assoc.remove(&(ty, merged)).unwrap_or_default() {

@@ -23,6 +23,8 @@
 //!    carried after the writes.
 //! 5. [`write`]: the IO executor: hands the records to the domain's planner
 //!    and applies the planned writes with batch calls, settling each result.
+//!    - [`deletions`]: records deleted on their own side lose their link,
+//!      and their counterparts are kept or deleted as the config says.
 //! 6. [`links`]: the links and fingerprints of every record whose writes
 //!    all succeeded; a link a pick takes over is moved ([`relink`]).
 //!
@@ -39,6 +41,7 @@
 //! does not come back as an echo.
 
 mod company_matching;
+mod deletions;
 mod links;
 mod matching;
 mod moves;
@@ -100,6 +103,9 @@ pub struct SyncStats {
     /// `"hubspot:contact"`, `"salesforce:Lead"`.
     pub created: BTreeMap<String, u64>,
     pub updated: BTreeMap<String, u64>,
+    /// Counterparts of deleted records deleted in turn (the config's
+    /// `deleted_records: delete_counterpart`), keyed like `created`.
+    pub deleted: BTreeMap<String, u64>,
     /// Records that needed no write.
     pub unchanged: u64,
     /// Records skipped, by reason.
@@ -115,6 +121,9 @@ impl SyncStats {
         }
         for (k, v) in &other.updated {
             *self.updated.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.deleted {
+            *self.deleted.entry(k.clone()).or_default() += v;
         }
         self.unchanged += other.unchanged;
         for (k, v) in &other.skipped {

@@ -28,7 +28,7 @@ use crm_sync_domain::special::OwnerDirectory;
 use crm_sync_domain::{LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// An update of one record by id: (unit, id, fields).
 type IdWrite = (usize, String, Map<String, Value>);
@@ -147,26 +147,22 @@ impl PairSync<'_> {
         pending.into_iter().zip(plan_batch(&batch, &records)).collect()
     }
 
-    /// Carries a plan out: deletes the links of deleted records, sends the
-    /// batch writes, then stores links and carries associations and
+    /// Carries a plan out: drops the links of deleted records (and deletes
+    /// their counterparts when the config says so), sends the batch writes, then stores links and carries associations and
     /// lifecycle stages for the units that synced.
     pub(super) async fn apply(&mut self, plans: Vec<(usize, RecordPlan)>) {
         let mut queue = WriteQueue::default();
+        let mut gone = Vec::new();
         for (u, plan) in plans {
             if plan.action == PlannedAction::LinkGone {
-                // Deleted on its own side: the link goes, the other side's
-                // record stays (deletions do not travel). Merges and
-                // conversions were followed before (stage `moves`).
-                if let Some(link) = &self.units[u].link
-                    && let Err(error) = self.app.store().delete_link(self.pair, &link.salesforce_id, link.version).await
-                {
-                    warn!(%error, "LinkNotDeleted");
-                }
-                *self.stats.skipped.entry("deleted".into()).or_default() += 1;
+                // Deleted on its own side (merges and conversions were
+                // followed before, stage `moves`): stage `deletions`.
+                gone.push(u);
                 continue;
             }
             self.enqueue(u, plan, &mut queue);
         }
+        self.follow_deletions(gone).await;
         self.send(&mut queue).await;
         self.store_links(std::mem::take(&mut queue.pending)).await;
         self.associate_companies(std::mem::take(&mut queue.follow_account)).await;

@@ -18,7 +18,8 @@
 //! that now name the same record are folded into one.
 //!
 //! A deleted record (no merge, no conversion) is not handled here: its link
-//! goes in the write stage, and the other side's record is kept.
+//! goes in the write stage ([`deletions`](super::deletions)), which keeps or
+//! deletes the other side's record as the config says.
 
 mod conversion;
 mod merges;
