@@ -52,6 +52,7 @@ pub use usecases::import::{
     ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, import_review, import_start, import_status,
     run_import_chunk,
 };
+pub use usecases::org_move::{OrgMoveReport, OrgMoveReview, move_to_new_org, org_move_review};
 pub use usecases::resync::{
     RecordRef, ResyncReport, Segment, SegmentReview, resync_record, resync_segment, resync_segment_review,
 };

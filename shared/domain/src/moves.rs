@@ -56,6 +56,23 @@ pub fn moved_link_state(
     moved
 }
 
+/// The link state of a link made to a record nothing was written to yet (a
+/// contact re-matched by email in a new Salesforce org): no fingerprints,
+/// and every synced mapping of `salesforce_object` marked never written, so
+/// that the next sync applies the first-sync rules to each field and reads
+/// no value as "cleared".
+pub fn unwritten_link_state(config: &SyncConfig, pair: ObjectPair, salesforce_object: SfObject) -> LinkState {
+    LinkState {
+        never_written: config
+            .mappings(pair)
+            .iter()
+            .filter(|m| m.serves(salesforce_object) && m.rule != SyncRule::DontSync)
+            .map(FieldMapping::key)
+            .collect(),
+        ..LinkState::default()
+    }
+}
+
 /// The fingerprint of what `record` holds in `mapping`'s field on its side.
 fn current_print(mapping: &FieldMapping, record: &RecordSnapshot, salesforce_side: bool) -> Fingerprint {
     let field = if salesforce_side { &mapping.salesforce_field } else { &mapping.hubspot_property };
@@ -168,5 +185,29 @@ mod tests {
         assert!(moved.never_written.contains(PHONE));
         assert!(moved.never_written.contains("company<->Company"), "the survivor has no company: {moved:?}");
         assert_eq!(moved.salesforce_last_modified, Some(t(0)), "the Salesforce record did not change");
+    }
+
+    #[test]
+    fn an_unwritten_link_gets_the_first_sync_rules_and_blanks_nothing() {
+        let config = SyncConfig::default();
+        let state = unwritten_link_state(&config, ObjectPair::Contact, SfObject::Contact);
+        assert!(state.fingerprints.is_empty());
+        assert!(state.never_written.contains(TITLE) && state.never_written.contains(PHONE), "{state:?}");
+        assert!(!state.never_written.contains("company<->Company"), "a Lead-only mapping: {state:?}");
+        // A record of a new org with no phone and another title: nothing
+        // reads as cleared, the blank is filled from HubSpot.
+        let sf = contact(json!({"Title": "CTO", "Phone": null}));
+        let hs = hubspot(json!({"jobtitle": "Chief", "phone": "+1 555 0100"}));
+        let decision = decide(&DecisionInput {
+            config: &config,
+            pair: ObjectPair::Contact,
+            salesforce: Some(&sf),
+            hubspot: Some(&hs),
+            link: Some(&state),
+            owners: None,
+            context: DecisionContext::default(),
+        });
+        assert_eq!(decision.salesforce_writes.get("Phone"), Some(&json!("+1 555 0100")), "{decision:?}");
+        assert!(!decision.hubspot_writes.contains_key("phone"), "{decision:?}");
     }
 }

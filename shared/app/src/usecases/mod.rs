@@ -3,6 +3,7 @@
 
 pub(crate) mod companies;
 pub mod import;
+pub mod org_move;
 pub mod resync;
 pub mod sweep;
 pub mod sync;
