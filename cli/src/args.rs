@@ -56,6 +56,10 @@ pub enum Command {
     Resync(ResyncCommand),
     /// API calls in the last 24 hours against the cap.
     Usage(StateArgs),
+    /// After changing the Salesforce credentials to a new production org:
+    /// re-match contact links by email in it and drop company and deal
+    /// links; says what it will do and cost and asks first.
+    OrgMove(OrgMoveArgs),
     /// Run the whole product on this machine against the CRM sandbox and show
     /// what synced.
     #[cfg(feature = "sandbox")]
@@ -227,6 +231,17 @@ pub struct HealthArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgMoveArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub crm: CrmArgs,
+    /// Start without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]

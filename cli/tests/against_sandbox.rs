@@ -220,3 +220,24 @@ async fn the_jwt_bearer_flow_with_credentials_from_a_secrets_file_reaches_both_c
     assert!(!stdout.contains("PRIVATE KEY") && !stderr.contains("PRIVATE KEY"));
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_org_move_shows_what_it_will_do_asks_first_and_relinks_the_contacts() {
+    let (sandbox, dir) = sandbox_with_leads(120).await;
+    ok(&run(dir.path(), &sandbox, &["import", "start", "--object", "leads"]).await);
+    let hubspot_calls = sandbox.hubspot_control().counts().total;
+
+    // Not agreed to (no answer on stdin): nothing happens, and it says so.
+    let refused = run(dir.path(), &sandbox, &["org-move"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(stdout.contains("contact         120"), "{stdout}");
+    assert!(stdout.contains("about 4 Salesforce API calls"), "{stdout}");
+    assert!(stdout.contains("not started"), "{stdout}");
+    assert_eq!(sandbox.hubspot_control().counts().total, hubspot_calls, "nothing was read");
+
+    // The same org: every contact finds its record again.
+    let moved = ok(&run(dir.path(), &sandbox, &["org-move", "--yes"]).await);
+    assert!(moved.contains("120 contact link(s) moved to the new org, 0 dropped"), "{moved}");
+    assert_eq!(sandbox.hubspot_control().counts().total, hubspot_calls + 2, "one read per 100 contacts");
+}

@@ -9,6 +9,7 @@ mod config;
 mod demo;
 mod health;
 mod import;
+mod org_move;
 mod resync;
 mod serve;
 pub mod state;
@@ -82,6 +83,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let connected = connected(&state, &crm, LocalOptions::default()).await?;
             Ok(exit(resync::segment(&connected.app, &connected.runtime, &segment, yes).await?))
+        }
+        Command::OrgMove(args) => {
+            let connected = connected(&args.state, &args.crm, LocalOptions::default()).await?;
+            Ok(exit(org_move::run(&connected.app, args.yes).await?))
         }
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => Ok(exit(demo::run(&args).await?)),
