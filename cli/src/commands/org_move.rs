@@ -79,7 +79,8 @@ mod tests {
             within_budget: false,
         };
         let text = review_text(&review);
-        for line in ["contact        1200", "company          30", "deal              7", "24 Salesforce", "NOT allow"] {
+        for line in ["contact        1200", "company          30", "deal              7", "24 Salesforce", "NOT allow"]
+        {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }
     }

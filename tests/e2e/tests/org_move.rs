@@ -63,7 +63,8 @@ async fn old_org(h: &Harness) -> (BTreeMap<&'static str, String>, BTreeMap<&'sta
         ("bob", "bob@acme.example.com", "CFO"),
         ("cat", "cat@acme.example.com", "COO"),
     ] {
-        let fields = json!({"LastName": name, "Email": email, "Title": title, "Phone": "+1 555 0100", "AccountId": account});
+        let fields =
+            json!({"LastName": name, "Email": email, "Title": title, "Phone": "+1 555 0100", "AccountId": account});
         ids.insert(name, sf.create_as_user("Contact", fields).unwrap());
     }
     let deal = json!({"Name": "Anvils", "StageName": "Qualification", "CloseDate": "2026-12-31", "AccountId": account});
@@ -93,13 +94,20 @@ async fn a_new_org_keeps_contact_links_by_email_and_drops_company_and_deal_links
     // title and no phone, Bob two (a Lead made first, then a Contact: the Contact is
     // the pick), Cat none.
     let sf = h.sandbox.salesforce();
-    for (object, name) in
-        [("Opportunity", "opportunity"), ("Contact", "ann"), ("Contact", "bob"), ("Contact", "cat"), ("Account", "account")]
-    {
+    for (object, name) in [
+        ("Opportunity", "opportunity"),
+        ("Contact", "ann"),
+        ("Contact", "bob"),
+        ("Contact", "cat"),
+        ("Account", "account"),
+    ] {
         sf.delete_as_user(object, &old[name]).unwrap();
     }
     let ann = sf
-        .create_as_user("Contact", json!({"LastName": "ann", "Email": "ann@acme.example.com", "Title": "Chief Technology"}))
+        .create_as_user(
+            "Contact",
+            json!({"LastName": "ann", "Email": "ann@acme.example.com", "Title": "Chief Technology"}),
+        )
         .unwrap();
     let bob_lead = sf
         .create_as_user("Lead", json!({"LastName": "bob", "Email": "bob@acme.example.com", "Company": "Acme Corp"}))
