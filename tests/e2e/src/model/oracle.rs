@@ -324,7 +324,8 @@ impl Oracle {
     /// only. Only non-blank values are written (an import brings
     /// Salesforce's data; a blank brings nothing), no opt-out (a first
     /// sync), no owner without an exact match; the link remembers only what
-    /// was written.
+    /// was written (and, for a contact it creates, counts as the first sync
+    /// of the opt-out).
     pub fn import(&mut self, add_to_segment: bool) {
         for g in 0..self.groups.len() {
             let group = self.groups[g].clone();
@@ -340,7 +341,13 @@ impl Oracle {
             let mut hs = group.hubspot.unwrap_or_default();
             let in_segment = add_to_segment || (!created && group.in_segment);
             let full = !self.segment || in_segment;
+            // A contact the import creates starts not opted out: that link is
+            // its first sync for the opt-out, and an opt-out on either side
+            // after it travels. One it finds has not had its first sync.
             let mut memory: BTreeMap<Field, Option<(Val, Val)>> = BTreeMap::new();
+            if created {
+                memory.insert(Field::OptOut, Some((sf.get(Field::OptOut), None)));
+            }
             let mut wrote = false;
             for f in [Field::FirstName, Field::Title, Field::Phone, Field::Owner] {
                 let value = sf.get(f);
