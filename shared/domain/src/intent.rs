@@ -59,7 +59,9 @@ pub struct IntentError {
 
 /// One record that may need syncing. Serialised as JSON on the queues:
 /// `{"system":"salesforce","object":"Lead","id":"00Q...","trigger":"webhook","at":"..."}`
-/// (HubSpot objects are `contact`, `company`, `deal`).
+/// (HubSpot objects are `contact`, `company`, `deal`). The intent of a
+/// HubSpot merge survivor also lists the records merged into it:
+/// `"merged":["513"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawIntent", into = "RawIntent")]
 pub struct SyncIntent {
@@ -68,17 +70,38 @@ pub struct SyncIntent {
     pub trigger: Trigger,
     /// When the change happened (or was seen, for the sweep).
     pub at: DateTime<Utc>,
+    /// HubSpot records merged into this one (a HubSpot merge): HubSpot no
+    /// longer answers for them, so the survivor's intent carries them and
+    /// their links move with it (SPEC section 1).
+    merged: Vec<HubSpotId>,
 }
 
 impl SyncIntent {
     /// An intent for a Salesforce record.
     pub fn salesforce(object: SfObject, id: SalesforceId, trigger: Trigger, at: DateTime<Utc>) -> Self {
-        Self { id: RecordId::Salesforce(id), object: IntentObject::Salesforce(object), trigger, at }
+        Self { id: RecordId::Salesforce(id), object: IntentObject::Salesforce(object), trigger, at, merged: Vec::new() }
     }
 
     /// An intent for a HubSpot record.
     pub fn hubspot(object: ObjectPair, id: HubSpotId, trigger: Trigger, at: DateTime<Utc>) -> Self {
-        Self { id: RecordId::HubSpot(id), object: IntentObject::HubSpot(object), trigger, at }
+        Self { id: RecordId::HubSpot(id), object: IntentObject::HubSpot(object), trigger, at, merged: Vec::new() }
+    }
+
+    /// An intent for a HubSpot record that `merged` were merged into.
+    pub fn hubspot_merge(
+        object: ObjectPair,
+        survivor: HubSpotId,
+        merged: Vec<HubSpotId>,
+        trigger: Trigger,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let merged = merged.into_iter().filter(|m| *m != survivor).collect();
+        Self { merged, ..Self::hubspot(object, survivor, trigger, at) }
+    }
+
+    /// The HubSpot records merged into this intent's record, if any.
+    pub fn merged(&self) -> &[HubSpotId] {
+        &self.merged
     }
 
     pub fn system(&self) -> System {
@@ -105,6 +128,18 @@ impl SyncIntent {
         format!("{}:{}:{}", self.system(), self.pair(), self.id.as_str())
     }
 
+    /// A key that is equal for two intents asking the same of one record:
+    /// the record key, plus the records merged into it. A merge's intent is
+    /// not the same as a plain change of its survivor, so de-duplication
+    /// keeps both.
+    pub fn dedup_key(&self) -> String {
+        if self.merged.is_empty() {
+            return self.record_key();
+        }
+        let merged: Vec<&str> = self.merged.iter().map(HubSpotId::as_str).collect();
+        format!("{}<{}", self.record_key(), merged.join(","))
+    }
+
     /// The queue message body (see the type's docs for the shape).
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)
@@ -125,19 +160,30 @@ struct RawIntent {
     id: String,
     trigger: Trigger,
     at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merged: Vec<String>,
 }
 
 impl TryFrom<RawIntent> for SyncIntent {
     type Error = String;
     fn try_from(raw: RawIntent) -> Result<Self, Self::Error> {
         match (raw.system, raw.object) {
-            (System::Salesforce, IntentObject::Salesforce(o)) => {
+            (System::Salesforce, IntentObject::Salesforce(o)) if raw.merged.is_empty() => {
                 let id = SalesforceId::parse(&raw.id).map_err(|e| e.to_string())?;
                 Ok(Self::salesforce(o, id, raw.trigger, raw.at))
             }
             (System::HubSpot, IntentObject::HubSpot(p)) => {
                 let id = HubSpotId::parse(&raw.id).map_err(|e| e.to_string())?;
-                Ok(Self::hubspot(p, id, raw.trigger, raw.at))
+                let merged = raw
+                    .merged
+                    .iter()
+                    .map(|m| HubSpotId::parse(m))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                Ok(Self::hubspot_merge(p, id, merged, raw.trigger, raw.at))
+            }
+            (System::Salesforce, IntentObject::Salesforce(_)) => {
+                Err("a Salesforce intent names no HubSpot merge".to_owned())
             }
             (system, _) => Err(IntentError { system }.to_string()),
         }
@@ -152,6 +198,7 @@ impl From<SyncIntent> for RawIntent {
             id: intent.id.as_str().to_owned(),
             trigger: intent.trigger,
             at: intent.at,
+            merged: intent.merged.iter().map(|m| m.as_str().to_owned()).collect(),
         }
     }
 }
@@ -187,6 +234,22 @@ mod tests {
         assert!(json.contains(r#""object":"company""#));
         assert_eq!(SyncIntent::from_json(&json).unwrap(), intent);
         assert!(intent.trigger.is_forced());
+    }
+
+    #[test]
+    fn a_merge_intent_round_trips_and_keeps_apart_from_a_plain_change_of_its_survivor() {
+        let id = |s: &str| HubSpotId::parse(s).unwrap();
+        let merge =
+            SyncIntent::hubspot_merge(ObjectPair::Contact, id("5"), vec![id("6"), id("5")], Trigger::Webhook, at());
+        let json = merge.to_json().unwrap();
+        assert!(json.contains(r#""merged":["6"]"#), "{json}");
+        assert_eq!(SyncIntent::from_json(&json).unwrap(), merge);
+        let plain = SyncIntent::hubspot(ObjectPair::Contact, id("5"), Trigger::Webhook, at());
+        assert!(!plain.to_json().unwrap().contains("merged"));
+        assert_eq!(plain.record_key(), merge.record_key());
+        assert_ne!(plain.dedup_key(), merge.dedup_key());
+        let salesforce = r#"{"system":"salesforce","object":"Lead","id":"00Q5g00000AbCdE","trigger":"sweep","at":"2024-05-02T08:30:00Z","merged":["6"]}"#;
+        assert!(SyncIntent::from_json(salesforce).is_err());
     }
 
     #[test]

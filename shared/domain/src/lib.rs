@@ -18,6 +18,8 @@
 //! - [`rules`]: value normalisation, fingerprints, the four sync rules.
 //! - [`special`]: SPEC section 4 special fields and section 5 account creation.
 //! - [`decision`]: the per-record decision ([`decision::decide`]).
+//! - [`moves`]: the link state of a link that moves to another record
+//!   (a converted Lead's Contact, a merge survivor).
 //! - [`plan`]: the batch planner: records, links and read facts in, writes
 //!   and link updates out.
 //! - [`secret`]: [`secret::Secret`], the one credential type (never prints).
@@ -31,6 +33,7 @@ pub mod error;
 pub mod intent;
 pub mod matching;
 pub mod model;
+pub mod moves;
 pub mod plan;
 pub mod properties;
 pub mod rules;

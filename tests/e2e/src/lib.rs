@@ -7,6 +7,8 @@
 //! an in-memory embedded store. Tests then act as users on the sandbox and
 //! drive the runtime with [`Harness::sync_until`].
 
+pub mod model;
+
 use anyhow::{Context, bail};
 use crm_sandbox::control::CallCounts;
 use crm_sandbox::sandbox::{Sandbox, SandboxOptions};

@@ -104,3 +104,33 @@ async fn a_salesforce_window_over_the_replication_id_limit_is_halved_until_it_fi
     assert!(!cursor.partial, "the last part reached the end");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_and_a_lead_with_one_email_swept_together_link_once() {
+    let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let mut properties = serde_json::Map::new();
+    properties.insert("email".into(), json!("both@example.com"));
+    properties.insert("firstname".into(), json!("Grace"));
+    let contact = h.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
+    let lead = h
+        .sandbox
+        .salesforce()
+        .create_as_user(
+            "Lead",
+            json!({"Email": "both@example.com", "LastName": "Hopper", "Company": "Navy", "FirstName": "Ada"}),
+        )
+        .unwrap();
+    // Salesforce lists whole minutes: the sweep comes after this one.
+    h.later(Duration::from_secs(120));
+    // Both records are in the window: one batch holds both of their intents.
+    sweep_once(&h.app).await.unwrap();
+    h.runtime.run_until_idle().await.unwrap();
+
+    let errors = h.app.store().list_errors(&crm_sync_store::ErrorFilter::default()).await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let link = h.app.store().get_link_by_hubspot(crm_sync_store::ObjectPair::Contact, &contact.to_string()).await;
+    assert_eq!(link.unwrap().map(|l| l.salesforce_id), Some(lead));
+    let props = h.sandbox.hubspot().properties(ObjectType::Contacts, contact).unwrap();
+    assert_eq!(props["firstname"], "Ada", "Salesforce's value wins under the default rule");
+    h.stop().await;
+}

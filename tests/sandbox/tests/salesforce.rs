@@ -264,3 +264,24 @@ async fn converting_a_lead_creates_the_contact_and_account_and_locks_the_lead() 
     assert_eq!(refused, Some("CANNOT_UPDATE_CONVERTED_LEAD"));
     Ok(())
 }
+
+#[tokio::test]
+async fn held_outbound_messages_wait_for_the_test_and_writes_name_their_changed_fields() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions { outbound_hold: true, ..Default::default() }).await?;
+    let sf = sandbox.salesforce();
+    let id = sf
+        .create_as_user("Lead", json!({"LastName": "Held", "Company": "Acme", "Email": "held@example.com"}))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    sf.update_as_user("Lead", &id, json!({"Title": "CEO", "Company": "Acme"})).map_err(|e| anyhow::anyhow!("{e}"))?;
+    sf.update_as_user("Lead", &id, json!({"Title": null})).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let writes = sf.writes();
+    assert_eq!(writes[1].changed, vec!["Title".to_owned()], "an unchanged value is not a change");
+    assert_eq!((writes[2].changed.clone(), writes[2].cleared.clone()), (vec!["Title".into()], vec!["Title".into()]));
+    let messages = sf.take_outbound_messages();
+    assert_eq!(messages.len(), 1, "one message for the object");
+    assert_eq!(messages[0].matches("<Notification>").count(), 3, "one notification per save");
+    assert!(messages[0].contains("held@example.com"));
+    assert!(sf.take_outbound_messages().is_empty(), "taken once");
+    assert_eq!(sf.outbound_stats.attempts.load(Ordering::SeqCst), 0, "nothing was sent");
+    Ok(())
+}

@@ -122,6 +122,12 @@ impl SalesforceQueries for SalesforceClient {
         Ok(rows.into_iter().filter_map(|r| record(&object, r)).collect())
     }
 
+    async fn query_all(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
+        let object = object_of(soql);
+        let rows = SalesforceClient::query_all(self, soql).await?;
+        Ok(rows.into_iter().filter_map(|r| record(&object, r)).collect())
+    }
+
     async fn count(&self, soql: &str) -> Result<u64, CrmError> {
         SalesforceClient::count(self, soql).await
     }

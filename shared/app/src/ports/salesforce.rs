@@ -41,6 +41,11 @@ pub trait SalesforceQueries: Send + Sync {
     /// Runs a SOQL query, following `nextRecordsUrl` (one call per 2,000 rows).
     async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
 
+    /// Like [`SalesforceQueries::query`] through `queryAll`: deleted and
+    /// merged-away records (Recycle Bin, `IsDeleted = true`) are included,
+    /// so that a merge loser's `MasterRecordId` can be read.
+    async fn query_all(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
+
     /// Counts rows with `SELECT COUNT() ...` (one call).
     async fn count(&self, soql: &str) -> Result<u64, CrmError>;
 

@@ -221,8 +221,9 @@ impl FakeSalesforce {
     }
 
     /// A registered answer when one matches, else the query evaluated over
-    /// the live records; an unsupported shape is `MALFORMED_QUERY`.
-    fn run_query(&self, soql_text: &str) -> Result<(soql::Query, Vec<SfRecord>), CrmError> {
+    /// the live records (deleted ones too for `all`, with `IsDeleted`); an
+    /// unsupported shape is `MALFORMED_QUERY`.
+    fn run_query(&self, soql_text: &str, all: bool) -> Result<(soql::Query, Vec<SfRecord>), CrmError> {
         let state = self.state();
         let query = soql::parse(soql_text).map_err(|reason| error(400, "MALFORMED_QUERY", reason))?;
         if let Some((_, rows)) = state.answers.iter().find(|(key, _)| soql_text.contains(key.as_str())) {
@@ -233,8 +234,20 @@ impl FakeSalesforce {
             .get(&query.object)
             .into_iter()
             .flat_map(|m| m.iter())
-            .filter(|(_, r)| r.deleted.is_none() && query.admits(&r.fields))
-            .map(|(id, r)| SfRecord { sobject: query.object.clone(), id: id.clone(), fields: query.project(&r.fields) })
+            .filter(|(_, r)| all || r.deleted.is_none())
+            .map(|(id, r)| {
+                let mut fields = r.fields.clone();
+                if all {
+                    fields.insert("IsDeleted".into(), Value::Bool(r.deleted.is_some()));
+                }
+                (id, fields)
+            })
+            .filter(|(_, fields)| query.admits(fields))
+            .map(|(id, fields)| SfRecord {
+                sobject: query.object.clone(),
+                id: id.clone(),
+                fields: query.project(&fields),
+            })
             .collect();
         if let Some(limit) = query.limit {
             rows.truncate(limit);
@@ -370,7 +383,14 @@ impl SalesforceRecords for FakeSalesforce {
 impl SalesforceQueries for FakeSalesforce {
     async fn query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
         self.log.enter("query")?;
-        let (_, rows) = self.run_query(soql)?;
+        let (_, rows) = self.run_query(soql, false)?;
+        self.log.charge(pages(rows.len(), QUERY_PAGE));
+        Ok(rows)
+    }
+
+    async fn query_all(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
+        self.log.enter("query_all")?;
+        let (_, rows) = self.run_query(soql, true)?;
         self.log.charge(pages(rows.len(), QUERY_PAGE));
         Ok(rows)
     }
@@ -378,7 +398,7 @@ impl SalesforceQueries for FakeSalesforce {
     async fn count(&self, soql: &str) -> Result<u64, CrmError> {
         self.log.enter("count")?;
         self.log.charge(1);
-        let (query, rows) = self.run_query(soql)?;
+        let (query, rows) = self.run_query(soql, false)?;
         if !query.count {
             return Err(error(400, "MALFORMED_QUERY", "count takes SELECT COUNT()"));
         }
@@ -387,7 +407,7 @@ impl SalesforceQueries for FakeSalesforce {
 
     async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError> {
         self.log.enter("bulk_query")?;
-        let (_, rows) = self.run_query(soql)?;
+        let (_, rows) = self.run_query(soql, false)?;
         // Create, poll, then one call per result page.
         self.log.charge(2 + pages(rows.len(), BULK_PAGE));
         Ok(rows)

@@ -6,7 +6,7 @@ use crate::testing::{TEST_CLIENT_SECRET, TestApp, signed_hubspot_request};
 use crate::usecases::webhook::{WebhookRequest, handle_hubspot_webhook, handle_salesforce_outbound};
 use crate::webhook::outbound::ACK;
 use crate::{Secret, WebhookSecrets};
-use crm_sync_domain::intent::Trigger;
+use crm_sync_domain::intent::{SyncIntent, Trigger};
 use std::time::Duration;
 
 fn events(body: &str, t: &TestApp) -> WebhookRequest {
@@ -90,12 +90,16 @@ async fn events_of_unknown_objects_or_ignored_kinds_are_acknowledged_without_int
 }
 
 #[tokio::test]
-async fn a_merge_event_queues_the_surviving_and_every_merged_company() {
+async fn a_merge_event_queues_the_surviving_company_carrying_every_merged_one() {
     let t = TestApp::new();
     let body = r#"[{"eventId": 3, "subscriptionType": "company.merge", "objectId": 10,
-                    "primaryObjectId": 10, "mergedObjectIds": [11, 12]}]"#;
+                    "primaryObjectId": 10, "mergedObjectIds": [11, 12]},
+                   {"eventId": 4, "subscriptionType": "company.propertyChange", "objectId": 10,
+                    "propertyName": "name", "propertyValue": "Acme"}]"#;
     assert_eq!(handle_hubspot_webhook(&t.app, events(body, &t)).await.status, 200);
-    assert_eq!(queued_keys(&t).await, vec!["hubspot:company:10", "hubspot:company:11", "hubspot:company:12"]);
+    let (intents, _) = drain_sync_queue(&t).await;
+    let keys: Vec<String> = intents.iter().map(SyncIntent::dedup_key).collect();
+    assert_eq!(keys, vec!["hubspot:company:10<11,12", "hubspot:company:10"], "the merge is not lost to the change");
 }
 
 #[tokio::test]

@@ -46,11 +46,12 @@ fn a_subscription_type_without_a_dot_names_its_whole_object_and_no_action() {
 }
 
 #[test]
-fn a_merge_with_a_new_object_id_concerns_the_new_record_and_the_merged_ones() {
+fn a_merge_with_a_new_object_id_concerns_the_new_record_which_carries_the_merged_ones() {
     let e = event(
-        r#"{"eventId":1,"subscriptionType":"contact.merge","objectId":5,"primaryObjectId":5,"newObjectId":20,"mergedObjectIds":[5,6]}"#,
+        r#"{"eventId":1,"subscriptionType":"contact.merge","objectId":5,"primaryObjectId":5,"newObjectId":20,"mergedObjectIds":[6,5]}"#,
     );
-    assert_eq!(e.record_ids(), vec![5, 6, 20]);
+    assert_eq!(e.record_ids(), vec![20]);
+    assert_eq!(e.merged_ids(), vec![5, 6], "the primary first");
 }
 
 #[test]

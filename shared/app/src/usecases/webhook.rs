@@ -164,10 +164,13 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
             continue;
         }
         let at = event.occurred_at.and_then(|ms| Utc.timestamp_millis_opt(ms).single()).unwrap_or(now);
+        // A merge's records merged away ride on the survivor's intent.
+        let merged: Vec<HubSpotId> =
+            event.merged_ids().iter().filter_map(|id| HubSpotId::parse(&id.to_string()).ok()).collect();
         for id in event.record_ids() {
             let Ok(id) = HubSpotId::parse(&id.to_string()) else { continue };
-            let intent = SyncIntent::hubspot(pair, id, Trigger::Webhook, at);
-            if seen.insert(intent.record_key()) {
+            let intent = SyncIntent::hubspot_merge(pair, id, merged.clone(), Trigger::Webhook, at);
+            if seen.insert(intent.dedup_key()) {
                 intents.push(intent);
             }
         }

@@ -77,16 +77,13 @@ impl HubspotEvent {
     }
 
     /// Every HubSpot record id this event concerns, sorted and without
-    /// repeats: for a merge the survivor and every merged record (their
-    /// links must move), for an association change the record it starts
-    /// from.
+    /// repeats: for a merge the survivor only (the records merged into it
+    /// are [`HubspotEvent::merged_ids`], carried by the survivor's intent),
+    /// for an association change the record it starts from.
     pub fn record_ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = Vec::new();
         match self.action() {
-            EventAction::Merged => {
-                ids.extend(self.new_object_id.or(self.primary_object_id).or(self.object_id));
-                ids.extend(self.merged_object_ids.iter().copied());
-            }
+            EventAction::Merged => ids.extend(self.survivor()),
             EventAction::AssociationChanged => {
                 ids.extend(self.from_object_id.or(self.object_id));
             }
@@ -96,6 +93,30 @@ impl HubspotEvent {
         ids.sort_unstable();
         ids.dedup();
         ids
+    }
+
+    /// The record a merge leaves: the new record when HubSpot made one,
+    /// else the primary.
+    fn survivor(&self) -> Option<u64> {
+        self.new_object_id.or(self.primary_object_id).or(self.object_id)
+    }
+
+    /// The records a merge event merged away, the primary first when it did
+    /// not survive (its link is the one the survivor inherits first), then
+    /// the others in the event's order, without repeats or the survivor.
+    /// Empty for any other event.
+    pub fn merged_ids(&self) -> Vec<u64> {
+        if self.action() != EventAction::Merged {
+            return Vec::new();
+        }
+        let survivor = self.survivor();
+        let mut merged: Vec<u64> = Vec::new();
+        for id in self.primary_object_id.into_iter().chain(self.merged_object_ids.iter().copied()) {
+            if Some(id) != survivor && !merged.contains(&id) {
+                merged.push(id);
+            }
+        }
+        merged
     }
 }
 
@@ -131,11 +152,12 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_concerns_the_survivor_and_every_merged_record() {
+    fn a_merge_concerns_the_survivor_which_carries_every_merged_record() {
         let body = br#"[{"eventId":1,"subscriptionType":"contact.merge","objectId":5,
             "primaryObjectId":5,"mergedObjectIds":[6,7],"newObjectId":5}]"#;
         let events = parse(body).unwrap();
-        assert_eq!(events[0].record_ids(), vec![5, 6, 7]);
+        assert_eq!(events[0].record_ids(), vec![5]);
+        assert_eq!(events[0].merged_ids(), vec![6, 7]);
     }
 
     #[test]

@@ -135,6 +135,13 @@ impl HubSpotState {
         Ok(id)
     }
 
+    /// Adds a contact to a static list or takes it out, as a person would
+    /// (list membership changes no record and fires no webhook).
+    pub fn set_list_membership(&self, list: u64, contact: u64, member: bool) -> Result<(), ApiError> {
+        let mut db = self.db();
+        if member { db.add_to_list(list, &[contact]).map(|_| ()) } else { db.remove_from_list(list, &[contact]) }
+    }
+
     /// Applies an edit as a person would, firing webhooks; returns the id
     /// of the record it made or changed.
     pub fn user_edit(&self, edit: UserEdit) -> Result<u64, ApiError> {

@@ -84,6 +84,9 @@ pub struct HubSpotOptions {
     /// contacts" setting: each new contact is associated with the company of
     /// its email domain, created (record source `CRM_SETTING`) if missing.
     pub auto_create_companies: bool,
+    /// Keep webhook events instead of sending them, until a test takes them
+    /// with [`HubSpotState::take_webhook_batches`] and delivers them itself.
+    pub webhook_hold: bool,
 }
 
 impl Default for HubSpotOptions {
@@ -108,6 +111,7 @@ impl Default for HubSpotOptions {
             webhook_duplicates: false,
             webhook_reorder: false,
             auto_create_companies: false,
+            webhook_hold: false,
         }
     }
 }
@@ -179,7 +183,8 @@ impl HubSpotState {
     /// Builds the state and seeds it. Call inside a tokio runtime when a
     /// webhook URL is set, so the sender can start.
     pub fn new(options: HubSpotOptions) -> Arc<Self> {
-        let webhooks = Mutex::new(options.webhook_url.as_deref().map(|url| Self::sender(&options, url)));
+        let target = options.webhook_url.clone().or_else(|| options.webhook_hold.then(String::new));
+        let webhooks = Mutex::new(target.as_deref().map(|url| Self::sender(&options, url)));
         let limiter = Limiter {
             per_10s: options.rate_limit_per_10s,
             daily: options.daily_limit,
@@ -212,6 +217,7 @@ impl HubSpotState {
             batch_window: options.webhook_batch_window,
             duplicate: options.webhook_duplicates,
             reorder: options.webhook_reorder,
+            hold: options.webhook_hold,
         })
     }
 
@@ -248,6 +254,12 @@ impl HubSpotState {
     /// A record's properties (live or archived).
     pub fn properties(&self, ty: ObjectType, id: u64) -> Option<std::collections::BTreeMap<String, String>> {
         self.db().get(ty, id).map(|r| r.props.clone())
+    }
+
+    /// The events kept since the last call (`webhook_hold`), as the
+    /// requests the sender would make: JSON arrays of at most 100 events.
+    pub fn take_webhook_batches(&self) -> Vec<Vec<serde_json::Value>> {
+        self.webhook_sender().map(|w| w.take_held()).unwrap_or_default()
     }
 
     /// Webhook deliveries attempted so far.

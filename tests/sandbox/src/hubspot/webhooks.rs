@@ -35,6 +35,8 @@ pub struct WebhookConfig {
     pub duplicate: bool,
     /// Reverse the events within each request (delivery order is not guaranteed).
     pub reorder: bool,
+    /// Keep the events for [`WebhookSender::take_held`] instead of sending them.
+    pub hold: bool,
 }
 
 /// Who made a change, as the events tell it.
@@ -110,6 +112,9 @@ impl WebhookSender {
             log: Mutex::new(Vec::new()),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default(),
         });
+        if sender.config.hold {
+            return sender;
+        }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(dispatch(Arc::downgrade(&sender)));
         } else {
@@ -137,6 +142,26 @@ impl WebhookSender {
         }
         drop(queue);
         self.notify.notify_one();
+    }
+
+    /// The queued events as requests (at most 100 events each), taken off
+    /// the queue: what a held sender would have sent.
+    pub fn take_held(&self) -> Vec<Vec<Value>> {
+        self.requests(std::mem::take(&mut *lock(&self.queue)))
+    }
+
+    /// Events as requests: at most 100 each, reversed when `reorder` is set.
+    fn requests(&self, events: Vec<Value>) -> Vec<Vec<Value>> {
+        events
+            .chunks(MAX_EVENTS_PER_REQUEST)
+            .map(|chunk| {
+                let mut chunk = chunk.to_vec();
+                if self.config.reorder {
+                    chunk.reverse();
+                }
+                chunk
+            })
+            .collect()
     }
 
     pub fn log(&self) -> Vec<DeliveryLog> {
@@ -200,11 +225,7 @@ async fn dispatch(sender: Weak<WebhookSender>) {
             tokio::time::sleep(s.config.batch_window).await;
         }
         let events: Vec<Value> = std::mem::take(&mut *lock(&s.queue));
-        for chunk in events.chunks(MAX_EVENTS_PER_REQUEST) {
-            let mut chunk = chunk.to_vec();
-            if s.config.reorder {
-                chunk.reverse();
-            }
+        for chunk in s.requests(events) {
             let weak = Arc::downgrade(&s);
             tokio::spawn(deliver(weak, chunk));
         }
@@ -266,6 +287,36 @@ mod tests {
             ),
             "AvKzGI4s/I8BIoaVzZc4wGbKj15lIphJ3Sj57IRcSjU="
         );
+    }
+
+    #[test]
+    fn a_held_sender_keeps_events_for_the_test_in_requests_of_at_most_a_hundred() {
+        let sender = WebhookSender::start(WebhookConfig {
+            target_url: String::new(),
+            client_secret: SECRET.into(),
+            app_id: 1,
+            portal_id: 2,
+            retry_base: Duration::from_millis(1),
+            max_attempts: 1,
+            batch_window: Duration::ZERO,
+            duplicate: false,
+            reorder: false,
+            hold: true,
+        });
+        let source = Source { change_source: "CRM_UI", source_id: String::new() };
+        let drafts: Vec<EventDraft> = (0..150)
+            .map(|n| {
+                let mut e = EventDraft::new();
+                e.insert("subscriptionType".into(), json!("contact.propertyChange"));
+                e.insert("objectId".into(), json!(n));
+                e
+            })
+            .collect();
+        sender.enqueue(drafts, &source);
+        let requests = sender.take_held();
+        assert_eq!(requests.iter().map(Vec::len).collect::<Vec<_>>(), vec![100, 50]);
+        assert_eq!(requests[0][0]["changeSource"], "CRM_UI");
+        assert!(sender.take_held().is_empty() && sender.log().is_empty(), "taken once, never sent");
     }
 
     #[test]

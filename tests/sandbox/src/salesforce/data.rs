@@ -176,6 +176,10 @@ pub struct WriteEvent {
     /// The `client=` part of `Sforce-Call-Options`, if the writer sent one.
     pub client: Option<String>,
     pub at: i64,
+    /// Fields whose stored value this write changed (set on a create).
+    pub changed: Vec<String>,
+    /// The changed fields it left blank (a clear).
+    pub cleared: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -550,8 +554,13 @@ impl Org {
         for (f, v) in values {
             record.set(f, v);
         }
+        let changed =
+            record.fields.iter().map(|(f, _)| self.objects[object].fields[usize::from(*f)].name.to_owned()).collect();
         self.put(object, record);
         self.log(object, id, Op::Create, actor, client, now, notify);
+        if let Some(write) = self.writes.last_mut() {
+            write.changed = changed;
+        }
         Ok(id)
     }
 
@@ -583,6 +592,8 @@ impl Org {
             actor,
             client: client.map(str::to_owned),
             at,
+            changed: Vec::new(),
+            cleared: Vec::new(),
         });
         if notify && op != Op::Delete && self.objects[object].outbound {
             self.outbound.push((object, id));
@@ -606,7 +617,15 @@ impl Org {
         let values = self.parse_fields(object, body)?;
         let now = self.stamp();
         let mut record = record;
+        let (mut changed, mut cleared) = (Vec::new(), Vec::new());
         for (f, v) in values {
+            if record.stored(f) != &v {
+                let name = self.objects[object].fields[f].name.to_owned();
+                if v.is_null() {
+                    cleared.push(name.clone());
+                }
+                changed.push(name);
+            }
             record.set(f, v);
         }
         record.modified = now;
@@ -615,6 +634,10 @@ impl Org {
         let rid = record.id;
         self.put(object, record);
         self.log(object, rid, Op::Update, actor, client, now, true);
+        if let Some(write) = self.writes.last_mut() {
+            write.changed = changed;
+            write.cleared = cleared;
+        }
         Ok(rid)
     }
 

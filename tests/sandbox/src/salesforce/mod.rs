@@ -54,6 +54,10 @@ pub struct SalesforceOptions {
     pub jwt_public_key_pem: String,
     /// Where outbound messages (SOAP) go; none are sent when unset.
     pub outbound_url: Option<String>,
+    /// Keep outbound messages instead of sending them, until a test takes
+    /// them with [`SalesforceState::take_outbound_messages`] and delivers
+    /// them itself (deterministic delivery: dropped, repeated, reordered).
+    pub outbound_hold: bool,
     /// First retry delay of an unacknowledged outbound message (doubles, up to 30 s).
     pub outbound_retry: Duration,
     /// Attempts before an outbound message is dropped.
@@ -81,6 +85,7 @@ impl Default for SalesforceOptions {
             username: DEFAULT_USERNAME.into(),
             jwt_public_key_pem: DEFAULT_JWT_PUBLIC_KEY_PEM.into(),
             outbound_url: None,
+            outbound_hold: false,
             outbound_retry: Duration::from_millis(200),
             outbound_max_attempts: 20,
             bulk_polls_to_complete: 2,
@@ -116,6 +121,8 @@ pub struct SalesforceState {
     pub(crate) jobs: Mutex<HashMap<String, bulk::Job>>,
     pub(crate) counter: AtomicU64,
     outbound_tx: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(usize, ids::SfId)>>>,
+    /// Notifications kept by `outbound_hold`.
+    outbound_held: Mutex<Vec<(usize, ids::SfId)>>,
     pub outbound_stats: OutboundStats,
 }
 
@@ -138,6 +145,7 @@ impl SalesforceState {
             jobs: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(1),
             outbound_tx: Mutex::new(None),
+            outbound_held: Mutex::new(Vec::new()),
             outbound_stats: OutboundStats::default(),
         })
     }
@@ -163,6 +171,10 @@ impl SalesforceState {
     /// Hands queued outbound notifications to the sender task.
     pub(crate) fn flush_outbound(&self, org: &mut Org) {
         let pending = std::mem::take(&mut org.outbound);
+        if self.options.outbound_hold {
+            lock(&self.outbound_held).extend(pending);
+            return;
+        }
         if let Some(tx) = lock(&self.outbound_tx).as_ref() {
             for item in pending {
                 let _ = tx.send(item);
@@ -172,6 +184,18 @@ impl SalesforceState {
 
     pub(crate) fn next_number(&self) -> u64 {
         self.counter.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// The outbound messages kept since the last call (`outbound_hold`), as
+    /// the SOAP bodies the sender would POST now: grouped per object, at most
+    /// 100 notifications each, with the records' latest values.
+    pub fn take_outbound_messages(&self) -> Vec<String> {
+        let held = std::mem::take(&mut *lock(&self.outbound_held));
+        let org = self.org_read();
+        outbound::messages(self, &held)
+            .into_iter()
+            .map(|(object, records)| outbound::envelope(&org, object, &records, &self.base_url()))
+            .collect()
     }
 
     /// Stops the outbound sender.

@@ -65,18 +65,28 @@ pub async fn run(state: Arc<SalesforceState>, mut rx: UnboundedReceiver<(usize, 
                 Err(_) => break,
             }
         }
-        let mut objects: Vec<usize> = batch.iter().map(|(o, _)| *o).collect();
-        objects.sort_unstable();
-        objects.dedup();
-        for object in objects {
-            let ids: Vec<SfId> = batch.iter().filter(|(o, _)| *o == object).map(|(_, id)| *id).collect();
-            for chunk in ids.chunks(MAX_PER_MESSAGE) {
-                let records: Vec<(String, SfId)> =
-                    chunk.iter().map(|id| (SfId::generate("04l", state.next_number()).to_string(), *id)).collect();
-                deliver(&state, &http, &url, object, &records).await;
-            }
+        for (object, records) in messages(&state, &batch) {
+            deliver(&state, &http, &url, object, &records).await;
         }
     }
+}
+
+/// Queued notifications as messages: one object per message, at most
+/// [`MAX_PER_MESSAGE`] notifications each, every notification with its own id.
+pub fn messages(state: &SalesforceState, batch: &[(usize, SfId)]) -> Vec<(usize, Vec<(String, SfId)>)> {
+    let mut objects: Vec<usize> = batch.iter().map(|(o, _)| *o).collect();
+    objects.sort_unstable();
+    objects.dedup();
+    let mut out = Vec::new();
+    for object in objects {
+        let ids: Vec<SfId> = batch.iter().filter(|(o, _)| *o == object).map(|(_, id)| *id).collect();
+        for chunk in ids.chunks(MAX_PER_MESSAGE) {
+            let records: Vec<(String, SfId)> =
+                chunk.iter().map(|id| (SfId::generate("04l", state.next_number()).to_string(), *id)).collect();
+            out.push((object, records));
+        }
+    }
+    out
 }
 
 async fn deliver(

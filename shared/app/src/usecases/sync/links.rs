@@ -7,12 +7,15 @@
 //! both create. A stored link resolves the record's open sync-health error,
 //! whether it was filed by the record's HubSpot id or by its Salesforce id
 //! (see `health_keys`).
+//!
+//! It also owns moving a link to other records ([`relink`]): a converted
+//! Lead's link to its Contact, a merged-away record's link to the survivor.
 
 use super::write::PendingWrite;
 use super::{PairSync, RACE_RETRY, RecordResult, health_keys};
 use crate::codec::{LIFECYCLE_KEY, encode_link_state};
 use crm_sync_domain::SfObject;
-use crm_sync_store::{Link, LinkCondition, LinkWrite};
+use crm_sync_store::{Link, LinkCondition, LinkStore, LinkWrite, StoreError, StoreResult};
 use std::collections::BTreeMap;
 use tracing::{debug, warn};
 
@@ -88,4 +91,18 @@ impl PairSync<'_> {
             }
         }
     }
+}
+
+/// Moves a link: `from` (as read) is replaced by `to`, which names other
+/// records on one side or both and carries its own fingerprints. The ids of
+/// a link never change in place, so this is a delete at the version read
+/// followed by a create that must not find either id linked; losing either
+/// condition to another worker is `ConditionFailed`, and the caller reads
+/// again. Returns the new link as stored.
+pub(crate) async fn relink(store: &dyn LinkStore, from: &Link, to: Link) -> StoreResult<Link> {
+    if !store.delete_link(from.pair, &from.salesforce_id, from.version).await? {
+        return Err(StoreError::condition(format!("the link of {} is gone", from.salesforce_id)));
+    }
+    let version = store.put_link(&to, LinkCondition::MustNotExist).await?;
+    Ok(Link { version, ..to })
 }

@@ -9,8 +9,13 @@
 //! 1. [`units`]: one unit per record, joined through the stored links (read
 //!    for the whole batch in one store call).
 //! 2. [`read`]: both sides read by id, batched.
+//!    - [`moves`]: links that move with their records: a converted Lead's
+//!      to its Contact, a merged-away record's to the survivor (or dropped
+//!      and reported when the survivor has its own).
 //! 3. [`matching`]: the other side of records with no link; then
-//!    [`company_matching`]: companies still unmatched, by their contacts.
+//!    [`company_matching`]: companies still unmatched, by their contacts;
+//!    two units that found each other (a contact and a lead named in one
+//!    batch) become one.
 //! 4. [`special`]: what the special fields need from outside the records
 //!    (company creation, campaigns, owners, segment membership, deal
 //!    accounts), read before planning; associations and lifecycle stages
@@ -35,6 +40,7 @@
 mod company_matching;
 mod links;
 mod matching;
+mod moves;
 mod read;
 pub(crate) mod special;
 mod units;
@@ -187,7 +193,7 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
     let mut seen = BTreeSet::new();
     for (_, intents) in &per_message {
         for intent in intents {
-            if seen.insert(intent.record_key()) {
+            if seen.insert(intent.dedup_key()) {
                 by_pair.entry(intent.pair()).or_default().push(intent.clone());
             }
         }
@@ -260,6 +266,9 @@ struct Unit {
     hs: Option<HsRecord>,
     /// The side the first intent came from had no record (deleted).
     origin_missing: bool,
+    /// HubSpot records merged into this unit's HubSpot record (the intent
+    /// of a HubSpot merge): their links move or go (stage [`moves`]).
+    merged: Vec<String>,
     /// Set once the unit is finished (see [`RecordResult`]).
     result: Option<RecordResult>,
 }
@@ -315,6 +324,7 @@ impl<'a> PairSync<'a> {
             return intents.iter().map(|_| RecordResult::Retry(RACE_RETRY)).collect();
         }
         self.read().await;
+        self.follow_moves().await;
         self.match_unlinked().await;
         self.match_companies_by_contacts().await;
         self.join_matched();

@@ -11,6 +11,7 @@
 //! number of calls per record must not grow with the batch (the cost tests
 //! hold it to a few calls per hundred records).
 
+use super::moves::CONVERTED_CONTACT_FIELD;
 use super::{HsRecord, PairSync, SfRecord};
 use crate::codec::HUBSPOT_SALESFORCE_ID_PROPERTY;
 use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH};
@@ -54,8 +55,9 @@ impl PairSync<'_> {
     }
 
     /// The Salesforce fields a read of `object` asks for: every mapped field
-    /// of the object, the dates, and what matching looks at (email, created
-    /// date, conversion, the Opportunity's account).
+    /// of the object, the dates, and what matching and moved links look at
+    /// (email, created date, conversion and the Contact a Lead became, the
+    /// Opportunity's account).
     pub(super) fn salesforce_fields(&self, object: SfObject) -> Vec<String> {
         let mut fields: BTreeSet<String> =
             self.app.config().mappings_for(object).map(|m| m.salesforce_field.clone()).collect();
@@ -68,6 +70,7 @@ impl PairSync<'_> {
         }
         if object == SfObject::Lead {
             fields.insert("IsConverted".into());
+            fields.insert(CONVERTED_CONTACT_FIELD.into());
         }
         if object == SfObject::Opportunity {
             fields.insert("AccountId".into());
@@ -77,11 +80,40 @@ impl PairSync<'_> {
 
     /// Reads every known id on both sides, batched.
     pub(super) async fn read(&mut self) {
-        // HubSpot by id.
+        let all: Vec<usize> = (0..self.units.len()).collect();
+        self.read_units(&all).await;
+    }
+
+    /// Reads both sides of these units by their known ids, batched, and
+    /// marks the units whose record is gone.
+    pub(super) async fn read_units(&mut self, units: &[usize]) {
+        let hs_units: Vec<usize> = units.iter().copied().filter(|&u| self.units[u].hs_id.is_some()).collect();
+        self.read_hubspot(&hs_units).await;
+        // Salesforce by id, per object.
+        let mut by_object: BTreeMap<SfObject, Vec<usize>> = BTreeMap::new();
+        for &u in units {
+            let unit = &self.units[u];
+            if let (Some(object), Some(_)) = (unit.sf_object, &unit.sf_id) {
+                by_object.entry(object).or_default().push(u);
+            }
+        }
+        for (object, units) in by_object {
+            self.read_salesforce(object, &units).await;
+        }
+        for &u in units {
+            let unit = &mut self.units[u];
+            let sf_missing = unit.sf_id.is_some() && unit.sf.is_none();
+            let hs_missing = unit.hs_id.is_some() && unit.hs.is_none();
+            unit.origin_missing = unit.result.is_none() && (sf_missing || hs_missing);
+        }
+    }
+
+    /// Reads the HubSpot records behind these units' ids, 100 per call,
+    /// into each unit's `hs` (left `None` when the record is gone).
+    async fn read_hubspot(&mut self, units: &[usize]) {
         let hs_object = self.pair.hubspot_object_type();
         let props = self.hubspot_properties();
-        let hs_units: Vec<usize> = (0..self.units.len()).filter(|&u| self.units[u].hs_id.is_some()).collect();
-        for chunk in hs_units.chunks(HUBSPOT_BATCH) {
+        for chunk in units.chunks(HUBSPOT_BATCH) {
             let ids: Vec<String> = chunk.iter().filter_map(|&u| self.units[u].hs_id.clone()).collect();
             match self.app.hubspot().batch_read(hs_object, &ids, None, &props).await {
                 Ok(records) => {
@@ -93,21 +125,6 @@ impl PairSync<'_> {
                 }
                 Err(error) => self.fail_units(chunk, &error),
             }
-        }
-        // Salesforce by id, per object.
-        let mut by_object: BTreeMap<SfObject, Vec<usize>> = BTreeMap::new();
-        for (u, unit) in self.units.iter().enumerate() {
-            if let (Some(object), Some(_)) = (unit.sf_object, &unit.sf_id) {
-                by_object.entry(object).or_default().push(u);
-            }
-        }
-        for (object, units) in by_object {
-            self.read_salesforce(object, &units).await;
-        }
-        for unit in &mut self.units {
-            let sf_missing = unit.sf_id.is_some() && unit.sf.is_none();
-            let hs_missing = unit.hs_id.is_some() && unit.hs.is_none();
-            unit.origin_missing = unit.result.is_none() && (sf_missing || hs_missing);
         }
     }
 

@@ -134,9 +134,11 @@ impl PairSync<'_> {
                 }
                 RecordId::HubSpot(id) => {
                     let id = id.as_str().to_owned();
+                    let merged = intent.merged().iter().map(|m| m.as_str().to_owned());
                     if let Some(&u) = by_hs.get(&id) {
                         self.units[u].intent_keys.push(key);
                         self.units[u].forced |= forced;
+                        self.units[u].merged.extend(merged);
                         continue;
                     }
                     let link = links.by_hubspot(&id).cloned();
@@ -145,12 +147,14 @@ impl PairSync<'_> {
                     {
                         self.units[u].intent_keys.push(key);
                         self.units[u].forced |= forced;
+                        self.units[u].merged.extend(merged);
                         by_hs.insert(id, u);
                         continue;
                     }
                     let unit = Unit {
                         intent_keys: vec![key],
                         forced,
+                        merged: merged.collect(),
                         sf_id: link.as_ref().map(|l| l.salesforce_id.clone()),
                         sf_object: link.as_ref().and_then(|l| SfObject::parse(&l.salesforce_object)),
                         hs_id: Some(id.clone()),

@@ -154,8 +154,9 @@ impl PairSync<'_> {
         let mut queue = WriteQueue::default();
         for (u, plan) in plans {
             if plan.action == PlannedAction::LinkGone {
-                // Deleted (or merged away) on its own side: the link goes,
-                // the other side's record stays (deletions do not travel).
+                // Deleted on its own side: the link goes, the other side's
+                // record stays (deletions do not travel). Merges and
+                // conversions were followed before (stage `moves`).
                 if let Some(link) = &self.units[u].link
                     && let Err(error) = self.app.store().delete_link(self.pair, &link.salesforce_id, link.version).await
                 {
@@ -233,13 +234,13 @@ impl PairSync<'_> {
                 let records: Vec<(String, Map<String, Value>)> =
                     chunk.iter().map(|(_, id, f)| (id.clone(), f.clone())).collect();
                 let result = self.app.salesforce().update(object.api_name(), &records).await;
-                self.settle(
-                    chunk.iter().map(|(u, _, _)| *u).collect(),
-                    result,
-                    System::Salesforce,
-                    &format!("salesforce:{object}"),
-                )
-                .await;
+                let units: Vec<usize> = chunk.iter().map(|(u, _, _)| *u).collect();
+                let (units, result) = if object == SfObject::Lead {
+                    self.hold_converted_leads(units, result).await
+                } else {
+                    (units, result)
+                };
+                self.settle(units, result, System::Salesforce, &format!("salesforce:{object}")).await;
             }
         }
         for (object, items) in std::mem::take(&mut queue.sf_creates) {

@@ -1,0 +1,321 @@
+//! The oracle: what every modelled field must hold on each side, written
+//! again from SPEC sections 1-4 and 6-8 without the domain's rule functions.
+//!
+//! It follows the people of one sequence (one group per email: at most one
+//! HubSpot contact and one Salesforce Lead or Contact) and is told what the
+//! users did and which groups a step synced. For every sync it applies the
+//! rules to what both sides hold and what the link remembers, and it counts
+//! the writes each field needed, which bound the writes the sync may make.
+//!
+//! Reading of SPEC used here (and documented in docs/model-test.md):
+//! - A link remembers, per field, what both sides held right after the sync
+//!   that wrote (or compared) it; a field never written (before the first
+//!   sync) gets the first-sync rules.
+//! - "Most recent change" compares the records' modification times as the
+//!   CRMs report them (Salesforce keeps no per-field times): Salesforce moves
+//!   its time on every save, HubSpot only when a value changed.
+//! - A first sync, a resync or an import applies the rules in full: a value
+//!   fills a blank, Salesforce wins where the rule prefers it, a two-way
+//!   conflict goes to the newer record, and a blank Salesforce value does not
+//!   clear HubSpot.
+
+use std::collections::BTreeMap;
+
+/// A normalised value: `None` is blank. The opt-out is `Some("true")` when
+/// opted out and `None` when not.
+pub type Val = Option<String>;
+
+/// The modelled fields, one per sync rule plus the opt-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    /// Prefer Salesforce unless blank (the default rule).
+    FirstName,
+    /// Two-way (the example settings' Title).
+    Title,
+    /// Always use Salesforce.
+    Phone,
+    /// Don't sync.
+    Fax,
+    /// Email opt-out (SPEC section 4).
+    OptOut,
+}
+
+impl Field {
+    pub const ALL: [Field; 5] = [Field::FirstName, Field::Title, Field::Phone, Field::Fax, Field::OptOut];
+    /// The fields a user edits as text.
+    pub const TEXT: [Field; 4] = [Field::FirstName, Field::Title, Field::Phone, Field::Fax];
+
+    pub fn hubspot(self) -> &'static str {
+        match self {
+            Field::FirstName => "firstname",
+            Field::Title => "jobtitle",
+            Field::Phone => "phone",
+            Field::Fax => "fax",
+            Field::OptOut => "hs_email_optout",
+        }
+    }
+
+    pub fn salesforce(self) -> &'static str {
+        match self {
+            Field::FirstName => "FirstName",
+            Field::Title => "Title",
+            Field::Phone => "Phone",
+            Field::Fax => "Fax",
+            Field::OptOut => "HasOptedOutOfEmail",
+        }
+    }
+
+    /// Values a user picks from: few, so that edits collide.
+    pub fn values(self) -> &'static [&'static str] {
+        match self {
+            Field::FirstName => &["Ada", "Grace", "Alan"],
+            Field::Title => &["CEO", "CTO", "Rear Admiral"],
+            Field::Phone => &["+1 555 0100", "+1 555 0199"],
+            Field::Fax => &["+1 555 0300", "+1 555 0301"],
+            Field::OptOut => &["true"],
+        }
+    }
+}
+
+/// Which system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Sys {
+    HubSpot,
+    Salesforce,
+}
+
+/// How a sync applies the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A webhook, an outbound message or the sweep.
+    Live,
+    /// A manual resync (SPEC section 8): the rules in full.
+    Forced,
+}
+
+/// One record as the oracle expects it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Side {
+    pub values: BTreeMap<Field, Val>,
+    /// Logical time of the record's last modification.
+    pub modified: u64,
+}
+
+impl Side {
+    pub fn get(&self, f: Field) -> Val {
+        self.values.get(&f).cloned().flatten()
+    }
+}
+
+/// One person: the records sharing an email, and what their link remembers.
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    pub hubspot: Option<Side>,
+    pub in_segment: bool,
+    pub salesforce: Option<Side>,
+    /// `None` until linked; per field, both sides' values after the last sync
+    /// that wrote or compared it (`None`: never written).
+    pub link: Option<BTreeMap<Field, Option<(Val, Val)>>>,
+}
+
+/// Writes the oracle expects per (system, group, field): all, and clears.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needed {
+    pub writes: u32,
+    pub clears: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Oracle {
+    pub groups: Vec<Group>,
+    /// Whether an inclusion segment is configured.
+    pub segment: bool,
+    pub needed: BTreeMap<(Sys, usize, Field), Needed>,
+    clock: u64,
+}
+
+/// Which way one field travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Write {
+    None,
+    ToHubSpot(Val),
+    ToSalesforce(Val),
+}
+
+/// The rule of one field under SPEC section 3 (and 4 for the opt-out).
+/// `memory` is what the link remembers; `full` applies the rule in full.
+fn rule(f: Field, sf: &Val, hs: &Val, memory: Option<&(Val, Val)>, full: bool, sf_newer: bool) -> Write {
+    if f == Field::Fax || sf == hs {
+        return Write::None;
+    }
+    let sf_changed = memory.is_none_or(|(m, _)| m != sf);
+    let hs_changed = memory.is_none_or(|(_, m)| m != hs);
+    if f == Field::OptOut {
+        // Opting out is an act: only from the side where it happened since
+        // the last sync, never before the first one, never an opt-in.
+        if memory.is_none() {
+            return Write::None;
+        }
+        return match (sf.is_some(), hs.is_some()) {
+            (true, false) if sf_changed => Write::ToHubSpot(sf.clone()),
+            (false, true) if hs_changed => Write::ToSalesforce(hs.clone()),
+            _ => Write::None,
+        };
+    }
+    if !full && !sf_changed && !hs_changed {
+        return Write::None;
+    }
+    match f {
+        Field::FirstName => match (sf, hs) {
+            (Some(_), _) => Write::ToHubSpot(sf.clone()),
+            // Cleared in Salesforce: the clear travels, unless HubSpot
+            // changed after it (then Salesforce is blank and takes HubSpot's).
+            (None, _) if !full && sf_changed && (!hs_changed || sf_newer) => Write::ToHubSpot(None),
+            (None, _) => Write::ToSalesforce(hs.clone()),
+        },
+        Field::Phone => match sf {
+            Some(_) => Write::ToHubSpot(sf.clone()),
+            None if full => Write::None,
+            None => Write::ToHubSpot(None),
+        },
+        _ => {
+            let newer = if sf_newer { Write::ToHubSpot(sf.clone()) } else { Write::ToSalesforce(hs.clone()) };
+            if full {
+                return match (sf, hs) {
+                    (None, _) => Write::ToSalesforce(hs.clone()),
+                    (_, None) => Write::ToHubSpot(sf.clone()),
+                    _ => newer,
+                };
+            }
+            match (sf_changed, hs_changed) {
+                (true, false) => Write::ToHubSpot(sf.clone()),
+                (false, true) => Write::ToSalesforce(hs.clone()),
+                _ => newer,
+            }
+        }
+    }
+}
+
+impl Oracle {
+    pub fn new(people: usize, segment: bool) -> Self {
+        Oracle { groups: vec![Group::default(); people], segment, needed: BTreeMap::new(), clock: 0 }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// A user made a record (values blank unless given).
+    pub fn created(&mut self, sys: Sys, g: usize, values: &BTreeMap<Field, Val>, in_segment: bool) {
+        let side = Side { values: values.clone(), modified: self.tick() };
+        let group = &mut self.groups[g];
+        match sys {
+            Sys::HubSpot => {
+                group.hubspot = Some(side);
+                group.in_segment = in_segment;
+            }
+            Sys::Salesforce => group.salesforce = Some(side),
+        }
+    }
+
+    /// A user set a field. Salesforce moves its modification time on every
+    /// save; HubSpot only when the value changed.
+    pub fn edited(&mut self, sys: Sys, g: usize, f: Field, value: Val) {
+        let now = self.tick();
+        let group = &mut self.groups[g];
+        let side = match sys {
+            Sys::HubSpot => group.hubspot.as_mut(),
+            Sys::Salesforce => group.salesforce.as_mut(),
+        };
+        let Some(side) = side else { return };
+        if sys == Sys::Salesforce || side.get(f) != value {
+            side.modified = now;
+        }
+        side.values.insert(f, value);
+    }
+
+    pub fn segment(&mut self, g: usize, member: bool) {
+        self.groups[g].in_segment = member;
+    }
+
+    fn count(&mut self, sys: Sys, g: usize, f: Field, old: &Val, new: &Val) {
+        if old == new {
+            return;
+        }
+        let n = self.needed.entry((sys, g, f)).or_default();
+        n.writes += 1;
+        if new.is_none() {
+            n.clears += 1;
+        }
+    }
+
+    /// One sync of a group, from whichever side it was triggered.
+    pub fn sync(&mut self, g: usize, mode: Mode) {
+        let group = self.groups[g].clone();
+        // SPEC section 2: an existing HubSpot contact outside the segment
+        // gets no updates in either direction.
+        if self.segment && group.hubspot.is_some() && !group.in_segment {
+            return;
+        }
+        if group.hubspot.is_none() && group.salesforce.is_none() {
+            return;
+        }
+        let (mut sf, mut hs) =
+            (group.salesforce.clone().unwrap_or_default(), group.hubspot.clone().unwrap_or_default());
+        let sf_newer = sf.modified > hs.modified;
+        let mut memory = BTreeMap::new();
+        let mut wrote = (false, false);
+        for f in Field::ALL {
+            let last = group.link.as_ref().and_then(|l| l.get(&f).cloned().flatten());
+            let full = mode == Mode::Forced || last.is_none();
+            let (s, h) = (sf.get(f), hs.get(f));
+            match rule(f, &s, &h, last.as_ref(), full, sf_newer) {
+                Write::None => {}
+                Write::ToHubSpot(v) => {
+                    self.count(Sys::HubSpot, g, f, &h, &v);
+                    hs.values.insert(f, v);
+                    wrote.1 = true;
+                }
+                Write::ToSalesforce(v) => {
+                    self.count(Sys::Salesforce, g, f, &s, &v);
+                    sf.values.insert(f, v);
+                    wrote.0 = true;
+                }
+            }
+            if f != Field::Fax {
+                memory.insert(f, Some((sf.get(f), hs.get(f))));
+            }
+        }
+        let created = (group.salesforce.is_none(), group.hubspot.is_none());
+        if wrote.0 || created.0 {
+            sf.modified = self.tick();
+        }
+        if wrote.1 || created.1 {
+            hs.modified = self.tick();
+        }
+        let group = &mut self.groups[g];
+        group.salesforce = Some(sf);
+        group.hubspot = Some(hs);
+        group.link = Some(memory);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_salesforce_clear_travels_but_a_first_sync_fills_blanks() {
+        let v = |s: &str| Some(s.to_owned());
+        let memory = (v("Ada"), v("Ada"));
+        assert_eq!(rule(Field::FirstName, &None, &v("Ada"), Some(&memory), false, true), Write::ToHubSpot(None));
+        assert_eq!(rule(Field::FirstName, &None, &v("Ada"), None, true, true), Write::ToSalesforce(v("Ada")));
+        assert_eq!(rule(Field::Phone, &None, &v("1"), None, true, false), Write::None);
+        assert_eq!(rule(Field::OptOut, &v("true"), &None, None, true, true), Write::None);
+        assert_eq!(
+            rule(Field::Title, &v("a"), &v("b"), Some(&(v("c"), v("c"))), false, false),
+            Write::ToSalesforce(v("b"))
+        );
+    }
+}

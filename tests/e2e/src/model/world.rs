@@ -1,0 +1,487 @@
+//! The world the model runs in: the sandbox's two CRMs and the App over the
+//! embedded store, with every webhook delivery and outbound message held by
+//! the sandbox and delivered by the sequence itself.
+
+use super::actions::Action;
+use super::oracle::{Field, Sys, Val};
+use crate::{Harness, HarnessOptions};
+use anyhow::{Context, bail};
+use crm_sandbox::hubspot::{ObjectType, UserEdit};
+use crm_sandbox::salesforce::data::{Actor, Op};
+use crm_sync_app::local::LocalOptions;
+use crm_sync_app::{AppSettings, RecordRef, WebhookRequest, handle_hubspot_webhook, handle_salesforce_outbound};
+use crm_sync_domain::{ObjectPair, SfObject, SyncConfig};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// The segment list's id (the first list the sandbox makes).
+pub const SEGMENT_LIST: u64 = 1;
+
+/// The settings of every sequence: the example's inclusion segment as a
+/// HubSpot list and Title two-way, plus one mapping per remaining rule.
+pub const CONFIG: &str = "version: 1
+inclusion_segment:
+  hubspot_list: \"1\"
+mappings:
+  contact:
+    - hubspot: jobtitle
+      salesforce: Title
+      rule: two_way
+    - hubspot: phone
+      salesforce: Phone
+      rule: always_use_salesforce
+    - hubspot: fax
+      salesforce: Fax
+      rule: dont_sync
+";
+
+pub fn email(person: usize) -> String {
+    format!("person{person}@example.com")
+}
+
+fn person_of(email: &str) -> Option<usize> {
+    email.strip_prefix("person")?.strip_suffix("@example.com")?.parse().ok()
+}
+
+/// A held delivery, and the people whose records it names.
+#[derive(Debug, Clone)]
+enum Delivery {
+    HubSpot { body: String, people: BTreeSet<usize> },
+    Salesforce { body: String, people: BTreeSet<usize> },
+}
+
+impl Delivery {
+    fn people(&self) -> &BTreeSet<usize> {
+        match self {
+            Delivery::HubSpot { people, .. } | Delivery::Salesforce { people, .. } => people,
+        }
+    }
+}
+
+/// A record's modelled fields.
+pub type Values = BTreeMap<Field, Val>;
+
+/// A write the sync made to one modelled field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Written {
+    pub sys: Sys,
+    pub person: usize,
+    pub field: Field,
+    pub cleared: bool,
+}
+
+pub struct World {
+    pub h: Harness,
+    hubspot: BTreeMap<usize, u64>,
+    salesforce: BTreeMap<usize, (SfObject, String)>,
+    pending: Vec<Delivery>,
+    /// Every write the integration made to a modelled field, in order.
+    pub written: Vec<Written>,
+    sf_writes_seen: usize,
+}
+
+/// Milliseconds of wall time; the sandboxes stamp records with it.
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Waits for the next millisecond, so that no two changes on different
+/// sides share a modification time (a tie is decided for Salesforce).
+async fn next_ms() {
+    let start = now_ms();
+    while now_ms() <= start {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn props(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, Value> {
+    pairs.into_iter().collect()
+}
+
+impl World {
+    pub async fn start() -> anyhow::Result<World> {
+        let mut options = HarnessOptions {
+            config: SyncConfig::from_yaml_str(CONFIG)?,
+            webhooks: false,
+            // The sweep's window reaches back over the whole sequence.
+            settings: AppSettings { sweep_overlap: Duration::from_secs(4 * 3600), ..AppSettings::default() },
+            local: LocalOptions {
+                batch_messages: 50,
+                idle_timeout: Duration::from_secs(20),
+                ..LocalOptions::default()
+            },
+            ..HarnessOptions::default()
+        };
+        options.sandbox.hubspot.webhook_hold = true;
+        options.sandbox.salesforce.outbound_hold = true;
+        let h = Harness::start(options).await?;
+        // Salesforce's replication API lists whole minutes up to the window's
+        // end: with the app's clock two minutes ahead of the sandboxes' wall
+        // time, a sweep lists every change made so far.
+        h.later(Duration::from_secs(120));
+        h.sandbox.hubspot().create_list("Synced with Salesforce", &[]).map_err(api)?;
+        Ok(World {
+            h,
+            hubspot: BTreeMap::new(),
+            salesforce: BTreeMap::new(),
+            pending: Vec::new(),
+            written: Vec::new(),
+            sf_writes_seen: 0,
+        })
+    }
+
+    pub fn hubspot_id(&self, person: usize) -> Option<u64> {
+        self.hubspot.get(&person).copied()
+    }
+
+    pub fn salesforce_id(&self, person: usize) -> Option<&(SfObject, String)> {
+        self.salesforce.get(&person)
+    }
+
+    /// Applies one action. Returns the people it synced (for a delivery,
+    /// sweep or resync), or `None` when the action does not apply to this
+    /// world (a shrunk sequence may edit a record it no longer creates).
+    pub async fn apply(&mut self, action: &Action) -> anyhow::Result<Option<BTreeSet<usize>>> {
+        let synced = match action {
+            Action::CreateHubSpot { person, values, in_segment } => {
+                if self.hubspot.contains_key(person) {
+                    return Ok(None);
+                }
+                next_ms().await;
+                let mut p = props([
+                    ("email".to_owned(), json!(email(*person))),
+                    ("lastname".to_owned(), json!(format!("Person{person}"))),
+                ]);
+                for (f, v) in values {
+                    p.insert(f.hubspot().to_owned(), json!(v.clone().unwrap_or_default()));
+                }
+                let id = self
+                    .h
+                    .sandbox
+                    .hubspot()
+                    .user_edit(UserEdit::Create { object: ObjectType::Contacts, properties: p })
+                    .map_err(|e| anyhow::anyhow!("create contact: {e:?}"))?;
+                if *in_segment {
+                    self.h.sandbox.hubspot().set_list_membership(SEGMENT_LIST, id, true).map_err(api)?;
+                }
+                self.hubspot.insert(*person, id);
+                next_ms().await;
+                BTreeSet::new()
+            }
+            Action::CreateSalesforce { person, contact, values } => {
+                if self.salesforce.contains_key(person) {
+                    return Ok(None);
+                }
+                next_ms().await;
+                let object = if *contact { SfObject::Contact } else { SfObject::Lead };
+                let mut fields = json!({"Email": email(*person), "LastName": format!("Person{person}")});
+                if !*contact {
+                    fields["Company"] = json!("Acme");
+                }
+                for (f, v) in values {
+                    fields[f.salesforce()] = v.clone().map_or(Value::Null, Value::String);
+                }
+                let id = self.h.sandbox.salesforce().create_as_user(object.api_name(), fields).map_err(sf)?;
+                self.salesforce.insert(*person, (object, id));
+                next_ms().await;
+                BTreeSet::new()
+            }
+            Action::Edit { sys, person, field, value } => {
+                next_ms().await;
+                let applied = self.edit(*sys, *person, *field, value)?;
+                next_ms().await;
+                if !applied {
+                    return Ok(None);
+                }
+                BTreeSet::new()
+            }
+            Action::Segment { person, member } => {
+                let Some(id) = self.hubspot_id(*person) else { return Ok(None) };
+                self.h.sandbox.hubspot().set_list_membership(SEGMENT_LIST, id, *member).map_err(api)?;
+                // The App reads the segment's members at most once a minute.
+                self.h.later(crm_sync_app::app::SEGMENT_MEMBERS_TTL + Duration::from_secs(1));
+                BTreeSet::new()
+            }
+            Action::Deliver { seed } => self.deliver(*seed).await?,
+            Action::Sweep => {
+                self.collect()?;
+                self.h.runtime.sweep().await.context("sweep")?;
+                self.work().await?;
+                // A sweep syncs every record changed within its window:
+                // here, every record of the sequence.
+                self.hubspot.keys().chain(self.salesforce.keys()).copied().collect()
+            }
+            Action::Resync { sys, person } => {
+                let record = match sys {
+                    Sys::HubSpot => {
+                        let Some(id) = self.hubspot_id(*person) else { return Ok(None) };
+                        RecordRef::Hubspot { object: ObjectPair::Contact, id: id.to_string() }
+                    }
+                    Sys::Salesforce => {
+                        let Some((object, id)) = self.salesforce_id(*person).cloned() else { return Ok(None) };
+                        RecordRef::Salesforce { object, id }
+                    }
+                };
+                crm_sync_app::resync_record(&self.h.app, &record).await.context("resync")?;
+                self.work().await?;
+                BTreeSet::from([*person])
+            }
+        };
+        Ok(Some(synced))
+    }
+
+    /// A user's edit of one field; false when the record does not exist.
+    fn edit(&self, sys: Sys, person: usize, field: Field, value: &Val) -> anyhow::Result<bool> {
+        match sys {
+            Sys::HubSpot => {
+                let Some(id) = self.hubspot_id(person) else { return Ok(false) };
+                let edit = if field == Field::OptOut {
+                    UserEdit::OptOut { contact: id, opted_out: value.is_some() }
+                } else {
+                    let p = props([(field.hubspot().to_owned(), json!(value.clone().unwrap_or_default()))]);
+                    UserEdit::Update { object: ObjectType::Contacts, id, properties: p }
+                };
+                self.h.sandbox.hubspot().user_edit(edit).map_err(api)?;
+            }
+            Sys::Salesforce => {
+                let Some((object, id)) = self.salesforce_id(person) else { return Ok(false) };
+                let v = if field == Field::OptOut {
+                    json!(value.is_some())
+                } else {
+                    value.clone().map_or(Value::Null, Value::String)
+                };
+                self.h
+                    .sandbox
+                    .salesforce()
+                    .update_as_user(object.api_name(), id, json!({ field.salesforce(): v }))
+                    .map_err(sf)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Takes what the sandbox held since the last call into the pending
+    /// deliveries, learns the ids of records the sync created, and logs the
+    /// integration's writes to modelled fields.
+    fn collect(&mut self) -> anyhow::Result<()> {
+        let hubspot = self.h.sandbox.hubspot().clone();
+        for batch in hubspot.take_webhook_batches() {
+            let mut people = BTreeSet::new();
+            let created: BTreeSet<(u64, i64)> = batch
+                .iter()
+                .filter(|e| e["subscriptionType"] == "contact.creation")
+                .filter_map(|e| Some((e["objectId"].as_u64()?, e["occurredAt"].as_i64()?)))
+                .collect();
+            for event in &batch {
+                let Some(id) = event["objectId"].as_u64() else { continue };
+                if !event["subscriptionType"].as_str().is_some_and(|s| s.starts_with("contact.")) {
+                    continue;
+                }
+                let person = match self.hubspot.iter().find(|(_, v)| **v == id) {
+                    Some((p, _)) => *p,
+                    None => {
+                        let email = hubspot.properties(ObjectType::Contacts, id).and_then(|p| p.get("email").cloned());
+                        let Some(person) = email.as_deref().and_then(person_of) else { continue };
+                        self.hubspot.entry(person).or_insert(id);
+                        person
+                    }
+                };
+                people.insert(person);
+                if event["changeSource"] != "INTEGRATION" || event["subscriptionType"] != "contact.propertyChange" {
+                    continue;
+                }
+                let name = event["propertyName"].as_str().unwrap_or_default();
+                let Some(field) = Field::ALL.into_iter().find(|f| f.hubspot() == name) else { continue };
+                let value = event["propertyValue"].as_str().unwrap_or_default();
+                let blank = value.is_empty() || (field == Field::OptOut && value == "false");
+                let at_creation = event["occurredAt"].as_i64().is_some_and(|at| created.contains(&(id, at)));
+                if blank && at_creation {
+                    continue;
+                }
+                self.written.push(Written { sys: Sys::HubSpot, person, field, cleared: blank });
+            }
+            let body = serde_json::to_string(&batch)?;
+            self.pending.push(Delivery::HubSpot { body, people });
+        }
+        let salesforce = self.h.sandbox.salesforce().clone();
+        let writes = salesforce.writes();
+        for w in &writes[self.sf_writes_seen.min(writes.len())..] {
+            let Some(object) = SfObject::parse(w.object).filter(|o| matches!(o, SfObject::Lead | SfObject::Contact))
+            else {
+                continue;
+            };
+            let person = match self.salesforce.iter().find(|(_, (_, id))| *id == w.id) {
+                Some((p, _)) => *p,
+                None if w.op == Op::Create => {
+                    let email = salesforce.record(w.object, &w.id).and_then(|r| r["Email"].as_str().map(str::to_owned));
+                    let Some(person) = email.as_deref().and_then(person_of) else { continue };
+                    self.salesforce.entry(person).or_insert((object, w.id.clone()));
+                    person
+                }
+                None => continue,
+            };
+            if w.actor != Actor::Integration {
+                continue;
+            }
+            for name in &w.changed {
+                let Some(field) = Field::ALL.into_iter().find(|f| f.salesforce() == name) else { continue };
+                let cleared = w.cleared.contains(name);
+                self.written.push(Written { sys: Sys::Salesforce, person, field, cleared });
+            }
+        }
+        self.sf_writes_seen = writes.len();
+        for body in salesforce.take_outbound_messages() {
+            let people = body
+                .split("<sf:Email>")
+                .skip(1)
+                .filter_map(|rest| rest.split('<').next())
+                .filter_map(person_of)
+                .collect();
+            self.pending.push(Delivery::Salesforce { body, people });
+        }
+        Ok(())
+    }
+
+    /// Delivers every pending delivery 0, 1 or 2 times in a shuffled order,
+    /// then works until idle; returns the people whose records a delivered
+    /// message named.
+    async fn deliver(&mut self, seed: u64) -> anyhow::Result<BTreeSet<usize>> {
+        self.collect()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut plan = Vec::new();
+        for delivery in std::mem::take(&mut self.pending) {
+            let times = match rng.random_range(0..10) {
+                0 | 1 => 0,
+                9 => 2,
+                _ => 1,
+            };
+            plan.extend(std::iter::repeat_n(delivery, times));
+        }
+        plan.shuffle(&mut rng);
+        let mut synced = BTreeSet::new();
+        for delivery in &plan {
+            self.send(delivery).await?;
+            synced.extend(delivery.people().iter().copied());
+        }
+        self.work().await?;
+        Ok(synced)
+    }
+
+    /// Delivers everything pending once, until nothing more comes, working
+    /// until idle after each round; returns the people synced.
+    pub async fn drain(&mut self) -> anyhow::Result<BTreeSet<usize>> {
+        let mut synced = BTreeSet::new();
+        for _ in 0..20 {
+            self.collect()?;
+            if self.pending.is_empty() {
+                return Ok(synced);
+            }
+            for delivery in std::mem::take(&mut self.pending) {
+                self.send(&delivery).await?;
+                synced.extend(delivery.people().iter().copied());
+            }
+            self.work().await?;
+        }
+        bail!("deliveries kept coming after 20 rounds: the sync echoes its own writes")
+    }
+
+    async fn send(&self, delivery: &Delivery) -> anyhow::Result<()> {
+        let app = &self.h.app;
+        match delivery {
+            Delivery::HubSpot { body, .. } => {
+                let uri = format!("{}/webhooks/hubspot", self.h.server.base_url());
+                let secret = &self.h.sandbox.hubspot().options().client_secret;
+                let timestamp = app.clock().now().timestamp_millis().to_string();
+                let signature = crm_sandbox::hubspot::sign_v3(secret, "POST", &uri, body.as_bytes(), &timestamp);
+                let mut request = WebhookRequest {
+                    method: "POST".into(),
+                    uri,
+                    body: body.as_bytes().to_vec(),
+                    ..WebhookRequest::default()
+                };
+                request.headers.insert("x-hubspot-signature-v3".into(), signature);
+                request.headers.insert("x-hubspot-request-timestamp".into(), timestamp);
+                request.headers.insert("content-type".into(), "application/json".into());
+                let response = handle_hubspot_webhook(app, request).await;
+                if response.status != 200 {
+                    bail!("a HubSpot delivery was answered {}: {}", response.status, response.body);
+                }
+            }
+            Delivery::Salesforce { body, .. } => {
+                let uri = format!("{}/webhooks/salesforce", self.h.server.base_url());
+                let mut request = WebhookRequest {
+                    method: "POST".into(),
+                    uri,
+                    body: body.as_bytes().to_vec(),
+                    ..WebhookRequest::default()
+                };
+                request.headers.insert("content-type".into(), "text/xml; charset=utf-8".into());
+                let response = handle_salesforce_outbound(app, request).await;
+                if response.status != 200 {
+                    bail!("an outbound message was answered {}: {}", response.status, response.body);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Works the queues until idle; fails when a message is still waiting
+    /// (retrying) after the runtime's idle wait.
+    async fn work(&mut self) -> anyhow::Result<()> {
+        self.h.runtime.run_until_idle().await.context("run_until_idle")?;
+        let depth = self.h.app.sync_queue().depth().await?;
+        if depth.visible + depth.in_flight > 0 {
+            bail!("messages still retrying after the idle wait: {depth:?}");
+        }
+        self.collect()
+    }
+
+    /// What a person's records hold now, per side (`None`: no record).
+    pub fn read(&self, person: usize) -> (Option<Values>, Option<Values>) {
+        let hubspot =
+            self.hubspot_id(person).and_then(|id| self.h.sandbox.hubspot().properties(ObjectType::Contacts, id));
+        let hubspot = hubspot.map(|p| {
+            Field::ALL
+                .into_iter()
+                .map(|f| {
+                    let v = p.get(f.hubspot()).filter(|v| !v.is_empty()).cloned();
+                    let v = if f == Field::OptOut { v.filter(|v| v == "true") } else { v };
+                    (f, v)
+                })
+                .collect()
+        });
+        let salesforce = self
+            .salesforce_id(person)
+            .and_then(|(object, id)| self.h.sandbox.salesforce().record(object.api_name(), id));
+        let salesforce = salesforce.map(|r| {
+            Field::ALL
+                .into_iter()
+                .map(|f| {
+                    let v = match &r[f.salesforce()] {
+                        Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        Value::Bool(true) => Some("true".to_owned()),
+                        _ => None,
+                    };
+                    (f, v)
+                })
+                .collect()
+        });
+        (hubspot, salesforce)
+    }
+
+    pub async fn stop(self) {
+        self.h.stop().await;
+    }
+}
+
+fn api(e: crm_sandbox::hubspot::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("HubSpot sandbox: {e:?}")
+}
+
+fn sf(e: crm_sandbox::salesforce::data::SfError) -> anyhow::Error {
+    anyhow::anyhow!("Salesforce sandbox: {e}")
+}

@@ -1,0 +1,339 @@
+//! Links move with their records (SPEC section 1): a converted Lead's link
+//! passes to the Contact it became, a merge keeps the survivor's link (on
+//! either side) and reports the loser's, and a survivor with no link of its
+//! own inherits the loser's instead of being created again on the other side.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crm_sandbox::hubspot::{ObjectType, UserEdit};
+use crm_sandbox::salesforce::data::{Actor, Op};
+use crm_sync_app::sweep_once;
+use crm_sync_domain::{ObjectPair, SalesforceId};
+use crm_sync_e2e::{Harness, HarnessOptions};
+use crm_sync_store::{ErrorFilter, Link, SyncHealthError};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const QUIET: Duration = Duration::from_millis(1500);
+
+fn props(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A Salesforce id in the 18-character form links are stored with.
+fn sf(id: &str) -> String {
+    SalesforceId::parse(id).unwrap().as_str().to_owned()
+}
+
+fn integration_writes(h: &Harness, object: &str, op: Op) -> Vec<String> {
+    h.sandbox
+        .salesforce()
+        .writes()
+        .into_iter()
+        .filter(|w| w.object == object && w.op == op && w.actor == Actor::Integration)
+        .map(|w| w.id)
+        .collect()
+}
+
+/// Every write the sync made to Salesforce records, creates included.
+fn integration_write_count(h: &Harness) -> usize {
+    h.sandbox.salesforce().writes().iter().filter(|w| w.actor == Actor::Integration).count()
+}
+
+async fn health(h: &Harness) -> Vec<SyncHealthError> {
+    h.app.store().list_errors(&ErrorFilter::default()).await.unwrap()
+}
+
+async fn link_of_hubspot(h: &Harness, id: u64) -> Option<Link> {
+    h.app.store().get_link_by_hubspot(ObjectPair::Contact, &id.to_string()).await.unwrap()
+}
+
+async fn link_of_salesforce(h: &Harness, id: &str) -> Option<Link> {
+    h.app.store().get_link_by_salesforce(ObjectPair::Contact, &sf(id)).await.unwrap()
+}
+
+fn hubspot_property(h: &Harness, id: u64, property: &str) -> Option<String> {
+    h.sandbox.hubspot().properties(ObjectType::Contacts, id).and_then(|p| p.get(property).cloned())
+}
+
+fn create_hubspot_contact(h: &Harness, email: &str, first_name: &str) -> u64 {
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Create {
+            object: ObjectType::Contacts,
+            properties: props(json!({"email": email, "firstname": first_name, "lastname": "Lovelace",
+                                     "jobtitle": "Analyst"})),
+        })
+        .expect("the sandbox creates the contact")
+}
+
+/// The Lead the sync created for a HubSpot contact.
+fn lead_of(h: &Harness, hubspot_id: u64) -> Option<String> {
+    integration_writes(h, "Lead", Op::Create).into_iter().find(|id| {
+        h.sandbox
+            .salesforce()
+            .record("Lead", id)
+            .is_some_and(|l| l["HubSpot_Id__c"].as_str().and_then(|s| s.parse().ok()) == Some(hubspot_id))
+    })
+}
+
+/// HubSpot contacts, each synced to a new Lead; returns the Lead ids.
+async fn synced_leads(h: &Harness, contacts: &[u64]) -> Vec<String> {
+    h.sync_until(WAIT, |h| contacts.iter().all(|&c| lead_of(h, c).is_some())).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    contacts.iter().map(|&c| lead_of(h, c).unwrap()).collect()
+}
+
+/// Salesforce Contacts created as a user, each synced to a new HubSpot
+/// contact; returns the HubSpot ids.
+async fn synced_contacts(h: &Harness, contacts: &[String]) -> Vec<u64> {
+    let mut linked = Vec::new();
+    let started = tokio::time::Instant::now();
+    while linked.len() < contacts.len() {
+        assert!(started.elapsed() < WAIT, "the Contacts were not linked in time");
+        h.sync_until(WAIT, |_| true).await.unwrap();
+        linked.clear();
+        for c in contacts {
+            match link_of_salesforce(h, c).await {
+                Some(link) => linked.push(link.hubspot_id.parse().unwrap()),
+                None => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.settle(QUIET).await.unwrap();
+    linked
+}
+
+fn create_salesforce_contact(h: &Harness, email: &str, last_name: &str) -> String {
+    h.sandbox
+        .salesforce()
+        .create_as_user("Contact", json!({"FirstName": "Grace", "LastName": last_name, "Email": email}))
+        .unwrap()
+}
+
+/// The Salesforce deletions of the window reach the sync through the sweep
+/// (deletions send no outbound message); the replication API covers whole
+/// minutes, so the sweep runs as the next scheduled one would, later.
+async fn sweep_later(h: &Harness) {
+    h.later(Duration::from_secs(120));
+    sweep_once(&h.app).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converted_lead_passes_its_link_to_the_contact_it_became() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let hs_id = create_hubspot_contact(&h, "convert@example.com", "Ada");
+    let lead = synced_leads(&h, &[hs_id]).await.remove(0);
+    let writes_before = integration_write_count(&h);
+
+    let (contact, _account) = h.sandbox.salesforce().convert_lead_as_user(&lead).unwrap();
+    // A HubSpot edit of a field blank in Salesforce lands on the new Contact.
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update {
+            object: ObjectType::Contacts,
+            id: hs_id,
+            properties: props(json!({"phone": "+1 555 0199"})),
+        })
+        .unwrap();
+    h.sync_until(WAIT, |h| {
+        h.sandbox.salesforce().record("Contact", &contact).is_some_and(|c| c["Phone"] == "+1 555 0199")
+    })
+    .await
+    .unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    let errors = health(&h).await;
+    assert!(errors.iter().all(|e| !e.message.contains("CANNOT_UPDATE_CONVERTED_LEAD")), "{errors:?}");
+    let link = link_of_hubspot(&h, hs_id).await.expect("the HubSpot contact stays linked");
+    assert_eq!((link.salesforce_object.as_str(), link.salesforce_id.as_str()), ("Contact", sf(&contact).as_str()));
+    assert!(link_of_salesforce(&h, &lead).await.is_none(), "the converted Lead has no link left");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 1, "no second HubSpot contact");
+    let lead_writes: Vec<_> = h.sandbox.salesforce().writes()[writes_before..]
+        .iter()
+        .filter(|w| w.actor == Actor::Integration && w.object == "Lead")
+        .cloned()
+        .collect();
+    assert!(lead_writes.is_empty(), "nothing is written to the converted Lead: {lead_writes:?}");
+    assert_eq!(h.sandbox.salesforce().record("Contact", &contact).unwrap()["Title"], "Analyst");
+
+    // An edit of the Contact syncs to the same HubSpot contact.
+    h.sandbox.salesforce().update_as_user("Contact", &contact, json!({"Title": "VP Research"})).unwrap();
+    h.sync_until(WAIT, |h| hubspot_property(h, hs_id, "jobtitle").as_deref() == Some("VP Research")).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 1);
+    assert_eq!(link_of_hubspot(&h, hs_id).await.unwrap().salesforce_id, sf(&contact));
+    assert!(health(&h).await.is_empty(), "{:?}", health(&h).await);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_merge_keeps_the_survivors_link_and_reports_the_losers() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let survivor = create_hubspot_contact(&h, "keep@example.com", "Ada");
+    let loser = create_hubspot_contact(&h, "gone@example.com", "Augusta");
+    let leads = synced_leads(&h, &[survivor, loser]).await;
+    let writes_before = integration_write_count(&h);
+
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Merge { object: ObjectType::Contacts, primary: survivor, merged: loser })
+        .unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    assert_eq!(link_of_hubspot(&h, survivor).await.unwrap().salesforce_id, sf(&leads[0]), "the survivor's link");
+    assert!(link_of_hubspot(&h, loser).await.is_none(), "the loser's link is dropped");
+    assert!(link_of_salesforce(&h, &leads[1]).await.is_none());
+    let errors = health(&h).await;
+    let entry = errors
+        .iter()
+        .find(|e| e.salesforce_id.as_deref() == Some(sf(&leads[1]).as_str()))
+        .expect("the dropped link is reported");
+    assert_eq!(entry.category, "duplicates");
+    assert!(entry.message.contains(&survivor.to_string()), "the entry names the survivor: {}", entry.message);
+    assert_eq!(entry.hubspot_id.as_deref(), Some(loser.to_string().as_str()));
+    assert!(h.sandbox.salesforce().record("Lead", &leads[1]).is_some_and(|l| l["IsDeleted"] == false));
+    assert!(integration_writes(&h, "Lead", Op::Create).len() == 2, "no new Salesforce record");
+    assert!(integration_writes(&h, "Contact", Op::Create).is_empty());
+    assert!(
+        h.sandbox.salesforce().writes()[writes_before..]
+            .iter()
+            .all(|w| w.actor != Actor::Integration || w.id == leads[0]),
+        "only the survivor's Lead may be written"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_contact_with_no_link_inherits_the_link_of_a_contact_merged_into_it() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    // A contact the sync never saw (seeded: no webhook).
+    h.sandbox.hubspot().seed(1, 1, 0, 0);
+    let email = ["email".to_owned()];
+    let found = h.app.hubspot().batch_read("contacts", &["person1@example.com".into()], Some("email"), &email).await;
+    let survivor: u64 = found.unwrap().remove(0).id.parse().unwrap();
+    let loser = create_hubspot_contact(&h, "merged.away@example.com", "Ada");
+    let lead = synced_leads(&h, &[loser]).await.remove(0);
+    assert!(link_of_hubspot(&h, survivor).await.is_none());
+    let survivor_phone = hubspot_property(&h, survivor, "phone");
+
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Merge { object: ObjectType::Contacts, primary: survivor, merged: loser })
+        .unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    let link = link_of_hubspot(&h, survivor).await.expect("the survivor inherits the loser's link");
+    assert_eq!(link.salesforce_id, sf(&lead));
+    assert!(link_of_hubspot(&h, loser).await.is_none());
+    assert_eq!(integration_writes(&h, "Lead", Op::Create).len(), 1, "no new Salesforce record");
+    assert!(integration_writes(&h, "Contact", Op::Create).is_empty());
+    assert!(health(&h).await.is_empty(), "nothing was dropped: {:?}", health(&h).await);
+
+    // The survivor syncs with the Lead by the rules: its phone fills the
+    // Lead's blank, the Lead's first name wins, and later edits travel.
+    let phone = survivor_phone.expect("the seeded contact has a phone");
+    let lead_record = h.sandbox.salesforce().record("Lead", &lead).unwrap();
+    assert_eq!(lead_record["Phone"], phone.as_str());
+    assert_eq!(hubspot_property(&h, survivor, "firstname").as_deref(), Some("Ada"));
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update {
+            object: ObjectType::Contacts,
+            id: survivor,
+            properties: props(json!({"fax": "+1 555 0142"})),
+        })
+        .unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.salesforce().record("Lead", &lead).is_some_and(|l| l["Fax"] == "+1 555 0142"))
+        .await
+        .unwrap();
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesforce_merge_keeps_the_survivors_link_and_reports_the_losers() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let survivor = create_salesforce_contact(&h, "grace@example.com", "Hopper");
+    let loser = create_salesforce_contact(&h, "g.hopper@example.com", "Hopper");
+    let hubspot = synced_contacts(&h, &[survivor.clone(), loser.clone()]).await;
+
+    h.sandbox.salesforce().merge_as_user("Contact", &survivor, &loser).unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    sweep_later(&h).await;
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    assert_eq!(link_of_salesforce(&h, &survivor).await.unwrap().hubspot_id, hubspot[0].to_string());
+    assert!(link_of_salesforce(&h, &loser).await.is_none(), "the loser's link is dropped");
+    assert!(link_of_hubspot(&h, hubspot[1]).await.is_none());
+    let errors = health(&h).await;
+    let entry = errors
+        .iter()
+        .find(|e| e.salesforce_id.as_deref() == Some(sf(&loser).as_str()))
+        .expect("the dropped link is reported");
+    assert_eq!(entry.category, "duplicates");
+    assert!(entry.message.contains(&sf(&survivor)), "the entry names the survivor: {}", entry.message);
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 2, "the loser's HubSpot contact is kept");
+    assert!(integration_writes(&h, "Contact", Op::Create).is_empty(), "no new Salesforce record");
+    assert!(integration_writes(&h, "Lead", Op::Create).is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesforce_contact_with_no_link_inherits_the_link_of_a_contact_merged_into_it() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    // A Contact the sync never saw (seeded: no outbound message).
+    h.sandbox.salesforce().seed("Contact", 1).unwrap();
+    let survivor = h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().remove(0).id;
+    let loser = create_salesforce_contact(&h, "merged.away@example.com", "Hopper");
+    let hubspot = synced_contacts(&h, std::slice::from_ref(&loser)).await.remove(0);
+    assert!(link_of_salesforce(&h, &survivor).await.is_none());
+
+    h.sandbox.salesforce().merge_as_user("Contact", &survivor, &loser).unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    let link = link_of_salesforce(&h, &survivor).await.expect("the survivor inherits the loser's link");
+    assert_eq!(link.hubspot_id, hubspot.to_string());
+    assert!(link_of_salesforce(&h, &loser).await.is_none());
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 1, "no new HubSpot contact");
+    assert!(integration_writes(&h, "Contact", Op::Create).is_empty(), "no new Salesforce record");
+    assert!(integration_writes(&h, "Lead", Op::Create).is_empty());
+    // The survivor's own values travel to its HubSpot contact by the rules.
+    let last_name = h.sandbox.salesforce().record("Contact", &survivor).unwrap()["LastName"].clone();
+    assert_eq!(hubspot_property(&h, hubspot, "lastname").as_deref(), last_name.as_str());
+
+    // The loser's deletion, seen later by the sweep, changes nothing.
+    sweep_later(&h).await;
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(link_of_salesforce(&h, &survivor).await.unwrap().hubspot_id, hubspot.to_string());
+    assert!(health(&h).await.is_empty(), "{:?}", health(&h).await);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_record_loses_its_link_and_its_counterpart_is_kept() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let contact = create_salesforce_contact(&h, "deleted@example.com", "Hopper");
+    let hubspot = synced_contacts(&h, std::slice::from_ref(&contact)).await.remove(0);
+
+    h.sandbox.salesforce().delete_as_user("Contact", &contact).unwrap();
+    sweep_later(&h).await;
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    assert!(link_of_salesforce(&h, &contact).await.is_none(), "the link is dropped");
+    assert!(link_of_hubspot(&h, hubspot).await.is_none());
+    assert!(hubspot_property(&h, hubspot, "email").is_some());
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 1, "the HubSpot contact is kept");
+    assert!(health(&h).await.is_empty(), "a deletion is not a merge: {:?}", health(&h).await);
+    h.stop().await;
+}
