@@ -61,7 +61,11 @@ async fn the_org_id_is_read_from_the_token_answers_identity_url() -> anyhow::Res
     let sf = client(&sandbox)?;
     assert_eq!(sf.organization_id().await?, crm_sandbox::salesforce::ORG_ID);
     sf.limits().await?;
-    assert_eq!(sandbox.salesforce_control().counts().count("POST", "/services/oauth2/token"), 1, "one token serves both");
+    assert_eq!(
+        sandbox.salesforce_control().counts().count("POST", "/services/oauth2/token"),
+        1,
+        "one token serves both"
+    );
     Ok(())
 }
 

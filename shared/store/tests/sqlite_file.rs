@@ -139,7 +139,9 @@ async fn a_file_of_a_newer_schema_is_refused_naming_it_and_left_untouched() -> a
     let path = dir.path().join("state.sqlite");
     {
         let conn = rusqlite::Connection::open(&path)?;
-        conn.execute_batch("CREATE TABLE links (pair TEXT, salesforce_id TEXT, extra BLOB); PRAGMA user_version = 99;")?;
+        conn.execute_batch(
+            "CREATE TABLE links (pair TEXT, salesforce_id TEXT, extra BLOB); PRAGMA user_version = 99;",
+        )?;
     }
     let clock = Arc::new(ManualClock::new(epoch()));
     let error = SqliteStore::open(&path, clock).err().map(|e| e.to_string()).unwrap_or_default();

@@ -12,8 +12,8 @@
 //! cannot reach a CRM should fail at its cold start, visibly, not on every
 //! message.
 
-use super::{BuildError, Credentials, CredentialsError, CrmEndpoints, crm_clients};
 use super::SALESFORCE_ORG_ID_ENV;
+use super::{BuildError, Credentials, CredentialsError, CrmEndpoints, crm_clients};
 use crate::{App, AppParts, AppSettings, SalesforceOrg, WebhookSecrets};
 use crm_sync_aws::{AwsClients, AwsPorts};
 use crm_sync_domain::config::SyncConfig;

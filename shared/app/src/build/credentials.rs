@@ -276,7 +276,9 @@ mod tests {
     fn real_crms_need_every_credential_named_and_the_sandbox_on_this_machine_none() {
         let real = CrmEndpoints::default();
         let error = Credentials::default().check_for(&real, true).err().map(|e| e.to_string()).unwrap_or_default();
-        for name in ["salesforce_client_id", "salesforce_client_secret", "hubspot_access_token", "hubspot_client_secret"] {
+        for name in
+            ["salesforce_client_id", "salesforce_client_secret", "hubspot_access_token", "hubspot_client_secret"]
+        {
             assert!(error.contains(name), "{name} not named: {error}");
         }
         let sandbox = CrmEndpoints {
@@ -286,8 +288,12 @@ mod tests {
         };
         assert!(Credentials::default().check_for(&sandbox, true).is_ok());
         let mixed = CrmEndpoints { hubspot_base_url: "https://api.hubapi.com".into(), ..sandbox };
-        let only_hubspot = Credentials::default().check_for(&mixed, false).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(only_hubspot.contains("hubspot_access_token") && !only_hubspot.contains("salesforce"), "{only_hubspot}");
+        let only_hubspot =
+            Credentials::default().check_for(&mixed, false).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            only_hubspot.contains("hubspot_access_token") && !only_hubspot.contains("salesforce"),
+            "{only_hubspot}"
+        );
     }
 
     #[test]

@@ -75,7 +75,9 @@ fn configured_org(target: &LocalApp) -> Result<Option<SalesforceOrg>, BuildError
     let Some(id) = target.salesforce_org_id.as_deref().filter(|id| !id.trim().is_empty()) else {
         return Ok(None);
     };
-    SalesforceOrg::configured(id).map(Some).map_err(|reason| BuildError::OrgId { variable: SALESFORCE_ORG_ID_ENV, reason })
+    SalesforceOrg::configured(id)
+        .map(Some)
+        .map_err(|reason| BuildError::OrgId { variable: SALESFORCE_ORG_ID_ENV, reason })
 }
 
 /// The integration user's org, or the reason it is not known.

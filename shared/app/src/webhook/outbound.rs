@@ -291,7 +291,8 @@ mod tests {
 
     #[test]
     fn a_hundred_notifications_parse_and_one_more_is_rejected() {
-        let one = r#"<Notification><Id>04l</Id><sObject type="sf:Lead"><Id>00Q000000000001</Id></sObject></Notification>"#;
+        let one =
+            r#"<Notification><Id>04l</Id><sObject type="sf:Lead"><Id>00Q000000000001</Id></sObject></Notification>"#;
         let body = |n: usize| format!("<notifications>{}</notifications>", one.repeat(n));
         assert_eq!(parse(&body(MAX_NOTIFICATIONS)).unwrap().notifications.len(), MAX_NOTIFICATIONS);
         assert!(matches!(parse(&body(MAX_NOTIFICATIONS + 1)), Err(OutboundParseError::TooManyNotifications)));

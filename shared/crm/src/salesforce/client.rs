@@ -175,9 +175,10 @@ impl SalesforceClient {
     /// URL of the token answer (one token request when no session is
     /// cached). An answer without one is an `UNEXPECTED_RESPONSE` error.
     pub async fn organization_id(&self) -> Result<String, CrmError> {
-        self.session().await?.organization_id.ok_or_else(|| {
-            error::unexpected(200, "the token answer carries no identity URL naming the org", None)
-        })
+        self.session()
+            .await?
+            .organization_id
+            .ok_or_else(|| error::unexpected(200, "the token answer carries no identity URL naming the org", None))
     }
 
     /// The REST data path of this API version followed by `rest`.
