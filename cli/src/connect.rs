@@ -41,14 +41,16 @@ fn target(config: SyncConfig, state_path: Option<PathBuf>, endpoints: CrmEndpoin
 }
 
 /// The App over the embedded state file (`None`: in memory) and the CRMs,
-/// for commands that receive no webhooks.
-pub fn app(
+/// for a process that also receives their webhooks (the demo): the
+/// Salesforce org is known as `serve` knows it.
+pub async fn app(
     config: SyncConfig,
     state_path: Option<PathBuf>,
     endpoints: CrmEndpoints,
     credentials: &Credentials,
 ) -> anyhow::Result<App> {
-    local_app(target(config, state_path, endpoints), credentials)
+    serving_app(target(config, state_path, endpoints), credentials)
+        .await
         .context("connecting to the CRMs and opening the embedded state")
 }
 
