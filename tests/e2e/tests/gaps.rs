@@ -317,7 +317,7 @@ async fn a_hubspot_retry_after_a_failed_queue_is_queued_once_and_later_duplicate
         secrets: crm_sync_app::WebhookSecrets {
             hubspot_client_secret: crm_sync_app::Secret::new(secret.clone()),
             public_base_url: Some("http://127.0.0.1:9".into()),
-            salesforce_org_id: None,
+            salesforce_org: crm_sync_app::SalesforceOrg::Any,
         },
         settings: crm_sync_app::AppSettings::default(),
     });
