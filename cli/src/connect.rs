@@ -8,7 +8,7 @@
 use crate::args::CrmArgs;
 use anyhow::Context;
 use crm_sync_app::App;
-use crm_sync_app::build::{Credentials, CrmEndpoints, LocalApp, local_app};
+use crm_sync_app::build::{Credentials, CrmEndpoints, LocalApp, SALESFORCE_ORG_ID_ENV, local_app, serving_app};
 use crm_sync_app::domain::SyncConfig;
 use crm_sync_app::local::{LocalOptions, LocalRuntime};
 use std::path::{Path, PathBuf};
@@ -27,15 +27,30 @@ pub fn endpoints(crm: &CrmArgs, extra_root_cert_pem: Option<&str>) -> CrmEndpoin
     }
 }
 
-/// The App over the embedded state file (`None`: in memory) and the CRMs.
-pub fn app(
+/// What the local App is built from, with the settings read from the
+/// environment (the public URL, the Salesforce org).
+fn target(config: SyncConfig, state_path: Option<PathBuf>, endpoints: CrmEndpoints) -> LocalApp {
+    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    LocalApp {
+        config,
+        state_path,
+        endpoints,
+        public_base_url: env(PUBLIC_URL_ENV),
+        salesforce_org_id: env(SALESFORCE_ORG_ID_ENV),
+    }
+}
+
+/// The App over the embedded state file (`None`: in memory) and the CRMs,
+/// for a process that also receives their webhooks (the demo): the
+/// Salesforce org is known as `serve` knows it.
+pub async fn app(
     config: SyncConfig,
     state_path: Option<PathBuf>,
     endpoints: CrmEndpoints,
     credentials: &Credentials,
 ) -> anyhow::Result<App> {
-    let public_base_url = std::env::var(PUBLIC_URL_ENV).ok().filter(|url| !url.trim().is_empty());
-    local_app(LocalApp { config, state_path, endpoints, public_base_url }, credentials)
+    serving_app(target(config, state_path, endpoints), credentials)
+        .await
         .context("connecting to the CRMs and opening the embedded state")
 }
 
@@ -45,16 +60,35 @@ pub struct Connected {
     pub runtime: LocalRuntime,
 }
 
-/// Loads the credentials, connects to both CRMs, opens the state file.
-pub fn connect(
+/// Whether the command receives webhooks and outbound messages (`serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Calls the CRMs only (import, resync).
+    Client,
+    /// Also receives their webhooks: needs the HubSpot client secret and
+    /// the Salesforce org the outbound messages must come from.
+    Server,
+}
+
+/// Loads the credentials, refuses to go on when a real CRM's are missing
+/// (naming each), connects to both CRMs, opens the state file.
+pub async fn connect(
     config: SyncConfig,
     state_path: PathBuf,
     crm: &CrmArgs,
     secrets_file: Option<&Path>,
     options: LocalOptions,
+    role: Role,
 ) -> anyhow::Result<Connected> {
     let credentials = Credentials::load_local(secrets_file)?;
-    let app = app(config, Some(state_path), endpoints(crm, None), &credentials)?;
+    let endpoints = endpoints(crm, None);
+    credentials.check_for(&endpoints, role == Role::Server)?;
+    let target = target(config, Some(state_path), endpoints);
+    let app = match role {
+        Role::Client => local_app(target, &credentials),
+        Role::Server => serving_app(target, &credentials).await,
+    }
+    .context("connecting to the CRMs and opening the embedded state")?;
     let runtime = LocalRuntime::new(app.clone(), options);
     Ok(Connected { app, runtime })
 }

@@ -65,7 +65,15 @@ pub fn describe_error(file: &Path, error: &ConfigFileError) -> String {
     }
 }
 
+/// Longest part of the offending line shown (a hostile file's line may be
+/// hundreds of kilobytes).
+const SHOWN_LINE_CHARS: usize = 160;
+
 fn source_line(file: &Path, line: usize) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
-    text.lines().nth(line.checked_sub(1)?).map(|l| l.trim_end().to_owned())
+    let line = text.lines().nth(line.checked_sub(1)?)?.trim_end();
+    match line.char_indices().nth(SHOWN_LINE_CHARS) {
+        Some((cut, _)) => Some(format!("{} …", &line[..cut])),
+        None => Some(line.to_owned()),
+    }
 }

@@ -198,7 +198,7 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
     let crm =
         CrmArgs { salesforce_url: sandbox.salesforce_url().to_owned(), hubspot_url: sandbox.hubspot_url().to_owned() };
     let endpoints = connect::endpoints(&crm, sandbox.cert_pem());
-    let app = connect::app(config, Some(dir.path().join("state.sqlite")), endpoints, &credentials)?;
+    let app = connect::app(config, Some(dir.path().join("state.sqlite")), endpoints, &credentials).await?;
     let runtime = LocalRuntime::new(
         app.clone(),
         LocalOptions {

@@ -16,7 +16,7 @@ pub mod state;
 mod usage;
 
 use crate::args::{Cli, Command, ConfigCommand, CrmArgs, ImportCommand, ResyncCommand, StateArgs};
-use crate::connect::{self, Connected};
+use crate::connect::{self, Connected, Role};
 use crm_sync_app::local::LocalOptions;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,10 +25,10 @@ fn exit(ok: bool) -> ExitCode {
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-async fn connected(state: &StateArgs, crm: &CrmArgs, options: LocalOptions) -> anyhow::Result<Connected> {
+async fn connected(state: &StateArgs, crm: &CrmArgs, options: LocalOptions, role: Role) -> anyhow::Result<Connected> {
     let config = state::load_config(&state.config)?;
     state::ensure_folder(&state.state)?;
-    connect::connect(config, state.state.clone(), crm, state.secrets_file.as_deref(), options)
+    connect::connect(config, state.state.clone(), crm, state.secrets_file.as_deref(), options, role).await
 }
 
 /// Runs the parsed command and says how the process should exit.
@@ -41,20 +41,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sweep_every: Duration::from_secs(args.sweep_interval.max(1)),
                 ..LocalOptions::default()
             };
-            let connected = connected(&args.state, &args.crm, options).await?;
+            let connected = connected(&args.state, &args.crm, options, Role::Server).await?;
             serve::run(connected, args.listen).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(ImportCommand::Review { state, crm, target }) => {
             let request = import::request(&target)?;
-            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
             let review = crm_sync_app::import_review(&connected.app, &request).await?;
             println!("{}", import::review_text(&review));
             Ok(exit(review.blocked.is_none()))
         }
         Command::Import(ImportCommand::Start { state, crm, target, detach }) => {
             let request = import::request(&target)?;
-            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
             let job = import::start(&connected.app, &connected.runtime, &request, detach).await?;
             Ok(exit(job.counts.failed == 0))
         }
@@ -71,7 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Resync(ResyncCommand::Record { state, crm, system, object, id }) => {
             let record = resync::record_ref(system, &object, &id)?;
-            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
             Ok(exit(resync::record(&connected.app, &record).await?))
         }
         Command::Resync(ResyncCommand::Segment { state, crm, linked, errors, category, yes }) => {
@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     category: category.as_deref().map(health::parse_category).transpose()?,
                 },
             };
-            let connected = connected(&state, &crm, LocalOptions::default()).await?;
+            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
             Ok(exit(resync::segment(&connected.app, &connected.runtime, &segment, yes).await?))
         }
         Command::OrgMove(args) => {

@@ -5,6 +5,7 @@
 
 use crate::connect::Connected;
 use anyhow::Context;
+use crm_sync_app::SalesforceOrg;
 use crm_sync_app::local::WebhookServer;
 use std::net::SocketAddr;
 use tokio::sync::watch;
@@ -18,7 +19,7 @@ pub async fn run(connected: Connected, listen: SocketAddr) -> anyhow::Result<()>
     let server = WebhookServer::start(connected.app.clone(), listen)
         .await
         .with_context(|| format!("binding the webhook server on {listen}"))?;
-    announce(&server.base_url());
+    announce(&server.base_url(), &connected.app.secrets().salesforce_org);
     let (stop, stopped) = watch::channel(false);
     let runtime = connected.runtime.clone();
     let worker = tokio::spawn(async move { runtime.run(stopped).await });
@@ -31,12 +32,18 @@ pub async fn run(connected: Connected, listen: SocketAddr) -> anyhow::Result<()>
     outcome.context("the local runtime stopped with an error")
 }
 
-/// Tells the operator where to point the CRMs. Standard output may be a
-/// closed pipe when run under a supervisor; that must not stop the server.
-fn announce(base_url: &str) {
+/// Tells the operator where to point the CRMs, and whose outbound messages
+/// are accepted. Standard output may be a closed pipe when run under a
+/// supervisor; that must not stop the server.
+fn announce(base_url: &str, org: &SalesforceOrg) {
     use std::io::Write;
+    let accepted = match org {
+        SalesforceOrg::Only(org) => format!("outbound messages of org {org} accepted"),
+        SalesforceOrg::Unknown(reason) => format!("every outbound message refused: {reason}"),
+        SalesforceOrg::Any => "outbound messages of any org accepted".to_owned(),
+    };
     let text = format!(
-        "crm-sync serving webhooks on {base_url}\n  HubSpot:    {base_url}/webhooks/hubspot\n  Salesforce: {base_url}/webhooks/salesforce\n"
+        "crm-sync serving webhooks on {base_url}\n  HubSpot:    {base_url}/webhooks/hubspot\n  Salesforce: {base_url}/webhooks/salesforce ({accepted})\n"
     );
     let mut out = std::io::stdout().lock();
     if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

@@ -23,10 +23,16 @@ pub fn load_config(path: &Path) -> anyhow::Result<SyncConfig> {
         .map_err(|error| anyhow::anyhow!("{}", super::config::describe_error(path, &error)))
 }
 
-/// Creates the state file's folder on first use.
+/// Creates the state file's folder on first use, open to its owner only
+/// (0700 on unix), as the file itself is; existing folders are left as they
+/// are.
 pub fn ensure_folder(state: &Path) -> anyhow::Result<()> {
     if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating the state folder {}", parent.display()))?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(parent).with_context(|| format!("creating the state folder {}", parent.display()))?;
     }
     Ok(())
 }

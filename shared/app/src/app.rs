@@ -38,9 +38,57 @@ pub struct WebhookSecrets {
     /// request's own `Host` is not what HubSpot signed. `None`: use the
     /// request's URI as received.
     pub public_base_url: Option<String>,
-    /// The Salesforce org id outbound messages must come from; `None` accepts
-    /// any org (the sandbox, or before the org is known).
-    pub salesforce_org_id: Option<String>,
+    /// Whose Salesforce outbound messages are accepted.
+    pub salesforce_org: SalesforceOrg,
+}
+
+/// Whose Salesforce outbound messages the webhook endpoint accepts. An
+/// outbound message carries no signature: its `OrganizationId` is the only
+/// thing that ties it to the synced org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SalesforceOrg {
+    /// This org's only (an `00D` id of 15 or 18 characters; the first 15
+    /// are compared, as either form may be configured).
+    Only(String),
+    /// The org is not known, for the reason given: every message is refused
+    /// (the local runtime when Salesforce could not be asked at start).
+    Unknown(String),
+    /// Any org: the deployed functions when no org id is configured (the
+    /// template's documented default), and tests over fakes.
+    Any,
+}
+
+impl Default for SalesforceOrg {
+    fn default() -> Self {
+        SalesforceOrg::Unknown("no Salesforce org id was given".to_owned())
+    }
+}
+
+impl SalesforceOrg {
+    /// The configured org id, checked: `00D` and 15 or 18 letters and digits.
+    pub fn configured(id: &str) -> Result<Self, String> {
+        let id = id.trim();
+        let well_formed =
+            id.starts_with("00D") && matches!(id.len(), 15 | 18) && id.chars().all(|c| c.is_ascii_alphanumeric());
+        if well_formed {
+            Ok(SalesforceOrg::Only(id.to_owned()))
+        } else {
+            Err(format!("`{id}` is not a Salesforce org id (00D followed by 12 or 15 letters and digits)"))
+        }
+    }
+
+    /// Whether a message naming `organization_id` may be queued; `Err` says
+    /// why not, for the log (never the sender's text).
+    pub fn check(&self, organization_id: &str) -> Result<(), &str> {
+        match self {
+            SalesforceOrg::Any => Ok(()),
+            SalesforceOrg::Only(org) => match (organization_id.get(..15), org.get(..15)) {
+                (Some(given), Some(ours)) if given == ours => Ok(()),
+                _ => Err("unknown organization"),
+            },
+            SalesforceOrg::Unknown(reason) => Err(reason),
+        }
+    }
 }
 
 /// Tunables with defaults that suit both runtimes.

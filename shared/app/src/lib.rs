@@ -42,7 +42,7 @@ pub mod usage;
 pub mod usecases;
 pub mod webhook;
 
-pub use app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
+pub use app::{App, AppParts, AppSettings, SalesforceOrg, Secret, WebhookSecrets};
 pub use build::{BuildError, Credentials, CredentialsError, CrmEndpoints};
 pub use config_file::{ConfigFileError, load_config_file};
 pub use crm_sync_store::ImportJob;

@@ -56,6 +56,20 @@ async fn a_client_credentials_token_is_fetched_once_and_reused() -> anyhow::Resu
 }
 
 #[tokio::test]
+async fn the_org_id_is_read_from_the_token_answers_identity_url() -> anyhow::Result<()> {
+    let sandbox = sandbox().await?;
+    let sf = client(&sandbox)?;
+    assert_eq!(sf.organization_id().await?, crm_sandbox::salesforce::ORG_ID);
+    sf.limits().await?;
+    assert_eq!(
+        sandbox.salesforce_control().counts().count("POST", "/services/oauth2/token"),
+        1,
+        "one token serves both"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_jwt_bearer_flow_signs_an_assertion_the_sandbox_accepts() -> anyhow::Result<()> {
     let sandbox = sandbox().await?;
     let auth = SalesforceAuth::JwtBearer {

@@ -282,20 +282,16 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             rules::normalise(hs_fields.get(&mapping.hubspot_property), mapping.hubspot_type, mapping.salesforce_type);
         let last = last_prints.get(&key);
 
-        // The owner compares in HubSpot's id space; an unmatched owner is
-        // neither compared nor written.
+        // The owner compares in HubSpot's id space. A Salesforce user with
+        // no HubSpot owner stands for itself (a value no HubSpot owner
+        // has): it still takes part in the comparison, so that a HubSpot
+        // change to a matched owner reaches Salesforce, but is never written.
         let owner = mapping.special == Some(SpecialField::Owner);
         let sf = if owner {
-            match &sf_raw {
-                None => None,
-                Some(user) => match input.owners.and_then(|d| d.hubspot_owner_for(user)) {
-                    Some(owner_id) => Some(owner_id.to_owned()),
-                    None => {
-                        decision.keep(&key, last, FieldReason::OwnerNotMatched);
-                        continue;
-                    }
-                },
-            }
+            sf_raw.as_ref().map(|user| match input.owners.and_then(|d| d.hubspot_owner_for(user)) {
+                Some(owner_id) => owner_id.to_owned(),
+                None => format!("{UNMATCHED_USER}{user}"),
+            })
         } else {
             sf_raw.clone()
         };
@@ -336,6 +332,11 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                 } else {
                     decision.record(&key, &sf, &hs, None, reason);
                 }
+            }
+            FieldWrite::ToHubSpot(value)
+                if owner && value.as_deref().is_some_and(|v| v.starts_with(UNMATCHED_USER)) =>
+            {
+                decision.keep(&key, last, FieldReason::OwnerNotMatched);
             }
             FieldWrite::ToHubSpot(value) => {
                 decision.hubspot_writes.insert(mapping.hubspot_property.clone(), rules::hubspot_value(&value));
@@ -414,6 +415,10 @@ impl Decision {
         self.fields.push(FieldDecision { mapping: key.to_owned(), wrote: None, reason });
     }
 }
+
+/// Marks a Salesforce user with no matching HubSpot owner in the owner's
+/// comparison (HubSpot owner ids are numbers, so no owner has this value).
+const UNMATCHED_USER: &str = "unmatched-user:";
 
 /// The Salesforce object of the pair this decision is about.
 fn object_of(sf: &RecordSnapshot, pair: ObjectPair, config: &SyncConfig) -> SfObject {

@@ -30,6 +30,16 @@ pub enum StoreError {
         source: Option<BoxError>,
     },
 
+    /// The state file was written by a newer version of the product: its
+    /// schema is one this version does not know, and using it would fail
+    /// (or damage it) call after call.
+    #[error(
+        "the state file {path} has schema version {found}, and this crm-sync reads versions up to {supported}: \
+         a newer crm-sync wrote it. Run that version (or a newer one) with this file, or give another state \
+         file (--state) to start with empty state"
+    )]
+    UnsupportedSchema { path: String, found: i64, supported: i64 },
+
     /// The backend failed (IO, network, throttling); usually worth retrying.
     #[error("{backend} call failed: {operation}")]
     Backend {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crm_sync_store::contract::{Harness, epoch};
+use crm_sync_store::contract::{Delivery, Harness, epoch};
 use crm_sync_store::{ManualClock, Queue, QueueSettings, SqliteStore, StateStore, StoreError};
 
 struct Embedded {
@@ -37,6 +37,10 @@ impl Harness for Embedded {
 
     async fn let_queue_time_pass(&self, by: Duration) {
         self.clock.advance(by);
+    }
+
+    fn delivery(&self) -> Delivery {
+        Delivery::ExactlyOnce
     }
 }
 

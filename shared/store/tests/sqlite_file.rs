@@ -132,3 +132,54 @@ async fn a_state_file_from_before_partial_cursors_opens_and_reads_them_as_whole(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_file_of_a_newer_schema_is_refused_naming_it_and_left_untouched() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch(
+            "CREATE TABLE links (pair TEXT, salesforce_id TEXT, extra BLOB); PRAGMA user_version = 99;",
+        )?;
+    }
+    let clock = Arc::new(ManualClock::new(epoch()));
+    let error = SqliteStore::open(&path, clock).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains(&path.display().to_string()), "names the file: {error}");
+    assert!(error.contains("schema version 99"), "names the version found: {error}");
+    assert!(error.contains("newer crm-sync"), "says the fix: {error}");
+    let conn = rusqlite::Connection::open(&path)?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
+    assert_eq!(tables, 1, "nothing was added to the file");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_file_from_before_schema_versions_is_opened_and_versioned() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    rusqlite::Connection::open(&path)?.execute_batch("CREATE TABLE cursors (system TEXT NOT NULL, object TEXT NOT NULL, position TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (system, object)) WITHOUT ROWID;")?;
+    drop(SqliteStore::open(&path, Arc::new(ManualClock::new(epoch())))?);
+    let version: i64 = rusqlite::Connection::open(&path)?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(version, crm_sync_store::sqlite::SCHEMA_VERSION);
+    Ok(())
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_state_file_is_readable_by_its_owner_only() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    let store = SqliteStore::open(&path, Arc::new(ManualClock::new(epoch())))?;
+    store.add_api_calls(System::Salesforce, 1).await?;
+    for file in ["state.sqlite", "state.sqlite-wal", "state.sqlite-shm"] {
+        let file = dir.path().join(file);
+        if file.exists() {
+            let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
+        }
+    }
+    assert!(path.exists());
+    Ok(())
+}

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use crm_sandbox::control::CallCounts;
 use crm_sandbox::sandbox::{Sandbox, SandboxOptions};
 use crm_sync_app::local::{EmbeddedParts, IdleReport, LocalOptions, LocalRuntime, WebhookServer, embedded_app};
-use crm_sync_app::{App, AppSettings, Secret, WebhookSecrets};
+use crm_sync_app::{App, AppSettings, SalesforceOrg, Secret, WebhookSecrets};
 use crm_sync_crm::hubspot::{HubSpotClient, HubSpotConfig};
 use crm_sync_domain::SyncConfig;
 use crm_sync_store::Clock;
@@ -113,7 +113,7 @@ impl Harness {
             secrets: WebhookSecrets {
                 hubspot_client_secret: Secret::new(client_secret),
                 public_base_url: Some(base),
-                salesforce_org_id: Some(crm_sandbox::salesforce::ORG_ID.to_owned()),
+                salesforce_org: SalesforceOrg::Only(crm_sandbox::salesforce::ORG_ID.to_owned()),
             },
             settings: options.settings,
         })?;

@@ -97,6 +97,47 @@ async fn owners_travel_between_exactly_matched_users_and_unmatched_owners_are_no
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubspot_owner_change_reaches_a_record_owned_by_an_unmatched_user() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let sam_owner = h.sandbox.hubspot().add_owner("Sam", "Seller", "sam.seller@crm-sync.sandbox");
+    let sam_user = salesforce_user(&h, "sam.seller@crm-sync.sandbox").await;
+    // Owned by the integration user, who has no HubSpot owner: nothing to
+    // write to HubSpot.
+    let id = h
+        .sandbox
+        .salesforce()
+        .create_as_user("Contact", json!({"LastName": "Unowned", "Email": "reassigned@example.com"}))
+        .unwrap();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == 1).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let link = h.app.store().get_link_by_salesforce(crm_sync_store::ObjectPair::Contact, &id).await.unwrap().unwrap();
+    let contact: u64 = link.hubspot_id.parse().unwrap();
+    assert_eq!(hubspot_contact_for(&h, &id).await.get("hubspot_owner_id"), None);
+
+    // A HubSpot user assigns Sam, who matches a Salesforce user exactly:
+    // two-way, the change travels.
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update {
+            object: ObjectType::Contacts,
+            id: contact,
+            properties: props(json!({"hubspot_owner_id": sam_owner.to_string()})),
+        })
+        .unwrap();
+    let short = |s: &str| crm_sync_domain::SalesforceId::parse(s).unwrap().as_str().to_owned();
+    let owner =
+        |h: &Harness| short(h.sandbox.salesforce().record("Contact", &id).unwrap()["OwnerId"].as_str().unwrap());
+    h.sync_until(WAIT, |h| owner(h) == short(&sam_user)).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(owner(&h), short(&sam_user));
+    assert_eq!(
+        hubspot_contact_for(&h, &id).await.get("hubspot_owner_id").map(String::as_str),
+        Some(sam_owner.to_string().as_str())
+    );
+    h.stop().await;
+}
+
 fn deal_config() -> crm_sync_domain::SyncConfig {
     crm_sync_domain::SyncConfig::from_yaml_str(
         r#"
@@ -276,7 +317,7 @@ async fn a_hubspot_retry_after_a_failed_queue_is_queued_once_and_later_duplicate
         secrets: crm_sync_app::WebhookSecrets {
             hubspot_client_secret: crm_sync_app::Secret::new(secret.clone()),
             public_base_url: Some("http://127.0.0.1:9".into()),
-            salesforce_org_id: None,
+            salesforce_org: crm_sync_app::SalesforceOrg::Any,
         },
         settings: crm_sync_app::AppSettings::default(),
     });

@@ -78,7 +78,10 @@ async fn an_import_can_add_its_contacts_to_the_segment_list_and_then_imports_eve
 
     let review = import_review(&h.app, &request).await.unwrap();
     let plain = import_review(&h.app, &leads()).await.unwrap();
-    assert_eq!(review.hubspot_calls, plain.hubspot_calls + 1, "one membership call per 1,000 contacts");
+    // Adding: one membership call per 1,000 contacts. Not adding: the list's
+    // members and one email lookup per 100 records, which find the existing
+    // contacts already in the list (they get every field).
+    assert_eq!(review.hubspot_calls - 1, plain.hubspot_calls - 2, "{review:?} vs {plain:?}");
 
     h.reset_counts();
     import_start(&h.app, &request).await.unwrap();
@@ -191,5 +194,56 @@ mappings:
     assert_eq!(contact.get("jobtitle").map(String::as_str), Some("Rear Admiral"), "HubSpot gets the Title");
     assert_eq!(contact.get("lastname").map(String::as_str), Some("Hopper"));
     assert_eq!(contact.get("firstname").map(String::as_str), Some("Grace"));
+    h.stop().await;
+}
+
+/// SPEC section 7 with the segment as a HubSpot list: a contact the import
+/// finds by email that is already a member of the list is in the inclusion
+/// segment, so it gets every mapped field (not the email only), even though
+/// the import does not add anything to the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_contact_already_in_the_segment_list_gets_every_field_from_an_import() {
+    let config = SyncConfig::from_yaml_str(
+        "version: 1
+inclusion_segment:
+  hubspot_list: \"1\"
+mappings:
+  contact:
+    - hubspot: jobtitle
+      salesforce: Title
+      rule: two_way
+",
+    )
+    .unwrap();
+    let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let mut properties = Map::new();
+    properties.insert("email".into(), json!("member@example.com"));
+    let member = h.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
+    let mut properties = Map::new();
+    properties.insert("email".into(), json!("outsider@example.com"));
+    let outsider =
+        h.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
+    h.sandbox.hubspot().create_list("Synced with Salesforce", &[member]).unwrap();
+    for email in ["member@example.com", "outsider@example.com"] {
+        h.sandbox
+            .salesforce()
+            .create_as_user(
+                "Lead",
+                json!({"Email": email, "FirstName": "Grace", "LastName": "Hopper", "Company": "US Navy",
+                       "Title": "Rear Admiral"}),
+            )
+            .unwrap();
+    }
+    import_start(&h.app, &leads()).await.unwrap();
+    h.runtime.run_until_idle().await.unwrap();
+
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 2, "both found by email, none created");
+    let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, member).unwrap();
+    assert_eq!(contact.get("jobtitle").map(String::as_str), Some("Rear Admiral"), "in the segment: every field");
+    assert_eq!(contact.get("firstname").map(String::as_str), Some("Grace"));
+    assert_eq!(contact.get("lastname").map(String::as_str), Some("Hopper"));
+    let contact = h.sandbox.hubspot().properties(ObjectType::Contacts, outsider).unwrap();
+    assert!(contact.get("jobtitle").is_none_or(String::is_empty), "outside the segment: the email only, {contact:?}");
+    assert!(contact.get("lastname").is_none_or(String::is_empty), "outside the segment: the email only");
     h.stop().await;
 }

@@ -8,8 +8,8 @@
 //! sweep resumes where it stopped. No sync decisions here.
 
 use crate::ports::{
-    ApiCalls, Changed, ChangedWindow, SalesforceQueries, SalesforceRecords, SalesforceReplication, SfRecord,
-    WriteResult,
+    ApiCalls, Changed, ChangedWindow, SalesforceIdentity, SalesforceQueries, SalesforceRecords, SalesforceReplication,
+    SfRecord, WriteResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -63,6 +63,14 @@ fn object_of(soql: &str) -> String {
 impl ApiCalls for SalesforceClient {
     fn calls_made(&self) -> u64 {
         SalesforceClient::calls_made(self)
+    }
+}
+
+/// The org from the token answer's identity URL.
+#[async_trait]
+impl SalesforceIdentity for SalesforceClient {
+    async fn organization_id(&self) -> Result<String, CrmError> {
+        SalesforceClient::organization_id(self).await
     }
 }
 

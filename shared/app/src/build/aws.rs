@@ -12,8 +12,9 @@
 //! cannot reach a CRM should fail at its cold start, visibly, not on every
 //! message.
 
+use super::SALESFORCE_ORG_ID_ENV;
 use super::{BuildError, Credentials, CredentialsError, CrmEndpoints, crm_clients};
-use crate::{App, AppParts, AppSettings, WebhookSecrets};
+use crate::{App, AppParts, AppSettings, SalesforceOrg, WebhookSecrets};
 use crm_sync_aws::{AwsClients, AwsPorts};
 use crm_sync_domain::config::SyncConfig;
 use crm_sync_store::{Clock, SystemClock};
@@ -94,6 +95,12 @@ impl std::fmt::Debug for AwsApp {
 /// (clients connect on first use).
 pub fn aws_app(target: AwsApp, credentials: &Credentials, aws: &aws_config::SdkConfig) -> Result<App, BuildError> {
     credentials.check_complete()?;
+    // An unset org accepts any org's messages: the template's documented default.
+    let salesforce_org = match target.salesforce_org_id.as_deref().filter(|id| !id.trim().is_empty()) {
+        Some(id) => SalesforceOrg::configured(id)
+            .map_err(|reason| BuildError::OrgId { variable: SALESFORCE_ORG_ID_ENV, reason })?,
+        None => SalesforceOrg::Any,
+    };
     let clock = target.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
     let ports = AwsPorts::new(&clients, &target.storage, clock.clone());
@@ -110,7 +117,7 @@ pub fn aws_app(target: AwsApp, credentials: &Credentials, aws: &aws_config::SdkC
             hubspot_client_secret: credentials.hubspot_client_secret.clone(),
             // The Function URL's host is the one HubSpot signs.
             public_base_url: None,
-            salesforce_org_id: target.salesforce_org_id,
+            salesforce_org,
         },
         settings: target.settings,
     }))
@@ -172,7 +179,7 @@ mod tests {
         )
         .unwrap();
         let app = aws_app(target(), &credentials, &aws()).unwrap();
-        assert_eq!(app.secrets().salesforce_org_id.as_deref(), Some("00D000000000001"));
+        assert_eq!(app.secrets().salesforce_org, SalesforceOrg::Only("00D000000000001".into()));
         assert_eq!(app.secrets().public_base_url, None);
         assert_eq!(app.secrets().hubspot_client_secret.expose(), "hs");
     }

@@ -7,14 +7,19 @@
 //! reading commands ([`open_state_file`]) and the runtime see the same file
 //! the same way.
 
-use super::{BuildError, Credentials, CrmEndpoints, crm_clients};
+use super::{BuildError, Credentials, CrmEndpoints, Crms, crm_clients};
 use crate::ports::{HubspotApi, SalesforceApi};
-use crate::{App, AppError, AppParts, AppSettings, WebhookSecrets};
+use crate::{App, AppError, AppParts, AppSettings, SalesforceOrg, WebhookSecrets};
 use crm_sync_domain::config::SyncConfig;
 use crm_sync_store::sqlite::SqliteStore;
 use crm_sync_store::{Clock, QueueName, QueueSettings, StoreError, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tracing::{info, warn};
+
+/// Environment variable naming the Salesforce org whose outbound messages
+/// are accepted (`00D...`); read by the CLI and the deployed functions.
+pub const SALESFORCE_ORG_ID_ENV: &str = "CRM_SYNC_SALESFORCE_ORG_ID";
 
 /// Receives before a local queue message is dead-lettered (SQS's
 /// `maxReceiveCount` in the template is the deployed counterpart).
@@ -32,13 +37,69 @@ pub struct LocalApp {
     /// The public base URL HubSpot calls (the signature covers the full
     /// URL); `None`: the URL as received.
     pub public_base_url: Option<String>,
+    /// The Salesforce org outbound messages must come from
+    /// ([`SALESFORCE_ORG_ID_ENV`]); `None`: [`serving_app`] asks Salesforce.
+    pub salesforce_org_id: Option<String>,
 }
 
-/// The local deployment's App from its settings and credentials: CRM
-/// clients, embedded store and queues, system clock, default tunables. Any
-/// org's outbound messages are accepted (the org id is not known locally).
+/// The local deployment's App for commands that receive no outbound
+/// messages (import, resync): CRM clients, embedded store and queues, system
+/// clock, default tunables. No call is made; the org is the configured one,
+/// else unknown.
 pub fn local_app(target: LocalApp, credentials: &Credentials) -> Result<App, BuildError> {
+    let org = match configured_org(&target)? {
+        Some(org) => org,
+        None => SalesforceOrg::Unknown("only `crm-sync serve` learns the Salesforce org".to_owned()),
+    };
     let crms = crm_clients(&target.endpoints, credentials)?;
+    assemble(target, credentials, crms, org)
+}
+
+/// The App of `crm-sync serve`, which receives outbound messages: as
+/// [`local_app`], with the org they must come from known. The configured org
+/// when there is one, else the integration user's org, asked of Salesforce
+/// (one token request, which the first sync call then reuses). When that
+/// fails, the App still starts, refusing every outbound message; the reason
+/// is logged here, at start, and held by the App for each refusal.
+pub async fn serving_app(target: LocalApp, credentials: &Credentials) -> Result<App, BuildError> {
+    let crms = crm_clients(&target.endpoints, credentials)?;
+    let org = match configured_org(&target)? {
+        Some(org) => org,
+        None => learn_org(crms.salesforce.as_ref()).await,
+    };
+    assemble(target, credentials, crms, org)
+}
+
+/// The configured org id, checked; `None` when none is configured.
+fn configured_org(target: &LocalApp) -> Result<Option<SalesforceOrg>, BuildError> {
+    let Some(id) = target.salesforce_org_id.as_deref().filter(|id| !id.trim().is_empty()) else {
+        return Ok(None);
+    };
+    SalesforceOrg::configured(id)
+        .map(Some)
+        .map_err(|reason| BuildError::OrgId { variable: SALESFORCE_ORG_ID_ENV, reason })
+}
+
+/// The integration user's org, or the reason it is not known.
+async fn learn_org(salesforce: &dyn SalesforceApi) -> SalesforceOrg {
+    match salesforce.organization_id().await {
+        Ok(org) => {
+            info!(%org, "SalesforceOrgLearned");
+            SalesforceOrg::Only(org)
+        }
+        Err(error) => {
+            let reason = format!(
+                "the Salesforce org could not be learned ({error}); outbound messages are refused until \
+                 {SALESFORCE_ORG_ID_ENV} is set or Salesforce answers at the next start"
+            );
+            warn!(%reason, "OutboundMessagesRefused");
+            SalesforceOrg::Unknown(reason)
+        }
+    }
+}
+
+/// The local App from its parts.
+fn assemble(target: LocalApp, credentials: &Credentials, crms: Crms, org: SalesforceOrg) -> Result<App, BuildError> {
     let app = open_embedded(EmbeddedParts {
         config: target.config,
         state_path: target.state_path,
@@ -48,7 +109,7 @@ pub fn local_app(target: LocalApp, credentials: &Credentials) -> Result<App, Bui
         secrets: WebhookSecrets {
             hubspot_client_secret: credentials.hubspot_client_secret.clone(),
             public_base_url: target.public_base_url,
-            salesforce_org_id: None,
+            salesforce_org: org,
         },
         settings: AppSettings::default(),
     })?;
@@ -134,6 +195,7 @@ mod tests {
                 extra_root_cert_pem: None,
             },
             public_base_url: Some("https://sync.example.com".into()),
+            salesforce_org_id: None,
         }
     }
 
@@ -142,10 +204,31 @@ mod tests {
         let app = local_app(target(None), &sandbox_credentials()).unwrap();
         assert_eq!(app.secrets().hubspot_client_secret.expose(), "hub-secret");
         assert_eq!(app.secrets().public_base_url.as_deref(), Some("https://sync.example.com"));
-        assert_eq!(app.secrets().salesforce_org_id, None);
+        assert!(matches!(app.secrets().salesforce_org, SalesforceOrg::Unknown(_)), "no call, so no org");
         assert_eq!(app.sync_queue().name(), QueueName::SyncIntents.as_str());
         assert_eq!(app.import_queue().name(), QueueName::ImportChunks.as_str());
         assert_eq!(app.sync_queue().depth().await.unwrap().visible, 0);
+    }
+
+    #[tokio::test]
+    async fn a_configured_org_is_taken_without_asking_salesforce_and_a_malformed_one_is_refused() {
+        let mut configured = target(None);
+        configured.salesforce_org_id = Some("00DRO0000000001".into());
+        // The endpoints answer nothing: a call would fail and leave the org unknown.
+        let app = serving_app(configured.clone(), &sandbox_credentials()).await.unwrap();
+        assert_eq!(app.secrets().salesforce_org, SalesforceOrg::Only("00DRO0000000001".into()));
+        configured.salesforce_org_id = Some("my-org".into());
+        let error = serving_app(configured, &sandbox_credentials()).await.err().unwrap().to_string();
+        assert!(error.contains(SALESFORCE_ORG_ID_ENV) && error.contains("my-org"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_org_salesforce_cannot_be_asked_for_is_unknown_and_says_why() {
+        let app = serving_app(target(None), &sandbox_credentials()).await.unwrap();
+        match &app.secrets().salesforce_org {
+            SalesforceOrg::Unknown(reason) => assert!(reason.contains(SALESFORCE_ORG_ID_ENV), "{reason}"),
+            other => panic!("expected an unknown org, got {other:?}"),
+        }
     }
 
     #[test]

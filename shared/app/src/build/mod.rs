@@ -29,9 +29,11 @@ mod local;
 
 #[cfg(feature = "aws")]
 pub use aws::{AwsApp, CredentialsSource, QueueUrls, StorageNames, TableNames, aws_app, load_credentials};
-pub use credentials::{CREDENTIALS_ENV, Credentials, CredentialsError};
+pub use credentials::{CREDENTIALS_ENV, Credentials, CredentialsError, JsonError};
 pub use crms::{CrmEndpoints, Crms, DEFAULT_HUBSPOT_BASE_URL, DEFAULT_SALESFORCE_LOGIN_URL, crm_clients};
-pub use local::{EmbeddedParts, LocalApp, embedded_app, local_app, open_state_file};
+pub use local::{
+    EmbeddedParts, LocalApp, SALESFORCE_ORG_ID_ENV, embedded_app, local_app, open_state_file, serving_app,
+};
 
 use crm_sync_crm::error::CrmError;
 use crm_sync_store::StoreError;
@@ -42,6 +44,12 @@ pub enum BuildError {
     /// A credential a deployment needs is empty.
     #[error("the credentials secret has no {0}; fill it in (docs/deploy.md)")]
     MissingCredential(&'static str),
+    /// Credentials the CRMs called need are empty; every one is named.
+    #[error(
+        "the credentials lack {}; give them in CRM_SYNC_CREDENTIALS or the secrets file (JSON, docs/cli.md)",
+        .0.join(", ")
+    )]
+    MissingCredentials(Vec<&'static str>),
     /// A CRM client could not be built from its configuration.
     #[error("the {system} client could not be built")]
     Client {
@@ -50,6 +58,14 @@ pub enum BuildError {
         /// Why.
         #[source]
         source: CrmError,
+    },
+    /// The configured Salesforce org id is not one.
+    #[error("{variable}: {reason}")]
+    OrgId {
+        /// The setting that holds it.
+        variable: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The embedded state could not be opened.
     #[error("opening the embedded state failed")]

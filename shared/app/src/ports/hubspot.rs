@@ -115,8 +115,8 @@ pub trait HubspotAccount: Send + Sync {
 
 /// Webhook deliveries: checking that HubSpot sent them. No API call.
 pub trait HubspotWebhooks: Send + Sync {
-    /// Checks a webhook delivery's signature (v3 with its 5-minute window
-    /// when present, else v2/v1), in constant time. `uri` is the full URL
+    /// Checks a webhook delivery's v3 signature and its 5-minute window, in
+    /// constant time; a delivery signed only with v1/v2 is refused. `uri` is the full URL
     /// HubSpot called; header names are lower case. An empty
     /// `client_secret` means the client's own. `Err` says why not.
     fn verify_webhook(

@@ -29,7 +29,7 @@ mod salesforce;
 pub use hubspot::{
     HubspotAccount, HubspotApi, HubspotAssociations, HubspotRecords, HubspotWebhooks, signature_headers,
 };
-pub use salesforce::{SalesforceApi, SalesforceQueries, SalesforceRecords, SalesforceReplication};
+pub use salesforce::{SalesforceApi, SalesforceIdentity, SalesforceQueries, SalesforceRecords, SalesforceReplication};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};

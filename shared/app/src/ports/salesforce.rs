@@ -85,7 +85,22 @@ pub trait SalesforceReplication: Send + Sync {
     ) -> Result<ChangedWindow, CrmError>;
 }
 
-/// What the sync asks of Salesforce: every capability, one object.
-pub trait SalesforceApi: ApiCalls + SalesforceRecords + SalesforceQueries + SalesforceReplication {}
+/// Who the integration user is: the org whose outbound messages the webhook
+/// endpoint accepts when none is configured.
+#[async_trait]
+pub trait SalesforceIdentity: Send + Sync {
+    /// The org id (`00D...`) of the integration user (at most one call: the
+    /// token request, which every later call reuses).
+    async fn organization_id(&self) -> Result<String, CrmError>;
+}
 
-impl<T> SalesforceApi for T where T: ApiCalls + SalesforceRecords + SalesforceQueries + SalesforceReplication + ?Sized {}
+/// What the sync asks of Salesforce: every capability, one object.
+pub trait SalesforceApi:
+    ApiCalls + SalesforceRecords + SalesforceQueries + SalesforceReplication + SalesforceIdentity
+{
+}
+
+impl<T> SalesforceApi for T where
+    T: ApiCalls + SalesforceRecords + SalesforceQueries + SalesforceReplication + SalesforceIdentity + ?Sized
+{
+}

@@ -86,7 +86,7 @@ impl Default for TestAppBuilder {
             secrets: WebhookSecrets {
                 hubspot_client_secret: Secret::new(TEST_CLIENT_SECRET),
                 public_base_url: Some(TEST_BASE_URL.to_owned()),
-                salesforce_org_id: None,
+                salesforce_org: crate::SalesforceOrg::Any,
             },
             start: test_epoch(),
         }

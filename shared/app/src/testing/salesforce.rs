@@ -15,8 +15,8 @@
 use super::calls::{CallLog, batches, pages};
 use super::soql;
 use crate::ports::{
-    ApiCalls, Changed, ChangedWindow, SALESFORCE_BATCH, SalesforceQueries, SalesforceRecords, SalesforceReplication,
-    SfRecord, WriteResult,
+    ApiCalls, Changed, ChangedWindow, SALESFORCE_BATCH, SalesforceIdentity, SalesforceQueries, SalesforceRecords,
+    SalesforceReplication, SfRecord, WriteResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, Utc};
@@ -27,6 +27,9 @@ use crm_sync_store::{Clock, ManualClock};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+/// The org the fake's integration user belongs to.
+pub const FAKE_ORG_ID: &str = "00D000000000001AAA";
 
 /// Rows per SOQL query page.
 const QUERY_PAGE: usize = 2_000;
@@ -478,5 +481,13 @@ impl SalesforceReplication for FakeSalesforce {
             }
         }
         Ok(ChangedWindow { changes, covered_to, complete: true })
+    }
+}
+
+/// The fake's org, without a call.
+#[async_trait]
+impl SalesforceIdentity for FakeSalesforce {
+    async fn organization_id(&self) -> Result<String, CrmError> {
+        Ok(FAKE_ORG_ID.to_owned())
     }
 }

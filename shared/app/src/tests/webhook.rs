@@ -160,7 +160,7 @@ fn with_org(org: &str) -> TestApp {
         .secrets(WebhookSecrets {
             hubspot_client_secret: Secret::new(TEST_CLIENT_SECRET),
             public_base_url: None,
-            salesforce_org_id: Some(org.to_owned()),
+            salesforce_org: crate::SalesforceOrg::Only(org.to_owned()),
         })
         .build()
 }

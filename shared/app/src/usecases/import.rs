@@ -34,7 +34,9 @@
 //! sync as intents. Leads and contacts follow SPEC section 7: with no
 //! inclusion segment (or inside it) every mapped field, else the email only.
 //! With `add_to_segment` (the segment being a HubSpot list) every imported
-//! contact is added to the list and so gets every mapped field.
+//! contact is added to the list and so gets every mapped field; without it,
+//! an existing contact already in the list gets every mapped field too
+//! ([`segment`]).
 
 use crate::codec::{
     HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state, sf_snapshot,
@@ -76,6 +78,8 @@ mod companies;
 mod plan;
 /// The request, review and chunk shapes.
 mod request;
+/// Which existing contacts are already in the segment list.
+mod segment;
 
 use plan::{blocked_reason, chunk_size, email_rule_calls, estimate, list_add_calls, segment_list, where_clause};
 use request::ChunkSpec;
@@ -110,7 +114,8 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         let (sf, hs) = (sf + company_sf, hs + company_hs);
         review.records += records;
         review.salesforce_calls += sf + email_rule_calls(object, records, chunks);
-        review.hubspot_calls += hs + list_add_calls(records, list.as_ref());
+        review.hubspot_calls +=
+            hs + list_add_calls(records, list.as_ref()) + segment::calls(app, object, records, list.as_deref());
         review.objects.push(ObjectReview { object: object.api_name().to_owned(), records, chunks, bulk });
     }
     // The owner directory (one call on each side) when an owner is mapped.
@@ -154,7 +159,8 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         let records = app.salesforce().count(&soql).await?;
         total += records;
         let (company_sf, company_hs) = companies::company_calls(app, object, records).await?;
-        company_costs = (company_costs.0 + company_sf, company_costs.1 + company_hs);
+        let segment_hs = segment::calls(app, object, records, add_to_list.as_deref());
+        company_costs = (company_costs.0 + company_sf, company_costs.1 + company_hs + segment_hs);
         if records == 0 {
             continue;
         }
@@ -263,7 +269,9 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     // comes back after the delay and resumes from the checkpoint).
     let (_, sf_cost, hs_cost) = estimate(app, spec.records, 1);
     let sf_cost = sf_cost + email_rule_calls(spec.object, spec.records, 1);
-    let hs_cost = hs_cost + list_add_calls(spec.records, spec.add_to_list.as_ref());
+    let hs_cost = hs_cost
+        + list_add_calls(spec.records, spec.add_to_list.as_ref())
+        + segment::calls(app, spec.object, spec.records, spec.add_to_list.as_deref());
     if let Err(error) = ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await {
         app.store().set_import_job_status(&msg.job_id, JobStatus::Paused).await?;
         return Err(error);
@@ -406,6 +414,9 @@ async fn import_page(
     let config = app.config();
     let owners = app.owner_directory_for(pair).await;
     let mut inputs: Vec<(String, Map<String, Value>, &SfRecord, crm_sync_domain::Decision)> = Vec::new();
+    // Inputs that get every field only if their contact is in the list.
+    let list = segment::list_to_check(app, object, add_to_list);
+    let mut if_member: Vec<usize> = Vec::new();
     for row in fresh {
         let Ok(id) = SalesforceId::parse(&row.id) else { continue };
         let Some(snapshot) = sf_snapshot(row, object) else { continue };
@@ -449,7 +460,10 @@ async fn import_page(
             let full = match &config.inclusion_segment {
                 None => true,
                 Some(_) if add_to_list.is_some() => true,
-                Some(InclusionSegment::HubspotList(_)) => false,
+                Some(InclusionSegment::HubspotList(_)) => {
+                    if_member.push(inputs.len());
+                    true
+                }
                 Some(segment) => {
                     let fields: FieldMap = props.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                     let probe = RecordSnapshot::hubspot(
@@ -470,6 +484,15 @@ async fn import_page(
             id.as_str().to_owned()
         };
         inputs.push((key, props, row, decision));
+    }
+    if let Some(list) = &list {
+        let emails: Vec<String> = if_member.iter().map(|&i| inputs[i].0.clone()).collect();
+        let members = segment::members_by_email(app, list, &emails).await?;
+        for &i in &if_member {
+            if !members.contains(&inputs[i].0) {
+                inputs[i].1.retain(|k, _| k == HUBSPOT_EMAIL_PROPERTY);
+            }
+        }
     }
     let hs_object = pair.hubspot_object_type();
     let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };

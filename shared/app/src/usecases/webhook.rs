@@ -12,7 +12,7 @@
 use crate::App;
 use crate::messages::queue_intents;
 use crate::webhook::hubspot_events::{self, EventAction};
-use crate::webhook::outbound;
+use crate::webhook::outbound::{self, OutboundParseError};
 use chrono::{DateTime, TimeZone, Utc};
 use crm_sync_domain::intent::{SyncIntent, Trigger};
 use crm_sync_domain::model::{HubSpotId, ObjectPair, SalesforceId, SfObject};
@@ -203,10 +203,11 @@ fn soap_fault(status: u16, message: &str) -> WebhookResponse {
 }
 
 /// Handles one Salesforce outbound message and answers the SOAP Ack. A
-/// message from another org gets 401 and a malformed one 400, both as SOAP
-/// faults; Salesforce keeps resending an unacknowledged message for 24
-/// hours, so the Ack is sent only once the intents are queued. The org check
-/// compares the 15-character ids, as either form may be configured.
+/// message from an org other than the synced one (or any message while that
+/// org is not known, see [`crate::SalesforceOrg`]) gets 401, a malformed,
+/// truncated or over-long one 400, both as SOAP faults, with nothing stored
+/// or queued; Salesforce keeps resending an unacknowledged message for 24
+/// hours, so the Ack is sent only once the intents are queued.
 #[instrument(skip_all, fields(notifications = tracing::field::Empty, queued = tracing::field::Empty))]
 pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> WebhookResponse {
     let now: DateTime<Utc> = app.clock().now();
@@ -218,15 +219,17 @@ pub async fn handle_salesforce_outbound(app: &App, request: WebhookRequest) -> W
         Ok(message) => message,
         Err(error) => {
             warn!(reason = "malformed body", %error, "WebhookRejected");
-            return soap_fault(400, "the body is not a Salesforce outbound message");
+            let fault = match error {
+                OutboundParseError::Truncated(_) => "the message is truncated",
+                OutboundParseError::TooManyNotifications => "more than 100 notifications",
+                _ => "the body is not a Salesforce outbound message",
+            };
+            return soap_fault(400, fault);
         }
     };
-    if let Some(org) = &app.secrets().salesforce_org_id {
-        let same = message.organization_id.get(..15) == org.get(..15);
-        if !same {
-            warn!(reason = "unknown organization", "WebhookRejected");
-            return soap_fault(401, "unknown organization");
-        }
+    if let Err(reason) = app.secrets().salesforce_org.check(&message.organization_id) {
+        warn!(%reason, "WebhookRejected");
+        return soap_fault(401, "unknown organization");
     }
     tracing::Span::current().record("notifications", message.notifications.len());
     let keys: Vec<String> = message.notifications.iter().map(|n| format!("salesforce:{}", n.id)).collect();

@@ -8,7 +8,11 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use std::collections::BTreeMap;
 
-/// One outbound message delivery: up to 100 notifications.
+/// Most notifications one outbound message carries (the WSDL's
+/// `maxOccurs="100"`); a longer list is not from Salesforce.
+pub const MAX_NOTIFICATIONS: usize = 100;
+
+/// One outbound message delivery: up to [`MAX_NOTIFICATIONS`] notifications.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboundMessage {
     /// The sending org (18 characters); checked against the configured org.
@@ -44,6 +48,13 @@ pub enum OutboundParseError {
     NoNotifications,
     #[error("a notification lacks its {0}")]
     Missing(&'static str),
+    /// The body ends inside an element: a cut-off delivery, which must not
+    /// be acknowledged, so that Salesforce sends it again whole.
+    #[error("the body ends inside <{0}>: the message is truncated")]
+    Truncated(String),
+    /// More notifications than Salesforce ever sends in one message.
+    #[error("the message has more than {MAX_NOTIFICATIONS} notifications")]
+    TooManyNotifications,
 }
 
 /// The SOAP acknowledgement Salesforce needs to stop retrying. Sent only
@@ -79,7 +90,10 @@ struct Partial {
 /// deserialisation: the envelope's namespaces and the sObject's fields vary
 /// by org and by the fields chosen in the outbound message setup. Unknown
 /// elements are ignored; a notification missing its id, type or record id
-/// is an error, as the sync could not act on it.
+/// is an error, as the sync could not act on it. So are a body that ends
+/// before its elements close (a truncated delivery: acknowledging it would
+/// lose the cut-off notifications for good) and a list longer than
+/// [`MAX_NOTIFICATIONS`].
 pub fn parse(body: &str) -> Result<OutboundMessage, OutboundParseError> {
     let mut reader = Reader::from_str(body);
     let config = reader.config_mut();
@@ -116,7 +130,12 @@ pub fn parse(body: &str) -> Result<OutboundMessage, OutboundParseError> {
                 }
             }
             Event::End(_) => state.close()?,
-            Event::Eof => break,
+            Event::Eof => {
+                if let Some(open) = state.path.last() {
+                    return Err(OutboundParseError::Truncated(open.clone()));
+                }
+                break;
+            }
             _ => {}
         }
     }
@@ -190,6 +209,9 @@ impl State {
             }
             (_, "Notification") => {
                 if let Some(partial) = self.current.take() {
+                    if self.message.notifications.len() == MAX_NOTIFICATIONS {
+                        return Err(OutboundParseError::TooManyNotifications);
+                    }
                     self.message.notifications.push(Notification {
                         id: partial.id.ok_or(OutboundParseError::Missing("Id"))?,
                         sobject: partial.sobject.ok_or(OutboundParseError::Missing("sObject type"))?,
@@ -256,6 +278,24 @@ mod tests {
     fn a_body_that_is_not_an_outbound_message_is_rejected() {
         assert!(parse("<a><b>1</b></a>").is_err());
         assert!(parse("not xml <<").is_err());
+    }
+
+    #[test]
+    fn a_truncated_message_is_rejected_wherever_it_is_cut() {
+        let end = SAMPLE.find("</soapenv:Envelope>").unwrap();
+        for cut in [SAMPLE.find("</Notification>").unwrap() + "</Notification>".len(), end - 1, end] {
+            assert!(matches!(parse(&SAMPLE[..cut]), Err(OutboundParseError::Truncated(_))), "cut at {cut}");
+        }
+        assert!(parse(SAMPLE).is_ok());
+    }
+
+    #[test]
+    fn a_hundred_notifications_parse_and_one_more_is_rejected() {
+        let one =
+            r#"<Notification><Id>04l</Id><sObject type="sf:Lead"><Id>00Q000000000001</Id></sObject></Notification>"#;
+        let body = |n: usize| format!("<notifications>{}</notifications>", one.repeat(n));
+        assert_eq!(parse(&body(MAX_NOTIFICATIONS)).unwrap().notifications.len(), MAX_NOTIFICATIONS);
+        assert!(matches!(parse(&body(MAX_NOTIFICATIONS + 1)), Err(OutboundParseError::TooManyNotifications)));
     }
 
     #[test]

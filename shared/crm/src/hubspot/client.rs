@@ -158,8 +158,8 @@ impl HubSpotClient {
         }
     }
 
-    /// Checks a webhook delivery with the configured client secret
-    /// (v3 when present, else v2/v1); see [`webhook::verify_request`].
+    /// Checks a webhook delivery with the configured client secret (v3
+    /// only); see [`webhook::verify_request`].
     pub fn verify_webhook(
         &self,
         method: &str,

@@ -1,5 +1,6 @@
 //! Webhook signature verification, v3 (HMAC-SHA256, base64, 5-minute
 //! window) and the older v2/v1 (SHA-256 hex), all compared in constant time.
+//! A delivery is accepted on its v3 signature only (see [`verify_request`]).
 //!
 //! Pure functions: no IO, the current time is passed in.
 
@@ -49,6 +50,11 @@ pub enum SignatureError {
     /// The version header names a scheme this client does not know.
     #[error("unsupported signature version {0}")]
     UnsupportedVersion(String),
+    /// Only a v1 or v2 signature: HubSpot adds v3 to every request, and
+    /// v1/v2 carry no time, so a delivery signed with them alone could be
+    /// a copy replayed at any age.
+    #[error("no v3 signature (a {0} signature alone is refused: it carries no time)")]
+    NoV3(String),
     /// The client was built without the app's client secret.
     #[error("no client secret configured")]
     NoSecret,
@@ -141,9 +147,11 @@ pub fn verify_v1(secret: &str, body: &[u8], signature: &str) -> Result<(), Signa
     equal(hex::encode(h.finalize()).as_bytes(), &signature.trim().to_ascii_lowercase())
 }
 
-/// Checks a delivery from its headers: v3 when `X-HubSpot-Signature-v3` is
-/// present (HubSpot sends it on every request), else the version named by
-/// `X-HubSpot-Signature-Version`. `uri` is the full URL HubSpot called.
+/// Checks a delivery from its headers: its v3 signature and timestamp.
+/// HubSpot sends v3 on every request; a delivery with only the older v1 or
+/// v2 signature (`X-HubSpot-Signature`) is refused, since those sign no time
+/// and would accept a captured delivery replayed at any age. `uri` is the
+/// full URL HubSpot called.
 pub fn verify_request(
     secret: &str,
     method: &str,
@@ -157,10 +165,9 @@ pub fn verify_request(
         let ts = get("x-hubspot-request-timestamp").ok_or(SignatureError::BadTimestamp)?;
         return verify_v3(secret, method, uri, body, sig, ts, now).map(|()| SignatureVersion::V3);
     }
-    let sig = get("x-hubspot-signature").ok_or(SignatureError::Missing)?;
+    get("x-hubspot-signature").ok_or(SignatureError::Missing)?;
     match get("x-hubspot-signature-version").unwrap_or("v1") {
-        "v1" => verify_v1(secret, body, sig).map(|()| SignatureVersion::V1),
-        "v2" => verify_v2(secret, method, uri, body, sig).map(|()| SignatureVersion::V2),
+        version @ ("v1" | "v2") => Err(SignatureError::NoV3(version.to_owned())),
         other => Err(SignatureError::UnsupportedVersion(other.to_owned())),
     }
 }
@@ -210,6 +217,25 @@ mod tests {
             now,
         );
         assert_eq!(r, Err(SignatureError::Stale { age_seconds: 301 }));
+    }
+
+    #[test]
+    fn a_valid_v1_or_v2_signature_without_v3_is_refused() {
+        let body = br#"[{"eventId":1,"occurredAt":1564113600000}]"#;
+        let uri = "https://sync.example.com/webhooks/hubspot";
+        let now = Utc.timestamp_millis_opt(1_714_000_000_000).unwrap();
+        let v1 = hex::encode(Sha256::digest([SECRET.as_bytes(), body].concat()));
+        let v2 = hex::encode(Sha256::digest([SECRET.as_bytes(), b"POST", uri.as_bytes(), body].concat()));
+        assert_eq!(verify_v1(SECRET, body, &v1), Ok(()), "the v1 signature itself is right");
+        for (version, signature) in [("v1", v1), ("v2", v2)] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-hubspot-signature", signature.parse().unwrap());
+            headers.insert("x-hubspot-signature-version", version.parse().unwrap());
+            assert_eq!(
+                verify_request(SECRET, "POST", uri, &headers, body, now),
+                Err(SignatureError::NoV3(version.to_owned()))
+            );
+        }
     }
 
     #[test]

@@ -25,11 +25,13 @@ use url::Url;
 /// The `grant_type` of the JWT bearer flow.
 const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// A live access token and the instance it is valid for.
+/// A live access token, the instance it is valid for, and the org it
+/// belongs to (from the token answer's identity URL, when it has one).
 #[derive(Clone)]
 struct Session {
     token: Secret,
     instance_url: String,
+    organization_id: Option<String>,
 }
 
 /// One HTTP answer, read whole: status, headers and body bytes.
@@ -64,6 +66,21 @@ impl Answer {
 struct TokenAnswer {
     access_token: String,
     instance_url: String,
+    /// The identity URL, `https://login.salesforce.com/id/{org id}/{user id}`.
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// The org id in an identity URL (`.../id/{org id}/{user id}`): the
+/// second-to-last path segment, when it is an org id (`00D`, 15 or 18
+/// letters and digits).
+fn organization_of(identity_url: &str) -> Option<String> {
+    let url = Url::parse(identity_url).ok()?;
+    let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    let org = *segments.len().checked_sub(2).and_then(|i| segments.get(i))?;
+    let well_formed =
+        org.starts_with("00D") && matches!(org.len(), 15 | 18) && org.chars().all(|c| c.is_ascii_alphanumeric());
+    well_formed.then(|| org.to_owned())
 }
 
 /// The claims of the JWT bearer assertion (crm-api.md A1.1).
@@ -154,6 +171,16 @@ impl SalesforceClient {
         self.cached_session().map(|s| s.instance_url)
     }
 
+    /// The id of the org the integration user belongs to, from the identity
+    /// URL of the token answer (one token request when no session is
+    /// cached). An answer without one is an `UNEXPECTED_RESPONSE` error.
+    pub async fn organization_id(&self) -> Result<String, CrmError> {
+        self.session()
+            .await?
+            .organization_id
+            .ok_or_else(|| error::unexpected(200, "the token answer carries no identity URL naming the org", None))
+    }
+
     /// The REST data path of this API version followed by `rest`.
     pub(super) fn data_segments<'a>(&'a self, rest: &[&'a str]) -> Vec<&'a str> {
         let mut s = vec!["services", "data", self.config.api_version.as_str()];
@@ -221,6 +248,7 @@ impl SalesforceClient {
         let token: TokenAnswer = answer.json()?;
         tracing::debug!("salesforce access token obtained");
         Ok(Session {
+            organization_id: token.id.as_deref().and_then(organization_of),
             token: Secret::new(token.access_token),
             instance_url: self
                 .config

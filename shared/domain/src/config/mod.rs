@@ -25,6 +25,7 @@
 //! The submodules are private and every public item is re-exported here, so
 //! `crate::config::X` is the one path to each item.
 
+mod bounds;
 mod defaults;
 mod deletions;
 mod entry;

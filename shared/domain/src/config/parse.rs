@@ -44,6 +44,17 @@ fn parse(text: &str, source_name: Option<&str>) -> Result<SyncConfig, ConfigErro
     if text.trim().is_empty() {
         return Ok(SyncConfig::default());
     }
+    // Refused before the parser sees it: its time grows with the square
+    // of the nesting depth.
+    if let Err(refused) = super::bounds::check(text) {
+        return Err(ConfigError::Invalid {
+            source_name: source_name.map(str::to_owned),
+            line: refused.line,
+            column: None,
+            source: de::Error::custom(&refused.message),
+            message: refused.message,
+        });
+    }
     let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|source| {
         let location = source.location();
         ConfigError::Invalid {

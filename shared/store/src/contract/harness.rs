@@ -11,6 +11,17 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::error::StoreError;
 use crate::ports::*;
 
+/// How often a queue promises to hand out one message while it is hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Possibly more than once (SQS standard queues): every message is
+    /// received, and a second receiver may get one already handed out.
+    AtLeastOnce,
+    /// Once, until its visibility timeout ends (the embedded queue: a
+    /// receive is one transaction on one file).
+    ExactlyOnce,
+}
+
 /// What the suite needs from an adapter under test.
 #[async_trait]
 pub trait Harness: Send + Sync {
@@ -23,6 +34,10 @@ pub trait Harness: Send + Sync {
     /// Lets `by` pass for the queue's visibility timeouts (a manual clock, or
     /// real time for a remote queue service).
     async fn let_queue_time_pass(&self, by: Duration);
+    /// What the adapter's queue promises; the checks assert that and no more.
+    fn delivery(&self) -> Delivery {
+        Delivery::AtLeastOnce
+    }
 }
 
 /// A fixed instant the manual clocks of harnesses start from.

@@ -30,7 +30,7 @@ mod usage;
 pub use claims::*;
 pub use cursors::*;
 pub use events::*;
-pub use harness::{Harness, epoch};
+pub use harness::{Delivery, Harness, epoch};
 pub use health::*;
 pub use imports::*;
 pub use links::*;
@@ -69,7 +69,7 @@ macro_rules! contract_suite {
             a_delayed_message_is_not_received_before_its_delay,
             concurrent_creates_of_one_link_write_it_once,
             concurrent_claims_of_one_key_grant_it_once,
-            concurrent_receivers_get_each_message_once
+            concurrent_receivers_get_every_message
         );
     };
     (@each $harness:expr; $($name:ident),* $(,)?) => {

@@ -4,13 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::harness::{Harness, R};
+use super::harness::{Delivery, Harness, R};
 use crate::error::StoreError;
 use crate::ports::*;
 
-/// Receives until `want` messages arrived or the queue keeps answering empty.
+/// Receives until `want` distinct messages arrived or the queue keeps
+/// answering empty. A message handed out again (at-least-once delivery) is
+/// received once here; the checks that count copies receive themselves.
 async fn receive_n(q: &dyn Queue, want: usize, visibility: Duration) -> Result<Vec<ReceivedMessage>, StoreError> {
-    let mut out = Vec::new();
+    let mut out: Vec<ReceivedMessage> = Vec::new();
     let mut empty = 0;
     while out.len() < want && empty < 3 {
         let got = q.receive(want - out.len(), visibility).await?;
@@ -19,7 +21,11 @@ async fn receive_n(q: &dyn Queue, want: usize, visibility: Duration) -> Result<V
         } else {
             empty = 0;
         }
-        out.extend(got);
+        for message in got {
+            if !out.iter().any(|m| m.id == message.id) {
+                out.push(message);
+            }
+        }
     }
     Ok(out)
 }
@@ -128,7 +134,10 @@ pub async fn a_delayed_message_is_not_received_before_its_delay(h: &dyn Harness)
     Ok(())
 }
 
-pub async fn concurrent_receivers_get_each_message_once(h: &dyn Harness) -> R {
+/// Four receivers race over 40 messages. Every message reaches one of them;
+/// a queue that promises exactly-once delivery hands none out twice, while
+/// an at-least-once queue (SQS) may, and the sync is built for that.
+pub async fn concurrent_receivers_get_every_message(h: &dyn Harness) -> R {
     let q = h.queue(QueueSettings::default()).await?;
     let msgs: Vec<OutgoingMessage> = (0..40).map(|i| OutgoingMessage::new(format!("m{i}"))).collect();
     q.send_batch(&msgs).await?;
@@ -149,7 +158,9 @@ pub async fn concurrent_receivers_get_each_message_once(h: &dyn Harness) -> R {
     let total = bodies.len();
     bodies.sort();
     bodies.dedup();
-    assert_eq!(bodies.len(), total, "no message handed to two receivers");
-    assert_eq!(total, 40, "every message handed out");
+    assert_eq!(bodies.len(), 40, "every message handed out ({total} receives)");
+    if h.delivery() == Delivery::ExactlyOnce {
+        assert_eq!(total, 40, "no message handed to two receivers");
+    }
     Ok(())
 }

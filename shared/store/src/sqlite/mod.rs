@@ -196,6 +196,12 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// The schema version of [`SCHEMA`], kept in the file's `user_version`.
+/// A file without one (0) is new, or from before versions were recorded,
+/// and is brought up to date; a file of a higher version is refused.
+/// Raise it with every change that needs a step in [`migrate`].
+pub const SCHEMA_VERSION: i64 = 1;
+
 /// Brings a state file written by an earlier version up to [`SCHEMA`].
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let has_partial = conn
@@ -210,9 +216,15 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the durable store file, in WAL mode.
+    /// Opens (or creates) the durable store file, in WAL mode. A new file
+    /// is readable by its owner only; a file of a newer schema is refused
+    /// before anything is written to it.
     pub fn open(path: impl AsRef<std::path::Path>, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let conn = Connection::open(path.as_ref()).map_err(db_err("open"))?;
+        let path = path.as_ref();
+        create_private(path)?;
+        let conn = Connection::open(path).map_err(db_err("open"))?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db_err("set busy timeout"))?;
+        check_version(&conn, &path.display().to_string())?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err("set WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err("set synchronous"))?;
         Self::init(conn, clock)
@@ -225,11 +237,13 @@ impl SqliteStore {
         Self::init(conn, clock)
     }
 
-    /// Applies the schema and migrations to a freshly opened connection.
+    /// Applies the schema and migrations to a freshly opened connection and
+    /// records the schema version.
     fn init(conn: Connection, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(10)).map_err(db_err("set busy timeout"))?;
         conn.execute_batch(SCHEMA).map_err(db_err("create schema"))?;
         migrate(&conn)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err("record the schema version"))?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), clock })
     }
 
@@ -260,6 +274,37 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::backend(BACKEND, operation, e))?
+    }
+}
+
+/// Refuses a file whose schema version is newer than [`SCHEMA_VERSION`].
+fn check_version(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    let found: i64 =
+        conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(db_err("read the schema version"))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::UnsupportedSchema { path: path.to_owned(), found, supported: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+/// Creates a missing state file readable and writable by its owner only
+/// (0600 on unix): it holds record ids, sync errors and the queued work.
+/// SQLite gives the file's `-wal` and `-shm` companions the same mode. An
+/// existing file keeps its mode.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(StoreError::backend(BACKEND, "create the state file", error)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
     }
 }
 

@@ -20,10 +20,15 @@ pub enum Kind {
     Deliver,
     Sweep,
     Resync,
+    Owner,
+    DeleteHubSpot,
+    DeleteSalesforce,
+    Import,
+    ResyncSegment,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 14] = [
         Kind::CreateHubSpot,
         Kind::CreateSalesforce,
         Kind::EditHubSpot,
@@ -33,6 +38,11 @@ impl Kind {
         Kind::Deliver,
         Kind::Sweep,
         Kind::Resync,
+        Kind::Owner,
+        Kind::DeleteHubSpot,
+        Kind::DeleteSalesforce,
+        Kind::Import,
+        Kind::ResyncSegment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +56,11 @@ impl Kind {
             Kind::Deliver => "deliver",
             Kind::Sweep => "sweep",
             Kind::Resync => "resync",
+            Kind::Owner => "owner",
+            Kind::DeleteHubSpot => "delete_hubspot",
+            Kind::DeleteSalesforce => "delete_salesforce",
+            Kind::Import => "import",
+            Kind::ResyncSegment => "resync_segment",
         }
     }
 
@@ -82,6 +97,13 @@ pub enum Action {
     Sweep,
     /// A manual resync of the person's record on one side.
     Resync { sys: Sys, person: usize },
+    /// A user deletes the person's record on one side.
+    Delete { sys: Sys, person: usize },
+    /// An import of Salesforce leads and contacts, optionally adding them
+    /// to the segment list; the runtime works until idle.
+    Import { add_to_segment: bool },
+    /// A manual resync of the segment of every linked contact.
+    ResyncSegment,
 }
 
 fn show(v: &Val) -> &str {
@@ -108,24 +130,33 @@ impl fmt::Display for Action {
             Action::Deliver { seed } => write!(f, "deliver pending webhooks/outbound messages (shuffle seed {seed})"),
             Action::Sweep => write!(f, "sweep"),
             Action::Resync { sys, person } => write!(f, "resync person{person} from {sys:?}"),
+            Action::Delete { sys, person } => write!(f, "{sys:?} user deletes the record of person{person}"),
+            Action::Import { add_to_segment } => {
+                write!(f, "import leads and contacts (add to the segment: {add_to_segment})")
+            }
+            Action::ResyncSegment => write!(f, "resync the segment of linked contacts"),
         }
     }
 }
 
-/// A random value for a field: blank one time in four.
-fn value(rng: &mut ChaCha8Rng, field: Field) -> Val {
+/// A random value a user of `sys` gives a field: blank one time in four
+/// (never an owner: a Salesforce record always has one, and un-assigning a
+/// HubSpot owner is not modelled).
+fn value(rng: &mut ChaCha8Rng, sys: Sys, field: Field) -> Val {
     if field == Field::OptOut {
         return rng.random_bool(0.5).then(|| "true".to_owned());
     }
-    if rng.random_bool(0.25) {
+    if field != Field::Owner && rng.random_bool(0.25) {
         return None;
     }
-    let choices = field.values();
+    let choices = field.values(sys);
     Some(choices[rng.random_range(0..choices.len())].to_owned())
 }
 
-fn values(rng: &mut ChaCha8Rng) -> Vec<(Field, Val)> {
-    Field::TEXT.into_iter().map(|f| (f, value(rng, f))).filter(|(_, v)| v.is_some()).collect()
+/// A new record's values; with `owners`, its owner too.
+fn values(rng: &mut ChaCha8Rng, sys: Sys, owners: bool) -> Vec<(Field, Val)> {
+    let owner = owners.then_some(Field::Owner);
+    Field::TEXT.into_iter().chain(owner).map(|f| (f, value(rng, sys, f))).filter(|(_, v)| v.is_some()).collect()
 }
 
 /// A sequence: how many people, and what happens.
@@ -149,10 +180,16 @@ pub fn generate(seed: u64, kinds: &[Kind]) -> Sequence {
             _ => (true, true),
         };
         if (hubspot || !has(Kind::CreateSalesforce)) && has(Kind::CreateHubSpot) {
-            actions.push(Action::CreateHubSpot { person, values: values(&mut rng), in_segment: rng.random_bool(0.7) });
+            let values = values(&mut rng, Sys::HubSpot, has(Kind::Owner));
+            actions.push(Action::CreateHubSpot { person, values, in_segment: rng.random_bool(0.7) });
         }
         if (salesforce || !has(Kind::CreateHubSpot)) && has(Kind::CreateSalesforce) {
-            actions.push(Action::CreateSalesforce { person, contact: rng.random_bool(0.3), values: values(&mut rng) });
+            let contact = rng.random_bool(0.3);
+            actions.push(Action::CreateSalesforce {
+                person,
+                contact,
+                values: values(&mut rng, Sys::Salesforce, has(Kind::Owner)),
+            });
         }
     }
     actions.shuffle(&mut rng);
@@ -184,9 +221,16 @@ pub fn generate(seed: u64, kinds: &[Kind]) -> Sequence {
                     Sys::Salesforce
                 };
                 let field = Field::TEXT[rng.random_range(0..Field::TEXT.len())];
-                Action::Edit { sys, person, field, value: value(&mut rng, field) }
+                Action::Edit { sys, person, field, value: value(&mut rng, sys, field) }
             }
-            Kind::OptOut => Action::Edit { sys, person, field: Field::OptOut, value: value(&mut rng, Field::OptOut) },
+            Kind::OptOut => {
+                Action::Edit { sys, person, field: Field::OptOut, value: value(&mut rng, sys, Field::OptOut) }
+            }
+            Kind::Owner => Action::Edit { sys, person, field: Field::Owner, value: value(&mut rng, sys, Field::Owner) },
+            Kind::DeleteHubSpot => Action::Delete { sys: Sys::HubSpot, person },
+            Kind::DeleteSalesforce => Action::Delete { sys: Sys::Salesforce, person },
+            Kind::Import => Action::Import { add_to_segment: rng.random_bool(0.5) },
+            Kind::ResyncSegment => Action::ResyncSegment,
             Kind::Segment => Action::Segment { person, member: rng.random_bool(0.5) },
             Kind::Deliver => Action::Deliver { seed: rng.random() },
             Kind::Sweep => Action::Sweep,

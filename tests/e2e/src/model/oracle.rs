@@ -38,10 +38,15 @@ pub enum Field {
     Fax,
     /// Email opt-out (SPEC section 4).
     OptOut,
+    /// The owner (SPEC section 2): always two-way, translated through exact
+    /// user matches. Values name people: `sam` has a HubSpot owner and a
+    /// Salesforce user with the same name and email; `other` is a HubSpot
+    /// owner and `integration` a Salesforce user with no match.
+    Owner,
 }
 
 impl Field {
-    pub const ALL: [Field; 5] = [Field::FirstName, Field::Title, Field::Phone, Field::Fax, Field::OptOut];
+    pub const ALL: [Field; 6] = [Field::FirstName, Field::Title, Field::Phone, Field::Fax, Field::OptOut, Field::Owner];
     /// The fields a user edits as text.
     pub const TEXT: [Field; 4] = [Field::FirstName, Field::Title, Field::Phone, Field::Fax];
 
@@ -52,6 +57,7 @@ impl Field {
             Field::Phone => "phone",
             Field::Fax => "fax",
             Field::OptOut => "hs_email_optout",
+            Field::Owner => "hubspot_owner_id",
         }
     }
 
@@ -62,12 +68,16 @@ impl Field {
             Field::Phone => "Phone",
             Field::Fax => "Fax",
             Field::OptOut => "HasOptedOutOfEmail",
+            Field::Owner => "OwnerId",
         }
     }
 
-    /// Values a user picks from: few, so that edits collide.
-    pub fn values(self) -> &'static [&'static str] {
+    /// Values a user of `sys` picks from: few, so that edits collide. A
+    /// Salesforce record always has an owner; a HubSpot contact may have none.
+    pub fn values(self, sys: Sys) -> &'static [&'static str] {
         match self {
+            Field::Owner if sys == Sys::Salesforce => &[OWNER_MATCHED, "integration"],
+            Field::Owner => &[OWNER_MATCHED, "other"],
             Field::FirstName => &["Ada", "Grace", "Alan"],
             Field::Title => &["CEO", "CTO", "Rear Admiral"],
             Field::Phone => &["+1 555 0100", "+1 555 0199"],
@@ -76,6 +86,11 @@ impl Field {
         }
     }
 }
+
+/// The one owner with an exact match on the other side.
+pub const OWNER_MATCHED: &str = "sam";
+/// Who owns a Salesforce record the sync creates without a matched owner.
+pub const OWNER_DEFAULT: &str = "integration";
 
 /// Which system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,6 +131,18 @@ pub struct Group {
     /// `None` until linked; per field, both sides' values after the last sync
     /// that wrote or compared it (`None`: never written).
     pub link: Option<BTreeMap<Field, Option<(Val, Val)>>>,
+    /// The link was dropped because one side was deleted: the record left
+    /// is kept, unlinked (SPEC section 1), until a sync links it again.
+    pub orphaned: bool,
+}
+
+impl Group {
+    pub fn side(&self, sys: Sys) -> Option<&Side> {
+        match sys {
+            Sys::HubSpot => self.hubspot.as_ref(),
+            Sys::Salesforce => self.salesforce.as_ref(),
+        }
+    }
 }
 
 /// Writes the oracle expects per (system, group, field): all, and clears.
@@ -140,6 +167,9 @@ enum Write {
     None,
     ToHubSpot(Val),
     ToSalesforce(Val),
+    /// The rule would write a value with no exact owner match: not written,
+    /// and so not in sync (SPEC sections 1 and 2).
+    Unmatched,
 }
 
 /// The rule of one field under SPEC section 3 (and 4 for the opt-out).
@@ -165,6 +195,12 @@ fn rule(f: Field, sf: &Val, hs: &Val, memory: Option<&(Val, Val)>, full: bool, s
     if !full && !sf_changed && !hs_changed {
         return Write::None;
     }
+    if f == Field::Owner {
+        return match two_way(sf, hs, full, sf_changed, hs_changed, sf_newer) {
+            Write::ToHubSpot(v) | Write::ToSalesforce(v) if v.as_deref() != Some(OWNER_MATCHED) => Write::Unmatched,
+            write => write,
+        };
+    }
     match f {
         Field::FirstName => match (sf, hs) {
             (Some(_), _) => Write::ToHubSpot(sf.clone()),
@@ -178,21 +214,25 @@ fn rule(f: Field, sf: &Val, hs: &Val, memory: Option<&(Val, Val)>, full: bool, s
             None if full => Write::None,
             None => Write::ToHubSpot(None),
         },
-        _ => {
-            let newer = if sf_newer { Write::ToHubSpot(sf.clone()) } else { Write::ToSalesforce(hs.clone()) };
-            if full {
-                return match (sf, hs) {
-                    (None, _) => Write::ToSalesforce(hs.clone()),
-                    (_, None) => Write::ToHubSpot(sf.clone()),
-                    _ => newer,
-                };
-            }
-            match (sf_changed, hs_changed) {
-                (true, false) => Write::ToHubSpot(sf.clone()),
-                (false, true) => Write::ToSalesforce(hs.clone()),
-                _ => newer,
-            }
-        }
+        _ => two_way(sf, hs, full, sf_changed, hs_changed, sf_newer),
+    }
+}
+
+/// The two-way rule: the changed side wins; both changed (or a first sync
+/// with two values), the newer record; a first sync fills a blank.
+fn two_way(sf: &Val, hs: &Val, full: bool, sf_changed: bool, hs_changed: bool, sf_newer: bool) -> Write {
+    let newer = if sf_newer { Write::ToHubSpot(sf.clone()) } else { Write::ToSalesforce(hs.clone()) };
+    if full {
+        return match (sf, hs) {
+            (None, _) => Write::ToSalesforce(hs.clone()),
+            (_, None) => Write::ToHubSpot(sf.clone()),
+            _ => newer,
+        };
+    }
+    match (sf_changed, hs_changed) {
+        (true, false) => Write::ToHubSpot(sf.clone()),
+        (false, true) => Write::ToSalesforce(hs.clone()),
+        _ => newer,
     }
 }
 
@@ -208,7 +248,10 @@ impl Oracle {
 
     /// A user made a record (values blank unless given).
     pub fn created(&mut self, sys: Sys, g: usize, values: &BTreeMap<Field, Val>, in_segment: bool) {
-        let side = Side { values: values.clone(), modified: self.tick() };
+        let mut side = Side { values: values.clone(), modified: self.tick() };
+        if sys == Sys::Salesforce && side.get(Field::Owner).is_none() {
+            side.values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
+        }
         let group = &mut self.groups[g];
         match sys {
             Sys::HubSpot => {
@@ -250,19 +293,108 @@ impl Oracle {
         }
     }
 
-    /// One sync of a group, from whichever side it was triggered.
-    pub fn sync(&mut self, g: usize, mode: Mode) {
+    /// A user deleted the group's record on one side. Its link is dropped
+    /// by the next sync that meets the group (the deletion's webhook, or a
+    /// sync of the record left); deletions do not travel (SPEC section 1).
+    pub fn deleted(&mut self, sys: Sys, g: usize) {
+        let group = &mut self.groups[g];
+        match sys {
+            Sys::HubSpot => {
+                group.hubspot = None;
+                group.in_segment = false;
+            }
+            Sys::Salesforce => group.salesforce = None,
+        }
+    }
+
+    /// A manual resync of a segment of every linked record (SPEC section
+    /// 8): each is synced in full from its HubSpot side.
+    pub fn resync_linked(&mut self) {
+        for g in 0..self.groups.len() {
+            if self.groups[g].link.is_some() {
+                self.sync(g, Mode::Forced, &[Sys::HubSpot]);
+            }
+        }
+    }
+
+    /// An import of leads and contacts (SPEC section 7). A linked record is
+    /// synced in full; any other creates or finds the HubSpot contact by its
+    /// email, which gets Salesforce's values of every mapped field when it
+    /// is in the inclusion segment (or the import adds it), else the email
+    /// only. Only non-blank values are written (an import brings
+    /// Salesforce's data; a blank brings nothing), no opt-out (a first
+    /// sync), no owner without an exact match; the link remembers only what
+    /// was written (and, for a contact it creates, counts as the first sync
+    /// of the opt-out).
+    pub fn import(&mut self, add_to_segment: bool) {
+        for g in 0..self.groups.len() {
+            let group = self.groups[g].clone();
+            let Some(sf) = group.salesforce else { continue };
+            if group.link.is_some() {
+                if add_to_segment && group.hubspot.is_some() {
+                    self.groups[g].in_segment = true;
+                }
+                self.sync(g, Mode::Forced, &[Sys::Salesforce]);
+                continue;
+            }
+            let created = group.hubspot.is_none();
+            let mut hs = group.hubspot.unwrap_or_default();
+            let in_segment = add_to_segment || (!created && group.in_segment);
+            let full = !self.segment || in_segment;
+            // A contact the import creates starts not opted out: that link is
+            // its first sync for the opt-out, and an opt-out on either side
+            // after it travels. One it finds has not had its first sync.
+            let mut memory: BTreeMap<Field, Option<(Val, Val)>> = BTreeMap::new();
+            if created {
+                memory.insert(Field::OptOut, Some((sf.get(Field::OptOut), None)));
+            }
+            let mut wrote = false;
+            for f in [Field::FirstName, Field::Title, Field::Phone, Field::Owner] {
+                let value = sf.get(f);
+                if !full || value.is_none() || (f == Field::Owner && value.as_deref() != Some(OWNER_MATCHED)) {
+                    continue;
+                }
+                self.count(Sys::HubSpot, g, f, &hs.get(f), &value);
+                wrote |= hs.get(f) != value;
+                hs.values.insert(f, value.clone());
+                memory.insert(f, Some((value.clone(), value)));
+            }
+            if wrote || created {
+                hs.modified = self.tick();
+            }
+            let group = &mut self.groups[g];
+            group.hubspot = Some(hs);
+            group.in_segment = in_segment;
+            group.link = Some(memory);
+            group.orphaned = false;
+        }
+    }
+
+    /// One sync of a group, triggered from the records of `named` sides.
+    pub fn sync(&mut self, g: usize, mode: Mode, named: &[Sys]) {
         let group = self.groups[g].clone();
+        // SPEC section 1: a linked record whose counterpart is gone loses
+        // its link; nothing travels.
+        if group.link.is_some() && (group.hubspot.is_none() || group.salesforce.is_none()) {
+            let group = &mut self.groups[g];
+            group.link = None;
+            group.orphaned = true;
+            return;
+        }
+        // A deleted record with no link has nothing to sync.
+        if !named.iter().any(|&sys| group.side(sys).is_some()) {
+            return;
+        }
         // SPEC section 2: an existing HubSpot contact outside the segment
         // gets no updates in either direction.
         if self.segment && group.hubspot.is_some() && !group.in_segment {
             return;
         }
-        if group.hubspot.is_none() && group.salesforce.is_none() {
-            return;
-        }
-        let (mut sf, mut hs) =
-            (group.salesforce.clone().unwrap_or_default(), group.hubspot.clone().unwrap_or_default());
+        let mut sf = group.salesforce.clone().unwrap_or_else(|| Side {
+            values: BTreeMap::from([(Field::Owner, Some(OWNER_DEFAULT.to_owned()))]),
+            modified: 0,
+        });
+        let mut hs = group.hubspot.clone().unwrap_or_default();
         let sf_newer = sf.modified > hs.modified;
         let mut memory = BTreeMap::new();
         let mut wrote = (false, false);
@@ -272,6 +404,10 @@ impl Oracle {
             let (s, h) = (sf.get(f), hs.get(f));
             match rule(f, &s, &h, last.as_ref(), full, sf_newer) {
                 Write::None => {}
+                Write::Unmatched => {
+                    memory.insert(f, last);
+                    continue;
+                }
                 Write::ToHubSpot(v) => {
                     self.count(Sys::HubSpot, g, f, &h, &v);
                     hs.values.insert(f, v);
@@ -298,6 +434,7 @@ impl Oracle {
         group.salesforce = Some(sf);
         group.hubspot = Some(hs);
         group.link = Some(memory);
+        group.orphaned = false;
     }
 }
 

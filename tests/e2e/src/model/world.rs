@@ -3,13 +3,16 @@
 //! the sandbox and delivered by the sequence itself.
 
 use super::actions::Action;
-use super::oracle::{Field, Sys, Val};
+use super::oracle::{Field, OWNER_DEFAULT, OWNER_MATCHED, Sys, Val};
 use crate::{Harness, HarnessOptions};
 use anyhow::{Context, bail};
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sync_app::local::LocalOptions;
-use crm_sync_app::{AppSettings, RecordRef, WebhookRequest, handle_hubspot_webhook, handle_salesforce_outbound};
+use crm_sync_app::{
+    AppSettings, ImportObjects, ImportRequest, RecordRef, Segment, WebhookRequest, handle_hubspot_webhook,
+    handle_salesforce_outbound,
+};
 use crm_sync_domain::{ObjectPair, SfObject, SyncConfig};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -60,6 +63,68 @@ impl Delivery {
             Delivery::HubSpot { people, .. } | Delivery::Salesforce { people, .. } => people,
         }
     }
+
+    /// The side whose records the delivery names.
+    fn sys(&self) -> Sys {
+        match self {
+            Delivery::HubSpot { .. } => Sys::HubSpot,
+            Delivery::Salesforce { .. } => Sys::Salesforce,
+        }
+    }
+
+    /// Files the people this delivery names under its side.
+    fn name_into(&self, named: &mut Named) {
+        for &person in self.people() {
+            named.entry(person).or_default().insert(self.sys());
+        }
+    }
+}
+
+/// The people a step synced, each with the sides whose records triggered it.
+pub type Named = BTreeMap<usize, BTreeSet<Sys>>;
+
+/// The owners of the world: a HubSpot owner and a Salesforce user who match
+/// exactly (same name and email), and one on each side who matches nobody.
+#[derive(Debug, Clone)]
+struct Owners {
+    hubspot_matched: u64,
+    hubspot_other: u64,
+    salesforce_matched: String,
+    salesforce_default: String,
+}
+
+impl Owners {
+    /// The owner value a user of `sys` writes for a modelled owner.
+    fn write(&self, sys: Sys, value: &Val) -> Value {
+        match (sys, value.as_deref()) {
+            (Sys::HubSpot, None) => json!(""),
+            (Sys::HubSpot, Some(OWNER_MATCHED)) => json!(self.hubspot_matched.to_string()),
+            (Sys::HubSpot, Some(_)) => json!(self.hubspot_other.to_string()),
+            (Sys::Salesforce, Some(OWNER_MATCHED)) => json!(self.salesforce_matched),
+            (Sys::Salesforce, _) => json!(self.salesforce_default),
+        }
+    }
+
+    /// The modelled owner of a stored value.
+    fn read(&self, sys: Sys, stored: Option<&str>) -> Val {
+        let stored = stored.filter(|s| !s.is_empty())?;
+        let matched = match sys {
+            Sys::HubSpot => stored == self.hubspot_matched.to_string(),
+            Sys::Salesforce => {
+                crm_sync_domain::SalesforceId::parse(stored).is_ok_and(|id| id.as_str() == self.salesforce_matched)
+            }
+        };
+        Some(
+            if matched {
+                OWNER_MATCHED
+            } else if sys == Sys::HubSpot {
+                "other"
+            } else {
+                OWNER_DEFAULT
+            }
+            .to_owned(),
+        )
+    }
 }
 
 /// A record's modelled fields.
@@ -78,6 +143,10 @@ pub struct World {
     pub h: Harness,
     hubspot: BTreeMap<usize, u64>,
     salesforce: BTreeMap<usize, (SfObject, String)>,
+    /// Records users deleted, by id: their deliveries still name the person.
+    gone_hubspot: BTreeMap<u64, usize>,
+    gone_salesforce: BTreeMap<String, usize>,
+    owners: Owners,
     pending: Vec<Delivery>,
     /// Every write the integration made to a modelled field, in order.
     pub written: Vec<Written>,
@@ -102,6 +171,13 @@ fn props(pairs: impl IntoIterator<Item = (String, Value)>) -> Map<String, Value>
     pairs.into_iter().collect()
 }
 
+/// The id of the Salesforce user with this email (18 characters).
+async fn salesforce_user(h: &Harness, email: &str) -> anyhow::Result<String> {
+    let users = h.app.salesforce().query(&format!("SELECT Id FROM User WHERE Email = '{email}'")).await?;
+    let id = users.first().with_context(|| format!("no Salesforce user {email}"))?;
+    Ok(crm_sync_domain::SalesforceId::parse(&id.id)?.as_str().to_owned())
+}
+
 impl World {
     pub async fn start() -> anyhow::Result<World> {
         let mut options = HarnessOptions {
@@ -124,10 +200,19 @@ impl World {
         // time, a sweep lists every change made so far.
         h.later(Duration::from_secs(120));
         h.sandbox.hubspot().create_list("Synced with Salesforce", &[]).map_err(api)?;
+        let owners = Owners {
+            hubspot_matched: h.sandbox.hubspot().add_owner("Sam", "Seller", "sam.seller@crm-sync.sandbox"),
+            hubspot_other: h.sandbox.hubspot().add_owner("Sam", "Other", "sam.other@crm-sync.sandbox"),
+            salesforce_matched: salesforce_user(&h, "sam.seller@crm-sync.sandbox").await?,
+            salesforce_default: salesforce_user(&h, crm_sandbox::salesforce::DEFAULT_USERNAME).await?,
+        };
         Ok(World {
             h,
             hubspot: BTreeMap::new(),
             salesforce: BTreeMap::new(),
+            gone_hubspot: BTreeMap::new(),
+            gone_salesforce: BTreeMap::new(),
+            owners,
             pending: Vec::new(),
             written: Vec::new(),
             sf_writes_seen: 0,
@@ -145,7 +230,7 @@ impl World {
     /// Applies one action. Returns the people it synced (for a delivery,
     /// sweep or resync), or `None` when the action does not apply to this
     /// world (a shrunk sequence may edit a record it no longer creates).
-    pub async fn apply(&mut self, action: &Action) -> anyhow::Result<Option<BTreeSet<usize>>> {
+    pub async fn apply(&mut self, action: &Action) -> anyhow::Result<Option<Named>> {
         let synced = match action {
             Action::CreateHubSpot { person, values, in_segment } => {
                 if self.hubspot.contains_key(person) {
@@ -157,7 +242,12 @@ impl World {
                     ("lastname".to_owned(), json!(format!("Person{person}"))),
                 ]);
                 for (f, v) in values {
-                    p.insert(f.hubspot().to_owned(), json!(v.clone().unwrap_or_default()));
+                    let v = if *f == Field::Owner {
+                        self.owners.write(Sys::HubSpot, v)
+                    } else {
+                        json!(v.clone().unwrap_or_default())
+                    };
+                    p.insert(f.hubspot().to_owned(), v);
                 }
                 let id = self
                     .h
@@ -170,7 +260,7 @@ impl World {
                 }
                 self.hubspot.insert(*person, id);
                 next_ms().await;
-                BTreeSet::new()
+                Named::new()
             }
             Action::CreateSalesforce { person, contact, values } => {
                 if self.salesforce.contains_key(person) {
@@ -183,12 +273,16 @@ impl World {
                     fields["Company"] = json!("Acme");
                 }
                 for (f, v) in values {
-                    fields[f.salesforce()] = v.clone().map_or(Value::Null, Value::String);
+                    fields[f.salesforce()] = if *f == Field::Owner {
+                        self.owners.write(Sys::Salesforce, v)
+                    } else {
+                        v.clone().map_or(Value::Null, Value::String)
+                    };
                 }
                 let id = self.h.sandbox.salesforce().create_as_user(object.api_name(), fields).map_err(sf)?;
                 self.salesforce.insert(*person, (object, id));
                 next_ms().await;
-                BTreeSet::new()
+                Named::new()
             }
             Action::Edit { sys, person, field, value } => {
                 next_ms().await;
@@ -197,14 +291,14 @@ impl World {
                 if !applied {
                     return Ok(None);
                 }
-                BTreeSet::new()
+                Named::new()
             }
             Action::Segment { person, member } => {
                 let Some(id) = self.hubspot_id(*person) else { return Ok(None) };
                 self.h.sandbox.hubspot().set_list_membership(SEGMENT_LIST, id, *member).map_err(api)?;
                 // The App reads the segment's members at most once a minute.
                 self.h.later(crm_sync_app::app::SEGMENT_MEMBERS_TTL + Duration::from_secs(1));
-                BTreeSet::new()
+                Named::new()
             }
             Action::Deliver { seed } => self.deliver(*seed).await?,
             Action::Sweep => {
@@ -212,8 +306,16 @@ impl World {
                 self.h.runtime.sweep().await.context("sweep")?;
                 self.work().await?;
                 // A sweep syncs every record changed within its window:
-                // here, every record of the sequence.
-                self.hubspot.keys().chain(self.salesforce.keys()).copied().collect()
+                // here, every record of the sequence (and Salesforce's
+                // deleted ones).
+                let mut named = Named::new();
+                for &person in self.hubspot.keys() {
+                    named.entry(person).or_default().insert(Sys::HubSpot);
+                }
+                for &person in self.salesforce.keys().chain(self.gone_salesforce.values()) {
+                    named.entry(person).or_default().insert(Sys::Salesforce);
+                }
+                named
             }
             Action::Resync { sys, person } => {
                 let record = match sys {
@@ -228,7 +330,44 @@ impl World {
                 };
                 crm_sync_app::resync_record(&self.h.app, &record).await.context("resync")?;
                 self.work().await?;
-                BTreeSet::from([*person])
+                Named::from([(*person, BTreeSet::from([*sys]))])
+            }
+            Action::Delete { sys, person } => {
+                next_ms().await;
+                match sys {
+                    Sys::HubSpot => {
+                        let Some(id) = self.hubspot.remove(person) else { return Ok(None) };
+                        self.gone_hubspot.insert(id, *person);
+                        let edit = UserEdit::Delete { object: ObjectType::Contacts, id };
+                        self.h.sandbox.hubspot().user_edit(edit).map_err(api)?;
+                    }
+                    Sys::Salesforce => {
+                        let Some((object, id)) = self.salesforce.remove(person) else { return Ok(None) };
+                        self.h.sandbox.salesforce().delete_as_user(object.api_name(), &id).map_err(sf)?;
+                        self.gone_salesforce.insert(id, *person);
+                    }
+                }
+                next_ms().await;
+                Named::new()
+            }
+            Action::Import { add_to_segment } => {
+                let request = ImportRequest {
+                    objects: ImportObjects::LeadsAndContacts,
+                    filter: None,
+                    chunk_size: None,
+                    add_to_segment: *add_to_segment,
+                };
+                crm_sync_app::import_start(&self.h.app, &request).await.context("import")?;
+                self.work().await?;
+                // Contacts added to the list: past the App's cache of it.
+                self.h.later(crm_sync_app::app::SEGMENT_MEMBERS_TTL + Duration::from_secs(1));
+                Named::new()
+            }
+            Action::ResyncSegment => {
+                let segment = Segment::Linked { pair: ObjectPair::Contact };
+                crm_sync_app::resync_segment(&self.h.app, &segment).await.context("segment resync")?;
+                self.work().await?;
+                Named::new()
             }
         };
         Ok(Some(synced))
@@ -241,6 +380,9 @@ impl World {
                 let Some(id) = self.hubspot_id(person) else { return Ok(false) };
                 let edit = if field == Field::OptOut {
                     UserEdit::OptOut { contact: id, opted_out: value.is_some() }
+                } else if field == Field::Owner {
+                    let p = props([(field.hubspot().to_owned(), self.owners.write(sys, value))]);
+                    UserEdit::Update { object: ObjectType::Contacts, id, properties: p }
                 } else {
                     let p = props([(field.hubspot().to_owned(), json!(value.clone().unwrap_or_default()))]);
                     UserEdit::Update { object: ObjectType::Contacts, id, properties: p }
@@ -251,6 +393,8 @@ impl World {
                 let Some((object, id)) = self.salesforce_id(person) else { return Ok(false) };
                 let v = if field == Field::OptOut {
                     json!(value.is_some())
+                } else if field == Field::Owner {
+                    self.owners.write(sys, value)
                 } else {
                     value.clone().map_or(Value::Null, Value::String)
                 };
@@ -281,8 +425,9 @@ impl World {
                 if !event["subscriptionType"].as_str().is_some_and(|s| s.starts_with("contact.")) {
                     continue;
                 }
-                let person = match self.hubspot.iter().find(|(_, v)| **v == id) {
-                    Some((p, _)) => *p,
+                let known = self.hubspot.iter().find(|(_, v)| **v == id).map(|(p, _)| *p);
+                let person = match known.or_else(|| self.gone_hubspot.get(&id).copied()) {
+                    Some(p) => p,
                     None => {
                         let email = hubspot.properties(ObjectType::Contacts, id).and_then(|p| p.get("email").cloned());
                         let Some(person) = email.as_deref().and_then(person_of) else { continue };
@@ -314,8 +459,9 @@ impl World {
             else {
                 continue;
             };
-            let person = match self.salesforce.iter().find(|(_, (_, id))| *id == w.id) {
-                Some((p, _)) => *p,
+            let known = self.salesforce.iter().find(|(_, (_, id))| *id == w.id).map(|(p, _)| *p);
+            let person = match known.or_else(|| self.gone_salesforce.get(&w.id).copied()) {
+                Some(p) => p,
                 None if w.op == Op::Create => {
                     let email = salesforce.record(w.object, &w.id).and_then(|r| r["Email"].as_str().map(str::to_owned));
                     let Some(person) = email.as_deref().and_then(person_of) else { continue };
@@ -349,7 +495,7 @@ impl World {
     /// Delivers every pending delivery 0, 1 or 2 times in a shuffled order,
     /// then works until idle; returns the people whose records a delivered
     /// message named.
-    async fn deliver(&mut self, seed: u64) -> anyhow::Result<BTreeSet<usize>> {
+    async fn deliver(&mut self, seed: u64) -> anyhow::Result<Named> {
         self.collect()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut plan = Vec::new();
@@ -362,10 +508,10 @@ impl World {
             plan.extend(std::iter::repeat_n(delivery, times));
         }
         plan.shuffle(&mut rng);
-        let mut synced = BTreeSet::new();
+        let mut synced = Named::new();
         for delivery in &plan {
             self.send(delivery).await?;
-            synced.extend(delivery.people().iter().copied());
+            delivery.name_into(&mut synced);
         }
         self.work().await?;
         Ok(synced)
@@ -373,8 +519,8 @@ impl World {
 
     /// Delivers everything pending once, until nothing more comes, working
     /// until idle after each round; returns the people synced.
-    pub async fn drain(&mut self) -> anyhow::Result<BTreeSet<usize>> {
-        let mut synced = BTreeSet::new();
+    pub async fn drain(&mut self) -> anyhow::Result<Named> {
+        let mut synced = Named::new();
         for _ in 0..20 {
             self.collect()?;
             if self.pending.is_empty() {
@@ -382,7 +528,7 @@ impl World {
             }
             for delivery in std::mem::take(&mut self.pending) {
                 self.send(&delivery).await?;
-                synced.extend(delivery.people().iter().copied());
+                delivery.name_into(&mut synced);
             }
             self.work().await?;
         }
@@ -449,7 +595,11 @@ impl World {
                 .into_iter()
                 .map(|f| {
                     let v = p.get(f.hubspot()).filter(|v| !v.is_empty()).cloned();
-                    let v = if f == Field::OptOut { v.filter(|v| v == "true") } else { v };
+                    let v = match f {
+                        Field::OptOut => v.filter(|v| v == "true"),
+                        Field::Owner => self.owners.read(Sys::HubSpot, v.as_deref()),
+                        _ => v,
+                    };
                     (f, v)
                 })
                 .collect()
@@ -462,6 +612,7 @@ impl World {
                 .into_iter()
                 .map(|f| {
                     let v = match &r[f.salesforce()] {
+                        Value::String(s) if f == Field::Owner => self.owners.read(Sys::Salesforce, Some(s)),
                         Value::String(s) if !s.is_empty() => Some(s.clone()),
                         Value::Bool(true) => Some("true".to_owned()),
                         _ => None,
