@@ -85,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(exit(resync::segment(&connected.app, &connected.runtime, &segment, yes).await?))
         }
         Command::OrgMove(args) => {
-            let connected = connected(&args.state, &args.crm, LocalOptions::default()).await?;
+            let connected = connected(&args.state, &args.crm, LocalOptions::default(), Role::Client).await?;
             Ok(exit(org_move::run(&connected.app, args.yes).await?))
         }
         #[cfg(feature = "sandbox")]
