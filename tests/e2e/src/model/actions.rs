@@ -25,10 +25,11 @@ pub enum Kind {
     DeleteSalesforce,
     Import,
     ResyncSegment,
+    ConvertLead,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::CreateHubSpot,
         Kind::CreateSalesforce,
         Kind::EditHubSpot,
@@ -43,6 +44,7 @@ impl Kind {
         Kind::DeleteSalesforce,
         Kind::Import,
         Kind::ResyncSegment,
+        Kind::ConvertLead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Kind {
             Kind::DeleteSalesforce => "delete_salesforce",
             Kind::Import => "import",
             Kind::ResyncSegment => "resync_segment",
+            Kind::ConvertLead => "convert_lead",
         }
     }
 
@@ -104,6 +107,8 @@ pub enum Action {
     Import { add_to_segment: bool },
     /// A manual resync of the segment of every linked contact.
     ResyncSegment,
+    /// A Salesforce user converts the person's linked Lead into a Contact.
+    ConvertLead { person: usize },
 }
 
 fn show(v: &Val) -> &str {
@@ -135,6 +140,7 @@ impl fmt::Display for Action {
                 write!(f, "import leads and contacts (add to the segment: {add_to_segment})")
             }
             Action::ResyncSegment => write!(f, "resync the segment of linked contacts"),
+            Action::ConvertLead { person } => write!(f, "Salesforce user converts the Lead of person{person}"),
         }
     }
 }
@@ -231,6 +237,7 @@ pub fn generate(seed: u64, kinds: &[Kind]) -> Sequence {
             Kind::DeleteSalesforce => Action::Delete { sys: Sys::Salesforce, person },
             Kind::Import => Action::Import { add_to_segment: rng.random_bool(0.5) },
             Kind::ResyncSegment => Action::ResyncSegment,
+            Kind::ConvertLead => Action::ConvertLead { person },
             Kind::Segment => Action::Segment { person, member: rng.random_bool(0.5) },
             Kind::Deliver => Action::Deliver { seed: rng.random() },
             Kind::Sweep => Action::Sweep,

@@ -33,6 +33,7 @@ pub const DEFAULT_KINDS: &[Kind] = &[
     Kind::DeleteSalesforce,
     Kind::Import,
     Kind::ResyncSegment,
+    Kind::ConvertLead,
 ];
 
 /// Why a sequence failed, and at which step (`None`: after settling).
@@ -66,6 +67,12 @@ pub async fn run(sequence: &Sequence) -> Result<(), Failure> {
 async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
     let mut oracle = Oracle::new(sequence.people, true);
     for (step, action) in sequence.actions.iter().enumerate() {
+        if let Action::ConvertLead { person } = action
+            && oracle.groups[*person].link.is_none()
+        {
+            // Only a linked Lead is converted: its link moves.
+            continue;
+        }
         let synced = world.apply(action).await.map_err(|e| fail(Some(step), format!("{e:#}")))?;
         let Some(synced) = synced else { continue };
         match action {
@@ -82,6 +89,7 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             Action::Delete { sys, person } => oracle.deleted(*sys, *person),
             Action::Import { add_to_segment } => oracle.import(*add_to_segment),
             Action::ResyncSegment => oracle.resync_linked(),
+            Action::ConvertLead { person } => oracle.converted(*person),
         }
     }
     // Settle: deliver whatever is held, sweep, deliver the echoes.

@@ -307,6 +307,30 @@ impl Oracle {
         }
     }
 
+    /// A Salesforce user converted the group's linked Lead (SPEC section
+    /// 1: its link passes to the Contact it became). The Contact holds the
+    /// Lead's First Name, Title and Phone, no Fax, no opt-out and the default
+    /// owner. The link keeps what it remembers of a field the Contact holds
+    /// unchanged; every other field gets the first-sync rules at the next
+    /// sync, and the owner is compared again.
+    pub fn converted(&mut self, g: usize) {
+        let now = self.tick();
+        let group = &mut self.groups[g];
+        let Some(lead) = &group.salesforce else { return };
+        let mut values: BTreeMap<Field, Val> =
+            [Field::FirstName, Field::Title, Field::Phone].into_iter().map(|f| (f, lead.get(f))).collect();
+        values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
+        let contact = Side { values, modified: now };
+        if let Some(link) = &mut group.link {
+            for (f, memory) in link.iter_mut() {
+                if *f == Field::Owner || memory.as_ref().is_some_and(|(sf, _)| *sf != contact.get(*f)) {
+                    *memory = None;
+                }
+            }
+        }
+        group.salesforce = Some(contact);
+    }
+
     /// A manual resync of a segment of every linked record (SPEC section
     /// 8): each is synced in full from its HubSpot side.
     pub fn resync_linked(&mut self) {

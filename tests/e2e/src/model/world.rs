@@ -363,6 +363,16 @@ impl World {
                 self.h.later(crm_sync_app::app::SEGMENT_MEMBERS_TTL + Duration::from_secs(1));
                 Named::new()
             }
+            Action::ConvertLead { person } => {
+                let Some((SfObject::Lead, lead)) = self.salesforce.get(person).cloned() else { return Ok(None) };
+                next_ms().await;
+                let (contact, _) = self.h.sandbox.salesforce().convert_lead_as_user(&lead).map_err(sf)?;
+                let contact = crm_sync_domain::SalesforceId::parse(&contact)?.as_str().to_owned();
+                self.gone_salesforce.insert(lead, *person);
+                self.salesforce.insert(*person, (SfObject::Contact, contact));
+                next_ms().await;
+                Named::new()
+            }
             Action::ResyncSegment => {
                 let segment = Segment::Linked { pair: ObjectPair::Contact };
                 crm_sync_app::resync_segment(&self.h.app, &segment).await.context("segment resync")?;
