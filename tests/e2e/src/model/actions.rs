@@ -26,10 +26,11 @@ pub enum Kind {
     Import,
     ResyncSegment,
     ConvertLead,
+    MergeSalesforce,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::CreateHubSpot,
         Kind::CreateSalesforce,
         Kind::EditHubSpot,
@@ -45,6 +46,7 @@ impl Kind {
         Kind::Import,
         Kind::ResyncSegment,
         Kind::ConvertLead,
+        Kind::MergeSalesforce,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +66,7 @@ impl Kind {
             Kind::Import => "import",
             Kind::ResyncSegment => "resync_segment",
             Kind::ConvertLead => "convert_lead",
+            Kind::MergeSalesforce => "merge_salesforce",
         }
     }
 
@@ -109,6 +112,9 @@ pub enum Action {
     ResyncSegment,
     /// A Salesforce user converts the person's linked Lead into a Contact.
     ConvertLead { person: usize },
+    /// A Salesforce user merges the loser's linked record into the
+    /// survivor's linked record of the same object.
+    MergeSalesforce { survivor: usize, loser: usize },
 }
 
 fn show(v: &Val) -> &str {
@@ -141,6 +147,9 @@ impl fmt::Display for Action {
             }
             Action::ResyncSegment => write!(f, "resync the segment of linked contacts"),
             Action::ConvertLead { person } => write!(f, "Salesforce user converts the Lead of person{person}"),
+            Action::MergeSalesforce { survivor, loser } => {
+                write!(f, "Salesforce user merges the record of person{loser} into that of person{survivor}")
+            }
         }
     }
 }
@@ -238,6 +247,7 @@ pub fn generate(seed: u64, kinds: &[Kind]) -> Sequence {
             Kind::Import => Action::Import { add_to_segment: rng.random_bool(0.5) },
             Kind::ResyncSegment => Action::ResyncSegment,
             Kind::ConvertLead => Action::ConvertLead { person },
+            Kind::MergeSalesforce => Action::MergeSalesforce { survivor: person, loser: rng.random_range(0..people) },
             Kind::Segment => Action::Segment { person, member: rng.random_bool(0.5) },
             Kind::Deliver => Action::Deliver { seed: rng.random() },
             Kind::Sweep => Action::Sweep,

@@ -73,6 +73,12 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             // Only a linked Lead is converted: its link moves.
             continue;
         }
+        if let Action::MergeSalesforce { survivor, loser } = action
+            && (oracle.groups[*survivor].link.is_none() || oracle.groups[*loser].link.is_none())
+        {
+            // Only linked records are merged: each keeps to its email.
+            continue;
+        }
         let synced = world.apply(action).await.map_err(|e| fail(Some(step), format!("{e:#}")))?;
         let Some(synced) = synced else { continue };
         match action {
@@ -90,6 +96,7 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             Action::Import { add_to_segment } => oracle.import(*add_to_segment),
             Action::ResyncSegment => oracle.resync_linked(),
             Action::ConvertLead { person } => oracle.converted(*person),
+            Action::MergeSalesforce { survivor, loser } => oracle.merged_salesforce(*survivor, *loser),
         }
     }
     // Settle: deliver whatever is held, sweep, deliver the echoes.
@@ -192,6 +199,11 @@ async fn accounted(world: &World, oracle: &Oracle) -> Result<Vec<String>, String
             if linked.is_none() && !skipped && !reported(id) {
                 problems.push(format!("person{person}: Salesforce record {id} is neither linked nor in sync health"));
             }
+        }
+        let hubspot = world.hubspot_id(person).map(|id| id.to_string());
+        let lost = world.gone_salesforce(person).into_iter().chain(hubspot.as_deref()).any(reported);
+        if group.orphaned && group.merged_away && !lost {
+            problems.push(format!("person{person}: the link of the record merged away is not in sync health"));
         }
         if group.link.is_some() && world.hubspot_id(person).is_some() && world.salesforce_id(person).is_some() {
             let id = world.hubspot_id(person).map(|i| i.to_string()).unwrap_or_default();

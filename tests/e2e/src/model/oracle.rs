@@ -134,6 +134,9 @@ pub struct Group {
     /// The link was dropped because one side was deleted: the record left
     /// is kept, unlinked (SPEC section 1), until a sync links it again.
     pub orphaned: bool,
+    /// The Salesforce record was merged into another person's record: its
+    /// link, once dropped, is reported (SPEC section 1).
+    pub merged_away: bool,
 }
 
 impl Group {
@@ -305,6 +308,21 @@ impl Oracle {
             }
             Sys::Salesforce => group.salesforce = None,
         }
+        group.merged_away = false;
+    }
+
+    /// A Salesforce user merged the loser's linked record into the
+    /// survivor's (SPEC section 1). The survivor keeps its values and its
+    /// link, and its modification time moves. The loser's record is gone:
+    /// its link is dropped, and reported, by the next sync that meets it
+    /// (as for a deletion); its HubSpot contact is kept.
+    pub fn merged_salesforce(&mut self, survivor: usize, loser: usize) {
+        let now = self.tick();
+        if let Some(side) = self.groups[survivor].salesforce.as_mut() {
+            side.modified = now;
+        }
+        self.deleted(Sys::Salesforce, loser);
+        self.groups[loser].merged_away = true;
     }
 
     /// A Salesforce user converted the group's linked Lead (SPEC section
