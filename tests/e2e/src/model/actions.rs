@@ -25,10 +25,12 @@ pub enum Kind {
     DeleteSalesforce,
     Import,
     ResyncSegment,
+    ConvertLead,
+    MergeSalesforce,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::CreateHubSpot,
         Kind::CreateSalesforce,
         Kind::EditHubSpot,
@@ -43,6 +45,8 @@ impl Kind {
         Kind::DeleteSalesforce,
         Kind::Import,
         Kind::ResyncSegment,
+        Kind::ConvertLead,
+        Kind::MergeSalesforce,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +65,8 @@ impl Kind {
             Kind::DeleteSalesforce => "delete_salesforce",
             Kind::Import => "import",
             Kind::ResyncSegment => "resync_segment",
+            Kind::ConvertLead => "convert_lead",
+            Kind::MergeSalesforce => "merge_salesforce",
         }
     }
 
@@ -104,6 +110,11 @@ pub enum Action {
     Import { add_to_segment: bool },
     /// A manual resync of the segment of every linked contact.
     ResyncSegment,
+    /// A Salesforce user converts the person's linked Lead into a Contact.
+    ConvertLead { person: usize },
+    /// A Salesforce user merges the loser's linked record into the
+    /// survivor's linked record of the same object.
+    MergeSalesforce { survivor: usize, loser: usize },
 }
 
 fn show(v: &Val) -> &str {
@@ -135,6 +146,10 @@ impl fmt::Display for Action {
                 write!(f, "import leads and contacts (add to the segment: {add_to_segment})")
             }
             Action::ResyncSegment => write!(f, "resync the segment of linked contacts"),
+            Action::ConvertLead { person } => write!(f, "Salesforce user converts the Lead of person{person}"),
+            Action::MergeSalesforce { survivor, loser } => {
+                write!(f, "Salesforce user merges the record of person{loser} into that of person{survivor}")
+            }
         }
     }
 }
@@ -231,6 +246,8 @@ pub fn generate(seed: u64, kinds: &[Kind]) -> Sequence {
             Kind::DeleteSalesforce => Action::Delete { sys: Sys::Salesforce, person },
             Kind::Import => Action::Import { add_to_segment: rng.random_bool(0.5) },
             Kind::ResyncSegment => Action::ResyncSegment,
+            Kind::ConvertLead => Action::ConvertLead { person },
+            Kind::MergeSalesforce => Action::MergeSalesforce { survivor: person, loser: rng.random_range(0..people) },
             Kind::Segment => Action::Segment { person, member: rng.random_bool(0.5) },
             Kind::Deliver => Action::Deliver { seed: rng.random() },
             Kind::Sweep => Action::Sweep,

@@ -16,9 +16,12 @@ use oracle::{Field, Mode, Oracle, Sys};
 use std::collections::BTreeMap;
 use world::World;
 
-/// The action kinds of a default run: every kind but `owner`, whose oracle
-/// and the sync still disagree on when an owner left unwritten (the winning
-/// value had no exact match) is taken up again (see docs/model-test.md).
+/// The action kinds of a default run: every kind but three whose sequences
+/// still find open cases (see docs/model-test.md): `owner` (when an owner
+/// left unwritten is taken up again), `convert_lead` (a converted Lead whose
+/// Contact is deleted leaves its HubSpot contact neither synced nor
+/// reported) and `merge_salesforce` (chains of merges, and a survivor that
+/// loses its own link before the loser's is dropped).
 pub const DEFAULT_KINDS: &[Kind] = &[
     Kind::CreateHubSpot,
     Kind::CreateSalesforce,
@@ -66,6 +69,18 @@ pub async fn run(sequence: &Sequence) -> Result<(), Failure> {
 async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
     let mut oracle = Oracle::new(sequence.people, true);
     for (step, action) in sequence.actions.iter().enumerate() {
+        if let Action::ConvertLead { person } = action
+            && oracle.groups[*person].link.is_none()
+        {
+            // Only a linked Lead is converted: its link moves.
+            continue;
+        }
+        if let Action::MergeSalesforce { survivor, loser } = action
+            && (oracle.groups[*survivor].link.is_none() || oracle.groups[*loser].link.is_none())
+        {
+            // Only linked records are merged: each keeps to its email.
+            continue;
+        }
         let synced = world.apply(action).await.map_err(|e| fail(Some(step), format!("{e:#}")))?;
         let Some(synced) = synced else { continue };
         match action {
@@ -82,6 +97,8 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             Action::Delete { sys, person } => oracle.deleted(*sys, *person),
             Action::Import { add_to_segment } => oracle.import(*add_to_segment),
             Action::ResyncSegment => oracle.resync_linked(),
+            Action::ConvertLead { person } => oracle.converted(*person),
+            Action::MergeSalesforce { survivor, loser } => oracle.merged_salesforce(*survivor, *loser),
         }
     }
     // Settle: deliver whatever is held, sweep, deliver the echoes.
@@ -184,6 +201,11 @@ async fn accounted(world: &World, oracle: &Oracle) -> Result<Vec<String>, String
             if linked.is_none() && !skipped && !reported(id) {
                 problems.push(format!("person{person}: Salesforce record {id} is neither linked nor in sync health"));
             }
+        }
+        let hubspot = world.hubspot_id(person).map(|id| id.to_string());
+        let lost = world.gone_salesforce(person).into_iter().chain(hubspot.as_deref()).any(reported);
+        if group.orphaned && group.merged_away && !lost {
+            problems.push(format!("person{person}: the link of the record merged away is not in sync health"));
         }
         if group.link.is_some() && world.hubspot_id(person).is_some() && world.salesforce_id(person).is_some() {
             let id = world.hubspot_id(person).map(|i| i.to_string()).unwrap_or_default();

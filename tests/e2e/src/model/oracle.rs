@@ -134,6 +134,11 @@ pub struct Group {
     /// The link was dropped because one side was deleted: the record left
     /// is kept, unlinked (SPEC section 1), until a sync links it again.
     pub orphaned: bool,
+    /// The Salesforce record was merged into another person's record: its
+    /// link, once dropped, is reported (SPEC section 1).
+    pub merged_away: bool,
+    /// The linked Lead was converted; its link has not moved yet.
+    pub converted: bool,
 }
 
 impl Group {
@@ -305,6 +310,53 @@ impl Oracle {
             }
             Sys::Salesforce => group.salesforce = None,
         }
+        group.merged_away = false;
+    }
+
+    /// A Salesforce user merged the loser's linked record into the
+    /// survivor's (SPEC section 1). The survivor keeps its values and its
+    /// link, and its modification time moves. The loser's record is gone:
+    /// its link is dropped, and reported, by the next sync that meets it
+    /// (as for a deletion); its HubSpot contact is kept.
+    pub fn merged_salesforce(&mut self, survivor: usize, loser: usize) {
+        let now = self.tick();
+        if let Some(side) = self.groups[survivor].salesforce.as_mut() {
+            side.modified = now;
+        }
+        self.deleted(Sys::Salesforce, loser);
+        self.groups[loser].merged_away = true;
+    }
+
+    /// A Salesforce user converted the group's linked Lead (SPEC section
+    /// 1: its link passes to the Contact it became, at the next sync that
+    /// meets the person). The Contact holds the Lead's First Name, Title and
+    /// Phone, no Fax, no opt-out and the default owner.
+    pub fn converted(&mut self, g: usize) {
+        let now = self.tick();
+        let group = &mut self.groups[g];
+        let Some(lead) = &group.salesforce else { return };
+        let mut values: BTreeMap<Field, Val> =
+            [Field::FirstName, Field::Title, Field::Phone].into_iter().map(|f| (f, lead.get(f))).collect();
+        values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
+        group.salesforce = Some(Side { values, modified: now });
+        group.converted = true;
+    }
+
+    /// The link of a converted Lead passes to its Contact: it keeps what it
+    /// remembers of a field the Contact holds unchanged at that moment (a
+    /// user's change since the conversion included); every other field gets
+    /// the first-sync rules, and the owner is compared again.
+    fn move_converted(&mut self, g: usize) {
+        let group = &mut self.groups[g];
+        if !std::mem::take(&mut group.converted) {
+            return;
+        }
+        let (Some(link), Some(contact)) = (&mut group.link, &group.salesforce) else { return };
+        for (f, memory) in link.iter_mut() {
+            if *f == Field::Owner || memory.as_ref().is_some_and(|(sf, _)| *sf != contact.get(*f)) {
+                *memory = None;
+            }
+        }
     }
 
     /// A manual resync of a segment of every linked record (SPEC section
@@ -372,6 +424,7 @@ impl Oracle {
 
     /// One sync of a group, triggered from the records of `named` sides.
     pub fn sync(&mut self, g: usize, mode: Mode, named: &[Sys]) {
+        self.move_converted(g);
         let group = self.groups[g].clone();
         // SPEC section 1: a linked record whose counterpart is gone loses
         // its link; nothing travels.

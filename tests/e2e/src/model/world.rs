@@ -223,6 +223,11 @@ impl World {
         self.hubspot.get(&person).copied()
     }
 
+    /// The ids of the person's Salesforce records that are gone.
+    pub fn gone_salesforce(&self, person: usize) -> Vec<&str> {
+        self.gone_salesforce.iter().filter(|(_, p)| **p == person).map(|(id, _)| id.as_str()).collect()
+    }
+
     pub fn salesforce_id(&self, person: usize) -> Option<&(SfObject, String)> {
         self.salesforce.get(&person)
     }
@@ -363,6 +368,36 @@ impl World {
                 self.h.later(crm_sync_app::app::SEGMENT_MEMBERS_TTL + Duration::from_secs(1));
                 Named::new()
             }
+            Action::ConvertLead { person } => {
+                let Some((SfObject::Lead, lead)) = self.salesforce.get(person).cloned() else { return Ok(None) };
+                next_ms().await;
+                let (contact, _) = self.h.sandbox.salesforce().convert_lead_as_user(&lead).map_err(sf)?;
+                let contact = crm_sync_domain::SalesforceId::parse(&contact)?.as_str().to_owned();
+                self.gone_salesforce.insert(lead, *person);
+                self.salesforce.insert(*person, (SfObject::Contact, contact));
+                next_ms().await;
+                Named::new()
+            }
+            Action::MergeSalesforce { survivor, loser } => {
+                let (Some((object, kept)), Some((lost_object, lost))) =
+                    (self.salesforce.get(survivor).cloned(), self.salesforce.get(loser).cloned())
+                else {
+                    return Ok(None);
+                };
+                if survivor == loser
+                    || object != lost_object
+                    || !self.linked(&kept).await?
+                    || !self.linked(&lost).await?
+                {
+                    return Ok(None);
+                }
+                next_ms().await;
+                self.h.sandbox.salesforce().merge_as_user(object.api_name(), &kept, &lost).map_err(sf)?;
+                self.salesforce.remove(loser);
+                self.gone_salesforce.insert(lost, *loser);
+                next_ms().await;
+                Named::new()
+            }
             Action::ResyncSegment => {
                 let segment = Segment::Linked { pair: ObjectPair::Contact };
                 crm_sync_app::resync_segment(&self.h.app, &segment).await.context("segment resync")?;
@@ -371,6 +406,13 @@ impl World {
             }
         };
         Ok(Some(synced))
+    }
+
+    /// Whether the store holds a link of this Salesforce record (a Lead
+    /// converted since its last sync still holds its Contact's link).
+    async fn linked(&self, salesforce_id: &str) -> anyhow::Result<bool> {
+        let store = self.h.app.store();
+        Ok(store.get_link_by_salesforce(ObjectPair::Contact, salesforce_id).await?.is_some())
     }
 
     /// A user's edit of one field; false when the record does not exist.
