@@ -377,7 +377,9 @@ impl Oracle {
     /// Salesforce's data; a blank brings nothing), no opt-out (a first
     /// sync), no owner without an exact match; the link remembers only what
     /// was written (and, for a contact it creates, counts as the first sync
-    /// of the opt-out).
+    /// of the opt-out). A contact it creates holds blanks where Salesforce
+    /// is blank: those fields are in sync at blank, as after a live sync
+    /// that creates a record.
     pub fn import(&mut self, add_to_segment: bool) {
         for g in 0..self.groups.len() {
             let group = self.groups[g].clone();
@@ -403,6 +405,13 @@ impl Oracle {
             let mut wrote = false;
             for f in [Field::FirstName, Field::Title, Field::Phone, Field::Owner] {
                 let value = sf.get(f);
+                if value.is_none() && created {
+                    // The contact it creates is blank there too: the import
+                    // made that record, so the field is in sync (as after a
+                    // live sync that creates a record).
+                    memory.insert(f, Some((None, None)));
+                    continue;
+                }
                 if !full || value.is_none() || (f == Field::Owner && value.as_deref() != Some(OWNER_MATCHED)) {
                     continue;
                 }
