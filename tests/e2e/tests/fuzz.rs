@@ -152,30 +152,46 @@ fn the_hubspot_endpoint_refuses_what_it_cannot_use_and_never_fails() {
         let timestamp = chrono::Utc::now().timestamp_millis().to_string();
         let signed_bytes = if signed { body.to_vec() } else { [body, b" "].concat() };
         let signature = crm_sandbox::hubspot::sign_v3(secret, "POST", &url, &signed_bytes, &timestamp);
-        let status = rt.block_on(async {
-            let response = http
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-hubspot-signature-v3", signature)
-                .header("x-hubspot-request-timestamp", &timestamp)
-                .body(body.to_vec())
-                .timeout(WAIT)
-                .send()
-                .await
-                .map_err(|e| format!("no answer: {e}"))?;
-            Ok::<u16, String>(response.status().as_u16())
-        })?;
+        let headers = [
+            ("content-type", "application/json".to_owned()),
+            ("x-hubspot-signature-v3", signature),
+            ("x-hubspot-request-timestamp", timestamp),
+        ];
         let expected = match (signed, hubspot_events::parse(body).is_ok()) {
             (false, _) => 401,
             (true, true) => 200,
             (true, false) => 400,
         };
-        if status != expected {
-            return Err(format!("answered {status}, expected {expected}"));
-        }
-        Ok(())
+        answered(&rt, &http, &url, &headers, body, expected)
     });
-    // What was accepted is worked off: no message retries without end.
+    work_off_and_stop(&rt, h);
+}
+
+/// Posts `body` with `headers`; `Err` unless the answer is `expected`.
+fn answered(
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    expected: u16,
+) -> Result<(), String> {
+    let status = rt.block_on(async {
+        let mut request = http.post(url).body(body.to_vec()).timeout(WAIT);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(|e| format!("no answer: {e}"))?;
+        Ok::<u16, String>(response.status().as_u16())
+    })?;
+    if status != expected {
+        return Err(format!("answered {status}, expected {expected}"));
+    }
+    Ok(())
+}
+
+/// What was accepted is worked off: no message retries without end.
+fn work_off_and_stop(rt: &tokio::runtime::Runtime, h: Harness) {
     rt.block_on(async {
         h.runtime.run_until_idle().await.unwrap();
         let depth = h.app.sync_queue().depth().await.unwrap();
@@ -191,34 +207,15 @@ fn the_salesforce_endpoint_refuses_what_it_cannot_use_and_never_fails() {
     let url = format!("{}/webhooks/salesforce", h.server.base_url());
     let http = reqwest::Client::new();
     fuzz::run("outbound_soap", 2000, |body| {
-        let status = rt.block_on(async {
-            let response = http
-                .post(&url)
-                .header("content-type", "text/xml; charset=utf-8")
-                .body(body.to_vec())
-                .timeout(WAIT)
-                .send()
-                .await
-                .map_err(|e| format!("no answer: {e}"))?;
-            Ok::<u16, String>(response.status().as_u16())
-        })?;
         let parsed = std::str::from_utf8(body).ok().map(outbound::parse);
         let expected = match parsed {
             Some(Ok(message)) if names_the_sandbox_org(&message.organization_id) => 200,
             Some(Ok(_)) => 401,
             _ => 400,
         };
-        if status != expected {
-            return Err(format!("answered {status}, expected {expected}"));
-        }
-        Ok(())
+        answered(&rt, &http, &url, &[("content-type", "text/xml; charset=utf-8".to_owned())], body, expected)
     });
-    rt.block_on(async {
-        h.runtime.run_until_idle().await.unwrap();
-        let depth = h.app.sync_queue().depth().await.unwrap();
-        assert_eq!(depth.visible + depth.in_flight, 0, "messages left on the queue: {depth:?}");
-        h.stop().await;
-    });
+    work_off_and_stop(&rt, h);
 }
 
 /// An org id (15 or 18 letters and digits) whose first 15 characters, which
