@@ -32,12 +32,37 @@ impl HubSpotClient {
     pub async fn is_unsubscribed_all(&self, email: &str) -> Result<bool, CrmError> {
         let path = format!("/communication-preferences/v4/statuses/{}/unsubscribe-all", segment(email));
         let answer = self.call(Method::GET, &path, &[("channel", "EMAIL".into())], None).await?;
-        Ok(answer
-            .body
-            .get("results")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|r| r.get("statusState").and_then(Value::as_str) == Some("UNSUBSCRIBED")))
+        Ok(unsubscribed_from_all(&answer.body))
+    }
+}
+
+/// Whether a wide-status answer (`results` of `PublicWideStatus`, each with
+/// its `status`: `SUBSCRIBED`, `UNSUBSCRIBED` or `NOT_SPECIFIED`) says
+/// unsubscribed. (`statusState` is the name in write requests only.)
+fn unsubscribed_from_all(body: &Value) -> bool {
+    body.get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| r.get("status").and_then(Value::as_str) == Some("UNSUBSCRIBED"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wide_status_is_read_from_status_as_hubspot_answers_it() {
+        let answer = json!({
+            "status": "COMPLETE",
+            "results": [{"subscriberIdString": "ada@example.com", "wideStatusType": "PORTAL_WIDE",
+                "channel": "EMAIL", "status": "UNSUBSCRIBED", "timestamp": "2026-12-01T10:00:00Z"}],
+            "startedAt": "2026-12-01T10:00:00Z", "completedAt": "2026-12-01T10:00:00Z"
+        });
+        assert!(unsubscribed_from_all(&answer));
+        let subscribed = json!({"status": "COMPLETE", "results": [{"channel": "EMAIL", "status": "SUBSCRIBED",
+            "wideStatusType": "PORTAL_WIDE", "subscriberIdString": "ada@example.com", "timestamp": "x"}]});
+        assert!(!unsubscribed_from_all(&subscribed));
+        assert!(!unsubscribed_from_all(&json!({"status": "COMPLETE", "results": []})));
     }
 }

@@ -856,7 +856,7 @@ fn require_email_channel(q: &[(String, String)]) -> Result<(), ApiError> {
 fn v4_status(email: &str, out: bool) -> Value {
     json!({
         "subscriberIdString": email, "channel": "EMAIL", "subscriptionId": MARKETING_SUBSCRIPTION_ID.parse::<u64>().unwrap_or(7),
-        "subscriptionName": "Marketing Information", "statusState": if out { "UNSUBSCRIBED" } else { "SUBSCRIBED" },
+        "subscriptionName": "Marketing Information", "status": if out { "UNSUBSCRIBED" } else { "SUBSCRIBED" },
         "source": "PUBLIC_API", "legalBasis": Value::Null, "legalBasisExplanation": Value::Null,
         "setStatusSuccessReason": if out { Value::from("UNSUBSCRIBE_FROM_ALL_OCCURRED") } else { Value::Null },
         "timestamp": now_iso(), "businessUnitId": 0,
@@ -869,7 +869,7 @@ async fn v4_read_unsubscribe_all(State(st): S, Path(email): Path<String>, Query(
     let out = opted_out(&db, &email)?;
     let results = if out {
         vec![
-            json!({"subscriberIdString": email, "wideStatusType": "PORTAL_WIDE", "channel": "EMAIL", "statusState": "UNSUBSCRIBED", "timestamp": now_iso(), "businessUnitId": 0}),
+            json!({"subscriberIdString": email, "wideStatusType": "PORTAL_WIDE", "channel": "EMAIL", "status": "UNSUBSCRIBED", "timestamp": now_iso(), "businessUnitId": 0}),
         ]
     } else {
         Vec::new()
