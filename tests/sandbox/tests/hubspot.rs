@@ -26,7 +26,33 @@ async fn list_membership_changes_answer_with_every_list_as_hubspot_spells_them()
         json!({"recordsIdsAdded": [contact.to_string()], "recordIdsRemoved": [], "recordIdsMissing": ["999999"]})
     );
     let removed: Value = put("remove", json!([contact.to_string()])).await?.json().await?;
-    assert_eq!(removed, json!({"recordsIdsAdded": [], "recordIdsRemoved": [contact.to_string()], "recordIdsMissing": []}));
+    assert_eq!(
+        removed,
+        json!({"recordsIdsAdded": [], "recordIdsRemoved": [contact.to_string()], "recordIdsMissing": []})
+    );
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_or_of_the_wrong_shape_gets_hubspots_json_validation_error() -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(SandboxOptions::default()).await?;
+    let http = reqwest::Client::new();
+    let url = format!("{}/crm/v3/objects/contacts", sandbox.hubspot_url());
+    for body in ["{not json", r#"{"properties": 5}"#] {
+        let answer = http
+            .post(&url)
+            .bearer_auth(DEFAULT_TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        assert_eq!(answer.status(), 400, "{body}");
+        let error: Value = answer.json().await?;
+        assert_eq!(error["status"], "error", "{body}: {error}");
+        assert_eq!(error["category"], "VALIDATION_ERROR", "{body}: {error}");
+        assert!(error["correlationId"].is_string() && error["message"].is_string(), "{body}: {error}");
+    }
     sandbox.shutdown().await;
     Ok(())
 }
