@@ -56,3 +56,37 @@ async fn a_body_that_is_not_json_or_of_the_wrong_shape_gets_hubspots_json_valida
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn default_associations_answer_as_hubspot_does_with_from_to_and_the_spec() -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(SandboxOptions::default()).await?;
+    let hubspot = sandbox.hubspot();
+    let create = |object: ObjectType, key: &str, value: &str| {
+        let properties = [(key.to_owned(), json!(value))].into_iter().collect();
+        hubspot.user_edit(UserEdit::Create { object, properties }).map_err(|e| anyhow::anyhow!("{e:?}"))
+    };
+    let contact = create(ObjectType::Contacts, "email", "ada@example.com")?;
+    let company = create(ObjectType::Companies, "name", "Initech")?;
+    let http = reqwest::Client::new();
+    let url =
+        format!("{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}", sandbox.hubspot_url());
+    let single: Value = http.put(url).bearer_auth(DEFAULT_TOKEN).send().await?.json().await?;
+    let batch = http
+        .post(format!("{}/crm/v4/associations/contacts/companies/batch/associate/default", sandbox.hubspot_url()))
+        .bearer_auth(DEFAULT_TOKEN)
+        .json(&json!({"inputs": [{"from": {"id": contact.to_string()}, "to": {"id": company.to_string()}}]}))
+        .send()
+        .await?;
+    assert_eq!(batch.status(), 200);
+    let batch: Value = batch.json().await?;
+    for answer in [single, batch] {
+        let result = &answer["results"][0];
+        assert_eq!(result["from"], json!({"id": contact.to_string()}), "{answer}");
+        assert_eq!(result["to"], json!({"id": company.to_string()}), "{answer}");
+        assert_eq!(result["associationSpec"]["associationCategory"], "HUBSPOT_DEFINED", "{answer}");
+        assert!(result["associationSpec"]["associationTypeId"].is_u64(), "{answer}");
+        assert_eq!(answer["status"], "COMPLETE");
+    }
+    sandbox.shutdown().await;
+    Ok(())
+}

@@ -566,6 +566,15 @@ fn association_result(from: ObjectType, from_id: u64, to: ObjectType, to_id: u64
     })
 }
 
+/// A default association as HubSpot answers its creation
+/// (`PublicDefaultAssociation`): ids as strings and the spec of the type.
+fn default_association_result(from_id: u64, to_id: u64, type_id: u32) -> Value {
+    json!({
+        "from": {"id": from_id.to_string()}, "to": {"id": to_id.to_string()},
+        "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id},
+    })
+}
+
 fn default_type(from: ObjectType, to: ObjectType) -> Result<u32, ApiError> {
     default_association_type(from, to).ok_or_else(|| {
         ApiError::validation(format!("No default association from {} to {}", from.plural(), to.plural()))
@@ -583,7 +592,7 @@ async fn associate_default(
     let events = db.associate(from, id, to, to_id, t)?;
     st.emit(events, Actor::Api);
     let started = now_iso();
-    let (_, body) = batch_body(vec![association_result(from, id, to, to_id, &[t])], Vec::new(), &started);
+    let (_, body) = batch_body(vec![default_association_result(id, to_id, t)], Vec::new(), &started);
     Ok(Json(body).into_response())
 }
 
@@ -682,7 +691,10 @@ async fn assoc_batch_write(
         match outcome {
             Ok((a, b, types, events)) => {
                 st.emit(events, Actor::Api);
-                results.push(association_result(from, a, to, b, &types));
+                results.extend(match default {
+                    true => types.iter().map(|t| default_association_result(a, b, *t)).collect::<Vec<_>>(),
+                    false => vec![association_result(from, a, to, b, &types)],
+                });
             }
             Err(e) => errors.push(e.batch_entry(&[pair.from.id()])),
         }
