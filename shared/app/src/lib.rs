@@ -78,7 +78,7 @@ pub mod store {
     pub use crm_sync_store::prelude;
     pub use crm_sync_store::sqlite::SqliteStore;
     pub use crm_sync_store::{
-        Clock, ErrorFilter, ErrorReport, ImportChunk, ManualClock, ObjectPair, ReceivedMessage, StateStore,
-        SyncHealthError, System, SystemClock,
+        ChunkStatus, Clock, ErrorFilter, ErrorReport, ImportChunk, JobStatus, ManualClock, ObjectPair, ReceivedMessage,
+        StateStore, SyncHealthError, System, SystemClock,
     };
 }
