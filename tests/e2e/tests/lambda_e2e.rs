@@ -13,7 +13,7 @@
 //!
 //! Each test provisions its own uniquely named tables and queues.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

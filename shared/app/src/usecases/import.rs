@@ -354,10 +354,10 @@ async fn unclaimed(app: &App, msg: &ChunkMessage) -> Result<(), AppError> {
 async fn settle_failure(app: &App, msg: &ChunkMessage, owner: &str, error: AppError) -> AppError {
     let store = app.store();
     let settled = if error.retry_after().is_some() {
-        if matches!(error, AppError::BudgetSpent { .. }) {
-            if let Err(e) = store.set_import_job_status(&msg.job_id, JobStatus::Paused).await {
-                warn!(error = %e, "ImportJobNotPaused");
-            }
+        if matches!(error, AppError::BudgetSpent { .. })
+            && let Err(e) = store.set_import_job_status(&msg.job_id, JobStatus::Paused).await
+        {
+            warn!(error = %e, "ImportJobNotPaused");
         }
         store.release_chunk(&msg.job_id, msg.index, owner).await
     } else if matches!(&error, AppError::Store(e) if e.is_condition_failed()) {
