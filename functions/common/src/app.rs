@@ -100,7 +100,7 @@ pub async fn build_app(
             ..AppSettings::default()
         },
     };
-    Ok(aws_app(target, &credentials, aws)?)
+    Ok(aws_app(target, &credentials, aws).await?)
 }
 
 /// The tables and queues the settings name.

@@ -64,13 +64,16 @@ impl Default for SalesforceOrg {
     }
 }
 
+/// `00D` and 12 or 15 more letters and digits.
+fn is_org_id(id: &str) -> bool {
+    id.starts_with("00D") && matches!(id.len(), 15 | 18) && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 impl SalesforceOrg {
     /// The configured org id, checked: `00D` and 15 or 18 letters and digits.
     pub fn configured(id: &str) -> Result<Self, String> {
         let id = id.trim();
-        let well_formed =
-            id.starts_with("00D") && matches!(id.len(), 15 | 18) && id.chars().all(|c| c.is_ascii_alphanumeric());
-        if well_formed {
+        if is_org_id(id) {
             Ok(SalesforceOrg::Only(id.to_owned()))
         } else {
             Err(format!("`{id}` is not a Salesforce org id (00D followed by 12 or 15 letters and digits)"))
@@ -82,8 +85,11 @@ impl SalesforceOrg {
     pub fn check(&self, organization_id: &str) -> Result<(), &str> {
         match self {
             SalesforceOrg::Any => Ok(()),
+            // The same org in its 15- or 18-character form (the first 15
+            // characters name it, case-sensitively), and nothing that is
+            // not an org id at all.
             SalesforceOrg::Only(org) => match (organization_id.get(..15), org.get(..15)) {
-                (Some(given), Some(ours)) if given == ours => Ok(()),
+                (Some(given), Some(ours)) if given == ours && is_org_id(organization_id) => Ok(()),
                 _ => Err("unknown organization"),
             },
             SalesforceOrg::Unknown(reason) => Err(reason),

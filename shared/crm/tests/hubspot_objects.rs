@@ -239,6 +239,18 @@ async fn unsubscribing_from_all_email_sets_the_opt_out_property() {
 }
 
 #[tokio::test]
+async fn a_batch_unsubscribe_says_which_addresses_were_refused() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    hs.create("contacts", &props(&[("email", "hedy@example.com")])).await.unwrap();
+    let emails = vec!["ghost@example.com".to_owned(), "hedy@example.com".to_owned()];
+    let outcomes = hs.unsubscribe_all_batch(&emails).await.unwrap();
+    assert!(matches!(&outcomes[0], Some((category, _)) if category == "OBJECT_NOT_FOUND"), "{outcomes:?}");
+    assert_eq!(outcomes[1], None);
+    assert!(hs.is_unsubscribed_all("hedy@example.com").await.unwrap());
+}
+
+#[tokio::test]
 async fn a_unique_property_can_be_defined_and_read() {
     let sb = sandbox(HubSpotOptions::default()).await;
     let hs = client(&sb);

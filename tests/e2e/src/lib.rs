@@ -7,6 +7,7 @@
 //! an in-memory embedded store. Tests then act as users on the sandbox and
 //! drive the runtime with [`Harness::sync_until`].
 
+pub mod fuzz;
 pub mod model;
 
 use anyhow::{Context, bail};

@@ -292,3 +292,41 @@ async fn a_sync_message_delivered_twice_writes_once() {
     assert_eq!(lead_writes, vec![Op::Create], "one lead, written once");
     h.stop().await;
 }
+
+/// Posts `body` to the HubSpot endpoint signed (v3) as of `signed_at`.
+async fn post_hubspot(h: &Harness, body: &str, signed_at: chrono::DateTime<chrono::Utc>) -> u16 {
+    let url = format!("{}/webhooks/hubspot", h.server.base_url());
+    let timestamp = signed_at.timestamp_millis().to_string();
+    let secret = crm_sandbox::hubspot::DEFAULT_CLIENT_SECRET;
+    let signature = crm_sandbox::hubspot::sign_v3(secret, "POST", &url, body.as_bytes(), &timestamp);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-hubspot-signature-v3", signature)
+        .header("x-hubspot-request-timestamp", timestamp)
+        .body(body.to_owned())
+        .timeout(WAIT)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_hubspot_delivery_replayed_is_queued_once_and_refused_once_stale() {
+    let h = Harness::start(HarnessOptions { webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let body = r#"[{"eventId":9001,"subscriptionType":"contact.propertyChange","objectId":1001,"propertyName":"jobtitle","propertyValue":"CTO","occurredAt":1764672000000,"attemptNumber":0}]"#;
+    let now = chrono::Utc::now();
+    // The genuine delivery, then the same bytes and headers replayed at once.
+    assert_eq!(post_hubspot(&h, body, now).await, 200);
+    assert_eq!(post_hubspot(&h, body, now).await, 200, "a replay inside the window is acknowledged");
+    let depth = h.app.sync_queue().depth().await.unwrap();
+    assert_eq!(depth.visible + depth.in_flight, 1, "but queued once");
+    // Captured and replayed later: the signed timestamp is too old.
+    let stale = now - chrono::Duration::minutes(6);
+    let other = body.replace("9001", "9002");
+    assert_eq!(post_hubspot(&h, &other, stale).await, 401);
+    let depth = h.app.sync_queue().depth().await.unwrap();
+    assert_eq!(depth.visible + depth.in_flight, 1, "nothing more queued");
+    h.stop().await;
+}

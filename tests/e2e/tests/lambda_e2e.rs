@@ -28,7 +28,7 @@ use crm_sandbox::hubspot::ObjectType;
 use crm_sandbox::hubspot::UserEdit;
 use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sandbox::sandbox::{Sandbox, SandboxOptions};
-use crm_sync_app::App;
+use crm_sync_app::{App, SalesforceOrg};
 use crm_sync_aws::TableNames;
 use crm_sync_aws::provision::{create_queue_pair, create_tables};
 use crm_sync_lambda::sqs::event_from_messages;
@@ -452,7 +452,21 @@ async fn every_sample_event_runs_through_its_handler() {
     // The samples are signed with this secret at this time.
     let mut credentials = sandbox_credentials();
     credentials["hubspot_client_secret"] = json!("example-hubspot-client-secret");
+    // The sample outbound message comes from this org.
+    let sample_org = "00DRO000000AbCd2AK";
     let settings = stack_environment(
+        &aws,
+        credentials.clone(),
+        &[
+            (crm_sync_lambda::settings::SALESFORCE_LOGIN_URL, sandbox.salesforce_url().to_owned()),
+            (crm_sync_lambda::settings::HUBSPOT_BASE_URL, sandbox.hubspot_url().to_owned()),
+            (crm_sync_lambda::settings::SALESFORCE_ORG_ID, sample_org.to_owned()),
+        ],
+    )
+    .await;
+    // Deployed with no org set, the function takes the integration user's
+    // org (the sandbox's) and refuses the sample's.
+    let unset = stack_environment(
         &aws,
         credentials,
         &[
@@ -461,6 +475,12 @@ async fn every_sample_event_runs_through_its_handler() {
         ],
     )
     .await;
+    let learned = build_app(&unset, &aws, BuildOptions::default()).await.unwrap();
+    assert_eq!(learned.secrets().salesforce_org, SalesforceOrg::Only(crm_sandbox::salesforce::ORG_ID.to_owned()));
+    let request = lambda_http::request::from_str(&event_file("webhook-salesforce-outbound.json")).unwrap();
+    assert_eq!(crm_sync_webhook::handle(&learned, request).await.unwrap().status(), 401);
+    let depth = learned.sync_queue().depth().await.unwrap();
+    assert_eq!(depth.visible + depth.in_flight, 0, "nothing queued from another org");
     let signed_at = chrono::DateTime::from_timestamp_millis(1_714_563_606_000).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(signed_at));
     let app = build_app(&settings, &aws, BuildOptions { clock: Some(clock), ..BuildOptions::default() }).await.unwrap();

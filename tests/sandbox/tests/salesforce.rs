@@ -328,3 +328,31 @@ async fn held_outbound_messages_wait_for_the_test_and_writes_name_their_changed_
     assert_eq!(sf.outbound_stats.attempts.load(Ordering::SeqCst), 0, "nothing was sent");
     Ok(())
 }
+
+#[tokio::test]
+async fn paths_with_a_trailing_slash_answer_as_without_and_every_listed_version_is_served() -> anyhow::Result<()> {
+    let sandbox = start(SalesforceOptions::default()).await?;
+    let http = reqwest::Client::new();
+    let token = token(&http, &sandbox).await?;
+    let base = sandbox.salesforce_url();
+    let versions: Value = http.get(format!("{base}/services/data/")).send().await?.json().await?;
+    let versions = versions.as_array().cloned().unwrap_or_default();
+    assert_eq!(versions.first().map(|v| v["version"].clone()), Some(json!("31.0")));
+    assert_eq!(versions.last().map(|v| v["label"].clone()), Some(json!("Spring '26")));
+    for version in &versions {
+        let url = format!("{base}{}/limits/", version["url"].as_str().unwrap_or_default());
+        let answer = http.get(&url).bearer_auth(&token).send().await?;
+        assert_eq!(answer.status(), 200, "{url}");
+    }
+    let unlisted = http.get(format!("{base}/services/data/v99.0/limits")).bearer_auth(&token).send().await?;
+    assert_eq!(unlisted.status(), 404, "a version not listed is not served");
+    let query = http
+        .get(format!("{base}/services/data/v60.0/query/"))
+        .query(&[("q", "SELECT Id FROM Contact")])
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(query.status(), 200, "the query string survives the trailing slash");
+    sandbox.shutdown().await;
+    Ok(())
+}

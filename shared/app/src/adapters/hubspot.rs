@@ -192,8 +192,16 @@ impl HubspotAccount for HubSpotClient {
 
     /// The opt-out property is read-only in HubSpot, so an opt-out synced
     /// from Salesforce goes through the communication preferences API.
-    async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError> {
-        self.unsubscribe_all_batch(emails).await
+    async fn unsubscribe_all(&self, emails: &[String]) -> Result<Vec<WriteResult>, CrmError> {
+        let outcomes = self.unsubscribe_all_batch(emails).await?;
+        Ok(emails
+            .iter()
+            .zip(outcomes)
+            .map(|(email, outcome)| match outcome {
+                None => WriteResult::Ok { id: email.clone(), created: false },
+                Some((code, message)) => WriteResult::Err { code, message },
+            })
+            .collect())
     }
 }
 

@@ -92,19 +92,33 @@ impl std::fmt::Debug for AwsApp {
 
 /// The deployed App: checks the credentials are complete, then wires the
 /// DynamoDB store, the SQS queues and both CRM clients. Makes no AWS call
-/// (clients connect on first use).
-pub fn aws_app(target: AwsApp, credentials: &Credentials, aws: &aws_config::SdkConfig) -> Result<App, BuildError> {
+/// (clients connect on first use). Outbound messages are accepted from the
+/// configured org only; with none configured, from the integration user's
+/// org, asked of Salesforce here (one token request, which the function's
+/// first Salesforce call then reuses); when Salesforce cannot say, every
+/// outbound message is refused until the next start, and the sweep still
+/// brings the changes.
+pub async fn aws_app(
+    target: AwsApp,
+    credentials: &Credentials,
+    aws: &aws_config::SdkConfig,
+) -> Result<App, BuildError> {
     credentials.check_complete()?;
-    // An unset org accepts any org's messages: the template's documented default.
-    let salesforce_org = match target.salesforce_org_id.as_deref().filter(|id| !id.trim().is_empty()) {
-        Some(id) => SalesforceOrg::configured(id)
-            .map_err(|reason| BuildError::OrgId { variable: SALESFORCE_ORG_ID_ENV, reason })?,
-        None => SalesforceOrg::Any,
+    let configured = match target.salesforce_org_id.as_deref().filter(|id| !id.trim().is_empty()) {
+        Some(id) => Some(
+            SalesforceOrg::configured(id)
+                .map_err(|reason| BuildError::OrgId { variable: SALESFORCE_ORG_ID_ENV, reason })?,
+        ),
+        None => None,
     };
     let clock = target.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
     let ports = AwsPorts::new(&clients, &target.storage, clock.clone());
     let crms = crm_clients(&target.endpoints, credentials)?;
+    let salesforce_org = match configured {
+        Some(org) => org,
+        None => super::local::learn_org(crms.salesforce.as_ref()).await,
+    };
     Ok(App::new(AppParts {
         config: target.config,
         store: ports.store,
@@ -165,20 +179,20 @@ mod tests {
         assert!(!format!("{source:?}").contains("pat-secret"));
     }
 
-    #[test]
-    fn an_unfilled_secret_names_the_missing_credential() {
-        let err = aws_app(target(), &Credentials::default(), &aws()).unwrap_err();
+    #[tokio::test]
+    async fn an_unfilled_secret_names_the_missing_credential() {
+        let err = aws_app(target(), &Credentials::default(), &aws()).await.unwrap_err();
         assert!(err.to_string().contains("hubspot_access_token"), "{err}");
     }
 
-    #[test]
-    fn complete_credentials_build_the_app_with_the_org_check_and_no_public_url() {
+    #[tokio::test]
+    async fn complete_credentials_build_the_app_with_the_org_check_and_no_public_url() {
         let credentials = Credentials::from_json(
             r#"{"hubspot_access_token":"pat","hubspot_client_secret":"hs","salesforce_client_id":"id",
                 "salesforce_client_secret":"sf"}"#,
         )
         .unwrap();
-        let app = aws_app(target(), &credentials, &aws()).unwrap();
+        let app = aws_app(target(), &credentials, &aws()).await.unwrap();
         assert_eq!(app.secrets().salesforce_org, SalesforceOrg::Only("00D000000000001".into()));
         assert_eq!(app.secrets().public_base_url, None);
         assert_eq!(app.secrets().hubspot_client_secret.expose(), "hs");

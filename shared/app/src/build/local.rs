@@ -81,7 +81,7 @@ fn configured_org(target: &LocalApp) -> Result<Option<SalesforceOrg>, BuildError
 }
 
 /// The integration user's org, or the reason it is not known.
-async fn learn_org(salesforce: &dyn SalesforceApi) -> SalesforceOrg {
+pub(super) async fn learn_org(salesforce: &dyn SalesforceApi) -> SalesforceOrg {
     match salesforce.organization_id().await {
         Ok(org) => {
             info!(%org, "SalesforceOrgLearned");

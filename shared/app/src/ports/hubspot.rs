@@ -110,7 +110,9 @@ pub trait HubspotAccount: Send + Sync {
 
     /// Unsubscribes addresses from all email (communication preferences;
     /// one call per 100). HubSpot's opt-out property itself is read-only.
-    async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError>;
+    /// One result per address, in order (the id of a done one is the
+    /// address).
+    async fn unsubscribe_all(&self, emails: &[String]) -> Result<Vec<WriteResult>, CrmError>;
 }
 
 /// Webhook deliveries: checking that HubSpot sent them. No API call.

@@ -26,6 +26,9 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+/// The object name under which [`FakeHubspot::refuse_record`] refuses an
+/// address's unsubscribe from all email.
+pub const UNSUBSCRIBE_ALL: &str = "unsubscribe-all";
 /// Records per search page.
 const SEARCH_PAGE: usize = 200;
 /// Owners per owners page.
@@ -256,7 +259,8 @@ impl FakeHubspot {
     }
 
     /// Makes writes of one record fail with HubSpot's `category` (by id for
-    /// updates, by the unique key for upserts), the others succeeding.
+    /// updates, by the unique key for upserts), the others succeeding. With
+    /// [`UNSUBSCRIBE_ALL`] as the object, an address's unsubscribe fails.
     pub fn refuse_record(&self, object: &str, key: &str, category: &str, message: &str) {
         self.state().refusals.insert((object.to_owned(), key.to_owned()), (category.to_owned(), message.to_owned()));
     }
@@ -524,11 +528,21 @@ impl HubspotAccount for FakeHubspot {
         self.ensure_property("ensure_text_property", object, name, false)
     }
 
-    async fn unsubscribe_all(&self, emails: &[String]) -> Result<(), CrmError> {
+    async fn unsubscribe_all(&self, emails: &[String]) -> Result<Vec<WriteResult>, CrmError> {
         self.log.enter("unsubscribe_all")?;
         self.log.charge(batches(emails.len(), HUBSPOT_BATCH));
-        self.state().unsubscribed.extend(emails.iter().map(|e| e.to_ascii_lowercase()));
-        Ok(())
+        let mut state = self.state();
+        let mut out = Vec::new();
+        for email in emails {
+            match Self::refusal(&state, UNSUBSCRIBE_ALL, email) {
+                Some(refused) => out.push(refused),
+                None => {
+                    state.unsubscribed.insert(email.to_ascii_lowercase());
+                    out.push(WriteResult::Ok { id: email.clone(), created: false });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn owners(&self) -> Result<Vec<Person>, CrmError> {

@@ -36,7 +36,7 @@ mod salesforce;
 mod soql;
 
 pub use calls::{CallLog, crm_error};
-pub use hubspot::{FakeHubspot, hubspot_time};
+pub use hubspot::{FakeHubspot, UNSUBSCRIBE_ALL, hubspot_time};
 pub use salesforce::{FakeSalesforce, salesforce_time};
 
 use crate::app::{App, AppParts, AppSettings, Secret, WebhookSecrets};

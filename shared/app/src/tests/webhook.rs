@@ -199,6 +199,16 @@ async fn a_fifteen_character_org_id_accepts_its_eighteen_character_form() {
 }
 
 #[tokio::test]
+async fn an_org_id_with_the_right_first_fifteen_characters_but_no_id_shape_is_refused() {
+    let t = with_org(ORG);
+    for forged in [format!("{}@AF", &ORG[..15]), format!("{}E", &ORG[..15]), format!("{}E-AF!", &ORG[..15])] {
+        let request = outbound(&forged, &[("04l1", "Account", "001RO0000035WQg")]);
+        assert_eq!(handle_salesforce_outbound(&t.app, request).await.status, 401, "{forged}");
+    }
+    assert!(queued_keys(&t).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_malformed_outbound_body_gets_a_400_soap_fault() {
     let t = TestApp::new();
     let request = WebhookRequest { body: b"<a><b>1</b></a>".to_vec(), ..Default::default() };

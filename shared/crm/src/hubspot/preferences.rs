@@ -14,30 +14,92 @@ impl HubSpotClient {
         self.call(Method::POST, &path, &[("channel", "EMAIL".into())], None).await.map(|_| ())
     }
 
-    /// Unsubscribes many addresses (one call per 100).
-    pub async fn unsubscribe_all_batch(&self, emails: &[String]) -> Result<(), CrmError> {
+    /// Unsubscribes many addresses (one call per 100). Per address, in
+    /// order: `None` when done, else the (category, message) of the error
+    /// entry that names it (a batch answered 207 refuses some addresses
+    /// only).
+    pub async fn unsubscribe_all_batch(&self, emails: &[String]) -> Result<Vec<Option<(String, String)>>, CrmError> {
+        let mut outcomes = Vec::with_capacity(emails.len());
         for chunk in emails.chunks(super::client::BATCH_LIMIT) {
-            self.call(
-                Method::POST,
-                "/communication-preferences/v4/statuses/batch/unsubscribe-all",
-                &[("channel", "EMAIL".into())],
-                Some(&json!({ "inputs": chunk })),
-            )
-            .await?;
+            let answer = self
+                .call(
+                    Method::POST,
+                    "/communication-preferences/v4/statuses/batch/unsubscribe-all",
+                    &[("channel", "EMAIL".into())],
+                    Some(&json!({ "inputs": chunk })),
+                )
+                .await?;
+            outcomes.extend(chunk.iter().map(|email| refusal_of(&answer.body, email)));
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     /// Whether the address is unsubscribed from all email (one call).
     pub async fn is_unsubscribed_all(&self, email: &str) -> Result<bool, CrmError> {
         let path = format!("/communication-preferences/v4/statuses/{}/unsubscribe-all", segment(email));
         let answer = self.call(Method::GET, &path, &[("channel", "EMAIL".into())], None).await?;
-        Ok(answer
-            .body
-            .get("results")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|r| r.get("statusState").and_then(Value::as_str) == Some("UNSUBSCRIBED")))
+        Ok(unsubscribed_from_all(&answer.body))
+    }
+}
+
+/// Whether a wide-status answer (`results` of `PublicWideStatus`, each with
+/// its `status`: `SUBSCRIBED`, `UNSUBSCRIBED` or `NOT_SPECIFIED`) says
+/// unsubscribed. (`statusState` is the name in write requests only.)
+fn unsubscribed_from_all(body: &Value) -> bool {
+    body.get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| r.get("status").and_then(Value::as_str) == Some("UNSUBSCRIBED"))
+}
+
+/// The error entry of a batch answer that names `email` in its context,
+/// as (category, message).
+fn refusal_of(body: &Value, email: &str) -> Option<(String, String)> {
+    let names = |error: &Value| {
+        error.get("context").and_then(Value::as_object).into_iter().flat_map(|c| c.values()).any(|v| match v {
+            Value::Array(items) => items.iter().any(|i| i.as_str().is_some_and(|s| s.eq_ignore_ascii_case(email))),
+            Value::String(s) => s.eq_ignore_ascii_case(email),
+            _ => false,
+        })
+    };
+    let error = body.get("errors").and_then(Value::as_array)?.iter().find(|e| names(e))?;
+    let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    Some((text("category"), text("message")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_error_entry_refuses_the_addresses_its_context_names() {
+        let answer = json!({
+            "status": "COMPLETE",
+            "results": [{"subscriberIdString": "ada@example.com", "statuses": []}],
+            "numErrors": 1,
+            "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "No contact with this email exists",
+                "context": {"ids": ["Ghost@Example.com"]}}]
+        });
+        assert_eq!(refusal_of(&answer, "ada@example.com"), None);
+        assert_eq!(
+            refusal_of(&answer, "ghost@example.com"),
+            Some(("OBJECT_NOT_FOUND".to_owned(), "No contact with this email exists".to_owned()))
+        );
+    }
+
+    #[test]
+    fn the_wide_status_is_read_from_status_as_hubspot_answers_it() {
+        let answer = json!({
+            "status": "COMPLETE",
+            "results": [{"subscriberIdString": "ada@example.com", "wideStatusType": "PORTAL_WIDE",
+                "channel": "EMAIL", "status": "UNSUBSCRIBED", "timestamp": "2026-12-01T10:00:00Z"}],
+            "startedAt": "2026-12-01T10:00:00Z", "completedAt": "2026-12-01T10:00:00Z"
+        });
+        assert!(unsubscribed_from_all(&answer));
+        let subscribed = json!({"status": "COMPLETE", "results": [{"channel": "EMAIL", "status": "SUBSCRIBED",
+            "wideStatusType": "PORTAL_WIDE", "subscriberIdString": "ada@example.com", "timestamp": "x"}]});
+        assert!(!unsubscribed_from_all(&subscribed));
+        assert!(!unsubscribed_from_all(&json!({"status": "COMPLETE", "results": []})));
     }
 }

@@ -856,7 +856,7 @@ fn require_email_channel(q: &[(String, String)]) -> Result<(), ApiError> {
 fn v4_status(email: &str, out: bool) -> Value {
     json!({
         "subscriberIdString": email, "channel": "EMAIL", "subscriptionId": MARKETING_SUBSCRIPTION_ID.parse::<u64>().unwrap_or(7),
-        "subscriptionName": "Marketing Information", "statusState": if out { "UNSUBSCRIBED" } else { "SUBSCRIBED" },
+        "subscriptionName": "Marketing Information", "status": if out { "UNSUBSCRIBED" } else { "SUBSCRIBED" },
         "source": "PUBLIC_API", "legalBasis": Value::Null, "legalBasisExplanation": Value::Null,
         "setStatusSuccessReason": if out { Value::from("UNSUBSCRIBE_FROM_ALL_OCCURRED") } else { Value::Null },
         "timestamp": now_iso(), "businessUnitId": 0,
@@ -869,7 +869,7 @@ async fn v4_read_unsubscribe_all(State(st): S, Path(email): Path<String>, Query(
     let out = opted_out(&db, &email)?;
     let results = if out {
         vec![
-            json!({"subscriberIdString": email, "wideStatusType": "PORTAL_WIDE", "channel": "EMAIL", "statusState": "UNSUBSCRIBED", "timestamp": now_iso(), "businessUnitId": 0}),
+            json!({"subscriberIdString": email, "wideStatusType": "PORTAL_WIDE", "channel": "EMAIL", "status": "UNSUBSCRIBED", "timestamp": now_iso(), "businessUnitId": 0}),
         ]
     } else {
         Vec::new()
@@ -992,17 +992,20 @@ async fn list_add(State(st): S, Path(list): Path<String>, Json(ids): Json<Vec<Va
     let list = num(&list)?;
     let ids = record_ids(&ids)?;
     let missing = st.db().add_to_list(list, &ids)?;
-    let added: Vec<String> = ids.iter().filter(|i| !missing.contains(i)).map(u64::to_string).collect();
-    Ok(Json(
-        json!({ "recordIdsAdded": added, "recordIdsMissing": missing.iter().map(u64::to_string).collect::<Vec<_>>() }),
-    )
-    .into_response())
+    let added: Vec<u64> = ids.iter().filter(|i| !missing.contains(i)).copied().collect();
+    Ok(Json(membership_update(&added, &[], &missing)).into_response())
+}
+
+/// HubSpot's answer to a membership change: every list present, ids as
+/// strings, and "added" spelled as HubSpot spells it (`recordsIdsAdded`).
+fn membership_update(added: &[u64], removed: &[u64], missing: &[u64]) -> Value {
+    let strings = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>();
+    json!({ "recordsIdsAdded": strings(added), "recordIdsRemoved": strings(removed), "recordIdsMissing": strings(missing) })
 }
 
 async fn list_remove(State(st): S, Path(list): Path<String>, Json(ids): Json<Vec<Value>>) -> ApiResult {
     let list = num(&list)?;
     let ids = record_ids(&ids)?;
     st.db().remove_from_list(list, &ids)?;
-    Ok(Json(json!({ "recordIdsRemoved": ids.iter().map(u64::to_string).collect::<Vec<_>>(), "recordIdsMissing": [] }))
-        .into_response())
+    Ok(Json(membership_update(&[], &ids, &[])).into_response())
 }

@@ -364,8 +364,26 @@ fn add_limit_headers(h: &mut HeaderMap, o: &HubSpotOptions, remaining: u32, dail
     put("x-hubspot-ratelimit-remaining", remaining.to_string());
 }
 
+/// A body the web framework cannot read (not JSON, or of the wrong shape)
+/// is answered as HubSpot answers it: a 400 JSON validation error, not the
+/// framework's plain-text 400, 415 or 422.
+async fn json_rejections(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !plain || !matches!(response.status().as_u16(), 400 | 415 | 422) {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    model::ApiError::validation(format!("Invalid input JSON: {}", String::from_utf8_lossy(&bytes))).into_response()
+}
+
 pub fn router(state: Arc<HubSpotState>) -> Router {
     api::routes()
+        .layer(axum::middleware::from_fn(json_rejections))
         .merge(control::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)

@@ -412,13 +412,31 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
         .route("/__sandbox/salesforce/writes", get(control_writes))
         .route("/__sandbox/salesforce/outbound", get(control_outbound))
         .route("/__sandbox/salesforce/seed/{object}", post(control_seed));
-    axum::Router::new()
+    let routes = axum::Router::new()
         .route("/services/oauth2/token", post(auth::token))
         .route("/services/data", get(rest::versions))
-        .route("/services/data/", get(rest::versions))
         .merge(data)
         .merge(control)
-        .with_state(state)
+        .with_state(state);
+    // Salesforce takes a path with a trailing slash as the path without it.
+    let exact = routes.clone();
+    routes.fallback_service(tower::service_fn(move |mut request: axum::extract::Request| {
+        let exact = exact.clone();
+        async move {
+            let path = request.uri().path();
+            if path.len() > 1 && path.ends_with('/') {
+                let trimmed = path.trim_end_matches('/');
+                let rewritten = match request.uri().query() {
+                    Some(query) => format!("{trimmed}?{query}"),
+                    None => trimmed.to_owned(),
+                };
+                if let Ok(uri) = rewritten.parse() {
+                    *request.uri_mut() = uri;
+                }
+            }
+            tower::ServiceExt::oneshot(exact, request).await
+        }
+    }))
 }
 
 use axum::{

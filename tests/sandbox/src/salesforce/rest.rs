@@ -57,11 +57,23 @@ pub fn routes() -> Router<Arc<SalesforceState>> {
         .route(&format!("{v}/composite/sobjects/{{object}}/{{field}}"), axum::routing::patch(collection_upsert))
 }
 
+/// The oldest REST API version the sandbox serves (as Salesforce does today).
+pub const OLDEST_VERSION: u32 = 31;
+/// The newest: Spring '26.
+pub const LATEST_VERSION: u32 = 66;
+
+/// `GET /services/data`: every version served, oldest first, each with its
+/// release's label (version 20.0 was Winter '11; three releases a year).
 pub async fn versions() -> Json<JsonValue> {
-    Json(json!([
-        {"label": "Winter '26", "url": "/services/data/v65.0", "version": "65.0"},
-        {"label": "Spring '26", "url": "/services/data/v66.0", "version": "66.0"}
-    ]))
+    let seasons = ["Winter", "Spring", "Summer"];
+    let list: Vec<JsonValue> = (OLDEST_VERSION..=LATEST_VERSION)
+        .map(|v| {
+            let since = (v - 20) as usize;
+            let label = format!("{} '{:02}", seasons[since % 3], 11 + since / 3);
+            json!({"label": label, "url": format!("/services/data/v{v}.0"), "version": format!("{v}.0")})
+        })
+        .collect();
+    Json(JsonValue::Array(list))
 }
 
 pub fn error_response(e: &SfError) -> Response {
@@ -73,12 +85,14 @@ pub fn error_response(e: &SfError) -> Response {
     (status, Json(e.rest_body())).into_response()
 }
 
+/// A version the sandbox serves (`v31.0` to `v66.0`), else 404.
 fn check_version(version: &str) -> Result<(), SfError> {
-    let ok = version
+    let served = version
         .strip_prefix('v')
         .and_then(|v| v.strip_suffix(".0"))
-        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-    if ok { Ok(()) } else { Err(SfError::not_found()) }
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| (OLDEST_VERSION..=LATEST_VERSION).contains(&n));
+    if served { Ok(()) } else { Err(SfError::not_found()) }
 }
 
 fn call_client(headers: &HeaderMap) -> Option<String> {

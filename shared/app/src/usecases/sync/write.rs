@@ -284,26 +284,16 @@ impl PairSync<'_> {
     }
 
     /// Opt-outs go through the communication preferences API, one call for
-    /// the batch, for the contacts whose other writes did not fail.
+    /// the batch, for the contacts whose other writes did not fail; an
+    /// address HubSpot refuses is that contact's failure, with its message.
     async fn send_opt_outs(&mut self, opt_outs: &[(usize, String)]) {
-        let emails: Vec<String> =
-            opt_outs.iter().filter(|(u, _)| self.units[*u].result.is_none()).map(|(_, e)| e.clone()).collect();
+        let (units, emails): (Vec<usize>, Vec<String>) =
+            opt_outs.iter().filter(|(u, _)| self.units[*u].result.is_none()).cloned().unzip();
         if emails.is_empty() {
             return;
         }
-        let units: Vec<usize> = opt_outs.iter().map(|(u, _)| *u).collect();
-        match self.app.hubspot().unsubscribe_all(&emails).await {
-            Ok(()) => {
-                *self.stats.updated.entry("hubspot:opt_out".into()).or_default() += emails.len() as u64;
-            }
-            Err(error) if error.is_retryable() => self.fail_units(&units, &error),
-            Err(error) => {
-                for u in units {
-                    let (code, message) = (error.code.clone(), error.message.clone());
-                    self.record_failure(u, error.category, &code, &message, false).await;
-                }
-            }
-        }
+        let result = self.app.hubspot().unsubscribe_all(&emails).await;
+        self.settle(units, result, System::HubSpot, "hubspot:opt_out").await;
     }
 
     /// Settles one batch call to `system`: counts what was created or

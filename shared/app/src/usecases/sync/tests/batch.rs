@@ -111,6 +111,22 @@ async fn an_opt_out_travels_through_the_unsubscribe_call_not_a_property_write() 
 }
 
 #[tokio::test]
+async fn an_opt_out_hubspot_refuses_is_in_sync_health_with_its_message() {
+    let t = TestApp::new();
+    let (lead, _) = linked_contact(&t, "ada@example.com").await;
+    sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    t.advance(Duration::from_secs(60));
+    let refusal = "No contact with this email exists";
+    t.hubspot.refuse_record(crate::testing::UNSUBSCRIBE_ALL, "ada@example.com", "OBJECT_NOT_FOUND", refusal);
+    t.salesforce.edit("Lead", &lead, json!({"HasOptedOutOfEmail": true}));
+    let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert!(matches!(outcome.items[0].result, ItemResult::Failed { .. }), "{:?}", outcome.items);
+    assert!(!t.hubspot.unsubscribed().contains("ada@example.com"));
+    let errors = t.app.store().list_errors(&crm_sync_store::ErrorFilter::default()).await.unwrap();
+    assert!(errors.iter().any(|e| e.message.contains(refusal)), "{errors:?}");
+}
+
+#[tokio::test]
 async fn a_record_deleted_on_its_own_side_loses_its_link_and_the_other_side_stays() {
     let t = TestApp::new();
     let (lead, contact) = linked_contact(&t, "ada@example.com").await;
