@@ -201,6 +201,20 @@ pub enum ImportCommand {
         #[arg(long)]
         detach: bool,
     },
+    /// Take up again an import that failed (once its cause is fixed) or was
+    /// left unfinished (a stopped process): each chunk resumes after its
+    /// checkpoint.
+    Resume {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        crm: CrmArgs,
+        /// The job id (`crm-sync import status` lists them).
+        job: String,
+        /// Queue the remaining chunks and return; a running `crm-sync serve` does the work.
+        #[arg(long)]
+        detach: bool,
+    },
     /// Progress and errors of imports.
     Status {
         #[command(flatten)]

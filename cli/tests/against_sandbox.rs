@@ -88,6 +88,43 @@ async fn an_import_is_reviewed_run_and_listed_and_its_calls_show_in_usage() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_import_refused_by_hubspot_fails_saying_why_and_a_resume_finishes_it_once_the_token_is_right() {
+    let (sandbox, dir) = sandbox_with_leads(120).await;
+    // Company sync off: nothing is asked of HubSpot before the chunk runs.
+    std::fs::write(dir.path().join("crm-sync.yaml"), "objects:\n  companies: false\n").unwrap();
+    let wrong = "pat-na1-00000000-0000-4000-8000-000000000000";
+    let mut credentials: serde_json::Value = serde_json::from_str(&credentials()).unwrap();
+    credentials["hubspot_access_token"] = json!(wrong);
+    let mut cmd = command(dir.path(), &sandbox, &["import", "start", "--object", "leads"]);
+    cmd.env("CRM_SYNC_CREDENTIALS", credentials.to_string());
+    let output = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("failed: hubspot 401: INVALID_AUTHENTICATION"), "says why: {said}");
+    assert!(said.contains("import resume"), "says the way on: {said}");
+    assert!(!said.contains(wrong), "no credential echoed: {said}");
+    let job = said
+        .split_whitespace()
+        .skip_while(|w| *w != "import")
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no job id in {said}"));
+    assert_eq!(sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts), 0);
+
+    let status = ok(&run(dir.path(), &sandbox, &["import", "status"]).await);
+    assert!(status.contains("failed: hubspot 401: INVALID_AUTHENTICATION"), "{status}");
+
+    let resumed = ok(&run(dir.path(), &sandbox, &["import", "resume", &job]).await);
+    assert!(resumed.contains("completed"), "{resumed}");
+    assert_eq!(sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts), 120);
+    let status = ok(&run(dir.path(), &sandbox, &["import", "status", &job]).await);
+    let row = status.lines().find(|l| l.contains(&job)).unwrap_or_default();
+    let cells: Vec<&str> = row.split(['│', '┆']).map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(cells.get(1).copied(), Some("completed"), "{status}");
+    assert_eq!(cells.get(5..8), Some(&["120", "120", "0"][..]), "read, written, failed: {status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_account_import_with_company_sync_off_is_refused_with_the_reason() {
     let (sandbox, dir) = sandbox_with_leads(0).await;
     std::fs::write(dir.path().join("crm-sync.yaml"), "objects:\n  companies: false\n").unwrap();

@@ -1,13 +1,16 @@
-//! `crm-sync import review|start|status`: the import use cases of
+//! `crm-sync import review|start|resume|status`: the import use cases of
 //! `crm_sync_app`, a progress bar while the local runtime works the chunks,
-//! and the job tables.
+//! and the job tables (counts summed over every chunk, done or not, and the
+//! reason of a failed job).
 
 use crate::args::{ImportObject, ImportTarget};
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crm_sync_app::local::{LocalRuntime, Progress};
-use crm_sync_app::store::{ImportChunk, StateStore};
-use crm_sync_app::{App, ImportFilter, ImportJob, ImportObjects, ImportRequest, ImportReview};
+use crm_sync_app::store::{ChunkStatus, ImportChunk, JobStatus, StateStore};
+use crm_sync_app::{
+    App, AppError, ImportFilter, ImportJob, ImportObjects, ImportRequest, ImportReview, import_progress,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
@@ -63,9 +66,12 @@ pub fn review_text(review: &ImportReview) -> String {
     out
 }
 
-/// Runs the local runtime until the queues are idle, drawing a bar of the
-/// job's records as they sync.
-pub async fn follow(runtime: &LocalRuntime, job: &ImportJob) -> anyhow::Result<()> {
+/// Runs the local runtime until the job has nothing left to run here,
+/// drawing a bar of the job's records as they sync: until the queues are
+/// idle, or, while the job is running with chunk messages still to come
+/// back (a chunk held by a worker that stopped is taken over when its lease
+/// ends), again. Returns the job as it then stands.
+pub async fn follow(runtime: &LocalRuntime, job: &ImportJob) -> anyhow::Result<ImportJob> {
     let total = job.spec.get("records").and_then(serde_json::Value::as_u64).unwrap_or(0);
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -102,23 +108,78 @@ pub async fn follow(runtime: &LocalRuntime, job: &ImportJob) -> anyhow::Result<(
             }
         })
     };
-    let result = runtime.run_until_idle().await;
+    let result = work_until_settled(runtime, &job.id).await;
     watcher.abort();
     bar.finish();
-    let report = result.context("running the import")?;
-    let chunks = runtime.app().store().list_chunks(&job.id).await.context("reading the import's chunks")?;
-    let failed: Vec<ImportChunk> = chunks.into_iter().filter(|c| c.error.is_some()).collect();
-    if !failed.is_empty() {
-        eprintln!("{} chunk(s) of import {} failed:\n{}", failed.len(), job.id, chunks_table(&failed));
+    result
+}
+
+/// The loop of [`follow`], without the bar.
+async fn work_until_settled(runtime: &LocalRuntime, job_id: &str) -> anyhow::Result<ImportJob> {
+    let app = runtime.app();
+    loop {
+        let report = runtime.run_until_idle().await.context("running the import")?;
+        tracing::info!(
+            messages = report.messages,
+            retried = report.retried,
+            failed = report.failed,
+            chunks = report.import_chunks,
+            "ImportRunFinished"
+        );
+        let job = app.store().get_import_job(job_id).await.context("reading the import job")?;
+        let job = job.with_context(|| format!("import job {job_id} is gone"))?;
+        let (job, chunks) = import_progress(app.store(), job).await.context("reading the import's chunks")?;
+        let waiting = app.import_queue().depth().await.context("reading the chunk queue")?;
+        if job.status != JobStatus::Running || waiting.visible + waiting.in_flight == 0 {
+            return Ok(job);
+        }
+        for chunk in chunks.iter().filter(|c| c.status == ChunkStatus::Running) {
+            if let Some(until) = chunk.lease_until.filter(|until| *until > app.clock().now()) {
+                eprintln!(
+                    "chunk {} is held by a worker until {} UTC; it is taken over then, from its checkpoint",
+                    chunk.index,
+                    until.format("%H:%M:%S")
+                );
+            }
+        }
     }
-    tracing::info!(
-        messages = report.messages,
-        retried = report.retried,
-        failed = report.failed,
-        chunks = report.import_chunks,
-        "ImportRunFinished"
-    );
-    Ok(())
+}
+
+/// What the operator is told once a job has been followed, and whether the
+/// command succeeded: the job's table; for a failed job its reason and the
+/// way on (`import resume`); for a job not finished here, where it stands.
+pub fn outcome(job: &ImportJob) -> (String, bool) {
+    let mut text = jobs_table(std::slice::from_ref(job)).to_string();
+    let ok = match job.status {
+        JobStatus::Completed => job.counts.failed == 0,
+        JobStatus::Failed => {
+            let reason = job.error.as_deref().unwrap_or("no reason was recorded");
+            text.push_str(&format!(
+                "\nimport {} failed: {reason}\nfix the cause, then run `crm-sync import resume {}`",
+                job.id, job.id
+            ));
+            false
+        }
+        JobStatus::Paused => {
+            text.push_str(&format!(
+                "\nimport {} is paused until the API budget allows its next chunk; `crm-sync serve` or \
+                 `crm-sync import resume {}` carries on with it",
+                job.id, job.id
+            ));
+            false
+        }
+        JobStatus::Planned | JobStatus::Running => {
+            text.push_str(&format!(
+                "\nimport {} is not finished; `crm-sync import resume {}` carries on with it",
+                job.id, job.id
+            ));
+            false
+        }
+    };
+    if job.status == JobStatus::Completed && job.counts.failed > 0 {
+        text.push_str(&format!("\n{} record(s) failed: `crm-sync health` lists why", job.counts.failed));
+    }
+    (text, ok)
 }
 
 /// Every job, newest first, as a table.
@@ -131,8 +192,9 @@ pub fn jobs_table(jobs: &[ImportJob]) -> Table {
         "records",
         "chunks done",
         "read",
-        "queued",
+        "written",
         "failed",
+        "skipped",
         "started",
     ]);
     for job in jobs {
@@ -148,6 +210,7 @@ pub fn jobs_table(jobs: &[ImportJob]) -> Table {
             job.counts.read.to_string(),
             job.counts.queued.to_string(),
             job.counts.failed.to_string(),
+            job.counts.skipped.to_string(),
             job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         ]);
     }
@@ -159,7 +222,7 @@ pub fn chunks_table(chunks: &[ImportChunk]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(["chunk", "status", "records", "read", "queued", "failed", "attempts", "error"]);
+        .set_header(["chunk", "status", "records", "read", "written", "failed", "skipped", "attempts", "error"]);
     for c in chunks {
         table.add_row([
             c.index.to_string(),
@@ -168,6 +231,7 @@ pub fn chunks_table(chunks: &[ImportChunk]) -> Table {
             c.counts.read.to_string(),
             c.counts.queued.to_string(),
             c.counts.failed.to_string(),
+            c.counts.skipped.to_string(),
             c.attempts.to_string(),
             c.error.clone().unwrap_or_default(),
         ]);
@@ -176,44 +240,79 @@ pub fn chunks_table(chunks: &[ImportChunk]) -> Table {
 }
 
 /// `import status`: reads the jobs from the state file; needs no CRM access.
+/// Counts are summed over every chunk, done or not; a failed job's reason
+/// follows the table.
 pub async fn status(store: &dyn StateStore, job: Option<&str>) -> anyhow::Result<String> {
     match job {
         None => {
-            let jobs = store.list_import_jobs().await.context("listing import jobs")?;
+            let mut jobs = Vec::new();
+            for job in store.list_import_jobs().await.context("listing import jobs")? {
+                jobs.push(import_progress(store, job).await.context("reading a job's chunks")?.0);
+            }
             if jobs.is_empty() {
                 return Ok("no imports yet".into());
             }
-            Ok(jobs_table(&jobs).to_string())
+            Ok(format!("{}{}", jobs_table(&jobs), failure_lines(&jobs)))
         }
         Some(id) => {
             let found = store.get_import_job(id).await.context("reading the import job")?;
             let Some(found) = found else {
                 anyhow::bail!("no import job `{id}`; `crm-sync import status` lists them");
             };
-            let chunks = store.list_chunks(id).await.context("listing the job's chunks")?;
-            Ok(format!("{}\n{}", jobs_table(std::slice::from_ref(&found)), chunks_table(&chunks)))
+            let (found, chunks) = import_progress(store, found).await.context("listing the job's chunks")?;
+            let jobs = std::slice::from_ref(&found);
+            Ok(format!("{}{}\n{}", jobs_table(jobs), failure_lines(jobs), chunks_table(&chunks)))
         }
     }
 }
 
+/// One line per failed job: its reason and the way on.
+fn failure_lines(jobs: &[ImportJob]) -> String {
+    jobs.iter()
+        .filter(|j| j.status == JobStatus::Failed)
+        .map(|j| {
+            format!(
+                "\nimport {} failed: {} (`crm-sync import resume {}` once the cause is fixed)",
+                j.id,
+                j.error.as_deref().unwrap_or("no reason was recorded"),
+                j.id
+            )
+        })
+        .collect()
+}
+
 /// `import start`: plans and queues the job, then (unless detached) works it
-/// here with a progress bar.
+/// here with a progress bar. Returns what to print and whether it
+/// succeeded (every record imported).
 pub async fn start(
     app: &App,
     runtime: &LocalRuntime,
     request: &ImportRequest,
     detach: bool,
-) -> anyhow::Result<ImportJob> {
+) -> anyhow::Result<(String, bool)> {
     let job = crm_sync_app::import_start(app, request).await.context("starting the import")?;
     println!("import {} started: {} chunk(s)", job.id, job.chunks_total);
     if detach {
-        println!("queued; a running `crm-sync serve` on this state file works it");
-        return Ok(job);
+        return Ok(("queued; a running `crm-sync serve` on this state file works it".into(), true));
     }
-    follow(runtime, &job).await?;
-    let done = app.store().get_import_job(&job.id).await?.unwrap_or(job);
-    println!("{}", jobs_table(std::slice::from_ref(&done)));
-    Ok(done)
+    Ok(outcome(&follow(runtime, &job).await?))
+}
+
+/// `import resume JOB`: takes a failed or unfinished job up again (each
+/// chunk from its checkpoint) and, unless detached, works it here.
+pub async fn resume(app: &App, runtime: &LocalRuntime, job_id: &str, detach: bool) -> anyhow::Result<(String, bool)> {
+    let (job, unfinished) = match crm_sync_app::import_resume(app, job_id).await {
+        Err(AppError::NotFound(_)) => anyhow::bail!("no import job `{job_id}`; `crm-sync import status` lists them"),
+        other => other.context("resuming the import")?,
+    };
+    if unfinished.is_empty() {
+        return Ok(outcome(&import_progress(app.store(), job).await?.0));
+    }
+    println!("import {} resumed: {} chunk(s) to finish", job.id, unfinished.len());
+    if detach {
+        return Ok(("queued; a running `crm-sync serve` on this state file works it".into(), true));
+    }
+    Ok(outcome(&follow(runtime, &job).await?))
 }
 
 #[cfg(test)]

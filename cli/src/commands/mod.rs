@@ -55,8 +55,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(ImportCommand::Start { state, crm, target, detach }) => {
             let request = import::request(&target)?;
             let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-            let job = import::start(&connected.app, &connected.runtime, &request, detach).await?;
-            Ok(exit(job.counts.failed == 0))
+            let (text, ok) = import::start(&connected.app, &connected.runtime, &request, detach).await?;
+            println!("{text}");
+            Ok(exit(ok))
+        }
+        Command::Import(ImportCommand::Resume { state, crm, job, detach }) => {
+            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
+            let (text, ok) = import::resume(&connected.app, &connected.runtime, &job, detach).await?;
+            println!("{text}");
+            Ok(exit(ok))
         }
         Command::Import(ImportCommand::Status { state, job }) => {
             let local = state::Local::open(&state)?;

@@ -1,17 +1,22 @@
 //! Adapts the import function's two kinds of event to the import use cases:
 //! - an import request invoked on demand (`aws lambda invoke`), with
 //!   `"action": "review"` (count and API cost, nothing written),
-//!   `"action": "start"` (plan the chunks and queue them) or
-//!   `"action": "status"` (the job and its chunks); the answer is JSON;
+//!   `"action": "start"` (plan the chunks and queue them),
+//!   `"action": "resume"` (take a failed or unfinished job up again: its
+//!   unfinished chunks are queued again and resume after their checkpoints)
+//!   or `"action": "status"` (the job, its counts over every chunk, and its
+//!   chunks); the answer is JSON;
 //! - an SQS batch from the chunk queue: each record is one chunk, run with
-//!   `run_import_chunk`. A chunk that must wait (API budget spent, 429) stays
-//!   on the queue with its visibility set to the delay and is reported as a
-//!   partial batch failure; a chunk that failed for good is recorded on its
-//!   job by the use case and acknowledged.
+//!   `run_import_chunk`. A chunk that must wait (API budget spent, 429, or
+//!   leased to a worker that may have died, until the lease ends) stays on
+//!   the queue with its visibility set to the delay and is reported as a
+//!   partial batch failure, so that Lambda does not delete it; a chunk that
+//!   failed for good is recorded on its job, with the reason, by the use
+//!   case and acknowledged.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crm_sync_app::App;
-use crm_sync_app::{ImportRequest, import_review, import_start, import_status, run_import_chunk};
+use crm_sync_app::{ImportRequest, import_resume, import_review, import_start, import_status, run_import_chunk};
 use crm_sync_lambda::sqs::{batch_response, read_batch};
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
@@ -25,6 +30,11 @@ pub enum ImportInvocation {
     Review(ImportRequest),
     /// Plan the chunks and queue them.
     Start(ImportRequest),
+    /// Take a failed or unfinished job up again.
+    Resume {
+        /// The job id `start` returned.
+        job_id: String,
+    },
     /// Progress of a job: the job and its chunks.
     Status {
         /// The job id `start` returned.
@@ -52,6 +62,11 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, lambd
             let job = import_start(app, &request).await?;
             tracing::info!(job_id = %job.id, chunks = job.chunks_total, "ImportStarted");
             Ok(serde_json::to_value(job)?)
+        }
+        ImportEvent::Request(ImportInvocation::Resume { job_id }) => {
+            let (job, unfinished) = import_resume(app, &job_id).await?;
+            let chunks: Vec<u32> = unfinished.iter().map(|c| c.index).collect();
+            Ok(serde_json::json!({ "job": job, "queued_chunks": chunks }))
         }
         ImportEvent::Request(ImportInvocation::Status { job_id }) => {
             let (job, chunks) = import_status(app, &job_id).await?;

@@ -49,6 +49,15 @@ fn a_status_request_names_its_job() {
 }
 
 #[test]
+fn a_resume_request_names_its_job() {
+    let parsed: ImportEvent = serde_json::from_str(r#"{"action":"resume","job_id":"imp-1"}"#).unwrap();
+    assert!(matches!(
+        parsed,
+        ImportEvent::Request(ImportInvocation::Resume { job_id }) if job_id == "imp-1"
+    ));
+}
+
+#[test]
 fn an_unknown_action_is_rejected() {
     assert!(serde_json::from_str::<ImportEvent>(r#"{"action":"delete_everything"}"#).is_err());
 }

@@ -24,6 +24,10 @@ pub enum AppError {
     BudgetSpent { system: &'static str, used: u64, cap: u64, retry_after: Duration },
     #[error("not found: {0}")]
     NotFound(String),
+    /// An import chunk is leased to another worker (alive, or stopped with
+    /// its lease still running); try again once the lease ends.
+    #[error("import chunk {index} of job {job_id} is held by another worker; retried in {}s", retry_after.as_secs())]
+    ChunkHeld { job_id: String, index: u32, retry_after: Duration },
 }
 
 impl AppError {
@@ -32,7 +36,7 @@ impl AppError {
         match self {
             AppError::Store(e) if e.is_retryable() => Some(Duration::from_secs(1)),
             AppError::Crm(e) => e.retry_after(),
-            AppError::BudgetSpent { retry_after, .. } => Some(*retry_after),
+            AppError::BudgetSpent { retry_after, .. } | AppError::ChunkHeld { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

@@ -49,8 +49,8 @@ pub use crm_sync_store::ImportJob;
 pub use error::AppError;
 pub use usage::{Priority, UsageReport, api_usage};
 pub use usecases::import::{
-    ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, import_review, import_start, import_status,
-    run_import_chunk,
+    ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, import_progress, import_resume,
+    import_review, import_start, import_status, run_import_chunk,
 };
 pub use usecases::org_move::{OrgMoveReport, OrgMoveReview, move_to_new_org, org_move_review};
 pub use usecases::resync::{
@@ -78,7 +78,7 @@ pub mod store {
     pub use crm_sync_store::prelude;
     pub use crm_sync_store::sqlite::SqliteStore;
     pub use crm_sync_store::{
-        Clock, ErrorFilter, ErrorReport, ImportChunk, ManualClock, ObjectPair, ReceivedMessage, StateStore,
-        SyncHealthError, System, SystemClock,
+        ChunkStatus, Clock, ErrorFilter, ErrorReport, ImportChunk, JobStatus, ManualClock, ObjectPair, ReceivedMessage,
+        StateStore, SyncHealthError, System, SystemClock,
     };
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crm_sync_store::contract::epoch;
 use crm_sync_store::prelude::*;
 use crm_sync_store::{
-    Claim, Link, LinkCondition, LinkWrite, ManualClock, ObjectPair, OutgoingMessage, QueueSettings, SqliteStore, System,
+    ChunkCounts, Claim, JobStatus, Link, LinkCondition, LinkWrite, ManualClock, ObjectPair, OutgoingMessage,
+    QueueSettings, SqliteStore, System,
 };
 
 fn link(i: u64) -> Link {
@@ -181,5 +182,30 @@ async fn a_new_state_file_is_readable_by_its_owner_only() -> anyhow::Result<()> 
         }
     }
     assert!(path.exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_import_job_of_a_version_1_file_is_read_with_no_skipped_records_and_no_error() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    rusqlite::Connection::open(&path)?.execute_batch(
+        "CREATE TABLE import_jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, spec TEXT NOT NULL,
+             chunks_total INTEGER NOT NULL, chunks_done INTEGER NOT NULL, read INTEGER NOT NULL,
+             queued INTEGER NOT NULL, failed INTEGER NOT NULL, created_at INTEGER NOT NULL,
+             updated_at INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE import_chunks (job_id TEXT NOT NULL, idx INTEGER NOT NULL, spec TEXT NOT NULL,
+             status TEXT NOT NULL, owner TEXT, lease_until INTEGER, checkpoint TEXT, read INTEGER NOT NULL,
+             queued INTEGER NOT NULL, failed INTEGER NOT NULL, attempts INTEGER NOT NULL, error TEXT,
+             updated_at INTEGER NOT NULL, PRIMARY KEY (job_id, idx)) WITHOUT ROWID;
+         INSERT INTO import_jobs VALUES ('old', 'completed', '{}', 1, 1, 9, 8, 1, 0, 0);
+         INSERT INTO import_chunks VALUES ('old', 0, '{}', 'done', NULL, NULL, NULL, 9, 8, 1, 1, NULL, 0);
+         PRAGMA user_version = 1;",
+    )?;
+    let store = SqliteStore::open(&path, Arc::new(ManualClock::new(epoch())))?;
+    let Some(job) = store.get_import_job("old").await? else { anyhow::bail!("the job is gone") };
+    assert_eq!(job.counts, ChunkCounts { read: 9, queued: 8, failed: 1, skipped: 0 });
+    assert_eq!((job.status, job.error), (JobStatus::Completed, None));
+    assert_eq!(store.list_chunks("old").await?[0].counts.skipped, 0);
     Ok(())
 }

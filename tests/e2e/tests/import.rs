@@ -3,10 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crm_sandbox::Fault;
 use crm_sandbox::hubspot::ObjectType;
-use crm_sync_app::{ImportObjects, ImportRequest, import_review, import_start};
+use crm_sync_app::{ImportObjects, ImportRequest, import_resume, import_review, import_start};
 use crm_sync_e2e::{Harness, HarnessOptions};
-use crm_sync_store::JobStatus;
+use crm_sync_store::{ChunkCounts, ChunkStatus, JobStatus, ReceivedMessage};
+use std::time::Duration;
+
+/// The lease a chunk worker holds between checkpoints (the use case's).
+const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
 
 fn contacts() -> ImportRequest {
     ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false }
@@ -69,35 +74,111 @@ async fn an_import_of_250001_records_runs_as_two_chunks_and_every_record_arrives
     h.stop().await;
 }
 
+/// The contacts' Salesforce ids in the order chunks read them.
+async fn sorted_contact_ids(h: &Harness) -> Vec<String> {
+    let mut ids: Vec<String> =
+        h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().into_iter().map(|r| r.id).collect();
+    ids.sort();
+    ids
+}
+
+/// A worker takes the chunk message and the chunk's lease, checkpoints after
+/// the first `done` ids, and dies: its message and its lease are dropped
+/// where they are (neither settled nor given back).
+async fn worker_dies_after(h: &Harness, job_id: &str, ids: &[String], done: usize) -> ReceivedMessage {
+    let mut messages = h.app.import_queue().receive(1, h.runtime.options().visibility).await.unwrap();
+    assert_eq!(messages.len(), 1, "the chunk message");
+    let store = h.app.store();
+    store.claim_chunk(job_id, 0, "worker-that-died", CHUNK_LEASE).await.unwrap().expect("the chunk is free");
+    let counts = ChunkCounts { read: done as u64, queued: done as u64, failed: 0, skipped: 0 };
+    store.checkpoint_chunk(job_id, 0, "worker-that-died", &ids[done - 1], counts, CHUNK_LEASE).await.unwrap();
+    messages.remove(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chunk_whose_worker_died_resumes_after_its_checkpoint() {
+async fn a_chunk_held_by_a_dead_worker_comes_back_until_its_lease_ends_then_resumes_after_its_checkpoint() {
     let h = Harness::start(quiet_options()).await.unwrap();
     h.sandbox.salesforce().seed("Contact", 300).unwrap();
+    let ids = sorted_contact_ids(&h).await;
     let job = import_start(&h.app, &contacts()).await.unwrap();
+    worker_dies_after(&h, &job.id, &ids, 100).await;
+    h.reset_counts();
 
-    // A worker claims the chunk, checkpoints after the first 100 ids and dies
-    // (its lease runs out; the chunk message comes back).
-    let ids: Vec<String> = {
-        let mut ids: Vec<String> =
-            h.app.salesforce().query("SELECT Id FROM Contact").await.unwrap().into_iter().map(|r| r.id).collect();
-        ids.sort();
-        ids
-    };
-    let store = h.app.store();
-    let lease = std::time::Duration::from_millis(1);
-    store.claim_chunk(&job.id, 0, "worker-that-died", lease).await.unwrap().expect("the chunk is free");
-    let counts = crm_sync_store::ChunkCounts { read: 100, queued: 100, failed: 0 };
-    store.checkpoint_chunk(&job.id, 0, "worker-that-died", &ids[99], counts, lease).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // The message comes back while the dead worker's lease still runs: the
+    // next worker cannot claim the chunk and must keep the message.
+    h.later(h.runtime.options().visibility + Duration::from_secs(1));
+    assert!(h.runtime.import_step().await.unwrap(), "the message came back");
+    let depth = h.app.import_queue().depth().await.unwrap();
+    assert_eq!(depth.visible + depth.in_flight, 1, "the chunk message is kept, not dropped: {depth:?}");
+    let chunk = &h.app.store().list_chunks(&job.id).await.unwrap()[0];
+    assert_eq!((chunk.status, chunk.owner.as_deref()), (ChunkStatus::Running, Some("worker-that-died")));
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0, "nothing written meanwhile");
 
+    // Once the lease has ended the next worker takes the chunk over.
+    h.later(CHUNK_LEASE);
     h.runtime.run_until_idle().await.unwrap();
-    let job = store.get_import_job(&job.id).await.unwrap().unwrap();
+    let (job, chunks) = crm_sync_app::import_status(&h.app, &job.id).await.unwrap();
     assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!((chunks[0].attempts, chunks[0].status), (2, ChunkStatus::Done), "taken over once");
     assert_eq!(job.counts.read, 300, "the checkpointed counts carry over");
+    assert_eq!(job.counts.queued, 300);
     assert_eq!(
         h.sandbox.hubspot().live_count(ObjectType::Contacts),
         200,
-        "only the records after the checkpoint are written again"
+        "only the records after the checkpoint are written, and each once"
     );
+    assert_eq!(h.counts().1.matching("batch/upsert"), 2, "two batches of 100, none sent twice");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_refused_for_good_fails_the_job_with_the_crms_reason_and_a_resume_finishes_it() {
+    let h = Harness::start(quiet_options()).await.unwrap();
+    h.sandbox.salesforce().seed("Contact", 300).unwrap();
+    h.sandbox.hubspot_control().add_fault(Fault::new(401, 1, "/crm/v3/objects/contacts/batch/upsert"));
+    let job = import_start(&h.app, &contacts()).await.unwrap();
+    h.runtime.run_until_idle().await.unwrap();
+
+    let (failed, chunks) = crm_sync_app::import_status(&h.app, &job.id).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed, "{failed:?}");
+    let reason = failed.error.clone().unwrap_or_default();
+    assert!(reason.contains("401") && reason.contains("Authentication credentials not found"), "{reason}");
+    assert!(!reason.contains(crm_sandbox::hubspot::DEFAULT_TOKEN), "no credential in the reason: {reason}");
+    assert_eq!((chunks[0].status, chunks[0].error.as_ref()), (ChunkStatus::Failed, Some(&reason)));
+    let depth = h.app.import_queue().depth().await.unwrap();
+    assert_eq!(depth.visible + depth.in_flight + depth.dead, 0, "the message is done with: {depth:?}");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0);
+
+    // The cause is fixed; the job is resumed and finishes.
+    h.sandbox.hubspot_control().clear_faults();
+    let (resumed, unfinished) = import_resume(&h.app, &job.id).await.unwrap();
+    assert_eq!((resumed.status, resumed.error, unfinished.len()), (JobStatus::Running, None, 1));
+    h.runtime.run_until_idle().await.unwrap();
+    let (done, _) = crm_sync_app::import_status(&h.app, &job.id).await.unwrap();
+    assert_eq!((done.status, done.counts.read, done.counts.queued), (JobStatus::Completed, 300, 300));
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 300, "every contact once");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_of_a_job_whose_worker_died_counts_what_its_chunks_did_and_a_resume_finishes_it() {
+    let h = Harness::start(quiet_options()).await.unwrap();
+    h.sandbox.salesforce().seed("Contact", 300).unwrap();
+    let ids = sorted_contact_ids(&h).await;
+    let job = import_start(&h.app, &contacts()).await.unwrap();
+    let message = worker_dies_after(&h, &job.id, &ids, 100).await;
+    // The chunk's message is gone too (as a runtime that dropped it left it).
+    h.app.import_queue().delete(&message.receipt_handle).await.unwrap();
+
+    let (job, _) = crm_sync_app::import_status(&h.app, &job.id).await.unwrap();
+    assert_eq!((job.status, job.counts.read, job.counts.queued), (JobStatus::Running, 100, 100), "true counts");
+
+    let (_, unfinished) = import_resume(&h.app, &job.id).await.unwrap();
+    assert_eq!(unfinished.len(), 1, "the chunk left running gets its message again");
+    h.later(CHUNK_LEASE);
+    h.runtime.run_until_idle().await.unwrap();
+    let (job, _) = crm_sync_app::import_status(&h.app, &job.id).await.unwrap();
+    assert_eq!((job.status, job.counts.read), (JobStatus::Completed, 300));
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 200, "resumed after the checkpoint");
     h.stop().await;
 }

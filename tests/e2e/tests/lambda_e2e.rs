@@ -13,7 +13,7 @@
 //!
 //! Each test provisions its own uniquely named tables and queues.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -359,6 +359,88 @@ async fn an_import_of_three_chunks_runs_from_the_chunk_queue_and_every_contact_a
     }
     assert_eq!(chunk_runs, 3, "one run per chunk");
     assert_eq!(stack.sandbox.hubspot().live_count(ObjectType::Contacts), before + 7, "each contact once");
+    stack.stop().await;
+}
+
+/// The chunk queue as Lambda's event source would hand it to the import
+/// function, once.
+async fn deliver_chunk(app: &App) -> Option<(Vec<ReceivedMessage>, SqsBatchResponse)> {
+    deliver(app.import_queue(), 1, |event| async move {
+        serde_json::from_value(import_function(app, serde_json::to_value(event).unwrap()).await).unwrap()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_held_by_a_dead_import_function_stays_on_the_queue_and_is_taken_over_when_its_lease_ends() {
+    let mut options = SandboxOptions::default();
+    options.salesforce.contacts = 5;
+    options.salesforce.leads = 0;
+    options.salesforce.accounts = 0;
+    options.salesforce.opportunities = 0;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let stack = Stack::start(options, false, Some(clock.clone())).await;
+    let app = &stack.app;
+    let before = stack.sandbox.hubspot().live_count(ObjectType::Contacts);
+    let job = import_function(app, json!({"action": "start", "objects": "contacts"})).await;
+    let job_id = job["id"].as_str().unwrap().to_owned();
+
+    // An invocation takes the chunk and dies (a timeout, a crash): its lease
+    // runs on, and SQS hands the message to the next invocation.
+    let lease = Duration::from_secs(15 * 60);
+    app.store().claim_chunk(&job_id, 0, "invocation-that-died", lease).await.unwrap().expect("the chunk is free");
+    let (messages, response) = deliver_chunk(app).await.expect("the chunk message");
+    let ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(ids, vec![messages[0].id.as_str()], "reported failed, so Lambda keeps the message");
+    assert!(deliver_chunk(app).await.is_none(), "hidden until the lease ends");
+    assert_eq!(stack.sandbox.hubspot().live_count(ObjectType::Contacts), before);
+
+    // The lease ends; the message's delay (real time for the queue) is cut
+    // short, as time passing would.
+    clock.advance(lease);
+    app.import_queue().change_visibility(&messages[0].receipt_handle, Duration::ZERO).await.unwrap();
+    let (again, response) = deliver_chunk(app).await.expect("the chunk message came back");
+    assert_eq!(again[0].id, messages[0].id, "the same message");
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let status = import_function(app, json!({"action": "status", "job_id": job_id})).await;
+    assert_eq!(status["job"]["status"], "completed", "{status}");
+    assert_eq!(status["chunks"][0]["attempts"], 2, "taken over once: {status}");
+    assert_eq!(stack.sandbox.hubspot().live_count(ObjectType::Contacts), before + 5);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_refused_for_good_fails_its_job_with_the_reason_and_the_resume_action_finishes_it() {
+    let mut options = SandboxOptions::default();
+    options.salesforce.contacts = 5;
+    options.salesforce.leads = 0;
+    options.salesforce.accounts = 0;
+    options.salesforce.opportunities = 0;
+    let stack = Stack::start(options, false, None).await;
+    let app = &stack.app;
+    let before = stack.sandbox.hubspot().live_count(ObjectType::Contacts);
+    stack.sandbox.hubspot_control().add_fault(crm_sandbox::Fault::new(401, 1, "/crm/v3/objects/contacts/batch/upsert"));
+    let job = import_function(app, json!({"action": "start", "objects": "contacts"})).await;
+    let job_id = job["id"].as_str().unwrap().to_owned();
+
+    let (_, response) = deliver_chunk(app).await.expect("the chunk message");
+    assert!(response.batch_item_failures.is_empty(), "a chunk failed for good is acknowledged: {response:?}");
+    let status = import_function(app, json!({"action": "status", "job_id": job_id})).await;
+    assert_eq!(status["job"]["status"], "failed", "{status}");
+    let reason = status["job"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("401") && reason.contains("INVALID_AUTHENTICATION"), "{status}");
+
+    stack.sandbox.hubspot_control().clear_faults();
+    let resumed = import_function(app, json!({"action": "resume", "job_id": job_id})).await;
+    assert_eq!(resumed["queued_chunks"], json!([0]), "{resumed}");
+    let (_, response) = deliver_chunk(app).await.expect("the chunk message again");
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let status = import_function(app, json!({"action": "status", "job_id": job_id})).await;
+    assert_eq!(
+        (status["job"]["status"].clone(), status["job"]["counts"]["read"].clone()),
+        (json!("completed"), json!(5))
+    );
+    assert_eq!(stack.sandbox.hubspot().live_count(ObjectType::Contacts), before + 5);
     stack.stop().await;
 }
 

@@ -117,6 +117,11 @@ impl LocalRuntime {
         &self.app
     }
 
+    /// The scheduling settings it runs with.
+    pub fn options(&self) -> &LocalOptions {
+        &self.options
+    }
+
     /// Progress events from now on (a lagging receiver skips events).
     pub fn subscribe(&self) -> broadcast::Receiver<Progress> {
         self.progress.subscribe()
@@ -170,7 +175,7 @@ impl LocalRuntime {
                     job_id: report.job_id.clone(),
                     index: report.index,
                     records: report.records,
-                    done: true,
+                    done: report.ran,
                 });
             }
             Err(error) => match error.retry_after() {

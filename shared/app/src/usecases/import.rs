@@ -58,8 +58,8 @@ use crm_sync_domain::{
     Trigger, decide,
 };
 use crm_sync_store::{
-    ChunkCounts, ErrorReport, ImportJob, JobStatus, Link, LinkCondition, LinkWrite, NewChunk, OutgoingMessage,
-    ReceivedMessage,
+    ChunkCounts, ChunkStatus, ErrorReport, ImportChunk, ImportJob, JobStatus, Link, LinkCondition, LinkWrite, NewChunk,
+    OutgoingMessage, ReceivedMessage, StateStore,
 };
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -229,39 +229,189 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     Ok(app.store().get_import_job(&id).await?.unwrap_or(job))
 }
 
-/// The job and its chunks (`crm-sync import status`); `NotFound` for an
-/// unknown job id.
-pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<crm_sync_store::ImportChunk>), AppError> {
+/// Takes up again a job whose chunks were left unfinished: a failed job
+/// (after its cause is fixed), or one whose worker stopped (a killed
+/// process). The job turns running, its failed chunks pending, and every
+/// chunk not done gets its message again; each resumes after its
+/// checkpoint. A chunk still leased to a worker that stopped is taken over
+/// when the lease ends. A completed job is returned as it is.
+#[instrument(skip_all, fields(job_id = %job_id))]
+pub async fn import_resume(app: &App, job_id: &str) -> Result<(ImportJob, Vec<ImportChunk>), AppError> {
+    let unfinished = app.store().resume_import_job(job_id).await.map_err(|e| match e {
+        crm_sync_store::StoreError::NotFound { .. } => AppError::NotFound(format!("import job {job_id}")),
+        other => AppError::Store(other),
+    })?;
+    let messages: Vec<OutgoingMessage> = unfinished
+        .iter()
+        .map(|c| {
+            serde_json::to_string(&ChunkMessage { job_id: job_id.to_owned(), index: c.index }).map(OutgoingMessage::new)
+        })
+        .collect::<Result<_, _>>()?;
+    app.import_queue().send_batch(&messages).await?;
+    info!(chunks = messages.len(), "ImportResumed");
     let job =
         app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
-    let chunks = app.store().list_chunks(job_id).await?;
+    Ok((job, unfinished))
+}
+
+/// The job and its chunks (`crm-sync import status`), with the job's counts
+/// as they stand ([`import_progress`]); `NotFound` for an unknown job id.
+pub async fn import_status(app: &App, job_id: &str) -> Result<(ImportJob, Vec<ImportChunk>), AppError> {
+    let job =
+        app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
+    Ok(import_progress(app.store(), job).await?)
+}
+
+/// The job's chunks, and the job with its counts as they stand: the store
+/// adds a chunk's counts to the job when the chunk is done, so a job whose
+/// chunks are running, waiting or failed would show less than was read and
+/// written. The counts returned are the sum over every chunk (a chunk's
+/// counts are those of its last checkpoint until it is done).
+pub async fn import_progress(
+    store: &dyn StateStore,
+    mut job: ImportJob,
+) -> Result<(ImportJob, Vec<ImportChunk>), crm_sync_store::StoreError> {
+    let chunks = store.list_chunks(&job.id).await?;
+    job.counts = chunks.iter().fold(ChunkCounts::default(), |mut sum, c| {
+        sum.add(c.counts);
+        sum
+    });
     Ok((job, chunks))
 }
 
 /// Runs one chunk: claims it, reads its records, writes them, checkpoints
-/// every few thousand records, and completes it. A chunk that another worker
-/// holds or finished is left alone (`ran: false`).
+/// every few thousand records, and completes it.
 ///
-/// Before reading, the chunk's whole cost is checked against the bulk
-/// budget; when it does not fit, the job is marked paused and the error's
-/// retry delay brings the message back later. Rows are read in one query
-/// (or Bulk job), sorted by id and written page by page from the
-/// checkpoint on.
+/// What becomes of the chunk message (the error's [`AppError::retry_after`]
+/// says it to the runtime):
+/// - done, or a chunk that is finished, failed, unknown, or of a failed job
+///   (`ran: false`): the message is done with;
+/// - the chunk is leased to another worker (alive, or dead with its lease
+///   running): [`AppError::ChunkHeld`], retried when the lease ends, so that
+///   the next worker then takes it over and resumes after its checkpoint;
+/// - a failure worth retrying (budget spent, 429, 5xx): the lease is given
+///   back and the message comes back after the delay; a spent budget also
+///   marks the job paused;
+/// - a failure for good (e.g. a refused token): the chunk and its job are
+///   marked failed with the reason, and the message is done with; `import
+///   resume` takes the job up again.
 #[instrument(skip_all, fields(job_id = tracing::field::Empty, index = tracing::field::Empty))]
 pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<ChunkReport, AppError> {
     let msg: ChunkMessage = serde_json::from_str(&message.body)
         .map_err(|e| AppError::Invalid(format!("not an import chunk message: {e}")))?;
     tracing::Span::current().record("job_id", msg.job_id.as_str()).record("index", msg.index);
+    let not_run = |msg: ChunkMessage| ChunkReport {
+        job_id: msg.job_id,
+        index: msg.index,
+        records: 0,
+        counts: ChunkCounts::default(),
+        ran: false,
+    };
+    let Some(job) = app.store().get_import_job(&msg.job_id).await? else {
+        warn!("ImportChunkOfUnknownJob");
+        return Ok(not_run(msg));
+    };
+    if job.status == JobStatus::Failed {
+        info!("ImportChunkWaitsForResume");
+        return Ok(not_run(msg));
+    }
     let owner = format!("chunk-worker-{}", uuid::Uuid::new_v4());
     let Some(chunk) = app.store().claim_chunk(&msg.job_id, msg.index, &owner, CHUNK_LEASE).await? else {
-        return Ok(ChunkReport {
-            job_id: msg.job_id,
-            index: msg.index,
-            records: 0,
-            counts: ChunkCounts::default(),
-            ran: false,
-        });
+        return unclaimed(app, &msg).await.map(|()| not_run(msg));
     };
+    match run_claimed(app, &msg, &owner, chunk, job.status).await {
+        Ok(report) => Ok(report),
+        Err(error) => Err(settle_failure(app, &msg, &owner, error).await),
+    }
+}
+
+/// Why a chunk could not be claimed: finished, failed or unknown (nothing
+/// to do), or leased to another worker ([`AppError::ChunkHeld`] until the
+/// lease ends).
+async fn unclaimed(app: &App, msg: &ChunkMessage) -> Result<(), AppError> {
+    let chunks = app.store().list_chunks(&msg.job_id).await?;
+    let Some(chunk) = chunks.into_iter().find(|c| c.index == msg.index) else {
+        warn!("ImportChunkUnknown");
+        return Ok(());
+    };
+    match chunk.status {
+        ChunkStatus::Done | ChunkStatus::Failed => Ok(()),
+        ChunkStatus::Running | ChunkStatus::Pending => {
+            let now = app.clock().now();
+            let left = chunk.lease_until.and_then(|until| (until - now).to_std().ok()).unwrap_or_default();
+            let retry_after = left.max(Duration::from_secs(1));
+            info!(retry_after_s = retry_after.as_secs(), "ImportChunkHeldByAnotherWorker");
+            Err(AppError::ChunkHeld { job_id: msg.job_id.clone(), index: msg.index, retry_after })
+        }
+    }
+}
+
+/// Settles a claimed chunk whose run failed, and returns the error for the
+/// runtime: a failure worth retrying gives the lease back (a spent budget
+/// also pauses the job); a failure for good fails the chunk and its job
+/// with the reason. A worker that lost its lease leaves the chunk to the
+/// worker that took it over.
+async fn settle_failure(app: &App, msg: &ChunkMessage, owner: &str, error: AppError) -> AppError {
+    let store = app.store();
+    let settled = if error.retry_after().is_some() {
+        if matches!(error, AppError::BudgetSpent { .. })
+            && let Err(e) = store.set_import_job_status(&msg.job_id, JobStatus::Paused).await
+        {
+            warn!(error = %e, "ImportJobNotPaused");
+        }
+        store.release_chunk(&msg.job_id, msg.index, owner).await
+    } else if matches!(&error, AppError::Store(e) if e.is_condition_failed()) {
+        info!("ImportChunkLeaseLost");
+        Ok(())
+    } else {
+        let reason = failure_reason(&error);
+        warn!(%reason, "ImportChunkFailed");
+        store.fail_chunk(&msg.job_id, msg.index, owner, &reason).await
+    };
+    match settled {
+        Ok(()) => {}
+        Err(e) if e.is_condition_failed() => info!("ImportChunkLeaseLost"),
+        Err(e) => warn!(error = %e, "ImportChunkNotSettled"),
+    }
+    error
+}
+
+/// The reason a job failed, as an operator reads it: the CRM's status, code
+/// and message for a refused call (never a credential: the clients keep
+/// those out of their errors), else the error and its causes; at most 500
+/// characters.
+fn failure_reason(error: &AppError) -> String {
+    let mut reason = match error {
+        AppError::Crm(e) => e.to_string(),
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
+    };
+    if let Some((cut, _)) = reason.char_indices().nth(500) {
+        reason.truncate(cut);
+    }
+    reason
+}
+
+/// Runs a chunk this worker holds, from its checkpoint to its end.
+///
+/// Before reading, the chunk's whole cost is checked against the bulk
+/// budget (`BudgetSpent` when it does not fit). Rows are read in one query
+/// (or Bulk job), sorted by id and written page by page from the
+/// checkpoint on.
+async fn run_claimed(
+    app: &App,
+    msg: &ChunkMessage,
+    owner: &str,
+    chunk: ImportChunk,
+    job_status: JobStatus,
+) -> Result<ChunkReport, AppError> {
     let spec: ChunkSpec = serde_json::from_value(chunk.spec.clone())
         .map_err(|e| AppError::Invalid(format!("the stored chunk is not readable: {e}")))?;
     let mut counts = chunk.counts;
@@ -272,11 +422,10 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     let hs_cost = hs_cost
         + list_add_calls(spec.records, spec.add_to_list.as_ref())
         + segment::calls(app, spec.object, spec.records, spec.add_to_list.as_deref());
-    if let Err(error) = ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await {
-        app.store().set_import_job_status(&msg.job_id, JobStatus::Paused).await?;
-        return Err(error);
+    ensure_budget(app, Priority::Bulk, sf_cost, hs_cost).await?;
+    if job_status == JobStatus::Paused {
+        app.store().set_import_job_status(&msg.job_id, JobStatus::Running).await?;
     }
-    app.store().set_import_job_status(&msg.job_id, JobStatus::Running).await?;
     let pair = spec.object.pair();
     let fields = import_fields(app, spec.object);
     let soql =
@@ -316,14 +465,14 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
         let page_counts = import_page(app, pair, spec.object, page, spec.add_to_list.as_deref()).await?;
         counts.add(page_counts);
         if let Some(last) = page.last() {
-            app.store().checkpoint_chunk(&msg.job_id, msg.index, &owner, &last.id, counts, CHUNK_LEASE).await?;
+            app.store().checkpoint_chunk(&msg.job_id, msg.index, owner, &last.id, counts, CHUNK_LEASE).await?;
         }
         flush_usage(app).await?;
     }
-    app.store().complete_chunk(&msg.job_id, msg.index, &owner, counts).await?;
+    app.store().complete_chunk(&msg.job_id, msg.index, owner, counts).await?;
     flush_usage(app).await?;
     info!(records = total, written = counts.queued, failed = counts.failed, "ImportChunkDone");
-    Ok(ChunkReport { job_id: msg.job_id, index: msg.index, records: total, counts, ran: true })
+    Ok(ChunkReport { job_id: msg.job_id.clone(), index: msg.index, records: total, counts, ran: true })
 }
 
 /// The Salesforce fields a chunk reads: every mapped field of the object,
@@ -346,7 +495,8 @@ fn import_fields(app: &App, object: SfObject) -> Vec<String> {
 }
 
 /// Writes one page of a chunk. Counts: `read` rows, `queued` records written
-/// or queued for sync, `failed` records recorded in sync health.
+/// or queued for sync, `failed` records recorded in sync health, `skipped`
+/// rows the rules leave nothing to write for.
 ///
 /// Leads and contacts first go through the email rule the sync uses
 /// ([`resolve_emails`], over every Lead and Contact of the org, not just this
@@ -381,7 +531,10 @@ async fn import_page(
     let mut linked_hubspot_ids: Vec<String> = Vec::new();
     let mut fresh: Vec<&SfRecord> = Vec::new();
     for row in rows {
-        let Ok(id) = SalesforceId::parse(&row.id) else { continue };
+        let Ok(id) = SalesforceId::parse(&row.id) else {
+            counts.skipped += 1;
+            continue;
+        };
         let link = store.get_link_by_salesforce(spair, id.as_str()).await?;
         let beaten_by = picks.as_ref().and_then(|p| {
             let choice = p.of(&email_in(&row.fields, SALESFORCE_EMAIL_FIELD)?)?;
@@ -418,8 +571,14 @@ async fn import_page(
     let list = segment::list_to_check(app, object, add_to_list);
     let mut if_member: Vec<usize> = Vec::new();
     for row in fresh {
-        let Ok(id) = SalesforceId::parse(&row.id) else { continue };
-        let Some(snapshot) = sf_snapshot(row, object) else { continue };
+        let Ok(id) = SalesforceId::parse(&row.id) else {
+            counts.skipped += 1;
+            continue;
+        };
+        let Some(snapshot) = sf_snapshot(row, object) else {
+            counts.skipped += 1;
+            continue;
+        };
         let modified = snapshot.last_modified;
         let decision = decide(&DecisionInput {
             config,
@@ -443,10 +602,15 @@ async fn import_page(
                         message: "the record has no valid email; HubSpot contacts are matched by email".into(),
                         retryable: false,
                     });
+                } else {
+                    counts.skipped += 1;
                 }
                 continue;
             }
-            _ => continue,
+            _ => {
+                counts.skipped += 1;
+                continue;
+            }
         }
         let mut props: Map<String, Value> = decision.hubspot_writes.clone().into_iter().collect();
         // A first sync carries no opt-out (SPEC section 4); the property is
@@ -454,6 +618,7 @@ async fn import_page(
         props.remove(HUBSPOT_OPT_OUT_PROPERTY);
         let key = if pair == ObjectPair::Contact {
             let Some(email) = props.get(HUBSPOT_EMAIL_PROPERTY).and_then(Value::as_str).map(str::to_owned) else {
+                counts.skipped += 1;
                 continue;
             };
             // SPEC section 7: outside the inclusion segment, the email only.

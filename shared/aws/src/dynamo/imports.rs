@@ -8,7 +8,10 @@
 //! Chunk transitions are single conditional `UpdateItem`s carrying the lease
 //! rule; completion is a transaction of the chunk (held by the caller) and
 //! the job's counters (`ADD`), then an idempotent update that marks the job
-//! completed once `chunks_done >= chunks_total`.
+//! completed once `chunks_done >= chunks_total`. Failing a chunk is a
+//! transaction of the chunk (held by the caller) and the job (`failed`, with
+//! the reason). Resuming a job updates the job, then each failed chunk
+//! (conditional on still being failed), and lists the chunks not done.
 
 use std::time::Duration;
 
@@ -36,7 +39,12 @@ fn chunk_sk(index: u32) -> String {
 
 /// The record counts of a job or chunk item.
 fn counts_of(item: &Item) -> Result<ChunkCounts, StoreError> {
-    Ok(ChunkCounts { read: get_u64(item, "read")?, queued: get_u64(item, "queued")?, failed: get_u64(item, "failed")? })
+    Ok(ChunkCounts {
+        read: get_u64(item, "read")?,
+        queued: get_u64(item, "queued")?,
+        failed: get_u64(item, "failed")?,
+        skipped: get_u64(item, "skipped")?,
+    })
 }
 
 /// An import job read back from its item.
@@ -50,6 +58,7 @@ fn job_from_item(item: &Item) -> Result<ImportJob, StoreError> {
         chunks_total: get_u32(item, "chunks_total")?,
         chunks_done: get_u32(item, "chunks_done")?,
         counts: counts_of(item)?,
+        error: get_opt_s(item, "error"),
         created_at: from_millis(get_n(item, "created_at")?),
         updated_at: from_millis(get_n(item, "updated_at")?),
     })
@@ -103,6 +112,7 @@ impl ImportJobStore for DynamoStore {
             chunks_total: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
             chunks_done: 0,
             counts: ChunkCounts::default(),
+            error: None,
             created_at: from_millis(millis(now)),
             updated_at: from_millis(millis(now)),
         };
@@ -116,6 +126,7 @@ impl ImportJobStore for DynamoStore {
             ("read".to_owned(), n(0)),
             ("queued".to_owned(), n(0)),
             ("failed".to_owned(), n(0)),
+            ("skipped".to_owned(), n(0)),
             ("created_at".to_owned(), n(millis(now))),
             ("updated_at".to_owned(), n(millis(now))),
             ("gsi1pk".to_owned(), s(JOBS_PARTITION)),
@@ -143,6 +154,7 @@ impl ImportJobStore for DynamoStore {
                 ("read".to_owned(), n(0)),
                 ("queued".to_owned(), n(0)),
                 ("failed".to_owned(), n(0)),
+                ("skipped".to_owned(), n(0)),
                 ("attempts".to_owned(), n(0)),
                 ("updated_at".to_owned(), n(millis(now))),
             ]);
@@ -310,7 +322,7 @@ impl ImportJobStore for DynamoStore {
             .table_name(&self.tables.state)
             .set_key(Some(key(job_pk(job_id), chunk_sk(index))))
             .update_expression(
-                "SET checkpoint = :cp, #read = :read, queued = :queued, failed = :failed, lease_until = :lease, updated_at = :now",
+                "SET checkpoint = :cp, #read = :read, queued = :queued, failed = :failed, skipped = :skipped, lease_until = :lease, updated_at = :now",
             )
             .condition_expression("#status = :running AND #owner = :owner")
             .expression_attribute_names("#status", "status")
@@ -320,6 +332,7 @@ impl ImportJobStore for DynamoStore {
             .expression_attribute_values(":read", n(counts.read))
             .expression_attribute_values(":queued", n(counts.queued))
             .expression_attribute_values(":failed", n(counts.failed))
+            .expression_attribute_values(":skipped", n(counts.skipped))
             .expression_attribute_values(":lease", n(millis(clock::add(now, lease))))
             .expression_attribute_values(":now", n(millis(now)))
             .expression_attribute_values(":running", s(ChunkStatus::Running.as_str()))
@@ -350,7 +363,7 @@ impl ImportJobStore for DynamoStore {
             .table_name(&self.tables.state)
             .set_key(Some(key(job_pk(job_id), chunk_sk(index))))
             .update_expression(
-                "SET #status = :done, #read = :read, queued = :queued, failed = :failed, updated_at = :now REMOVE lease_until",
+                "SET #status = :done, #read = :read, queued = :queued, failed = :failed, skipped = :skipped, updated_at = :now REMOVE lease_until",
             )
             .condition_expression("#status = :running AND #owner = :owner")
             .expression_attribute_names("#status", "status")
@@ -362,6 +375,7 @@ impl ImportJobStore for DynamoStore {
             .expression_attribute_values(":read", n(counts.read))
             .expression_attribute_values(":queued", n(counts.queued))
             .expression_attribute_values(":failed", n(counts.failed))
+            .expression_attribute_values(":skipped", n(counts.skipped))
             .expression_attribute_values(":now", n(millis(now)))
             .build()
             .map_err(build_err("complete chunk"))?;
@@ -369,7 +383,7 @@ impl ImportJobStore for DynamoStore {
             .table_name(&self.tables.state)
             .set_key(Some(key(job_pk(job_id), "JOB")))
             .update_expression(
-                "SET updated_at = :now ADD chunks_done :one, #read :read, queued :queued, failed :failed",
+                "SET updated_at = :now ADD chunks_done :one, #read :read, queued :queued, failed :failed, skipped :skipped",
             )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#read", "read")
@@ -378,6 +392,7 @@ impl ImportJobStore for DynamoStore {
             .expression_attribute_values(":read", n(counts.read))
             .expression_attribute_values(":queued", n(counts.queued))
             .expression_attribute_values(":failed", n(counts.failed))
+            .expression_attribute_values(":skipped", n(counts.skipped))
             .build()
             .map_err(build_err("complete chunk"))?;
         self.transact(
@@ -411,12 +426,12 @@ impl ImportJobStore for DynamoStore {
         }
     }
 
-    /// One `UpdateItem` conditional on the caller holding the chunk; the lease
-    /// is dropped, so the chunk stays failed until a new job is planned.
+    /// One transaction: the chunk (conditional on the caller holding it)
+    /// turns `failed` with the message and drops its lease; the job turns
+    /// `failed` with the same message as its error.
     async fn fail_chunk(&self, job_id: &str, index: u32, owner: &str, message: &str) -> StoreResult<()> {
-        let result = self
-            .client
-            .update_item()
+        let now = n(millis(self.clock.now()));
+        let chunk = Update::builder()
             .table_name(&self.tables.state)
             .set_key(Some(key(job_pk(job_id), chunk_sk(index))))
             .update_expression("SET #status = :failed, #error = :msg, updated_at = :now REMOVE lease_until")
@@ -428,7 +443,45 @@ impl ImportJobStore for DynamoStore {
             .expression_attribute_values(":running", s(ChunkStatus::Running.as_str()))
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":msg", s(message))
-            .expression_attribute_values(":now", n(millis(self.clock.now())))
+            .expression_attribute_values(":now", now.clone())
+            .build()
+            .map_err(build_err("fail chunk"))?;
+        let job = Update::builder()
+            .table_name(&self.tables.state)
+            .set_key(Some(key(job_pk(job_id), "JOB")))
+            .update_expression("SET #status = :failed, #error = :msg, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+            .expression_attribute_values(":msg", s(message))
+            .expression_attribute_values(":now", now)
+            .build()
+            .map_err(build_err("fail chunk"))?;
+        self.transact(
+            "fail chunk",
+            vec![TransactWriteItem::builder().update(chunk).build(), TransactWriteItem::builder().update(job).build()],
+            format!("chunk {job_id}/{index} is not held by {owner}"),
+        )
+        .await
+    }
+
+    /// One `UpdateItem` conditional on the caller holding the chunk, setting
+    /// the lease's end to now.
+    async fn release_chunk(&self, job_id: &str, index: u32, owner: &str) -> StoreResult<()> {
+        let now = n(millis(self.clock.now()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.state)
+            .set_key(Some(key(job_pk(job_id), chunk_sk(index))))
+            .update_expression("SET lease_until = :now, updated_at = :now")
+            .condition_expression("#status = :running AND #owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":running", s(ChunkStatus::Running.as_str()))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", now)
             .send()
             .await;
         match result {
@@ -436,7 +489,62 @@ impl ImportJobStore for DynamoStore {
             Err(e) if is_condition_failed(&e) => {
                 Err(StoreError::condition(format!("chunk {job_id}/{index} is not held by {owner}")))
             }
-            Err(e) => Err(StoreError::backend(BACKEND, "fail chunk", e)),
+            Err(e) => Err(StoreError::backend(BACKEND, "release chunk", e)),
         }
+    }
+
+    /// The job turns `running` with its error removed (unless completed),
+    /// then each failed chunk turns `pending` (conditional on still being
+    /// failed, so a repeated resume is harmless); the chunks not done are
+    /// read back with one consistent query.
+    async fn resume_import_job(&self, id: &str) -> StoreResult<Vec<ImportChunk>> {
+        let now = n(millis(self.clock.now()));
+        let resumed = self
+            .client
+            .update_item()
+            .table_name(&self.tables.state)
+            .set_key(Some(key(job_pk(id), "JOB")))
+            .update_expression("SET #status = :running, updated_at = :now REMOVE #error")
+            .condition_expression("attribute_exists(pk) AND #status <> :completed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .expression_attribute_values(":completed", s(JobStatus::Completed.as_str()))
+            .expression_attribute_values(":now", now.clone())
+            .send()
+            .await;
+        match resumed {
+            Ok(_) => {}
+            Err(e) if is_condition_failed(&e) => {
+                return match self.get_import_job(id).await? {
+                    Some(_) => Ok(Vec::new()),
+                    None => Err(StoreError::not_found(format!("import job {id}"))),
+                };
+            }
+            Err(e) => return Err(StoreError::backend(BACKEND, "resume import job", e)),
+        }
+        for chunk in self.list_chunks(id).await?.iter().filter(|c| c.status == ChunkStatus::Failed) {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.state)
+                .set_key(Some(key(job_pk(id), chunk_sk(chunk.index))))
+                .update_expression("SET #status = :pending, updated_at = :now REMOVE #error, #owner")
+                .condition_expression("#status = :failed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":pending", s(ChunkStatus::Pending.as_str()))
+                .expression_attribute_values(":failed", s(ChunkStatus::Failed.as_str()))
+                .expression_attribute_values(":now", now.clone())
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(StoreError::backend(BACKEND, "resume import chunk", e)),
+            }
+        }
+        Ok(self.list_chunks(id).await?.into_iter().filter(|c| c.status != ChunkStatus::Done).collect())
     }
 }

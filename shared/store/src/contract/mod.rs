@@ -57,6 +57,8 @@ macro_rules! contract_suite {
             an_import_job_completes_when_its_last_chunk_is_done,
             a_chunk_with_an_ended_lease_is_taken_over_and_the_old_owner_is_refused,
             a_duplicate_import_job_id_fails_the_condition,
+            a_failed_chunk_fails_its_job_with_the_reason_and_a_resume_takes_it_up_again,
+            a_released_chunk_is_taken_over_at_once_after_its_checkpoint,
             a_sync_error_counts_attempts_and_keeps_its_first_seen_time,
             sync_errors_are_filtered_by_category_and_resolved,
             api_usage_sums_only_the_last_24_hours_per_system,

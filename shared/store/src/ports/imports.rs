@@ -16,6 +16,12 @@
 //!   was slow, not dead) cannot overwrite the new owner's progress.
 //! - **Completion is counted once.** Completing a chunk adds its counts to
 //!   the job in the same step; the job turns `Completed` with its last chunk.
+//! - **A chunk that fails for good fails its job**, with the reason, in the
+//!   same step; [`ImportJobStore::resume_import_job`] takes the job up again
+//!   and hands back the chunks still to run.
+//! - **A lease can be given back.** A worker that must stop for a while (a
+//!   retry later, a spent budget) releases its chunk, keeping its checkpoint,
+//!   so that the next delivery of the chunk claims it at once.
 
 use std::time::Duration;
 
@@ -80,6 +86,20 @@ pub trait ImportJobStore: Send + Sync {
         counts: ChunkCounts,
     ) -> StoreResult<ImportJob>;
 
-    /// Marks a chunk the caller holds as failed, keeping the message.
+    /// Marks a chunk the caller holds as failed, keeping the message, and
+    /// marks its job `Failed` with the same message as its error, in one
+    /// step. `ConditionFailed` if the caller lost the lease.
     async fn fail_chunk(&self, job_id: &str, index: u32, owner: &str, message: &str) -> StoreResult<()>;
+
+    /// Ends the caller's lease on a chunk now, keeping its checkpoint and
+    /// counts: the chunk stays `Running` and the next claim takes it over at
+    /// once. `ConditionFailed` if the caller does not hold it.
+    async fn release_chunk(&self, job_id: &str, index: u32, owner: &str) -> StoreResult<()>;
+
+    /// Takes a job up again: a `Failed`, `Paused` or `Running` job becomes
+    /// `Running` with its error cleared, its failed chunks become `Pending`
+    /// (checkpoint and counts kept); a `Completed` job is left as it is.
+    /// Returns the chunks not done, in index order (for their messages to be
+    /// sent again). `NotFound` without a job.
+    async fn resume_import_job(&self, id: &str) -> StoreResult<Vec<ImportChunk>>;
 }

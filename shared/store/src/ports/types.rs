@@ -112,7 +112,8 @@ pub enum JobStatus {
     Paused,
     /// Every chunk is done.
     Completed,
-    /// Given up (an operator's or the use case's decision).
+    /// Given up: a chunk failed for good (the reason is in
+    /// [`ImportJob::error`]); `resume` takes it up again.
     Failed,
 }
 
@@ -183,10 +184,15 @@ impl ChunkStatus {
 pub struct ChunkCounts {
     /// Records read from the source CRM.
     pub read: u64,
-    /// Sync intents queued.
+    /// Records written to the other CRM, or handed to the sync when they
+    /// were already linked.
     pub queued: u64,
-    /// Records that could not be queued (recorded in sync health).
+    /// Records that could not be written (recorded in sync health).
     pub failed: u64,
+    /// Records read that need no write (e.g. a converted lead, a record the
+    /// mapping leaves nothing to create from).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 impl ChunkCounts {
@@ -195,6 +201,7 @@ impl ChunkCounts {
         self.read += other.read;
         self.queued += other.queued;
         self.failed += other.failed;
+        self.skipped += other.skipped;
     }
 }
 
@@ -212,6 +219,10 @@ pub struct ImportJob {
     pub chunks_done: u32,
     /// Sum of the counts of done chunks.
     pub counts: ChunkCounts,
+    /// Why the job failed: the reason of the chunk that failed for good.
+    /// Cleared when the job is resumed.
+    #[serde(default)]
+    pub error: Option<String>,
     /// Store clock at creation; jobs list newest first by it.
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -30,12 +30,24 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<(ImportJob, String)> {
             spec: serde_json::Value::Null,
             chunks_total: row.get(3)?,
             chunks_done: row.get(4)?,
-            counts: ChunkCounts { read: to_u64(row.get(5)?), queued: to_u64(row.get(6)?), failed: to_u64(row.get(7)?) },
+            counts: counts_at(row, 5, 10)?,
+            error: row.get(11)?,
             created_at: from_millis(row.get(8)?),
             updated_at: from_millis(row.get(9)?),
         },
         row.get(2)?,
     ))
+}
+
+/// The counts of a job or chunk row: `read`, `queued` and `failed` from
+/// `first` on, `skipped` at its own column.
+fn counts_at(row: &Row<'_>, first: usize, skipped: usize) -> rusqlite::Result<ChunkCounts> {
+    Ok(ChunkCounts {
+        read: to_u64(row.get(first)?),
+        queued: to_u64(row.get(first + 1)?),
+        failed: to_u64(row.get(first + 2)?),
+        skipped: to_u64(row.get(skipped)?),
+    })
 }
 
 /// Decodes the spec read by [`job_from_row`].
@@ -45,7 +57,8 @@ fn finish_job((mut job, spec): (ImportJob, String)) -> Result<ImportJob, StoreEr
 }
 
 /// The `import_jobs` columns, in the order [`job_from_row`] reads them.
-const JOB_COLUMNS: &str = "id, status, spec, chunks_total, chunks_done, read, queued, failed, created_at, updated_at";
+const JOB_COLUMNS: &str =
+    "id, status, spec, chunks_total, chunks_done, read, queued, failed, created_at, updated_at, skipped, error";
 
 /// The job with this id, read on `conn` (inside the caller's transaction
 /// when it has one, so the job returned is the one just written).
@@ -71,7 +84,7 @@ fn chunk_from_row(row: &Row<'_>) -> rusqlite::Result<(ImportChunk, String)> {
             owner: row.get(4)?,
             lease_until: lease.map(from_millis),
             checkpoint: row.get(6)?,
-            counts: ChunkCounts { read: to_u64(row.get(7)?), queued: to_u64(row.get(8)?), failed: to_u64(row.get(9)?) },
+            counts: counts_at(row, 7, 13)?,
             attempts: row.get(10)?,
             error: row.get(11)?,
             updated_at: from_millis(row.get(12)?),
@@ -88,8 +101,7 @@ fn finish_chunk((mut chunk, spec): (ImportChunk, String)) -> Result<ImportChunk,
 }
 
 /// The `import_chunks` columns, in the order [`chunk_from_row`] reads them.
-const CHUNK_COLUMNS: &str =
-    "job_id, idx, spec, status, owner, lease_until, checkpoint, read, queued, failed, attempts, error, updated_at";
+const CHUNK_COLUMNS: &str = "job_id, idx, spec, status, owner, lease_until, checkpoint, read, queued, failed, attempts, error, updated_at, skipped";
 
 /// One chunk, read on `conn` (inside the caller's transaction if any).
 fn load_chunk(conn: &Connection, job_id: &str, index: u32) -> Result<Option<ImportChunk>, StoreError> {
@@ -248,7 +260,7 @@ impl ImportJobStore for SqliteStore {
             let n = c
                 .execute(
                     "UPDATE import_chunks SET checkpoint = ?4, read = ?5, queued = ?6, failed = ?7,
-                         lease_until = ?8, updated_at = ?9
+                         lease_until = ?8, updated_at = ?9, skipped = ?10
                      WHERE job_id = ?1 AND idx = ?2 AND status = 'running' AND owner = ?3",
                     params![
                         job_id,
@@ -259,7 +271,8 @@ impl ImportJobStore for SqliteStore {
                         to_i64(counts.queued),
                         to_i64(counts.failed),
                         millis(clock::add(now, lease)),
-                        millis(now)
+                        millis(now),
+                        to_i64(counts.skipped)
                     ],
                 )
                 .map_err(db_err("checkpoint chunk"))?;
@@ -284,7 +297,7 @@ impl ImportJobStore for SqliteStore {
             let n = tx
                 .execute(
                     "UPDATE import_chunks SET status = 'done', read = ?4, queued = ?5, failed = ?6,
-                         lease_until = NULL, updated_at = ?7
+                         lease_until = NULL, updated_at = ?7, skipped = ?8
                      WHERE job_id = ?1 AND idx = ?2 AND status = 'running' AND owner = ?3",
                     params![
                         job_id,
@@ -293,7 +306,8 @@ impl ImportJobStore for SqliteStore {
                         to_i64(counts.read),
                         to_i64(counts.queued),
                         to_i64(counts.failed),
-                        millis(now)
+                        millis(now),
+                        to_i64(counts.skipped)
                     ],
                 )
                 .map_err(db_err("complete chunk"))?;
@@ -302,10 +316,17 @@ impl ImportJobStore for SqliteStore {
             }
             tx.execute(
                 "UPDATE import_jobs SET chunks_done = chunks_done + 1, read = read + ?2, queued = queued + ?3,
-                     failed = failed + ?4, updated_at = ?5,
+                     failed = failed + ?4, skipped = skipped + ?6, updated_at = ?5,
                      status = CASE WHEN chunks_done + 1 >= chunks_total THEN 'completed' ELSE status END
                  WHERE id = ?1",
-                params![job_id, to_i64(counts.read), to_i64(counts.queued), to_i64(counts.failed), millis(now)],
+                params![
+                    job_id,
+                    to_i64(counts.read),
+                    to_i64(counts.queued),
+                    to_i64(counts.failed),
+                    millis(now),
+                    to_i64(counts.skipped)
+                ],
             )
             .map_err(db_err("complete chunk"))?;
             let job = load_job(&tx, &job_id)?.ok_or_else(|| StoreError::not_found(format!("import job {job_id}")))?;
@@ -318,7 +339,8 @@ impl ImportJobStore for SqliteStore {
     async fn fail_chunk(&self, job_id: &str, index: u32, owner: &str, message: &str) -> StoreResult<()> {
         let (job_id, owner, message) = (job_id.to_owned(), owner.to_owned(), message.to_owned());
         self.run("fail chunk", move |c, now| {
-            let n = c
+            let tx = c.transaction().map_err(db_err("begin"))?;
+            let n = tx
                 .execute(
                     "UPDATE import_chunks SET status = 'failed', error = ?4, lease_until = NULL, updated_at = ?5
                      WHERE job_id = ?1 AND idx = ?2 AND status = 'running' AND owner = ?3",
@@ -328,7 +350,69 @@ impl ImportJobStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::condition(format!("chunk {job_id}/{index} is not held by {owner}")));
             }
+            tx.execute(
+                "UPDATE import_jobs SET status = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
+                params![job_id, message, millis(now)],
+            )
+            .map_err(db_err("fail import job"))?;
+            tx.commit().map_err(db_err("commit chunk failure"))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn release_chunk(&self, job_id: &str, index: u32, owner: &str) -> StoreResult<()> {
+        let (job_id, owner) = (job_id.to_owned(), owner.to_owned());
+        self.run("release chunk", move |c, now| {
+            let n = c
+                .execute(
+                    "UPDATE import_chunks SET lease_until = ?4, updated_at = ?4
+                     WHERE job_id = ?1 AND idx = ?2 AND status = 'running' AND owner = ?3",
+                    params![job_id, index, owner, millis(now)],
+                )
+                .map_err(db_err("release chunk"))?;
+            if n == 0 {
+                return Err(StoreError::condition(format!("chunk {job_id}/{index} is not held by {owner}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn resume_import_job(&self, id: &str) -> StoreResult<Vec<ImportChunk>> {
+        let id = id.to_owned();
+        self.run("resume import job", move |c, now| {
+            let tx = c.transaction().map_err(db_err("begin"))?;
+            let job = load_job(&tx, &id)?.ok_or_else(|| StoreError::not_found(format!("import job {id}")))?;
+            if job.status == JobStatus::Completed {
+                return Ok(Vec::new());
+            }
+            tx.execute(
+                "UPDATE import_jobs SET status = 'running', error = NULL, updated_at = ?2 WHERE id = ?1",
+                params![id, millis(now)],
+            )
+            .map_err(db_err("resume import job"))?;
+            tx.execute(
+                "UPDATE import_chunks SET status = 'pending', error = NULL, owner = NULL, updated_at = ?2
+                 WHERE job_id = ?1 AND status = 'failed'",
+                params![id, millis(now)],
+            )
+            .map_err(db_err("resume import job"))?;
+            let chunks = {
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT {CHUNK_COLUMNS} FROM import_chunks WHERE job_id = ?1 AND status != 'done' ORDER BY idx"
+                    ))
+                    .map_err(db_err("resume import job"))?;
+                let rows = stmt.query_map([&id], chunk_from_row).map_err(db_err("resume import job"))?;
+                let mut chunks = Vec::new();
+                for row in rows {
+                    chunks.push(finish_chunk(row.map_err(db_err("resume import job"))?)?);
+                }
+                chunks
+            };
+            tx.commit().map_err(db_err("commit import job resume"))?;
+            Ok(chunks)
         })
         .await
     }

@@ -88,7 +88,9 @@ CREATE TABLE IF NOT EXISTS import_jobs (
     queued INTEGER NOT NULL,
     failed INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    error TEXT
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS import_chunks (
@@ -105,6 +107,7 @@ CREATE TABLE IF NOT EXISTS import_chunks (
     attempts INTEGER NOT NULL,
     error TEXT,
     updated_at INTEGER NOT NULL,
+    skipped INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 
@@ -200,17 +203,26 @@ impl std::fmt::Debug for SqliteStore {
 /// A file without one (0) is new, or from before versions were recorded,
 /// and is brought up to date; a file of a higher version is refused.
 /// Raise it with every change that needs a step in [`migrate`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-/// Brings a state file written by an earlier version up to [`SCHEMA`].
+/// Brings a state file written by an earlier version up to [`SCHEMA`]:
+/// each column added since the first version is added when missing.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let has_partial = conn
-        .prepare("SELECT 1 FROM pragma_table_info('cursors') WHERE name = 'partial'")
-        .and_then(|mut s| s.exists([]))
-        .map_err(db_err("read the cursors table"))?;
-    if !has_partial {
-        conn.execute_batch("ALTER TABLE cursors ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")
-            .map_err(db_err("add cursors.partial"))?;
+    const ADDED: [(&str, &str, &str); 4] = [
+        ("cursors", "partial", "INTEGER NOT NULL DEFAULT 0"),
+        ("import_jobs", "skipped", "INTEGER NOT NULL DEFAULT 0"),
+        ("import_jobs", "error", "TEXT"),
+        ("import_chunks", "skipped", "INTEGER NOT NULL DEFAULT 0"),
+    ];
+    for (table, column, definition) in ADDED {
+        let exists = conn
+            .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+            .and_then(|mut s| s.exists([table, column]))
+            .map_err(db_err("read the table's columns"))?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))
+                .map_err(db_err("add a column"))?;
+        }
     }
     Ok(())
 }
