@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::tripwire::{Cut, Tripwire};
+
 /// The reserved path prefix of the control API.
 pub const CONTROL_PREFIX: &str = "/__sandbox/";
 
@@ -104,6 +106,7 @@ struct Inner {
     counts: CallCounts,
     faults: Vec<Fault>,
     latency: Duration,
+    tripwire: Option<Arc<Tripwire>>,
 }
 
 /// Counters, faults and latency of one listener.
@@ -152,6 +155,12 @@ impl Control {
     /// Faults not yet used up.
     pub fn faults(&self) -> Vec<Fault> {
         self.lock().faults.clone()
+    }
+
+    /// Counts this listener's API calls on `tripwire` (shared with the other
+    /// listener, so that "the n-th call" spans both CRMs); `None` removes it.
+    pub fn set_tripwire(&self, tripwire: Option<Arc<Tripwire>>) {
+        self.lock().tripwire = tripwire;
     }
 
     pub fn set_latency(&self, latency: Duration) {
@@ -237,11 +246,22 @@ pub async fn middleware(State(control): State<Arc<Control>>, request: Request, n
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if let Some(fault) = control.take_fault(&method, &path) {
-        tracing::debug!(status = fault.status, %path, "injected fault answered");
-        return control.fault_response(&fault);
+    let tripwire = control.lock().tripwire.clone();
+    let cut = tripwire.as_ref().and_then(|t| t.pass());
+    if let (Some(tripwire), Some(Cut::BeforeEffect)) = (&tripwire, cut) {
+        tripwire.die().await;
     }
-    next.run(request).await
+    let response = match control.take_fault(&method, &path) {
+        Some(fault) => {
+            tracing::debug!(status = fault.status, %path, "injected fault answered");
+            control.fault_response(&fault)
+        }
+        None => next.run(request).await,
+    };
+    if let (Some(tripwire), Some(Cut::AfterEffect)) = (&tripwire, cut) {
+        tripwire.die().await;
+    }
+    response
 }
 
 #[derive(Debug, Deserialize)]

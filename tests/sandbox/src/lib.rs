@@ -15,6 +15,8 @@ pub mod salesforce;
 pub mod sandbox;
 pub mod seed;
 pub mod tls;
+pub mod tripwire;
 
 pub use control::{CallCounts, Control, Fault};
 pub use sandbox::{Sandbox, SandboxOptions};
+pub use tripwire::{Cut, Tripwire};
