@@ -339,12 +339,16 @@ async fn run_import(w: &mut FaultWorld, seed: u64) -> anyhow::Result<()> {
     w.later(std::time::Duration::from_secs(3 * 3600));
     w.settle(&mut rng, false).await?;
     let (job, chunks) = crm_sync_app::import_status(&w.app, &job.id).await?;
+    let chunk_states: Vec<String> =
+        chunks.iter().map(|c| format!("#{} {:?} x{} {:?}", c.index, c.status, c.attempts, c.error)).collect();
     ensure!(
         job.status == crm_sync_store::JobStatus::Completed,
-        "the import ended {:?} ({} of {} chunks done): {chunks:?}",
+        "the import ended {:?} ({} of {} chunks done; {}; job error {:?})",
         job.status,
         job.chunks_done,
-        job.chunks_total
+        job.chunks_total,
+        chunk_states.join(", "),
+        job.error
     );
     ensure!(job.counts.read == n as u64, "the job says it read {} of {n} records", job.counts.read);
     let contacts = w.sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts);

@@ -223,4 +223,12 @@ impl ImportJobStore for FlakyStore {
         self.write("fail_chunk")?;
         self.inner.fail_chunk(job_id, index, owner, message).await
     }
+    async fn release_chunk(&self, job_id: &str, index: u32, owner: &str) -> StoreResult<()> {
+        self.write("release_chunk")?;
+        self.inner.release_chunk(job_id, index, owner).await
+    }
+    async fn resume_import_job(&self, id: &str) -> StoreResult<Vec<ImportChunk>> {
+        self.write("resume_import_job")?;
+        self.inner.resume_import_job(id).await
+    }
 }
