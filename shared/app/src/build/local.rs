@@ -21,8 +21,9 @@ use tracing::{info, warn};
 /// are accepted (`00D...`); read by the CLI and the deployed functions.
 pub const SALESFORCE_ORG_ID_ENV: &str = "CRM_SYNC_SALESFORCE_ORG_ID";
 
-/// Receives before a local queue message is dead-lettered (SQS's
-/// `maxReceiveCount` in the template is the deployed counterpart).
+/// Receives before a local import-chunk message is dead-lettered (SQS's
+/// `maxReceiveCount` in the template is the deployed counterpart). Sync
+/// messages have [`crate::retry::MAX_RECEIVES`], as the template's sync queue.
 const LOCAL_MAX_RECEIVE_COUNT: u32 = 10;
 
 /// What [`local_app`] needs: the settings, the state file and the CRMs.
@@ -153,9 +154,10 @@ fn open_embedded(parts: EmbeddedParts) -> Result<App, StoreError> {
         Some(path) => SqliteStore::open(path, parts.clock.clone())?,
         None => SqliteStore::open_in_memory(parts.clock.clone())?,
     };
-    let settings = QueueSettings { max_receive_count: LOCAL_MAX_RECEIVE_COUNT };
-    let sync_queue = Arc::new(store.queue(QueueName::SyncIntents.as_str(), settings));
-    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), settings));
+    let sync_settings = QueueSettings { max_receive_count: crate::retry::MAX_RECEIVES };
+    let sync_queue = Arc::new(store.queue(QueueName::SyncIntents.as_str(), sync_settings));
+    let import_settings = QueueSettings { max_receive_count: LOCAL_MAX_RECEIVE_COUNT };
+    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), import_settings));
     Ok(App::new(AppParts {
         config: parts.config,
         store: Arc::new(store),
