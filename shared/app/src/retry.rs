@@ -23,9 +23,9 @@
 //!   wait is not a failed attempt: a limit, however long, never
 //!   dead-letters a message.
 
+use crate::App;
 use crate::messages::{parse_intents, with_waits};
 use crate::usecases::sync::{ItemResult, MessageOutcome, category_name};
-use crate::App;
 use crm_sync_domain::error::{BackoffPolicy, ErrorCategory, backoff_with_jitter};
 use crm_sync_domain::{ObjectPair, System};
 use crm_sync_store::{ErrorReport, OutgoingMessage, Queue, ReceivedMessage};

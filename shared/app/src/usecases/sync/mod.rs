@@ -53,10 +53,10 @@ mod write;
 
 pub(crate) use units::{LinkIndex, read_links};
 
-use crate::{App, AppError};
 use crate::messages::parse_intents;
 use crate::ports::{HsRecord, SfRecord};
 use crate::usage::flush_usage;
+use crate::{App, AppError};
 use crm_sync_crm::error::CrmError;
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_domain::{ObjectPair, SfObject, SyncIntent};
