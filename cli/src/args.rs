@@ -56,6 +56,10 @@ pub enum Command {
     Resync(ResyncCommand),
     /// API calls in the last 24 hours against the cap.
     Usage(StateArgs),
+    /// Sync messages that gave up after their retries: list them with why,
+    /// or put them back on the queue once the cause is fixed.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
     /// After changing the Salesforce credentials to a new production org:
     /// re-match contact links by email in it and drop company and deal
     /// links; says what it will do and cost and asks first.
@@ -175,6 +179,28 @@ pub struct ImportTarget {
     /// HubSpot list), so that each gets every mapped field.
     #[arg(long)]
     pub add_to_segment: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// The dead letters of the local state file, with the error each gave up on.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Only those that gave up on an error of this category (duplicates,
+        /// associations, permissions, validation, api-limit, other).
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// Put dead letters back on the sync queue (a running or the next
+    /// `crm-sync serve` syncs them); each leaves the dead letters once queued.
+    Replay {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Only those that gave up on an error of this category.
+        #[arg(long)]
+        category: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

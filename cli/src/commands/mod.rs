@@ -5,6 +5,7 @@
 #[cfg(feature = "sandbox")]
 mod bench;
 mod config;
+mod dead_letters;
 #[cfg(feature = "sandbox")]
 mod demo;
 mod health;
@@ -15,7 +16,7 @@ mod serve;
 pub mod state;
 mod usage;
 
-use crate::args::{Cli, Command, ConfigCommand, CrmArgs, ImportCommand, ResyncCommand, StateArgs};
+use crate::args::{Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, ResyncCommand, StateArgs};
 use crate::connect::{self, Connected, Role};
 use crm_sync_app::local::LocalOptions;
 use std::process::ExitCode;
@@ -101,6 +102,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => {
             let figures = bench::run(&args).await?;
             Ok(exit(figures.latency.arrived == figures.latency.changes))
+        }
+        Command::DeadLetters(DeadLettersCommand::List { state, category }) => {
+            let local = state::Local::open(&state)?;
+            let mut stdout = std::io::stdout().lock();
+            dead_letters::list(&local.store, category.as_deref(), &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DeadLetters(DeadLettersCommand::Replay { state, category }) => {
+            let local = state::Local::open(&state)?;
+            let mut stdout = std::io::stdout().lock();
+            dead_letters::replay(&local.store, category.as_deref(), &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Usage(args) => {
             let local = state::Local::open(&args)?;

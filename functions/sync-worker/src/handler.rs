@@ -1,15 +1,18 @@
 //! Adapts an SQS batch of sync intents to `sync_batch` and its outcome to a
-//! partial batch response (`ReportBatchItemFailures`):
-//! - done, or failed permanently (already a sync-health entry): not listed,
-//!   so Lambda deletes the message;
-//! - retry after a delay: listed as failed, and its visibility is changed to
-//!   the delay first, so SQS redelivers it after the backoff rather than
-//!   after the queue's visibility timeout; after `maxReceiveCount` receives,
-//!   SQS moves it to the dead-letter queue.
+//! partial batch response (`ReportBatchItemFailures`), settling each message
+//! as the local runtime does (`crm_sync_app::retry::settle`):
+//! - done, failed permanently (already a sync-health entry), or re-queued as
+//!   a fresh copy to wait out an API limit: not listed, so Lambda deletes it;
+//! - retry after a delay: listed as failed, its visibility changed to the
+//!   backoff first, so SQS redelivers it after the backoff rather than after
+//!   the queue's visibility timeout; at its last receive the cause goes to
+//!   sync health, and SQS moves it to the dead-letter queue
+//!   (`maxReceiveCount` = `crm_sync_app::retry::MAX_RECEIVES`).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crm_sync_app::App;
-use crm_sync_app::usecases::sync::{ItemResult, sync_batch};
+use crm_sync_app::retry::{Settlement, settle};
+use crm_sync_app::usecases::sync::sync_batch;
 use crm_sync_lambda::sqs::{batch_response, read_batch};
 use lambda_runtime::LambdaEvent;
 
@@ -21,17 +24,9 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
         return Ok(batch_response(failed));
     }
     let outcome = sync_batch(app, &batch.messages).await;
-    for item in outcome.items {
-        match item.result {
-            ItemResult::Done | ItemResult::Failed { .. } => {}
-            ItemResult::RetryAfter(delay) => {
-                if let Err(error) = app.sync_queue().change_visibility(&item.receipt_handle, delay).await {
-                    // Still reported failed: SQS redelivers it after the
-                    // queue's visibility timeout instead of the backoff.
-                    tracing::warn!(message_id = %item.message_id, error = %error, "BackoffNotSet");
-                }
-                failed.push(item.message_id);
-            }
+    for (message, item) in batch.messages.iter().zip(outcome.items) {
+        if settle(app, message, &item).await == Settlement::Keep {
+            failed.push(item.message_id);
         }
     }
     tracing::info!(

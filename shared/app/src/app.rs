@@ -168,6 +168,9 @@ pub struct AppParts {
 pub struct App {
     pub(crate) inner: Arc<AppParts>,
     flushed: Arc<crate::usage::Flushed>,
+    /// The gate holding the Salesforce client to the API cap; `None` when
+    /// the client cannot be gated (the in-memory fakes).
+    salesforce_cap: Option<Arc<crate::cap::SalesforceCap>>,
     schema_ready: Arc<tokio::sync::OnceCell<()>>,
     campaigns_ready: Arc<tokio::sync::OnceCell<()>>,
     owners: Arc<tokio::sync::Mutex<Option<CachedOwners>>>,
@@ -199,10 +202,22 @@ impl fmt::Debug for App {
 }
 
 impl App {
+    /// The App over `parts`; the Salesforce client is gated by the API cap
+    /// of `parts.config` from here on.
     pub fn new(parts: AppParts) -> Self {
+        let cap = Arc::new(crate::cap::SalesforceCap::new(
+            parts.store.clone(),
+            parts.config.salesforce_api_cap_per_24h.get(),
+        ));
+        let salesforce_cap = parts.salesforce.install_gate(cap.clone()).then_some(cap);
+        Self::assemble(parts, salesforce_cap)
+    }
+
+    fn assemble(parts: AppParts, salesforce_cap: Option<Arc<crate::cap::SalesforceCap>>) -> Self {
         App {
             inner: Arc::new(parts),
             flushed: Arc::default(),
+            salesforce_cap,
             schema_ready: Arc::default(),
             campaigns_ready: Arc::default(),
             owners: Arc::default(),
@@ -213,10 +228,14 @@ impl App {
     /// The same deployment (store, queues, CRM clients, clock, secrets)
     /// under changed sync settings, as after the settings file was edited:
     /// links and sync health carry over, and the caches that depend on the
-    /// settings (segment members, owner directory) start empty.
+    /// settings (segment members, owner directory) start empty. The API cap
+    /// gate carries over with the new cap, its count kept.
     pub fn with_config(&self, config: SyncConfig) -> App {
         let parts = &self.inner;
-        App::new(AppParts {
+        if let Some(cap) = &self.salesforce_cap {
+            cap.set_cap(config.salesforce_api_cap_per_24h.get());
+        }
+        let parts = AppParts {
             config,
             store: parts.store.clone(),
             sync_queue: parts.sync_queue.clone(),
@@ -226,7 +245,8 @@ impl App {
             clock: parts.clock.clone(),
             secrets: parts.secrets.clone(),
             settings: parts.settings.clone(),
-        })
+        };
+        App::assemble(parts, self.salesforce_cap.clone())
     }
 
     /// The contact ids in the HubSpot list given as the inclusion segment
@@ -346,6 +366,11 @@ impl App {
 
     pub(crate) fn inner_flushed(&self) -> &crate::usage::Flushed {
         &self.flushed
+    }
+
+    /// The Salesforce client's cap gate, when the client is gated.
+    pub(crate) fn salesforce_cap(&self) -> Option<&crate::cap::SalesforceCap> {
+        self.salesforce_cap.as_deref()
     }
 
     pub fn config(&self) -> &SyncConfig {

@@ -31,6 +31,16 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// Whether an API limit stopped the step (a CRM's rate limit or daily
+    /// allocation, or the sync's own cap): the step waits, it did not fail.
+    pub fn is_api_limit(&self) -> bool {
+        match self {
+            AppError::Crm(e) => e.is_retryable() && e.category == crm_sync_domain::error::ErrorCategory::ApiLimit,
+            AppError::BudgetSpent { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Whether running the same step again later may succeed.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -12,8 +12,10 @@
 //! - [`usecases`]: webhook handling, sweep, import, sync, resync.
 //! - [`local`]: the local runtime (sync workers, sweep timer, import runner)
 //!   and, with feature `server`, its webhook server.
-//! - [`usage`]: API calls per system per rolling day against the cap.
-//! - [`messages`]: the queue message bodies.
+//! - [`usage`]: API calls per system per rolling day against the cap;
+//!   [`cap`]: the gate holding every Salesforce call to it.
+//! - [`messages`]: the queue message bodies; [`retry`]: how a sync message
+//!   is settled (backoff, waits for API limits, giving up).
 //! - [`webhook`]: the wire formats of HubSpot deliveries and Salesforce
 //!   outbound messages.
 //! - `testing` (tests and feature `test-util` only): in-memory CRM fakes and
@@ -28,12 +30,14 @@
 pub mod adapters;
 pub mod app;
 pub mod build;
+pub mod cap;
 pub mod codec;
 pub mod config_file;
 pub mod error;
 pub mod local;
 pub mod messages;
 pub mod ports;
+pub mod retry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 #[cfg(test)]
@@ -57,7 +61,7 @@ pub use usecases::resync::{
     RecordRef, ResyncReport, Segment, SegmentReview, resync_record, resync_segment, resync_segment_review,
 };
 pub use usecases::sweep::{SweepReport, sweep_once};
-pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, SyncStats, sync_batch};
+pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, RetryCause, SyncStats, sync_batch};
 pub use usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};
 
 /// The domain types the CLI's commands and the functions name: the sync

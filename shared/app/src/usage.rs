@@ -2,8 +2,11 @@
 //!
 //! Each CRM port counts the calls it makes; after every use case step the
 //! growth of that count is written to the state store, so the figure is shared
-//! by every process (Lambdas included). Imports and resyncs stop short of the
-//! cap by [`crate::AppSettings::live_reserve`]; live changes may use the rest.
+//! by every process (Lambdas included). Salesforce calls are admitted one by
+//! one by the cap gate ([`crate::cap`]), which counts them itself and refuses
+//! any call past the cap, whoever makes it. Imports and resyncs also stop
+//! short of the cap by [`crate::AppSettings::live_reserve`] before they start;
+//! live changes may use the rest.
 
 use crate::{App, AppError};
 use crm_sync_domain::System;
@@ -65,13 +68,19 @@ fn take_delta(flushed: &Mutex<u64>, now: u64) -> u64 {
     delta
 }
 
-/// Writes the calls made since the last flush to the store.
+/// Writes the calls made since the last flush to the store. A gated
+/// Salesforce client's calls are counted by its gate as they are admitted.
 pub async fn flush_usage(app: &App) -> Result<(), AppError> {
-    let sf = take_delta(&app.inner_flushed().salesforce, app.salesforce().calls_made());
-    let hs = take_delta(&app.inner_flushed().hubspot, app.hubspot().calls_made());
-    if sf > 0 {
-        app.store().add_api_calls(System::Salesforce, sf).await?;
+    match app.salesforce_cap() {
+        Some(cap) => cap.flush().await?,
+        None => {
+            let sf = take_delta(&app.inner_flushed().salesforce, app.salesforce().calls_made());
+            if sf > 0 {
+                app.store().add_api_calls(System::Salesforce, sf).await?;
+            }
+        }
     }
+    let hs = take_delta(&app.inner_flushed().hubspot, app.hubspot().calls_made());
     if hs > 0 {
         app.store().add_api_calls(System::HubSpot, hs).await?;
     }

@@ -234,6 +234,25 @@ impl SqsQueue {
         Ok(())
     }
 
+    /// `ChangeMessageVisibility` on `url` (main queue or dead-letter queue).
+    async fn change_visibility_on(&self, url: &str, receipt_handle: &str, timeout: Duration) -> StoreResult<()> {
+        let result = self
+            .client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs(timeout))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.code(), Some("ReceiptHandleIsInvalid" | "MessageNotInflight")) => {
+                Err(StoreError::not_found(format!("message with that receipt in {}", self.name)))
+            }
+            Err(e) => Err(StoreError::backend(BACKEND, "change visibility", e)),
+        }
+    }
+
     /// `(visible, in flight or delayed)` of one queue, SQS's approximations.
     async fn counts(&self, url: &str) -> StoreResult<(u64, u64)> {
         let out = self
@@ -300,21 +319,7 @@ impl Queue for SqsQueue {
     }
 
     async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> StoreResult<()> {
-        let result = self
-            .client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(secs(timeout))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.code(), Some("ReceiptHandleIsInvalid" | "MessageNotInflight")) => {
-                Err(StoreError::not_found(format!("message with that receipt in {}", self.name)))
-            }
-            Err(e) => Err(StoreError::backend(BACKEND, "change visibility", e)),
-        }
+        self.change_visibility_on(&self.url, receipt_handle, timeout).await
     }
 
     /// Two `GetQueueAttributes` calls: the main queue and the dead-letter
@@ -364,6 +369,41 @@ impl Queue for SqsQueue {
             let receipts: Vec<String> = got.iter().map(|m| m.receipt_handle.clone()).collect();
             self.delete_from(&self.dead_letter_url, &receipts).await?;
             moved += got.len();
+        }
+        debug!(queue = %self.name, moved, "DeadLettersReplayed");
+        Ok(moved)
+    }
+
+    /// Receives the dead letters round by round (as [`Self::list_dead_letters`]
+    /// does): those named are sent to the main queue, then deleted from the
+    /// dead-letter queue; the others are made visible again at once. Stops
+    /// when every id moved or a round brings nothing new.
+    async fn replay_dead_letters_by_id(&self, ids: &[String]) -> StoreResult<usize> {
+        let mut wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut seen = HashSet::new();
+        let mut moved = 0;
+        while !wanted.is_empty() {
+            let got =
+                self.receive_from(&self.dead_letter_url, SQS_BATCH, Duration::from_secs(60), Duration::ZERO).await?;
+            let fresh = got.iter().filter(|m| seen.insert(m.id.clone())).count();
+            let (replay, others): (Vec<_>, Vec<_>) = got.into_iter().partition(|m| wanted.contains(m.id.as_str()));
+            for m in &others {
+                self.change_visibility_on(&self.dead_letter_url, &m.receipt_handle, Duration::ZERO).await?;
+            }
+            if !replay.is_empty() {
+                let bodies: Vec<OutgoingMessage> =
+                    replay.iter().map(|m| OutgoingMessage::new(m.body.clone())).collect();
+                self.send_to(&self.url, &bodies).await?;
+                let receipts: Vec<String> = replay.iter().map(|m| m.receipt_handle.clone()).collect();
+                self.delete_from(&self.dead_letter_url, &receipts).await?;
+                for m in &replay {
+                    wanted.remove(m.id.as_str());
+                }
+                moved += replay.len();
+            }
+            if fresh == 0 {
+                break;
+            }
         }
         debug!(queue = %self.name, moved, "DeadLettersReplayed");
         Ok(moved)

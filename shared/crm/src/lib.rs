@@ -7,8 +7,11 @@
 //! - `hubspot`: private-app token, CRM v3 batch/search, associations v4,
 //!   communication preferences, rate-limit budget, webhook signatures.
 //!
+//! - [`gate`]: the hook a client asks before each request (the API cap).
+//!
 //! This crate does IO and shapes requests; it makes no sync decisions.
 
 pub mod error;
+pub mod gate;
 pub mod hubspot;
 pub mod salesforce;

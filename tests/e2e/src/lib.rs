@@ -31,6 +31,11 @@ pub struct HarnessOptions {
     pub webhooks: bool,
     pub settings: AppSettings,
     pub local: LocalOptions,
+    /// How many times the HubSpot client resends a short-window 429 itself
+    /// (it waits in wall time in between); `None`: the client's default.
+    pub hubspot_rate_limit_retries: Option<u32>,
+    /// The embedded state file; `None` keeps the state in memory.
+    pub state_path: Option<std::path::PathBuf>,
 }
 
 impl Default for HarnessOptions {
@@ -48,6 +53,8 @@ impl Default for HarnessOptions {
                 idle_timeout: Duration::from_secs(60),
                 ..LocalOptions::default()
             },
+            hubspot_rate_limit_retries: None,
+            state_path: None,
         }
     }
 }
@@ -102,12 +109,15 @@ impl Harness {
         let sandbox = Sandbox::start(sandbox_options).await?;
         let mut hs_config = HubSpotConfig::new(sandbox.hubspot_url(), crm_sync_crm::hubspot::Secret::new(token));
         hs_config.client_secret = Some(crm_sync_crm::hubspot::Secret::new(client_secret.clone()));
+        if let Some(retries) = options.hubspot_rate_limit_retries {
+            hs_config.max_rate_limit_retries = retries;
+        }
         let hubspot = Arc::new(HubSpotClient::new(hs_config)?);
         let salesforce = salesforce_client(&sandbox).await?;
         let clock = Arc::new(ShiftedClock::default());
         let app = embedded_app(EmbeddedParts {
             config: options.config,
-            state_path: None,
+            state_path: options.state_path,
             salesforce,
             hubspot,
             clock: clock.clone(),
@@ -153,6 +163,7 @@ impl Harness {
             total.sync_steps += report.sync_steps;
             total.messages += report.messages;
             total.retried += report.retried;
+            total.waited += report.waited;
             total.failed += report.failed;
             total.import_chunks += report.import_chunks;
             total.stats.add(&report.stats);
@@ -180,6 +191,7 @@ impl Harness {
             total.sync_steps += report.sync_steps;
             total.messages += report.messages;
             total.retried += report.retried;
+            total.waited += report.waited;
             total.failed += report.failed;
             total.import_chunks += report.import_chunks;
             total.stats.add(&report.stats);

@@ -284,6 +284,9 @@ impl crm_sync_store::Queue for FailsOnce {
     async fn replay_dead_letters(&self, max: usize) -> crm_sync_store::StoreResult<usize> {
         self.inner.replay_dead_letters(max).await
     }
+    async fn replay_dead_letters_by_id(&self, ids: &[String]) -> crm_sync_store::StoreResult<usize> {
+        self.inner.replay_dead_letters_by_id(ids).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

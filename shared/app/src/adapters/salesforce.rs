@@ -64,6 +64,11 @@ impl ApiCalls for SalesforceClient {
     fn calls_made(&self) -> u64 {
         SalesforceClient::calls_made(self)
     }
+
+    fn install_gate(&self, gate: std::sync::Arc<dyn crm_sync_crm::gate::CallGate>) -> bool {
+        SalesforceClient::install_gate(self, gate);
+        true
+    }
 }
 
 /// The org from the token answer's identity URL.

@@ -11,7 +11,7 @@ use super::{BuildError, Credentials, CrmEndpoints, Crms, crm_clients};
 use crate::ports::{HubspotApi, SalesforceApi};
 use crate::{App, AppError, AppParts, AppSettings, SalesforceOrg, WebhookSecrets};
 use crm_sync_domain::config::SyncConfig;
-use crm_sync_store::sqlite::SqliteStore;
+use crm_sync_store::sqlite::{SqliteQueue, SqliteStore};
 use crm_sync_store::{Clock, QueueName, QueueSettings, StoreError, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,8 +21,9 @@ use tracing::{info, warn};
 /// are accepted (`00D...`); read by the CLI and the deployed functions.
 pub const SALESFORCE_ORG_ID_ENV: &str = "CRM_SYNC_SALESFORCE_ORG_ID";
 
-/// Receives before a local queue message is dead-lettered (SQS's
-/// `maxReceiveCount` in the template is the deployed counterpart).
+/// Receives before a local import-chunk message is dead-lettered (SQS's
+/// `maxReceiveCount` in the template is the deployed counterpart). Sync
+/// messages have [`crate::retry::MAX_RECEIVES`], as the template's sync queue.
 const LOCAL_MAX_RECEIVE_COUNT: u32 = 10;
 
 /// What [`local_app`] needs: the settings, the state file and the CRMs.
@@ -122,6 +123,12 @@ pub fn open_state_file(path: &Path) -> Result<SqliteStore, StoreError> {
     SqliteStore::open(path, Arc::new(SystemClock))
 }
 
+/// The sync queue of an embedded store, with the receive limit of
+/// [`crate::retry::MAX_RECEIVES`] (as the template's sync queue).
+pub fn local_sync_queue(store: &SqliteStore) -> SqliteQueue {
+    store.queue(QueueName::SyncIntents.as_str(), QueueSettings { max_receive_count: crate::retry::MAX_RECEIVES })
+}
+
 /// What [`embedded_app`] needs besides the embedded store: every part that a
 /// test or the demo may want to choose itself (clients, clock, secrets).
 pub struct EmbeddedParts {
@@ -153,9 +160,9 @@ fn open_embedded(parts: EmbeddedParts) -> Result<App, StoreError> {
         Some(path) => SqliteStore::open(path, parts.clock.clone())?,
         None => SqliteStore::open_in_memory(parts.clock.clone())?,
     };
-    let settings = QueueSettings { max_receive_count: LOCAL_MAX_RECEIVE_COUNT };
-    let sync_queue = Arc::new(store.queue(QueueName::SyncIntents.as_str(), settings));
-    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), settings));
+    let sync_queue = Arc::new(local_sync_queue(&store));
+    let import_settings = QueueSettings { max_receive_count: LOCAL_MAX_RECEIVE_COUNT };
+    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), import_settings));
     Ok(App::new(AppParts {
         config: parts.config,
         store: Arc::new(store),

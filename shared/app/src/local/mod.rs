@@ -10,9 +10,10 @@
 //!
 //! Invariants:
 //! - a message is deleted only when its intent ended synced, skipped or
-//!   recorded as failed; a retry changes its visibility to the backoff and
-//!   leaves it on the queue (the same settlement the Lambda handlers make
-//!   through partial batch responses);
+//!   recorded as failed, or when a fresh copy waits out an API limit; a
+//!   retry changes its visibility to the backoff and leaves it on the queue
+//!   (the same settlement, [`crate::retry::settle`], the sync-worker
+//!   function makes through partial batch responses);
 //! - one [`LocalRuntime::run_until_idle`] drains at a time, so two drains
 //!   never race over "is anything left";
 //! - the App is built elsewhere (`crate::build`); the runtime never opens a
@@ -31,6 +32,7 @@ pub use server::{WebhookServer, router};
 /// The embedded App's builder, kept at its former path.
 pub use crate::build::{EmbeddedParts, embedded_app};
 
+use crate::retry::{Settlement, settle};
 use crate::usecases::import::run_import_chunk;
 use crate::usecases::sweep::sweep_once;
 use crate::usecases::sync::{BatchOutcome, ItemResult, SyncStats, sync_batch};
@@ -92,6 +94,8 @@ pub struct IdleReport {
     pub sync_steps: usize,
     pub messages: usize,
     pub retried: usize,
+    /// Messages re-queued to wait out an API limit.
+    pub waited: usize,
     pub failed: usize,
     pub import_chunks: usize,
     pub stats: SyncStats,
@@ -150,10 +154,9 @@ impl LocalRuntime {
         }
         let outcome = sync_batch(&self.app, &messages).await;
         let mut done = Vec::new();
-        for item in &outcome.items {
-            match &item.result {
-                ItemResult::Done | ItemResult::Failed { .. } => done.push(item.receipt_handle.clone()),
-                ItemResult::RetryAfter(delay) => queue.change_visibility(&item.receipt_handle, *delay).await?,
+        for (message, item) in messages.iter().zip(&outcome.items) {
+            if settle(&self.app, message, item).await == Settlement::Delete {
+                done.push(item.receipt_handle.clone());
             }
         }
         queue.delete_batch(&done).await?;
@@ -201,20 +204,7 @@ impl LocalRuntime {
         let mut report = IdleReport::default();
         let started = tokio::time::Instant::now();
         loop {
-            let mut worked = false;
-            while self.import_step().await? {
-                report.import_chunks += 1;
-                worked = true;
-                // Let chunk output sync before the next chunk piles up.
-                while let Some(outcome) = self.sync_step().await? {
-                    tally(&mut report, &outcome);
-                }
-            }
-            while let Some(outcome) = self.sync_step().await? {
-                tally(&mut report, &outcome);
-                worked = true;
-            }
-            if worked {
+            if self.work_visible(&mut report).await? {
                 continue;
             }
             let sync = self.app.sync_queue().depth().await?;
@@ -228,6 +218,34 @@ impl LocalRuntime {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Works both queues while a message is visible now, and returns as
+    /// soon as none is: messages delayed (retries, waits) are left for a
+    /// later call. With a manual clock, this is one step of simulated time.
+    pub async fn run_ready(&self) -> Result<IdleReport, AppError> {
+        let _guard = self.drain.lock().await;
+        let mut report = IdleReport::default();
+        while self.work_visible(&mut report).await? {}
+        Ok(report)
+    }
+
+    /// Takes every visible message of both queues once; whether any was.
+    async fn work_visible(&self, report: &mut IdleReport) -> Result<bool, AppError> {
+        let mut worked = false;
+        while self.import_step().await? {
+            report.import_chunks += 1;
+            worked = true;
+            // Let chunk output sync before the next chunk piles up.
+            while let Some(outcome) = self.sync_step().await? {
+                tally(report, &outcome);
+            }
+        }
+        while let Some(outcome) = self.sync_step().await? {
+            tally(report, &outcome);
+            worked = true;
+        }
+        Ok(worked)
     }
 
     /// The long-running loop: workers, import runner and sweep timer, until
@@ -310,6 +328,7 @@ fn tally(report: &mut IdleReport, outcome: &BatchOutcome) {
         match item.result {
             ItemResult::Done => {}
             ItemResult::RetryAfter(_) => report.retried += 1,
+            ItemResult::Wait(_) => report.waited += 1,
             ItemResult::Failed { .. } => report.failed += 1,
         }
     }

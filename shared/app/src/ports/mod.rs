@@ -45,6 +45,15 @@ pub trait ApiCalls: Send + Sync {
     /// the use cases write its growth since their last look to the store,
     /// so that every process shares one daily figure per CRM.
     fn calls_made(&self) -> u64;
+
+    /// Makes the client ask `gate` before each request it sends (the API
+    /// cap). Returns whether it will: a client that cannot (the in-memory
+    /// fakes) answers `false`, and its calls are counted from
+    /// [`ApiCalls::calls_made`] instead.
+    fn install_gate(&self, gate: std::sync::Arc<dyn crm_sync_crm::gate::CallGate>) -> bool {
+        let _ = gate;
+        false
+    }
 }
 
 /// A Salesforce record as read: its id, type and fields by API name.

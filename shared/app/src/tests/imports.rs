@@ -404,7 +404,7 @@ async fn an_email_only_import_links_the_email_only_so_joining_the_segment_fills_
     let message = ReceivedMessage {
         id: "m1".into(),
         receipt_handle: "h1".into(),
-        body: serde_json::to_string(&IntentBatch { intents: vec![intent] }).unwrap(),
+        body: serde_json::to_string(&IntentBatch::new(vec![intent])).unwrap(),
         receive_count: 1,
     };
     sync_batch(&t.app, &[message]).await;

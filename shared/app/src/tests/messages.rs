@@ -22,7 +22,7 @@ fn intents(n: u64) -> Vec<SyncIntent> {
 
 #[test]
 fn an_intent_batch_round_trips_through_a_message_body() {
-    let batch = IntentBatch { intents: intents(3) };
+    let batch = IntentBatch::new(intents(3));
     let body = serde_json::to_string(&batch).unwrap();
     assert_eq!(parse_intents(&body).unwrap(), batch.intents);
 }

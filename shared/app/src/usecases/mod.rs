@@ -2,6 +2,7 @@
 //! the Lambdas, the local runtime and the tests.
 
 pub(crate) mod companies;
+pub mod dead_letters;
 pub mod import;
 pub mod org_move;
 pub mod resync;

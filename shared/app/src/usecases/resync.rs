@@ -62,13 +62,14 @@ pub struct ResyncReport {
 #[instrument(skip_all)]
 pub async fn resync_record(app: &App, record: &RecordRef) -> Result<ResyncReport, AppError> {
     let intent = record.intent(app)?;
-    let body = serde_json::to_string(&IntentBatch { intents: vec![intent] })?;
+    let body = serde_json::to_string(&IntentBatch::new(vec![intent]))?;
     let message = ReceivedMessage { id: "resync".into(), receipt_handle: String::new(), body, receive_count: 1 };
     let outcome = sync_batch(app, std::slice::from_ref(&message)).await;
     let error = outcome.items.first().and_then(|i| match &i.result {
         ItemResult::Done => None,
         ItemResult::Failed { reason } => Some(reason.clone()),
         ItemResult::RetryAfter(d) => Some(format!("not synced yet: retry after {} s", d.as_secs())),
+        ItemResult::Wait(d) => Some(format!("not synced yet: an API limit is reached, retry after {} s", d.as_secs())),
     });
     Ok(ResyncReport { stats: outcome.stats, error })
 }

@@ -224,13 +224,28 @@ pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
         if !app.config().objects.syncs(pair) {
             continue;
         }
-        for &sobject in pair.salesforce_objects() {
-            sweep_object(app, &mut report, Source::Salesforce(sobject), now, started).await?;
+        let sources = pair.salesforce_objects().iter().map(|&o| Source::Salesforce(o)).chain([Source::Hubspot(pair)]);
+        for source in sources {
+            let listed = sweep_object(app, &mut report, source, now, started).await;
+            within_limits(&mut report, listed)?;
         }
-        sweep_object(app, &mut report, Source::Hubspot(pair), now, started).await?;
     }
     flush_usage(app).await?;
     tracing::Span::current().record("intents", report.intents_queued);
     info!(intents = report.intents_queued, "SweepCompleted");
     Ok(report)
+}
+
+/// A listing stopped by an API limit (the Salesforce cap, a CRM's 429)
+/// waits: its cursor stays where it was, the next sweep lists the window
+/// again, and the other listings go on. Any other error ends the sweep.
+fn within_limits(report: &mut SweepReport, listed: Result<(), AppError>) -> Result<(), AppError> {
+    match listed {
+        Err(error) if error.is_api_limit() => {
+            info!(%error, "SweepListingWaiting");
+            report.complete = false;
+            Ok(())
+        }
+        other => other,
+    }
 }

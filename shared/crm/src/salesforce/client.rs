@@ -13,6 +13,7 @@ use super::config::{SalesforceAuth, SalesforceConfig, Secret};
 use super::error;
 use super::types::ApiUsage;
 use crate::error::CrmError;
+use crate::gate::{CallGate, GateSlot};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -103,6 +104,7 @@ pub struct SalesforceClient {
     session: RwLock<Option<Session>>,
     calls: AtomicU64,
     usage: Mutex<Option<ApiUsage>>,
+    gate: GateSlot,
 }
 
 impl std::fmt::Debug for SalesforceClient {
@@ -148,6 +150,7 @@ impl SalesforceClient {
             session: RwLock::new(None),
             calls: AtomicU64::new(0),
             usage: Mutex::new(None),
+            gate: GateSlot::default(),
         })
     }
 
@@ -159,6 +162,12 @@ impl SalesforceClient {
     /// HTTP requests sent to Salesforce so far, token requests included.
     pub fn calls_made(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Asks `gate` before every later request (replacing any gate installed
+    /// before): a refused request is not sent and not counted.
+    pub fn install_gate(&self, gate: std::sync::Arc<dyn CallGate>) {
+        self.gate.install(gate);
     }
 
     /// The org's API usage from the latest `Sforce-Limit-Info` header.
@@ -193,6 +202,7 @@ impl SalesforceClient {
     async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Answer, CrmError> {
         let request = request.build().map_err(error::transport)?;
         let (method, path) = (request.method().clone(), request.url().path().to_owned());
+        self.gate.admit().await?;
         self.calls.fetch_add(1, Ordering::SeqCst);
         let response = self.http.execute(request).await.map_err(error::transport)?;
         let status = response.status().as_u16();

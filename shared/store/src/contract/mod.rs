@@ -67,6 +67,7 @@ macro_rules! contract_suite {
             an_unacknowledged_message_comes_back_with_a_higher_receive_count,
             a_visibility_change_to_zero_makes_a_message_receivable_again,
             a_message_received_too_often_moves_to_dead_letters_and_can_be_replayed,
+            dead_letters_replayed_by_id_move_alone,
             a_large_batch_is_sent_and_received_whole,
             a_delayed_message_is_not_received_before_its_delay,
             concurrent_creates_of_one_link_write_it_once,

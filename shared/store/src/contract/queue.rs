@@ -104,6 +104,25 @@ pub async fn a_message_received_too_often_moves_to_dead_letters_and_can_be_repla
     Ok(())
 }
 
+pub async fn dead_letters_replayed_by_id_move_alone(h: &dyn Harness) -> R {
+    let q = h.queue(QueueSettings { max_receive_count: 1 }).await?;
+    q.send_batch(&[OutgoingMessage::new("first"), OutgoingMessage::new("second")]).await?;
+    for got in receive_n(q.as_ref(), 2, LONG).await? {
+        q.change_visibility(&got.receipt_handle, Duration::ZERO).await?;
+    }
+    assert!(receive_n(q.as_ref(), 1, LONG).await?.is_empty(), "both redriven");
+    let dead = q.list_dead_letters(10).await?;
+    assert_eq!(dead.len(), 2);
+    let second = dead.iter().find(|m| m.body == "second").map(|m| m.id.clone()).unwrap_or_default();
+    assert_eq!(q.replay_dead_letters_by_id(&[second, "not-a-dead-letter".to_owned()]).await?, 1);
+    let back = receive_n(q.as_ref(), 1, LONG).await?;
+    assert_eq!(back.len(), 1, "the named message is back");
+    assert_eq!((back[0].body.as_str(), back[0].receive_count), ("second", 1));
+    let left = q.list_dead_letters(10).await?;
+    assert_eq!(left.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["first"], "the other stays dead");
+    Ok(())
+}
+
 pub async fn a_large_batch_is_sent_and_received_whole(h: &dyn Harness) -> R {
     let q = h.queue(QueueSettings::default()).await?;
     let msgs: Vec<OutgoingMessage> = (0..57).map(|i| OutgoingMessage::new(format!("{{\"i\":{i}}}"))).collect();

@@ -123,4 +123,10 @@ pub trait Queue: Send + Sync {
     /// Moves up to `max` dead letters back to the queue with a fresh receive
     /// count; returns how many moved.
     async fn replay_dead_letters(&self, max: usize) -> StoreResult<usize>;
+
+    /// Moves the dead letters of these message ids back to the queue with a
+    /// fresh receive count, leaving the others dead; returns how many moved.
+    /// A message is removed from the dead letters only once it is back on
+    /// the queue. An id that is not a dead letter moves nothing.
+    async fn replay_dead_letters_by_id(&self, ids: &[String]) -> StoreResult<usize>;
 }

@@ -223,4 +223,28 @@ impl Queue for SqliteQueue {
             })
             .await
     }
+
+    async fn replay_dead_letters_by_id(&self, ids: &[String]) -> StoreResult<usize> {
+        let queue = self.name.clone();
+        let ids = ids.to_vec();
+        self.store
+            .run("replay dead letters by id", move |c, now| {
+                let tx = c.transaction().map_err(db_err("begin"))?;
+                let mut moved = 0;
+                {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "UPDATE queue_messages SET dead = 0, receive_count = 0, receipt = NULL, visible_at = ?3
+                             WHERE queue = ?1 AND id = ?2 AND dead = 1",
+                        )
+                        .map_err(db_err("replay dead letters by id"))?;
+                    for id in &ids {
+                        moved += stmt.execute(params![queue, id, millis(now)]).map_err(db_err("replay dead letter"))?;
+                    }
+                }
+                tx.commit().map_err(db_err("commit replay"))?;
+                Ok(moved)
+            })
+            .await
+    }
 }

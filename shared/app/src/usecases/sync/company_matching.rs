@@ -28,12 +28,7 @@ impl PairSync<'_> {
     pub(super) fn fail_units_with(&mut self, units: &[usize], error: &AppError) {
         match error {
             AppError::Crm(error) => self.fail_units(units, error),
-            other => {
-                let delay = other.retry_after().unwrap_or(RACE_RETRY);
-                for &u in units {
-                    self.units[u].result = Some(RecordResult::Retry(delay));
-                }
-            }
+            other => self.retry_units(units, other, RACE_RETRY),
         }
     }
 

@@ -53,10 +53,10 @@ mod write;
 
 pub(crate) use units::{LinkIndex, read_links};
 
-use crate::App;
 use crate::messages::parse_intents;
 use crate::ports::{HsRecord, SfRecord};
 use crate::usage::flush_usage;
+use crate::{App, AppError};
 use crm_sync_crm::error::CrmError;
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_domain::{ObjectPair, SfObject, SyncIntent};
@@ -82,10 +82,32 @@ const RACE_RETRY: Duration = Duration::from_secs(1);
 pub enum ItemResult {
     /// Every intent synced or was skipped with a reason.
     Done,
-    /// Try the message again after this delay (429, 5xx, lock, lost race).
+    /// Try the message again after this delay (5xx, timeout, lock, lost
+    /// race): a failed attempt, counted against the receive limit.
     RetryAfter(Duration),
+    /// An API limit stopped the message (a CRM's 429 or daily allocation,
+    /// the sync's own Salesforce cap): try again after this delay. Not a
+    /// failed attempt: waiting out a limit never dead-letters a message.
+    Wait(Duration),
     /// A permanent failure, already recorded in sync health.
     Failed { reason: String },
+}
+
+/// Why a message is retried: the CRM's error, for sync health when the
+/// message finally gives up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryCause {
+    /// snake_case name of the error category.
+    pub category: String,
+    /// The CRM's code and message.
+    pub message: String,
+}
+
+impl RetryCause {
+    /// The cause a failed CRM call gives.
+    pub fn of(error: &CrmError) -> Self {
+        RetryCause { category: category_name(error.category), message: format!("{}: {}", error.code, error.message) }
+    }
 }
 
 /// The result of one queue message, with what the caller needs to settle it.
@@ -94,6 +116,8 @@ pub struct MessageOutcome {
     pub message_id: String,
     pub receipt_handle: String,
     pub result: ItemResult,
+    /// For a retry or a wait: the CRM error behind it, when there was one.
+    pub cause: Option<RetryCause>,
 }
 
 /// Counts of what a batch did, per side.
@@ -152,20 +176,43 @@ enum RecordResult {
     Done,
     /// Try again after this delay; nothing about the record is recorded.
     Retry(Duration),
+    /// An API limit stopped it: try again after this delay, not counted
+    /// as a failed attempt.
+    Wait(Duration),
     /// A permanent failure, recorded in sync health with this message.
     Failed(String),
 }
 
 impl RecordResult {
     /// The result of two outcomes for one message: a retry outweighs a
-    /// failure (the failure will come again), a failure outweighs success.
+    /// wait (the attempt failed), a wait outweighs a failure (the failure
+    /// will come again), a failure outweighs success.
     fn worse(self, other: RecordResult) -> RecordResult {
         use RecordResult::*;
         match (self, other) {
             (Retry(a), Retry(b)) => Retry(a.max(b)),
             (Retry(a), _) | (_, Retry(a)) => Retry(a),
+            (Wait(a), Wait(b)) => Wait(a.max(b)),
+            (Wait(a), _) | (_, Wait(a)) => Wait(a),
             (Failed(a), _) | (_, Failed(a)) => Failed(a),
             _ => Done,
+        }
+    }
+
+    /// The result of a retryable failure of a CRM call: a wait for an API
+    /// limit, else a retry.
+    fn retry(error: &CrmError, after: Duration) -> RecordResult {
+        if error.category == ErrorCategory::ApiLimit { RecordResult::Wait(after) } else { RecordResult::Retry(after) }
+    }
+
+    /// The result of a step that failed as a whole with `error`, retried
+    /// after its delay, else after `fallback`.
+    fn retry_app(error: &AppError, fallback: Duration) -> RecordResult {
+        let after = error.retry_after().unwrap_or(fallback);
+        match error {
+            AppError::Crm(e) => RecordResult::retry(e, after),
+            AppError::BudgetSpent { .. } => RecordResult::Wait(after),
+            _ => RecordResult::Retry(after),
         }
     }
 }
@@ -212,7 +259,7 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
         }
     }
     tracing::Span::current().record("intents", seen.len());
-    let mut record_results: HashMap<String, RecordResult> = HashMap::new();
+    let mut record_results: HashMap<String, (RecordResult, Option<RetryCause>)> = HashMap::new();
     for (pair, intents) in by_pair {
         let mut sync = PairSync::new(app, pair, &mut outcome.stats);
         let results = sync.run(&intents).await;
@@ -220,15 +267,20 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
             record_results.insert(intent.record_key(), result);
         }
     }
+    let mut causes: Vec<Option<RetryCause>> = vec![None; messages.len()];
     for (i, intents) in per_message {
         let mut result = RecordResult::Done;
         for intent in &intents {
-            let r = record_results.get(&intent.record_key()).cloned().unwrap_or(RecordResult::Done);
+            let (r, cause) = record_results.get(&intent.record_key()).cloned().unwrap_or((RecordResult::Done, None));
+            if causes[i].is_none() && matches!(r, RecordResult::Retry(_) | RecordResult::Wait(_)) {
+                causes[i] = cause;
+            }
             result = result.worse(r);
         }
         results[i] = Some(match result {
             RecordResult::Done => ItemResult::Done,
             RecordResult::Retry(d) => ItemResult::RetryAfter(d),
+            RecordResult::Wait(d) => ItemResult::Wait(d),
             RecordResult::Failed(reason) => ItemResult::Failed { reason },
         });
     }
@@ -238,10 +290,12 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
     outcome.items = messages
         .iter()
         .zip(results)
-        .map(|(m, r)| MessageOutcome {
+        .zip(causes)
+        .map(|((m, r), cause)| MessageOutcome {
             message_id: m.id.clone(),
             receipt_handle: m.receipt_handle.clone(),
             result: r.unwrap_or(ItemResult::Done),
+            cause,
         })
         .collect();
     info!(
@@ -284,6 +338,9 @@ struct Unit {
     merged: Vec<String>,
     /// Set once the unit is finished (see [`RecordResult`]).
     result: Option<RecordResult>,
+    /// The CRM error behind a retry or a wait, for sync health should the
+    /// message give up.
+    cause: Option<RetryCause>,
     /// The link this unit's record takes over: set by matching for a
     /// Salesforce pick whose HubSpot contact is linked to another record.
     takeover: Option<Takeover>,
@@ -327,27 +384,31 @@ impl<'a> PairSync<'a> {
     pub(super) fn fail_units(&mut self, units: &[usize], error: &CrmError) {
         for &u in units {
             let result = match error.verdict {
-                Verdict::Retryable { after } => RecordResult::Retry(after),
+                Verdict::Retryable { after } => RecordResult::retry(error, after),
                 Verdict::Permanent => RecordResult::Failed(error.message.clone()),
             };
             let unit = &mut self.units[u];
+            if unit.cause.is_none() && error.is_retryable() {
+                unit.cause = Some(RetryCause::of(error));
+            }
             unit.result = Some(unit.result.take().map_or(result.clone(), |r| r.worse(result)));
         }
     }
 
     /// Runs every stage over the intents of one pair; one result per
-    /// intent, in input order.
-    async fn run(&mut self, intents: &[SyncIntent]) -> Vec<RecordResult> {
+    /// intent, in input order, with the CRM error behind a retry.
+    async fn run(&mut self, intents: &[SyncIntent]) -> Vec<(RecordResult, Option<RetryCause>)> {
         if self.pair != ObjectPair::Contact
             && let Err(error) = self.app.ensure_hubspot_schema().await
         {
             warn!(%error, "HubSpotSchemaNotReady");
-            let delay = error.retry_after().unwrap_or(Duration::from_secs(60));
-            return intents.iter().map(|_| RecordResult::Retry(delay)).collect();
+            let result = RecordResult::retry_app(&error, Duration::from_secs(60));
+            let cause = app_cause(&error);
+            return intents.iter().map(|_| (result.clone(), cause.clone())).collect();
         }
         if let Err(error) = self.collect(intents).await {
             warn!(pair = self.pair.as_str(), %error, "LinksUnreadable");
-            return intents.iter().map(|_| RecordResult::Retry(RACE_RETRY)).collect();
+            return intents.iter().map(|_| (RecordResult::Retry(RACE_RETRY), None)).collect();
         }
         self.read().await;
         self.follow_moves().await;
@@ -355,14 +416,29 @@ impl<'a> PairSync<'a> {
         self.match_companies_by_contacts().await;
         self.join_matched();
         self.plan_and_write().await;
-        let mut by_key: HashMap<&str, RecordResult> = HashMap::new();
+        let mut by_key: HashMap<&str, (RecordResult, Option<RetryCause>)> = HashMap::new();
         for unit in &self.units {
             let result = unit.result.clone().unwrap_or(RecordResult::Done);
             for key in &unit.intent_keys {
-                by_key.insert(key.as_str(), result.clone());
+                by_key.insert(key.as_str(), (result.clone(), unit.cause.clone()));
             }
         }
-        intents.iter().map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or(RecordResult::Done)).collect()
+        intents
+            .iter()
+            .map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or((RecordResult::Done, None)))
+            .collect()
+    }
+
+    /// Marks units to retry after a step that failed as a whole.
+    pub(super) fn retry_units(&mut self, units: &[usize], error: &AppError, fallback: Duration) {
+        let result = RecordResult::retry_app(error, fallback);
+        for &u in units {
+            let unit = &mut self.units[u];
+            if unit.cause.is_none() {
+                unit.cause = app_cause(error);
+            }
+            unit.result = Some(result.clone());
+        }
     }
 
     /// Records a unit's per-record failure in sync health and finishes the
@@ -405,6 +481,14 @@ impl<'a> PairSync<'a> {
             }
         };
         self.units[u].result = Some(result);
+    }
+}
+
+/// The CRM error behind a failed step, when a CRM's.
+fn app_cause(error: &AppError) -> Option<RetryCause> {
+    match error {
+        AppError::Crm(e) => Some(RetryCause::of(e)),
+        _ => None,
     }
 }
 

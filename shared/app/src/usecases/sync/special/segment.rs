@@ -4,7 +4,7 @@
 //! A record is never decided without its segment membership: when the list
 //! cannot be read, its units are retried later.
 
-use crate::usecases::sync::{PairSync, RecordResult};
+use crate::usecases::sync::PairSync;
 use crm_sync_domain::ObjectPair;
 use crm_sync_domain::config::InclusionSegment;
 use std::time::Duration;
@@ -27,10 +27,7 @@ impl PairSync<'_> {
             Ok(members) => Some(members),
             Err(error) => {
                 warn!(%error, "SegmentMembersUnreadable");
-                let delay = error.retry_after().unwrap_or(Duration::from_secs(60));
-                for u in units {
-                    self.units[u].result = Some(RecordResult::Retry(delay));
-                }
+                self.retry_units(&units, &error, Duration::from_secs(60));
                 None
             }
         }

@@ -91,9 +91,21 @@ async fn a_record_refused_by_the_crm_is_recorded_in_sync_health_and_fails_its_me
 async fn a_retryable_write_failure_retries_the_message_and_stores_no_link() {
     let t = TestApp::new();
     let lead = t.salesforce.insert("Lead", json!({"Email": "ada@example.com", "LastName": "L", "Company": "X"}));
-    t.hubspot.calls().fail_next("batch_upsert", 1, &crm_error(System::HubSpot, 429, "RATE_LIMIT", true));
+    t.hubspot.calls().fail_next("batch_upsert", 1, &crm_error(System::HubSpot, 503, "SERVER_ERROR", true));
     let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
     assert!(matches!(outcome.items[0].result, ItemResult::RetryAfter(_)), "{:?}", outcome.items);
+    let cause = outcome.items[0].cause.clone().expect("the CRM error is kept for sync health");
+    assert_eq!((cause.category.as_str(), cause.message.as_str()), ("other", "SERVER_ERROR: injected SERVER_ERROR"));
+    assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_none());
+}
+
+#[tokio::test]
+async fn a_rate_limited_write_makes_the_message_wait_rather_than_fail_an_attempt() {
+    let t = TestApp::new();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "ada@example.com", "LastName": "L", "Company": "X"}));
+    t.hubspot.calls().fail_next("batch_upsert", 1, &crm_error(System::HubSpot, 429, "RATE_LIMIT", true));
+    let outcome = sync(&t, &[sf_intent(&t, SfObject::Lead, &lead)]).await;
+    assert_eq!(outcome.items[0].result, ItemResult::Wait(Duration::from_secs(1)), "{:?}", outcome.items);
     assert!(link_of(&t, ObjectPair::Contact, &lead).await.is_none());
 }
 

@@ -34,7 +34,7 @@ fn message(id: &str, intents: &[SyncIntent]) -> ReceivedMessage {
     ReceivedMessage {
         id: id.to_owned(),
         receipt_handle: format!("handle-{id}"),
-        body: serde_json::to_string(&IntentBatch { intents: intents.to_vec() }).unwrap(),
+        body: serde_json::to_string(&IntentBatch::new(intents.to_vec())).unwrap(),
         receive_count: 1,
     }
 }

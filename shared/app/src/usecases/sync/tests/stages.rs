@@ -278,7 +278,7 @@ async fn a_retryable_failed_call_retries_its_units_and_a_permanent_one_fails_the
         sync.units = vec![Unit::default(), Unit::default()];
         sync.settle(
             vec![0],
-            Err(crm_error(System::HubSpot, 429, "RATE_LIMIT", true)),
+            Err(crm_error(System::HubSpot, 500, "SERVER_ERROR", true)),
             System::HubSpot,
             "hubspot:contact",
         )

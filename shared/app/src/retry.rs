@@ -1,0 +1,156 @@
+//! How a sync-queue message is settled after its batch: deleted, retried
+//! after a backoff, re-queued to wait out an API limit, or given up.
+//!
+//! Both runtimes settle through [`settle`] (the local runtime, and the
+//! sync-worker function through its partial batch response), so a message
+//! is retried and dead-lettered the same way everywhere:
+//!
+//! - done, or failed permanently (already in sync health): deleted;
+//! - retried ([`ItemResult::RetryAfter`]: 5xx, timeouts, locks, lost
+//!   races): hidden for the longer of the CRM's `Retry-After` and
+//!   [`RETRY_BACKOFF`] for its receive count (1 s doubling to 15 minutes,
+//!   jittered), and counted against the queue's receive limit
+//!   ([`MAX_RECEIVES`], sized so that retries outlast an hour-long outage of
+//!   either CRM; the arithmetic is in docs/reliability.md);
+//! - at its last receive, a retried message gives up: its cause (category
+//!   and the CRM's message) is recorded in sync health under
+//!   [`dead_letter_key`], and the queue moves it to the dead letters at its
+//!   next receive;
+//! - waiting out an API limit ([`ItemResult::Wait`]: a CRM's 429 or daily
+//!   allocation, the sync's Salesforce cap): a fresh copy is queued with the
+//!   longer of the limit's delay and the backoff for its wait count (kept in
+//!   the body), at most [`MAX_DELAY`], and the received copy is deleted. A
+//!   wait is not a failed attempt: a limit, however long, never
+//!   dead-letters a message.
+
+use crate::App;
+use crate::messages::{parse_intents, with_waits};
+use crate::usecases::sync::{ItemResult, MessageOutcome, category_name};
+use crm_sync_domain::error::{BackoffPolicy, ErrorCategory, backoff_with_jitter};
+use crm_sync_domain::{ObjectPair, System};
+use crm_sync_store::{ErrorReport, OutgoingMessage, Queue, ReceivedMessage};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// The backoff of retried and waiting messages: 1 s doubling to 15 minutes.
+pub const RETRY_BACKOFF: BackoffPolicy =
+    BackoffPolicy { base: Duration::from_secs(1), cap: Duration::from_secs(15 * 60) };
+
+/// Receives of a sync message before it gives up: the queue's receive limit
+/// (`maxReceiveCount` of the template's sync queue, and the embedded
+/// queue's). With [`RETRY_BACKOFF`] the 17 retries it allows span at least
+/// 61 minutes (every delay at the low end of its jitter) and at most about
+/// two hours.
+pub const MAX_RECEIVES: u32 = 18;
+
+/// The longest delay of a re-queued message (SQS's longest send delay).
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+
+/// What the runtime does with the received copy after [`settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Delete it: done, failed for good, or re-queued as a fresh copy.
+    Delete,
+    /// Leave it: its visibility was set to the retry delay (Lambda: report
+    /// it as a batch item failure).
+    Keep,
+}
+
+/// The sync-health key of a message that gave up.
+pub fn dead_letter_key(message_id: &str) -> String {
+    format!("dead_letter:{message_id}")
+}
+
+/// A stable number from a message id, to spread the retries of many
+/// messages while each stays reproducible (FNV-1a).
+fn seed(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The delay before attempt `attempt + 1` of a message: the longer of what
+/// the CRM asked for and the backoff.
+pub fn retry_delay(message_id: &str, attempt: u32, asked: Duration) -> Duration {
+    asked.max(backoff_with_jitter(attempt, RETRY_BACKOFF, seed(message_id)))
+}
+
+/// Settles one message of a batch after [`crate::usecases::sync::sync_batch`].
+/// Never fails: a queue call that fails leaves the message to come back
+/// after its visibility timeout, which is logged.
+pub async fn settle(app: &App, message: &ReceivedMessage, outcome: &MessageOutcome) -> Settlement {
+    let queue = app.sync_queue();
+    match &outcome.result {
+        ItemResult::Done | ItemResult::Failed { .. } => Settlement::Delete,
+        ItemResult::Wait(asked) => wait(queue, message, *asked).await,
+        ItemResult::RetryAfter(asked) => {
+            let attempt = message.receive_count.max(1);
+            let delay = if attempt >= MAX_RECEIVES {
+                give_up(app, message, outcome).await;
+                Duration::ZERO
+            } else {
+                retry_delay(&message.id, attempt, *asked)
+            };
+            if let Err(error) = queue.change_visibility(&message.receipt_handle, delay).await {
+                warn!(message_id = %message.id, %error, "BackoffNotSet");
+            }
+            Settlement::Keep
+        }
+    }
+}
+
+/// Queues a fresh copy that waits out the limit, counting the wait.
+async fn wait(queue: &dyn Queue, message: &ReceivedMessage, asked: Duration) -> Settlement {
+    let (body, waits) = match with_waits(&message.body) {
+        Ok(rewritten) => rewritten,
+        Err(error) => {
+            warn!(message_id = %message.id, %error, "WaitNotQueued");
+            return Settlement::Keep;
+        }
+    };
+    let delay = retry_delay(&message.id, waits, asked).min(MAX_DELAY);
+    match queue.send_batch(&[OutgoingMessage { body, delay: Some(delay) }]).await {
+        Ok(_) => {
+            info!(message_id = %message.id, waits, delay_s = delay.as_secs(), "MessageWaiting");
+            Settlement::Delete
+        }
+        Err(error) => {
+            warn!(message_id = %message.id, %error, "WaitNotQueued");
+            if let Err(error) = queue.change_visibility(&message.receipt_handle, delay).await {
+                warn!(message_id = %message.id, %error, "BackoffNotSet");
+            }
+            Settlement::Keep
+        }
+    }
+}
+
+/// Records in sync health why a message that goes to the dead letters gave
+/// up: the CRM's error category and message, and the record it names.
+async fn give_up(app: &App, message: &ReceivedMessage, outcome: &MessageOutcome) {
+    let first = parse_intents(&message.body).ok().and_then(|intents| intents.into_iter().next());
+    let (pair, salesforce_id, hubspot_id) = match &first {
+        Some(intent) => {
+            let id = Some(intent.record_id().as_str().to_owned());
+            match intent.system() {
+                System::Salesforce => (intent.pair(), id, None),
+                System::HubSpot => (intent.pair(), None, id),
+            }
+        }
+        None => (ObjectPair::Contact, None, None),
+    };
+    let (category, message_text) = match &outcome.cause {
+        Some(cause) => (cause.category.clone(), cause.message.clone()),
+        None => (category_name(ErrorCategory::Other), "the sync failed on every attempt".to_owned()),
+    };
+    let report = ErrorReport {
+        key: dead_letter_key(&message.id),
+        category,
+        pair,
+        salesforce_id,
+        hubspot_id,
+        message: format!("gave up after {} attempts, moved to the dead letters: {message_text}", message.receive_count),
+        retryable: true,
+    };
+    warn!(message_id = %message.id, category = %report.category, attempts = message.receive_count, "MessageGaveUp");
+    if let Err(error) = app.store().record_error(&report).await {
+        warn!(message_id = %message.id, %error, "ErrorNotRecorded");
+    }
+}
