@@ -16,6 +16,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crm_sync_app::App;
+use crm_sync_app::retry::{Settlement, settle_chunk};
 use crm_sync_app::{ImportRequest, import_resume, import_review, import_start, import_status, run_import_chunk};
 use crm_sync_lambda::sqs::{batch_response, read_batch};
 use lambda_runtime::LambdaEvent;
@@ -85,16 +86,14 @@ pub async fn handle_chunks(app: &App, event: &SqsEvent) -> SqsBatchResponse {
             Ok(report) => {
                 tracing::info!(job_id = %report.job_id, index = report.index, records = report.records, "ImportChunkDone");
             }
-            Err(error) => match error.retry_after() {
-                Some(delay) => {
-                    tracing::warn!(error = %error, delay_s = delay.as_secs(), "ImportChunkPaused");
-                    if let Err(e) = app.import_queue().change_visibility(&message.receipt_handle, delay).await {
-                        tracing::warn!(message_id = %message.id, error = %e, "BackoffNotSet");
-                    }
+            Err(error) => {
+                tracing::warn!(message_id = %message.id, error = %error, "ImportChunkNotDone");
+                // Kept: reported as a batch item failure, so that SQS keeps
+                // it (its visibility was set to the retry delay).
+                if settle_chunk(app, message, &error).await == Settlement::Keep {
                     failed.push(message.id.clone());
                 }
-                None => tracing::warn!(message_id = %message.id, error = %error, "ImportChunkFailed"),
-            },
+            }
         }
     }
     batch_response(failed)

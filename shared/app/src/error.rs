@@ -28,6 +28,10 @@ pub enum AppError {
     /// its lease still running); try again once the lease ends.
     #[error("import chunk {index} of job {job_id} is held by another worker; retried in {}s", retry_after.as_secs())]
     ChunkHeld { job_id: String, index: u32, retry_after: Duration },
+    /// A step failed on every attempt its queue allows; what it was doing is
+    /// marked failed with this reason (never retried again by itself).
+    #[error("{0}")]
+    GaveUp(String),
 }
 
 impl AppError {

@@ -23,9 +23,10 @@
 //!   wait is not a failed attempt: a limit, however long, never
 //!   dead-letters a message.
 
-use crate::App;
 use crate::messages::{parse_intents, with_waits};
+use crate::usecases::import::ChunkMessage;
 use crate::usecases::sync::{ItemResult, MessageOutcome, category_name};
+use crate::{App, AppError};
 use crm_sync_domain::error::{BackoffPolicy, ErrorCategory, backoff_with_jitter};
 use crm_sync_domain::{ObjectPair, System};
 use crm_sync_store::{ErrorReport, OutgoingMessage, Queue, ReceivedMessage};
@@ -89,6 +90,55 @@ pub async fn settle(app: &App, message: &ReceivedMessage, outcome: &MessageOutco
             } else {
                 retry_delay(&message.id, attempt, *asked)
             };
+            if let Err(error) = queue.change_visibility(&message.receipt_handle, delay).await {
+                warn!(message_id = %message.id, %error, "BackoffNotSet");
+            }
+            Settlement::Keep
+        }
+    }
+}
+
+/// Settles an import-chunk message whose run failed with `error` (a chunk
+/// that ran, or had nothing to run, is deleted by the runtime):
+///
+/// - an API limit (a spent budget, a CRM's rate limit) or another worker's
+///   lease: a fresh copy waits it out, its wait count kept in the body, so
+///   that a long limit never uses up the receive limit;
+/// - another failure worth retrying: hidden for the longer of the CRM's
+///   `Retry-After` and [`RETRY_BACKOFF`] for its receive count; at its last
+///   receive the use case has already failed the chunk and its job with the
+///   reason ([`AppError::GaveUp`]);
+/// - a failure for good (the chunk and its job are failed with the reason):
+///   deleted.
+pub async fn settle_chunk(app: &App, message: &ReceivedMessage, error: &AppError) -> Settlement {
+    let queue = app.import_queue();
+    let Some(asked) = error.retry_after() else { return Settlement::Delete };
+    if error.is_api_limit() || matches!(error, AppError::ChunkHeld { .. }) {
+        return wait_chunk(queue, message, asked).await;
+    }
+    let delay = retry_delay(&message.id, message.receive_count.max(1), asked);
+    if let Err(e) = queue.change_visibility(&message.receipt_handle, delay).await {
+        warn!(message_id = %message.id, error = %e, "BackoffNotSet");
+    }
+    Settlement::Keep
+}
+
+/// Queues a fresh copy of a chunk message that waits, counting the wait.
+async fn wait_chunk(queue: &dyn Queue, message: &ReceivedMessage, asked: Duration) -> Settlement {
+    let Ok(mut chunk) = serde_json::from_str::<ChunkMessage>(&message.body) else { return Settlement::Delete };
+    chunk.waits += 1;
+    let delay = retry_delay(&message.id, chunk.waits, asked).min(MAX_DELAY);
+    let sent = match serde_json::to_string(&chunk) {
+        Ok(body) => queue.send_batch(&[OutgoingMessage { body, delay: Some(delay) }]).await.map(|_| ()),
+        Err(e) => Err(crm_sync_store::StoreError::Invalid(e.to_string())),
+    };
+    match sent {
+        Ok(()) => {
+            info!(message_id = %message.id, waits = chunk.waits, delay_s = delay.as_secs(), "ImportChunkWaiting");
+            Settlement::Delete
+        }
+        Err(error) => {
+            warn!(message_id = %message.id, %error, "WaitNotQueued");
             if let Err(error) = queue.change_visibility(&message.receipt_handle, delay).await {
                 warn!(message_id = %message.id, %error, "BackoffNotSet");
             }

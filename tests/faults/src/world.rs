@@ -28,16 +28,13 @@ use crm_sync_app::{
 use crm_sync_crm::hubspot::{HubSpotClient, HubSpotConfig};
 use crm_sync_domain::SyncConfig;
 use crm_sync_e2e::ShiftedClock;
-use crm_sync_store::{Clock, Queue, QueueName, QueueSettings, SqliteStore};
+use crm_sync_store::{Clock, Queue, SqliteStore};
 use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often a message may be received before it is dead-lettered (the
-/// local runtime's setting).
-pub const MAX_RECEIVE_COUNT: u32 = 10;
 /// The longest the world waits, in simulated time, for work to come back.
 const LONGEST_JUMP: Duration = Duration::from_secs(3600);
 /// Worker steps one phase may take before the world calls it stuck.
@@ -153,9 +150,8 @@ impl FaultWorld {
         clock.shift(Duration::from_secs(120));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let sqlite = SqliteStore::open_in_memory(dyn_clock.clone())?;
-        let queue_settings = QueueSettings { max_receive_count: MAX_RECEIVE_COUNT };
-        let sync_queue = Arc::new(sqlite.queue(QueueName::SyncIntents.as_str(), queue_settings));
-        let import_queue = Arc::new(sqlite.queue(QueueName::ImportChunks.as_str(), queue_settings));
+        let sync_queue = Arc::new(crm_sync_app::build::local_sync_queue(&sqlite));
+        let import_queue = Arc::new(crm_sync_app::build::local_import_queue(&sqlite));
         let store = Arc::new(FlakyStore::new(sqlite));
         let app = App::new(AppParts {
             config,

@@ -21,11 +21,6 @@ use tracing::{info, warn};
 /// are accepted (`00D...`); read by the CLI and the deployed functions.
 pub const SALESFORCE_ORG_ID_ENV: &str = "CRM_SYNC_SALESFORCE_ORG_ID";
 
-/// Receives before a local import-chunk message is dead-lettered (SQS's
-/// `maxReceiveCount` in the template is the deployed counterpart). Sync
-/// messages have [`crate::retry::MAX_RECEIVES`], as the template's sync queue.
-const LOCAL_MAX_RECEIVE_COUNT: u32 = 10;
-
 /// What [`local_app`] needs: the settings, the state file and the CRMs.
 #[derive(Debug, Clone)]
 pub struct LocalApp {
@@ -129,6 +124,13 @@ pub fn local_sync_queue(store: &SqliteStore) -> SqliteQueue {
     store.queue(QueueName::SyncIntents.as_str(), QueueSettings { max_receive_count: crate::retry::MAX_RECEIVES })
 }
 
+/// The import-chunk queue of an embedded store: the same receive limit (as
+/// the template's chunk queue), so that a chunk's retries outlast an
+/// hour-long outage too.
+pub fn local_import_queue(store: &SqliteStore) -> SqliteQueue {
+    store.queue(QueueName::ImportChunks.as_str(), QueueSettings { max_receive_count: crate::retry::MAX_RECEIVES })
+}
+
 /// What [`embedded_app`] needs besides the embedded store: every part that a
 /// test or the demo may want to choose itself (clients, clock, secrets).
 pub struct EmbeddedParts {
@@ -161,8 +163,7 @@ fn open_embedded(parts: EmbeddedParts) -> Result<App, StoreError> {
         None => SqliteStore::open_in_memory(parts.clock.clone())?,
     };
     let sync_queue = Arc::new(local_sync_queue(&store));
-    let import_settings = QueueSettings { max_receive_count: LOCAL_MAX_RECEIVE_COUNT };
-    let import_queue = Arc::new(store.queue(QueueName::ImportChunks.as_str(), import_settings));
+    let import_queue = Arc::new(local_import_queue(&store));
     Ok(App::new(AppParts {
         config: parts.config,
         store: Arc::new(store),

@@ -32,8 +32,8 @@ pub use aws::{AwsApp, CredentialsSource, QueueUrls, StorageNames, TableNames, aw
 pub use credentials::{CREDENTIALS_ENV, Credentials, CredentialsError, JsonError};
 pub use crms::{CrmEndpoints, Crms, DEFAULT_HUBSPOT_BASE_URL, DEFAULT_SALESFORCE_LOGIN_URL, crm_clients};
 pub use local::{
-    EmbeddedParts, LocalApp, SALESFORCE_ORG_ID_ENV, embedded_app, local_app, local_sync_queue, open_state_file,
-    serving_app,
+    EmbeddedParts, LocalApp, SALESFORCE_ORG_ID_ENV, embedded_app, local_app, local_import_queue, local_sync_queue,
+    open_state_file, serving_app,
 };
 
 use crm_sync_crm::error::CrmError;

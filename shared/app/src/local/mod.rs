@@ -181,16 +181,12 @@ impl LocalRuntime {
                     done: report.ran,
                 });
             }
-            Err(error) => match error.retry_after() {
-                Some(delay) => {
-                    warn!(%error, "ImportChunkPaused");
-                    queue.change_visibility(&message.receipt_handle, delay).await?;
-                }
-                None => {
-                    warn!(%error, "ImportChunkFailed");
+            Err(error) => {
+                warn!(%error, "ImportChunkNotDone");
+                if crate::retry::settle_chunk(&self.app, &message, &error).await == crate::retry::Settlement::Delete {
                     queue.delete(&message.receipt_handle).await?;
                 }
-            },
+            }
         }
         Ok(true)
     }

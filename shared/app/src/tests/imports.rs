@@ -159,7 +159,7 @@ async fn starting_an_import_plans_one_chunk_per_object_within_the_chunk_size_and
     let messages = t.import_queue.receive(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(messages.len(), 1);
     let body: ChunkMessage = serde_json::from_str(&messages[0].body).unwrap();
-    assert_eq!(body, ChunkMessage { job_id: job.id.clone(), index: 0 });
+    assert_eq!(body, ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0 });
 }
 
 #[tokio::test]
@@ -309,7 +309,7 @@ async fn a_chunk_already_done_is_not_run_again_when_its_message_comes_back() {
     let again = crm_sync_store::ReceivedMessage {
         id: "again".into(),
         receipt_handle: String::new(),
-        body: serde_json::to_string(&ChunkMessage { job_id: job.id.clone(), index: 0 }).unwrap(),
+        body: serde_json::to_string(&ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0 }).unwrap(),
         receive_count: 2,
     };
     let report = run_import_chunk(&t.app, &again).await.unwrap();

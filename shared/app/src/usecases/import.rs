@@ -216,7 +216,10 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     let job = app.store().create_import_job(&id, &spec, &chunks).await?;
     let messages: Vec<OutgoingMessage> = chunks
         .iter()
-        .map(|c| serde_json::to_string(&ChunkMessage { job_id: id.clone(), index: c.index }).map(OutgoingMessage::new))
+        .map(|c| {
+            serde_json::to_string(&ChunkMessage { job_id: id.clone(), index: c.index, waits: 0 })
+                .map(OutgoingMessage::new)
+        })
         .collect::<Result<_, _>>()?;
     app.import_queue().send_batch(&messages).await?;
     if chunks.is_empty() {
@@ -244,7 +247,8 @@ pub async fn import_resume(app: &App, job_id: &str) -> Result<(ImportJob, Vec<Im
     let messages: Vec<OutgoingMessage> = unfinished
         .iter()
         .map(|c| {
-            serde_json::to_string(&ChunkMessage { job_id: job_id.to_owned(), index: c.index }).map(OutgoingMessage::new)
+            serde_json::to_string(&ChunkMessage { job_id: job_id.to_owned(), index: c.index, waits: 0 })
+                .map(OutgoingMessage::new)
         })
         .collect::<Result<_, _>>()?;
     app.import_queue().send_batch(&messages).await?;
@@ -321,7 +325,7 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     };
     match run_claimed(app, &msg, &owner, chunk, job.status).await {
         Ok(report) => Ok(report),
-        Err(error) => Err(settle_failure(app, &msg, &owner, error).await),
+        Err(error) => Err(settle_failure(app, &msg, &owner, error, message.receive_count).await),
     }
 }
 
@@ -351,8 +355,20 @@ async fn unclaimed(app: &App, msg: &ChunkMessage) -> Result<(), AppError> {
 /// also pauses the job); a failure for good fails the chunk and its job
 /// with the reason. A worker that lost its lease leaves the chunk to the
 /// worker that took it over.
-async fn settle_failure(app: &App, msg: &ChunkMessage, owner: &str, error: AppError) -> AppError {
+async fn settle_failure(app: &App, msg: &ChunkMessage, owner: &str, error: AppError, attempt: u32) -> AppError {
     let store = app.store();
+    // The last receive of a failure worth retrying (an outage that outlasted
+    // every retry): the chunk and its job fail with the reason, so that the
+    // job says why it stopped and `import resume` takes it up again, rather
+    // than the message going to the dead letters with the job `running`.
+    if error.retry_after().is_some() && !error.is_api_limit() && attempt >= crate::retry::MAX_RECEIVES {
+        let reason = format!("gave up after {attempt} attempts: {}", failure_reason(&error));
+        warn!(%reason, "ImportChunkFailed");
+        if let Err(e) = store.fail_chunk(&msg.job_id, msg.index, owner, &reason).await {
+            warn!(error = %e, "ImportChunkNotSettled");
+        }
+        return AppError::GaveUp(reason);
+    }
     let settled = if error.retry_after().is_some() {
         if matches!(error, AppError::BudgetSpent { .. })
             && let Err(e) = store.set_import_job_status(&msg.job_id, JobStatus::Paused).await

@@ -132,6 +132,14 @@ pub struct ChunkReport {
 pub struct ChunkMessage {
     pub job_id: String,
     pub index: u32,
+    /// How often the chunk has waited out an API limit or another worker's
+    /// lease (see `retry::settle_chunk`); absent in a first message.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waits: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A chunk's range as stored with it. Stored JSON outlives a deploy:
