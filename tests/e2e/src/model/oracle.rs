@@ -21,6 +21,11 @@
 
 use std::collections::BTreeMap;
 
+mod duplicates;
+mod hubspot_merges;
+
+pub use duplicates::{Other, Rank};
+
 /// A normalised value: `None` is blank. The opt-out is `Some("true")` when
 /// opted out and `None` when not.
 pub type Val = Option<String>;
@@ -139,6 +144,27 @@ pub struct Group {
     pub merged_away: bool,
     /// The linked Lead was converted; its link has not moved yet.
     pub converted: bool,
+    /// The id of the Salesforce record above, as the world names it.
+    pub sf_id: Option<String>,
+    /// What the pick rule reads of that record.
+    pub sf_rank: Option<Rank>,
+    /// The person's other Salesforce records (sharing the email), which the
+    /// sync never writes or links ([`duplicates`]).
+    pub others: Vec<Other>,
+    /// The contact was merged into another person's; the merge's webhook
+    /// has not been delivered yet ([`hubspot_merges`]).
+    pub hs_merge_pending: bool,
+    /// The link was dropped by a HubSpot merge: it must be reported.
+    pub hs_merge_dropped: bool,
+    /// A HubSpot merge's survivor inherited a link to a record of another
+    /// email: the sequence leaves both people alone from then on.
+    pub frozen: bool,
+    /// The other person of such a merge: writes are counted for the two
+    /// together (a write lands before the world learns where the record went).
+    pub partner: Option<usize>,
+    /// A HubSpot merge's webhook dropped the link in this step: nothing
+    /// else syncs for the person in it.
+    pub done_this_step: bool,
 }
 
 impl Group {
@@ -381,6 +407,7 @@ impl Oracle {
     /// is blank: those fields are in sync at blank, as after a live sync
     /// that creates a record.
     pub fn import(&mut self, add_to_segment: bool) {
+        self.import_picks();
         for g in 0..self.groups.len() {
             let group = self.groups[g].clone();
             let Some(sf) = group.salesforce else { continue };
