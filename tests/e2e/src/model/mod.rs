@@ -37,6 +37,10 @@ pub const DEFAULT_KINDS: &[Kind] = &[
     Kind::DeleteSalesforce,
     Kind::Import,
     Kind::ResyncSegment,
+    Kind::CreateDuplicate,
+    Kind::EditDuplicate,
+    Kind::DeleteDuplicate,
+    Kind::MergeHubSpot,
 ];
 
 /// Why a sequence failed, and at which step (`None`: after settling).
