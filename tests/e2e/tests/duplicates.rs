@@ -370,7 +370,11 @@ mappings:
     .unwrap();
     let h = Harness::start(HarnessOptions { config, ..HarnessOptions::default() }).await.unwrap();
     h.sandbox.hubspot().create_list("Synced with Salesforce", &[]).unwrap();
-    let lead = create(&h, "Lead", json!({"Email": "kim@example.com", "LastName": "Lead", "Company": "Acme", "Title": "Buyer"}));
+    let lead = create(
+        &h,
+        "Lead",
+        json!({"Email": "kim@example.com", "LastName": "Lead", "Company": "Acme", "Title": "Buyer"}),
+    );
     let hs_id: u64 = wait_for_link(&h, &lead).await.hubspot_id.parse().unwrap();
     h.settle(QUIET).await.unwrap();
     assert_eq!(hubspot_contact(&h, hs_id)["jobtitle"], "Buyer", "a new contact gets the Lead's values");

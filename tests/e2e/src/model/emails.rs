@@ -114,14 +114,16 @@ pub async fn accounted(world: &World, oracle: &Oracle) -> Result<Vec<String>, St
     use crm_sync_store::ObjectPair;
     let store = world.h.app.store();
     let errors = store.list_errors(&crm_sync_store::ErrorFilter::default()).await.map_err(|e| e.to_string())?;
-    let duplicate = |id: &str| errors.iter().any(|e| e.category == "duplicates" && e.salesforce_id.as_deref() == Some(id));
+    let duplicate =
+        |id: &str| errors.iter().any(|e| e.category == "duplicates" && e.salesforce_id.as_deref() == Some(id));
     let mut problems = Vec::new();
     for (person, group) in oracle.groups.iter().enumerate() {
         let objects = world.other_ids(person);
         let world_ids: BTreeSet<&String> = objects.iter().map(|(_, id)| id).collect();
         let oracle_ids: BTreeSet<&String> = group.others.iter().map(|o| &o.id).collect();
         if world_ids != oracle_ids {
-            problems.push(format!("person{person}: the other records are {world_ids:?}, the oracle has {oracle_ids:?}"));
+            problems
+                .push(format!("person{person}: the other records are {world_ids:?}, the oracle has {oracle_ids:?}"));
             continue;
         }
         for other in &group.others {

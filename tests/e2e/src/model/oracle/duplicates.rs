@@ -69,7 +69,10 @@ impl Oracle {
         let group = &self.groups[g];
         let main = group.salesforce.as_ref().and(group.sf_id.as_ref()).map(|id| (group.sf_rank, id));
         let others = group.others.iter().map(|o| (Some(o.rank), &o.id));
-        main.into_iter().chain(others).min_by_key(|(rank, _)| rank.unwrap_or((true, u64::MAX))).map(|(_, id)| id.clone())
+        main.into_iter()
+            .chain(others)
+            .min_by_key(|(rank, _)| rank.unwrap_or((true, u64::MAX)))
+            .map(|(_, id)| id.clone())
     }
 
     /// Makes one of the others the record the group syncs with; the one it
