@@ -108,6 +108,7 @@ impl Oracle {
     /// the Salesforce records named (delivered, swept or resynced; the
     /// group's own, live or gone).
     pub fn enter(&mut self, g: usize, mode: Mode, named: &[Sys], sf_ids: &BTreeSet<String>) {
+        self.forget_dropped_merge(g);
         self.relabel(g);
         for other in &mut self.groups[g].others {
             if !sf_ids.contains(&other.id) {
@@ -145,10 +146,15 @@ impl Oracle {
         let main_named = sf_ids.iter().any(|id| Some(id) == group.sf_id.as_ref() || !others.contains(id));
         let named: Vec<Sys> = named.iter().copied().filter(|&s| s == Sys::HubSpot || main_named).collect();
         self.sync(g, mode, &named);
+        self.forget_dropped_merge(g);
+    }
+
+    /// A link a HubSpot merge was to decide, dropped meanwhile as for a
+    /// deletion: the merge's webhook coming later finds nothing of it, nor
+    /// of any link made after.
+    fn forget_dropped_merge(&mut self, g: usize) {
         let group = &mut self.groups[g];
         if group.link.is_none() {
-            // A link dropped as for a deletion: a merge's webhook coming
-            // later finds nothing of it.
             group.hs_merge_pending = false;
         }
     }
@@ -159,6 +165,7 @@ impl Oracle {
     /// link over (the import upserts its HubSpot contact and moves the link).
     pub(super) fn import_picks(&mut self) {
         for g in 0..self.groups.len() {
+            self.forget_dropped_merge(g);
             self.relabel(g);
             for other in &mut self.groups[g].others {
                 other.orphaned = false;
