@@ -2,7 +2,8 @@
 //! again from SPEC sections 1-4 and 6-8 without the domain's rule functions.
 //!
 //! It follows the people of one sequence (one group per email: at most one
-//! HubSpot contact and one Salesforce Lead or Contact) and is told what the
+//! HubSpot contact and one Salesforce Lead or Contact it syncs with, plus
+//! the other records of that email, see [`duplicates`]) and is told what the
 //! users did and which groups a step synced. For every sync it applies the
 //! rules to what both sides hold and what the link remembers, and it counts
 //! the writes each field needed, which bound the writes the sync may make.

@@ -145,6 +145,11 @@ impl Oracle {
         let others: BTreeSet<&String> = group.others.iter().map(|o| &o.id).collect();
         let main_named = sf_ids.iter().any(|id| Some(id) == group.sf_id.as_ref() || !others.contains(id));
         let named: Vec<Sys> = named.iter().copied().filter(|&s| s == Sys::HubSpot || main_named).collect();
+        if named.is_empty() {
+            // Only other records entered (and were quarantined): the sync
+            // does not meet the person's linked records.
+            return;
+        }
         self.sync(g, mode, &named);
         self.forget_dropped_merge(g);
     }
