@@ -94,11 +94,19 @@ pub fn live(oracle: &mut Oracle, world: &mut World, mut synced: Named) {
             synced.entry(person).or_default().insert(Sys::Salesforce);
         }
     }
-    for (person, sides) in synced {
+    for (person, mut sides) in synced {
+        let mut ids = world.named_ids_of(person);
         if std::mem::take(&mut oracle.groups[person].done_this_step) {
-            continue;
+            // The records of the dropped link are done; another of the
+            // person's records may still enter.
+            sides.remove(&Sys::HubSpot);
+            if let Some(id) = &oracle.groups[person].sf_id {
+                ids.remove(id);
+            }
+            if ids.is_empty() {
+                continue;
+            }
         }
-        let ids = world.named_ids_of(person);
         oracle.enter(person, Mode::Live, &sides.into_iter().collect::<Vec<_>>(), &ids);
     }
     for group in &mut oracle.groups {

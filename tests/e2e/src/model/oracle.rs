@@ -163,8 +163,8 @@ pub struct Group {
     /// The other person of such a merge: writes are counted for the two
     /// together (a write lands before the world learns where the record went).
     pub partner: Option<usize>,
-    /// A HubSpot merge's webhook dropped the link in this step: nothing
-    /// else syncs for the person in it.
+    /// A HubSpot merge's webhook dropped the link in this step: the records
+    /// of that link sync no further in it (another record may enter).
     pub done_this_step: bool,
 }
 

@@ -64,7 +64,7 @@ impl Oracle {
             group.link = None;
             group.orphaned = true;
             group.hs_merge_dropped = true;
-            // The sync of the dropped link's record ends there.
+            // The sync of the dropped link's records ends there.
             group.done_this_step = true;
             return false;
         }
