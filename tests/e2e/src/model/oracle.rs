@@ -166,6 +166,9 @@ pub struct Group {
     /// A HubSpot merge's webhook dropped the link in this step: the records
     /// of that link sync no further in it (another record may enter).
     pub done_this_step: bool,
+    /// The Lead the sync made for the HubSpot contact, while no sync in
+    /// full has run since.
+    pub lead_defaults: Option<String>,
 }
 
 impl Group {
@@ -517,7 +520,15 @@ impl Oracle {
         if wrote.0 || created.0 {
             sf.modified = self.tick();
         }
-        if wrote.1 || created.1 {
+        // A Lead the sync made holds Salesforce's defaults of fields the
+        // model does not follow (Company, Status); the first sync in full
+        // fills HubSpot's blanks with them, which moves its time.
+        let defaults = mode == Mode::Forced
+            && group.link.is_some()
+            && group.hubspot.is_some()
+            && group.lead_defaults.is_some()
+            && group.lead_defaults == group.sf_id;
+        if wrote.1 || created.1 || defaults {
             hs.modified = self.tick();
         }
         let group = &mut self.groups[g];
@@ -525,6 +536,9 @@ impl Oracle {
         group.hubspot = Some(hs);
         group.link = Some(memory);
         group.orphaned = false;
+        if defaults {
+            group.lead_defaults = None;
+        }
     }
 }
 

@@ -150,8 +150,13 @@ impl Oracle {
             // does not meet the person's linked records.
             return;
         }
+        let made = self.groups[g].salesforce.is_none() && self.groups[g].hubspot.is_some();
         self.sync(g, mode, &named);
         self.forget_dropped_merge(g);
+        let group = &mut self.groups[g];
+        if made && group.salesforce.is_some() {
+            group.lead_defaults = group.sf_id.clone();
+        }
     }
 
     /// A link a HubSpot merge was to decide, dropped meanwhile as for a
