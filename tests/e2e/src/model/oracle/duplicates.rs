@@ -38,6 +38,9 @@ pub struct Other {
     /// That link was dropped and the record has not entered since: like a
     /// record kept after its counterpart's deletion, it is not reported yet.
     pub orphaned: bool,
+    /// That deleted contact was merged away, and the merge's webhook (which
+    /// drops and reports the link) has not come yet.
+    pub merge_pending: bool,
 }
 
 impl Oracle {
@@ -47,7 +50,8 @@ impl Oracle {
         if side.get(Field::Owner).is_none() {
             side.values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
         }
-        self.groups[g].others.push(Other { id, side, rank, stale_link: false, orphaned: false });
+        let other = Other { id, side, rank, stale_link: false, orphaned: false, merge_pending: false };
+        self.groups[g].others.push(other);
     }
 
     /// A Salesforce user set a field of one of the group's other records.
@@ -83,9 +87,11 @@ impl Oracle {
         let Some(i) = group.others.iter().position(|o| o.id == id) else { return };
         let other = group.others.remove(i);
         let (side, old_id, old_rank) = (group.salesforce.take(), group.sf_id.take(), group.sf_rank.take());
+        // A merge still to decide the old link follows it.
+        let merge_pending = stale && std::mem::take(&mut group.hs_merge_pending);
         if let (Some(side), Some(old_id)) = (side, old_id) {
             let rank = old_rank.unwrap_or((true, u64::MAX));
-            group.others.push(Other { id: old_id, side, rank, stale_link: stale, orphaned: false });
+            group.others.push(Other { id: old_id, side, rank, stale_link: stale, orphaned: false, merge_pending });
         }
         group.salesforce = Some(other.side);
         group.sf_id = Some(other.id);
@@ -116,6 +122,7 @@ impl Oracle {
             }
             if std::mem::take(&mut other.stale_link) {
                 other.orphaned = true;
+                other.merge_pending = false;
             } else {
                 // It entered and lost: quarantined, and reported.
                 other.orphaned = false;

@@ -53,6 +53,13 @@ impl Oracle {
     /// what the loser's contact held at the last sync; the owner is
     /// compared again.
     pub fn hubspot_merge_delivered(&mut self, survivor: usize, loser: usize) -> bool {
+        // A link left on a record the pick beat: dropped and reported.
+        for other in &mut self.groups[loser].others {
+            if std::mem::take(&mut other.merge_pending) && other.stale_link {
+                other.stale_link = false;
+                other.orphaned = false;
+            }
+        }
         if !std::mem::take(&mut self.groups[loser].hs_merge_pending)
             || self.groups[loser].link.is_none()
             || self.groups[survivor].hubspot.is_none()
