@@ -148,13 +148,10 @@ impl World {
         let from_main = self.salesforce.iter().find(|(_, (_, i))| norm(i) == id).map(|(p, _)| *p);
         let record = match from_main {
             Some(p) => self.salesforce.remove(&p),
-            None => {
-                let found = self.others.values_mut().find_map(|list| {
-                    let i = list.iter().position(|(_, i)| i == id)?;
-                    Some(list.remove(i))
-                });
-                found
-            }
+            None => self.others.values_mut().find_map(|list| {
+                let i = list.iter().position(|(_, i)| i == id)?;
+                Some(list.remove(i))
+            }),
         };
         let Some(record) = record else { return };
         if let Some(old) = self.salesforce.insert(person, record) {
