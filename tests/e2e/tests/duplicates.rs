@@ -348,3 +348,56 @@ async fn an_import_decides_duplicates_across_pages_and_objects_before_writing_to
     assert_eq!(job.counts.read, job.counts.queued + job.counts.failed);
     h.stop().await;
 }
+
+/// The email's HubSpot contact is outside the inclusion segment (the sync
+/// created it from a Lead): a Contact with that email, picked over the Lead,
+/// still takes the link over and the Lead is reported, though nothing is
+/// written while the contact stays outside. Once it joins, the Contact's
+/// first sync applies the rules in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_better_record_takes_over_a_contact_outside_the_segment_and_the_lead_is_reported() {
+    let config = crm_sync_domain::SyncConfig::from_yaml_str(
+        "version: 1
+inclusion_segment:
+  hubspot_list: \"1\"
+mappings:
+  contact:
+    - hubspot: jobtitle
+      salesforce: Title
+      rule: two_way
+",
+    )
+    .unwrap();
+    let h = Harness::start(HarnessOptions { config, ..HarnessOptions::default() }).await.unwrap();
+    h.sandbox.hubspot().create_list("Synced with Salesforce", &[]).unwrap();
+    let lead = create(
+        &h,
+        "Lead",
+        json!({"Email": "kim@example.com", "LastName": "Lead", "Company": "Acme", "Title": "Buyer"}),
+    );
+    let hs_id: u64 = wait_for_link(&h, &lead).await.hubspot_id.parse().unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert_eq!(hubspot_contact(&h, hs_id)["jobtitle"], "Buyer", "a new contact gets the Lead's values");
+
+    h.reset_counts();
+    let contact = create(&h, "Contact", json!({"Email": "kim@example.com", "LastName": "Contact", "Title": "CFO"}));
+    let report = h.settle(QUIET).await.unwrap();
+    assert!(report.messages >= 1, "{report:?}");
+    let link = link_of_hubspot(&h, hs_id).await.expect("the HubSpot contact stays linked");
+    assert_eq!(link.salesforce_id, id18(&contact), "the pick took the link over");
+    assert!(link_of(&h, &lead).await.is_none(), "the Lead lost its link");
+    let entry = duplicate_entry(&h, &lead).await.expect("the Lead is reported");
+    assert!(entry.message.contains(&id18(&contact)), "{}", entry.message);
+    assert_eq!(hubspot_contact_writes(&h), 0, "outside the segment nothing is written");
+    assert_eq!(hubspot_contact(&h, hs_id)["jobtitle"], "Buyer");
+
+    // Joining the segment: the next change syncs the Contact as a first
+    // sync (the newer record's Title wins), and the Lead stays unwritten.
+    h.sandbox.hubspot().set_list_membership(1, hs_id, true).unwrap();
+    h.later(crm_sync_app::app::SEGMENT_MEMBERS_TTL + Duration::from_secs(1));
+    h.sandbox.salesforce().update_as_user("Contact", &contact, json!({"FirstName": "Kim"})).unwrap();
+    h.sync_until(WAIT, |h| hubspot_contact(h, hs_id).get("jobtitle").map(String::as_str) == Some("CFO")).await.unwrap();
+    assert_eq!(hubspot_contact(&h, hs_id)["firstname"], "Kim");
+    assert_eq!(h.sandbox.salesforce().record("Lead", &lead).unwrap()["Title"], "Buyer");
+    h.stop().await;
+}

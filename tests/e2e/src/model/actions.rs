@@ -27,10 +27,14 @@ pub enum Kind {
     ResyncSegment,
     ConvertLead,
     MergeSalesforce,
+    CreateDuplicate,
+    EditDuplicate,
+    DeleteDuplicate,
+    MergeHubSpot,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 20] = [
         Kind::CreateHubSpot,
         Kind::CreateSalesforce,
         Kind::EditHubSpot,
@@ -47,6 +51,10 @@ impl Kind {
         Kind::ResyncSegment,
         Kind::ConvertLead,
         Kind::MergeSalesforce,
+        Kind::CreateDuplicate,
+        Kind::EditDuplicate,
+        Kind::DeleteDuplicate,
+        Kind::MergeHubSpot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +75,10 @@ impl Kind {
             Kind::ResyncSegment => "resync_segment",
             Kind::ConvertLead => "convert_lead",
             Kind::MergeSalesforce => "merge_salesforce",
+            Kind::CreateDuplicate => "create_duplicate",
+            Kind::EditDuplicate => "edit_duplicate",
+            Kind::DeleteDuplicate => "delete_duplicate",
+            Kind::MergeHubSpot => "merge_hubspot",
         }
     }
 
@@ -115,6 +127,17 @@ pub enum Action {
     /// A Salesforce user merges the loser's linked record into the
     /// survivor's linked record of the same object.
     MergeSalesforce { survivor: usize, loser: usize },
+    /// A Salesforce user creates another Lead (or Contact) with the email
+    /// of a person who has a Salesforce record already.
+    CreateDuplicate { person: usize, contact: bool, values: Vec<(Field, Val)> },
+    /// A Salesforce user sets (or blanks) one field of one of the person's
+    /// Salesforce records other than its main one (the `nth`, modulo).
+    EditDuplicate { person: usize, nth: usize, field: Field, value: Val },
+    /// A Salesforce user deletes one of the person's Salesforce records
+    /// other than its main one (the `nth`, modulo).
+    DeleteDuplicate { person: usize, nth: usize },
+    /// A HubSpot user merges the loser's contact into the survivor's.
+    MergeHubSpot { survivor: usize, loser: usize },
 }
 
 fn show(v: &Val) -> &str {
@@ -149,6 +172,19 @@ impl fmt::Display for Action {
             Action::ConvertLead { person } => write!(f, "Salesforce user converts the Lead of person{person}"),
             Action::MergeSalesforce { survivor, loser } => {
                 write!(f, "Salesforce user merges the record of person{loser} into that of person{survivor}")
+            }
+            Action::CreateDuplicate { person, contact, values: vs } => {
+                let object = if *contact { "Contact" } else { "Lead" };
+                write!(f, "Salesforce user creates another {object} with the email of person{person} {:?}", values(vs))
+            }
+            Action::EditDuplicate { person, nth, field, value } => {
+                write!(f, "Salesforce user sets {field:?} of other record {nth} of person{person} to {}", show(value))
+            }
+            Action::DeleteDuplicate { person, nth } => {
+                write!(f, "Salesforce user deletes other record {nth} of person{person}")
+            }
+            Action::MergeHubSpot { survivor, loser } => {
+                write!(f, "HubSpot user merges the contact of person{loser} into that of person{survivor}")
             }
         }
     }
@@ -214,6 +250,7 @@ pub fn generate(seed: u64, kinds: &[Kind]) -> Sequence {
         .flat_map(|&k| {
             let weight = match k {
                 Kind::EditHubSpot | Kind::EditSalesforce | Kind::Deliver => 4,
+                Kind::EditDuplicate => 2,
                 Kind::CreateHubSpot | Kind::CreateSalesforce => 0,
                 _ => 1,
             };
@@ -248,6 +285,19 @@ pub fn generate(seed: u64, kinds: &[Kind]) -> Sequence {
             Kind::ResyncSegment => Action::ResyncSegment,
             Kind::ConvertLead => Action::ConvertLead { person },
             Kind::MergeSalesforce => Action::MergeSalesforce { survivor: person, loser: rng.random_range(0..people) },
+            Kind::CreateDuplicate => Action::CreateDuplicate {
+                person,
+                contact: rng.random_bool(0.5),
+                values: values(&mut rng, Sys::Salesforce, has(Kind::Owner)),
+            },
+            Kind::EditDuplicate => {
+                let nth = rng.random_range(0..4);
+                let field = Field::TEXT[rng.random_range(0..Field::TEXT.len())];
+                let field = if rng.random_bool(0.2) { Field::OptOut } else { field };
+                Action::EditDuplicate { person, nth, field, value: value(&mut rng, Sys::Salesforce, field) }
+            }
+            Kind::DeleteDuplicate => Action::DeleteDuplicate { person, nth: rng.random_range(0..4) },
+            Kind::MergeHubSpot => Action::MergeHubSpot { survivor: person, loser: rng.random_range(0..people) },
             Kind::Segment => Action::Segment { person, member: rng.random_bool(0.5) },
             Kind::Deliver => Action::Deliver { seed: rng.random() },
             Kind::Sweep => Action::Sweep,

@@ -8,6 +8,7 @@
 //! one sequence, the invariants checked after it, and the shrinker.
 
 pub mod actions;
+mod emails;
 pub mod oracle;
 pub mod world;
 
@@ -36,6 +37,10 @@ pub const DEFAULT_KINDS: &[Kind] = &[
     Kind::DeleteSalesforce,
     Kind::Import,
     Kind::ResyncSegment,
+    Kind::CreateDuplicate,
+    Kind::EditDuplicate,
+    Kind::DeleteDuplicate,
+    Kind::MergeHubSpot,
 ];
 
 /// Why a sequence failed, and at which step (`None`: after settling).
@@ -81,8 +86,12 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             // Only linked records are merged: each keeps to its email.
             continue;
         }
+        if emails::skipped(&oracle, action) {
+            continue;
+        }
         let synced = world.apply(action).await.map_err(|e| fail(Some(step), format!("{e:#}")))?;
         let Some(synced) = synced else { continue };
+        emails::refresh(&mut oracle, world);
         match action {
             Action::CreateHubSpot { person, values, in_segment } => {
                 oracle.created(Sys::HubSpot, *person, &values.iter().cloned().collect(), *in_segment);
@@ -92,14 +101,22 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             }
             Action::Edit { sys, person, field, value } => oracle.edited(*sys, *person, *field, value.clone()),
             Action::Segment { person, member } => oracle.segment(*person, *member),
-            Action::Resync { sys, person } => oracle.sync(*person, Mode::Forced, &[*sys]),
-            Action::Deliver { .. } | Action::Sweep => live(&mut oracle, synced),
+            Action::Resync { sys, person } => {
+                let ids = world.named_ids_of(*person);
+                oracle.enter(*person, Mode::Forced, &[*sys], &ids);
+            }
+            Action::Deliver { .. } | Action::Sweep => emails::live(&mut oracle, world, synced),
             Action::Delete { sys, person } => oracle.deleted(*sys, *person),
             Action::Import { add_to_segment } => oracle.import(*add_to_segment),
             Action::ResyncSegment => oracle.resync_linked(),
             Action::ConvertLead { person } => oracle.converted(*person),
             Action::MergeSalesforce { survivor, loser } => oracle.merged_salesforce(*survivor, *loser),
+            Action::CreateDuplicate { .. }
+            | Action::EditDuplicate { .. }
+            | Action::DeleteDuplicate { .. }
+            | Action::MergeHubSpot { .. } => emails::applied(&mut oracle, world, action),
         }
+        emails::mirror(&oracle, world);
     }
     // Settle: deliver whatever is held, sweep, deliver the echoes.
     for action in [None, Some(Action::Sweep), None] {
@@ -107,16 +124,11 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             Some(action) => world.apply(action).await.map(Option::unwrap_or_default),
             None => world.drain().await,
         };
-        live(&mut oracle, synced.map_err(|e| fail(None, format!("{e:#}")))?);
+        emails::refresh(&mut oracle, world);
+        emails::live(&mut oracle, world, synced.map_err(|e| fail(None, format!("{e:#}")))?);
+        emails::mirror(&oracle, world);
     }
     check(world, &oracle).await.map_err(|m| fail(None, m))
-}
-
-/// Tells the oracle of the live syncs of one step.
-fn live(oracle: &mut Oracle, synced: world::Named) {
-    for (person, sides) in synced {
-        oracle.sync(person, Mode::Live, &sides.into_iter().collect::<Vec<_>>());
-    }
 }
 
 /// The invariants after settling: both sides equal the oracle, no write
@@ -153,12 +165,18 @@ async fn check(world: &World, oracle: &Oracle) -> Result<(), String> {
     }
     let mut counted: BTreeMap<(Sys, usize, Field), (u32, u32)> = BTreeMap::new();
     for w in &world.written {
-        let c = counted.entry((w.sys, w.person, w.field)).or_default();
+        let c = counted.entry((w.sys, oracle.counted_with(w.person), w.field)).or_default();
         c.0 += 1;
         c.1 += u32::from(w.cleared);
     }
+    let mut needed_by: BTreeMap<(Sys, usize, Field), oracle::Needed> = BTreeMap::new();
+    for (&(sys, person, field), n) in &oracle.needed {
+        let sum = needed_by.entry((sys, oracle.counted_with(person), field)).or_default();
+        sum.writes += n.writes;
+        sum.clears += n.clears;
+    }
     for ((sys, person, field), (writes, clears)) in counted {
-        let needed = oracle.needed.get(&(sys, person, field)).copied().unwrap_or_default();
+        let needed = needed_by.get(&(sys, person, field)).copied().unwrap_or_default();
         if writes > needed.writes {
             problems.push(format!(
                 "person{person}: {writes} writes to {sys:?} {field:?}, the changes needed {} (echo or flip-flop)",
@@ -173,6 +191,7 @@ async fn check(world: &World, oracle: &Oracle) -> Result<(), String> {
         }
     }
     problems.extend(accounted(world, oracle).await?);
+    problems.extend(emails::accounted(world, oracle).await?);
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n  ")) }
 }
 

@@ -2,7 +2,8 @@
 //! again from SPEC sections 1-4 and 6-8 without the domain's rule functions.
 //!
 //! It follows the people of one sequence (one group per email: at most one
-//! HubSpot contact and one Salesforce Lead or Contact) and is told what the
+//! HubSpot contact and one Salesforce Lead or Contact it syncs with, plus
+//! the other records of that email, see [`duplicates`]) and is told what the
 //! users did and which groups a step synced. For every sync it applies the
 //! rules to what both sides hold and what the link remembers, and it counts
 //! the writes each field needed, which bound the writes the sync may make.
@@ -20,6 +21,11 @@
 //!   clear HubSpot.
 
 use std::collections::BTreeMap;
+
+mod duplicates;
+mod hubspot_merges;
+
+pub use duplicates::{Other, Rank};
 
 /// A normalised value: `None` is blank. The opt-out is `Some("true")` when
 /// opted out and `None` when not.
@@ -139,6 +145,30 @@ pub struct Group {
     pub merged_away: bool,
     /// The linked Lead was converted; its link has not moved yet.
     pub converted: bool,
+    /// The id of the Salesforce record above, as the world names it.
+    pub sf_id: Option<String>,
+    /// What the pick rule reads of that record.
+    pub sf_rank: Option<Rank>,
+    /// The person's other Salesforce records (sharing the email), which the
+    /// sync never writes or links ([`duplicates`]).
+    pub others: Vec<Other>,
+    /// The contact was merged into another person's; the merge's webhook
+    /// has not been delivered yet ([`hubspot_merges`]).
+    pub hs_merge_pending: bool,
+    /// The link was dropped by a HubSpot merge: it must be reported.
+    pub hs_merge_dropped: bool,
+    /// A HubSpot merge's survivor inherited a link to a record of another
+    /// email: the sequence leaves both people alone from then on.
+    pub frozen: bool,
+    /// The other person of such a merge: writes are counted for the two
+    /// together (a write lands before the world learns where the record went).
+    pub partner: Option<usize>,
+    /// A HubSpot merge's webhook dropped the link in this step: the records
+    /// of that link sync no further in it (another record may enter).
+    pub done_this_step: bool,
+    /// The Lead the sync made for the HubSpot contact, while no sync in
+    /// full has run since.
+    pub lead_defaults: Option<String>,
 }
 
 impl Group {
@@ -381,6 +411,7 @@ impl Oracle {
     /// is blank: those fields are in sync at blank, as after a live sync
     /// that creates a record.
     pub fn import(&mut self, add_to_segment: bool) {
+        self.import_picks();
         for g in 0..self.groups.len() {
             let group = self.groups[g].clone();
             let Some(sf) = group.salesforce else { continue };
@@ -489,7 +520,15 @@ impl Oracle {
         if wrote.0 || created.0 {
             sf.modified = self.tick();
         }
-        if wrote.1 || created.1 {
+        // A Lead the sync made holds Salesforce's defaults of fields the
+        // model does not follow (Company, Status); the first sync in full
+        // fills HubSpot's blanks with them, which moves its time.
+        let defaults = mode == Mode::Forced
+            && group.link.is_some()
+            && group.hubspot.is_some()
+            && group.lead_defaults.is_some()
+            && group.lead_defaults == group.sf_id;
+        if wrote.1 || created.1 || defaults {
             hs.modified = self.tick();
         }
         let group = &mut self.groups[g];
@@ -497,6 +536,9 @@ impl Oracle {
         group.hubspot = Some(hs);
         group.link = Some(memory);
         group.orphaned = false;
+        if defaults {
+            group.lead_defaults = None;
+        }
     }
 }
 

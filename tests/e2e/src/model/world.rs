@@ -21,6 +21,10 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+mod records;
+
+pub use records::norm;
+
 /// The segment list's id (the first list the sandbox makes).
 pub const SEGMENT_LIST: u64 = 1;
 
@@ -151,6 +155,16 @@ pub struct World {
     /// Every write the integration made to a modelled field, in order.
     pub written: Vec<Written>,
     sf_writes_seen: usize,
+    /// The people's other Salesforce records (sharing their email).
+    others: BTreeMap<usize, Vec<(SfObject, String)>>,
+    /// The order in which Salesforce records were made, by id.
+    born: BTreeMap<String, u64>,
+    /// The Salesforce records a step named: delivered, swept or resynced.
+    pub named_salesforce: BTreeSet<String>,
+    /// HubSpot merges whose webhook a step delivered: (survivor, loser).
+    pub merges: Vec<(usize, usize)>,
+    /// The other record a step's user created, edited or deleted.
+    pub touched: Option<String>,
 }
 
 /// Milliseconds of wall time; the sandboxes stamp records with it.
@@ -183,8 +197,15 @@ impl World {
         let mut options = HarnessOptions {
             config: SyncConfig::from_yaml_str(CONFIG)?,
             webhooks: false,
-            // The sweep's window reaches back over the whole sequence.
-            settings: AppSettings { sweep_overlap: Duration::from_secs(4 * 3600), ..AppSettings::default() },
+            // The sweep's window reaches back over the whole sequence. One
+            // intent per message: a record retried (a takeover retries the
+            // record it beat) then replays no other record's sync, which
+            // the oracle could not tell from a second change.
+            settings: AppSettings {
+                sweep_overlap: Duration::from_secs(4 * 3600),
+                intents_per_message: 1,
+                ..AppSettings::default()
+            },
             local: LocalOptions {
                 batch_messages: 50,
                 idle_timeout: Duration::from_secs(20),
@@ -216,6 +237,11 @@ impl World {
             pending: Vec::new(),
             written: Vec::new(),
             sf_writes_seen: 0,
+            others: BTreeMap::new(),
+            born: BTreeMap::new(),
+            named_salesforce: BTreeSet::new(),
+            merges: Vec::new(),
+            touched: None,
         })
     }
 
@@ -285,6 +311,7 @@ impl World {
                     };
                 }
                 let id = self.h.sandbox.salesforce().create_as_user(object.api_name(), fields).map_err(sf)?;
+                self.note_born(&id);
                 self.salesforce.insert(*person, (object, id));
                 next_ms().await;
                 Named::new()
@@ -320,6 +347,7 @@ impl World {
                 for &person in self.salesforce.keys().chain(self.gone_salesforce.values()) {
                     named.entry(person).or_default().insert(Sys::Salesforce);
                 }
+                self.name_every_salesforce_record(&mut named);
                 named
             }
             Action::Resync { sys, person } => {
@@ -330,6 +358,7 @@ impl World {
                     }
                     Sys::Salesforce => {
                         let Some((object, id)) = self.salesforce_id(*person).cloned() else { return Ok(None) };
+                        self.named_salesforce.insert(norm(&id));
                         RecordRef::Salesforce { object, id }
                     }
                 };
@@ -398,6 +427,10 @@ impl World {
                 next_ms().await;
                 Named::new()
             }
+            Action::CreateDuplicate { .. }
+            | Action::EditDuplicate { .. }
+            | Action::DeleteDuplicate { .. }
+            | Action::MergeHubSpot { .. } => return self.apply_shared(action).await,
             Action::ResyncSegment => {
                 let segment = Segment::Linked { pair: ObjectPair::Contact };
                 crm_sync_app::resync_segment(&self.h.app, &segment).await.context("segment resync")?;
@@ -502,12 +535,14 @@ impl World {
                 continue;
             };
             let known = self.salesforce.iter().find(|(_, (_, id))| *id == w.id).map(|(p, _)| *p);
+            let known = known.or_else(|| self.owner_of_other(&w.id));
             let person = match known.or_else(|| self.gone_salesforce.get(&w.id).copied()) {
                 Some(p) => p,
                 None if w.op == Op::Create => {
                     let email = salesforce.record(w.object, &w.id).and_then(|r| r["Email"].as_str().map(str::to_owned));
                     let Some(person) = email.as_deref().and_then(person_of) else { continue };
                     self.salesforce.entry(person).or_insert((object, w.id.clone()));
+                    self.note_born(&w.id);
                     person
                 }
                 None => continue,
@@ -577,7 +612,8 @@ impl World {
         bail!("deliveries kept coming after 20 rounds: the sync echoes its own writes")
     }
 
-    async fn send(&self, delivery: &Delivery) -> anyhow::Result<()> {
+    async fn send(&mut self, delivery: &Delivery) -> anyhow::Result<()> {
+        self.note_sent(delivery);
         let app = &self.h.app;
         match delivery {
             Delivery::HubSpot { body, .. } => {
@@ -646,24 +682,26 @@ impl World {
                 })
                 .collect()
         });
-        let salesforce = self
-            .salesforce_id(person)
-            .and_then(|(object, id)| self.h.sandbox.salesforce().record(object.api_name(), id));
-        let salesforce = salesforce.map(|r| {
-            Field::ALL
-                .into_iter()
-                .map(|f| {
-                    let v = match &r[f.salesforce()] {
-                        Value::String(s) if f == Field::Owner => self.owners.read(Sys::Salesforce, Some(s)),
-                        Value::String(s) if !s.is_empty() => Some(s.clone()),
-                        Value::Bool(true) => Some("true".to_owned()),
-                        _ => None,
-                    };
-                    (f, v)
-                })
-                .collect()
-        });
+        let salesforce = self.salesforce_id(person).and_then(|(object, id)| self.read_salesforce(*object, id));
         (hubspot, salesforce)
+    }
+
+    /// What one Salesforce record holds now (`None`: no such record).
+    pub fn read_salesforce(&self, object: SfObject, id: &str) -> Option<Values> {
+        let r = self.h.sandbox.salesforce().record(object.api_name(), id)?;
+        let values = Field::ALL
+            .into_iter()
+            .map(|f| {
+                let v = match &r[f.salesforce()] {
+                    Value::String(s) if f == Field::Owner => self.owners.read(Sys::Salesforce, Some(s)),
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Bool(true) => Some("true".to_owned()),
+                    _ => None,
+                };
+                (f, v)
+            })
+            .collect();
+        Some(values)
     }
 
     pub async fn stop(self) {

@@ -21,6 +21,7 @@ use crm_sync_crm::error::{self as crm_error, CrmError, System};
 use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SkipReason};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::model::FieldMap;
+use crm_sync_domain::moves::unwritten_link_state;
 use crm_sync_domain::plan::{
     BatchInputs, HUBSPOT_SALESFORCE_ID_PROPERTY, PlanRecord, PlannedAction, RecordPlan, plan_batch,
 };
@@ -181,12 +182,20 @@ impl PairSync<'_> {
             debug!(mapping = "owner", "OwnerNotMatched");
             *self.stats.skipped.entry("owner_not_matched".into()).or_default() += plan.owners_not_matched;
         }
-        let write = PendingWrite { unit: u, decision_link: plan.link, lifecycle_stage: plan.lifecycle_stage };
+        let mut write = PendingWrite { unit: u, decision_link: plan.link, lifecycle_stage: plan.lifecycle_stage };
         let stores = match plan.action {
             PlannedAction::LinkGone | PlannedAction::Incomplete => false,
             PlannedAction::Skip { reason } => {
                 *self.stats.skipped.entry(skip_name(reason)).or_default() += 1;
-                false
+                // A pick taking over a contact outside the segment: the link
+                // still moves (the record it beat is never written again),
+                // with nothing written, so its first sync comes on joining.
+                let takeover = reason == SkipReason::NotInInclusionSegment && self.units[u].takeover.is_some();
+                if takeover {
+                    let object = self.units[u].sf_object.unwrap_or(SfObject::Lead);
+                    write.decision_link = unwritten_link_state(self.app.config(), self.pair, object);
+                }
+                takeover
             }
             PlannedAction::Unchanged => {
                 self.stats.unchanged += 1;
