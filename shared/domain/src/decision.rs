@@ -26,7 +26,7 @@ pub struct LinkState {
     #[serde(default)]
     pub salesforce_last_modified: Option<DateTime<Utc>>,
     /// Mapping keys the link was stored without writing (an email-only
-    /// import, an owner with no match at the first sync). They have no
+    /// import, an owner while the owner directory could not be read). They have no
     /// fingerprint, and the next sync applies the first-sync rules to them
     /// (SPEC section 1: a field not written is not "in sync"), rather than
     /// the new-mapping rule that keeps both existing values.
@@ -336,7 +336,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             FieldWrite::ToHubSpot(value)
                 if owner && value.as_deref().is_some_and(|v| v.starts_with(UNMATCHED_USER)) =>
             {
-                decision.keep(&key, last, FieldReason::OwnerNotMatched);
+                decision.owner_not_matched(&key, &sf, &hs, last, input.owners.is_some());
             }
             FieldWrite::ToHubSpot(value) => {
                 decision.hubspot_writes.insert(mapping.hubspot_property.clone(), rules::hubspot_value(&value));
@@ -361,15 +361,15 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                         );
                         decision.record(&key, &value, &value, Some(System::Salesforce), reason);
                     }
-                    None => decision.keep(&key, last, FieldReason::OwnerNotMatched),
+                    None => decision.owner_not_matched(&key, &sf, &hs, last, input.owners.is_some()),
                 }
             }
         }
     }
 
-    // Fields left without a fingerprint at the first sync (an owner with no
-    // match), or still not written since, are synced for the first time
-    // later.
+    // Fields left without a fingerprint at the first sync (an owner while
+    // the owner directory could not be read), or still not written since,
+    // are synced for the first time later.
     decision.link.never_written = decision
         .fields
         .iter()
@@ -406,6 +406,30 @@ impl Decision {
     ) {
         self.link.fingerprints.insert(key.to_owned(), FieldFingerprint::of(key, salesforce, hubspot));
         self.fields.push(FieldDecision { mapping: key.to_owned(), wrote, reason });
+    }
+
+    /// An owner the rule picked has no exact match on the other side: it is
+    /// not written (SPEC section 2). With the owner directory read, the
+    /// link remembers what each side holds, unequal, so that the owner is
+    /// decided again only when a user changes it on either side: the
+    /// sync's own writes to other fields move the records' modification
+    /// times, and must not make an older owner the "most recent change"
+    /// later. Without the directory (it could not be read), nothing is
+    /// known about a match: what the link held is kept, and the owner is
+    /// compared again at the next sync.
+    fn owner_not_matched(
+        &mut self,
+        key: &str,
+        salesforce: &Normalised,
+        hubspot: &Normalised,
+        last: Option<&FieldFingerprint>,
+        directory_read: bool,
+    ) {
+        if directory_read {
+            self.record(key, salesforce, hubspot, None, FieldReason::OwnerNotMatched);
+        } else {
+            self.keep(key, last, FieldReason::OwnerNotMatched);
+        }
     }
 
     fn keep(&mut self, key: &str, last: Option<&FieldFingerprint>, reason: FieldReason) {

@@ -172,8 +172,11 @@ enum Write {
     None,
     ToHubSpot(Val),
     ToSalesforce(Val),
-    /// The rule would write a value with no exact owner match: not written,
-    /// and so not in sync (SPEC sections 1 and 2).
+    /// The rule would write a value with no exact owner match: not written
+    /// (SPEC section 2). The link remembers what both sides hold, unequal:
+    /// "the most recent change" of the owner is a user's change of the
+    /// owner, so the sync's own writes to other fields, which move the
+    /// records' modification times, never make an older owner win later.
     Unmatched,
 }
 
@@ -344,8 +347,8 @@ impl Oracle {
 
     /// The link of a converted Lead passes to its Contact: it keeps what it
     /// remembers of a field the Contact holds unchanged at that moment (a
-    /// user's change since the conversion included); every other field gets
-    /// the first-sync rules, and the owner is compared again.
+    /// user's change since the conversion included), the owner as any
+    /// other field; every other field gets the first-sync rules.
     fn move_converted(&mut self, g: usize) {
         let group = &mut self.groups[g];
         if !std::mem::take(&mut group.converted) {
@@ -353,7 +356,7 @@ impl Oracle {
         }
         let (Some(link), Some(contact)) = (&mut group.link, &group.salesforce) else { return };
         for (f, memory) in link.iter_mut() {
-            if *f == Field::Owner || memory.as_ref().is_some_and(|(sf, _)| *sf != contact.get(*f)) {
+            if memory.as_ref().is_some_and(|(sf, _)| *sf != contact.get(*f)) {
                 *memory = None;
             }
         }
@@ -467,7 +470,10 @@ impl Oracle {
             match rule(f, &s, &h, last.as_ref(), full, sf_newer) {
                 Write::None => {}
                 Write::Unmatched => {
-                    memory.insert(f, last);
+                    // Both sides keep their owners, and the link remembers
+                    // them: the owner is decided again only when a user
+                    // changes it (see `Write::Unmatched`).
+                    memory.insert(f, Some((s, h)));
                     continue;
                 }
                 Write::ToHubSpot(v) => {
