@@ -150,8 +150,10 @@ async fn an_unmatched_owner_stays_as_it_is_after_the_syncs_own_writes_move_the_o
     let lead = h
         .sandbox
         .salesforce()
-        .create_as_user("Lead", json!({"LastName": "Owned", "Company": "Acme", "Email": "owned@example.com",
-                                       "OwnerId": sam_user}))
+        .create_as_user(
+            "Lead",
+            json!({"LastName": "Owned", "Company": "Acme", "Email": "owned@example.com", "OwnerId": sam_user}),
+        )
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     let contact = h
