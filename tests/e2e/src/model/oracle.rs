@@ -139,6 +139,13 @@ pub struct Group {
     pub merged_away: bool,
     /// The linked Lead was converted; its link has not moved yet.
     pub converted: bool,
+    /// The Salesforce record is a Lead the sync created for the current
+    /// HubSpot contact: it carries the contact's HubSpot id, its create key.
+    pub lead_by_sync: bool,
+    /// A converted Lead carries the current HubSpot contact's id: a new
+    /// Lead for the contact, keyed by that id, lands on the read-only Lead
+    /// and is refused (the contact is in sync health instead).
+    pub id_held: bool,
 }
 
 impl Group {
@@ -310,10 +317,12 @@ impl Oracle {
             Sys::HubSpot => {
                 group.hubspot = None;
                 group.in_segment = false;
+                group.id_held = false;
             }
             Sys::Salesforce => group.salesforce = None,
         }
         group.merged_away = false;
+        group.lead_by_sync = false;
     }
 
     /// A Salesforce user merged the loser's linked record into the
@@ -343,6 +352,7 @@ impl Oracle {
         values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
         group.salesforce = Some(Side { values, modified: now });
         group.converted = true;
+        group.id_held |= std::mem::take(&mut group.lead_by_sync);
     }
 
     /// The link of a converted Lead passes to its Contact: it keeps what it
@@ -455,6 +465,10 @@ impl Oracle {
         if self.segment && group.hubspot.is_some() && !group.in_segment {
             return;
         }
+        // A converted Lead holds the contact's id: no new Lead (reported).
+        if group.salesforce.is_none() && group.id_held {
+            return;
+        }
         let mut sf = group.salesforce.clone().unwrap_or_else(|| Side {
             values: BTreeMap::from([(Field::Owner, Some(OWNER_DEFAULT.to_owned()))]),
             modified: 0,
@@ -503,6 +517,7 @@ impl Oracle {
         group.hubspot = Some(hs);
         group.link = Some(memory);
         group.orphaned = false;
+        group.lead_by_sync |= created.0;
     }
 }
 
