@@ -137,6 +137,9 @@ pub struct Group {
     /// The Salesforce record was merged into another person's record: its
     /// link, once dropped, is reported (SPEC section 1).
     pub merged_away: bool,
+    /// The group whose Salesforce record this group's record was merged
+    /// into (the survivor).
+    pub merged_into: Option<usize>,
     /// The linked Lead was converted; its link has not moved yet.
     pub converted: bool,
     /// The Salesforce record is a Lead the sync created for the current
@@ -337,6 +340,20 @@ impl Oracle {
         }
         self.deleted(Sys::Salesforce, loser);
         self.groups[loser].merged_away = true;
+        self.groups[loser].merged_into = Some(survivor);
+    }
+
+    /// A sync from the Salesforce record of a survivor with no link of its
+    /// own meets the links of the records merged into it: each goes (and
+    /// is reported when its HubSpot contact is kept), since a link never
+    /// joins two emails; the survivor then syncs as any unlinked record.
+    fn drop_losers_of(&mut self, survivor: usize) {
+        for group in &mut self.groups {
+            if group.merged_into == Some(survivor) {
+                group.merged_into = None;
+                group.orphaned |= group.link.take().is_some();
+            }
+        }
     }
 
     /// A Salesforce user converted the group's linked Lead (SPEC section
@@ -447,6 +464,10 @@ impl Oracle {
     /// One sync of a group, triggered from the records of `named` sides.
     pub fn sync(&mut self, g: usize, mode: Mode, named: &[Sys]) {
         self.move_converted(g);
+        let group = &self.groups[g];
+        if named.contains(&Sys::Salesforce) && group.salesforce.is_some() && group.link.is_none() {
+            self.drop_losers_of(g);
+        }
         let group = self.groups[g].clone();
         // SPEC section 1: a linked record whose counterpart is gone loses
         // its link; nothing travels.
@@ -454,6 +475,7 @@ impl Oracle {
             let group = &mut self.groups[g];
             group.link = None;
             group.orphaned = true;
+            group.merged_into = None;
             return;
         }
         // A deleted record with no link has nothing to sync.
