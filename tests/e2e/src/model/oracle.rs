@@ -339,7 +339,9 @@ impl Oracle {
             side.modified = now;
         }
         self.deleted(Sys::Salesforce, loser);
-        self.groups[loser].merged_away = true;
+        // Reported only while its HubSpot contact is kept: with both
+        // records gone, the link goes as for a deletion.
+        self.groups[loser].merged_away = self.groups[loser].hubspot.is_some();
         self.groups[loser].merged_into = Some(survivor);
     }
 
