@@ -258,7 +258,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                 && m.rule != SyncRule::DontSync
                 && last_prints.get(&m.key()).is_some_and(|f| {
                     let v = rules::normalise(sf_fields.get(&m.salesforce_field), m.hubspot_type, m.salesforce_type);
-                    f.salesforce != rules::Fingerprint::of(&m.key(), &v)
+                    f.salesforce != rules::Fingerprint::of(&m.key(), &compared_salesforce(m, v, input.owners))
                 })
         });
 
@@ -287,14 +287,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         // has): it still takes part in the comparison, so that a HubSpot
         // change to a matched owner reaches Salesforce, but is never written.
         let owner = mapping.special == Some(SpecialField::Owner);
-        let sf = if owner {
-            sf_raw.as_ref().map(|user| match input.owners.and_then(|d| d.hubspot_owner_for(user)) {
-                Some(owner_id) => owner_id.to_owned(),
-                None => format!("{UNMATCHED_USER}{user}"),
-            })
-        } else {
-            sf_raw.clone()
-        };
+        let sf = compared_salesforce(mapping, sf_raw, input.owners);
 
         let field = FieldInput {
             mapping_key: &key,
@@ -443,6 +436,19 @@ impl Decision {
 /// Marks a Salesforce user with no matching HubSpot owner in the owner's
 /// comparison (HubSpot owner ids are numbers, so no owner has this value).
 const UNMATCHED_USER: &str = "unmatched-user:";
+
+/// A Salesforce value as the rule compares it: the owner in HubSpot's id
+/// space (a user with no HubSpot owner stands for itself, as a value no
+/// owner has), any other field as it is.
+fn compared_salesforce(mapping: &FieldMapping, value: Normalised, owners: Option<&OwnerDirectory>) -> Normalised {
+    if mapping.special != Some(SpecialField::Owner) {
+        return value;
+    }
+    value.map(|user| match owners.and_then(|d| d.hubspot_owner_for(&user)) {
+        Some(owner_id) => owner_id.to_owned(),
+        None => format!("{UNMATCHED_USER}{user}"),
+    })
+}
 
 /// The Salesforce object of the pair this decision is about.
 fn object_of(sf: &RecordSnapshot, pair: ObjectPair, config: &SyncConfig) -> SfObject {
