@@ -26,7 +26,7 @@ pub struct LinkState {
     #[serde(default)]
     pub salesforce_last_modified: Option<DateTime<Utc>>,
     /// Mapping keys the link was stored without writing (an email-only
-    /// import, an owner with no match at the first sync). They have no
+    /// import, an owner while the owner directory could not be read). They have no
     /// fingerprint, and the next sync applies the first-sync rules to them
     /// (SPEC section 1: a field not written is not "in sync"), rather than
     /// the new-mapping rule that keeps both existing values.
@@ -258,7 +258,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                 && m.rule != SyncRule::DontSync
                 && last_prints.get(&m.key()).is_some_and(|f| {
                     let v = rules::normalise(sf_fields.get(&m.salesforce_field), m.hubspot_type, m.salesforce_type);
-                    f.salesforce != rules::Fingerprint::of(&m.key(), &v)
+                    f.salesforce != rules::Fingerprint::of(&m.key(), &compared_salesforce(m, v, input.owners))
                 })
         });
 
@@ -287,14 +287,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         // has): it still takes part in the comparison, so that a HubSpot
         // change to a matched owner reaches Salesforce, but is never written.
         let owner = mapping.special == Some(SpecialField::Owner);
-        let sf = if owner {
-            sf_raw.as_ref().map(|user| match input.owners.and_then(|d| d.hubspot_owner_for(user)) {
-                Some(owner_id) => owner_id.to_owned(),
-                None => format!("{UNMATCHED_USER}{user}"),
-            })
-        } else {
-            sf_raw.clone()
-        };
+        let sf = compared_salesforce(mapping, sf_raw, input.owners);
 
         let field = FieldInput {
             mapping_key: &key,
@@ -336,7 +329,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             FieldWrite::ToHubSpot(value)
                 if owner && value.as_deref().is_some_and(|v| v.starts_with(UNMATCHED_USER)) =>
             {
-                decision.keep(&key, last, FieldReason::OwnerNotMatched);
+                decision.owner_not_matched(&key, &sf, &hs, last, input.owners.is_some());
             }
             FieldWrite::ToHubSpot(value) => {
                 decision.hubspot_writes.insert(mapping.hubspot_property.clone(), rules::hubspot_value(&value));
@@ -361,15 +354,15 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                         );
                         decision.record(&key, &value, &value, Some(System::Salesforce), reason);
                     }
-                    None => decision.keep(&key, last, FieldReason::OwnerNotMatched),
+                    None => decision.owner_not_matched(&key, &sf, &hs, last, input.owners.is_some()),
                 }
             }
         }
     }
 
-    // Fields left without a fingerprint at the first sync (an owner with no
-    // match), or still not written since, are synced for the first time
-    // later.
+    // Fields left without a fingerprint at the first sync (an owner while
+    // the owner directory could not be read), or still not written since,
+    // are synced for the first time later.
     decision.link.never_written = decision
         .fields
         .iter()
@@ -408,6 +401,30 @@ impl Decision {
         self.fields.push(FieldDecision { mapping: key.to_owned(), wrote, reason });
     }
 
+    /// An owner the rule picked has no exact match on the other side: it is
+    /// not written (SPEC section 2). With the owner directory read, the
+    /// link remembers what each side holds, unequal, so that the owner is
+    /// decided again only when a user changes it on either side: the
+    /// sync's own writes to other fields move the records' modification
+    /// times, and must not make an older owner the "most recent change"
+    /// later. Without the directory (it could not be read), nothing is
+    /// known about a match: what the link held is kept, and the owner is
+    /// compared again at the next sync.
+    fn owner_not_matched(
+        &mut self,
+        key: &str,
+        salesforce: &Normalised,
+        hubspot: &Normalised,
+        last: Option<&FieldFingerprint>,
+        directory_read: bool,
+    ) {
+        if directory_read {
+            self.record(key, salesforce, hubspot, None, FieldReason::OwnerNotMatched);
+        } else {
+            self.keep(key, last, FieldReason::OwnerNotMatched);
+        }
+    }
+
     fn keep(&mut self, key: &str, last: Option<&FieldFingerprint>, reason: FieldReason) {
         if let Some(last) = last {
             self.link.fingerprints.insert(key.to_owned(), last.clone());
@@ -419,6 +436,19 @@ impl Decision {
 /// Marks a Salesforce user with no matching HubSpot owner in the owner's
 /// comparison (HubSpot owner ids are numbers, so no owner has this value).
 const UNMATCHED_USER: &str = "unmatched-user:";
+
+/// A Salesforce value as the rule compares it: the owner in HubSpot's id
+/// space (a user with no HubSpot owner stands for itself, as a value no
+/// owner has), any other field as it is.
+fn compared_salesforce(mapping: &FieldMapping, value: Normalised, owners: Option<&OwnerDirectory>) -> Normalised {
+    if mapping.special != Some(SpecialField::Owner) {
+        return value;
+    }
+    value.map(|user| match owners.and_then(|d| d.hubspot_owner_for(&user)) {
+        Some(owner_id) => owner_id.to_owned(),
+        None => format!("{UNMATCHED_USER}{user}"),
+    })
+}
 
 /// The Salesforce object of the pair this decision is about.
 fn object_of(sf: &RecordSnapshot, pair: ObjectPair, config: &SyncConfig) -> SfObject {

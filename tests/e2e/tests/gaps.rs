@@ -138,6 +138,54 @@ async fn a_hubspot_owner_change_reaches_a_record_owned_by_an_unmatched_user() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmatched_owner_stays_as_it_is_after_the_syncs_own_writes_move_the_other_record() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    h.sandbox.hubspot().add_owner("Sam", "Seller", "sam.seller@crm-sync.sandbox");
+    let other_owner = h.sandbox.hubspot().add_owner("Sam", "Other", "sam.other@crm-sync.sandbox");
+    let sam_user = salesforce_user(&h, "sam.seller@crm-sync.sandbox").await;
+    let short = |s: &str| crm_sync_domain::SalesforceId::parse(s).unwrap().as_str().to_owned();
+    // A Lead owned by Sam, then (more recently) the person's HubSpot contact
+    // owned by an owner who matches nobody, with a phone the Lead lacks.
+    let lead = h
+        .sandbox
+        .salesforce()
+        .create_as_user(
+            "Lead",
+            json!({"LastName": "Owned", "Company": "Acme", "Email": "owned@example.com", "OwnerId": sam_user}),
+        )
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let contact = h
+        .sandbox
+        .hubspot()
+        .user_edit(UserEdit::Create {
+            object: ObjectType::Contacts,
+            properties: props(json!({"email": "owned@example.com", "lastname": "Owned", "phone": "+1 555 0100",
+                                     "company": "Acme", "hs_lead_status": "Open - Not Contacted",
+                                     "hubspot_owner_id": other_owner.to_string()})),
+        })
+        .unwrap();
+    // The first sync writes the phone to the Lead, which moves its
+    // modification time past the contact's; the newer owner has no match
+    // and is not written.
+    h.sync_until(WAIT, |h| h.sandbox.salesforce().record("Lead", &lead).is_some_and(|l| l["Phone"] == "+1 555 0100"))
+        .await
+        .unwrap();
+    h.settle(QUIET).await.unwrap();
+    // Later syncs of the person (the sweep, here) change no owner: no user
+    // changed one, and the sync's own write is not a change of the owner.
+    h.later(Duration::from_secs(120));
+    crm_sync_app::sweep_once(&h.app).await.unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let owner = h.sandbox.hubspot().properties(ObjectType::Contacts, contact).unwrap().get("hubspot_owner_id").cloned();
+    assert_eq!(owner, Some(other_owner.to_string()), "HubSpot keeps its newer owner");
+    let lead_owner = h.sandbox.salesforce().record("Lead", &lead).unwrap()["OwnerId"].as_str().map(short);
+    assert_eq!(lead_owner, Some(short(&sam_user)), "the unmatched owner is not written to Salesforce");
+    h.stop().await;
+}
+
 fn deal_config() -> crm_sync_domain::SyncConfig {
     crm_sync_domain::SyncConfig::from_yaml_str(
         r#"

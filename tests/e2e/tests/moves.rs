@@ -296,6 +296,9 @@ async fn a_salesforce_contact_with_no_link_inherits_the_link_of_a_contact_merged
     let hubspot = synced_contacts(&h, std::slice::from_ref(&loser)).await.remove(0);
     assert!(link_of_salesforce(&h, &survivor).await.is_none());
 
+    // The user merging keeps the loser's email on the survivor: the same
+    // person, by the contact match key.
+    h.sandbox.salesforce().update_as_user("Contact", &survivor, json!({"Email": "merged.away@example.com"})).unwrap();
     h.sandbox.salesforce().merge_as_user("Contact", &survivor, &loser).unwrap();
     h.sync_until(WAIT, |_| true).await.unwrap();
     h.settle(QUIET).await.unwrap();
@@ -335,5 +338,155 @@ async fn a_deleted_record_loses_its_link_and_its_counterpart_is_kept() {
     assert!(hubspot_property(&h, hubspot, "email").is_some());
     assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 1, "the HubSpot contact is kept");
     assert!(health(&h).await.is_empty(), "a deletion is not a merge: {:?}", health(&h).await);
+    h.stop().await;
+}
+
+fn edit_hubspot(h: &Harness, id: u64, properties: Value) {
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update { object: ObjectType::Contacts, id, properties: props(properties) })
+        .unwrap();
+}
+
+/// Converts a linked Lead and deletes the Contact it became; the next sync
+/// drops the link as for a deletion and keeps the HubSpot contact.
+async fn convert_and_delete_contact(h: &Harness, lead: &str, hubspot: u64) {
+    let (contact, _account) = h.sandbox.salesforce().convert_lead_as_user(lead).unwrap();
+    h.sandbox.salesforce().delete_as_user("Contact", &contact).unwrap();
+    sweep_later(h).await;
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert!(link_of_hubspot(h, hubspot).await.is_none(), "the link is dropped");
+    assert!(link_of_salesforce(h, lead).await.is_none() && link_of_salesforce(h, &contact).await.is_none());
+    assert!(hubspot_property(h, hubspot, "email").is_some(), "the HubSpot contact is kept");
+    assert!(health(h).await.is_empty(), "a deletion is not reported: {:?}", health(h).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_whose_converted_lead_lost_its_contact_gets_a_new_lead_at_its_next_sync() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let lead = h
+        .sandbox
+        .salesforce()
+        .create_as_user("Lead", json!({"LastName": "Hopper", "Company": "Navy", "Email": "converted@example.com"}))
+        .unwrap();
+    let hubspot = synced_contacts(&h, std::slice::from_ref(&lead)).await.remove(0);
+    convert_and_delete_contact(&h, &lead, hubspot).await;
+
+    // The next sync of the HubSpot contact creates its counterpart again,
+    // as for any record whose counterpart was deleted; the converted Lead,
+    // read-only, is never its match.
+    edit_hubspot(&h, hubspot, json!({"phone": "+1 555 0199"}));
+    h.sync_until(WAIT, |h| !integration_writes(h, "Lead", Op::Create).is_empty()).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    let created = integration_writes(&h, "Lead", Op::Create);
+    assert_eq!(created.len(), 1, "one new Lead");
+    assert_eq!(link_of_hubspot(&h, hubspot).await.unwrap().salesforce_id, sf(&created[0]));
+    let new_lead = h.sandbox.salesforce().record("Lead", &created[0]).unwrap();
+    assert_eq!(
+        (new_lead["Email"].as_str(), new_lead["Phone"].as_str()),
+        (Some("converted@example.com"), Some("+1 555 0199"))
+    );
+    assert!(
+        integration_writes(&h, "Lead", Op::Update).iter().all(|id| *id != lead),
+        "the converted Lead is not written"
+    );
+    assert!(health(&h).await.is_empty(), "{:?}", health(&h).await);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_whose_id_a_converted_lead_holds_is_reported_once_its_contact_is_gone() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let hubspot = create_hubspot_contact(&h, "held@example.com", "Ada");
+    // The sync creates the Lead, keyed by the contact's HubSpot id.
+    let lead = synced_leads(&h, &[hubspot]).await.remove(0);
+    convert_and_delete_contact(&h, &lead, hubspot).await;
+    let writes_before = integration_write_count(&h);
+
+    // A new Lead for the contact would be keyed by the id the converted,
+    // read-only Lead still holds: Salesforce refuses it, and the contact
+    // is reported once, not retried.
+    edit_hubspot(&h, hubspot, json!({"phone": "+1 555 0199"}));
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    let report = h.settle(QUIET).await.unwrap();
+    assert_eq!(report.retried, 0, "nothing retries");
+    let errors = health(&h).await;
+    let entry = errors
+        .iter()
+        .find(|e| e.hubspot_id.as_deref() == Some(hubspot.to_string().as_str()))
+        .expect("the contact is in sync health");
+    assert!(!entry.retryable && entry.attempts == 1, "{entry:?}");
+    assert!(entry.message.contains("converted Lead holds this HubSpot contact's id"), "{}", entry.message);
+    assert_eq!(integration_write_count(&h), writes_before, "nothing is written to Salesforce");
+    assert!(link_of_hubspot(&h, hubspot).await.is_none());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_into_a_survivor_whose_link_was_dropped_never_links_two_emails() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let survivor = create_salesforce_contact(&h, "kept@example.com", "Hopper");
+    let loser = create_salesforce_contact(&h, "merged@example.com", "Hopper");
+    let hubspot = synced_contacts(&h, &[survivor.clone(), loser.clone()]).await;
+    // The survivor's HubSpot contact is deleted: its link is dropped.
+    h.sandbox.hubspot().user_edit(UserEdit::Delete { object: ObjectType::Contacts, id: hubspot[0] }).unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    assert!(link_of_salesforce(&h, &survivor).await.is_none());
+
+    h.sandbox.salesforce().merge_as_user("Contact", &survivor, &loser).unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    sweep_later(&h).await;
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    assert!(
+        link_of_hubspot(&h, hubspot[1]).await.is_none(),
+        "the loser's HubSpot contact is not linked to the survivor"
+    );
+    let errors = health(&h).await;
+    let entry = errors
+        .iter()
+        .find(|e| e.salesforce_id.as_deref() == Some(sf(&loser).as_str()))
+        .expect("the loser's dropped link is reported");
+    assert_eq!(entry.category, "duplicates");
+    assert!(entry.message.contains(&sf(&survivor)), "{}", entry.message);
+    assert!(hubspot_property(&h, hubspot[1], "email").is_some(), "the loser's HubSpot contact is kept");
+    // The survivor syncs as any unlinked record, by its own email.
+    let link = link_of_salesforce(&h, &survivor).await.expect("the survivor is linked again");
+    let email = hubspot_property(&h, link.hubspot_id.parse().unwrap(), "email");
+    assert_eq!(email.as_deref(), Some("kept@example.com"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_merges_report_every_link_dropped() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let first = create_salesforce_contact(&h, "first@example.com", "Hopper");
+    let second = create_salesforce_contact(&h, "second@example.com", "Hopper");
+    let last = create_salesforce_contact(&h, "last@example.com", "Hopper");
+    let hubspot = synced_contacts(&h, &[first.clone(), second.clone(), last.clone()]).await;
+
+    // The first into the second, then the second into the last, before a
+    // sync: the second's outbound message comes first, the first's
+    // deletion with the sweep.
+    h.sandbox.salesforce().merge_as_user("Contact", &second, &first).unwrap();
+    h.sandbox.salesforce().merge_as_user("Contact", &last, &second).unwrap();
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+    sweep_later(&h).await;
+    h.sync_until(WAIT, |_| true).await.unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    assert_eq!(link_of_salesforce(&h, &last).await.unwrap().hubspot_id, hubspot[2].to_string());
+    let errors = health(&h).await;
+    for (lost, contact) in [(&first, hubspot[0]), (&second, hubspot[1])] {
+        assert!(link_of_salesforce(&h, lost).await.is_none());
+        assert!(link_of_hubspot(&h, contact).await.is_none_or(|l| l.salesforce_id != sf(lost)));
+        let entry = errors.iter().find(|e| e.salesforce_id.as_deref() == Some(sf(lost).as_str()));
+        assert!(entry.is_some_and(|e| e.category == "duplicates"), "{lost} is reported: {errors:?}");
+    }
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 3, "every HubSpot contact is kept");
     h.stop().await;
 }

@@ -551,6 +551,12 @@ async fn import_page(
             counts.skipped += 1;
             continue;
         };
+        if row.fields.get("IsConverted").and_then(Value::as_bool) == Some(true) {
+            // A converted Lead is read-only history: its person lives on in
+            // the Contact it became, which the import meets on its own.
+            counts.skipped += 1;
+            continue;
+        }
         let link = store.get_link_by_salesforce(spair, id.as_str()).await?;
         let beaten_by = picks.as_ref().and_then(|p| {
             let choice = p.of(&email_in(&row.fields, SALESFORCE_EMAIL_FIELD)?)?;

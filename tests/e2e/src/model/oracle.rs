@@ -143,6 +143,9 @@ pub struct Group {
     /// The Salesforce record was merged into another person's record: its
     /// link, once dropped, is reported (SPEC section 1).
     pub merged_away: bool,
+    /// The group whose Salesforce record this group's record was merged
+    /// into (the survivor).
+    pub merged_into: Option<usize>,
     /// The linked Lead was converted; its link has not moved yet.
     pub converted: bool,
     /// The id of the Salesforce record above, as the world names it.
@@ -169,6 +172,13 @@ pub struct Group {
     /// The Lead the sync made for the HubSpot contact, while no sync in
     /// full has run since.
     pub lead_defaults: Option<String>,
+    /// The Salesforce record is a Lead the sync created for the current
+    /// HubSpot contact: it carries the contact's HubSpot id, its create key.
+    pub lead_by_sync: bool,
+    /// A converted Lead carries the current HubSpot contact's id: a new
+    /// Lead for the contact, keyed by that id, lands on the read-only Lead
+    /// and is refused (the contact is in sync health instead).
+    pub id_held: bool,
 }
 
 impl Group {
@@ -202,8 +212,11 @@ enum Write {
     None,
     ToHubSpot(Val),
     ToSalesforce(Val),
-    /// The rule would write a value with no exact owner match: not written,
-    /// and so not in sync (SPEC sections 1 and 2).
+    /// The rule would write a value with no exact owner match: not written
+    /// (SPEC section 2). The link remembers what both sides hold, unequal:
+    /// "the most recent change" of the owner is a user's change of the
+    /// owner, so the sync's own writes to other fields, which move the
+    /// records' modification times, never make an older owner win later.
     Unmatched,
 }
 
@@ -337,10 +350,12 @@ impl Oracle {
             Sys::HubSpot => {
                 group.hubspot = None;
                 group.in_segment = false;
+                group.id_held = false;
             }
             Sys::Salesforce => group.salesforce = None,
         }
         group.merged_away = false;
+        group.lead_by_sync = false;
     }
 
     /// A Salesforce user merged the loser's linked record into the
@@ -354,7 +369,23 @@ impl Oracle {
             side.modified = now;
         }
         self.deleted(Sys::Salesforce, loser);
-        self.groups[loser].merged_away = true;
+        // Reported only while its HubSpot contact is kept: with both
+        // records gone, the link goes as for a deletion.
+        self.groups[loser].merged_away = self.groups[loser].hubspot.is_some();
+        self.groups[loser].merged_into = Some(survivor);
+    }
+
+    /// A sync from the Salesforce record of a survivor with no link of its
+    /// own meets the links of the records merged into it: each goes (and
+    /// is reported when its HubSpot contact is kept), since a link never
+    /// joins two emails; the survivor then syncs as any unlinked record.
+    fn drop_losers_of(&mut self, survivor: usize) {
+        for group in &mut self.groups {
+            if group.merged_into == Some(survivor) {
+                group.merged_into = None;
+                group.orphaned |= group.link.take().is_some();
+            }
+        }
     }
 
     /// A Salesforce user converted the group's linked Lead (SPEC section
@@ -370,12 +401,13 @@ impl Oracle {
         values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
         group.salesforce = Some(Side { values, modified: now });
         group.converted = true;
+        group.id_held |= std::mem::take(&mut group.lead_by_sync);
     }
 
     /// The link of a converted Lead passes to its Contact: it keeps what it
     /// remembers of a field the Contact holds unchanged at that moment (a
-    /// user's change since the conversion included); every other field gets
-    /// the first-sync rules, and the owner is compared again.
+    /// user's change since the conversion included), the owner as any
+    /// other field; every other field gets the first-sync rules.
     fn move_converted(&mut self, g: usize) {
         let group = &mut self.groups[g];
         if !std::mem::take(&mut group.converted) {
@@ -383,7 +415,7 @@ impl Oracle {
         }
         let (Some(link), Some(contact)) = (&mut group.link, &group.salesforce) else { return };
         for (f, memory) in link.iter_mut() {
-            if *f == Field::Owner || memory.as_ref().is_some_and(|(sf, _)| *sf != contact.get(*f)) {
+            if memory.as_ref().is_some_and(|(sf, _)| *sf != contact.get(*f)) {
                 *memory = None;
             }
         }
@@ -465,6 +497,10 @@ impl Oracle {
     /// One sync of a group, triggered from the records of `named` sides.
     pub fn sync(&mut self, g: usize, mode: Mode, named: &[Sys]) {
         self.move_converted(g);
+        let group = &self.groups[g];
+        if named.contains(&Sys::Salesforce) && group.salesforce.is_some() && group.link.is_none() {
+            self.drop_losers_of(g);
+        }
         let group = self.groups[g].clone();
         // SPEC section 1: a linked record whose counterpart is gone loses
         // its link; nothing travels.
@@ -472,6 +508,7 @@ impl Oracle {
             let group = &mut self.groups[g];
             group.link = None;
             group.orphaned = true;
+            group.merged_into = None;
             return;
         }
         // A deleted record with no link has nothing to sync.
@@ -481,6 +518,10 @@ impl Oracle {
         // SPEC section 2: an existing HubSpot contact outside the segment
         // gets no updates in either direction.
         if self.segment && group.hubspot.is_some() && !group.in_segment {
+            return;
+        }
+        // A converted Lead holds the contact's id: no new Lead (reported).
+        if group.salesforce.is_none() && group.id_held {
             return;
         }
         let mut sf = group.salesforce.clone().unwrap_or_else(|| Side {
@@ -498,7 +539,10 @@ impl Oracle {
             match rule(f, &s, &h, last.as_ref(), full, sf_newer) {
                 Write::None => {}
                 Write::Unmatched => {
-                    memory.insert(f, last);
+                    // Both sides keep their owners, and the link remembers
+                    // them: the owner is decided again only when a user
+                    // changes it (see `Write::Unmatched`).
+                    memory.insert(f, Some((s, h)));
                     continue;
                 }
                 Write::ToHubSpot(v) => {
@@ -539,6 +583,7 @@ impl Oracle {
         if defaults {
             group.lead_defaults = None;
         }
+        group.lead_by_sync |= created.0;
     }
 }
 

@@ -190,7 +190,13 @@ impl PairSync<'_> {
                 continue;
             }
             // A HubSpot contact entering: it syncs with the pick, unless the
-            // pick already syncs with another HubSpot contact.
+            // pick already syncs with another HubSpot contact. A converted
+            // Lead is read-only, its person lives on in its Contact: when
+            // nothing else carries the email (the Contact was deleted), the
+            // contact has no record to sync with and gets a new one.
+            if chosen.converted {
+                continue;
+            }
             let hs_id = self.units[u].hs_id.clone();
             if let Some(link) = links.by_salesforce(chosen.id.as_str()) {
                 let report = ErrorReport {

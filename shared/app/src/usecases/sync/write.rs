@@ -251,8 +251,11 @@ impl PairSync<'_> {
         for (object, items) in std::mem::take(&mut queue.sf_creates) {
             for chunk in items.chunks(SALESFORCE_BATCH) {
                 let records: Vec<Map<String, Value>> = chunk.iter().map(|(_, f)| f.clone()).collect();
-                let result =
+                let mut result =
                     self.app.salesforce().upsert(object.api_name(), SALESFORCE_HUBSPOT_ID_FIELD, &records).await;
+                if object == SfObject::Lead {
+                    Self::explain_converted_holders(&mut result);
+                }
                 let units: Vec<usize> = chunk.iter().map(|(u, _)| *u).collect();
                 if let Ok(results) = &result {
                     for (&u, r) in units.iter().zip(results) {

@@ -10,7 +10,7 @@
 //! When the Contact has a link of its own, the Lead's link is dropped and
 //! reported.
 
-use super::{Moves, Survivor};
+use super::{KEEPS_ITS_OWN, Moves, Survivor};
 use crate::codec::soql_escape;
 use crate::ports::{SALESFORCE_BATCH, WriteResult};
 use crate::usecases::sync::{PairSync, RACE_RETRY, RecordResult};
@@ -38,7 +38,7 @@ fn converted_contact(fields: &Map<String, Value>) -> Option<String> {
 }
 
 fn converted_to(contact: &str) -> Survivor {
-    Survivor { lost_side: System::Salesforce, text: format!("converted to Salesforce Contact {contact}") }
+    Survivor { lost_side: System::Salesforce, text: format!("converted to Salesforce Contact {contact}"), merge: false }
 }
 
 impl PairSync<'_> {
@@ -69,13 +69,14 @@ impl PairSync<'_> {
                 Some(from) if theirs.is_some() => {
                     // Converted into a Contact that is linked already.
                     if moves.claim(&from) {
-                        self.drop_link(&from, &converted_to(&contact), moves).await;
+                        self.drop_link(&from, &converted_to(&contact), KEEPS_ITS_OWN, moves).await;
                     }
                 }
                 Some(from) => {
                     self.turn_salesforce(u, SfObject::Contact, &contact, None, moves);
-                    if moves.claim(&from) && !self.plan_relink(u, from.clone(), System::Salesforce, moves) {
-                        self.drop_link(&from, &converted_to(&contact), moves).await;
+                    let to = converted_to(&contact);
+                    if moves.claim(&from) && !self.plan_relink(u, from.clone(), System::Salesforce, &to, moves) {
+                        self.drop_link(&from, &to, KEEPS_ITS_OWN, moves).await;
                     }
                 }
                 None => self.turn_salesforce(u, SfObject::Contact, &contact, theirs.as_ref(), moves),
@@ -134,22 +135,25 @@ impl PairSync<'_> {
         let Some(links) = self.links_or_retry(&lead_ids, &[], &units).await else { return };
         for (u, contact) in contacts {
             let Some(leads) = leads_of.get_mut(&contact) else { continue };
-            leads.sort();
-            for lead in leads.iter() {
-                let Some(from) = links.by_salesforce(lead).cloned() else { continue };
-                // Claimed by the Lead's own unit, which turned to this Contact:
-                // the two units fold into one.
-                if self.units[u].result.is_some() || !moves.claim(&from) {
-                    continue;
-                }
-                if self.units[u].hs_id.is_none() {
-                    self.units[u].hs_id = Some(from.hubspot_id.clone());
-                    if self.plan_relink(u, from.clone(), System::Salesforce, moves) {
-                        continue;
-                    }
-                    self.units[u].hs_id = None;
-                }
-                self.drop_link(&from, &converted_to(&contact), moves).await;
+            self.inherit_first(u, leads, &links, &converted_to(&contact), moves).await;
+        }
+    }
+
+    /// Explains Salesforce's refusal of a Lead create keyed by a HubSpot id
+    /// that a converted Lead still holds (the Lead the sync once created
+    /// for that contact, whose Contact is gone): the upsert lands on the
+    /// read-only Lead. Nothing can be created for the contact while it
+    /// holds the id, so the refusal is filed as it is, not retried.
+    pub(in crate::usecases::sync) fn explain_converted_holders(result: &mut Result<Vec<WriteResult>, CrmError>) {
+        let Ok(results) = result else { return };
+        for r in results.iter_mut() {
+            if let WriteResult::Err { code, message } = r
+                && code == CONVERTED_LEAD_REFUSAL
+            {
+                message.push_str(
+                    " (a converted Lead holds this HubSpot contact's id and the Contact it became is gone: \
+                     no new Lead is created for the contact)",
+                );
             }
         }
     }

@@ -11,7 +11,7 @@
 //! - HubSpot: the merge's webhook names the records merged away (HubSpot no
 //!   longer answers for them), and the survivor's intent carries them.
 
-use super::{Moves, Survivor};
+use super::{KEEPS_ITS_OWN, Moves, Survivor};
 use crate::codec::soql_escape;
 use crate::ports::SALESFORCE_BATCH;
 use crate::usecases::sync::PairSync;
@@ -28,7 +28,7 @@ fn merges(object: Option<SfObject>) -> bool {
 }
 
 fn merged_into_salesforce(object: SfObject, survivor: &str) -> Survivor {
-    Survivor { lost_side: System::Salesforce, text: format!("merged into Salesforce {object} {survivor}") }
+    Survivor { lost_side: System::Salesforce, text: format!("merged into Salesforce {object} {survivor}"), merge: true }
 }
 
 impl PairSync<'_> {
@@ -68,13 +68,14 @@ impl PairSync<'_> {
                 continue;
             }
             let object = self.units[u].sf_object.unwrap_or(SfObject::Contact);
+            let into = merged_into_salesforce(object, &survivor);
             if links.by_salesforce(&survivor).is_none() {
                 self.turn_salesforce(u, object, &survivor, None, moves);
-                if self.plan_relink(u, from.clone(), System::Salesforce, moves) {
+                if self.plan_relink(u, from.clone(), System::Salesforce, &into, moves) {
                     continue;
                 }
             }
-            self.drop_link(&from, &merged_into_salesforce(object, &survivor), moves).await;
+            self.drop_link(&from, &into, KEEPS_ITS_OWN, moves).await;
         }
     }
 
@@ -112,21 +113,7 @@ impl PairSync<'_> {
                 continue;
             };
             let Some(losers) = losers_of.get_mut(&survivor) else { continue };
-            losers.sort();
-            for loser in losers.iter() {
-                let Some(from) = links.by_salesforce(loser).cloned() else { continue };
-                if self.units[u].result.is_some() || !moves.claim(&from) {
-                    continue;
-                }
-                if self.units[u].hs_id.is_none() {
-                    self.units[u].hs_id = Some(from.hubspot_id.clone());
-                    if self.plan_relink(u, from.clone(), System::Salesforce, moves) {
-                        continue;
-                    }
-                    self.units[u].hs_id = None;
-                }
-                self.drop_link(&from, &merged_into_salesforce(object, &survivor), moves).await;
-            }
+            self.inherit_first(u, losers, &links, &merged_into_salesforce(object, &survivor), moves).await;
         }
     }
 
@@ -153,20 +140,21 @@ impl PairSync<'_> {
                 if self.units[u].result.is_some() || !moves.claim(&from) {
                     continue;
                 }
+                let into = Survivor {
+                    lost_side: System::HubSpot,
+                    text: format!("merged into HubSpot {} {survivor}", self.pair.as_str()),
+                    merge: true,
+                };
                 if self.units[u].link.is_none() && !moves.turned(u) {
                     let unit = &mut self.units[u];
                     unit.sf_id = Some(from.salesforce_id.clone());
                     unit.sf_object = SfObject::parse(&from.salesforce_object);
-                    if self.plan_relink(u, from.clone(), System::HubSpot, moves) {
+                    if self.plan_relink(u, from.clone(), System::HubSpot, &into, moves) {
                         continue;
                     }
                     self.units[u].sf_id = None;
                 }
-                let into = Survivor {
-                    lost_side: System::HubSpot,
-                    text: format!("merged into HubSpot {} {survivor}", self.pair.as_str()),
-                };
-                self.drop_link(&from, &into, moves).await;
+                self.drop_link(&from, &into, KEEPS_ITS_OWN, moves).await;
             }
         }
     }

@@ -28,8 +28,11 @@ pub(super) use conversion::CONVERTED_CONTACT_FIELD;
 
 use super::links::relink;
 use super::units::{LinkIndex, read_links};
-use super::{PairSync, RACE_RETRY, RecordResult};
-use crate::codec::{LIFECYCLE_KEY, category_name, decode_link_state, encode_link_state, hs_snapshot, sf_snapshot};
+use super::{PairSync, RACE_RETRY, RecordResult, Unit};
+use crate::codec::{
+    LIFECYCLE_KEY, category_name, decode_link_state, email_in, encode_link_state, hs_snapshot, sf_snapshot,
+};
+use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::moves::moved_link_state;
 use crm_sync_domain::{SfObject, System};
@@ -38,12 +41,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use tracing::{info, warn};
 
 /// A link to move to the records its unit now names, once they are read.
+#[derive(Clone)]
 struct Relink {
     unit: usize,
     /// The link as read, at the records it named before.
     from: Link,
     /// The side whose record changed.
     side: System,
+    /// The record it moves to, for the sync-health entry when it cannot.
+    to: Survivor,
 }
 
 /// The moves found in one batch.
@@ -74,12 +80,33 @@ impl Moves {
 }
 
 /// The record a dropped link's record went into, for its sync-health entry.
+#[derive(Clone)]
 pub(super) struct Survivor {
     /// The side of the record that went: its entry is filed by that id.
     lost_side: System,
     /// "merged into HubSpot contact 512", "converted to Salesforce Contact
     /// 003...".
     text: String,
+    /// A merge: a link that cannot move (the survivor is gone too, or has
+    /// another email) is dropped and reported. A conversion's link that
+    /// cannot move (its Contact was deleted) goes as for a deletion.
+    merge: bool,
+}
+
+/// Why a link was dropped instead of moved, in its sync-health entry.
+const KEEPS_ITS_OWN: &str = "which keeps its own link";
+const IS_GONE: &str = "which is gone too";
+const OTHER_EMAIL: &str = "whose email is not the HubSpot contact's (a link never joins two emails)";
+
+impl Unit {
+    /// Forgets the unit's record on `side` (id and record read), so that
+    /// the record on the other side goes on alone.
+    fn clear_side(&mut self, side: System) {
+        match side {
+            System::Salesforce => (self.sf_id, self.sf) = (None, None),
+            System::HubSpot => (self.hs_id, self.hs) = (None, None),
+        }
+    }
 }
 
 impl PairSync<'_> {
@@ -101,7 +128,7 @@ impl PairSync<'_> {
             self.units[u].hs = None;
         }
         self.read_units(&turned).await;
-        self.store_moved_links(&moves).await;
+        self.store_moved_links(&mut moves).await;
         self.fold(&moves);
     }
 
@@ -121,7 +148,7 @@ impl PairSync<'_> {
     /// Plans moving `from` to the records the unit names once turned, read
     /// later in the stage. False, with nothing planned, when the new record
     /// already received a moved link in this batch: the caller drops `from`.
-    fn plan_relink(&mut self, u: usize, from: Link, side: System, moves: &mut Moves) -> bool {
+    fn plan_relink(&mut self, u: usize, from: Link, side: System, to: &Survivor, moves: &mut Moves) -> bool {
         let unit = &self.units[u];
         let target = match side {
             System::Salesforce => format!("salesforce:{}", unit.sf_id.clone().unwrap_or_default()),
@@ -131,14 +158,45 @@ impl PairSync<'_> {
             return false;
         }
         moves.turned.insert(u);
-        moves.relinks.push(Relink { unit: u, from, side });
+        moves.relinks.push(Relink { unit: u, from, side, to: to.clone() });
         true
     }
 
-    /// Drops a link whose record went into a survivor with a link of its
-    /// own, and reports it in sync health under `duplicates`, naming the
+    /// A Salesforce record with no link that other records went into (the
+    /// Contact of converted Leads, a merge survivor): the first of their
+    /// links, by id, moves to it; the others are dropped and reported.
+    async fn inherit_first(
+        &mut self,
+        u: usize,
+        losers: &mut [String],
+        links: &LinkIndex,
+        survivor: &Survivor,
+        moves: &mut Moves,
+    ) {
+        losers.sort();
+        for loser in losers.iter() {
+            let Some(from) = links.by_salesforce(loser).cloned() else { continue };
+            // Claimed by the loser's own unit, which turned to this record:
+            // the two units fold into one.
+            if self.units[u].result.is_some() || !moves.claim(&from) {
+                continue;
+            }
+            if self.units[u].hs_id.is_none() {
+                self.units[u].hs_id = Some(from.hubspot_id.clone());
+                if self.plan_relink(u, from.clone(), System::Salesforce, survivor, moves) {
+                    continue;
+                }
+                self.units[u].hs_id = None;
+            }
+            self.drop_link(&from, survivor, KEEPS_ITS_OWN, moves).await;
+        }
+    }
+
+    /// Drops a link whose record went into a survivor it cannot move to
+    /// (`why`: the survivor keeps its own link, is gone too, or has another
+    /// email), and reports it in sync health under `duplicates`, naming the
     /// survivor. The other side's record is kept.
-    pub(super) async fn drop_link(&mut self, link: &Link, survivor: &Survivor, moves: &mut Moves) {
+    pub(super) async fn drop_link(&mut self, link: &Link, survivor: &Survivor, why: &str, moves: &mut Moves) {
         moves.dropped.insert(link.salesforce_id.clone());
         match self.app.store().delete_link(self.pair, &link.salesforce_id, link.version).await {
             Ok(true) => {}
@@ -162,7 +220,7 @@ impl PairSync<'_> {
             salesforce_id: Some(link.salesforce_id.clone()),
             hubspot_id: Some(link.hubspot_id.clone()),
             message: format!(
-                "{}, which keeps its own link: the link between Salesforce {} {} and HubSpot {} was dropped",
+                "{}, {why}: the link between Salesforce {} {} and HubSpot {} was dropped",
                 survivor.text, link.salesforce_object, link.salesforce_id, link.hubspot_id
             ),
             retryable: false,
@@ -174,11 +232,14 @@ impl PairSync<'_> {
     }
 
     /// Moves the planned links to the records their units now name, read
-    /// just before. A unit missing a record at either end keeps no link:
-    /// the old one goes as for a deleted record.
-    async fn store_moved_links(&mut self, moves: &Moves) {
+    /// just before. A link that cannot move is dropped: a conversion's
+    /// whose Contact is gone as for a deleted record (nothing else happens
+    /// in this sync); a merge's whose survivor is gone too, or whose
+    /// survivor's email is not the HubSpot contact's, with a report (the
+    /// survivor is then matched by its own email, as any unlinked record).
+    async fn store_moved_links(&mut self, moves: &mut Moves) {
         let now = self.app.clock().now();
-        for planned in &moves.relinks {
+        for planned in moves.relinks.clone() {
             let u = planned.unit;
             if self.units[u].result.is_some() {
                 continue;
@@ -192,15 +253,39 @@ impl PairSync<'_> {
             let (Some(moved_to), Some(sf_id), Some(hs_id), true) =
                 (moved_to, unit.sf_id.clone(), unit.hs_id.clone(), unit.sf.is_some() && unit.hs.is_some())
             else {
-                // Nothing to move to: the link goes as for a deletion.
+                let survivor_gone = match planned.side {
+                    System::Salesforce => unit.sf.is_none(),
+                    System::HubSpot => unit.hs.is_none(),
+                };
+                if planned.to.merge && survivor_gone {
+                    // The unit keeps the dropped link: it is folded away.
+                    self.drop_link(&planned.from, &planned.to, IS_GONE, moves).await;
+                    continue;
+                }
+                // The record at the other end, or a converted Lead's
+                // Contact, was deleted: the link goes as for a deletion.
                 if let Err(error) =
                     self.app.store().delete_link(self.pair, &planned.from.salesforce_id, planned.from.version).await
                 {
                     warn!(%error, "LinkNotDeleted");
                 }
+                info!(pair = self.pair.as_str(), "MovedRecordGone");
                 self.units[u].link = None;
+                if survivor_gone {
+                    // Nothing else happens in this sync, as for a deletion.
+                    self.units[u].result = Some(RecordResult::Done);
+                } else {
+                    // The survivor goes on alone, matched by its own key.
+                    self.units[u].clear_side(planned.side.other());
+                }
                 continue;
             };
+            if planned.to.merge && planned.side == System::Salesforce && !self.one_email(u) {
+                self.drop_link(&planned.from, &planned.to, OTHER_EMAIL, moves).await;
+                self.units[u].link = None;
+                self.units[u].clear_side(System::HubSpot);
+                continue;
+            }
             let state = moved_link_state(
                 self.app.config(),
                 self.pair,
@@ -234,6 +319,15 @@ impl PairSync<'_> {
                 }
             }
         }
+    }
+
+    /// Whether a unit's Salesforce record and HubSpot contact carry the
+    /// same email (the contact match key), both read.
+    fn one_email(&self, u: usize) -> bool {
+        let unit = &self.units[u];
+        let salesforce = unit.sf.as_ref().and_then(|r| email_in(&r.fields, SALESFORCE_EMAIL_FIELD));
+        let hubspot = unit.hs.as_ref().and_then(|r| email_in(&r.properties, HUBSPOT_EMAIL_PROPERTY));
+        salesforce.is_some() && salesforce == hubspot
     }
 
     /// Folds units that now name the same record into one (the unit that
