@@ -2,8 +2,9 @@
 //! changes, opt-outs, deliveries (dropped, repeated, reordered), sweeps and
 //! resyncs, checked against the oracle (see docs/model-test.md).
 //!
-//! `MODEL_SEQUENCES=N` runs N sequences (default 200), `MODEL_SEED=S`
-//! replays one, `MODEL_ACTIONS=a,b,..` picks the action kinds.
+//! `MODEL_SEQUENCES=N` runs N sequences (default 200) from seed
+//! `MODEL_FIRST` (default 1), `MODEL_SEED=S` replays one,
+//! `MODEL_ACTIONS=a,b,..` picks the action kinds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,7 +23,10 @@ async fn seeded_sequences_settle_to_what_the_oracle_expects() {
     };
     let seeds: Vec<u64> = match env_number("MODEL_SEED") {
         Some(seed) => vec![seed],
-        None => (1..=env_number("MODEL_SEQUENCES").unwrap_or(200)).collect(),
+        None => {
+            let first = env_number("MODEL_FIRST").unwrap_or(1);
+            (first..first + env_number("MODEL_SEQUENCES").unwrap_or(200)).collect()
+        }
     };
     let started = std::time::Instant::now();
     let mut actions = 0;
