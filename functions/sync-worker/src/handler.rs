@@ -11,8 +11,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crm_sync_app::App;
-use crm_sync_app::retry::{Settlement, settle};
-use crm_sync_app::usecases::sync::sync_batch;
+use crm_sync_app::retry::{Settlement, sync_received};
 use crm_sync_lambda::sqs::{batch_response, read_batch};
 use lambda_runtime::LambdaEvent;
 
@@ -23,10 +22,10 @@ pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchR
     if batch.messages.is_empty() {
         return Ok(batch_response(failed));
     }
-    let outcome = sync_batch(app, &batch.messages).await;
-    for (message, item) in batch.messages.iter().zip(outcome.items) {
-        if settle(app, message, &item).await == Settlement::Keep {
-            failed.push(item.message_id);
+    let (outcome, settlements) = sync_received(app, &batch.messages).await;
+    for (message, settlement) in batch.messages.iter().zip(settlements) {
+        if settlement == Settlement::Keep {
+            failed.push(message.id.clone());
         }
     }
     tracing::info!(

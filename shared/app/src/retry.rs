@@ -25,7 +25,7 @@
 
 use crate::messages::{parse_intents, with_waits};
 use crate::usecases::import::ChunkMessage;
-use crate::usecases::sync::{ItemResult, MessageOutcome, category_name};
+use crate::usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, category_name, sync_batch};
 use crate::{App, AppError};
 use crm_sync_domain::error::{BackoffPolicy, ErrorCategory, backoff_with_jitter};
 use crm_sync_domain::{ObjectPair, System};
@@ -172,10 +172,53 @@ async fn wait(queue: &dyn Queue, message: &ReceivedMessage, asked: Duration) -> 
     }
 }
 
-/// Records in sync health why a message that goes to the dead letters gave
-/// up: the CRM's error category and message, and the record it names.
-async fn give_up(app: &App, message: &ReceivedMessage, outcome: &MessageOutcome) {
-    let first = parse_intents(&message.body).ok().and_then(|intents| intents.into_iter().next());
+/// Syncs a received batch and settles each message (both runtimes).
+///
+/// A message on its last receive is announced in sync health before it is
+/// worked (under [`dead_letter_key`]): should the worker die during that
+/// attempt, the queue dead-letters the message at its next receive and the
+/// entry says so. The entry is resolved when the attempt ends the message
+/// (done, failed for good, or waiting out a limit), and holds the cause when
+/// it gives up.
+pub async fn sync_received(app: &App, messages: &[ReceivedMessage]) -> (BatchOutcome, Vec<Settlement>) {
+    let last = |m: &ReceivedMessage| m.receive_count >= MAX_RECEIVES;
+    for message in messages.iter().filter(|m| last(m)) {
+        let report = report_for(
+            message,
+            category_name(ErrorCategory::Other),
+            format!(
+                "on its last attempt ({} of {MAX_RECEIVES}): unless this attempt ends it, the message goes to the \
+                 dead letters",
+                message.receive_count
+            ),
+        );
+        if let Err(error) = app.store().record_error(&report).await {
+            warn!(message_id = %message.id, %error, "ErrorNotRecorded");
+        }
+    }
+    let outcome = sync_batch(app, messages).await;
+    let mut settlements = Vec::with_capacity(messages.len());
+    for (message, item) in messages.iter().zip(&outcome.items) {
+        settlements.push(settle(app, message, item).await);
+        if last(message)
+            && !matches!(item.result, ItemResult::RetryAfter(_))
+            && let Err(error) = app.store().resolve_error(&dead_letter_key(&message.id)).await
+        {
+            warn!(message_id = %message.id, %error, "ErrorNotResolved");
+        }
+    }
+    (outcome, settlements)
+}
+
+/// A sync-health entry about a message, naming the record of its first
+/// intent (its ids) and every other record in the text.
+fn report_for(message: &ReceivedMessage, category: String, mut text: String) -> ErrorReport {
+    let intents = parse_intents(&message.body).unwrap_or_default();
+    if intents.len() > 1 {
+        let records: Vec<String> = intents.iter().map(|i| i.record_key()).collect();
+        text.push_str(&format!(" (records: {})", records.join(", ")));
+    }
+    let first = intents.into_iter().next();
     let (pair, salesforce_id, hubspot_id) = match &first {
         Some(intent) => {
             let id = Some(intent.record_id().as_str().to_owned());
@@ -186,19 +229,29 @@ async fn give_up(app: &App, message: &ReceivedMessage, outcome: &MessageOutcome)
         }
         None => (ObjectPair::Contact, None, None),
     };
-    let (category, message_text) = match &outcome.cause {
-        Some(cause) => (cause.category.clone(), cause.message.clone()),
-        None => (category_name(ErrorCategory::Other), "the sync failed on every attempt".to_owned()),
-    };
-    let report = ErrorReport {
+    ErrorReport {
         key: dead_letter_key(&message.id),
         category,
         pair,
         salesforce_id,
         hubspot_id,
-        message: format!("gave up after {} attempts, moved to the dead letters: {message_text}", message.receive_count),
+        message: text,
         retryable: true,
+    }
+}
+
+/// Records in sync health why a message that goes to the dead letters gave
+/// up: the CRM's error category and message, and the record it names.
+async fn give_up(app: &App, message: &ReceivedMessage, outcome: &MessageOutcome) {
+    let (category, message_text) = match &outcome.cause {
+        Some(cause) => (cause.category.clone(), cause.message.clone()),
+        None => (category_name(ErrorCategory::Other), "the sync failed on every attempt".to_owned()),
     };
+    let report = report_for(
+        message,
+        category,
+        format!("gave up after {} attempts, moved to the dead letters: {message_text}", message.receive_count),
+    );
     warn!(message_id = %message.id, category = %report.category, attempts = message.receive_count, "MessageGaveUp");
     if let Err(error) = app.store().record_error(&report).await {
         warn!(message_id = %message.id, %error, "ErrorNotRecorded");

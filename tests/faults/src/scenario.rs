@@ -285,9 +285,19 @@ async fn check_dead_letters(w: &FaultWorld) -> anyhow::Result<()> {
     for message in dead {
         for intent in crm_sync_app::messages::parse_intents(&message.body)? {
             let id = intent.record_id().as_str().to_owned();
-            let reported =
-                errors.iter().any(|e| e.salesforce_id.as_deref() == Some(&id) || e.hubspot_id.as_deref() == Some(&id));
-            ensure!(reported, "the message for {} was dead-lettered with no sync-health entry", intent.record_key());
+            // The message's own entry (it names its records), or one of
+            // the record's.
+            let key = crm_sync_app::retry::dead_letter_key(&message.id);
+            let reported = errors.iter().any(|e| {
+                e.key == key || e.salesforce_id.as_deref() == Some(&id) || e.hubspot_id.as_deref() == Some(&id)
+            });
+            ensure!(
+                reported,
+                "the message for {} was dead-lettered after {} receives with no sync-health entry (entries: {:?})",
+                intent.record_key(),
+                message.receive_count,
+                errors.iter().map(|e| (&e.key, &e.message)).collect::<Vec<_>>()
+            );
         }
     }
     Ok(())

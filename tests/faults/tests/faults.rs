@@ -1,4 +1,4 @@
-//! The fault suite: `FAULT_SEEDS` seeds (default 100) of each scenario;
+//! The fault suite: `FAULT_SEEDS` seeds (default 200) of each scenario;
 //! `FAULT_SEED=N` replays one. A failure names its seed and what happened.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,7 +10,7 @@ fn seeds() -> Vec<u64> {
     if let Some(seed) = std::env::var("FAULT_SEED").ok().and_then(|v| v.parse().ok()) {
         return vec![seed];
     }
-    let n: u64 = std::env::var("FAULT_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let n: u64 = std::env::var("FAULT_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     (1..=n).collect()
 }
 

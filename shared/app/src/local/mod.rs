@@ -12,7 +12,7 @@
 //! - a message is deleted only when its intent ended synced, skipped or
 //!   recorded as failed, or when a fresh copy waits out an API limit; a
 //!   retry changes its visibility to the backoff and leaves it on the queue
-//!   (the same settlement, [`crate::retry::settle`], the sync-worker
+//!   (the same settlement, [`crate::retry::sync_received`], the sync-worker
 //!   function makes through partial batch responses);
 //! - one [`LocalRuntime::run_until_idle`] drains at a time, so two drains
 //!   never race over "is anything left";
@@ -32,10 +32,10 @@ pub use server::{WebhookServer, router};
 /// The embedded App's builder, kept at its former path.
 pub use crate::build::{EmbeddedParts, embedded_app};
 
-use crate::retry::{Settlement, settle};
+use crate::retry::{Settlement, sync_received};
 use crate::usecases::import::run_import_chunk;
 use crate::usecases::sweep::sweep_once;
-use crate::usecases::sync::{BatchOutcome, ItemResult, SyncStats, sync_batch};
+use crate::usecases::sync::{BatchOutcome, ItemResult, SyncStats};
 use crate::{App, AppError};
 use serde::Serialize;
 use std::sync::Arc;
@@ -152,13 +152,13 @@ impl LocalRuntime {
         if messages.is_empty() {
             return Ok(None);
         }
-        let outcome = sync_batch(&self.app, &messages).await;
-        let mut done = Vec::new();
-        for (message, item) in messages.iter().zip(&outcome.items) {
-            if settle(&self.app, message, item).await == Settlement::Delete {
-                done.push(item.receipt_handle.clone());
-            }
-        }
+        let (outcome, settlements) = sync_received(&self.app, &messages).await;
+        let done: Vec<String> = messages
+            .iter()
+            .zip(settlements)
+            .filter(|(_, s)| *s == Settlement::Delete)
+            .map(|(m, _)| m.receipt_handle.clone())
+            .collect();
         queue.delete_batch(&done).await?;
         self.emit(Progress::BatchSynced { messages: messages.len(), stats: outcome.stats.clone() });
         Ok(Some(outcome))
