@@ -125,31 +125,30 @@ pub async fn settle_chunk(app: &App, message: &ReceivedMessage, error: &AppError
 
 /// Queues a fresh copy of a chunk message that waits, counting the wait.
 async fn wait_chunk(queue: &dyn Queue, message: &ReceivedMessage, asked: Duration) -> Settlement {
-    let Ok(mut chunk) = serde_json::from_str::<ChunkMessage>(&message.body) else { return Settlement::Delete };
-    chunk.waits += 1;
-    let delay = retry_delay(&message.id, chunk.waits, asked).min(MAX_DELAY);
-    let sent = match serde_json::to_string(&chunk) {
-        Ok(body) => queue.send_batch(&[OutgoingMessage { body, delay: Some(delay) }]).await.map(|_| ()),
-        Err(e) => Err(crm_sync_store::StoreError::Invalid(e.to_string())),
-    };
-    match sent {
-        Ok(()) => {
-            info!(message_id = %message.id, waits = chunk.waits, delay_s = delay.as_secs(), "ImportChunkWaiting");
-            Settlement::Delete
-        }
-        Err(error) => {
-            warn!(message_id = %message.id, %error, "WaitNotQueued");
-            if let Err(error) = queue.change_visibility(&message.receipt_handle, delay).await {
-                warn!(message_id = %message.id, %error, "BackoffNotSet");
-            }
-            Settlement::Keep
-        }
-    }
+    let rewritten = serde_json::from_str::<ChunkMessage>(&message.body)
+        .and_then(|mut chunk| {
+            chunk.waits += 1;
+            Ok((serde_json::to_string(&chunk)?, chunk.waits))
+        })
+        .map_err(|e| e.to_string());
+    requeue(queue, message, asked, rewritten).await
 }
 
 /// Queues a fresh copy that waits out the limit, counting the wait.
 async fn wait(queue: &dyn Queue, message: &ReceivedMessage, asked: Duration) -> Settlement {
-    let (body, waits) = match with_waits(&message.body) {
+    requeue(queue, message, asked, with_waits(&message.body).map_err(|e| e.to_string())).await
+}
+
+/// Queues `rewritten` (the body with its wait count, and that count) after
+/// the longer of the limit's delay and the backoff for its waits; when that
+/// fails, the received copy comes back after the same delay.
+async fn requeue(
+    queue: &dyn Queue,
+    message: &ReceivedMessage,
+    asked: Duration,
+    rewritten: Result<(String, u32), String>,
+) -> Settlement {
+    let (body, waits) = match rewritten {
         Ok(rewritten) => rewritten,
         Err(error) => {
             warn!(message_id = %message.id, %error, "WaitNotQueued");
