@@ -90,3 +90,26 @@ async fn default_associations_answer_as_hubspot_does_with_from_to_and_the_spec()
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn owners_answer_with_hubspots_required_fields() -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(SandboxOptions::default()).await?;
+    sandbox.hubspot().add_owner("Sam", "Seller", "sam@example.com");
+    let answer: Value = reqwest::Client::new()
+        .get(format!("{}/crm/v3/owners", sandbox.hubspot_url()))
+        .bearer_auth(DEFAULT_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let owner = answer["results"].as_array().and_then(|r| r.iter().find(|o| o["email"] == "sam@example.com")).cloned();
+    let owner = owner.unwrap_or_default();
+    // HubSpot's PublicOwner: id, type, archived, createdAt and updatedAt.
+    for field in ["id", "type", "createdAt", "updatedAt", "firstName", "lastName", "email"] {
+        assert!(owner[field].is_string(), "{field} in {owner}");
+    }
+    assert!(chrono::DateTime::parse_from_rfc3339(owner["createdAt"].as_str().unwrap_or_default()).is_ok(), "{owner}");
+    assert_eq!(owner["archived"], false);
+    sandbox.shutdown().await;
+    Ok(())
+}

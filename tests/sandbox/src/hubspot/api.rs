@@ -951,7 +951,8 @@ async fn list_owners(State(st): S, Query(q): Raw) -> ApiResult {
         .map(|(id, o)| {
             json!({
                 "id": id.to_string(), "email": o.email, "firstName": o.first_name, "lastName": o.last_name,
-                "userId": id + 1_000_000, "archived": false, "type": "PERSON",
+                "userId": id + 1_000_000, "userIdIncludingInactive": id + 1_000_000, "archived": false,
+                "type": "PERSON", "createdAt": o.created_at, "updatedAt": o.created_at, "teams": [],
             })
         })
         .collect();

@@ -124,6 +124,7 @@ impl HubSpotState {
             first_name: first_name.to_owned(),
             last_name: last_name.to_owned(),
             email: email.to_owned(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
     }
 

@@ -429,6 +429,8 @@ pub struct Owner {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
+    /// When the user was added (ISO 8601, as the owners API answers).
+    pub created_at: String,
 }
 
 impl Default for Db {
