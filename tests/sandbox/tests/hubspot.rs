@@ -113,3 +113,29 @@ async fn owners_answer_with_hubspots_required_fields() -> anyhow::Result<()> {
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn owners_can_be_added_through_the_control_api_and_at_start() -> anyhow::Result<()> {
+    let mut options = SandboxOptions::default();
+    options.hubspot.owners = vec![("Ada".into(), "Admin".into(), "ada@example.com".into())];
+    let sandbox = Sandbox::start(options).await?;
+    let http = reqwest::Client::new();
+    let added = http
+        .post(format!("{}/__sandbox/hubspot/owners", sandbox.hubspot_url()))
+        .json(&json!({"firstName": "Sam", "lastName": "Seller", "email": "sam@example.com"}))
+        .send()
+        .await?;
+    assert_eq!(added.status(), 201);
+    let answer: Value = http
+        .get(format!("{}/crm/v3/owners", sandbox.hubspot_url()))
+        .bearer_auth(DEFAULT_TOKEN)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let emails: Vec<&str> =
+        answer["results"].as_array().into_iter().flatten().filter_map(|o| o["email"].as_str()).collect();
+    assert!(emails.contains(&"ada@example.com") && emails.contains(&"sam@example.com"), "{answer}");
+    sandbox.shutdown().await;
+    Ok(())
+}

@@ -43,6 +43,22 @@ pub struct HubSpotArgs {
     /// email domain.
     #[arg(long)]
     pub hs_auto_create_companies: bool,
+    /// A HubSpot user who may own records, as `First Last <email>`
+    /// (repeatable), so that owner mappings can be tried.
+    #[arg(long = "hs-owner", value_parser = parse_owner)]
+    pub hs_owners: Vec<(String, String, String)>,
+}
+
+/// `First Last <email>` as (first name, last name, email).
+fn parse_owner(raw: &str) -> Result<(String, String, String), String> {
+    let wrong = || format!("`{raw}` is not `First Last <email>`, e.g. `Sam Seller <sam@example.com>`");
+    let (names, rest) = raw.split_once('<').ok_or_else(wrong)?;
+    let email = rest.strip_suffix('>').ok_or_else(wrong)?.trim();
+    let (first, last) = names.trim().split_once(' ').ok_or_else(wrong)?;
+    if email.is_empty() || !email.contains('@') || first.is_empty() || last.trim().is_empty() {
+        return Err(wrong());
+    }
+    Ok((first.to_owned(), last.trim().to_owned(), email.to_owned()))
 }
 
 impl HubSpotArgs {
@@ -61,6 +77,7 @@ impl HubSpotArgs {
             search_indexing_lag: self.hs_search_lag_ms.map(Duration::from_millis),
             webhook_duplicates: self.hs_webhook_duplicates,
             auto_create_companies: self.hs_auto_create_companies,
+            owners: self.hs_owners.clone(),
             ..HubSpotOptions::default()
         }
     }
@@ -73,5 +90,20 @@ impl HubSpotArgs {
             format!("HUBSPOT_APP_ID={}", super::DEFAULT_APP_ID),
             format!("HUBSPOT_PORTAL_ID={}", super::DEFAULT_PORTAL_ID),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_owner;
+
+    #[test]
+    fn an_owner_is_first_last_and_email() {
+        assert_eq!(
+            parse_owner("Sam Seller <sam@example.com>"),
+            Ok(("Sam".to_owned(), "Seller".to_owned(), "sam@example.com".to_owned()))
+        );
+        assert!(parse_owner("Sam <sam@example.com>").unwrap_err().contains("First Last <email>"));
+        assert!(parse_owner("Sam Seller sam@example.com").is_err());
     }
 }

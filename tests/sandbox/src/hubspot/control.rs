@@ -176,6 +176,7 @@ pub fn routes() -> Router<Arc<HubSpotState>> {
     Router::new()
         .route("/__sandbox/hubspot/seed", post(seed_route))
         .route("/__sandbox/hubspot/lists", post(create_list))
+        .route("/__sandbox/hubspot/owners", post(create_owner))
         .route("/__sandbox/hubspot/webhooks", get(webhook_log))
         .route("/__sandbox/hubspot/webhooks/target", put(set_target))
         .route("/__sandbox/hubspot/records/{object}/{id}", get(raw_record))
@@ -231,6 +232,20 @@ async fn create_list(State(st): S, Json(b): Json<ListBody>) -> Result<Response, 
     let id = db.create_list(&b.name);
     let missing = db.add_to_list(id, &b.record_ids)?;
     Ok((StatusCode::CREATED, Json(json!({ "listId": id.to_string(), "recordIdsMissing": missing }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OwnerBody {
+    first_name: String,
+    last_name: String,
+    email: String,
+}
+
+/// `POST /__sandbox/hubspot/owners`: adds a HubSpot user who may own records.
+async fn create_owner(State(st): S, Json(b): Json<OwnerBody>) -> Response {
+    let id = st.add_owner(&b.first_name, &b.last_name, &b.email);
+    (StatusCode::CREATED, Json(json!({ "id": id.to_string() }))).into_response()
 }
 
 #[derive(Deserialize)]

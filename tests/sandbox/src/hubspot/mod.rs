@@ -56,6 +56,9 @@ pub struct HubSpotOptions {
     pub seed_deals: u64,
     /// Seed number: the same number gives the same records.
     pub seed: u64,
+    /// Users who may own records, added at start: (first name, last name,
+    /// email).
+    pub owners: Vec<(String, String, String)>,
     /// Where webhook deliveries go; none are sent when unset.
     pub webhook_url: Option<String>,
     /// The app's client secret: the key of the v1/v2/v3 signatures.
@@ -97,6 +100,7 @@ impl Default for HubSpotOptions {
             seed_companies: 0,
             seed_deals: 0,
             seed: 1,
+            owners: Vec::new(),
             webhook_url: None,
             client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
             app_id: DEFAULT_APP_ID,
@@ -203,6 +207,9 @@ impl HubSpotState {
             state.options.seed_companies,
             state.options.seed_deals,
         );
+        for (first, last, email) in &state.options.owners {
+            state.add_owner(first, last, email);
+        }
         state
     }
 
