@@ -103,7 +103,7 @@ mod tests {
             parse_owner("Sam Seller <sam@example.com>"),
             Ok(("Sam".to_owned(), "Seller".to_owned(), "sam@example.com".to_owned()))
         );
-        assert!(parse_owner("Sam <sam@example.com>").unwrap_err().contains("First Last <email>"));
+        assert!(parse_owner("Sam <sam@example.com>").is_err_and(|e| e.contains("First Last <email>")));
         assert!(parse_owner("Sam Seller sam@example.com").is_err());
     }
 }
