@@ -95,13 +95,7 @@ async fn default_associations_answer_as_hubspot_does_with_from_to_and_the_spec()
 async fn owners_answer_with_hubspots_required_fields() -> anyhow::Result<()> {
     let sandbox = Sandbox::start(SandboxOptions::default()).await?;
     sandbox.hubspot().add_owner("Sam", "Seller", "sam@example.com");
-    let answer: Value = reqwest::Client::new()
-        .get(format!("{}/crm/v3/owners", sandbox.hubspot_url()))
-        .bearer_auth(DEFAULT_TOKEN)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let answer = owners(&sandbox).await?;
     let owner = answer["results"].as_array().and_then(|r| r.iter().find(|o| o["email"] == "sam@example.com")).cloned();
     let owner = owner.unwrap_or_default();
     // HubSpot's PublicOwner: id, type, archived, createdAt and updatedAt.
@@ -126,16 +120,16 @@ async fn owners_can_be_added_through_the_control_api_and_at_start() -> anyhow::R
         .send()
         .await?;
     assert_eq!(added.status(), 201);
-    let answer: Value = http
-        .get(format!("{}/crm/v3/owners", sandbox.hubspot_url()))
-        .bearer_auth(DEFAULT_TOKEN)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let answer = owners(&sandbox).await?;
     let emails: Vec<&str> =
         answer["results"].as_array().into_iter().flatten().filter_map(|o| o["email"].as_str()).collect();
     assert!(emails.contains(&"ada@example.com") && emails.contains(&"sam@example.com"), "{answer}");
     sandbox.shutdown().await;
     Ok(())
+}
+
+/// The first page of `GET /crm/v3/owners`.
+async fn owners(sandbox: &Sandbox) -> anyhow::Result<Value> {
+    let url = format!("{}/crm/v3/owners", sandbox.hubspot_url());
+    Ok(reqwest::Client::new().get(url).bearer_auth(DEFAULT_TOKEN).send().await?.json().await?)
 }
