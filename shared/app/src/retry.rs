@@ -101,19 +101,24 @@ pub async fn settle(app: &App, message: &ReceivedMessage, outcome: &MessageOutco
 /// Settles an import-chunk message whose run failed with `error` (a chunk
 /// that ran, or had nothing to run, is deleted by the runtime):
 ///
-/// - an API limit (a spent budget, a CRM's rate limit) or another worker's
-///   lease: a fresh copy waits it out, its wait count kept in the body, so
-///   that a long limit never uses up the receive limit;
-/// - another failure worth retrying: hidden for the longer of the CRM's
-///   `Retry-After` and [`RETRY_BACKOFF`] for its receive count; at its last
-///   receive the use case has already failed the chunk and its job with the
-///   reason ([`AppError::GaveUp`]);
+/// - an API limit (a spent budget, a CRM's rate limit): a fresh copy waits
+///   it out, its wait count kept in the body, so that a long limit never
+///   uses up the receive limit;
+/// - another worker's lease (at most 15 minutes: one or two receives; a
+///   fresh copy near the receive limit), or another failure worth retrying: hidden for the longer of the delay
+///   asked (the lease left, the CRM's `Retry-After`) and [`RETRY_BACKOFF`]
+///   for its receive count; at its last receive the use case has already
+///   failed the chunk and its job with the reason ([`AppError::GaveUp`]);
 /// - a failure for good (the chunk and its job are failed with the reason):
 ///   deleted.
 pub async fn settle_chunk(app: &App, message: &ReceivedMessage, error: &AppError) -> Settlement {
     let queue = app.import_queue();
     let Some(asked) = error.retry_after() else { return Settlement::Delete };
-    if error.is_api_limit() || matches!(error, AppError::ChunkHeld { .. }) {
+    // A held chunk on its last receive waits as a fresh copy: the use case
+    // cannot fail a chunk another worker holds, and the message must not go
+    // to the dead letters while the chunk is unfinished.
+    let held = matches!(error, AppError::ChunkHeld { .. });
+    if error.is_api_limit() || (held && message.receive_count >= MAX_RECEIVES - 1) {
         return wait_chunk(queue, message, asked).await;
     }
     let delay = retry_delay(&message.id, message.receive_count.max(1), asked);

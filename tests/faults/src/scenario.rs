@@ -344,6 +344,15 @@ async fn run_import(w: &mut FaultWorld, seed: u64) -> anyhow::Result<()> {
     w.work(&mut rng, true).await?;
     w.later(std::time::Duration::from_secs(3 * 3600));
     w.settle(&mut rng, false).await?;
+    // Outages longer than a chunk's retries fail the job with the reason;
+    // the operator resumes it.
+    let (failed, _) = crm_sync_app::import_status(&w.app, &job.id).await?;
+    if failed.status == crm_sync_store::JobStatus::Failed {
+        ensure!(failed.error.is_some(), "the import failed with no reason");
+        w.log.push(format!("the import failed ({:?}); import resume", failed.error));
+        crm_sync_app::import_resume(&w.app, &job.id).await.context("import resume")?;
+        w.settle(&mut rng, false).await?;
+    }
     let (job, chunks) = crm_sync_app::import_status(&w.app, &job.id).await?;
     let chunk_states: Vec<String> =
         chunks.iter().map(|c| format!("#{} {:?} x{} {:?}", c.index, c.status, c.attempts, c.error)).collect();
