@@ -364,8 +364,11 @@ impl FaultWorld {
     /// delayed, and no outage.
     pub async fn work(&mut self, rng: &mut ChaCha8Rng, faults: bool) -> anyhow::Result<()> {
         let mut jump = Duration::from_secs(30);
+        // Faults come for six hours of simulated time per phase, then stop:
+        // outage after outage without end is not a world the sync can settle in.
+        let faults_until = self.now() + chrono::Duration::hours(6);
         for _ in 0..MAX_STEPS {
-            let fault = if faults { StepFault::draw(rng) } else { StepFault::None };
+            let fault = if faults && self.now() < faults_until { StepFault::draw(rng) } else { StepFault::None };
             if self.step(&fault).await? {
                 jump = Duration::from_secs(30);
                 continue;
