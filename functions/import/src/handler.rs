@@ -7,7 +7,8 @@
 //!   or `"action": "status"` (the job, its counts over every chunk, and its
 //!   chunks); the answer is JSON;
 //! - an SQS batch from the chunk queue: each record is one chunk, run with
-//!   `run_import_chunk`. A chunk that must wait (API budget spent, 429, or
+//!   `retry::run_chunk` (handed on to a fresh copy at its last receive, so
+//!   that a function stopping during it does not strand the chunk). A chunk that must wait (API budget spent, 429, or
 //!   leased to a worker that may have died, until the lease ends) stays on
 //!   the queue with its visibility set to the delay and is reported as a
 //!   partial batch failure, so that Lambda does not delete it; a chunk that
@@ -16,8 +17,8 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crm_sync_app::App;
-use crm_sync_app::retry::{Settlement, settle_chunk};
-use crm_sync_app::{ImportRequest, import_resume, import_review, import_start, import_status, run_import_chunk};
+use crm_sync_app::retry::{Settlement, run_chunk};
+use crm_sync_app::{ImportRequest, import_resume, import_review, import_start, import_status};
 use crm_sync_lambda::sqs::{batch_response, read_batch};
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
@@ -82,18 +83,17 @@ pub async fn handle_chunks(app: &App, event: &SqsEvent) -> SqsBatchResponse {
     let batch = read_batch(event);
     let mut failed = batch.unreadable;
     for message in &batch.messages {
-        match run_import_chunk(app, message).await {
+        let (result, settlement) = run_chunk(app, message).await;
+        match result {
             Ok(report) => {
                 tracing::info!(job_id = %report.job_id, index = report.index, records = report.records, "ImportChunkDone");
             }
-            Err(error) => {
-                tracing::warn!(message_id = %message.id, error = %error, "ImportChunkNotDone");
-                // Kept: reported as a batch item failure, so that SQS keeps
-                // it (its visibility was set to the retry delay).
-                if settle_chunk(app, message, &error).await == Settlement::Keep {
-                    failed.push(message.id.clone());
-                }
-            }
+            Err(error) => tracing::warn!(message_id = %message.id, error = %error, "ImportChunkNotDone"),
+        }
+        // Kept: reported as a batch item failure, so that SQS keeps it (its
+        // visibility was set to the retry delay).
+        if settlement == Settlement::Keep {
+            failed.push(message.id.clone());
         }
     }
     batch_response(failed)

@@ -24,7 +24,7 @@
 //!   dead-letters a message.
 
 use crate::messages::{parse_intents, with_waits};
-use crate::usecases::import::ChunkMessage;
+use crate::usecases::import::{ChunkMessage, ChunkReport, chunk_pair, run_import_chunk};
 use crate::usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, category_name, sync_batch};
 use crate::{App, AppError};
 use crm_sync_domain::error::{BackoffPolicy, ErrorCategory, backoff_with_jitter};
@@ -55,7 +55,14 @@ pub enum Settlement {
     /// Leave it: its visibility was set to the retry delay (Lambda: report
     /// it as a batch item failure).
     Keep,
+    /// Nothing left to do: the received copy was already deleted (a chunk
+    /// handed on to a fresh copy before its last attempt).
+    Gone,
 }
+
+/// How often a chunk message is handed on to a fresh copy at its last
+/// receive ([`run_chunk`]) before that receive is its very last.
+pub const MAX_CHUNK_RELAYS: u32 = 2;
 
 /// The sync-health key of a message that gave up.
 pub fn dead_letter_key(message_id: &str) -> String {
@@ -126,6 +133,97 @@ pub async fn settle_chunk(app: &App, message: &ReceivedMessage, error: &AppError
         warn!(message_id = %message.id, error = %e, "BackoffNotSet");
     }
     Settlement::Keep
+}
+
+/// Runs a received import-chunk message and settles it (both runtimes).
+///
+/// A chunk's attempt can take minutes, and a worker can stop during it (a
+/// Lambda timeout, a killed process): the queue then receives the message
+/// again, and after [`MAX_RECEIVES`] moves it to the dead letters with the
+/// chunk and its job left `running`. So at its last receive the message is
+/// first handed on to a fresh copy (delayed by [`MAX_DELAY`], at least the
+/// chunk's lease), up to [`MAX_CHUNK_RELAYS`] times, and the received copy
+/// is deleted before the attempt: should the worker stop, the fresh copy
+/// takes the chunk over. Beyond that (a chunk that stops its worker every
+/// time), the last attempt is announced in sync health under
+/// [`dead_letter_key`], naming the job to resume, and the entry is resolved
+/// when the attempt ends the message.
+pub async fn run_chunk(app: &App, message: &ReceivedMessage) -> (Result<ChunkReport, AppError>, Settlement) {
+    let queue = app.import_queue();
+    let mut relayed = None;
+    let mut announced = false;
+    if message.receive_count >= MAX_RECEIVES
+        && let Ok(chunk) = serde_json::from_str::<ChunkMessage>(&message.body)
+    {
+        if chunk.relays < MAX_CHUNK_RELAYS {
+            relayed = relay_chunk(queue, message, chunk.clone()).await;
+        }
+        if relayed.is_none() {
+            let report = ErrorReport {
+                key: dead_letter_key(&message.id),
+                category: category_name(ErrorCategory::Other),
+                pair: chunk_pair(app, &chunk).await,
+                salesforce_id: None,
+                hubspot_id: None,
+                message: format!(
+                    "import job {} chunk {}: on its last attempt; should the worker stop during it, the chunk goes to \
+                     the dead letters: take the job up again with `crm-sync import resume {}`",
+                    chunk.job_id, chunk.index, chunk.job_id
+                ),
+                retryable: true,
+            };
+            match app.store().record_error(&report).await {
+                Ok(_) => announced = true,
+                Err(error) => warn!(message_id = %message.id, %error, "ErrorNotRecorded"),
+            }
+        }
+    }
+    let result = run_import_chunk(app, message).await;
+    let settlement = match (&result, relayed) {
+        (_, Some(Relay::Deleted)) => Settlement::Gone,
+        // The fresh copy carries on; the received one goes now.
+        (_, Some(Relay::Queued)) => Settlement::Delete,
+        (Ok(_), None) => Settlement::Delete,
+        (Err(error), None) => settle_chunk(app, message, error).await,
+    };
+    if announced
+        && settlement != Settlement::Keep
+        && let Err(error) = app.store().resolve_error(&dead_letter_key(&message.id)).await
+    {
+        warn!(message_id = %message.id, %error, "ErrorNotResolved");
+    }
+    (result, settlement)
+}
+
+/// A chunk handed on to a fresh copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relay {
+    /// The fresh copy is queued; deleting the received one failed (it is
+    /// deleted again after the attempt).
+    Queued,
+    /// The fresh copy is queued and the received one deleted.
+    Deleted,
+}
+
+/// Queues a fresh copy of a chunk message at its last receive, then deletes
+/// the received copy; `None` when no copy could be queued.
+async fn relay_chunk(queue: &dyn Queue, message: &ReceivedMessage, mut chunk: ChunkMessage) -> Option<Relay> {
+    chunk.relays += 1;
+    let body = serde_json::to_string(&chunk)
+        .inspect_err(|error| warn!(message_id = %message.id, %error, "ChunkNotRelayed"))
+        .ok()?;
+    if let Err(error) = queue.send_batch(&[OutgoingMessage { body, delay: Some(MAX_DELAY) }]).await {
+        warn!(message_id = %message.id, %error, "ChunkNotRelayed");
+        return None;
+    }
+    info!(message_id = %message.id, relays = chunk.relays, "ChunkRelayed");
+    match queue.delete(&message.receipt_handle).await {
+        Ok(()) => Some(Relay::Deleted),
+        Err(error) => {
+            warn!(message_id = %message.id, %error, "RelayedChunkNotDeleted");
+            Some(Relay::Queued)
+        }
+    }
 }
 
 /// Queues a fresh copy of a chunk message that waits, counting the wait.

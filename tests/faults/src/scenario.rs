@@ -373,5 +373,12 @@ async fn run_import(w: &mut FaultWorld, seed: u64) -> anyhow::Result<()> {
         ensure!(link.is_some(), "{id} was imported but is not linked");
     }
     check_dead_letters(w).await?;
+    let dead_chunks = w.app.import_queue().list_dead_letters(1000).await?;
+    ensure!(
+        dead_chunks.is_empty(),
+        "{} chunk messages went to the dead letters: {:?}",
+        dead_chunks.len(),
+        dead_chunks.iter().map(|m| (&m.body, m.receive_count)).collect::<Vec<_>>()
+    );
     check_cap(w)
 }

@@ -33,7 +33,6 @@ pub use server::{WebhookServer, router};
 pub use crate::build::{EmbeddedParts, embedded_app};
 
 use crate::retry::{Settlement, sync_received};
-use crate::usecases::import::run_import_chunk;
 use crate::usecases::sweep::sweep_once;
 use crate::usecases::sync::{BatchOutcome, ItemResult, SyncStats};
 use crate::{App, AppError};
@@ -171,22 +170,18 @@ impl LocalRuntime {
         let Some(message) = messages.into_iter().next() else {
             return Ok(false);
         };
-        match run_import_chunk(&self.app, &message).await {
-            Ok(report) => {
-                queue.delete(&message.receipt_handle).await?;
-                self.emit(Progress::ImportChunk {
-                    job_id: report.job_id.clone(),
-                    index: report.index,
-                    records: report.records,
-                    done: report.ran,
-                });
-            }
-            Err(error) => {
-                warn!(%error, "ImportChunkNotDone");
-                if crate::retry::settle_chunk(&self.app, &message, &error).await == crate::retry::Settlement::Delete {
-                    queue.delete(&message.receipt_handle).await?;
-                }
-            }
+        let (result, settlement) = crate::retry::run_chunk(&self.app, &message).await;
+        match result {
+            Ok(report) => self.emit(Progress::ImportChunk {
+                job_id: report.job_id.clone(),
+                index: report.index,
+                records: report.records,
+                done: report.ran,
+            }),
+            Err(error) => warn!(%error, "ImportChunkNotDone"),
+        }
+        if settlement == crate::retry::Settlement::Delete {
+            queue.delete(&message.receipt_handle).await?;
         }
         Ok(true)
     }

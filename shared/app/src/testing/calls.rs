@@ -78,6 +78,7 @@ pub struct CallLog {
     api_calls: AtomicU64,
     invocations: Mutex<BTreeMap<&'static str, u64>>,
     faults: Mutex<BTreeMap<&'static str, VecDeque<ErrorTemplate>>>,
+    stops: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl CallLog {
@@ -86,6 +87,10 @@ impl CallLog {
     /// HTTP request does.
     pub(crate) fn enter(&self, method: &'static str) -> Result<(), CrmError> {
         *self.invocations.lock().unwrap_or_else(|p| p.into_inner()).entry(method).or_default() += 1;
+        let stop = self.stops.lock().unwrap_or_else(|p| p.into_inner()).remove(method).is_some();
+        if stop {
+            panic!("the worker stopped at {method}");
+        }
         let fault = self.faults.lock().unwrap_or_else(|p| p.into_inner()).get_mut(method).and_then(VecDeque::pop_front);
         match fault {
             Some(template) => {
@@ -122,6 +127,13 @@ impl CallLog {
         let template = ErrorTemplate::of(error);
         let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
         faults.entry(method).or_default().extend(std::iter::repeat_n(template, times));
+    }
+
+    /// Makes the next invocation of `method` stop the worker, as `kill -9`
+    /// or a Lambda timeout would: the call panics before it takes effect,
+    /// and nothing after it in the attempt runs (run the attempt in a task).
+    pub fn stop_worker_at(&self, method: &'static str) {
+        self.stops.lock().unwrap_or_else(|p| p.into_inner()).insert(method, 1);
     }
 
     /// Faults still armed for `method`.

@@ -43,7 +43,7 @@ use crate::app::{App, AppParts, AppSettings, Secret, WebhookSecrets};
 use crate::usecases::webhook::WebhookRequest;
 use chrono::{DateTime, TimeZone, Utc};
 use crm_sync_domain::{ObjectPair, SyncConfig};
-use crm_sync_store::{Clock, Link, LinkCondition, ManualClock, QueueSettings, SqliteQueue, SqliteStore, StoreError};
+use crm_sync_store::{Clock, Link, LinkCondition, ManualClock, SqliteQueue, SqliteStore, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -127,8 +127,9 @@ impl TestAppBuilder {
         let clock = Arc::new(ManualClock::new(self.start));
         let as_clock: Arc<dyn Clock> = clock.clone();
         let store = SqliteStore::open_in_memory(as_clock.clone())?;
-        let sync_queue = Arc::new(store.queue("sync", QueueSettings::default()));
-        let import_queue = Arc::new(store.queue("import", QueueSettings::default()));
+        // The runtime's own receive limits.
+        let sync_queue = Arc::new(crate::build::local_sync_queue(&store));
+        let import_queue = Arc::new(crate::build::local_import_queue(&store));
         let salesforce = Arc::new(FakeSalesforce::new(clock.clone()));
         let hubspot = Arc::new(FakeHubspot::new(clock.clone(), TEST_CLIENT_SECRET));
         let app = App::new(AppParts {

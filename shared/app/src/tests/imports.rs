@@ -159,7 +159,7 @@ async fn starting_an_import_plans_one_chunk_per_object_within_the_chunk_size_and
     let messages = t.import_queue.receive(10, Duration::from_secs(60)).await.unwrap();
     assert_eq!(messages.len(), 1);
     let body: ChunkMessage = serde_json::from_str(&messages[0].body).unwrap();
-    assert_eq!(body, ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0 });
+    assert_eq!(body, ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0, relays: 0 });
 }
 
 #[tokio::test]
@@ -309,7 +309,7 @@ async fn a_chunk_already_done_is_not_run_again_when_its_message_comes_back() {
     let again = crm_sync_store::ReceivedMessage {
         id: "again".into(),
         receipt_handle: String::new(),
-        body: serde_json::to_string(&ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0 }).unwrap(),
+        body: serde_json::to_string(&ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0, relays: 0 }).unwrap(),
         receive_count: 2,
     };
     let report = run_import_chunk(&t.app, &again).await.unwrap();
@@ -415,4 +415,117 @@ async fn an_email_only_import_links_the_email_only_so_joining_the_segment_fills_
     let contact = t.hubspot.get("contacts", &hubspot_id).unwrap();
     assert_eq!(contact["jobtitle"], "Rear Admiral", "HubSpot gets the Title");
     assert_eq!(contact["lastname"], "Lovelace");
+}
+
+/// Receives the one chunk message until its `n`-th receive, as a queue does
+/// for a worker that stops during each attempt.
+async fn receive_until(t: &TestApp, n: u32) -> ReceivedMessage {
+    loop {
+        let message = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        if message.receive_count >= n {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_on_its_last_receive_is_handed_on_to_a_fresh_copy_before_it_runs() {
+    let t = TestApp::new();
+    contacts(&t, 2);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let last = receive_until(&t, crate::retry::MAX_RECEIVES).await;
+    // The queue's copy is gone before the attempt: a worker stopping now
+    // leaves the fresh copy, not a dead letter.
+    let (result, settlement) = crate::retry::run_chunk(&t.app, &last).await;
+    assert!(result.unwrap().ran);
+    assert_eq!(settlement, crate::retry::Settlement::Gone);
+    assert!(t.import_queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "the copy waits its delay");
+    t.advance(crate::retry::MAX_DELAY);
+    let fresh = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    let body: ChunkMessage = serde_json::from_str(&fresh.body).unwrap();
+    assert_eq!((body.job_id.as_str(), body.relays), (job.id.as_str(), 1));
+    let (again, settlement) = crate::retry::run_chunk(&t.app, &fresh).await;
+    assert!(!again.unwrap().ran, "the chunk is done: nothing to run again");
+    assert_eq!(settlement, crate::retry::Settlement::Delete);
+    assert!(t.import_queue.list_dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(t.hubspot.calls().invocations("batch_upsert"), 1);
+}
+
+/// Runs a chunk message as a worker that stops (`kill -9`, a Lambda
+/// timeout) at its call to write the chunk to HubSpot.
+async fn stop_at_hubspot_write(t: &TestApp, message: &ReceivedMessage) {
+    t.hubspot.calls().stop_worker_at("batch_upsert");
+    let (app, message) = (t.app.clone(), message.clone());
+    let attempt = tokio::spawn(async move { crate::retry::run_chunk(&app, &message).await });
+    assert!(attempt.await.unwrap_err().is_panic(), "the worker did not stop");
+}
+
+#[tokio::test]
+async fn a_chunk_whose_worker_stops_on_its_last_receive_is_taken_over_by_the_fresh_copy() {
+    let t = TestApp::new();
+    let ids = contacts(&t, 2);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let last = receive_until(&t, crate::retry::MAX_RECEIVES).await;
+    stop_at_hubspot_write(&t, &last).await;
+    // The received copy is gone (no dead letter at the next receive); the
+    // fresh one comes after the lease and finishes the chunk.
+    t.advance(crate::retry::MAX_DELAY + Duration::from_secs(1));
+    let fresh = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    let (result, settlement) = crate::retry::run_chunk(&t.app, &fresh).await;
+    assert!(result.unwrap().ran);
+    assert_eq!(settlement, crate::retry::Settlement::Delete);
+    t.import_queue.delete(&fresh.receipt_handle).await.unwrap();
+    assert!(t.import_queue.list_dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(import_status(&t.app, &job.id).await.unwrap().0.status, JobStatus::Completed);
+    for id in &ids {
+        assert!(contact_link(&t, id).await.is_some(), "{id} not linked");
+    }
+    assert_eq!(t.hubspot.records("contacts").len(), 2);
+}
+
+#[tokio::test]
+async fn a_chunk_relayed_as_often_as_allowed_announces_its_last_attempt_in_sync_health() {
+    let t = TestApp::new();
+    let ids = contacts(&t, 1);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    // The planned message is replaced by one relayed as often as allowed.
+    let planned = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    t.import_queue.delete(&planned.receipt_handle).await.unwrap();
+    let body = ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0, relays: crate::retry::MAX_CHUNK_RELAYS };
+    t.import_queue
+        .send_batch(&[crm_sync_store::OutgoingMessage { body: serde_json::to_string(&body).unwrap(), delay: None }])
+        .await
+        .unwrap();
+    let last = receive_until(&t, crate::retry::MAX_RECEIVES).await;
+    stop_at_hubspot_write(&t, &last).await;
+    // Not handed on again: the queue dead-letters it, and sync health names
+    // the job to resume.
+    t.advance(crate::retry::MAX_DELAY + Duration::from_secs(1));
+    assert!(t.import_queue.receive(1, Duration::ZERO).await.unwrap().is_empty());
+    assert_eq!(t.import_queue.list_dead_letters(10).await.unwrap().len(), 1);
+    let entry = t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().expect("announced");
+    assert!(entry.message.contains(&format!("crm-sync import resume {}", job.id)), "{}", entry.message);
+    crate::import_resume(&t.app, &job.id).await.unwrap();
+    run_chunks(&t).await;
+    assert_eq!(import_status(&t.app, &job.id).await.unwrap().0.status, JobStatus::Completed);
+    assert!(contact_link(&t, &ids[0]).await.is_some());
+}
+
+#[tokio::test]
+async fn an_announced_last_attempt_that_ends_the_chunk_resolves_its_entry() {
+    let t = TestApp::new();
+    contacts(&t, 1);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let planned = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    t.import_queue.delete(&planned.receipt_handle).await.unwrap();
+    let body = ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0, relays: crate::retry::MAX_CHUNK_RELAYS };
+    t.import_queue
+        .send_batch(&[crm_sync_store::OutgoingMessage { body: serde_json::to_string(&body).unwrap(), delay: None }])
+        .await
+        .unwrap();
+    let last = receive_until(&t, crate::retry::MAX_RECEIVES).await;
+    let (result, settlement) = crate::retry::run_chunk(&t.app, &last).await;
+    assert!(result.unwrap().ran);
+    assert_eq!(settlement, crate::retry::Settlement::Delete);
+    assert!(t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().is_none());
 }

@@ -217,7 +217,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     let messages: Vec<OutgoingMessage> = chunks
         .iter()
         .map(|c| {
-            serde_json::to_string(&ChunkMessage { job_id: id.clone(), index: c.index, waits: 0 })
+            serde_json::to_string(&ChunkMessage { job_id: id.clone(), index: c.index, waits: 0, relays: 0 })
                 .map(OutgoingMessage::new)
         })
         .collect::<Result<_, _>>()?;
@@ -247,7 +247,7 @@ pub async fn import_resume(app: &App, job_id: &str) -> Result<(ImportJob, Vec<Im
     let messages: Vec<OutgoingMessage> = unfinished
         .iter()
         .map(|c| {
-            serde_json::to_string(&ChunkMessage { job_id: job_id.to_owned(), index: c.index, waits: 0 })
+            serde_json::to_string(&ChunkMessage { job_id: job_id.to_owned(), index: c.index, waits: 0, relays: 0 })
                 .map(OutgoingMessage::new)
         })
         .collect::<Result<_, _>>()?;
@@ -325,8 +325,24 @@ pub async fn run_import_chunk(app: &App, message: &ReceivedMessage) -> Result<Ch
     };
     match run_claimed(app, &msg, &owner, chunk, job.status).await {
         Ok(report) => Ok(report),
-        Err(error) => Err(settle_failure(app, &msg, &owner, error, message.receive_count).await),
+        Err(error) => {
+            // A relayed copy's attempts come after every receive of the
+            // copies before it.
+            let attempt = msg.relays * crate::retry::MAX_RECEIVES + message.receive_count;
+            Err(settle_failure(app, &msg, &owner, error, attempt).await)
+        }
     }
+}
+
+/// The object pair a chunk imports, from its stored range (for its
+/// sync-health entries); contacts when the chunk cannot be read.
+pub(crate) async fn chunk_pair(app: &App, msg: &ChunkMessage) -> ObjectPair {
+    let chunks = app.store().list_chunks(&msg.job_id).await.unwrap_or_default();
+    chunks
+        .into_iter()
+        .find(|c| c.index == msg.index)
+        .and_then(|c| serde_json::from_value::<ChunkSpec>(c.spec).ok())
+        .map_or(ObjectPair::Contact, |spec| spec.object.pair())
 }
 
 /// Why a chunk could not be claimed: finished, failed or unknown (nothing

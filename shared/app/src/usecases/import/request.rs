@@ -136,6 +136,12 @@ pub struct ChunkMessage {
     /// lease (see `retry::settle_chunk`); absent in a first message.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub waits: u32,
+    /// How often the chunk was handed on to a fresh copy at its last
+    /// receive, so that a worker stopping during that attempt does not send
+    /// it to the dead letters (see `retry::run_chunk`); absent in a first
+    /// message. A relayed copy's attempts are all past the receive limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub relays: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
