@@ -1248,6 +1248,16 @@ async fn an_answer_that_drifts_from_its_schema_is_refused() -> anyhow::Result<()
     let membership = json!({"recordsIdsAdded": ["1"], "recordIdsRemoved": [], "recordIdsMissing": []});
     let association = json!({"status": "COMPLETE", "startedAt": "2026-12-01T10:00:00Z", "completedAt": "2026-12-01T10:00:00Z",
         "results": [{"from": {"id": "1"}, "to": [{"toObjectId": "2", "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": null}]}]}]});
+    let owners = json!({"results": [{"id": "1", "type": "PERSON", "archived": false, "email": "sam@example.com",
+        "createdAt": "2026-12-01T10:00:00.000Z", "updatedAt": "2026-12-01T10:00:00.000Z"}]});
+    let property = json!({"name": "region", "label": "Region", "type": "string", "fieldType": "text",
+        "groupName": "contactinformation", "description": "", "options": []});
+    let lead = json!({"attributes": {"type": "Lead", "url": "/services/data/v66.0/sobjects/Lead/00QRO0000000001AAA"},
+        "Id": "00QRO0000000001AAA", "Owner": {"attributes": {"type": "User"}, "Email": "sam@example.com"},
+        "Address": {"city": "Lyon"}});
+    assert_eq!(schemas.validate("hubspot/owners", &owners), Ok(()));
+    assert_eq!(schemas.validate("hubspot/property", &property), Ok(()));
+    assert_eq!(schemas.validate("salesforce/record", &lead), Ok(()));
     assert_eq!(schemas.validate("hubspot/list-membership-update", &membership), Ok(()));
     assert_eq!(schemas.validate("hubspot/associations-batch-read", &association), Ok(()));
 
@@ -1282,6 +1292,10 @@ async fn an_answer_that_drifts_from_its_schema_is_refused() -> anyhow::Result<()
             "hubspot/error",
             without(&recorded("hubspot", "error.conflict.json"), "/correlationId"),
         ),
+        ("an owner without createdAt", "hubspot/owners", without(&owners, "/results/0/createdAt")),
+        ("a property without its description", "hubspot/property", without(&property, "/description")),
+        ("a Salesforce record without attributes", "salesforce/record", without(&lead, "/attributes")),
+        ("a parent lookup without its type", "salesforce/record", without(&lead, "/Owner/attributes/type")),
         (
             "a Salesforce error as an object",
             "salesforce/errors",
