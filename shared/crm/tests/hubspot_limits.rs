@@ -13,10 +13,13 @@ use hubspot_support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// A recorded answer (`tests/fixtures`, checked against HubSpot's schema).
+fn recorded(json: &str) -> Value {
+    serde_json::from_str(json).expect("a recorded answer is JSON")
+}
+
 fn ten_secondly_body() -> Value {
-    json!({"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT",
-           "correlationId":"c93e06a4-7d61-4c3e-b63f-edf486fc6e90","policyName":"TEN_SECONDLY_ROLLING",
-           "groupName":"publicapi:private-app-api-calls-ten-secondly:1"})
+    recorded(include_str!("fixtures/hubspot/rate-limit-error.ten-secondly.json"))
 }
 
 #[tokio::test]
@@ -101,7 +104,7 @@ async fn a_ten_secondly_429_is_retried_after_its_window() {
 #[tokio::test]
 async fn a_secondly_search_429_is_retried() {
     let sb = sandbox(HubSpotOptions::default()).await;
-    let body = json!({"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","policyName":"SECONDLY"});
+    let body = recorded(include_str!("fixtures/hubspot/rate-limit-error.secondly.json"));
     sb.hubspot_control().add_fault(Fault::new(429, 2, "/crm/v3/objects/contacts/search").with_body(body));
     let hs = client(&sb);
     let req = SearchRequest {
@@ -158,8 +161,7 @@ async fn server_errors_come_back_retryable_without_a_resend() {
 #[tokio::test]
 async fn a_missing_scope_is_a_permanent_access_error_with_hubspots_message() {
     let sb = sandbox(HubSpotOptions::default()).await;
-    let body = json!({"status":"error","message":"This app hasn't been granted all required scopes to make this call.",
-                      "correlationId":"x","category":"MISSING_SCOPES","context":{"requiredScopes":["crm.objects.deals.read"]}});
+    let body = recorded(include_str!("fixtures/hubspot/error.missing-scopes.json"));
     sb.hubspot_control().add_fault(Fault::new(403, 1, "/crm/v3/objects/deals").with_body(body));
     let hs = client(&sb);
     let err = hs.list_page("deals", &[], None, 10, false).await.unwrap_err();

@@ -217,6 +217,10 @@ async fn associations_are_created_and_read_back_with_type_279() {
         .await
         .unwrap_err();
     assert_eq!(err.category, ErrorCategory::Associations);
+    // Default associations answer 200 even when a pair is refused: the
+    // refusal is read from the answer's errors all the same.
+    let err = hs.associate_default("deals", "companies", &[(deal.id.clone(), "777".into())]).await.unwrap_err();
+    assert_eq!((err.status, err.category), (200, ErrorCategory::Associations));
 
     hs.dissociate("contacts", "companies", &[(contact.id.clone(), company.id.clone())]).await.unwrap();
     assert!(hs.associations_read("contacts", "companies", std::slice::from_ref(&contact.id)).await.unwrap().is_empty());

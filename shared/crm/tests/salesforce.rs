@@ -31,6 +31,11 @@ fn client(sandbox: &Sandbox) -> anyhow::Result<SalesforceClient> {
     Ok(SalesforceClient::new(config(sandbox, auth))?)
 }
 
+/// A recorded answer (`tests/fixtures`, checked against Salesforce's schema).
+fn recorded(json: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(json)?)
+}
+
 fn fields(value: serde_json::Value) -> SObject {
     match value {
         serde_json::Value::Object(m) => m,
@@ -337,7 +342,7 @@ async fn an_expired_session_is_renewed_once_and_the_call_succeeds() -> anyhow::R
 
     // A token that is refused even after renewal ends as an access error.
     let fault = Fault::new(401, 2, "/services/data")
-        .with_body(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]));
+        .with_body(recorded(include_str!("fixtures/salesforce/errors.session-expired.json"))?);
     sandbox.salesforce_control().add_fault(fault);
     let err = sf.limits().await.err().ok_or_else(|| anyhow::anyhow!("no error"))?;
     assert_eq!(
@@ -357,7 +362,7 @@ async fn injected_server_errors_and_row_locks_are_retryable_after_a_delay() -> a
     assert_eq!(unavailable.status, 503);
     assert_eq!(unavailable.retry_after(), Some(Duration::from_secs(7)));
 
-    let lock = json!([{"message": "unable to obtain exclusive access to this record or 1 records: 003RO0000000001AAA", "errorCode": "UNABLE_TO_LOCK_ROW"}]);
+    let lock = recorded(include_str!("fixtures/salesforce/errors.row-lock.json"))?;
     sandbox.salesforce_control().add_fault(Fault::new(400, 1, "/services/data").with_method("PATCH").with_body(lock));
     let id = sf.create("Contact", &fields(json!({"LastName": "Locked"}))).await?;
     let locked = sf
@@ -429,7 +434,7 @@ async fn each_permanent_error_class_gets_its_sync_health_category() -> anyhow::R
     let dup = sandbox.salesforce_control();
     dup.add_fault(
         Fault::new(400, 1, "/services/data")
-            .with_body(json!([{"message": "You're creating a duplicate record.", "errorCode": "DUPLICATES_DETECTED"}])),
+            .with_body(recorded(include_str!("fixtures/salesforce/errors.duplicates-detected.json"))?),
     );
     let duplicate = sf
         .create("Contact", &fields(json!({"LastName": "X"})))

@@ -178,9 +178,12 @@ async fn a_429_storm_delays_the_sync_but_loses_nothing() {
     // More 429s than the client retries by itself: the message comes back
     // after the advertised delay.
     h.sandbox.hubspot_control().add_fault(
-        Fault::new(429, 8, "/crm/v3/objects/contacts/batch/read")
-            .with_header("retry-after", "1")
-            .with_body(json!({"status": "error", "message": "You have reached your secondly limit.", "category": "RATE_LIMITS", "policyName": "SECONDLY"})),
+        Fault::new(429, 8, "/crm/v3/objects/contacts/batch/read").with_header("retry-after", "1").with_body(
+            serde_json::from_str(include_str!(
+                "../../../shared/crm/tests/fixtures/hubspot/rate-limit-error.secondly.json"
+            ))
+            .unwrap(),
+        ),
     );
     for n in 0..5 {
         create_hubspot_contact(&h, &format!("storm{n}@example.com")).await;

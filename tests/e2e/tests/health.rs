@@ -47,7 +47,7 @@ fn hubspot_refusal(email: &str, category: &str) -> Fault {
         "completedAt": "2026-01-01T00:00:00.100Z",
         "numErrors": 1,
         "errors": [{"status": "error", "category": category, "message": format!("{category} for {email}"),
-                    "context": {"ids": [email]}}],
+                    "context": {"ids": [email]}, "errors": [], "links": {}}],
     }))
 }
 

@@ -133,12 +133,12 @@ async fn a_two_hour_hubspot_429_storm_loses_nothing_and_dead_letters_nothing() {
     .await
     .unwrap();
     h.sandbox.hubspot_control().add_fault(
-        Fault::new(429, u32::MAX, "/crm/v3/objects/contacts").with_header("Retry-After", "10").with_body(json!({
-            "status": "error",
-            "message": "You have reached your ten_secondly_rolling limit.",
-            "errorType": "RATE_LIMIT",
-            "policyName": "TEN_SECONDLY_ROLLING",
-        })),
+        Fault::new(429, u32::MAX, "/crm/v3/objects/contacts").with_header("Retry-After", "10").with_body(
+            serde_json::from_str(include_str!(
+                "../../../shared/crm/tests/fixtures/hubspot/rate-limit-error.ten-secondly.json"
+            ))
+            .unwrap(),
+        ),
     );
     let emails = create_contacts(&h, "storm", CONTACTS).await;
     delivered(&h, CONTACTS).await;

@@ -199,9 +199,16 @@ impl Control {
                 };
                 serde_json::json!([{ "message": message, "errorCode": code }])
             }
+            Api::Hubspot if status == 429 => serde_json::json!({
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": uuid::Uuid::new_v4().to_string(),
+                "policyName": "SECONDLY",
+                "groupName": "publicapi:private-app-api-calls-secondly",
+            }),
             Api::Hubspot => {
                 let (category, message) = match status {
-                    429 => ("RATE_LIMITS", "You have reached your secondly limit."),
                     401 => ("INVALID_AUTHENTICATION", "Authentication credentials not found."),
                     404 => ("OBJECT_NOT_FOUND", "Object not found."),
                     400 => ("VALIDATION_ERROR", "Invalid input."),

@@ -82,7 +82,7 @@ impl HubSpotClient {
             let answer = self
                 .call(Method::POST, &format!("/crm/v4/associations/{from}/{to}/batch/create"), &[], Some(&body))
                 .await?;
-            fail_on_batch_errors(&answer.body)?;
+            fail_on_batch_errors(answer.status, &answer.body)?;
         }
         Ok(())
     }
@@ -99,7 +99,7 @@ impl HubSpotClient {
                     Some(&body),
                 )
                 .await?;
-            fail_on_batch_errors(&answer.body)?;
+            fail_on_batch_errors(answer.status, &answer.body)?;
         }
         Ok(())
     }
@@ -115,12 +115,14 @@ impl HubSpotClient {
     }
 }
 
-/// A 207 for associations means some pairs failed (e.g. a missing record):
-/// surface the first, classified as an association error.
-fn fail_on_batch_errors(body: &Value) -> Result<(), CrmError> {
+/// Errors in a batch answer mean some pairs failed (e.g. a missing record):
+/// surface the first, classified as an association error. HubSpot answers
+/// 207 for them on `batch/create` but 200 on `batch/associate/default`, so
+/// the body decides, not the status.
+fn fail_on_batch_errors(status: u16, body: &Value) -> Result<(), CrmError> {
     let Some(first) = body.get("errors").and_then(Value::as_array).and_then(|e| e.first()) else { return Ok(()) };
     let mut error = classify::invalid(first.get("message").and_then(Value::as_str).unwrap_or("association failed"));
-    error.status = 207;
+    error.status = status;
     error.code = first.get("category").and_then(Value::as_str).unwrap_or("ASSOCIATION_ERROR").to_owned();
     error.category = crm_sync_domain::error::ErrorCategory::Associations;
     Err(error)

@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_ten_secondly_429_is_retryable_after_ten_seconds() {
-        let body = br#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}"#;
+        let body = include_bytes!("../../tests/fixtures/hubspot/rate-limit-error.ten-secondly.json");
         let e = classify(429, &HeaderMap::new(), body, now());
         assert_eq!(e.retry_after(), Some(Duration::from_secs(10)));
         assert_eq!(e.category, ErrorCategory::ApiLimit);
@@ -230,14 +230,14 @@ mod tests {
 
     #[test]
     fn a_daily_429_waits_until_after_midnight() {
-        let body = br#"{"status":"error","message":"You have reached your daily limit.","policyName":"DAILY"}"#;
+        let body = include_bytes!("../../tests/fixtures/hubspot/rate-limit-error.daily.json");
         let e = classify(429, &HeaderMap::new(), body, now());
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3600 + 60)));
     }
 
     #[test]
     fn the_conflict_body_is_a_permanent_duplicate_with_the_existing_id() {
-        let body = br#"{"status":"error","message":"Contact already exists. Existing ID: 37765128953","correlationId":"x","category":"CONFLICT"}"#;
+        let body = include_bytes!("../../tests/fixtures/hubspot/error.conflict.json");
         let e = classify(409, &HeaderMap::new(), body, now());
         assert_eq!(e.category, ErrorCategory::Duplicates);
         assert!(!e.is_retryable());

@@ -69,18 +69,18 @@ fn refusal_of(body: &Value, email: &str) -> Option<(String, String)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
+    /// A recorded answer (`tests/fixtures`, checked against HubSpot's schema).
+    fn recorded(json: &str) -> Value {
+        serde_json::from_str(json).expect("a recorded answer is JSON")
+    }
+
     #[test]
     fn a_batch_error_entry_refuses_the_addresses_its_context_names() {
-        let answer = json!({
-            "status": "COMPLETE",
-            "results": [{"subscriberIdString": "ada@example.com", "statuses": []}],
-            "numErrors": 1,
-            "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "No contact with this email exists",
-                "context": {"ids": ["Ghost@Example.com"]}}]
-        });
+        let answer = recorded(include_str!("../../tests/fixtures/hubspot/unsubscribe-all-batch.unknown-address.json"));
         assert_eq!(refusal_of(&answer, "ada@example.com"), None);
         assert_eq!(
             refusal_of(&answer, "ghost@example.com"),
@@ -90,16 +90,12 @@ mod tests {
 
     #[test]
     fn the_wide_status_is_read_from_status_as_hubspot_answers_it() {
-        let answer = json!({
-            "status": "COMPLETE",
-            "results": [{"subscriberIdString": "ada@example.com", "wideStatusType": "PORTAL_WIDE",
-                "channel": "EMAIL", "status": "UNSUBSCRIBED", "timestamp": "2026-12-01T10:00:00Z"}],
-            "startedAt": "2026-12-01T10:00:00Z", "completedAt": "2026-12-01T10:00:00Z"
-        });
+        let answer = recorded(include_str!("../../tests/fixtures/hubspot/unsubscribe-all-read.unsubscribed.json"));
         assert!(unsubscribed_from_all(&answer));
-        let subscribed = json!({"status": "COMPLETE", "results": [{"channel": "EMAIL", "status": "SUBSCRIBED",
-            "wideStatusType": "PORTAL_WIDE", "subscriberIdString": "ada@example.com", "timestamp": "x"}]});
+        let subscribed = recorded(include_str!("../../tests/fixtures/hubspot/unsubscribe-all-read.subscribed.json"));
         assert!(!unsubscribed_from_all(&subscribed));
-        assert!(!unsubscribed_from_all(&json!({"status": "COMPLETE", "results": []})));
+        assert!(!unsubscribed_from_all(&recorded(include_str!(
+            "../../tests/fixtures/hubspot/unsubscribe-all-read.none.json"
+        ))));
     }
 }

@@ -97,6 +97,13 @@ fn batch_body(results: Vec<Value>, errors: Vec<Value>, started: &str) -> (Status
     }
 }
 
+/// A batch answer of an endpoint HubSpot documents with one answer only
+/// (200): refused inputs are in `errors`, the status stays 200
+/// (`batch/associate/default`, the v4 batch unsubscribe).
+fn batch_body_200(results: Vec<Value>, errors: Vec<Value>, started: &str) -> (StatusCode, Value) {
+    (StatusCode::OK, batch_body(results, errors, started).1)
+}
+
 fn check_batch_size(n: usize) -> Result<(), ApiError> {
     if n > 100 {
         return Err(ApiError::validation(format!("Too many inputs: {n}. The limit is 100 inputs per batch request.")));
@@ -547,8 +554,55 @@ async fn read_property(State(st): S, Path((obj, name)): Path<(String, String)>) 
     Ok(Json(def.to_json()).into_response())
 }
 
-async fn create_property(State(st): S, Path(obj): Path<String>, Json(def): Json<PropertyDef>) -> ApiResult {
+/// A property definition as the create call takes it (`PropertyCreate`):
+/// `name`, `label`, `type`, `fieldType` and `groupName` are required.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PropertyCreate {
+    name: Option<String>,
+    label: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    field_type: Option<String>,
+    group_name: Option<String>,
+    #[serde(default)]
+    has_unique_value: bool,
+    #[serde(default)]
+    description: String,
+}
+
+impl PropertyCreate {
+    fn into_def(self) -> Result<PropertyDef, ApiError> {
+        let mut missing = Vec::new();
+        let mut need = |field: &str, value: Option<String>| {
+            let value = value.filter(|v| !v.trim().is_empty());
+            if value.is_none() {
+                missing.push(json!({"message": format!("{field} is required"), "code": "REQUIRED_FIELD", "in": field}));
+            }
+            value.unwrap_or_default()
+        };
+        let def = PropertyDef {
+            name: need("name", self.name),
+            label: need("label", self.label),
+            kind: need("type", self.kind),
+            field_type: need("fieldType", self.field_type),
+            group_name: need("groupName", self.group_name),
+            has_unique_value: self.has_unique_value,
+            description: self.description,
+            read_only: false,
+        };
+        if missing.is_empty() {
+            return Ok(def);
+        }
+        let fields: Vec<&str> = missing.iter().filter_map(|m| m["in"].as_str()).collect();
+        Err(ApiError::validation(format!("Property definition is missing required fields: {}", fields.join(", ")))
+            .with("errors", Value::Array(missing)))
+    }
+}
+
+async fn create_property(State(st): S, Path(obj): Path<String>, Json(create): Json<PropertyCreate>) -> ApiResult {
     let ty = object(&obj)?;
+    let def = create.into_def()?;
     let mut db = st.db();
     let def = db.define_property(ty, def)?;
     Ok((StatusCode::CREATED, Json(def.to_json())).into_response())
@@ -614,7 +668,7 @@ async fn associate_labeled(
         let events = db.associate(from, id, to, to_id, t.association_type_id)?;
         st.emit(events, Actor::Api);
     }
-    let body = json!({ "fromObjectTypeId": from.type_id(), "fromObjectId": id, "toObjectTypeId": to.type_id(), "toObjectId": to_id, "labels": [] });
+    let body = json!({ "fromObjectTypeId": from.type_id(), "fromObjectId": id.to_string(), "toObjectTypeId": to.type_id(), "toObjectId": to_id.to_string(), "labels": [] });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -631,7 +685,7 @@ fn assoc_items(db: &Db, from: ObjectType, id: u64, to: ObjectType) -> Vec<Value>
         .into_iter()
         .map(|(to_id, types)| {
             json!({
-                "toObjectId": to_id,
+                "toObjectId": to_id.to_string(),
                 "associationTypes": types.iter().map(|t| json!({"category": "HUBSPOT_DEFINED", "typeId": t, "label": Value::Null})).collect::<Vec<_>>(),
             })
         })
@@ -699,8 +753,12 @@ async fn assoc_batch_write(
             Err(e) => errors.push(e.batch_entry(&[pair.from.id()])),
         }
     }
+    if default {
+        let (status, body) = batch_body_200(results, errors, &started);
+        return Ok((status, Json(body)).into_response());
+    }
     let (status, body) = batch_body(results, errors, &started);
-    let status = if status == StatusCode::OK && !default { StatusCode::CREATED } else { status };
+    let status = if status == StatusCode::OK { StatusCode::CREATED } else { status };
     Ok((status, Json(body)).into_response())
 }
 
@@ -927,7 +985,7 @@ async fn v4_batch_unsubscribe_all(State(st): S, Query(q): Raw, Json(body): Json<
     } else {
         vec![ApiError::not_found("No contact with this email exists").batch_entry(&missing)]
     };
-    let (status, body) = batch_body(results, errors, &started);
+    let (status, body) = batch_body_200(results, errors, &started);
     Ok((status, Json(body)).into_response())
 }
 

@@ -177,9 +177,9 @@ impl ApiError {
         entry.insert("category".into(), json!(self.category));
         entry.insert("message".into(), json!(self.message));
         entry.insert("context".into(), json!({ "ids": ids }));
-        if let Some(errors) = self.extra.get("errors") {
-            entry.insert("errors".into(), errors.clone());
-        }
+        // `errors` is required in HubSpot's StandardError: the per-property
+        // details when the failure has them, else empty.
+        entry.insert("errors".into(), self.extra.get("errors").cloned().unwrap_or_else(|| json!([])));
         entry.insert("links".into(), json!({}));
         Value::Object(entry)
     }
@@ -206,6 +206,8 @@ pub struct PropertyDef {
     pub group_name: String,
     #[serde(default)]
     pub has_unique_value: bool,
+    #[serde(default)]
+    pub description: String,
     /// Set by HubSpot, never by a client: `modificationMetadata.readOnlyValue`.
     #[serde(skip_deserializing, default)]
     pub read_only: bool,
@@ -230,6 +232,7 @@ impl PropertyDef {
             field_type: if kind == "datetime" { "date".into() } else { "text".into() },
             group_name: default_group(),
             has_unique_value: unique,
+            description: String::new(),
             read_only,
         }
     }
@@ -237,7 +240,7 @@ impl PropertyDef {
     pub fn to_json(&self) -> Value {
         json!({
             "name": self.name, "label": self.label, "type": self.kind, "fieldType": self.field_type,
-            "groupName": self.group_name, "hasUniqueValue": self.has_unique_value,
+            "groupName": self.group_name, "hasUniqueValue": self.has_unique_value, "description": self.description,
             "modificationMetadata": { "archivable": !self.read_only, "readOnlyDefinition": self.read_only,
                                       "readOnlyValue": self.read_only },
             "calculated": false, "externalOptions": false, "hidden": false, "formField": !self.read_only,
