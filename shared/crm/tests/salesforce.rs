@@ -11,7 +11,7 @@ use serde_json::json;
 use std::time::Duration;
 
 async fn sandbox_with(options: SalesforceOptions) -> anyhow::Result<Sandbox> {
-    Sandbox::start(SandboxOptions { salesforce: options, ..Default::default() }).await
+    Sandbox::start(SandboxOptions { salesforce: options, ..Default::default() }.with_crm_sync_fields()).await
 }
 
 async fn sandbox() -> anyhow::Result<Sandbox> {
@@ -460,7 +460,7 @@ async fn the_sandbox_counters_equal_the_calls_the_client_says_it_made() -> anyho
 
 #[tokio::test]
 async fn the_client_trusts_the_sandbox_certificate_over_https() -> anyhow::Result<()> {
-    let sandbox = Sandbox::start(SandboxOptions { tls: true, ..Default::default() }).await?;
+    let sandbox = Sandbox::start(SandboxOptions { tls: true, ..Default::default() }.with_crm_sync_fields()).await?;
     let sf = client(&sandbox)?;
     assert!(sandbox.salesforce_url().starts_with("https://"));
     assert_eq!(sf.count("SELECT COUNT() FROM User").await?, 2);

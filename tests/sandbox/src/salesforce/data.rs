@@ -3,7 +3,7 @@
 //! the write log tests read to tell user changes from the integration's own.
 
 use super::ids::SfId;
-use super::schema::{Formula, Kind, Object, Ty, objects};
+use super::schema::{Field, Formula, Kind, Object, Ty, objects};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value as Json, json};
 use std::borrow::Cow;
@@ -225,8 +225,14 @@ pub struct Org {
 }
 
 impl Org {
+    /// An org with the standard objects only, as a new org is.
     pub fn new() -> Self {
-        let objects = objects();
+        Org::with_fields(false)
+    }
+
+    /// An org; `crm_sync_fields` seeds crm-sync's own custom fields.
+    pub fn with_fields(crm_sync_fields: bool) -> Self {
+        let objects = objects(crm_sync_fields);
         let tables = objects.iter().map(|_| Table::default()).collect();
         let mut org = Org {
             objects,
@@ -457,7 +463,7 @@ impl Org {
                     }
                     return Ok(Value::Null);
                 }
-                let max = def.ty.max_length();
+                let max = def.max_length();
                 if text.chars().count() > max {
                     return Err(SfError::new(
                         400,
@@ -497,6 +503,43 @@ impl Org {
                 Value::Str(text.into())
             }
         })
+    }
+
+    /// Refuses a value of a unique field that another live record of the
+    /// object holds (`except`: the record being updated).
+    fn check_unique(&self, object: usize, values: &[(usize, Value)], except: Option<SfId>) -> Result<(), SfError> {
+        for (field, value) in values {
+            let def = &self.objects[object].fields[*field];
+            let Value::Str(text) = value else { continue };
+            if !def.unique {
+                continue;
+            }
+            if let Some(other) =
+                self.find_by_external_id(object, *field, text).into_iter().find(|id| Some(*id) != except)
+            {
+                return Err(SfError::new(
+                    400,
+                    "DUPLICATE_VALUE",
+                    format!("duplicate value found: {} duplicates value on record with id: {other}", def.name),
+                )
+                .field(def.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a custom field to an object (the Tooling API's create); the
+    /// object's records have no value in it yet. Returns its position.
+    pub fn add_field(&mut self, object: usize, field: Field) -> Result<usize, SfError> {
+        let def = &mut self.objects[object];
+        if def.field_index(field.name).is_some() {
+            return Err(SfError::new(
+                400,
+                "DUPLICATE_DEVELOPER_NAME",
+                format!("Duplicate Developer Name: {} already exists on {}", field.name, def.name),
+            ));
+        }
+        Ok(def.add_field(field))
     }
 
     /// Field values from a JSON body, checked against the schema.
@@ -541,6 +584,7 @@ impl Org {
         notify: bool,
     ) -> Result<SfId, SfError> {
         let values = self.parse_fields(object, body)?;
+        self.check_unique(object, &values, None)?;
         let def = &self.objects[object];
         let missing: Vec<&str> = def
             .fields
@@ -650,6 +694,7 @@ impl Org {
             return Err(SfError::new(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"));
         }
         let values = self.parse_fields(object, body)?;
+        self.check_unique(object, &values, Some(record.id))?;
         let now = self.stamp();
         let mut record = record;
         let (mut changed, mut cleared) = (Vec::new(), Vec::new());

@@ -1,7 +1,8 @@
 //! The fake Salesforce API (contract: `SalesforceOptions`, `SalesforceState::new`, `router`).
 //!
 //! Serves the OAuth token endpoint, the REST data paths under
-//! `/services/data/vNN.0/` (Composite included), Bulk API 2.0 query jobs and outbound messages
+//! `/services/data/vNN.0/` (Composite included), the Tooling API calls setup
+//! makes, Bulk API 2.0 query jobs and outbound messages
 //! from one in-memory org, plus the Salesforce part of the control API under
 //! `/__sandbox/salesforce/` (edits "as a user", expiring sessions, limits).
 
@@ -14,6 +15,7 @@ pub mod outbound;
 pub mod rest;
 pub mod schema;
 pub mod soql;
+pub mod tooling;
 
 use axum::routing::{get, post};
 use data::{Actor, Org, SfError, Value, WriteEvent};
@@ -69,6 +71,10 @@ pub struct SalesforceOptions {
     /// Ids one getUpdated window may hold before `EXCEEDED_ID_LIMIT`
     /// (600,000 in a real org; lowered in tests).
     pub replication_id_limit: usize,
+    /// Start with crm-sync's own custom fields (`HubSpot_Id__c`, External
+    /// ID, unique, on Lead, Contact, Account and Opportunity) as `crm-sync
+    /// setup --apply` creates them. Off: the org is bare, as a real one is.
+    pub crm_sync_fields: bool,
 }
 
 impl Default for SalesforceOptions {
@@ -91,6 +97,7 @@ impl Default for SalesforceOptions {
             bulk_polls_to_complete: 2,
             bulk_default_page: 50_000,
             replication_id_limit: 600_000,
+            crm_sync_fields: false,
         }
     }
 }
@@ -132,7 +139,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SalesforceState {
     pub fn new(options: SalesforceOptions) -> Arc<Self> {
-        let mut org = Org::new();
+        let mut org = Org::with_fields(options.crm_sync_fields);
         seed_org(&mut org, &options);
         Arc::new(SalesforceState {
             api_max: AtomicU64::new(options.daily_api_limit),
@@ -398,6 +405,7 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
     let data = rest::routes()
         .merge(bulk::routes())
         .merge(composite::routes())
+        .merge(tooling::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard));
     let control = axum::Router::new()
         .route("/__sandbox/salesforce/records/{object}", post(control_create))

@@ -86,7 +86,7 @@ pub fn error_response(e: &SfError) -> Response {
 }
 
 /// A version the sandbox serves (`v31.0` to `v66.0`), else 404.
-fn check_version(version: &str) -> Result<(), SfError> {
+pub(crate) fn check_version(version: &str) -> Result<(), SfError> {
     let served = version
         .strip_prefix('v')
         .and_then(|v| v.strip_suffix(".0"))
