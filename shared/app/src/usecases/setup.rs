@@ -600,7 +600,7 @@ pub async fn setup_apply(
             }
         };
         match &outcome {
-            Result::Ok(()) => tracing::info!(action = ?action, "setup action done"),
+            Result::Ok(()) => tracing::debug!(action = ?action, "setup action done"),
             Err(error) => tracing::warn!(action = ?action, %error, "setup action failed"),
         }
         out.push(AppliedAction { action: action.clone(), outcome: outcome.map_err(|e| error_text(&e)) });
