@@ -32,22 +32,46 @@ pub async fn check_and_apply(
     apply: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
+    let first = report(crms, config, public_url, !apply, out).await?;
+    if apply { apply_and_check(crms, config, public_url, &first, out).await } else { Ok(first.ready()) }
+}
+
+/// Checks and prints the report; `would` adds what `--apply` would do.
+pub async fn report(
+    crms: &SetupCrms,
+    config: &SyncConfig,
+    public_url: Option<&str>,
+    would: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<SetupReport> {
     let report = setup_check(crms.salesforce.as_ref(), crms.hubspot.as_ref(), config, public_url).await;
     writeln!(out, "{}", table(&report))?;
-    let actions = report.actions();
-    if !apply {
+    if would {
         writeln!(out, "{}", verdict(&report))?;
+        let actions = report.actions();
         if !actions.is_empty() {
             writeln!(out, "`crm-sync setup --apply` would:")?;
             for action in &actions {
                 writeln!(out, "  - {}", action.describe())?;
             }
         }
-        return Ok(report.ready());
     }
+    Ok(report)
+}
+
+/// Prints what it will create, creates it, checks again and prints that
+/// report; `Ok(true)` when the pair is ready then.
+pub async fn apply_and_check(
+    crms: &SetupCrms,
+    config: &SyncConfig,
+    public_url: Option<&str>,
+    report: &SetupReport,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let actions = report.actions();
     if actions.is_empty() {
         writeln!(out, "nothing to create through the APIs")?;
-        writeln!(out, "{}", verdict(&report))?;
+        writeln!(out, "{}", verdict(report))?;
         return Ok(report.ready());
     }
     writeln!(out, "setup will:")?;
