@@ -267,6 +267,12 @@ impl SalesforceState {
         Some(org.record_json(ix, rec, None, "v66.0"))
     }
 
+    /// Whether an object has a field (standard, or custom as created).
+    pub fn has_field(&self, object: &str, field: &str) -> bool {
+        let org = self.org_read();
+        org.object_index(object).is_some_and(|ix| org.objects[ix].field(field).is_some())
+    }
+
     /// Live records of one object.
     pub fn live_count(&self, object: &str) -> usize {
         let org = self.org_read();
