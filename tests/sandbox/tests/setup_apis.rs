@@ -267,3 +267,46 @@ async fn hubspot_starts_without_crm_sync_properties_and_answers_token_info_and_l
     assert_eq!(missing.status(), 404);
     Ok(())
 }
+
+#[tokio::test]
+async fn field_level_security_hides_fields_or_makes_them_read_only_for_the_integration_user() -> anyhow::Result<()> {
+    use crm_sandbox::salesforce::schema::Access;
+    let sandbox = Sandbox::start(SandboxOptions::default()).await?;
+    let sf = Sf::new(&sandbox).await?;
+    sandbox.salesforce().set_field_access("Lead", "Title", Access::Read).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hidden = sf
+        .http
+        .put(format!("{}/__sandbox/salesforce/fields/Lead/Phone/access", sandbox.salesforce_url()))
+        .json(&json!({"access": "none"}))
+        .send()
+        .await?;
+    assert_eq!(hidden.status(), 204);
+
+    let title = sf.describe_field("Lead", "Title").await?.unwrap_or_default();
+    assert_eq!((title["createable"].clone(), title["updateable"].clone()), (json!(false), json!(false)));
+    assert_eq!(sf.describe_field("Lead", "Phone").await?, None);
+
+    let (status, refused) =
+        sf.post("/sobjects/Lead", &json!({"LastName": "L", "Company": "C", "Title": "CEO"})).await?;
+    assert_eq!((status, refused[0]["errorCode"].clone()), (400, json!("INVALID_FIELD_FOR_INSERT_UPDATE")));
+    let (status, unknown) = sf.post("/sobjects/Lead", &json!({"LastName": "L", "Company": "C", "Phone": "1"})).await?;
+    assert_eq!((status, unknown[0]["errorCode"].clone()), (400, json!("INVALID_FIELD")));
+    let query = sf
+        .http
+        .get(format!("{}/query", sf.base))
+        .query(&[("q", "SELECT Id, Phone FROM Lead")])
+        .bearer_auth(&sf.token)
+        .send()
+        .await?;
+    assert_eq!(query.status(), 400);
+    let (status, _) = sf.get("/query?q=SELECT+Id,+Title+FROM+Lead").await?;
+    assert_eq!(status, 200, "a read-only field is still read");
+
+    // A person in the UI is not limited by the integration user's access.
+    let id = sandbox
+        .salesforce()
+        .create_as_user("Lead", json!({"LastName": "L", "Company": "C", "Phone": "1", "Title": "CEO"}))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(sandbox.salesforce().record("Lead", &id).unwrap_or_default()["Title"], "CEO");
+    Ok(())
+}

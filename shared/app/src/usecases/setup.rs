@@ -607,3 +607,272 @@ pub async fn setup_apply(
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::ports::{FieldAccess, ListSummary, PropertyInfo};
+    use async_trait::async_trait;
+    use crm_sync_domain::System;
+    use crm_sync_domain::error::{ErrorCategory, Verdict};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    fn refused(status: u16, code: &str) -> CrmError {
+        CrmError {
+            system: System::Salesforce,
+            status,
+            code: code.into(),
+            message: "refused".into(),
+            category: ErrorCategory::PermissionsOrAccess,
+            verdict: Verdict::Permanent,
+            source: None,
+        }
+    }
+
+    /// An org whose objects show every mapped field, editable, and no
+    /// `HubSpot_Id__c` unless told.
+    struct Org {
+        sign_in: Result<(), u16>,
+        objects: Mutex<BTreeMap<String, ObjectAccess>>,
+        /// Objects where the field exists but describe does not show it.
+        hidden: Vec<String>,
+        outbound: Vec<OutboundMessage>,
+    }
+
+    impl Org {
+        fn new(config: &SyncConfig) -> Org {
+            let mut objects = BTreeMap::new();
+            for object in synced_objects(config) {
+                let fields = config
+                    .mappings_for(object)
+                    .map(|m| FieldAccess {
+                        name: m.salesforce_field.clone(),
+                        createable: !m.salesforce_formula,
+                        updateable: !m.salesforce_formula,
+                        calculated: m.salesforce_formula,
+                        ..FieldAccess::default()
+                    })
+                    .collect();
+                objects.insert(
+                    object.api_name().to_owned(),
+                    ObjectAccess { queryable: true, createable: true, updateable: true, fields },
+                );
+            }
+            Org { sign_in: Ok(()), objects: Mutex::new(objects), hidden: Vec::new(), outbound: Vec::new() }
+        }
+
+        fn field(&self, object: &str, field: FieldAccess) {
+            self.objects.lock().unwrap().get_mut(object).unwrap().fields.push(field);
+        }
+
+        fn with_messages(mut self, url: &str) -> Self {
+            for object in ["Lead", "Contact", "Account", "Opportunity"] {
+                self.outbound.push(OutboundMessage {
+                    name: format!("to {object}"),
+                    object: object.into(),
+                    endpoint_url: url.into(),
+                });
+            }
+            self
+        }
+    }
+
+    #[async_trait]
+    impl SalesforceSetup for Org {
+        async fn sign_in(&self) -> Result<(), CrmError> {
+            self.sign_in.map_err(|status| refused(status, "invalid_grant"))
+        }
+        async fn object_access(&self, object: &str) -> Result<ObjectAccess, CrmError> {
+            self.objects.lock().unwrap().get(object).cloned().ok_or_else(|| refused(404, "NOT_FOUND"))
+        }
+        async fn objects_with_custom_field(&self, _field: &str, objects: &[&str]) -> Result<Vec<String>, CrmError> {
+            Ok(self.hidden.iter().filter(|h| objects.contains(&h.as_str())).cloned().collect())
+        }
+        async fn outbound_messages(&self) -> Result<Vec<OutboundMessage>, CrmError> {
+            Ok(self.outbound.clone())
+        }
+        async fn create_external_id_field(
+            &self,
+            object: &str,
+            field: &str,
+            _label: &str,
+            _length: u32,
+        ) -> Result<(), CrmError> {
+            self.field(object, external_id(field));
+            Ok(())
+        }
+    }
+
+    fn external_id(name: &str) -> FieldAccess {
+        FieldAccess {
+            name: name.into(),
+            createable: true,
+            updateable: true,
+            external_id: true,
+            unique: true,
+            calculated: false,
+        }
+    }
+
+    struct Account {
+        scopes: Vec<String>,
+        properties: Mutex<BTreeMap<(String, String), PropertyInfo>>,
+        lists: BTreeMap<String, ListSummary>,
+    }
+
+    impl Account {
+        fn new() -> Account {
+            Account {
+                scopes: [
+                    "crm.objects.contacts.read",
+                    "crm.objects.contacts.write",
+                    "crm.schemas.contacts.read",
+                    "crm.schemas.contacts.write",
+                    "crm.objects.owners.read",
+                    "communication_preferences.read_write",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                properties: Mutex::new(BTreeMap::new()),
+                lists: BTreeMap::new(),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl HubspotSetup for Account {
+        async fn token_scopes(&self) -> Result<Vec<String>, CrmError> {
+            Ok(self.scopes.clone())
+        }
+        async fn property(&self, object: &str, name: &str) -> Result<Option<PropertyInfo>, CrmError> {
+            Ok(self.properties.lock().unwrap().get(&(object.to_owned(), name.to_owned())).cloned())
+        }
+        async fn list(&self, list_id: &str) -> Result<Option<ListSummary>, CrmError> {
+            Ok(self.lists.get(list_id).cloned())
+        }
+        async fn create_unique_property(&self, object: &str, name: &str) -> Result<(), CrmError> {
+            let info = PropertyInfo { kind: "string".into(), field_type: "text".into(), unique: true };
+            self.properties.lock().unwrap().insert((object.into(), name.into()), info);
+            Ok(())
+        }
+        async fn create_text_property(&self, object: &str, name: &str, _label: &str) -> Result<(), CrmError> {
+            let info = PropertyInfo { kind: "string".into(), field_type: "textarea".into(), unique: false };
+            self.properties.lock().unwrap().insert((object.into(), name.into()), info);
+            Ok(())
+        }
+    }
+
+    const URL: &str = "https://sync.example";
+
+    fn status(report: &SetupReport, system: SetupSystem, item: &str) -> SetupStatus {
+        report.item(system, item).unwrap_or_else(|| panic!("no item {item}: {report:#?}")).status
+    }
+
+    #[tokio::test]
+    async fn a_bare_pair_is_missing_the_fields_and_apply_creates_them_until_it_is_ready() {
+        let config = SyncConfig::default();
+        let org = Org::new(&config).with_messages(&format!("{URL}/webhooks/salesforce"));
+        let account = Account::new();
+        let report = setup_check(&org, &account, &config, Some("https://sync.example/")).await;
+        assert!(!report.ready());
+        assert_eq!(status(&report, SetupSystem::Salesforce, "Lead: HubSpot_Id__c"), SetupStatus::Missing);
+        assert_eq!(status(&report, SetupSystem::Salesforce, "Lead: outbound message"), SetupStatus::Ok);
+        assert_eq!(status(&report, SetupSystem::HubSpot, "token scopes"), SetupStatus::Ok);
+        assert_eq!(
+            report.actions(),
+            [
+                SetupAction::CreateExternalIdField { object: "Lead".into() },
+                SetupAction::CreateExternalIdField { object: "Contact".into() },
+                SetupAction::CreateCampaignsProperty,
+            ]
+        );
+        let applied = setup_apply(&org, &account, &report.actions()).await;
+        assert!(applied.iter().all(|a| a.outcome.is_ok()));
+        let again = setup_check(&org, &account, &config, Some(URL)).await;
+        assert!(again.ready(), "{again:#?}");
+        assert_eq!(status(&again, SetupSystem::HubSpot, "webhook subscriptions"), SetupStatus::Manual);
+        let webhooks = again.item(SetupSystem::HubSpot, "webhook subscriptions").unwrap();
+        assert!(webhooks.fix.contains("https://sync.example/webhooks/hubspot"), "{webhooks:?}");
+        assert!(webhooks.fix.contains("contact.propertyChange for "), "{webhooks:?}");
+    }
+
+    #[tokio::test]
+    async fn a_field_hidden_by_field_level_security_or_not_unique_is_wrong_and_not_created_again() {
+        let config = SyncConfig::default();
+        let mut org = Org::new(&config);
+        org.hidden.push("Lead".into());
+        org.field("Contact", FieldAccess { unique: false, ..external_id(HUBSPOT_ID_FIELD) });
+        let report = setup_check(&org, &Account::new(), &config, None).await;
+        let lead = report.item(SetupSystem::Salesforce, "Lead: HubSpot_Id__c").unwrap();
+        assert_eq!(lead.status, SetupStatus::Wrong);
+        assert!(lead.fix.contains("field-level security"), "{lead:?}");
+        let contact = report.item(SetupSystem::Salesforce, "Contact: HubSpot_Id__c").unwrap();
+        assert_eq!((contact.status, contact.detail.as_str()), (SetupStatus::Wrong, "the field is not unique"));
+        assert!(!report.actions().iter().any(|a| matches!(a, SetupAction::CreateExternalIdField { .. })));
+        assert_eq!(status(&report, SetupSystem::Salesforce, "Lead: outbound message"), SetupStatus::Manual);
+    }
+
+    #[tokio::test]
+    async fn mapped_fields_the_user_cannot_see_or_edit_are_named() {
+        let config = SyncConfig::default();
+        let org = Org::new(&config);
+        {
+            let mut objects = org.objects.lock().unwrap();
+            let lead = objects.get_mut("Lead").unwrap();
+            lead.fields.retain(|f| f.name != "Phone");
+            lead.fields.iter_mut().filter(|f| f.name == "Title").for_each(|f| f.updateable = false);
+            lead.createable = false;
+        }
+        let report = setup_check(&org, &Account::new(), &config, None).await;
+        let access = report.item(SetupSystem::Salesforce, "Lead: field access").unwrap();
+        assert_eq!(access.status, SetupStatus::Wrong);
+        assert_eq!(access.detail, "not visible: Phone; read-only: Title");
+        let object = report.item(SetupSystem::Salesforce, "Lead: object permissions").unwrap();
+        assert_eq!(
+            (object.status, object.detail.as_str()),
+            (SetupStatus::Wrong, "the integration user cannot create Lead records")
+        );
+        assert_eq!(status(&report, SetupSystem::Salesforce, "Contact: field access"), SetupStatus::Ok);
+    }
+
+    #[tokio::test]
+    async fn a_salesforce_sign_in_failure_is_the_only_salesforce_item() {
+        let config = SyncConfig::default();
+        let mut org = Org::new(&config);
+        org.sign_in = Err(400);
+        let report = setup_check(&org, &Account::new(), &config, Some(URL)).await;
+        let salesforce: Vec<&SetupItem> = report.items.iter().filter(|i| i.system == SetupSystem::Salesforce).collect();
+        assert_eq!(salesforce.len(), 1);
+        assert_eq!((salesforce[0].item.as_str(), salesforce[0].status), ("API access", SetupStatus::Wrong));
+        assert!(!report.ready());
+    }
+
+    #[tokio::test]
+    async fn companies_deals_and_a_list_segment_need_their_scopes_properties_and_list() {
+        let config = SyncConfig::from_yaml_str(
+            "objects:\n  companies: true\n  deals: true\ninclusion_segment:\n  hubspot_list: \"7\"\n",
+        )
+        .unwrap();
+        let scopes = required_scopes(&config);
+        for scope in ["crm.objects.companies.write", "crm.schemas.deals.write", "crm.lists.read"] {
+            assert!(scopes.contains(&scope), "{scope}");
+        }
+        let org = Org::new(&config);
+        let mut account = Account::new();
+        account.lists.insert("7".into(), ListSummary { name: "Companies".into(), object_type_id: "0-2".into() });
+        account.properties.lock().unwrap().insert(
+            ("deals".into(), SALESFORCE_ID_PROPERTY.into()),
+            PropertyInfo { kind: "string".into(), field_type: "text".into(), unique: false },
+        );
+        let report = setup_check(&org, &account, &config, None).await;
+        assert_eq!(status(&report, SetupSystem::HubSpot, "token scopes"), SetupStatus::Wrong);
+        assert_eq!(status(&report, SetupSystem::HubSpot, "inclusion list 7"), SetupStatus::Wrong);
+        assert_eq!(status(&report, SetupSystem::HubSpot, "companies: salesforce_id"), SetupStatus::Missing);
+        assert_eq!(status(&report, SetupSystem::HubSpot, "deals: salesforce_id"), SetupStatus::Wrong);
+        assert_eq!(status(&report, SetupSystem::Salesforce, "Opportunity: HubSpot_Id__c"), SetupStatus::Missing);
+        assert!(report.actions().contains(&SetupAction::CreateSalesforceIdProperty { object: "companies".into() }));
+        assert!(!report.actions().contains(&SetupAction::CreateSalesforceIdProperty { object: "deals".into() }));
+    }
+}

@@ -267,6 +267,15 @@ impl SalesforceState {
         Some(org.record_json(ix, rec, None, "v66.0"))
     }
 
+    /// Sets the integration user's field-level security on a field: `Edit`,
+    /// `Read` (describe says read-only, writes are refused) or `Hidden`
+    /// (absent from describe, unknown to queries and writes).
+    pub fn set_field_access(&self, object: &str, field: &str, access: schema::Access) -> Result<(), SfError> {
+        let mut org = self.org_write();
+        let ix = org.find_object(object)?;
+        org.set_access(ix, field, access)
+    }
+
     /// Whether an object has a field (standard, or custom as created).
     pub fn has_field(&self, object: &str, field: &str) -> bool {
         let org = self.org_read();
@@ -425,7 +434,8 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
         .route("/__sandbox/salesforce/limits", get(control_limits).put(control_set_limits))
         .route("/__sandbox/salesforce/writes", get(control_writes))
         .route("/__sandbox/salesforce/outbound", get(control_outbound))
-        .route("/__sandbox/salesforce/seed/{object}", post(control_seed));
+        .route("/__sandbox/salesforce/seed/{object}", post(control_seed))
+        .route("/__sandbox/salesforce/fields/{object}/{field}/access", axum::routing::put(control_field_access));
     let routes = axum::Router::new()
         .route("/services/oauth2/token", post(auth::token))
         .route("/services/data", get(rest::versions))
@@ -576,6 +586,25 @@ async fn control_outbound(State(s): State<Arc<SalesforceState>>) -> AxJson<Json>
         "notifications": st.notifications.load(Ordering::SeqCst),
         "dropped": st.dropped.load(Ordering::SeqCst),
     }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AccessBody {
+    access: String,
+}
+
+async fn control_field_access(
+    State(s): State<Arc<SalesforceState>>,
+    Path((object, field)): Path<(String, String)>,
+    AxJson(b): AxJson<AccessBody>,
+) -> Response {
+    let Some(access) = schema::Access::parse(&b.access) else {
+        return control_error(SfError::new(400, "INVALID_INPUT", "access is one of edit, read, none"));
+    };
+    match s.set_field_access(&object, &field, access) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(e),
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -61,6 +61,30 @@ impl Ty {
     }
 }
 
+/// What field-level security lets the integration user do with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// Read and write (as far as the field itself is writable).
+    #[default]
+    Edit,
+    /// Read only: describe says neither createable nor updateable, writes
+    /// are refused.
+    Read,
+    /// Not visible: absent from describe, unknown to queries and writes.
+    Hidden,
+}
+
+impl Access {
+    pub fn parse(name: &str) -> Option<Access> {
+        match name {
+            "edit" => Some(Access::Edit),
+            "read" => Some(Access::Read),
+            "none" | "hidden" => Some(Access::Hidden),
+            _ => None,
+        }
+    }
+}
+
 /// Where a field's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -118,6 +142,8 @@ pub struct Field {
     /// The Tooling API `CustomField` id of a custom field made through it
     /// (or seeded as if it had been); `None` for standard fields and formulas.
     pub tooling_id: Option<String>,
+    /// The integration user's field-level security on it.
+    pub access: Access,
 }
 
 impl Field {
@@ -135,6 +161,7 @@ impl Field {
             label: None,
             length: None,
             tooling_id: None,
+            access: Access::Edit,
         }
     }
 
@@ -213,8 +240,8 @@ impl Field {
             "calculated": calculated,
             "calculatedFormula": formula,
             "autoNumber": false,
-            "createable": self.createable(),
-            "updateable": self.createable() && self.kind != Kind::Id,
+            "createable": self.createable() && self.access == Access::Edit,
+            "updateable": self.createable() && self.kind != Kind::Id && self.access == Access::Edit,
             "nillable": !self.required && !matches!(self.ty, Ty::Boolean) && self.kind != Kind::Id,
             "defaultedOnCreate": self.default.is_some() || matches!(self.ty, Ty::Boolean) || !matches!(self.kind, Kind::Stored | Kind::Formula(_)),
             "externalId": self.external_id,
@@ -257,6 +284,11 @@ impl Object {
         self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name))
     }
 
+    /// A field the integration user can see, by name.
+    pub fn visible_field_index(&self, name: &str) -> Option<usize> {
+        self.field_index(name).filter(|i| self.fields[*i].access != Access::Hidden)
+    }
+
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
     }
@@ -284,7 +316,7 @@ impl Object {
             },
             "childRelationships": [],
             "recordTypeInfos": [],
-            "fields": self.fields.iter().map(Field::describe).collect::<Vec<_>>(),
+            "fields": self.fields.iter().filter(|f| f.access != Access::Hidden).map(Field::describe).collect::<Vec<_>>(),
         })
     }
 }
