@@ -7,6 +7,7 @@
 
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
+use crm_sandbox::salesforce::schema::Access;
 use crm_sync_app::build::{Credentials, CrmEndpoints, SetupCrms, setup_clients};
 use crm_sync_app::{Secret, SetupAction, SetupStatus, SetupSystem, setup_apply, setup_check};
 use crm_sync_e2e::{Harness, HarnessOptions};
@@ -103,7 +104,7 @@ async fn setup_reports_a_fresh_org_not_ready_then_apply_makes_it_ready_and_a_con
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setup_says_what_is_wrong_with_outbound_messages_scopes_and_the_inclusion_list() {
+async fn setup_says_what_is_wrong_with_outbound_messages_field_access_scopes_and_the_inclusion_list() {
     let mut options = HarnessOptions::default();
     options.sandbox.hubspot.scopes = vec!["crm.objects.contacts.read".into()];
     options.config = crm_sync_app::domain::SyncConfig::from_yaml_str(
@@ -111,6 +112,8 @@ async fn setup_says_what_is_wrong_with_outbound_messages_scopes_and_the_inclusio
     )
     .unwrap();
     let h = Harness::start(options).await.unwrap();
+    h.sandbox.salesforce().set_field_access("Lead", "Title", Access::Read).unwrap();
+    h.sandbox.salesforce().set_field_access("Lead", "Phone", Access::Hidden).unwrap();
     let crms = clients(&h);
     let config = h.app.config().clone();
 
@@ -129,6 +132,9 @@ async fn setup_says_what_is_wrong_with_outbound_messages_scopes_and_the_inclusio
     assert!(scopes.detail.contains("crm.objects.contacts.write"), "{scopes:?}");
     assert!(scopes.detail.contains("crm.objects.deals.write"), "{scopes:?}");
     assert!(scopes.detail.contains("crm.lists.read"), "{scopes:?}");
+    let access = report.item(SetupSystem::Salesforce, "Lead: field access").unwrap();
+    assert_eq!((access.status, access.detail.as_str()), (SetupStatus::Wrong, "not visible: Phone; read-only: Title"));
+    assert_eq!(report.item(SetupSystem::Salesforce, "Contact: field access").unwrap().status, SetupStatus::Ok);
     let list = report.item(SetupSystem::HubSpot, "inclusion list 4242").unwrap();
     assert_eq!(list.status, SetupStatus::Missing, "{list:?}");
     assert!(report.actions().is_empty(), "nothing here is for --apply: {:?}", report.actions());
