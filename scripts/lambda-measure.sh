@@ -48,7 +48,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 sf_port="$(free_port)"; hs_port="$(free_port)"
 cargo build -q -p crm-sandbox --bin crm-sandbox
 target/debug/crm-sandbox --salesforce-addr "127.0.0.1:$sf_port" --hubspot-addr "127.0.0.1:$hs_port" \
-  --sf-contacts 50 --hs-contacts 50 >/dev/null 2>&1 &
+  --sf-contacts 50 --hs-contacts 50 --seed-crm-sync-fields >/dev/null 2>&1 &
 sandbox_pid=$!
 for _ in $(seq 1 100); do
   curl -s -o /dev/null "http://127.0.0.1:$hs_port/" && break

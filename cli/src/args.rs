@@ -64,6 +64,11 @@ pub enum Command {
     /// re-match contact links by email in it and drop company and deal
     /// links; says what it will do and cost and asks first.
     OrgMove(OrgMoveArgs),
+    /// Check that the Salesforce org and the HubSpot account are ready for
+    /// the sync, item by item, with how to fix each; `--apply` creates what
+    /// the APIs can. Exit status 0 only when ready.
+    #[command(visible_alias = "doctor")]
+    Setup(SetupArgs),
     /// Run the whole product on this machine against the CRM sandbox and show
     /// what synced.
     #[cfg(feature = "sandbox")]
@@ -148,6 +153,32 @@ pub struct ServeArgs {
     /// Seconds between sweeps.
     #[arg(long, default_value_t = 900)]
     pub sweep_interval: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The sync settings file (YAML): which objects sync, the mappings, the
+    /// inclusion segment.
+    #[arg(long, default_value = DEFAULT_CONFIG, env = "CRM_SYNC_CONFIG_FILE")]
+    pub config: PathBuf,
+
+    /// A JSON file of credentials, with the keys of `CRM_SYNC_CREDENTIALS`
+    /// (which wins over it when set).
+    #[arg(long, env = "CRM_SYNC_SECRETS_FILE")]
+    pub secrets_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub crm: CrmArgs,
+
+    /// The public base URL the deployment receives webhooks on (the Function
+    /// URL, or `serve`'s), to check where the outbound messages point.
+    #[arg(long, env = "CRM_SYNC_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Print what it will create, create it (the External ID fields through
+    /// the Tooling API, the HubSpot properties), then check again.
+    #[arg(long)]
+    pub apply: bool,
 }
 
 /// What to import.
@@ -380,6 +411,18 @@ mod tests {
         match cli.command {
             Command::Config(ConfigCommand::Check { file }) => {
                 assert_eq!(file, PathBuf::from(DEFAULT_CONFIG));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn doctor_is_setup_and_apply_is_a_switch() {
+        let cli = Cli::parse_from(["crm-sync", "doctor", "--apply", "--public-url", "https://sync.example"]);
+        match cli.command {
+            Command::Setup(args) => {
+                assert!(args.apply);
+                assert_eq!(args.public_url.as_deref(), Some("https://sync.example"));
             }
             other => panic!("parsed as {other:?}"),
         }

@@ -55,7 +55,7 @@ fn ok(output: &Output) -> String {
 }
 
 async fn sandbox_with_leads(leads: u64) -> (Sandbox, tempfile::TempDir) {
-    let mut options = SandboxOptions::default();
+    let mut options = SandboxOptions::default().with_crm_sync_fields();
     options.salesforce.leads = leads;
     let sandbox = Sandbox::start(options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -223,7 +223,7 @@ async fn a_detached_import_is_worked_by_a_running_serve_on_the_same_state_file()
 async fn the_jwt_bearer_flow_with_credentials_from_a_secrets_file_reaches_both_crms() {
     // The connected app's consumer secret is not the default one, so only the
     // JWT bearer flow (the key and the username) can sign in.
-    let mut options = SandboxOptions::default();
+    let mut options = SandboxOptions::default().with_crm_sync_fields();
     options.salesforce.leads = 3;
     options.salesforce.client_secret = "a-secret-nobody-was-given".into();
     let sandbox = Sandbox::start(options).await.unwrap();

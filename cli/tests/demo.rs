@@ -20,4 +20,11 @@ fn the_demo_with_a_small_seed_syncs_every_scripted_change_and_prints_a_summary()
         assert!(stdout.contains(heading), "no `{heading}` in the summary:\n{stdout}");
     }
     assert!(stdout.contains("Lead"), "no leads in the import review:\n{stdout}");
+    // The sandbox starts bare: setup reports the fields missing, --apply
+    // creates them, and the pair is ready before the import.
+    let setup = stdout.find("setup will:").unwrap_or_else(|| panic!("setup did not apply:\n{stdout}"));
+    let import = stdout.find("1/4 importing").unwrap_or_default();
+    assert!(setup < import, "setup runs first:\n{stdout}");
+    assert!(stdout[..setup].contains("Lead: HubSpot_Id__c"), "{stdout}");
+    assert!(stdout[setup..import].contains("\nready"), "{stdout}");
 }

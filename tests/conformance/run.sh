@@ -26,7 +26,7 @@ trap stop EXIT
 
 "$target/debug/crm-sandbox" --tls \
   --salesforce-addr 127.0.0.1:0 --hubspot-addr 127.0.0.1:0 \
-  --cert-out "$work/cert.pem" --sf-contacts 2500 --sf-bulk-polls 2 \
+  --cert-out "$work/cert.pem" --sf-contacts 2500 --sf-bulk-polls 2 --seed-crm-sync-fields \
   >"$work/out" 2>"$work/log" &
 sandbox_pid=$!
 

@@ -96,6 +96,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Figures> {
         // The latency phase measures the steady state: the first scheduled
         // sweep is due 15 minutes after the runtime starts, not during it.
         sweep_at_start: false,
+        // Measured on an org that is set up already.
+        crm_sync_fields: true,
     })
     .await?;
     let server = WebhookServer::start_on(stage.app.clone(), demo::stage_listener(&stage)?)

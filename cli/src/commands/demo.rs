@@ -1,5 +1,7 @@
 //! `crm-sync demo`: the whole product on this machine. Starts the CRM sandbox
-//! in-process with seeded Salesforce data, runs the local runtime on it over
+//! in-process with seeded Salesforce data and, as real accounts are, without
+//! crm-sync's own fields and properties; runs `setup` (the report, then
+//! `--apply`) to create them; runs the local runtime on it over
 //! an embedded store in a temporary folder, imports accounts, leads and
 //! contacts (progress bar), makes scripted edits on both sides the way a
 //! person would, waits for each to arrive through webhooks and outbound
@@ -10,7 +12,7 @@
 //! user-edit API and the sync through the same use cases `serve` runs.
 
 use crate::args::{CrmArgs, DemoArgs};
-use crate::commands::import;
+use crate::commands::{import, setup};
 use crate::connect;
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -24,6 +26,7 @@ use crm_sync_app::usecases::sync::SyncStats;
 use crm_sync_app::{App, ImportObjects, ImportRequest, Secret};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -68,6 +71,8 @@ pub struct Stage {
     listener: Mutex<Option<std::net::TcpListener>>,
     http: reqwest::Client,
     pub stats: Arc<Mutex<SyncStats>>,
+    /// Where the webhook listener is reached (`http://127.0.0.1:port`).
+    pub public_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -77,6 +82,14 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     let stage = stage(&StageOptions::demo(args)).await?;
     let server =
         WebhookServer::start_on(stage.app.clone(), stage_listener(&stage)?).context("starting the webhook server")?;
+
+    println!("0/4 setting up the accounts: `crm-sync setup`, then `crm-sync setup --apply`");
+    if !set_up(&stage).await? {
+        eprintln!("the sandbox accounts are not ready after `setup --apply`");
+        server.shutdown().await.context("stopping the webhook server")?;
+        stage.sandbox.shutdown().await;
+        return Ok(false);
+    }
 
     println!("1/4 importing Salesforce accounts, leads and contacts into HubSpot");
     for objects in [ImportObjects::Accounts, ImportObjects::LeadsAndContacts] {
@@ -131,6 +144,23 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     }
 }
 
+/// Runs setup against the sandbox as a user would against real accounts:
+/// the report, then `--apply`; true when the pair is ready.
+async fn set_up(stage: &Stage) -> anyhow::Result<bool> {
+    let crm = CrmArgs {
+        salesforce_url: stage.sandbox.salesforce_url().to_owned(),
+        hubspot_url: stage.sandbox.hubspot_url().to_owned(),
+    };
+    let endpoints = connect::endpoints(&crm, stage.sandbox.cert_pem());
+    let crms = crm_sync_app::build::setup_clients(&endpoints, &sandbox_credentials())?;
+    let config = stage.app.config().clone();
+    let mut stdout = std::io::stdout().lock();
+    let public_url = Some(stage.public_url.as_str());
+    let report = setup::report(&crms, &config, public_url, true, &mut stdout).await?;
+    writeln!(stdout, "`crm-sync setup --apply`:")?;
+    setup::apply_and_check(&crms, &config, public_url, &report, &mut stdout).await
+}
+
 pub fn stage_listener(stage: &Stage) -> anyhow::Result<tokio::net::TcpListener> {
     let listener = stage
         .listener
@@ -154,6 +184,9 @@ pub struct StageOptions {
     pub idle_timeout: Duration,
     /// Whether the runtime's loop sweeps as soon as it starts.
     pub sweep_at_start: bool,
+    /// Start the sandbox with crm-sync's own fields and properties, as
+    /// `setup --apply` leaves them; off, both CRMs start bare.
+    pub crm_sync_fields: bool,
 }
 
 impl StageOptions {
@@ -166,6 +199,7 @@ impl StageOptions {
             hubspot_rate_per_10s: None,
             idle_timeout: Duration::from_secs(args.timeout),
             sweep_at_start: true,
+            crm_sync_fields: false,
         }
     }
 }
@@ -179,6 +213,9 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding the webhook listener")?;
     let webhook = listener.local_addr()?;
     let mut options = SandboxOptions::default();
+    if args.crm_sync_fields {
+        options = options.with_crm_sync_fields();
+    }
     options.salesforce.seed = args.seed;
     options.salesforce.leads = args.leads;
     options.salesforce.contacts = args.contacts;
@@ -230,6 +267,7 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
         listener: Mutex::new(Some(listener)),
         http: reqwest::Client::new(),
         stats,
+        public_url: format!("http://{webhook}"),
         _dir: dir,
     })
 }

@@ -13,6 +13,7 @@ mod import;
 mod org_move;
 mod resync;
 mod serve;
+pub mod setup;
 pub mod state;
 mod usage;
 
@@ -96,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let connected = connected(&args.state, &args.crm, LocalOptions::default(), Role::Client).await?;
             Ok(exit(org_move::run(&connected.app, args.yes).await?))
         }
+        Command::Setup(args) => Ok(exit(setup::run(&args).await?)),
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => Ok(exit(demo::run(&args).await?)),
         #[cfg(feature = "sandbox")]

@@ -60,6 +60,9 @@ pub use usecases::org_move::{OrgMoveReport, OrgMoveReview, move_to_new_org, org_
 pub use usecases::resync::{
     RecordRef, ResyncReport, Segment, SegmentReview, resync_record, resync_segment, resync_segment_review,
 };
+pub use usecases::setup::{
+    AppliedAction, SetupAction, SetupItem, SetupReport, SetupStatus, SetupSystem, setup_apply, setup_check,
+};
 pub use usecases::sweep::{SweepReport, sweep_once};
 pub use usecases::sync::{BatchOutcome, ItemResult, MessageOutcome, RetryCause, SyncStats, sync_batch};
 pub use usecases::webhook::{WebhookRequest, WebhookResponse, handle_hubspot_webhook, handle_salesforce_outbound};

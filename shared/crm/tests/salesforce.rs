@@ -4,14 +4,16 @@ use crm_sandbox::salesforce::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT_PRIVATE_KEY_PEM, DEFAULT_USERNAME, SalesforceOptions,
 };
 use crm_sandbox::{Fault, Sandbox, SandboxOptions};
-use crm_sync_crm::salesforce::{CollectionRecord, SObject, SalesforceAuth, SalesforceClient, SalesforceConfig, Secret};
+use crm_sync_crm::salesforce::{
+    CollectionRecord, CustomTextField, SObject, SalesforceAuth, SalesforceClient, SalesforceConfig, Secret,
+};
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use futures::TryStreamExt;
 use serde_json::json;
 use std::time::Duration;
 
 async fn sandbox_with(options: SalesforceOptions) -> anyhow::Result<Sandbox> {
-    Sandbox::start(SandboxOptions { salesforce: options, ..Default::default() }).await
+    Sandbox::start(SandboxOptions { salesforce: options, ..Default::default() }.with_crm_sync_fields()).await
 }
 
 async fn sandbox() -> anyhow::Result<Sandbox> {
@@ -159,9 +161,16 @@ async fn upsert_by_external_id_creates_then_updates_and_two_matches_are_a_duplic
     let by_ext = sf.get_by_external_id("Contact", "HubSpot_Id__c", "101").await?;
     assert_eq!(text(&by_ext, "Title"), "Dr");
 
-    sf.create("Contact", &fields(json!({"LastName": "Twin", "HubSpot_Id__c": "101"}))).await?;
+    // HubSpot_Id__c is unique; an External ID that is not lets two records share a value.
+    let twin = sf.create("Contact", &fields(json!({"LastName": "Twin", "HubSpot_Id__c": "101"}))).await;
+    assert_eq!(twin.err().map(|e| e.code), Some("DUPLICATE_VALUE".to_owned()));
+    let legacy =
+        CustomTextField { label: "Legacy Id".into(), length: 20, external_id: true, unique: false, description: None };
+    sf.create_custom_text_field("Contact", "Legacy_Id__c", &legacy).await?;
+    sf.create("Contact", &fields(json!({"LastName": "One", "Legacy_Id__c": "7"}))).await?;
+    sf.create("Contact", &fields(json!({"LastName": "Two", "Legacy_Id__c": "7"}))).await?;
     let err = sf
-        .upsert("Contact", "HubSpot_Id__c", "101", &fields(json!({"Title": "x"})))
+        .upsert("Contact", "Legacy_Id__c", "7", &fields(json!({"Title": "x"})))
         .await
         .err()
         .ok_or_else(|| anyhow::anyhow!("no error"))?;
@@ -465,7 +474,7 @@ async fn the_sandbox_counters_equal_the_calls_the_client_says_it_made() -> anyho
 
 #[tokio::test]
 async fn the_client_trusts_the_sandbox_certificate_over_https() -> anyhow::Result<()> {
-    let sandbox = Sandbox::start(SandboxOptions { tls: true, ..Default::default() }).await?;
+    let sandbox = Sandbox::start(SandboxOptions { tls: true, ..Default::default() }.with_crm_sync_fields()).await?;
     let sf = client(&sandbox)?;
     assert!(sandbox.salesforce_url().starts_with("https://"));
     assert_eq!(sf.count("SELECT COUNT() FROM User").await?, 2);

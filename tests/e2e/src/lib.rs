@@ -40,7 +40,8 @@ pub struct HarnessOptions {
 
 impl Default for HarnessOptions {
     fn default() -> Self {
-        let mut sandbox = SandboxOptions::default();
+        // The org and the account as setup leaves them.
+        let mut sandbox = SandboxOptions::default().with_crm_sync_fields();
         sandbox.hubspot.webhook_batch_window = Duration::from_millis(50);
         sandbox.salesforce.outbound_retry = Duration::from_millis(100);
         HarnessOptions {

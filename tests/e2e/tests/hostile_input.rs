@@ -36,7 +36,7 @@ impl Served {
     async fn start(salesforce_client_secret: &str) -> Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut options = SandboxOptions::default();
+        let mut options = SandboxOptions::default().with_crm_sync_fields();
         options.salesforce.outbound_url = Some(format!("{base}/webhooks/salesforce"));
         options.salesforce.outbound_retry = Duration::from_millis(100);
         let sandbox = Sandbox::start(options).await.unwrap();

@@ -268,7 +268,7 @@ fn integration_creates(sandbox: &Sandbox, object: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_hubspot_webhook_becomes_a_salesforce_lead_through_the_queue_and_the_sync_worker() {
-    let stack = Stack::start(SandboxOptions::default(), true, None).await;
+    let stack = Stack::start(SandboxOptions::default().with_crm_sync_fields(), true, None).await;
     let properties = json!({"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"});
     let Value::Object(properties) = properties else { unreachable!() };
     stack.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
@@ -293,7 +293,9 @@ async fn a_scheduled_sweep_queues_what_changed_and_the_sync_worker_creates_it_in
     // Salesforce's replication API covers whole minutes only: the sweep runs
     // two minutes after the change, as the next scheduled one would.
     let later = chrono::Utc::now() + chrono::Duration::minutes(2);
-    let stack = Stack::start(SandboxOptions::default(), false, Some(Arc::new(ManualClock::new(later)))).await;
+    let stack =
+        Stack::start(SandboxOptions::default().with_crm_sync_fields(), false, Some(Arc::new(ManualClock::new(later))))
+            .await;
     let before = stack.sandbox.hubspot().live_count(ObjectType::Contacts);
     stack
         .sandbox
@@ -319,7 +321,7 @@ async fn a_scheduled_sweep_queues_what_changed_and_the_sync_worker_creates_it_in
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_of_three_chunks_runs_from_the_chunk_queue_and_every_contact_arrives_once() {
-    let mut options = SandboxOptions::default();
+    let mut options = SandboxOptions::default().with_crm_sync_fields();
     options.salesforce.contacts = 7;
     options.salesforce.leads = 0;
     options.salesforce.accounts = 0;
@@ -373,7 +375,7 @@ async fn deliver_chunk(app: &App) -> Option<(Vec<ReceivedMessage>, SqsBatchRespo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_held_by_a_dead_import_function_stays_on_the_queue_and_is_taken_over_when_its_lease_ends() {
-    let mut options = SandboxOptions::default();
+    let mut options = SandboxOptions::default().with_crm_sync_fields();
     options.salesforce.contacts = 5;
     options.salesforce.leads = 0;
     options.salesforce.accounts = 0;
@@ -411,7 +413,7 @@ async fn a_chunk_held_by_a_dead_import_function_stays_on_the_queue_and_is_taken_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_refused_for_good_fails_its_job_with_the_reason_and_the_resume_action_finishes_it() {
-    let mut options = SandboxOptions::default();
+    let mut options = SandboxOptions::default().with_crm_sync_fields();
     options.salesforce.contacts = 5;
     options.salesforce.leads = 0;
     options.salesforce.accounts = 0;
@@ -447,7 +449,7 @@ async fn a_chunk_refused_for_good_fails_its_job_with_the_reason_and_the_resume_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_event_runs_through_its_handler() {
     require_emulators();
-    let sandbox = Sandbox::start(SandboxOptions::default()).await.unwrap();
+    let sandbox = Sandbox::start(SandboxOptions::default().with_crm_sync_fields()).await.unwrap();
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     // The samples are signed with this secret at this time.
     let mut credentials = sandbox_credentials();

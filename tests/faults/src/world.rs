@@ -128,7 +128,7 @@ impl std::fmt::Debug for FaultWorld {
 
 impl FaultWorld {
     pub async fn start(config: SyncConfig, settings: AppSettings) -> anyhow::Result<FaultWorld> {
-        let mut options = SandboxOptions::default();
+        let mut options = SandboxOptions::default().with_crm_sync_fields();
         options.hubspot.webhook_hold = true;
         options.salesforce.outbound_hold = true;
         let client_secret = options.hubspot.client_secret.clone();

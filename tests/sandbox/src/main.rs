@@ -24,6 +24,12 @@ struct Args {
     /// Seed number for generated records.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Start with crm-sync's own custom fields and properties
+    /// (`HubSpot_Id__c` External IDs in Salesforce, `salesforce_id` and
+    /// `salesforce_campaigns` in HubSpot), as `crm-sync setup --apply`
+    /// creates them; without it both CRMs start bare, as real ones do.
+    #[arg(long)]
+    seed_crm_sync_fields: bool,
     #[command(flatten)]
     salesforce: SalesforceArgs,
     #[command(flatten)]
@@ -81,13 +87,16 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let options = SandboxOptions {
+    let mut options = SandboxOptions {
         salesforce_addr: args.salesforce_addr,
         hubspot_addr: args.hubspot_addr,
         tls: args.tls,
         salesforce: args.salesforce.options(args.seed),
         hubspot: args.hubspot.options(args.seed),
     };
+    if args.seed_crm_sync_fields {
+        options = options.with_crm_sync_fields();
+    }
     let sandbox = Sandbox::start(options).await?;
     if let (Some(path), Some(pem)) = (&args.cert_out, sandbox.cert_pem()) {
         std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;

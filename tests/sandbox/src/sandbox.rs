@@ -36,6 +36,18 @@ impl Default for SandboxOptions {
     }
 }
 
+impl SandboxOptions {
+    /// Seeds crm-sync's own custom fields and properties in both CRMs (the
+    /// `HubSpot_Id__c` External IDs, the `salesforce_id` and
+    /// `salesforce_campaigns` properties), as `crm-sync setup --apply`
+    /// would create them. Without it both start bare, as real accounts do.
+    pub fn with_crm_sync_fields(mut self) -> Self {
+        self.salesforce.crm_sync_fields = true;
+        self.hubspot.crm_sync_properties = true;
+        self
+    }
+}
+
 /// A running sandbox. Dropping it stops both listeners; `shutdown().await`
 /// also waits for them to finish.
 pub struct Sandbox {

@@ -9,3 +9,4 @@
 
 pub mod hubspot;
 pub mod salesforce;
+pub mod setup;

@@ -8,7 +8,7 @@
 //! credentials fails on its first call, which is what the sandbox expects.
 
 use super::{BuildError, Credentials};
-use crate::ports::{HubspotApi, SalesforceApi};
+use crate::ports::{HubspotApi, HubspotSetup, SalesforceApi, SalesforceSetup};
 use crm_sync_crm::hubspot::{HubSpotClient, HubSpotConfig};
 use crm_sync_crm::salesforce::{SalesforceAuth, SalesforceClient, SalesforceConfig};
 use std::sync::Arc;
@@ -60,15 +60,47 @@ impl std::fmt::Debug for Crms {
 /// key is given, else client credentials; a given instance URL skips the
 /// token's own.
 pub fn crm_clients(endpoints: &CrmEndpoints, credentials: &Credentials) -> Result<Crms, BuildError> {
+    Ok(Crms {
+        salesforce: Arc::new(salesforce_client(endpoints, credentials)?),
+        hubspot: Arc::new(hubspot_client(endpoints, credentials)?),
+    })
+}
+
+/// The two clients behind the ports `crm-sync setup` checks and prepares
+/// the accounts through.
+#[derive(Clone)]
+pub struct SetupCrms {
+    /// The Salesforce client.
+    pub salesforce: Arc<dyn SalesforceSetup>,
+    /// The HubSpot client.
+    pub hubspot: Arc<dyn HubspotSetup>,
+}
+
+impl std::fmt::Debug for SetupCrms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupCrms").finish_non_exhaustive()
+    }
+}
+
+/// Builds both clients as [`crm_clients`] does, behind the setup ports.
+pub fn setup_clients(endpoints: &CrmEndpoints, credentials: &Credentials) -> Result<SetupCrms, BuildError> {
+    Ok(SetupCrms {
+        salesforce: Arc::new(salesforce_client(endpoints, credentials)?),
+        hubspot: Arc::new(hubspot_client(endpoints, credentials)?),
+    })
+}
+
+fn hubspot_client(endpoints: &CrmEndpoints, credentials: &Credentials) -> Result<HubSpotClient, BuildError> {
     let mut hubspot_config =
         HubSpotConfig::new(endpoints.hubspot_base_url.clone(), credentials.hubspot_access_token.clone());
     hubspot_config.extra_root_cert_pem = endpoints.extra_root_cert_pem.clone();
     if !credentials.hubspot_client_secret.is_empty() {
         hubspot_config.client_secret = Some(credentials.hubspot_client_secret.clone());
     }
-    let hubspot =
-        HubSpotClient::new(hubspot_config).map_err(|source| BuildError::Client { system: "HubSpot", source })?;
+    HubSpotClient::new(hubspot_config).map_err(|source| BuildError::Client { system: "HubSpot", source })
+}
 
+fn salesforce_client(endpoints: &CrmEndpoints, credentials: &Credentials) -> Result<SalesforceClient, BuildError> {
     let auth = if !credentials.salesforce_private_key_pem.is_empty() {
         SalesforceAuth::JwtBearer {
             username: credentials.salesforce_username.clone(),
@@ -84,7 +116,5 @@ pub fn crm_clients(endpoints: &CrmEndpoints, credentials: &Credentials) -> Resul
     if !instance_url.is_empty() {
         salesforce_config.instance_url = Some(instance_url.to_owned());
     }
-    let salesforce = SalesforceClient::new(salesforce_config)
-        .map_err(|source| BuildError::Client { system: "Salesforce", source })?;
-    Ok(Crms { salesforce: Arc::new(salesforce), hubspot: Arc::new(hubspot) })
+    SalesforceClient::new(salesforce_config).map_err(|source| BuildError::Client { system: "Salesforce", source })
 }

@@ -30,7 +30,9 @@ mod local;
 #[cfg(feature = "aws")]
 pub use aws::{AwsApp, CredentialsSource, QueueUrls, StorageNames, TableNames, aws_app, load_credentials};
 pub use credentials::{CREDENTIALS_ENV, Credentials, CredentialsError, JsonError};
-pub use crms::{CrmEndpoints, Crms, DEFAULT_HUBSPOT_BASE_URL, DEFAULT_SALESFORCE_LOGIN_URL, crm_clients};
+pub use crms::{
+    CrmEndpoints, Crms, DEFAULT_HUBSPOT_BASE_URL, DEFAULT_SALESFORCE_LOGIN_URL, SetupCrms, crm_clients, setup_clients,
+};
 pub use local::{
     EmbeddedParts, LocalApp, SALESFORCE_ORG_ID_ENV, embedded_app, local_app, local_import_queue, local_sync_queue,
     open_state_file, serving_app,

@@ -25,11 +25,13 @@
 
 mod hubspot;
 mod salesforce;
+mod setup;
 
 pub use hubspot::{
     HubspotAccount, HubspotApi, HubspotAssociations, HubspotRecords, HubspotWebhooks, signature_headers,
 };
 pub use salesforce::{SalesforceApi, SalesforceIdentity, SalesforceQueries, SalesforceRecords, SalesforceReplication};
+pub use setup::{FieldAccess, HubspotSetup, ListSummary, ObjectAccess, OutboundMessage, PropertyInfo, SalesforceSetup};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};

@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod import;
 pub mod org_move;
 pub mod resync;
+pub mod setup;
 pub mod sweep;
 pub mod sync;
 pub mod webhook;

@@ -19,6 +19,7 @@
 //!
 //! [`CrmError`]: crate::error::CrmError
 
+mod account;
 mod associations;
 pub mod budget;
 pub mod classify;
@@ -32,6 +33,7 @@ mod search;
 pub mod types;
 pub mod webhook;
 
+pub use account::{ListInfo, TokenInfo};
 pub use associations::{COMPANY_TO_CONTACT, CONTACT_TO_COMPANY, DEAL_TO_COMPANY, DEAL_TO_CONTACT};
 pub use budget::RateBudget;
 pub use classify::existing_id;

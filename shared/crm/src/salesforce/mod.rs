@@ -2,7 +2,8 @@
 //! credentials) with one token refresh per call on `INVALID_SESSION_ID`;
 //! query/queryAll with paging; sObject rows and upsert by External ID;
 //! sObject Collections in 200s; Bulk API 2.0 query jobs; getUpdated /
-//! getDeleted; describe; `/limits`. Every answer's `Sforce-Limit-Info` is
+//! getDeleted; describe; `/limits`; the Tooling API calls that check and
+//! prepare an org (custom fields, outbound messages). Every answer's `Sforce-Limit-Info` is
 //! read into [`ApiUsage`], every write carries `Sforce-Call-Options`, and
 //! every HTTP request is counted ([`SalesforceClient::calls_made`]).
 //!
@@ -23,9 +24,11 @@ pub mod error;
 mod query;
 mod records;
 mod replication;
+mod tooling;
 pub mod types;
 
 pub use client::SalesforceClient;
 pub use config::{SalesforceAuth, SalesforceConfig, Secret};
 pub use records::COLLECTION_LIMIT;
+pub use tooling::{CustomTextField, text_of};
 pub use types::*;

@@ -150,6 +150,12 @@ pub struct FieldDescribe {
     /// Whether it is an External ID field (usable for upserts).
     #[serde(default)]
     pub external_id: bool,
+    /// Whether Salesforce keeps its values unique within the object.
+    #[serde(default)]
+    pub unique: bool,
+    /// A text field's maximum length (0 for other types).
+    #[serde(default)]
+    pub length: u64,
     /// A picklist's values; empty for other types.
     #[serde(default)]
     pub picklist_values: Vec<PicklistValue>,
@@ -170,6 +176,15 @@ pub struct ObjectDescribe {
     /// The three-character prefix of its record ids (`003` for Contact).
     #[serde(default)]
     pub key_prefix: Option<String>,
+    /// Whether the integration user may create records of it.
+    #[serde(default)]
+    pub createable: bool,
+    /// Whether the integration user may edit records of it.
+    #[serde(default)]
+    pub updateable: bool,
+    /// Whether the integration user may query it.
+    #[serde(default)]
+    pub queryable: bool,
     /// Every field the integration user can see.
     pub fields: Vec<FieldDescribe>,
 }

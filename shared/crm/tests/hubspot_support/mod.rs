@@ -11,7 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 pub async fn sandbox(options: HubSpotOptions) -> Sandbox {
-    Sandbox::start(SandboxOptions { hubspot: options, ..SandboxOptions::default() }).await.expect("sandbox starts")
+    Sandbox::start(SandboxOptions { hubspot: options, ..SandboxOptions::default() }.with_crm_sync_fields())
+        .await
+        .expect("sandbox starts")
 }
 
 pub fn client(sandbox: &Sandbox) -> HubSpotClient {

@@ -12,6 +12,7 @@
 //! Call counting, injected faults and latency are the common frame's
 //! (`crate::control`), not this module's.
 
+mod account;
 mod api;
 mod cli;
 mod control;
@@ -90,7 +91,33 @@ pub struct HubSpotOptions {
     /// Keep webhook events instead of sending them, until a test takes them
     /// with [`HubSpotState::take_webhook_batches`] and delivers them itself.
     pub webhook_hold: bool,
+    /// Start with crm-sync's own properties (`salesforce_id`,
+    /// `salesforce_campaigns`) as `crm-sync setup --apply` creates them.
+    /// Off: the account has HubSpot's standard properties only.
+    pub crm_sync_properties: bool,
+    /// The scopes the private-app token was granted (token info).
+    pub scopes: Vec<String>,
 }
+
+/// The scopes a private app for crm-sync is given (docs/deploy.md).
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
+    "crm.objects.deals.read",
+    "crm.objects.deals.write",
+    "crm.objects.owners.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+    "crm.schemas.companies.read",
+    "crm.schemas.companies.write",
+    "crm.schemas.deals.read",
+    "crm.schemas.deals.write",
+    "crm.lists.read",
+    "crm.lists.write",
+    "communication_preferences.read_write",
+];
 
 impl Default for HubSpotOptions {
     fn default() -> Self {
@@ -116,6 +143,8 @@ impl Default for HubSpotOptions {
             webhook_reorder: false,
             auto_create_companies: false,
             webhook_hold: false,
+            crm_sync_properties: false,
+            scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 }
@@ -199,6 +228,9 @@ impl HubSpotState {
             used_today: 0,
         };
         let mut db = Db::new();
+        if options.crm_sync_properties {
+            db.define_crm_sync_properties();
+        }
         db.auto_create_companies = options.auto_create_companies;
         let state = Arc::new(Self { db: Mutex::new(db), limiter: Mutex::new(limiter), webhooks, options });
         state.seed(
@@ -391,6 +423,7 @@ async fn json_rejections(request: Request, next: Next) -> Response {
 pub fn router(state: Arc<HubSpotState>) -> Router {
     api::routes()
         .layer(axum::middleware::from_fn(json_rejections))
+        .merge(account::routes())
         .merge(control::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)

@@ -255,7 +255,6 @@ fn default_property_defs(ty: ObjectType) -> BTreeMap<String, PropertyDef> {
         defs.push(PropertyDef::new(ro, if ro == "hs_object_id" { "number" } else { "datetime" }, true, false));
     }
     defs.push(PropertyDef::new(RECORD_SOURCE, "enumeration", true, false));
-    defs.push(PropertyDef::new("salesforce_id", "string", false, true));
     let writable: &[&str] = match ty {
         ObjectType::Contacts => &[
             "firstname",
@@ -1001,6 +1000,21 @@ impl Db {
             members.remove(id);
         }
         Ok(())
+    }
+
+    /// Adds crm-sync's own properties as `crm-sync setup --apply` creates
+    /// them: `salesforce_id` (unique) on contacts, companies and deals, and
+    /// `salesforce_campaigns` (multi-line text) on contacts.
+    pub fn define_crm_sync_properties(&mut self) {
+        for ty in ObjectType::ALL {
+            let mut def = PropertyDef::new("salesforce_id", "string", false, true);
+            def.label = "Salesforce ID".into();
+            self.defs.entry(ty).or_default().insert(def.name.clone(), def);
+        }
+        let mut campaigns = PropertyDef::new("salesforce_campaigns", "string", false, false);
+        campaigns.label = "Salesforce Campaigns".into();
+        campaigns.field_type = "textarea".into();
+        self.defs.entry(ObjectType::Contacts).or_default().insert(campaigns.name.clone(), campaigns);
     }
 
     pub fn define_property(&mut self, ty: ObjectType, def: PropertyDef) -> Result<PropertyDef, ApiError> {

@@ -3,7 +3,7 @@
 //! the write log tests read to tell user changes from the integration's own.
 
 use super::ids::SfId;
-use super::schema::{Formula, Kind, Object, Ty, objects};
+use super::schema::{Access, Field, Formula, Kind, Object, Ty, objects};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value as Json, json};
 use std::borrow::Cow;
@@ -225,8 +225,14 @@ pub struct Org {
 }
 
 impl Org {
+    /// An org with the standard objects only, as a new org is.
     pub fn new() -> Self {
-        let objects = objects();
+        Org::with_fields(false)
+    }
+
+    /// An org; `crm_sync_fields` seeds crm-sync's own custom fields.
+    pub fn with_fields(crm_sync_fields: bool) -> Self {
+        let objects = objects(crm_sync_fields);
         let tables = objects.iter().map(|_| Table::default()).collect();
         let mut org = Org {
             objects,
@@ -457,7 +463,7 @@ impl Org {
                     }
                     return Ok(Value::Null);
                 }
-                let max = def.ty.max_length();
+                let max = def.max_length();
                 if text.chars().count() > max {
                     return Err(SfError::new(
                         400,
@@ -497,6 +503,86 @@ impl Org {
                 Value::Str(text.into())
             }
         })
+    }
+
+    /// Field-level security of the integration user: a field it cannot see
+    /// is unknown, one it may only read cannot be written. A person's edits
+    /// (the control API) are not limited.
+    fn check_access(&self, object: usize, body: &Map<String, Json>, actor: Actor) -> Result<(), SfError> {
+        if actor != Actor::Integration {
+            return Ok(());
+        }
+        let def = &self.objects[object];
+        for name in body.keys() {
+            let Some(field) = def.field(name) else { continue };
+            match field.access {
+                Access::Edit => {}
+                Access::Hidden => {
+                    return Err(SfError::new(
+                        400,
+                        "INVALID_FIELD",
+                        format!("No such column '{name}' on sobject of type {}", def.name),
+                    )
+                    .field(name));
+                }
+                Access::Read => {
+                    return Err(SfError::new(
+                        400,
+                        "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        format!("Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", field.name),
+                    )
+                    .field(field.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the integration user's field-level security on a field.
+    pub fn set_access(&mut self, object: usize, field: &str, access: Access) -> Result<(), SfError> {
+        let def = &mut self.objects[object];
+        let ix = def.field_index(field).ok_or_else(|| {
+            SfError::new(400, "INVALID_FIELD", format!("No such column '{field}' on entity '{}'", def.name))
+        })?;
+        def.fields[ix].access = access;
+        Ok(())
+    }
+
+    /// Refuses a value of a unique field that another live record of the
+    /// object holds (`except`: the record being updated).
+    fn check_unique(&self, object: usize, values: &[(usize, Value)], except: Option<SfId>) -> Result<(), SfError> {
+        for (field, value) in values {
+            let def = &self.objects[object].fields[*field];
+            let Value::Str(text) = value else { continue };
+            if !def.unique {
+                continue;
+            }
+            if let Some(other) =
+                self.find_by_external_id(object, *field, text).into_iter().find(|id| Some(*id) != except)
+            {
+                return Err(SfError::new(
+                    400,
+                    "DUPLICATE_VALUE",
+                    format!("duplicate value found: {} duplicates value on record with id: {other}", def.name),
+                )
+                .field(def.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a custom field to an object (the Tooling API's create); the
+    /// object's records have no value in it yet. Returns its position.
+    pub fn add_field(&mut self, object: usize, field: Field) -> Result<usize, SfError> {
+        let def = &mut self.objects[object];
+        if def.field_index(field.name).is_some() {
+            return Err(SfError::new(
+                400,
+                "DUPLICATE_DEVELOPER_NAME",
+                format!("Duplicate Developer Name: {} already exists on {}", field.name, def.name),
+            ));
+        }
+        Ok(def.add_field(field))
     }
 
     /// Field values from a JSON body, checked against the schema.
@@ -540,7 +626,9 @@ impl Org {
         client: Option<&str>,
         notify: bool,
     ) -> Result<SfId, SfError> {
+        self.check_access(object, body, actor)?;
         let values = self.parse_fields(object, body)?;
+        self.check_unique(object, &values, None)?;
         let def = &self.objects[object];
         let missing: Vec<&str> = def
             .fields
@@ -649,7 +737,9 @@ impl Org {
         {
             return Err(SfError::new(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"));
         }
+        self.check_access(object, body, actor)?;
         let values = self.parse_fields(object, body)?;
+        self.check_unique(object, &values, Some(record.id))?;
         let now = self.stamp();
         let mut record = record;
         let (mut changed, mut cleared) = (Vec::new(), Vec::new());
@@ -798,7 +888,7 @@ impl Org {
     ) -> Result<(SfId, bool), SfError> {
         let def = &self.objects[object];
         let field = def
-            .field_index(field_name)
+            .visible_field_index(field_name)
             .filter(|f| def.fields[*f].external_id || def.fields[*f].name == "Id")
             .ok_or_else(SfError::not_found)?;
         if def.fields[field].name == "Id" {

@@ -1,7 +1,8 @@
 //! The fake Salesforce API (contract: `SalesforceOptions`, `SalesforceState::new`, `router`).
 //!
 //! Serves the OAuth token endpoint, the REST data paths under
-//! `/services/data/vNN.0/` (Composite included), Bulk API 2.0 query jobs and outbound messages
+//! `/services/data/vNN.0/` (Composite included), the Tooling API calls setup
+//! makes, Bulk API 2.0 query jobs and outbound messages
 //! from one in-memory org, plus the Salesforce part of the control API under
 //! `/__sandbox/salesforce/` (edits "as a user", expiring sessions, limits).
 
@@ -14,6 +15,7 @@ pub mod outbound;
 pub mod rest;
 pub mod schema;
 pub mod soql;
+pub mod tooling;
 
 use axum::routing::{get, post};
 use data::{Actor, Org, SfError, Value, WriteEvent};
@@ -69,6 +71,10 @@ pub struct SalesforceOptions {
     /// Ids one getUpdated window may hold before `EXCEEDED_ID_LIMIT`
     /// (600,000 in a real org; lowered in tests).
     pub replication_id_limit: usize,
+    /// Start with crm-sync's own custom fields (`HubSpot_Id__c`, External
+    /// ID, unique, on Lead, Contact, Account and Opportunity) as `crm-sync
+    /// setup --apply` creates them. Off: the org is bare, as a real one is.
+    pub crm_sync_fields: bool,
 }
 
 impl Default for SalesforceOptions {
@@ -91,6 +97,7 @@ impl Default for SalesforceOptions {
             bulk_polls_to_complete: 2,
             bulk_default_page: 50_000,
             replication_id_limit: 600_000,
+            crm_sync_fields: false,
         }
     }
 }
@@ -132,7 +139,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SalesforceState {
     pub fn new(options: SalesforceOptions) -> Arc<Self> {
-        let mut org = Org::new();
+        let mut org = Org::with_fields(options.crm_sync_fields);
         seed_org(&mut org, &options);
         Arc::new(SalesforceState {
             api_max: AtomicU64::new(options.daily_api_limit),
@@ -258,6 +265,21 @@ impl SalesforceState {
         let ix = org.object_index(object)?;
         let rec = org.get(ix, &ids::SfId::parse(id)?)?;
         Some(org.record_json(ix, rec, None, "v66.0"))
+    }
+
+    /// Sets the integration user's field-level security on a field: `Edit`,
+    /// `Read` (describe says read-only, writes are refused) or `Hidden`
+    /// (absent from describe, unknown to queries and writes).
+    pub fn set_field_access(&self, object: &str, field: &str, access: schema::Access) -> Result<(), SfError> {
+        let mut org = self.org_write();
+        let ix = org.find_object(object)?;
+        org.set_access(ix, field, access)
+    }
+
+    /// Whether an object has a field (standard, or custom as created).
+    pub fn has_field(&self, object: &str, field: &str) -> bool {
+        let org = self.org_read();
+        org.object_index(object).is_some_and(|ix| org.objects[ix].field(field).is_some())
     }
 
     /// Live records of one object.
@@ -398,6 +420,7 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
     let data = rest::routes()
         .merge(bulk::routes())
         .merge(composite::routes())
+        .merge(tooling::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard));
     let control = axum::Router::new()
         .route("/__sandbox/salesforce/records/{object}", post(control_create))
@@ -411,7 +434,8 @@ pub fn router(state: Arc<SalesforceState>) -> axum::Router {
         .route("/__sandbox/salesforce/limits", get(control_limits).put(control_set_limits))
         .route("/__sandbox/salesforce/writes", get(control_writes))
         .route("/__sandbox/salesforce/outbound", get(control_outbound))
-        .route("/__sandbox/salesforce/seed/{object}", post(control_seed));
+        .route("/__sandbox/salesforce/seed/{object}", post(control_seed))
+        .route("/__sandbox/salesforce/fields/{object}/{field}/access", axum::routing::put(control_field_access));
     let routes = axum::Router::new()
         .route("/services/oauth2/token", post(auth::token))
         .route("/services/data", get(rest::versions))
@@ -562,6 +586,25 @@ async fn control_outbound(State(s): State<Arc<SalesforceState>>) -> AxJson<Json>
         "notifications": st.notifications.load(Ordering::SeqCst),
         "dropped": st.dropped.load(Ordering::SeqCst),
     }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AccessBody {
+    access: String,
+}
+
+async fn control_field_access(
+    State(s): State<Arc<SalesforceState>>,
+    Path((object, field)): Path<(String, String)>,
+    AxJson(b): AxJson<AccessBody>,
+) -> Response {
+    let Some(access) = schema::Access::parse(&b.access) else {
+        return control_error(SfError::new(400, "INVALID_INPUT", "access is one of edit, read, none"));
+    };
+    match s.set_field_access(&object, &field, access) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_error(e),
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -86,7 +86,7 @@ pub fn error_response(e: &SfError) -> Response {
 }
 
 /// A version the sandbox serves (`v31.0` to `v66.0`), else 404.
-fn check_version(version: &str) -> Result<(), SfError> {
+pub(crate) fn check_version(version: &str) -> Result<(), SfError> {
     let served = version
         .strip_prefix('v')
         .and_then(|v| v.strip_suffix(".0"))
@@ -325,7 +325,7 @@ fn field_list(org: &Org, object: usize, fields: Option<&String>) -> Result<Optio
     let def = &org.objects[object];
     list.split(',')
         .map(|f| {
-            def.field_index(f.trim()).ok_or_else(|| {
+            def.visible_field_index(f.trim()).ok_or_else(|| {
                 SfError::new(400, "INVALID_FIELD", format!("No such column '{}' on entity '{}'", f.trim(), def.name))
             })
         })
@@ -389,7 +389,8 @@ async fn read_by_external_id(
         let org = s.org_read();
         let ix = org.find_object(&object)?;
         let def = &org.objects[ix];
-        let f = def.field_index(&field).filter(|f| def.fields[*f].external_id).ok_or_else(SfError::not_found)?;
+        let f =
+            def.visible_field_index(&field).filter(|f| def.fields[*f].external_id).ok_or_else(SfError::not_found)?;
         let fields = field_list(&org, ix, p.get("fields"))?;
         match org.find_by_external_id(ix, f, &value).as_slice() {
             [] => Err(SfError::not_found()),
@@ -618,7 +619,12 @@ async fn collection_upsert(
         Ok(per_record(&s, all_or_none, &records, |org, r| {
             let mut fields = r.as_object().cloned().unwrap_or_default();
             let def = &org.objects[ix];
-            let fname = def.field(&field).filter(|f| f.external_id).map(|f| f.name).ok_or_else(SfError::not_found)?;
+            let fname = def
+                .visible_field_index(&field)
+                .map(|i| &def.fields[i])
+                .filter(|f| f.external_id)
+                .map(|f| f.name)
+                .ok_or_else(SfError::not_found)?;
             let key = fields
                 .remove(fname)
                 .and_then(|v| match v {

@@ -61,6 +61,30 @@ impl Ty {
     }
 }
 
+/// What field-level security lets the integration user do with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// Read and write (as far as the field itself is writable).
+    #[default]
+    Edit,
+    /// Read only: describe says neither createable nor updateable, writes
+    /// are refused.
+    Read,
+    /// Not visible: absent from describe, unknown to queries and writes.
+    Hidden,
+}
+
+impl Access {
+    pub fn parse(name: &str) -> Option<Access> {
+        match name {
+            "edit" => Some(Access::Edit),
+            "read" => Some(Access::Read),
+            "none" | "hidden" => Some(Access::Hidden),
+            _ => None,
+        }
+    }
+}
+
 /// Where a field's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -109,6 +133,17 @@ pub struct Field {
     pub picklist: &'static [&'static str],
     pub reference_to: Option<&'static str>,
     pub external_id: bool,
+    /// No two live records of the object may hold the same value.
+    pub unique: bool,
+    /// The label shown in Salesforce; `None`: derived from the name.
+    pub label: Option<&'static str>,
+    /// A text field's own maximum length; `None`: its type's.
+    pub length: Option<usize>,
+    /// The Tooling API `CustomField` id of a custom field made through it
+    /// (or seeded as if it had been); `None` for standard fields and formulas.
+    pub tooling_id: Option<String>,
+    /// The integration user's field-level security on it.
+    pub access: Access,
 }
 
 impl Field {
@@ -122,7 +157,20 @@ impl Field {
             picklist: &[],
             reference_to: None,
             external_id: false,
+            unique: false,
+            label: None,
+            length: None,
+            tooling_id: None,
+            access: Access::Edit,
         }
+    }
+
+    /// A custom text field as the Tooling API creates it.
+    pub fn custom_text(name: &'static str, label: &'static str, length: usize) -> Self {
+        let mut field = Field::new(name, Ty::String);
+        field.label = Some(label);
+        field.length = Some(length);
+        field
     }
     fn kind(mut self, kind: Kind) -> Self {
         self.kind = kind;
@@ -141,9 +189,28 @@ impl Field {
         self.reference_to = Some(to);
         self
     }
-    fn external_id(mut self) -> Self {
+    pub fn external_id(mut self) -> Self {
         self.external_id = true;
         self
+    }
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// Longest accepted text: the field's own length, else its type's.
+    pub fn max_length(&self) -> usize {
+        self.length.unwrap_or_else(|| self.ty.max_length())
+    }
+
+    /// The label shown in Salesforce.
+    pub fn label(&self) -> String {
+        self.label.map_or_else(|| self.name.trim_end_matches("__c").replace('_', " "), str::to_owned)
+    }
+
+    /// A custom field (`__c`) that is stored, not a formula.
+    pub fn is_custom(&self) -> bool {
+        self.name.ends_with("__c") && !matches!(self.kind, Kind::Formula(_))
     }
 
     pub fn createable(&self) -> bool {
@@ -168,22 +235,23 @@ impl Field {
             .collect();
         json!({
             "name": self.name,
-            "label": self.name.trim_end_matches("__c").replace('_', " "),
+            "label": self.label(),
             "type": self.ty.name(),
             "calculated": calculated,
             "calculatedFormula": formula,
             "autoNumber": false,
-            "createable": self.createable(),
-            "updateable": self.createable() && self.kind != Kind::Id,
+            "createable": self.createable() && self.access == Access::Edit,
+            "updateable": self.createable() && self.kind != Kind::Id && self.access == Access::Edit,
             "nillable": !self.required && !matches!(self.ty, Ty::Boolean) && self.kind != Kind::Id,
             "defaultedOnCreate": self.default.is_some() || matches!(self.ty, Ty::Boolean) || !matches!(self.kind, Kind::Stored | Kind::Formula(_)),
             "externalId": self.external_id,
             "idLookup": self.external_id || self.kind == Kind::Id || self.ty == Ty::Email,
-            "unique": false,
+            "unique": self.unique,
+            "custom": self.name.ends_with("__c"),
             "picklistValues": picklist,
             "referenceTo": self.reference_to.map(|r| vec![r]).unwrap_or_default(),
             "relationshipName": self.relationship_name(),
-            "length": if self.ty.is_text() { self.ty.max_length() } else { 0 },
+            "length": if self.ty.is_text() { self.max_length() } else { 0 },
         })
     }
 }
@@ -200,8 +268,25 @@ pub struct Object {
 }
 
 impl Object {
+    /// Adds a field after the others (record values are keyed by field
+    /// position, so existing records keep theirs); returns its position.
+    pub fn add_field(&mut self, field: Field) -> usize {
+        self.fields.push(field);
+        self.fields.len() - 1
+    }
+
+    /// A small number that tells the object apart, for generated ids.
+    pub fn prefix_number(&self) -> u64 {
+        self.prefix.bytes().fold(0u64, |n, b| n * 256 + u64::from(b))
+    }
+
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// A field the integration user can see, by name.
+    pub fn visible_field_index(&self, name: &str) -> Option<usize> {
+        self.field_index(name).filter(|i| self.fields[*i].access != Access::Hidden)
     }
 
     pub fn field(&self, name: &str) -> Option<&Field> {
@@ -231,7 +316,7 @@ impl Object {
             },
             "childRelationships": [],
             "recordTypeInfos": [],
-            "fields": self.fields.iter().map(Field::describe).collect::<Vec<_>>(),
+            "fields": self.fields.iter().filter(|f| f.access != Access::Hidden).map(Field::describe).collect::<Vec<_>>(),
         })
     }
 }
@@ -259,11 +344,33 @@ const STAGE: &[&str] =
     &["Prospecting", "Qualification", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"];
 const MEMBER_STATUS: &[&str] = &["Sent", "Responded"];
 
-/// Every object of the fake org.
-pub fn objects() -> Vec<Object> {
+/// The External ID field crm-sync upserts by.
+pub const HUBSPOT_ID_FIELD: &str = "HubSpot_Id__c";
+
+/// Every object of the fake org. A real org has none of crm-sync's own
+/// fields until someone creates them; `crm_sync_fields` seeds them (the
+/// `HubSpot_Id__c` External ID, unique, on Lead, Contact, Account and
+/// Opportunity) as `crm-sync setup --apply` would create them.
+pub fn objects(crm_sync_fields: bool) -> Vec<Object> {
+    let mut objects = standard_objects();
+    if crm_sync_fields {
+        for object in objects.iter_mut().filter(|o| matches!(o.name, "Lead" | "Contact" | "Account" | "Opportunity")) {
+            let mut field = hubspot_id_field();
+            field.tooling_id = Some(super::ids::SfId::generate("00N", object.prefix_number()).to_string());
+            object.add_field(field);
+        }
+    }
+    objects
+}
+
+/// `HubSpot_Id__c` as setup creates it: text, External ID, unique.
+pub fn hubspot_id_field() -> Field {
+    Field::custom_text(HUBSPOT_ID_FIELD, "HubSpot Id", 255).external_id().unique()
+}
+
+fn standard_objects() -> Vec<Object> {
     let id = || Field::new("Id", Ty::Id).kind(Kind::Id);
     let owner = || Field::new("OwnerId", Ty::Reference).reference("User");
-    let hubspot_id = || Field::new("HubSpot_Id__c", Ty::String).external_id();
     let master = || Field::new("MasterRecordId", Ty::Reference).kind(Kind::ReadOnly);
     let with_system = |_name: &'static str, mut fields: Vec<Field>| {
         fields.extend(system_fields());
@@ -309,7 +416,6 @@ pub fn objects() -> Vec<Object> {
                     Field::new("ConvertedOpportunityId", Ty::Reference).kind(Kind::ReadOnly).reference("Opportunity"),
                     Field::new("ConvertedDate", Ty::Date).kind(Kind::ReadOnly),
                     master(),
-                    hubspot_id(),
                     Field::new("Full_Name__c", Ty::String).kind(Kind::Formula(Formula::FullName)),
                 ],
             ),
@@ -342,7 +448,6 @@ pub fn objects() -> Vec<Object> {
                     owner(),
                     Field::new("HasOptedOutOfEmail", Ty::Boolean),
                     master(),
-                    hubspot_id(),
                     Field::new("Full_Name__c", Ty::String).kind(Kind::Formula(Formula::FullName)),
                     Field::new("Account_Name__c", Ty::String).kind(Kind::Formula(Formula::AccountName)),
                 ],
@@ -372,7 +477,6 @@ pub fn objects() -> Vec<Object> {
                     Field::new("BillingCountry", Ty::String),
                     owner(),
                     master(),
-                    hubspot_id(),
                 ],
             ),
         },
@@ -395,7 +499,6 @@ pub fn objects() -> Vec<Object> {
                     Field::new("LeadSource", Ty::Picklist).picklist(LEAD_SOURCE, None),
                     Field::new("Description", Ty::Textarea),
                     owner(),
-                    hubspot_id(),
                     Field::new("Expected_Revenue__c", Ty::Currency).kind(Kind::Formula(Formula::ExpectedRevenue)),
                 ],
             ),

@@ -429,14 +429,14 @@ fn resolve(org: &Org, object: usize, name: &str) -> Result<Path, SfError> {
         )
     };
     match name.split_once('.') {
-        None => def.field_index(name).map(Path::Direct).ok_or_else(invalid),
+        None => def.visible_field_index(name).map(Path::Direct).ok_or_else(invalid),
         Some((rel, rest)) => {
             if rel.eq_ignore_ascii_case(def.name) && !rest.contains('.') {
-                return def.field_index(rest).map(Path::Direct).ok_or_else(invalid);
+                return def.visible_field_index(rest).map(Path::Direct).ok_or_else(invalid);
             }
             let reference = def.relationship(rel).ok_or_else(invalid)?;
             let target = reference.reference_to.and_then(|t| org.object_index(t)).ok_or_else(invalid)?;
-            let field = org.objects[target].field_index(rest).ok_or_else(invalid)?;
+            let field = org.objects[target].visible_field_index(rest).ok_or_else(invalid)?;
             Ok(Path::Parent { reference: reference.name, object: target, field })
         }
     }
