@@ -112,13 +112,13 @@ pub enum ConfigCommand {
         #[command(flatten)]
         backend: BackendArgs,
         /// An older version (`config pull --history` lists them).
-        #[arg(long)]
-        version: Option<u64>,
+        #[arg(long, value_name = "VERSION")]
+        at: Option<u64>,
         /// Write it to this file rather than to stdout.
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
         /// List the versions pushed, newest first, instead.
-        #[arg(long, conflicts_with_all = ["version", "output"])]
+        #[arg(long, conflicts_with_all = ["at", "output"])]
         history: bool,
     },
 }

@@ -56,8 +56,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(ConfigCommand::Check { file }) => Ok(config::check(&file)),
         Command::Config(ConfigCommand::Push { file, backend }) => config::push(&file, &backend).await,
-        Command::Config(ConfigCommand::Pull { backend, version, output, history }) => {
-            config::pull(&backend, version, output.as_deref(), history).await
+        Command::Config(ConfigCommand::Pull { backend, at, output, history }) => {
+            config::pull(&backend, at, output.as_deref(), history).await
         }
         Command::Serve(args) => {
             let options = LocalOptions {
