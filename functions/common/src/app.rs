@@ -168,10 +168,11 @@ pub async fn build_live_app(
     aws: &aws_config::SdkConfig,
     options: BuildOptions,
 ) -> Result<LiveApp, StartupError> {
+    let credentials = complete_credentials(settings, aws).await?;
     let store = settings_store(settings, aws);
     let deployed =
         deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
-    let app = build_with_config(settings, aws, options, deployed.config).await?;
+    let app = build_with_config(settings, aws, options, &credentials, deployed.config).await?;
     let checked_at = app.clock().now();
     Ok(LiveApp {
         store,
@@ -193,19 +194,31 @@ pub async fn build_app(
     aws: &aws_config::SdkConfig,
     options: BuildOptions,
 ) -> Result<App, StartupError> {
+    let credentials = complete_credentials(settings, aws).await?;
     let store = settings_store(settings, aws);
     let deployed =
         deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
-    build_with_config(settings, aws, options, deployed.config).await
+    build_with_config(settings, aws, options, &credentials, deployed.config).await
+}
+
+/// The CRM credentials, checked complete before anything else is read: a
+/// function without them fails its cold start naming the missing one.
+async fn complete_credentials(
+    settings: &LambdaSettings,
+    aws: &aws_config::SdkConfig,
+) -> Result<crm_sync_app::Credentials, StartupError> {
+    let credentials = load_credentials(&settings.credentials, aws).await?;
+    credentials.check_complete()?;
+    Ok(credentials)
 }
 
 async fn build_with_config(
     settings: &LambdaSettings,
     aws: &aws_config::SdkConfig,
     options: BuildOptions,
+    credentials: &crm_sync_app::Credentials,
     config: SyncConfig,
 ) -> Result<App, StartupError> {
-    let credentials = load_credentials(&settings.credentials, aws).await?;
     let target = AwsApp {
         config,
         storage: storage_names(settings),
@@ -225,7 +238,7 @@ async fn build_with_config(
             ..AppSettings::default()
         },
     };
-    Ok(aws_app(target, &credentials, aws).await?)
+    Ok(aws_app(target, credentials, aws).await?)
 }
 
 /// The tables and queues the settings name.
