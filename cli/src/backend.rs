@@ -191,16 +191,14 @@ async fn describe_stack(aws: &aws_config::SdkConfig, name: &str) -> anyhow::Resu
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("{}", crate::commands::describe_chain(&e)))
-        .with_context(|| format!("reading the stack `{name}` (CloudFormation DescribeStacks, with your AWS credentials)"))?;
+        .with_context(|| {
+            format!("reading the stack `{name}` (CloudFormation DescribeStacks, with your AWS credentials)")
+        })?;
     out.stacks.unwrap_or_default().into_iter().next().with_context(|| format!("there is no stack `{name}`"))
 }
 
 fn outputs_of(stack: &Stack) -> HashMap<String, String> {
-    stack
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect()
+    stack.outputs().iter().filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))).collect()
 }
 
 fn parameters_of(stack: &Stack) -> HashMap<String, String> {
@@ -243,12 +241,7 @@ pub async fn open(state: &StateArgs, backend: &BackendArgs) -> anyhow::Result<Op
             let deployment = resolve(backend).await?;
             let config = deployment.config().await?.config;
             let ports = aws_ports(&deployment.aws, &deployment.storage);
-            Ok(Operator {
-                config,
-                store: ports.store,
-                sync_queue: ports.sync_queue,
-                deployment: Some(deployment),
-            })
+            Ok(Operator { config, store: ports.store, sync_queue: ports.sync_queue, deployment: Some(deployment) })
         }
     }
 }

@@ -110,10 +110,7 @@ impl Deployed {
         let mut create = cloudformation.create_stack().stack_name(&stack).template_body(template.to_string());
         for (name, value) in options.parameters {
             create = create.parameters(
-                aws_sdk_cloudformation::types::Parameter::builder()
-                    .parameter_key(name)
-                    .parameter_value(value)
-                    .build(),
+                aws_sdk_cloudformation::types::Parameter::builder().parameter_key(name).parameter_value(value).build(),
             );
         }
         create.send().await.unwrap();
@@ -185,7 +182,10 @@ fn report(key: &str, category: &str, hubspot_id: &str, message: &str) -> ErrorRe
 }
 
 async fn seed_health(store: &DynamoStore) {
-    store.record_error(&report("contact:hubspot:501", "duplicates", "501", "two leads share this email")).await.unwrap();
+    store
+        .record_error(&report("contact:hubspot:501", "duplicates", "501", "two leads share this email"))
+        .await
+        .unwrap();
     let validation = report("contact:hubspot:502", "property_value_or_validation", "502", "bad picklist value, Rating");
     store.record_error(&validation).await.unwrap();
     store.record_error(&validation).await.unwrap();

@@ -5,9 +5,9 @@
 //! AWS the sync-worker function does.
 
 use super::health::parse_category;
+use crate::backend::Operator;
 use anyhow::Context;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use crate::backend::Operator;
 use crm_sync_app::usecases::dead_letters::{DeadLetter, list_dead_letters, replay_dead_letters};
 use std::io::Write;
 

@@ -195,8 +195,7 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
 
     let config = SyncConfig::from_yaml_str(DEMO_CONFIG).context("the demo settings")?;
     let credentials = sandbox_credentials();
-    let crm =
-        CrmArgs {
+    let crm = CrmArgs {
         salesforce_url: Some(sandbox.salesforce_url().to_owned()),
         hubspot_url: Some(sandbox.hubspot_url().to_owned()),
     };

@@ -16,9 +16,7 @@ mod serve;
 pub mod state;
 mod usage;
 
-use crate::args::{
-    Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, ResyncCommand, StateArgs,
-};
+use crate::args::{Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, ResyncCommand, StateArgs};
 use crate::backend::{self, BackendKind, CrmUse};
 use crate::connect::{self, Connected, Role};
 use crm_sync_app::local::LocalOptions;

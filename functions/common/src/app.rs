@@ -170,8 +170,7 @@ pub async fn build_live_app(
 ) -> Result<LiveApp, StartupError> {
     let credentials = complete_credentials(settings, aws).await?;
     let store = settings_store(settings, aws);
-    let deployed =
-        deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
+    let deployed = deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
     let app = build_with_config(settings, aws, options, &credentials, deployed.config).await?;
     let checked_at = app.clock().now();
     Ok(LiveApp {
@@ -196,8 +195,7 @@ pub async fn build_app(
 ) -> Result<App, StartupError> {
     let credentials = complete_credentials(settings, aws).await?;
     let store = settings_store(settings, aws);
-    let deployed =
-        deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
+    let deployed = deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
     build_with_config(settings, aws, options, &credentials, deployed.config).await
 }
 

@@ -33,9 +33,9 @@ pub use aws::{
     StorageNames, StoredSettings, TableNames, aws_app, aws_ports, deployed_config, deployed_config_from_text,
     dynamo_store, load_credentials, operator_app,
 };
+pub use credentials::{CREDENTIALS_ENV, Credentials, CredentialsError, JsonError};
 #[cfg(feature = "aws")]
 pub use crm_sync_aws::AwsPorts;
-pub use credentials::{CREDENTIALS_ENV, Credentials, CredentialsError, JsonError};
 pub use crms::{CrmEndpoints, Crms, DEFAULT_HUBSPOT_BASE_URL, DEFAULT_SALESFORCE_LOGIN_URL, crm_clients};
 pub use local::{
     EmbeddedParts, LocalApp, SALESFORCE_ORG_ID_ENV, embedded_app, local_app, local_import_queue, local_sync_queue,
