@@ -8,7 +8,8 @@
 //!   for commands that need no CRM (health, usage, import status, dead
 //!   letters);
 //! - [`open_app`]: the whole App over them, for commands that run use cases
-//!   (import, resync), with the CRM credentials when they call a CRM.
+//!   (import, resync), with the CRM credentials when they call a CRM, and
+//!   locally the runtime that works what they queue.
 //!
 //! On AWS the names of the tables and queues, the credentials secret and
 //! the stack's parameters come from CloudFormation (`DescribeStacks`, with
@@ -29,6 +30,7 @@ use crm_sync_app::build::{
     load_credentials, local_sync_queue, operator_app,
 };
 use crm_sync_app::domain::SyncConfig;
+use crm_sync_app::local::{LocalOptions, LocalRuntime};
 use crm_sync_app::store::{Queue, StateStore};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -253,6 +255,55 @@ pub enum CrmUse {
     Calls,
     /// Only queues work for the deployment (resync on AWS).
     QueuesOnly,
+}
+
+/// An App opened for an operator command, on either deployment.
+pub struct OperatorApp {
+    /// The use cases' App.
+    pub app: App,
+    /// The local runtime that works what the App queues; `None` on AWS,
+    /// where the deployed functions do.
+    pub runtime: Option<LocalRuntime>,
+    /// The deployed stack; `None` for the local state file.
+    pub deployment: Option<Deployment>,
+}
+
+impl std::fmt::Debug for OperatorApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorApp").field("deployment", &self.deployment).finish_non_exhaustive()
+    }
+}
+
+/// The App `backend` names, for the commands that run use cases (import,
+/// resync): locally over the state file with a [`LocalRuntime`] (the CRM
+/// credentials are always checked there, as the runtime syncs), on AWS
+/// through [`open_aws_app`].
+pub async fn open_app(
+    state: &StateArgs,
+    crm: &CrmArgs,
+    backend: &BackendArgs,
+    crms: CrmUse,
+) -> anyhow::Result<OperatorApp> {
+    match backend.backend {
+        BackendKind::Local => {
+            let config = crate::commands::state::load_config(&state.config)?;
+            crate::commands::state::ensure_folder(&state.state)?;
+            let connected = crate::connect::connect(
+                config,
+                state.state.clone(),
+                crm,
+                state.secrets_file.as_deref(),
+                LocalOptions::default(),
+                crate::connect::Role::Client,
+            )
+            .await?;
+            Ok(OperatorApp { app: connected.app, runtime: Some(connected.runtime), deployment: None })
+        }
+        BackendKind::Aws => {
+            let (app, deployment) = open_aws_app(state, crm, backend, crms).await?;
+            Ok(OperatorApp { app, runtime: None, deployment: Some(deployment) })
+        }
+    }
 }
 
 /// The App of a deployed stack, for the use cases an operator runs on it.

@@ -17,7 +17,7 @@ pub mod state;
 mod usage;
 
 use crate::args::{Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, ResyncCommand, StateArgs};
-use crate::backend::{self, BackendKind, CrmUse};
+use crate::backend::{self, CrmUse};
 use crate::connect::{self, Connected, Role};
 use crm_sync_app::local::LocalOptions;
 use std::process::ExitCode;
@@ -69,38 +69,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Import(ImportCommand::Review { state, crm, backend, target }) => {
             let request = import::request(&target)?;
-            let app = match backend.backend {
-                BackendKind::Local => connected(&state, &crm, LocalOptions::default(), Role::Client).await?.app,
-                BackendKind::Aws => backend::open_aws_app(&state, &crm, &backend, CrmUse::Calls).await?.0,
-            };
-            let review = crm_sync_app::import_review(&app, &request).await?;
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::Calls).await?;
+            let review = crm_sync_app::import_review(&opened.app, &request).await?;
             println!("{}", import::review_text(&review));
             Ok(exit(review.blocked.is_none()))
         }
         Command::Import(ImportCommand::Start { state, crm, backend, target, detach }) => {
             let request = import::request(&target)?;
-            let (text, ok) = match backend.backend {
-                BackendKind::Local => {
-                    let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-                    import::start(&connected.app, &connected.runtime, &request, detach).await?
-                }
-                BackendKind::Aws => {
-                    let (app, deployment) = backend::open_aws_app(&state, &crm, &backend, CrmUse::Calls).await?;
-                    import::start_deployed(&app, &deployment.flags(), &request).await?
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::Calls).await?;
+            let (text, ok) = match (&opened.runtime, &opened.deployment) {
+                (Some(runtime), _) => import::start(&opened.app, runtime, &request, detach).await?,
+                (None, deployment) => {
+                    let flags = deployment.as_ref().map(backend::Deployment::flags).unwrap_or_default();
+                    import::start_deployed(&opened.app, &flags, &request).await?
                 }
             };
             println!("{text}");
             Ok(exit(ok))
         }
         Command::Import(ImportCommand::Resume { state, crm, backend, job, detach }) => {
-            let (text, ok) = match backend.backend {
-                BackendKind::Local => {
-                    let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-                    import::resume(&connected.app, &connected.runtime, &job, detach).await?
-                }
-                BackendKind::Aws => {
-                    let (app, deployment) = backend::open_aws_app(&state, &crm, &backend, CrmUse::Calls).await?;
-                    import::resume_deployed(&app, &deployment.flags(), &job).await?
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::Calls).await?;
+            let (text, ok) = match (&opened.runtime, &opened.deployment) {
+                (Some(runtime), _) => import::resume(&opened.app, runtime, &job, detach).await?,
+                (None, deployment) => {
+                    let flags = deployment.as_ref().map(backend::Deployment::flags).unwrap_or_default();
+                    import::resume_deployed(&opened.app, &flags, &job).await?
                 }
             };
             println!("{text}");
@@ -123,15 +116,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Resync(ResyncCommand::Record { state, crm, backend, system, object, id }) => {
             let record = resync::record_ref(system, &object, &id)?;
-            match backend.backend {
-                BackendKind::Local => {
-                    let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-                    Ok(exit(resync::record(&connected.app, &record).await?))
-                }
-                BackendKind::Aws => {
-                    let (app, _) = backend::open_aws_app(&state, &crm, &backend, CrmUse::QueuesOnly).await?;
-                    Ok(exit(resync::queue_record(&app, &record).await?))
-                }
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::QueuesOnly).await?;
+            match opened.runtime {
+                Some(_) => Ok(exit(resync::record(&opened.app, &record).await?)),
+                None => Ok(exit(resync::queue_record(&opened.app, &record).await?)),
             }
         }
         Command::Resync(ResyncCommand::Segment { state, crm, backend, linked, errors, category, yes }) => {
@@ -141,16 +129,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     category: category.as_deref().map(health::parse_category).transpose()?,
                 },
             };
-            match backend.backend {
-                BackendKind::Local => {
-                    let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-                    Ok(exit(resync::segment(&connected.app, Some(&connected.runtime), &segment, yes).await?))
-                }
-                BackendKind::Aws => {
-                    let (app, _) = backend::open_aws_app(&state, &crm, &backend, CrmUse::QueuesOnly).await?;
-                    Ok(exit(resync::segment(&app, None, &segment, yes).await?))
-                }
-            }
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::QueuesOnly).await?;
+            Ok(exit(resync::segment(&opened.app, opened.runtime.as_ref(), &segment, yes).await?))
         }
         Command::OrgMove(args) => {
             let connected = connected(&args.state, &args.crm, LocalOptions::default(), Role::Client).await?;
