@@ -241,7 +241,20 @@ pub async fn open(state: &StateArgs, backend: &BackendArgs) -> anyhow::Result<Op
         }
         BackendKind::Aws => {
             let deployment = resolve(backend).await?;
-            let config = deployment.config().await?.config;
+            // Reading the state must not depend on the settings: when they
+            // do not load, say so and go on with the defaults (and the
+            // stack's cap).
+            let config = match deployment.config().await {
+                Ok(deployed) => deployed.config,
+                Err(error) => {
+                    eprintln!("warning: {error:#}; the defaults stand in for them here");
+                    let mut config = SyncConfig::default();
+                    if let Some(cap) = deployment.api_cap()?.and_then(std::num::NonZeroU64::new) {
+                        config.salesforce_api_cap_per_24h = cap;
+                    }
+                    config
+                }
+            };
             let ports = aws_ports(&deployment.aws, &deployment.storage);
             Ok(Operator { config, store: ports.store, sync_queue: ports.sync_queue, deployment: Some(deployment) })
         }

@@ -373,6 +373,16 @@ async fn settings_are_pushed_checked_versioned_and_pulled_back() {
     let lines: Vec<&str> = history.lines().collect();
     assert!(lines.len() == 2 && lines[0].starts_with("version 2") && lines[0].ends_with("(current)"), "{history}");
     assert!(lines[1].starts_with("version 1"), "{history}");
+
+    // Settings written around `config push` that do not load: reading the
+    // state still works, with a warning; running use cases does not.
+    stack.store.push_settings("objects: [not, a, map]\n", Some(2)).await.unwrap();
+    let health = stack.run(&["health"]).await;
+    assert!(ok(&health).contains("no sync-health errors"));
+    let warning = String::from_utf8_lossy(&health.stderr);
+    assert!(warning.contains("settings version 3") && warning.contains("invalid"), "{warning}");
+    let refused = stack.run(&["resync", "record", "--system", "hubspot", "--object", "contact", "9"]).await;
+    assert_eq!(refused.status.code(), Some(1));
 }
 
 #[tokio::test]
