@@ -3,6 +3,7 @@
 //! This module owns names and defaults only; what each command does lives in
 //! [`crate::commands`].
 
+use crate::backend::BackendArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,7 +41,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the sync settings file.
+    /// Check the sync settings file; push it to a deployed stack, or pull
+    /// the stack's.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Run the local deployment: webhook endpoints, the 15-minute sweep and
@@ -55,7 +57,7 @@ pub enum Command {
     #[command(subcommand)]
     Resync(ResyncCommand),
     /// API calls in the last 24 hours against the cap.
-    Usage(StateArgs),
+    Usage(UsageArgs),
     /// Sync messages that gave up after their retries: list them with why,
     /// or put them back on the queue once the cause is fixed.
     #[command(subcommand)]
@@ -100,6 +102,38 @@ pub enum ConfigCommand {
         #[arg(default_value = DEFAULT_CONFIG)]
         file: PathBuf,
     },
+    /// Check the settings file as `check` does, then make it the deployed
+    /// stack's settings (a new version; the functions pick it up within a
+    /// minute). No redeploy.
+    Push {
+        /// The settings file.
+        file: PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Print the deployed stack's settings file (the current version, or
+    /// an older one), and list the versions pushed.
+    Pull {
+        #[command(flatten)]
+        backend: BackendArgs,
+        /// An older version (`config pull --history` lists them).
+        #[arg(long, value_name = "VERSION")]
+        at: Option<u64>,
+        /// Write it to this file rather than to stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// List the versions pushed, newest first, instead.
+        #[arg(long, conflicts_with_all = ["at", "output"])]
+        history: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Where the settings and the embedded state live.
@@ -121,17 +155,20 @@ pub struct StateArgs {
 }
 
 /// Where the CRMs are. Credentials are never flags: they come from
-/// `CRM_SYNC_CREDENTIALS` (JSON) or the secrets file.
+/// `CRM_SYNC_CREDENTIALS` (JSON) or the secrets file (or, with `--backend
+/// aws`, the stack's secret).
 #[derive(Debug, Clone, Args)]
 pub struct CrmArgs {
     /// Salesforce login host (production, a sandbox org, or the local CRM
-    /// sandbox).
-    #[arg(long, default_value = "https://login.salesforce.com", env = "CRM_SYNC_SALESFORCE_LOGIN_URL")]
-    pub salesforce_url: String,
+    /// sandbox) [default: https://login.salesforce.com, or the stack's
+    /// SalesforceLoginUrl]
+    #[arg(long, env = "CRM_SYNC_SALESFORCE_LOGIN_URL")]
+    pub salesforce_url: Option<String>,
 
-    /// HubSpot API base URL.
-    #[arg(long, default_value = "https://api.hubapi.com", env = "CRM_SYNC_HUBSPOT_BASE_URL")]
-    pub hubspot_url: String,
+    /// HubSpot API base URL [default: https://api.hubapi.com, or the
+    /// stack's HubSpotApiBaseUrl]
+    #[arg(long, env = "CRM_SYNC_HUBSPOT_BASE_URL")]
+    pub hubspot_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -214,20 +251,25 @@ pub struct ImportTarget {
 
 #[derive(Debug, Subcommand)]
 pub enum DeadLettersCommand {
-    /// The dead letters of the local state file, with the error each gave up on.
+    /// The sync queue's dead letters, with the error each gave up on.
     List {
         #[command(flatten)]
         state: StateArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// Only those that gave up on an error of this category (duplicates,
         /// associations, permissions, validation, api-limit, other).
         #[arg(long)]
         category: Option<String>,
     },
     /// Put dead letters back on the sync queue (a running or the next
-    /// `crm-sync serve` syncs them); each leaves the dead letters once queued.
+    /// `crm-sync serve`, or the deployed sync-worker, syncs them); each
+    /// leaves the dead letters once queued.
     Replay {
         #[command(flatten)]
         state: StateArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// Only those that gave up on an error of this category.
         #[arg(long)]
         category: Option<String>,
@@ -243,15 +285,20 @@ pub enum ImportCommand {
         #[command(flatten)]
         crm: CrmArgs,
         #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
         target: ImportTarget,
     },
     /// Start an import and run it here with a progress bar (`--detach` only
-    /// queues it for a running `serve`).
+    /// queues it for a running `serve`; on AWS it is always queued for the
+    /// import function).
     Start {
         #[command(flatten)]
         state: StateArgs,
         #[command(flatten)]
         crm: CrmArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
         #[command(flatten)]
         target: ImportTarget,
         /// Queue the import and return; a running `crm-sync serve` does the work.
@@ -266,6 +313,8 @@ pub enum ImportCommand {
         state: StateArgs,
         #[command(flatten)]
         crm: CrmArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// The job id (`crm-sync import status` lists them).
         job: String,
         /// Queue the remaining chunks and return; a running `crm-sync serve` does the work.
@@ -276,6 +325,8 @@ pub enum ImportCommand {
     Status {
         #[command(flatten)]
         state: StateArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// One import job; all jobs when absent.
         job: Option<String>,
     },
@@ -294,6 +345,9 @@ pub struct HealthArgs {
     #[command(flatten)]
     pub state: StateArgs,
 
+    #[command(flatten)]
+    pub backend: BackendArgs,
+
     /// Only errors of this category (duplicates, associations, permissions,
     /// validation, api-limit, other).
     #[arg(long)]
@@ -302,6 +356,12 @@ pub struct HealthArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+
+    /// Mark these entries resolved (their `key`, as the CSV and JSON
+    /// exports show it), e.g. after fixing the record by hand; they leave
+    /// the list. A record that fails again comes back.
+    #[arg(long, value_name = "KEY", conflicts_with = "category")]
+    pub resolve: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -318,12 +378,15 @@ pub struct OrgMoveArgs {
 #[derive(Debug, Subcommand)]
 pub enum ResyncCommand {
     /// Sync one record now (for a company: create the Salesforce account even
-    /// when the automatic criteria say no).
+    /// when the automatic criteria say no); on AWS, queue it for the
+    /// sync-worker function.
     Record {
         #[command(flatten)]
         state: StateArgs,
         #[command(flatten)]
         crm: CrmArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// The system the id belongs to.
         #[arg(long, value_enum)]
         system: SystemArg,
@@ -335,12 +398,15 @@ pub enum ResyncCommand {
         id: String,
     },
     /// Resync a segment: every linked record of an object, or every record
-    /// with a sync-health error; says what it costs and asks first.
+    /// with a sync-health error; says what it costs and asks first. On AWS
+    /// the records are queued for the sync-worker function.
     Segment {
         #[command(flatten)]
         state: StateArgs,
         #[command(flatten)]
         crm: CrmArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// Every linked record of this HubSpot object (contact, company, deal).
         #[arg(long, conflicts_with = "errors", required_unless_present = "errors")]
         linked: Option<String>,

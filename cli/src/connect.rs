@@ -21,8 +21,14 @@ pub const PUBLIC_URL_ENV: &str = "CRM_SYNC_PUBLIC_URL";
 /// one more certificate (the sandbox's, when it runs with TLS).
 pub fn endpoints(crm: &CrmArgs, extra_root_cert_pem: Option<&str>) -> CrmEndpoints {
     CrmEndpoints {
-        salesforce_login_url: crm.salesforce_url.clone(),
-        hubspot_base_url: crm.hubspot_url.clone(),
+        salesforce_login_url: crm
+            .salesforce_url
+            .clone()
+            .unwrap_or_else(|| crm_sync_app::build::DEFAULT_SALESFORCE_LOGIN_URL.to_owned()),
+        hubspot_base_url: crm
+            .hubspot_url
+            .clone()
+            .unwrap_or_else(|| crm_sync_app::build::DEFAULT_HUBSPOT_BASE_URL.to_owned()),
         extra_root_cert_pem: extra_root_cert_pem.map(str::to_owned),
     }
 }

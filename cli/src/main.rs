@@ -4,6 +4,8 @@
 //! - [`args`]: the command line (clap): every subcommand and flag.
 //! - [`telemetry`]: structured logs on stderr, JSON or human-readable.
 //! - [`connect`]: credentials, CRM clients, and the app over the state file.
+//! - [`backend`]: `--backend local|aws`: the state file, or a deployed stack
+//!   (its tables and queues), opened for the operator commands.
 //! - [`commands`]: one module per subcommand; each adapts its arguments to the
 //!   use cases of `crm_sync_app` and prints the answer. No sync logic lives
 //!   here.
@@ -16,6 +18,7 @@
 //! go to stderr so that `--format csv|json` exports stay clean.
 
 mod args;
+mod backend;
 mod commands;
 mod connect;
 mod telemetry;

@@ -1,9 +1,13 @@
-//! `crm-sync config check`: loads the settings file with the application's
-//! loader and reports the outcome for people: the file, the line, the
-//! offending text and the loader's message (which names the mapping and the
-//! fix).
+//! `crm-sync config check|push|pull`: loads the settings file with the
+//! application's loader and reports the outcome for people: the file, the
+//! line, the offending text and the loader's message (which names the
+//! mapping and the fix). `push` makes a checked file the deployed stack's
+//! settings (a new version in its state table); `pull` reads them back.
 
-use crm_sync_app::domain::{ConfigError, ObjectPair, SyncConfig};
+use crate::backend::{self, BackendArgs};
+use anyhow::Context;
+use crm_sync_app::domain::{ConfigError, DEFAULT_SALESFORCE_API_CAP, ObjectPair, SyncConfig};
+use crm_sync_app::store::StoreError;
 use crm_sync_app::{ConfigFileError, load_config_file};
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,6 +26,109 @@ pub fn check(file: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `config push FILE`: checks the file as `check` does (a file that does
+/// not load is refused with the same message, and nothing is pushed), then
+/// stores it as the stack's next settings version. Two pushes at once: the
+/// second is refused, to pull and push again.
+pub async fn push(file: &Path, backend_args: &BackendArgs) -> anyhow::Result<ExitCode> {
+    let config = match load_config_file(file) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {}", describe_error(file, &error));
+            eprintln!("nothing was pushed");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let deployment = backend::resolve(backend_args).await?;
+    let store = deployment.settings_store();
+    let current = store.current_settings().await.context("reading the stack's settings")?;
+    if let Some(current) = current.as_ref().filter(|c| c.text == text) {
+        println!("unchanged: the stack's settings are already this file (version {})", current.version);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let expected = current.as_ref().map(|c| c.version);
+    let version = match store.push_settings(&text, expected).await {
+        Ok(version) => version,
+        Err(StoreError::ConditionFailed { .. }) => anyhow::bail!(
+            "the stack's settings changed while pushing (someone else pushed); run `crm-sync config pull {}`, \
+             merge, and push again",
+            deployment.flags()
+        ),
+        Err(error) => return Err(error).context("pushing the settings"),
+    };
+    let was = match expected {
+        Some(v) => format!("version {v}"),
+        None => "the template's SyncConfig parameter".to_owned(),
+    };
+    println!("{}: ok", file.display());
+    println!("{}", summary(&config));
+    println!("pushed as version {version} (was {was}); the functions pick it up within a minute");
+    if let Some(cap) = deployment.api_cap()?
+        && cap != config.salesforce_api_cap_per_24h.get()
+        && config.salesforce_api_cap_per_24h.get() != DEFAULT_SALESFORCE_API_CAP
+    {
+        println!(
+            "note: the stack's SalesforceApiCap parameter ({cap}) wins over the file's salesforce_api_cap_per_24h \
+             ({}); change the parameter to change the cap",
+            config.salesforce_api_cap_per_24h
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `config pull`: the stack's current settings file (or `version`), to
+/// stdout or `output`; with `history`, the versions pushed.
+pub async fn pull(
+    backend_args: &BackendArgs,
+    version: Option<u64>,
+    output: Option<&Path>,
+    history: bool,
+) -> anyhow::Result<ExitCode> {
+    let deployment = backend::resolve(backend_args).await?;
+    let store = deployment.settings_store();
+    if history {
+        let versions = store.settings_history().await.context("listing the stack's settings versions")?;
+        if versions.is_empty() {
+            println!("nothing pushed yet: the functions run with the template's SyncConfig parameter");
+        }
+        for (i, (version, pushed_at)) in versions.iter().enumerate() {
+            let current = if i == 0 { "  (current)" } else { "" };
+            println!("version {version}  pushed {}{current}", pushed_at.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = match version {
+        Some(v) => match store.settings_at(v).await.context("reading the stack's settings")? {
+            Some(stored) => stored.text,
+            None => anyhow::bail!("the stack has no settings version {v}; `config pull --history` lists them"),
+        },
+        None => match store.current_settings().await.context("reading the stack's settings")? {
+            Some(stored) => {
+                eprintln!("version {} pushed {}", stored.version, stored.pushed_at.format("%Y-%m-%d %H:%M:%S UTC"));
+                stored.text
+            }
+            None => {
+                eprintln!("nothing pushed yet: this is the template's SyncConfig parameter (empty: the defaults)");
+                deployment.parameter("SyncConfig").unwrap_or_default().to_owned()
+            }
+        },
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("written to {}", path.display());
+        }
+        None => {
+            print!("{text}");
+            if !text.is_empty() && !text.ends_with('\n') {
+                println!();
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line per object pair: switched on or off, and how many mappings.

@@ -232,8 +232,10 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
 
     let config = SyncConfig::from_yaml_str(DEMO_CONFIG).context("the demo settings")?;
     let credentials = sandbox_credentials();
-    let crm =
-        CrmArgs { salesforce_url: sandbox.salesforce_url().to_owned(), hubspot_url: sandbox.hubspot_url().to_owned() };
+    let crm = CrmArgs {
+        salesforce_url: Some(sandbox.salesforce_url().to_owned()),
+        hubspot_url: Some(sandbox.hubspot_url().to_owned()),
+    };
     let endpoints = connect::endpoints(&crm, sandbox.cert_pem());
     let app = connect::app(config, Some(dir.path().join("state.sqlite")), endpoints, &credentials).await?;
     let runtime = LocalRuntime::new(

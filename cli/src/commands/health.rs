@@ -1,7 +1,8 @@
 //! `crm-sync health`: the sync-health errors kept in the state store, as a
 //! table for people or as CSV / JSON for export, optionally one category.
 //!
-//! Reading only: resolving or resyncing an entry is `crm-sync resync`.
+//! `--resolve KEY` marks entries resolved (they leave the list); resyncing
+//! them is `crm-sync resync`.
 
 use crate::args::OutputFormat;
 use anyhow::Context;
@@ -64,6 +65,22 @@ pub async fn run(
         }
     }
     Ok(errors.len())
+}
+
+/// Marks the entries named by `keys` resolved and says, for each, whether
+/// it was there. Returns whether every key was.
+pub async fn resolve(store: &dyn StateStore, keys: &[String], out: &mut dyn Write) -> anyhow::Result<bool> {
+    let mut all = true;
+    for key in keys {
+        let key = key.trim();
+        if store.resolve_error(key).await.context("resolving a sync-health error")? {
+            writeln!(out, "resolved {key}")?;
+        } else {
+            all = false;
+            writeln!(out, "no open sync-health error `{key}`")?;
+        }
+    }
+    Ok(all)
 }
 
 /// The people's view: one row per entry.

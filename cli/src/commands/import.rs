@@ -298,6 +298,42 @@ pub async fn start(
     Ok(outcome(&follow(runtime, &job).await?))
 }
 
+/// `import start` on a deployed stack: plans the job and queues its chunks
+/// for the import function; nothing runs here.
+pub async fn start_deployed(app: &App, flags: &str, request: &ImportRequest) -> anyhow::Result<(String, bool)> {
+    let job = crm_sync_app::import_start(app, request).await.context("starting the import")?;
+    Ok((
+        format!(
+            "import {} started: {} chunk(s) queued for the import function\nfollow it with \
+             `crm-sync import status {} {flags}`",
+            job.id, job.chunks_total, job.id
+        ),
+        true,
+    ))
+}
+
+/// `import resume JOB` on a deployed stack: queues the unfinished chunks
+/// again for the import function.
+pub async fn resume_deployed(app: &App, flags: &str, job_id: &str) -> anyhow::Result<(String, bool)> {
+    let (job, unfinished) = match crm_sync_app::import_resume(app, job_id).await {
+        Err(AppError::NotFound(_)) => anyhow::bail!("no import job `{job_id}`; `crm-sync import status` lists them"),
+        other => other.context("resuming the import")?,
+    };
+    if unfinished.is_empty() {
+        return Ok(outcome(&import_progress(app.store(), job).await?.0));
+    }
+    Ok((
+        format!(
+            "import {} resumed: {} chunk(s) queued again for the import function\nfollow it with \
+             `crm-sync import status {} {flags}`",
+            job.id,
+            unfinished.len(),
+            job.id
+        ),
+        true,
+    ))
+}
+
 /// `import resume JOB`: takes a failed or unfinished job up again (each
 /// chunk from its checkpoint) and, unless detached, works it here.
 pub async fn resume(app: &App, runtime: &LocalRuntime, job_id: &str, detach: bool) -> anyhow::Result<(String, bool)> {

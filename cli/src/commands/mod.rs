@@ -18,10 +18,27 @@ pub mod state;
 mod usage;
 
 use crate::args::{Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, ResyncCommand, StateArgs};
+use crate::backend::{self, CrmUse};
 use crate::connect::{self, Connected, Role};
 use crm_sync_app::local::LocalOptions;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// An error and its causes on one line (`outer: inner: root`), for errors
+/// that are not `anyhow` ones (the AWS SDK's say little on their own).
+pub fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
 
 fn exit(ok: bool) -> ExitCode {
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
@@ -37,6 +54,10 @@ async fn connected(state: &StateArgs, crm: &CrmArgs, options: LocalOptions, role
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(ConfigCommand::Check { file }) => Ok(config::check(&file)),
+        Command::Config(ConfigCommand::Push { file, backend }) => config::push(&file, &backend).await,
+        Command::Config(ConfigCommand::Pull { backend, at, output, history }) => {
+            config::pull(&backend, at, output.as_deref(), history).await
+        }
         Command::Serve(args) => {
             let options = LocalOptions {
                 workers: args.workers.max(1),
@@ -47,51 +68,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::run(connected, args.listen).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(ImportCommand::Review { state, crm, target }) => {
+        Command::Import(ImportCommand::Review { state, crm, backend, target }) => {
             let request = import::request(&target)?;
-            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-            let review = crm_sync_app::import_review(&connected.app, &request).await?;
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::Calls).await?;
+            let review = crm_sync_app::import_review(&opened.app, &request).await?;
             println!("{}", import::review_text(&review));
             Ok(exit(review.blocked.is_none()))
         }
-        Command::Import(ImportCommand::Start { state, crm, target, detach }) => {
+        Command::Import(ImportCommand::Start { state, crm, backend, target, detach }) => {
             let request = import::request(&target)?;
-            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-            let (text, ok) = import::start(&connected.app, &connected.runtime, &request, detach).await?;
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::Calls).await?;
+            let (text, ok) = match (&opened.runtime, &opened.deployment) {
+                (Some(runtime), _) => import::start(&opened.app, runtime, &request, detach).await?,
+                (None, deployment) => {
+                    let flags = deployment.as_ref().map(backend::Deployment::flags).unwrap_or_default();
+                    import::start_deployed(&opened.app, &flags, &request).await?
+                }
+            };
             println!("{text}");
             Ok(exit(ok))
         }
-        Command::Import(ImportCommand::Resume { state, crm, job, detach }) => {
-            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-            let (text, ok) = import::resume(&connected.app, &connected.runtime, &job, detach).await?;
+        Command::Import(ImportCommand::Resume { state, crm, backend, job, detach }) => {
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::Calls).await?;
+            let (text, ok) = match (&opened.runtime, &opened.deployment) {
+                (Some(runtime), _) => import::resume(&opened.app, runtime, &job, detach).await?,
+                (None, deployment) => {
+                    let flags = deployment.as_ref().map(backend::Deployment::flags).unwrap_or_default();
+                    import::resume_deployed(&opened.app, &flags, &job).await?
+                }
+            };
             println!("{text}");
             Ok(exit(ok))
         }
-        Command::Import(ImportCommand::Status { state, job }) => {
-            let local = state::Local::open(&state)?;
-            println!("{}", import::status(&local.store, job.as_deref()).await?);
+        Command::Import(ImportCommand::Status { state, backend, job }) => {
+            let opened = backend::open(&state, &backend).await?;
+            println!("{}", import::status(opened.store.as_ref(), job.as_deref()).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Health(args) => {
-            let local = state::Local::open(&args.state)?;
+            let opened = backend::open(&args.state, &args.backend).await?;
             let mut stdout = std::io::stdout().lock();
-            health::run(&local.store, args.category.as_deref(), args.format, &mut stdout).await?;
+            if !args.resolve.is_empty() {
+                let all = health::resolve(opened.store.as_ref(), &args.resolve, &mut stdout).await?;
+                return Ok(exit(all));
+            }
+            health::run(opened.store.as_ref(), args.category.as_deref(), args.format, &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Resync(ResyncCommand::Record { state, crm, system, object, id }) => {
+        Command::Resync(ResyncCommand::Record { state, crm, backend, system, object, id }) => {
             let record = resync::record_ref(system, &object, &id)?;
-            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-            Ok(exit(resync::record(&connected.app, &record).await?))
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::QueuesOnly).await?;
+            match opened.runtime {
+                Some(_) => Ok(exit(resync::record(&opened.app, &record).await?)),
+                None => Ok(exit(resync::queue_record(&opened.app, &record).await?)),
+            }
         }
-        Command::Resync(ResyncCommand::Segment { state, crm, linked, errors, category, yes }) => {
+        Command::Resync(ResyncCommand::Segment { state, crm, backend, linked, errors, category, yes }) => {
             let segment = match (linked, errors) {
                 (Some(object), _) => crm_sync_app::Segment::Linked { pair: resync::pair(&object)? },
                 (None, _) => crm_sync_app::Segment::HealthErrors {
                     category: category.as_deref().map(health::parse_category).transpose()?,
                 },
             };
-            let connected = connected(&state, &crm, LocalOptions::default(), Role::Client).await?;
-            Ok(exit(resync::segment(&connected.app, &connected.runtime, &segment, yes).await?))
+            let opened = backend::open_app(&state, &crm, &backend, CrmUse::QueuesOnly).await?;
+            Ok(exit(resync::segment(&opened.app, opened.runtime.as_ref(), &segment, yes).await?))
         }
         Command::OrgMove(args) => {
             let connected = connected(&args.state, &args.crm, LocalOptions::default(), Role::Client).await?;
@@ -105,22 +145,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let figures = bench::run(&args).await?;
             Ok(exit(figures.latency.arrived == figures.latency.changes))
         }
-        Command::DeadLetters(DeadLettersCommand::List { state, category }) => {
-            let local = state::Local::open(&state)?;
+        Command::DeadLetters(DeadLettersCommand::List { state, backend, category }) => {
+            let opened = backend::open(&state, &backend).await?;
             let mut stdout = std::io::stdout().lock();
-            dead_letters::list(&local.store, category.as_deref(), &mut stdout).await?;
+            dead_letters::list(&opened, category.as_deref(), &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::DeadLetters(DeadLettersCommand::Replay { state, category }) => {
-            let local = state::Local::open(&state)?;
+        Command::DeadLetters(DeadLettersCommand::Replay { state, backend, category }) => {
+            let opened = backend::open(&state, &backend).await?;
             let mut stdout = std::io::stdout().lock();
-            dead_letters::replay(&local.store, category.as_deref(), &mut stdout).await?;
+            dead_letters::replay(&opened, category.as_deref(), &mut stdout).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Usage(args) => {
-            let local = state::Local::open(&args)?;
-            let cap = local.config.salesforce_api_cap_per_24h.get();
-            let usage = usage::Usage::read(&local.store, cap).await?;
+            let opened = backend::open(&args.state, &args.backend).await?;
+            let cap = opened.config.salesforce_api_cap_per_24h.get();
+            let usage = usage::Usage::read(opened.store.as_ref(), cap).await?;
             println!("API calls in the last 24 hours");
             println!("{}", usage.table());
             Ok(ExitCode::SUCCESS)

@@ -85,8 +85,20 @@ pub fn confirm(question: &str, input: &mut dyn BufRead, output: &mut dyn Write) 
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-/// Reviews the segment, asks (unless `yes`), queues it and works it here.
-pub async fn segment(app: &App, runtime: &LocalRuntime, segment: &Segment, yes: bool) -> anyhow::Result<bool> {
+/// Queues one record on the deployment's sync queue (the deployed
+/// sync-worker function syncs it), as a segment of one: the same use case,
+/// budget check included.
+pub async fn queue_record(app: &App, record: &RecordRef) -> anyhow::Result<bool> {
+    let segment = Segment::Records { records: vec![record.clone()] };
+    let queued = crm_sync_app::resync_segment(app, &segment).await.context("queueing the resync")?;
+    println!("{queued} record(s) queued on the sync queue; the sync-worker function syncs them");
+    println!("(`crm-sync health` with the same --backend and --stack shows what failed)");
+    Ok(true)
+}
+
+/// Reviews the segment, asks (unless `yes`) and queues it; with a local
+/// runtime, works it here, else leaves it to the deployment's workers.
+pub async fn segment(app: &App, runtime: Option<&LocalRuntime>, segment: &Segment, yes: bool) -> anyhow::Result<bool> {
     let review = crm_sync_app::resync_segment_review(app, segment).await.context("reviewing the segment")?;
     println!("{}", review_text(&review));
     if review.records == 0 {
@@ -102,6 +114,10 @@ pub async fn segment(app: &App, runtime: &LocalRuntime, segment: &Segment, yes: 
         }
     }
     let queued = crm_sync_app::resync_segment(app, segment).await.context("queueing the resync")?;
+    let Some(runtime) = runtime else {
+        println!("{queued} record(s) queued on the sync queue; the sync-worker function syncs them");
+        return Ok(true);
+    };
     println!("{queued} record(s) queued; syncing");
     let report = runtime.run_until_idle().await.context("working the resync")?;
     println!(

@@ -5,11 +5,15 @@
 
 use std::sync::Arc;
 
-use crm_sync_app::build::{AwsApp, BuildError, CredentialsError, CrmEndpoints, QueueUrls, StorageNames, TableNames};
-use crm_sync_app::build::{aws_app, load_credentials};
+use crm_sync_app::build::{
+    AwsApp, BuildError, CredentialsError, CrmEndpoints, DeployedConfigError, DynamoStore, QueueUrls, StorageNames,
+    TableNames,
+};
+use crm_sync_app::build::{aws_app, deployed_config, deployed_config_from_text, dynamo_store, load_credentials};
 use crm_sync_app::domain::SyncConfig;
 use crm_sync_app::store::Clock;
 use crm_sync_app::{App, AppSettings};
+use std::time::Duration;
 use thiserror::Error;
 
 use crate::settings::{LambdaSettings, SettingsError};
@@ -32,6 +36,21 @@ pub enum StartupError {
     /// A credential is missing or a CRM client could not be built.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The settings pushed to the state table could not be read.
+    #[error("the deployment's settings could not be read")]
+    DeployedSettings(#[source] DeployedConfigError),
+}
+
+impl From<DeployedConfigError> for StartupError {
+    fn from(error: DeployedConfigError) -> Self {
+        match error {
+            DeployedConfigError::ZeroApiCap => StartupError::ZeroApiCap,
+            DeployedConfigError::FirstValue(e) => StartupError::Config(Box::new(e)),
+            other @ (DeployedConfigError::Stored { .. } | DeployedConfigError::Store(_)) => {
+                StartupError::DeployedSettings(other)
+            }
+        }
+    }
 }
 
 /// What a test (or a local run) changes from the deployed set-up.
@@ -58,29 +77,146 @@ impl std::fmt::Debug for BuildOptions {
 pub const SWEEP_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(150);
 
 /// Reads the environment, loads the AWS configuration and the credentials,
-/// and builds the App: what each function's `main` calls once.
-pub async fn build_app_from_env() -> Result<App, StartupError> {
+/// and builds the App, kept up to date with the settings pushed to the
+/// state table: what each function's `main` calls once.
+pub async fn build_app_from_env() -> Result<LiveApp, StartupError> {
     let settings = LambdaSettings::from_env()?;
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let app = build_app(&settings, &aws, BuildOptions::default()).await?;
+    let app = build_live_app(&settings, &aws, BuildOptions::default()).await?;
     tracing::info!(
         sync_queue = %settings.sync_queue_url,
         chunk_queue = %settings.chunk_queue_url,
         state_table = %settings.state_table,
+        settings_version = app.version().await,
         "AppBuilt"
     );
     Ok(app)
 }
 
+/// How often a function asks the state table whether the settings changed
+/// (one small read); a push reaches every function within this time of its
+/// next event.
+pub const SETTINGS_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// The App of a running function, with the settings it was built with
+/// replaced when a newer version is pushed to the state table
+/// (`crm-sync config push`). Each event takes [`LiveApp::current`].
+pub struct LiveApp {
+    store: DynamoStore,
+    api_cap: u64,
+    state: tokio::sync::Mutex<LiveState>,
+}
+
+struct LiveState {
+    app: App,
+    version: Option<u64>,
+    checked_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for LiveApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveApp").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+impl LiveApp {
+    /// The App for the next event. At most once per [`SETTINGS_CHECK_EVERY`]
+    /// (by the App's clock) the settings version is read; when it moved on,
+    /// the new settings are loaded and the App rebuilt over them
+    /// ([`App::with_config`]: same store, queues and clients). Settings that
+    /// cannot be read or do not check leave the App as it is, with a
+    /// warning; the next push is picked up as usual.
+    pub async fn current(&self) -> App {
+        let mut state = self.state.lock().await;
+        let now = state.app.clock().now();
+        let due = now.signed_duration_since(state.checked_at).to_std().map_or(true, |age| age >= SETTINGS_CHECK_EVERY);
+        if !due {
+            return state.app.clone();
+        }
+        state.checked_at = now;
+        match self.store.settings_version().await {
+            Ok(Some(version)) if Some(version) != state.version => {
+                match deployed_config(&self.store, None, Some(self.api_cap)).await {
+                    Ok(deployed) => {
+                        state.app = state.app.with_config(deployed.config);
+                        state.version = deployed.version;
+                        tracing::info!(settings_version = deployed.version, "SettingsReloaded");
+                    }
+                    Err(error) => {
+                        // Not tried again until the next push.
+                        state.version = Some(version);
+                        tracing::warn!(settings_version = version, error = %error, "SettingsNotReloaded");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "SettingsVersionUnread"),
+        }
+        state.app.clone()
+    }
+
+    /// The pushed settings version the App runs with (`None`: the
+    /// template's first value).
+    pub async fn version(&self) -> Option<u64> {
+        self.state.lock().await.version
+    }
+}
+
+/// [`build_app`], kept up to date with pushed settings.
+pub async fn build_live_app(
+    settings: &LambdaSettings,
+    aws: &aws_config::SdkConfig,
+    options: BuildOptions,
+) -> Result<LiveApp, StartupError> {
+    let credentials = complete_credentials(settings, aws).await?;
+    let store = settings_store(settings, aws);
+    let deployed = deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
+    let app = build_with_config(settings, aws, options, &credentials, deployed.config).await?;
+    let checked_at = app.clock().now();
+    Ok(LiveApp {
+        store,
+        api_cap: settings.salesforce_api_cap,
+        state: tokio::sync::Mutex::new(LiveState { app, version: deployed.version, checked_at }),
+    })
+}
+
+fn settings_store(settings: &LambdaSettings, aws: &aws_config::SdkConfig) -> DynamoStore {
+    dynamo_store(aws, &storage_names(settings).tables)
+}
+
 /// Builds the App from settings and an AWS configuration (endpoints,
-/// region, credentials), fetching the CRM credentials as the settings say.
+/// region, credentials), fetching the CRM credentials as the settings say
+/// and the sync settings from the state table (else the `SyncConfig`
+/// parameter).
 pub async fn build_app(
     settings: &LambdaSettings,
     aws: &aws_config::SdkConfig,
     options: BuildOptions,
 ) -> Result<App, StartupError> {
+    let credentials = complete_credentials(settings, aws).await?;
+    let store = settings_store(settings, aws);
+    let deployed = deployed_config(&store, settings.config_text.as_deref(), Some(settings.salesforce_api_cap)).await?;
+    build_with_config(settings, aws, options, &credentials, deployed.config).await
+}
+
+/// The CRM credentials, checked complete before anything else is read: a
+/// function without them fails its cold start naming the missing one.
+async fn complete_credentials(
+    settings: &LambdaSettings,
+    aws: &aws_config::SdkConfig,
+) -> Result<crm_sync_app::Credentials, StartupError> {
     let credentials = load_credentials(&settings.credentials, aws).await?;
-    let config = sync_config(settings)?;
+    credentials.check_complete()?;
+    Ok(credentials)
+}
+
+async fn build_with_config(
+    settings: &LambdaSettings,
+    aws: &aws_config::SdkConfig,
+    options: BuildOptions,
+    credentials: &crm_sync_app::Credentials,
+    config: SyncConfig,
+) -> Result<App, StartupError> {
     let target = AwsApp {
         config,
         storage: storage_names(settings),
@@ -100,7 +236,7 @@ pub async fn build_app(
             ..AppSettings::default()
         },
     };
-    Ok(aws_app(target, &credentials, aws).await?)
+    Ok(aws_app(target, credentials, aws).await?)
 }
 
 /// The tables and queues the settings name.
@@ -115,16 +251,15 @@ pub fn storage_names(settings: &LambdaSettings) -> StorageNames {
     }
 }
 
-/// The sync config: the parameter's text (or the defaults), with the API
-/// cap parameter taking precedence over the file's.
+/// The sync config of the parameter's text (or the defaults), with the API
+/// cap parameter taking precedence over the file's: the first value, used
+/// until settings are pushed to the state table.
 pub fn sync_config(settings: &LambdaSettings) -> Result<SyncConfig, StartupError> {
-    let mut config = match &settings.config_text {
-        Some(text) => SyncConfig::from_yaml_str(text).map_err(|e| StartupError::Config(Box::new(e)))?,
-        None => SyncConfig::default(),
-    };
-    config.salesforce_api_cap_per_24h =
-        std::num::NonZeroU64::new(settings.salesforce_api_cap).ok_or(StartupError::ZeroApiCap)?;
-    Ok(config)
+    if settings.salesforce_api_cap == 0 {
+        return Err(StartupError::ZeroApiCap);
+    }
+    deployed_config_from_text(settings.config_text.as_deref(), "CRM_SYNC_CONFIG", Some(settings.salesforce_api_cap))
+        .map_err(|e| StartupError::Config(Box::new(e)))
 }
 
 #[cfg(test)]

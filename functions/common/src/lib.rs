@@ -17,7 +17,9 @@ pub mod settings;
 pub mod sqs;
 pub mod telemetry;
 
-pub use app::{BuildOptions, StartupError, build_app, build_app_from_env};
+pub use app::{
+    BuildOptions, LiveApp, SETTINGS_CHECK_EVERY, StartupError, build_app, build_app_from_env, build_live_app,
+};
 pub use crm_sync_app::Secret;
 pub use crm_sync_app::build::{Credentials, CredentialsError};
 pub use settings::{CredentialsSource, LambdaSettings, SettingsError};

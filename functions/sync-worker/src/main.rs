@@ -4,7 +4,11 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     crm_sync_lambda::init_tracing();
-    let app = crm_sync_lambda::build_app_from_env().await?;
-    let app = &app;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| crm_sync_sync_worker::handle(app, event))).await
+    let live = crm_sync_lambda::build_app_from_env().await?;
+    let live = &live;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        let app = live.current().await;
+        crm_sync_sync_worker::handle(&app, event).await
+    }))
+    .await
 }

@@ -4,7 +4,11 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     crm_sync_lambda::init_tracing();
-    let app = crm_sync_lambda::build_app_from_env().await?;
-    let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |request| crm_sync_webhook::handle(app, request))).await
+    let live = crm_sync_lambda::build_app_from_env().await?;
+    let live = &live;
+    lambda_http::run(lambda_http::service_fn(move |request| async move {
+        let app = live.current().await;
+        crm_sync_webhook::handle(&app, request).await
+    }))
+    .await
 }

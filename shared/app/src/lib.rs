@@ -85,7 +85,7 @@ pub mod store {
     pub use crm_sync_store::prelude;
     pub use crm_sync_store::sqlite::SqliteStore;
     pub use crm_sync_store::{
-        ChunkStatus, Clock, ErrorFilter, ErrorReport, ImportChunk, JobStatus, ManualClock, ObjectPair, ReceivedMessage,
-        StateStore, SyncHealthError, System, SystemClock,
+        ChunkStatus, Clock, ErrorFilter, ErrorReport, ImportChunk, JobStatus, ManualClock, ObjectPair, OutgoingMessage,
+        Queue, ReceivedMessage, StateStore, StoreError, SyncHealthError, System, SystemClock,
     };
 }

@@ -30,5 +30,5 @@ pub mod provision;
 pub mod sqs;
 
 pub use config::{AwsClients, AwsPorts, MissingEnv, QueueUrls, StorageNames};
-pub use dynamo::{DynamoStore, TableNames};
+pub use dynamo::{DynamoStore, StoredSettings, TableNames};
 pub use sqs::SqsQueue;

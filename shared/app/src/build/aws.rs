@@ -20,7 +20,7 @@ use crm_sync_domain::config::SyncConfig;
 use crm_sync_store::{Clock, SystemClock};
 use std::sync::Arc;
 
-pub use crm_sync_aws::{QueueUrls, StorageNames, TableNames};
+pub use crm_sync_aws::{DynamoStore, QueueUrls, StorageNames, StoredSettings, TableNames};
 
 /// Where the CRM credentials come from.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,6 +88,131 @@ impl std::fmt::Debug for AwsApp {
             .field("salesforce_org_id", &self.salesforce_org_id)
             .finish_non_exhaustive()
     }
+}
+
+/// The settings a deployment runs with, and which version of the settings
+/// pushed to its state table they are.
+#[derive(Debug, Clone)]
+pub struct DeployedConfig {
+    /// The sync settings, with the stack's API cap applied.
+    pub config: SyncConfig,
+    /// The pushed version they come from; `None`: nothing was pushed yet,
+    /// they are the template's first value (or the defaults).
+    pub version: Option<u64>,
+}
+
+/// The deployment's settings could not be read or do not check.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployedConfigError {
+    /// The state table could not be read.
+    #[error("reading the settings from the state table failed")]
+    Store(#[from] crm_sync_store::StoreError),
+    /// The settings in the state table do not check (pushed by hand, or by
+    /// an older version with other rules).
+    #[error("the settings version {version} in the state table is invalid")]
+    Stored {
+        /// The pushed version.
+        version: u64,
+        /// Why.
+        #[source]
+        source: crm_sync_domain::config::ConfigError,
+    },
+    /// The template's `SyncConfig` parameter does not check.
+    #[error("the sync config (CRM_SYNC_CONFIG) is invalid")]
+    FirstValue(#[source] crm_sync_domain::config::ConfigError),
+    /// The API cap is zero.
+    #[error("the Salesforce API cap must be at least 1")]
+    ZeroApiCap,
+}
+
+/// Name under which pushed settings appear in error messages.
+pub const PUSHED_SETTINGS_NAME: &str = "the deployment's settings";
+
+/// The settings text as the deployment applies it: parsed and checked as
+/// `config check` does, with `api_cap` (the stack's `SalesforceApiCap`
+/// parameter, when known) taking precedence over the file's cap. `None`
+/// text: the defaults.
+pub fn deployed_config_from_text(
+    text: Option<&str>,
+    source_name: &str,
+    api_cap: Option<u64>,
+) -> Result<SyncConfig, crm_sync_domain::config::ConfigError> {
+    let mut config = match text.filter(|t| !t.trim().is_empty()) {
+        Some(text) => SyncConfig::from_yaml_source(text, source_name)?,
+        None => SyncConfig::default(),
+    };
+    if let Some(cap) = api_cap.and_then(std::num::NonZeroU64::new) {
+        config.salesforce_api_cap_per_24h = cap;
+    }
+    Ok(config)
+}
+
+/// The settings a deployment runs with: the newest version pushed to its
+/// state table (`crm-sync config push`), else `first_value` (the template's
+/// `SyncConfig` parameter), else the defaults; `api_cap` as in
+/// [`deployed_config_from_text`]. One read of the state table.
+pub async fn deployed_config(
+    store: &DynamoStore,
+    first_value: Option<&str>,
+    api_cap: Option<u64>,
+) -> Result<DeployedConfig, DeployedConfigError> {
+    if api_cap == Some(0) {
+        return Err(DeployedConfigError::ZeroApiCap);
+    }
+    match store.current_settings().await? {
+        Some(stored) => {
+            let config = deployed_config_from_text(Some(&stored.text), PUSHED_SETTINGS_NAME, api_cap)
+                .map_err(|source| DeployedConfigError::Stored { version: stored.version, source })?;
+            Ok(DeployedConfig { config, version: Some(stored.version) })
+        }
+        None => {
+            let config = deployed_config_from_text(first_value, "CRM_SYNC_CONFIG", api_cap)
+                .map_err(DeployedConfigError::FirstValue)?;
+            Ok(DeployedConfig { config, version: None })
+        }
+    }
+}
+
+/// The state table's store alone (settings, or reading the state), with the
+/// system clock; no call is made.
+pub fn dynamo_store(aws: &aws_config::SdkConfig, tables: &TableNames) -> DynamoStore {
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), tables.clone(), Arc::new(SystemClock))
+}
+
+/// The store and both queues of a deployment, for the operator commands
+/// that need no CRM (sync health, usage, import status, dead letters): the
+/// same adapters the functions use.
+pub fn aws_ports(aws: &aws_config::SdkConfig, storage: &StorageNames) -> AwsPorts {
+    let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
+    AwsPorts::new(&clients, storage, Arc::new(SystemClock))
+}
+
+/// The deployed App as an operator's command uses it (import, resync):
+/// the same DynamoDB store, SQS queues and CRM clients as [`aws_app`], for
+/// a process that receives no outbound messages (so no org is learned and
+/// no credential is required up front: a command that calls a CRM checks
+/// the credentials it needs with [`Credentials::check_for`] first). Makes no
+/// AWS call.
+pub fn operator_app(target: AwsApp, credentials: &Credentials, aws: &aws_config::SdkConfig) -> Result<App, BuildError> {
+    let clock = target.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
+    let ports = AwsPorts::new(&clients, &target.storage, clock.clone());
+    let crms = crm_clients(&target.endpoints, credentials)?;
+    Ok(App::new(AppParts {
+        config: target.config,
+        store: ports.store,
+        sync_queue: ports.sync_queue,
+        import_queue: ports.chunk_queue,
+        salesforce: crms.salesforce,
+        hubspot: crms.hubspot,
+        clock,
+        secrets: WebhookSecrets {
+            hubspot_client_secret: credentials.hubspot_client_secret.clone(),
+            public_base_url: None,
+            salesforce_org: SalesforceOrg::Unknown("an operator command receives no outbound messages".to_owned()),
+        },
+        settings: target.settings,
+    }))
 }
 
 /// The deployed App: checks the credentials are complete, then wires the

@@ -28,8 +28,14 @@ mod crms;
 mod local;
 
 #[cfg(feature = "aws")]
-pub use aws::{AwsApp, CredentialsSource, QueueUrls, StorageNames, TableNames, aws_app, load_credentials};
+pub use aws::{
+    AwsApp, CredentialsSource, DeployedConfig, DeployedConfigError, DynamoStore, PUSHED_SETTINGS_NAME, QueueUrls,
+    StorageNames, StoredSettings, TableNames, aws_app, aws_ports, deployed_config, deployed_config_from_text,
+    dynamo_store, load_credentials, operator_app,
+};
 pub use credentials::{CREDENTIALS_ENV, Credentials, CredentialsError, JsonError};
+#[cfg(feature = "aws")]
+pub use crm_sync_aws::AwsPorts;
 pub use crms::{
     CrmEndpoints, Crms, DEFAULT_HUBSPOT_BASE_URL, DEFAULT_SALESFORCE_LOGIN_URL, SetupCrms, crm_clients, setup_clients,
 };

@@ -44,9 +44,11 @@ mod health;
 mod imports;
 mod item;
 mod links;
+mod settings;
 mod usage;
 
 pub use item::UnprocessedKeys;
+pub use settings::{MAX_SETTINGS_BYTES, StoredSettings};
 
 use item::{BACKEND, Item, sdk_err, transaction_condition_failed};
 
