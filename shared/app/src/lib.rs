@@ -51,7 +51,7 @@ pub use build::{BuildError, Credentials, CredentialsError, CrmEndpoints};
 pub use config_file::{ConfigFileError, load_config_file};
 pub use crm_sync_store::ImportJob;
 pub use error::AppError;
-pub use usage::{Priority, UsageReport, api_usage};
+pub use usage::{Priority, UsageHistory, UsageReport, api_usage, api_usage_history};
 pub use usecases::import::{
     ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, import_progress, import_resume,
     import_review, import_start, import_status, run_import_chunk,
@@ -83,6 +83,6 @@ pub mod store {
     pub use crm_sync_store::sqlite::SqliteStore;
     pub use crm_sync_store::{
         ChunkStatus, Clock, ErrorFilter, ErrorReport, ImportChunk, JobStatus, ManualClock, ObjectPair, ReceivedMessage,
-        StateStore, SyncHealthError, System, SystemClock,
+        StateStore, SyncHealthError, System, SystemClock, UsageBucket,
     };
 }
