@@ -14,13 +14,27 @@ mod org_move;
 mod resync;
 mod serve;
 pub mod state;
+mod ui;
 mod usage;
 
-use crate::args::{Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, ResyncCommand, StateArgs};
+use crate::args::{
+    Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, RecordLinkArgs, ResyncCommand, StateArgs,
+};
 use crate::connect::{self, Connected, Role};
 use crm_sync_app::local::LocalOptions;
+use crm_sync_app::local::ui::RecordLinks;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// Where the sync-health page links records to.
+fn record_links(args: &RecordLinkArgs) -> RecordLinks {
+    let given = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    RecordLinks {
+        salesforce_instance_url: given(&args.salesforce_instance_url),
+        hubspot_portal_id: given(&args.hubspot_portal_id),
+        ..RecordLinks::default()
+    }
+}
 
 fn exit(ok: bool) -> ExitCode {
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
@@ -43,7 +57,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..LocalOptions::default()
             };
             let connected = connected(&args.state, &args.crm, options, Role::Server).await?;
-            serve::run(connected, args.listen).await?;
+            serve::run(connected, args.listen, record_links(&args.links)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ui(args) => {
+            let connected = connected(&args.state, &args.crm, LocalOptions::default(), Role::Client).await?;
+            ui::run(connected.app, args.listen, record_links(&args.links)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(ImportCommand::Review { state, crm, target }) => {
