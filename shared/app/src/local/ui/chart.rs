@@ -12,6 +12,15 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
 
+/// A count as an axis shows it: `950`, `10k`, `1.5M`.
+fn short(count: u64) -> String {
+    match count {
+        0..=9_999 => count.to_string(),
+        10_000..=999_999 => format!("{}k", count / 1000),
+        _ => format!("{:.1}M", count as f64 / 1e6).replace(".0M", "M"),
+    }
+}
+
 /// Rounds for SVG coordinates.
 fn n(value: f64) -> String {
     format!("{value:.1}")
@@ -55,7 +64,7 @@ pub fn usage_chart(system: &str, hours: &[u64], cap: u64) -> Markup {
                 }
                 path.total d=(line) {}
                 line.cap x1=(n(LEFT)) x2=(n(LEFT + plot_w)) y1=(n(cap_y)) y2=(n(cap_y)) {}
-                text.axis x=(n(LEFT - 6.0)) y=(n(cap_y + 4.0)) text-anchor="end" { "cap " (cap) }
+                text.axis x=(n(LEFT - 6.0)) y=(n(cap_y + 4.0)) text-anchor="end" { "cap " (short(cap)) }
                 text.axis x=(n(LEFT - 6.0)) y=(n(TOP + plot_h + 4.0)) text-anchor="end" { "0" }
                 @for mark in [24usize, 18, 12, 6, 0] {
                     @let x = LEFT + (hours.len().saturating_sub(mark)) as f64 * slot_w;
@@ -85,6 +94,14 @@ mod tests {
         assert!(svg.contains("class=\"cap\""), "{svg}");
         assert!(svg.contains("50 calls in 24 hours of a cap of 1000 (5.0%)"), "{svg}");
         assert!(svg.contains("1 h ago: 40 calls"), "{svg}");
+    }
+
+    #[test]
+    fn axis_counts_are_short() {
+        assert_eq!(
+            [short(950), short(10_000), short(500_000), short(1_000_000), short(1_500_000)],
+            ["950", "10k", "500k", "1M", "1.5M"]
+        );
     }
 
     #[test]

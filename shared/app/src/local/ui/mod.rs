@@ -74,7 +74,7 @@ pub fn router(app: App, access: UiAccess, options: UiOptions) -> Router {
         .with_state(Ui { app, access, options: Arc::new(options) })
 }
 
-/// Headers on every answer: never cached, never framed, no referrer, and a
+/// Headers on every answer: never cached, never framed, no referrer to other sites, and a
 /// policy that allows no script at all.
 async fn protect(mut response: Response) -> Response {
     let headers = response.headers_mut();
@@ -84,7 +84,9 @@ async fn protect(mut response: Response) -> Response {
     set(headers, "cache-control", "no-store");
     set(headers, "x-frame-options", "DENY");
     set(headers, "x-content-type-options", "nosniff");
-    set(headers, "referrer-policy", "no-referrer");
+    // `same-origin`, not `no-referrer`: under the latter a browser sends
+    // `Origin: null` with the page's own form posts, which are then refused.
+    set(headers, "referrer-policy", "same-origin");
     set(
         headers,
         "content-security-policy",
