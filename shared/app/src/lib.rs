@@ -9,9 +9,11 @@
 //! - [`codec`]: record snapshots and link state to and from the CRMs' and
 //!   the store's shapes, shared by the sync, imports and resyncs.
 //! - [`ports`]: what the use cases need from each CRM (batch-shaped traits).
-//! - [`usecases`]: webhook handling, sweep, import, sync, resync.
+//! - [`usecases`]: webhook handling, sweep, import, sync, resync, reading
+//!   sync health, dead letters.
 //! - [`local`]: the local runtime (sync workers, sweep timer, import runner)
-//!   and, with feature `server`, its webhook server.
+//!   and, with feature `server`, its webhook server and the sync-health page
+//!   (`local::ui`).
 //! - [`usage`]: API calls per system per rolling day against the cap;
 //!   [`cap`]: the gate holding every Salesforce call to it.
 //! - [`messages`]: the queue message bodies; [`retry`]: how a sync message

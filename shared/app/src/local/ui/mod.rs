@@ -222,7 +222,7 @@ fn see_other(location: &str) -> Response {
 }
 
 fn logged_in(ui: &Ui) -> Response {
-    info!("SyncHealthPageLogin");
+    info!("SyncHealthPageLoggedIn");
     let mut response = see_other("/ui");
     if let Ok(cookie) = HeaderValue::from_str(&ui.access.session_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
