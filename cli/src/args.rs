@@ -71,6 +71,10 @@ pub enum Command {
     /// the APIs can. Exit status 0 only when ready.
     #[command(visible_alias = "doctor")]
     Setup(SetupArgs),
+    /// Serve the sync-health page on its own, over the state file or a
+    /// deployed stack (`--backend aws --stack NAME`; a running `serve` has it
+    /// under /ui): prints its login address once.
+    Ui(UiArgs),
     /// Run the whole product on this machine against the CRM sandbox and show
     /// what synced.
     #[cfg(feature = "sandbox")]
@@ -190,6 +194,42 @@ pub struct ServeArgs {
     /// Seconds between sweeps.
     #[arg(long, default_value_t = 900)]
     pub sweep_interval: u64,
+
+    #[command(flatten)]
+    pub links: RecordLinkArgs,
+}
+
+/// Where the sync-health page links records to; without them it shows ids.
+#[derive(Debug, Clone, Args)]
+pub struct RecordLinkArgs {
+    /// The Salesforce instance URL (`https://example.my.salesforce.com`),
+    /// for links to Salesforce records.
+    #[arg(long, env = "CRM_SYNC_SALESFORCE_INSTANCE_URL")]
+    pub salesforce_instance_url: Option<String>,
+
+    /// The HubSpot account id, for links to HubSpot records.
+    #[arg(long, env = "CRM_SYNC_HUBSPOT_PORTAL_ID")]
+    pub hubspot_portal_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    #[command(flatten)]
+    pub backend: BackendArgs,
+
+    #[command(flatten)]
+    pub crm: CrmArgs,
+
+    /// Address of the page's server (loopback by default: it is for the
+    /// operator's own browser).
+    #[arg(long, default_value = "127.0.0.1:8090", env = "CRM_SYNC_UI_LISTEN")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub links: RecordLinkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -489,6 +529,18 @@ mod tests {
             Command::Setup(args) => {
                 assert!(args.apply);
                 assert_eq!(args.public_url.as_deref(), Some("https://sync.example"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ui_listens_on_loopback_unless_told_otherwise() {
+        let cli = Cli::parse_from(["crm-sync", "ui", "--hubspot-portal-id", "4455"]);
+        match cli.command {
+            Command::Ui(args) => {
+                assert!(args.listen.ip().is_loopback());
+                assert_eq!(args.links.hubspot_portal_id.as_deref(), Some("4455"));
             }
             other => panic!("parsed as {other:?}"),
         }

@@ -148,8 +148,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
 /// the report, then `--apply`; true when the pair is ready.
 async fn set_up(stage: &Stage) -> anyhow::Result<bool> {
     let crm = CrmArgs {
-        salesforce_url: stage.sandbox.salesforce_url().to_owned(),
-        hubspot_url: stage.sandbox.hubspot_url().to_owned(),
+        salesforce_url: Some(stage.sandbox.salesforce_url().to_owned()),
+        hubspot_url: Some(stage.sandbox.hubspot_url().to_owned()),
     };
     let endpoints = connect::endpoints(&crm, stage.sandbox.cert_pem());
     let crms = crm_sync_app::build::setup_clients(&endpoints, &sandbox_credentials())?;

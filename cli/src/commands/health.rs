@@ -9,7 +9,6 @@ use anyhow::Context;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use crm_sync_app::domain::ErrorCategory;
 use crm_sync_app::store::{ErrorFilter, StateStore, SyncHealthError};
-use serde::Serialize;
 use std::io::Write;
 
 /// The categories of SPEC section 9, as the domain names them in storage.
@@ -111,52 +110,9 @@ pub fn table(errors: &[SyncHealthError]) -> Table {
     table
 }
 
-/// One CSV row per entry; the same columns as the JSON export.
-#[derive(Serialize)]
-struct CsvRow<'a> {
-    key: &'a str,
-    category: &'a str,
-    object: &'a str,
-    salesforce_id: &'a str,
-    hubspot_id: &'a str,
-    message: &'a str,
-    attempts: u32,
-    first_seen: String,
-    last_seen: String,
-    retryable: bool,
-}
-
+/// The CSV export; the sync-health page's export writes the same file.
 fn write_csv(errors: &[SyncHealthError], out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
-    for e in errors {
-        writer.serialize(CsvRow {
-            key: &e.key,
-            category: &e.category,
-            object: e.pair.as_str(),
-            salesforce_id: e.salesforce_id.as_deref().unwrap_or_default(),
-            hubspot_id: e.hubspot_id.as_deref().unwrap_or_default(),
-            message: &e.message,
-            attempts: e.attempts,
-            first_seen: e.first_seen.to_rfc3339(),
-            last_seen: e.last_seen.to_rfc3339(),
-            retryable: e.retryable,
-        })?;
-    }
-    if errors.is_empty() {
-        writer.write_record([
-            "key",
-            "category",
-            "object",
-            "salesforce_id",
-            "hubspot_id",
-            "message",
-            "attempts",
-            "first_seen",
-            "last_seen",
-            "retryable",
-        ])?;
-    }
-    writer.flush()?;
+    crm_sync_app::usecases::health::write_health_csv(errors, out)?;
     Ok(())
 }
 

@@ -15,12 +15,16 @@ mod resync;
 mod serve;
 pub mod setup;
 pub mod state;
+mod ui;
 mod usage;
 
-use crate::args::{Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, ResyncCommand, StateArgs};
+use crate::args::{
+    Cli, Command, ConfigCommand, CrmArgs, DeadLettersCommand, ImportCommand, RecordLinkArgs, ResyncCommand, StateArgs,
+};
 use crate::backend::{self, CrmUse};
 use crate::connect::{self, Connected, Role};
 use crm_sync_app::local::LocalOptions;
+use crm_sync_app::local::ui::RecordLinks;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -38,6 +42,16 @@ pub fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Where the sync-health page links records to.
+fn record_links(args: &RecordLinkArgs) -> RecordLinks {
+    let given = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    RecordLinks {
+        salesforce_instance_url: given(&args.salesforce_instance_url),
+        hubspot_portal_id: given(&args.hubspot_portal_id),
+        ..RecordLinks::default()
+    }
 }
 
 fn exit(ok: bool) -> ExitCode {
@@ -65,7 +79,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..LocalOptions::default()
             };
             let connected = connected(&args.state, &args.crm, options, Role::Server).await?;
-            serve::run(connected, args.listen).await?;
+            serve::run(connected, args.listen, record_links(&args.links)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ui(args) => {
+            // On AWS the page's resyncs and replays go to the stack's queues.
+            let opened = backend::open_app(&args.state, &args.crm, &args.backend, CrmUse::QueuesOnly).await?;
+            ui::run(opened.app, args.listen, record_links(&args.links)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(ImportCommand::Review { state, crm, backend, target }) => {

@@ -9,9 +9,11 @@
 //! - [`codec`]: record snapshots and link state to and from the CRMs' and
 //!   the store's shapes, shared by the sync, imports and resyncs.
 //! - [`ports`]: what the use cases need from each CRM (batch-shaped traits).
-//! - [`usecases`]: webhook handling, sweep, import, sync, resync.
+//! - [`usecases`]: webhook handling, sweep, import, sync, resync, reading
+//!   sync health, dead letters.
 //! - [`local`]: the local runtime (sync workers, sweep timer, import runner)
-//!   and, with feature `server`, its webhook server.
+//!   and, with feature `server`, its webhook server and the sync-health page
+//!   (`local::ui`).
 //! - [`usage`]: API calls per system per rolling day against the cap;
 //!   [`cap`]: the gate holding every Salesforce call to it.
 //! - [`messages`]: the queue message bodies; [`retry`]: how a sync message
@@ -51,7 +53,7 @@ pub use build::{BuildError, Credentials, CredentialsError, CrmEndpoints};
 pub use config_file::{ConfigFileError, load_config_file};
 pub use crm_sync_store::ImportJob;
 pub use error::AppError;
-pub use usage::{Priority, UsageReport, api_usage};
+pub use usage::{Priority, UsageHistory, UsageReport, api_usage, api_usage_history};
 pub use usecases::import::{
     ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, import_progress, import_resume,
     import_review, import_start, import_status, run_import_chunk,
@@ -86,6 +88,6 @@ pub mod store {
     pub use crm_sync_store::sqlite::SqliteStore;
     pub use crm_sync_store::{
         ChunkStatus, Clock, ErrorFilter, ErrorReport, ImportChunk, JobStatus, ManualClock, ObjectPair, OutgoingMessage,
-        Queue, ReceivedMessage, StateStore, StoreError, SyncHealthError, System, SystemClock,
+        Queue, ReceivedMessage, StateStore, StoreError, SyncHealthError, System, SystemClock, UsageBucket,
     };
 }

@@ -106,6 +106,43 @@ pub async fn api_usage(app: &App) -> Result<UsageReport, AppError> {
     })
 }
 
+/// Hours in [`UsageHistory`]: the rolling day the cap is counted over.
+pub const HISTORY_HOURS: usize = 24;
+
+/// API calls per hour of the rolling day, per system: what the sync-health
+/// page charts against the cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageHistory {
+    /// The end of the last hour (now, store clock).
+    pub ends: chrono::DateTime<chrono::Utc>,
+    /// Calls per hour, oldest first; [`HISTORY_HOURS`] entries that sum to
+    /// the rolling day's count (the oldest five-minute bucket, which counts
+    /// whole, falls in the first hour).
+    pub salesforce: Vec<u64>,
+    pub hubspot: Vec<u64>,
+}
+
+/// The rolling day's calls hour by hour, after writing this process's
+/// latest calls to the store.
+pub async fn api_usage_history(app: &App) -> Result<UsageHistory, AppError> {
+    flush_usage(app).await?;
+    let ends = app.clock().now();
+    let per_hour = |buckets: Vec<crm_sync_store::UsageBucket>| {
+        let mut hours = vec![0u64; HISTORY_HOURS];
+        for bucket in buckets {
+            let age_hours = usize::try_from((ends - bucket.start).num_seconds().max(0) / 3600).unwrap_or(usize::MAX);
+            let slot = HISTORY_HOURS - 1 - age_hours.min(HISTORY_HOURS - 1);
+            hours[slot] += bucket.calls;
+        }
+        hours
+    };
+    Ok(UsageHistory {
+        ends,
+        salesforce: per_hour(app.store().api_usage_buckets_last_24h(System::Salesforce).await?),
+        hubspot: per_hour(app.store().api_usage_buckets_last_24h(System::HubSpot).await?),
+    })
+}
+
 /// Fails with [`AppError::BudgetSpent`] unless `salesforce` and `hubspot`
 /// more calls fit in the budget of `priority`.
 pub async fn ensure_budget(

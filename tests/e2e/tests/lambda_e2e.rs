@@ -497,8 +497,13 @@ async fn every_sample_event_runs_through_its_handler() {
     let response =
         crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 404);
-    stray["rawPath"] = json!("/webhooks/hubspot");
+    // The sync-health page is never on the public Function URL.
+    stray["rawPath"] = json!("/ui");
     stray["requestContext"]["http"]["method"] = json!("GET");
+    let response =
+        crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 404);
+    stray["rawPath"] = json!("/webhooks/hubspot");
     let response =
         crm_sync_webhook::handle(&app, lambda_http::request::from_str(&stray.to_string()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 405);

@@ -8,6 +8,7 @@ use crm_sync_store::{
     ApiUsageStore, ChunkCounts, Claim, ClaimStore, CursorStore, ErrorFilter, ErrorReport, ImportChunk, ImportJob,
     ImportJobStore, JobStatus, Link, LinkCondition, LinkPage, LinkStore, LinkWrite, NewChunk, ObjectPair,
     SeenEventStore, SqliteStore, StoreError, StoreResult, SweepCursor, SyncHealthError, SyncHealthStore, System,
+    UsageBucket,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -160,6 +161,9 @@ impl ApiUsageStore for FlakyStore {
     }
     async fn api_calls_last_24h(&self, system: System) -> StoreResult<u64> {
         self.inner.api_calls_last_24h(system).await
+    }
+    async fn api_usage_buckets_last_24h(&self, system: System) -> StoreResult<Vec<UsageBucket>> {
+        self.inner.api_usage_buckets_last_24h(system).await
     }
 }
 

@@ -25,6 +25,8 @@
 
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+pub mod ui;
 
 #[cfg(feature = "server")]
 pub use server::{WebhookServer, router};

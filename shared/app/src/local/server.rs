@@ -25,7 +25,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 /// The webhook routes: `POST /webhooks/hubspot`, `POST /webhooks/salesforce`
-/// and `GET /healthz`.
+/// and `GET /healthz`. The sync-health page (`super::ui::router`) is merged
+/// in by the command that serves it; the webhook function never has it.
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/webhooks/hubspot", post(hubspot_route))
@@ -97,17 +98,28 @@ pub struct WebhookServer {
 impl WebhookServer {
     /// Binds `addr` (port 0 for any free port) and serves [`router`].
     pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        Self::start_on(app, listener)
+        Self::serve(router(app), addr).await
     }
 
     /// Serves [`router`] on a listener bound earlier (so that its address can
     /// be handed to whoever sends the webhooks before the app exists).
     pub fn start_on(app: App, listener: tokio::net::TcpListener) -> std::io::Result<Self> {
+        Self::serve_on(router(app), listener)
+    }
+
+    /// Binds `addr` and serves `routes`: [`router`] merged with the
+    /// sync-health page (`crm-sync serve`), or the page alone (`crm-sync ui`).
+    pub async fn serve(routes: Router, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Self::serve_on(routes, listener)
+    }
+
+    /// Serves `routes` on a listener bound earlier.
+    pub fn serve_on(routes: Router, listener: tokio::net::TcpListener) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
-            axum::serve(listener, router(app))
+            axum::serve(listener, routes)
                 .with_graceful_shutdown(async move {
                     while !*stopped.borrow() {
                         if stopped.changed().await.is_err() {

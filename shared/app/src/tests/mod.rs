@@ -12,6 +12,7 @@ mod imports;
 mod messages;
 mod resync;
 mod sweep;
+mod ui;
 mod usage;
 mod webhook;
 mod wire;

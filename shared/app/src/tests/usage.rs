@@ -86,3 +86,23 @@ async fn a_spent_hubspot_budget_is_reported_for_hubspot() {
     assert!(matches!(error, AppError::BudgetSpent { system: "hubspot", used: 19, cap: 20, .. }), "{error:?}");
     assert!(error.retry_after().is_some());
 }
+
+#[tokio::test]
+async fn the_usage_history_puts_each_call_in_its_hour_and_sums_to_the_rolling_day() {
+    let t = TestApp::new();
+    spend(&t, 2, 1).await;
+    flush_usage(&t.app).await.unwrap();
+    t.clock.advance(Duration::from_secs(5 * 3600));
+    spend(&t, 3, 0).await;
+    let history = crate::usage::api_usage_history(&t.app).await.unwrap();
+    assert_eq!(history.salesforce.len(), crate::usage::HISTORY_HOURS);
+    assert_eq!(history.salesforce[23], 3, "this hour's calls, flushed by the history itself");
+    assert_eq!(history.salesforce[18], 2, "five hours ago");
+    assert_eq!(history.hubspot[18], 1);
+    let day: u64 = history.salesforce.iter().sum();
+    assert_eq!(day, api_usage(&t.app).await.unwrap().salesforce.used);
+    t.clock.advance(Duration::from_secs(20 * 3600));
+    let history = crate::usage::api_usage_history(&t.app).await.unwrap();
+    assert_eq!(history.salesforce.iter().sum::<u64>(), 3, "calls older than a day leave the chart");
+    assert_eq!(history.salesforce[3], 3);
+}

@@ -3,6 +3,7 @@
 
 pub(crate) mod companies;
 pub mod dead_letters;
+pub mod health;
 pub mod import;
 pub mod org_move;
 pub mod resync;

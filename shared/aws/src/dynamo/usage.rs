@@ -32,9 +32,14 @@ impl ApiUsageStore for DynamoStore {
         Ok(())
     }
 
-    /// One strongly consistent `Query` of the buckets from a day before the
-    /// current bucket up to now, summed.
+    /// The sum of [`ApiUsageStore::api_usage_buckets_last_24h`].
     async fn api_calls_last_24h(&self, system: System) -> StoreResult<u64> {
+        Ok(self.api_usage_buckets_last_24h(system).await?.iter().map(|b| b.calls).sum())
+    }
+
+    /// One strongly consistent `Query` of the buckets from a day before the
+    /// current bucket up to now, in sort-key (time) order.
+    async fn api_usage_buckets_last_24h(&self, system: System) -> StoreResult<Vec<UsageBucket>> {
         let now = self.clock.now();
         let from = clock::usage_bucket(now) - 86_400;
         let items: Vec<Item> = self
@@ -52,6 +57,18 @@ impl ApiUsageStore for DynamoStore {
             .try_collect()
             .await
             .map_err(sdk_err("api calls"))?;
-        items.iter().try_fold(0u64, |sum, item| Ok(sum + get_u64(item, "calls")?))
+        let mut buckets = Vec::with_capacity(items.len());
+        for item in &items {
+            let calls = get_u64(item, "calls")?;
+            let sk = get_s(item, "sk")?;
+            let start =
+                sk.parse::<i64>().ok().and_then(|secs| chrono::DateTime::from_timestamp(secs, 0)).ok_or_else(|| {
+                    StoreError::Corrupt { what: format!("usage bucket key {sk} is not a time"), source: None }
+                })?;
+            if calls > 0 {
+                buckets.push(UsageBucket { start, calls });
+            }
+        }
+        Ok(buckets)
     }
 }

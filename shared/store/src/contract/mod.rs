@@ -62,6 +62,7 @@ macro_rules! contract_suite {
             a_sync_error_counts_attempts_and_keeps_its_first_seen_time,
             sync_errors_are_filtered_by_category_and_resolved,
             api_usage_sums_only_the_last_24_hours_per_system,
+            api_usage_buckets_are_the_calls_of_the_rolling_day_in_time_order,
             a_webhook_event_id_is_new_once_until_its_ttl_ends,
             a_received_message_is_hidden_until_deleted,
             an_unacknowledged_message_comes_back_with_a_higher_receive_count,

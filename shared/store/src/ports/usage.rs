@@ -10,7 +10,18 @@
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use super::types::{StoreResult, System};
+
+/// The calls counted in one five-minute bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageBucket {
+    /// Start of the bucket (a multiple of five minutes, store clock).
+    pub start: DateTime<Utc>,
+    pub calls: u64,
+}
 
 /// API call counters per [`System`].
 #[async_trait]
@@ -21,4 +32,8 @@ pub trait ApiUsageStore: Send + Sync {
     /// API calls counted against `system` in the 24 hours up to now (by
     /// five-minute buckets: the oldest bucket counts whole).
     async fn api_calls_last_24h(&self, system: System) -> StoreResult<u64>;
+
+    /// The buckets [`ApiUsageStore::api_calls_last_24h`] sums, oldest first,
+    /// buckets without calls left out: what a chart of the rolling day draws.
+    async fn api_usage_buckets_last_24h(&self, system: System) -> StoreResult<Vec<UsageBucket>>;
 }

@@ -5,11 +5,12 @@
 //! table stays at a few hundred rows per system.
 
 use async_trait::async_trait;
+use chrono::DateTime;
 use rusqlite::params;
 
 use super::{SqliteStore, db_err, to_i64, to_u64};
 use crate::clock;
-use crate::ports::{ApiUsageStore, StoreResult, System};
+use crate::ports::{ApiUsageStore, StoreResult, System, UsageBucket};
 
 #[async_trait]
 impl ApiUsageStore for SqliteStore {
@@ -41,6 +42,31 @@ impl ApiUsageStore for SqliteStore {
                 .and_then(|mut s| s.query_row(params![system.as_str(), from, now.timestamp()], |r| r.get(0)))
                 .map_err(db_err("api calls"))?;
             Ok(to_u64(sum))
+        })
+        .await
+    }
+
+    async fn api_usage_buckets_last_24h(&self, system: System) -> StoreResult<Vec<UsageBucket>> {
+        self.run("api usage buckets", move |c, now| {
+            let from = clock::usage_bucket(now) - 86_400;
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT bucket, calls FROM api_usage
+                     WHERE system = ?1 AND bucket >= ?2 AND bucket <= ?3 AND calls > 0 ORDER BY bucket",
+                )
+                .map_err(db_err("api usage buckets"))?;
+            let rows = statement
+                .query_map(params![system.as_str(), from, now.timestamp()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(db_err("api usage buckets"))?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(bucket, calls)| {
+                    Some(UsageBucket { start: DateTime::from_timestamp(bucket, 0)?, calls: to_u64(calls) })
+                })
+                .collect())
         })
         .await
     }
