@@ -773,7 +773,10 @@ fn jwt_assertion(audience: &str) -> anyhow::Result<String> {
 async fn every_salesforce_answer_the_client_reads_is_valid_against_its_schema() -> anyhow::Result<()> {
     let schemas = Schemas::load()?;
     let options = SalesforceOptions { contacts: 250, bulk_polls_to_complete: 2, ..SalesforceOptions::default() };
-    let sandbox = Sandbox::start(SandboxOptions { salesforce: options, ..SandboxOptions::default() }).await?;
+    // The org as `crm-sync setup --apply` leaves it: with `HubSpot_Id__c`.
+    let sandbox =
+        Sandbox::start(SandboxOptions { salesforce: options, ..SandboxOptions::default() }.with_crm_sync_fields())
+            .await?;
     let http = reqwest::Client::new();
     let base = sandbox.salesforce_url().to_owned();
     let s = &schemas;
@@ -902,18 +905,27 @@ async fn every_salesforce_answer_the_client_reads_is_valid_against_its_schema() 
         404,
         sf.call(M::GET, "/sobjects/Contact/HubSpot_Id__c/999", None).await?,
     );
-    sf.call(M::POST, "/sobjects/Contact", Some(json!({"LastName": "Twin", "HubSpot_Id__c": "101"}))).await?;
+    // `HubSpot_Id__c` is unique; an External ID that is not can be shared.
+    let legacy = json!({
+        "FullName": "Contact.Legacy_Id__c",
+        "Metadata": {"type": "Text", "label": "Legacy Id", "length": 20, "externalId": true, "unique": false},
+    });
+    let (status, created) = sf.call(M::POST, "/tooling/sobjects/CustomField", Some(legacy)).await?;
+    anyhow::ensure!(status == 201, "creating a shared External ID field: {status} {created}");
+    for name in ["Twin", "Twain"] {
+        sf.call(M::POST, "/sobjects/Contact", Some(json!({"LastName": name, "Legacy_Id__c": "L1"}))).await?;
+    }
     s.expect(
         "read a shared External ID",
         "salesforce/multiple-choices",
         300,
-        sf.call(M::GET, "/sobjects/Contact/HubSpot_Id__c/101", None).await?,
+        sf.call(M::GET, "/sobjects/Contact/Legacy_Id__c/L1", None).await?,
     );
     s.expect(
         "upsert a shared External ID",
         "salesforce/multiple-choices",
         300,
-        sf.call(M::PATCH, "/sobjects/Contact/HubSpot_Id__c/101", Some(json!({"Title": "x"}))).await?,
+        sf.call(M::PATCH, "/sobjects/Contact/Legacy_Id__c/L1", Some(json!({"Title": "x"}))).await?,
     );
 
     // Queries.
