@@ -422,3 +422,49 @@ async fn a_stack_without_a_credentials_secret_says_where_crm_credentials_come_fr
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("no CRM credentials") && message.contains("CRM_SYNC_CREDENTIALS"), "{message}");
 }
+
+#[tokio::test]
+async fn the_sync_health_page_serves_the_stacks_errors_behind_its_login() {
+    use std::io::{BufRead, BufReader};
+    let stack = Deployed::new(StackOptions::default()).await;
+    seed_health(&stack.store).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crm-sync"))
+        .args(["ui", "--listen", "127.0.0.1:0", "--backend", "aws", "--stack", &stack.stack])
+        .current_dir(stack.dir.path())
+        .env("AWS_ENDPOINT_URL_CLOUDFORMATION", &stack.moto)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &stack.moto)
+        .env_remove("CRM_SYNC_CREDENTIALS")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let login = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{line}"));
+    let base = login.split("/ui?").next().unwrap().to_owned();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let refused = http.get(format!("{base}/ui")).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "the page needs its login");
+    let session = http.get(login).send().await.unwrap();
+    let cookie = session
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie: {:?}", session.headers()))
+        .to_owned();
+    let page = http.get(format!("{base}/ui")).header(reqwest::header::COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(html.contains("two leads share this email") && html.contains("bad picklist value"), "{html}");
+}
