@@ -13,7 +13,7 @@
 //! message.
 
 use super::SALESFORCE_ORG_ID_ENV;
-use super::{BuildError, Credentials, CredentialsError, CrmEndpoints, crm_clients};
+use super::{BuildError, Credentials, CredentialsError, CrmEndpoints, Crms, crm_clients};
 use crate::{App, AppParts, AppSettings, SalesforceOrg, WebhookSecrets};
 use crm_sync_aws::{AwsClients, AwsPorts};
 use crm_sync_domain::config::SyncConfig;
@@ -194,11 +194,33 @@ pub fn aws_ports(aws: &aws_config::SdkConfig, storage: &StorageNames) -> AwsPort
 /// the credentials it needs with [`Credentials::check_for`] first). Makes no
 /// AWS call.
 pub fn operator_app(target: AwsApp, credentials: &Credentials, aws: &aws_config::SdkConfig) -> Result<App, BuildError> {
-    let clock = target.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let org = SalesforceOrg::Unknown("an operator command receives no outbound messages".to_owned());
+    Ok(assemble(wire_parts(target, credentials, aws)?, credentials, org))
+}
+
+/// The App over the stack's DynamoDB store and SQS queues and both CRM
+/// clients; makes no call.
+fn wire_parts(
+    target: AwsApp,
+    credentials: &Credentials,
+    aws: &aws_config::SdkConfig,
+) -> Result<(AwsApp, AwsPorts, Crms, Arc<dyn Clock>), BuildError> {
+    let clock = target.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
     let ports = AwsPorts::new(&clients, &target.storage, clock.clone());
     let crms = crm_clients(&target.endpoints, credentials)?;
-    Ok(App::new(AppParts {
+    Ok((target, ports, crms, clock))
+}
+
+/// Assembles the deployed App from its wired parts and the org whose
+/// outbound messages it accepts. The Function URL's host is the one HubSpot
+/// signs, so no public base URL is set.
+fn assemble(
+    (target, ports, crms, clock): (AwsApp, AwsPorts, Crms, Arc<dyn Clock>),
+    credentials: &Credentials,
+    salesforce_org: SalesforceOrg,
+) -> App {
+    App::new(AppParts {
         config: target.config,
         store: ports.store,
         sync_queue: ports.sync_queue,
@@ -209,10 +231,10 @@ pub fn operator_app(target: AwsApp, credentials: &Credentials, aws: &aws_config:
         secrets: WebhookSecrets {
             hubspot_client_secret: credentials.hubspot_client_secret.clone(),
             public_base_url: None,
-            salesforce_org: SalesforceOrg::Unknown("an operator command receives no outbound messages".to_owned()),
+            salesforce_org,
         },
         settings: target.settings,
-    }))
+    })
 }
 
 /// The deployed App: checks the credentials are complete, then wires the
@@ -236,30 +258,12 @@ pub async fn aws_app(
         ),
         None => None,
     };
-    let clock = target.clock.unwrap_or_else(|| Arc::new(SystemClock));
-    let clients = AwsClients { dynamodb: aws_sdk_dynamodb::Client::new(aws), sqs: aws_sdk_sqs::Client::new(aws) };
-    let ports = AwsPorts::new(&clients, &target.storage, clock.clone());
-    let crms = crm_clients(&target.endpoints, credentials)?;
+    let parts = wire_parts(target, credentials, aws)?;
     let salesforce_org = match configured {
         Some(org) => org,
-        None => super::local::learn_org(crms.salesforce.as_ref()).await,
+        None => super::local::learn_org(parts.2.salesforce.as_ref()).await,
     };
-    Ok(App::new(AppParts {
-        config: target.config,
-        store: ports.store,
-        sync_queue: ports.sync_queue,
-        import_queue: ports.chunk_queue,
-        salesforce: crms.salesforce,
-        hubspot: crms.hubspot,
-        clock,
-        secrets: WebhookSecrets {
-            hubspot_client_secret: credentials.hubspot_client_secret.clone(),
-            // The Function URL's host is the one HubSpot signs.
-            public_base_url: None,
-            salesforce_org,
-        },
-        settings: target.settings,
-    }))
+    Ok(assemble(parts, credentials, salesforce_org))
 }
 
 #[cfg(test)]

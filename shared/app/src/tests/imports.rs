@@ -483,19 +483,24 @@ async fn a_chunk_whose_worker_stops_on_its_last_receive_is_taken_over_by_the_fre
     assert_eq!(t.hubspot.records("contacts").len(), 2);
 }
 
+/// Replaces a job's planned chunk message by one relayed as often as
+/// allowed.
+async fn relayed_as_often_as_allowed(t: &TestApp, job_id: &str) {
+    let planned = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    t.import_queue.delete(&planned.receipt_handle).await.unwrap();
+    let body = ChunkMessage { job_id: job_id.to_owned(), index: 0, waits: 0, relays: crate::retry::MAX_CHUNK_RELAYS };
+    t.import_queue
+        .send_batch(&[crm_sync_store::OutgoingMessage { body: serde_json::to_string(&body).unwrap(), delay: None }])
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_chunk_relayed_as_often_as_allowed_announces_its_last_attempt_in_sync_health() {
     let t = TestApp::new();
     let ids = contacts(&t, 1);
     let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
-    // The planned message is replaced by one relayed as often as allowed.
-    let planned = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
-    t.import_queue.delete(&planned.receipt_handle).await.unwrap();
-    let body = ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0, relays: crate::retry::MAX_CHUNK_RELAYS };
-    t.import_queue
-        .send_batch(&[crm_sync_store::OutgoingMessage { body: serde_json::to_string(&body).unwrap(), delay: None }])
-        .await
-        .unwrap();
+    relayed_as_often_as_allowed(&t, &job.id).await;
     let last = receive_until(&t, crate::retry::MAX_RECEIVES).await;
     stop_at_hubspot_write(&t, &last).await;
     // Not handed on again: the queue dead-letters it, and sync health names
@@ -516,13 +521,7 @@ async fn an_announced_last_attempt_that_ends_the_chunk_resolves_its_entry() {
     let t = TestApp::new();
     contacts(&t, 1);
     let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
-    let planned = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
-    t.import_queue.delete(&planned.receipt_handle).await.unwrap();
-    let body = ChunkMessage { job_id: job.id.clone(), index: 0, waits: 0, relays: crate::retry::MAX_CHUNK_RELAYS };
-    t.import_queue
-        .send_batch(&[crm_sync_store::OutgoingMessage { body: serde_json::to_string(&body).unwrap(), delay: None }])
-        .await
-        .unwrap();
+    relayed_as_often_as_allowed(&t, &job.id).await;
     let last = receive_until(&t, crate::retry::MAX_RECEIVES).await;
     let (result, settlement) = crate::retry::run_chunk(&t.app, &last).await;
     assert!(result.unwrap().ran);
