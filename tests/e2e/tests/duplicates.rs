@@ -351,11 +351,12 @@ async fn an_import_decides_duplicates_across_pages_and_objects_before_writing_to
 
 /// The email's HubSpot contact is outside the inclusion segment (the sync
 /// created it from a Lead): a Contact with that email, picked over the Lead,
-/// still takes the link over and the Lead is reported, though nothing is
-/// written while the contact stays outside. Once it joins, the Contact's
-/// first sync applies the rules in full.
+/// ends the Lead's link and the Lead is reported; nothing is written and
+/// nothing linked while the contact stays outside, as for any contact
+/// outside the segment. Once it joins, the Contact's first sync applies the
+/// rules in full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_better_record_takes_over_a_contact_outside_the_segment_and_the_lead_is_reported() {
+async fn a_better_record_ends_the_link_of_a_contact_outside_the_segment_and_the_lead_is_reported() {
     let config = crm_sync_domain::SyncConfig::from_yaml_str(
         "version: 1
 inclusion_segment:
@@ -383,9 +384,9 @@ mappings:
     let contact = create(&h, "Contact", json!({"Email": "kim@example.com", "LastName": "Contact", "Title": "CFO"}));
     let report = h.settle(QUIET).await.unwrap();
     assert!(report.messages >= 1, "{report:?}");
-    let link = link_of_hubspot(&h, hs_id).await.expect("the HubSpot contact stays linked");
-    assert_eq!(link.salesforce_id, id18(&contact), "the pick took the link over");
+    assert!(link_of_hubspot(&h, hs_id).await.is_none(), "outside the segment the pick is not linked");
     assert!(link_of(&h, &lead).await.is_none(), "the Lead lost its link");
+    assert!(link_of(&h, &contact).await.is_none(), "outside the segment the pick is not linked");
     let entry = duplicate_entry(&h, &lead).await.expect("the Lead is reported");
     assert!(entry.message.contains(&id18(&contact)), "{}", entry.message);
     assert_eq!(hubspot_contact_writes(&h), 0, "outside the segment nothing is written");
@@ -398,6 +399,8 @@ mappings:
     h.sandbox.salesforce().update_as_user("Contact", &contact, json!({"FirstName": "Kim"})).unwrap();
     h.sync_until(WAIT, |h| hubspot_contact(h, hs_id).get("jobtitle").map(String::as_str) == Some("CFO")).await.unwrap();
     assert_eq!(hubspot_contact(&h, hs_id)["firstname"], "Kim");
+    let link = link_of_hubspot(&h, hs_id).await.expect("linked once in the segment");
+    assert_eq!(link.salesforce_id, id18(&contact), "the pick syncs with the contact");
     assert_eq!(h.sandbox.salesforce().record("Lead", &lead).unwrap()["Title"], "Buyer");
     h.stop().await;
 }

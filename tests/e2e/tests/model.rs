@@ -4,7 +4,8 @@
 //!
 //! `MODEL_SEQUENCES=N` runs N sequences (default 200) from seed
 //! `MODEL_FIRST` (default 1), `MODEL_SEED=S` replays one,
-//! `MODEL_ACTIONS=a,b,..` picks the action kinds.
+//! `MODEL_ACTIONS=a,b,..` picks the action kinds, `MODEL_TRACE=1` (or a
+//! tracing filter) replays a failure's shrunk sequence with the sync's logs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,6 +37,16 @@ async fn seeded_sequences_settle_to_what_the_oracle_expects() {
         if let Err(failure) = run(&sequence).await {
             eprintln!("{}", report(seed, &sequence, &failure));
             let (shrunk, failure) = shrink(&sequence, failure).await;
+            if let Ok(filter) = std::env::var("MODEL_TRACE") {
+                // Replays the shrunk sequence with the sync's logs.
+                let filter = if filter.is_empty() || filter == "1" { "crm_sync_app=debug".to_owned() } else { filter };
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                    .with_test_writer()
+                    .try_init();
+                eprintln!("replaying the shrunk sequence with logs (MODEL_TRACE)");
+                let _ = run(&shrunk).await;
+            }
             panic!("{}", report(seed, &shrunk, &failure));
         }
     }

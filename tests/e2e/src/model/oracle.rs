@@ -179,6 +179,11 @@ pub struct Group {
     /// Lead for the contact, keyed by that id, lands on the read-only Lead
     /// and is refused (the contact is in sync health instead).
     pub id_held: bool,
+    /// The Salesforce record is a converted Lead's Contact, whose Account
+    /// (a field the model does not follow) no sync has written to HubSpot
+    /// yet: the first sync that writes the contact brings its id over,
+    /// which moves HubSpot's modification time.
+    pub account_unsent: bool,
 }
 
 impl Group {
@@ -352,7 +357,10 @@ impl Oracle {
                 group.in_segment = false;
                 group.id_held = false;
             }
-            Sys::Salesforce => group.salesforce = None,
+            Sys::Salesforce => {
+                group.salesforce = None;
+                group.account_unsent = false;
+            }
         }
         group.merged_away = false;
         group.lead_by_sync = false;
@@ -401,6 +409,7 @@ impl Oracle {
         values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
         group.salesforce = Some(Side { values, modified: now });
         group.converted = true;
+        group.account_unsent = true;
         group.id_held |= std::mem::take(&mut group.lead_by_sync);
     }
 
@@ -561,6 +570,9 @@ impl Oracle {
             }
         }
         let created = (group.salesforce.is_none(), group.hubspot.is_none());
+        // A conversion's Account id comes across with the first sync that
+        // writes the contact.
+        wrote.1 |= group.account_unsent && group.salesforce.is_some();
         if wrote.0 || created.0 {
             sf.modified = self.tick();
         }
@@ -580,6 +592,7 @@ impl Oracle {
         group.hubspot = Some(hs);
         group.link = Some(memory);
         group.orphaned = false;
+        group.account_unsent = false;
         if defaults {
             group.lead_defaults = None;
         }

@@ -12,13 +12,15 @@
 //! Lead's link to its Contact, a merged-away record's link to the survivor,
 //! and a HubSpot contact's link to the record the email rule picks over the
 //! one it named (SPEC section 1), stored here once the pick's writes
-//! succeeded, the record losing it being reported.
+//! succeeded, the record losing it being reported. Outside the inclusion
+//! segment the pick writes nothing and is not linked: the beaten record's
+//! link is only dropped (and reported).
 
 use super::write::PendingWrite;
 use super::{PairSync, RACE_RETRY, RecordResult, health_keys};
 use crate::codec::{LIFECYCLE_KEY, encode_link_state};
 use crm_sync_domain::SfObject;
-use crm_sync_store::{Link, LinkCondition, LinkStore, LinkWrite, StoreError, StoreResult};
+use crm_sync_store::{ErrorReport, Link, LinkCondition, LinkStore, LinkWrite, StoreError, StoreResult};
 use std::collections::BTreeMap;
 use tracing::{debug, warn};
 
@@ -29,6 +31,7 @@ impl PairSync<'_> {
         let mut writes = Vec::new();
         let mut order = Vec::new();
         let mut moves = Vec::new();
+        let mut drops = Vec::new();
         for (_, write) in pending {
             let unit = &self.units[write.unit];
             if unit.result.is_some() {
@@ -55,7 +58,11 @@ impl PairSync<'_> {
                 updated_at: now,
             };
             if let Some(takeover) = unit.takeover.clone() {
-                moves.push((write.unit, takeover, link));
+                if write.unlinked {
+                    drops.push((write.unit, takeover));
+                } else {
+                    moves.push((write.unit, takeover, link));
+                }
                 continue;
             }
             writes.push(LinkWrite { link, condition });
@@ -65,17 +72,30 @@ impl PairSync<'_> {
             match relink(self.app.store(), &takeover.link, link).await {
                 Ok(_) => {
                     self.link_stored(u).await;
-                    if let Some(report) = takeover.report {
-                        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
-                        if let Err(error) = self.app.store().record_error(&report).await {
-                            warn!(%error, "ErrorNotRecorded");
-                        }
-                    }
+                    self.report_beaten(takeover.report).await;
                 }
                 Err(error) => {
                     // The old link changed meanwhile, or the store failed:
                     // the pick is matched and decided again.
                     debug!(%error, "LinkNotMoved");
+                    self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                }
+            }
+        }
+        for (u, takeover) in drops {
+            let old = &takeover.link;
+            match self.app.store().delete_link(old.pair, &old.salesforce_id, old.version).await {
+                Ok(true) => {
+                    debug!("TakenOverLinkDropped");
+                    self.units[u].result = Some(RecordResult::Done);
+                    self.report_beaten(takeover.report).await;
+                }
+                Ok(false) => {
+                    debug!("LinkNotDropped");
+                    self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                }
+                Err(error) => {
+                    debug!(%error, "LinkNotDropped");
                     self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
                 }
             }
@@ -106,6 +126,16 @@ impl PairSync<'_> {
                     self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
                 }
             }
+        }
+    }
+
+    /// Files the `duplicates` entry of the record a pick took the HubSpot
+    /// contact from, once its link is gone.
+    async fn report_beaten(&mut self, report: Option<ErrorReport>) {
+        let Some(report) = report else { return };
+        *self.stats.errors.entry(report.category.clone()).or_default() += 1;
+        if let Err(error) = self.app.store().record_error(&report).await {
+            warn!(%error, "ErrorNotRecorded");
         }
     }
 

@@ -21,7 +21,6 @@ use crm_sync_crm::error::{self as crm_error, CrmError, System};
 use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SkipReason};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::model::FieldMap;
-use crm_sync_domain::moves::unwritten_link_state;
 use crm_sync_domain::plan::{
     BatchInputs, HUBSPOT_SALESFORCE_ID_PROPERTY, PlanRecord, PlannedAction, RecordPlan, plan_batch,
 };
@@ -45,6 +44,9 @@ pub(super) struct PendingWrite {
     pub(super) decision_link: LinkState,
     /// The contact's lifecycle stage, remembered with the link.
     pub(super) lifecycle_stage: Option<String>,
+    /// A pick taking over a HubSpot contact outside the inclusion segment:
+    /// the beaten record's link is dropped and no link is stored.
+    pub(super) unlinked: bool,
 }
 
 /// What the IO stages read for the planner, per unit.
@@ -182,19 +184,19 @@ impl PairSync<'_> {
             debug!(mapping = "owner", "OwnerNotMatched");
             *self.stats.skipped.entry("owner_not_matched".into()).or_default() += plan.owners_not_matched;
         }
-        let mut write = PendingWrite { unit: u, decision_link: plan.link, lifecycle_stage: plan.lifecycle_stage };
+        let mut write =
+            PendingWrite { unit: u, decision_link: plan.link, lifecycle_stage: plan.lifecycle_stage, unlinked: false };
         let stores = match plan.action {
             PlannedAction::LinkGone | PlannedAction::Incomplete => false,
             PlannedAction::Skip { reason } => {
                 *self.stats.skipped.entry(skip_name(reason)).or_default() += 1;
-                // A pick taking over a contact outside the segment: the link
-                // still moves (the record it beat is never written again),
-                // with nothing written, so its first sync comes on joining.
+                // A pick meeting a contact outside the segment that is
+                // linked to the record it beat: that link is dropped (the
+                // record is reported and never written again) and, as for
+                // any unlinked contact outside the segment, none is made:
+                // the pick's first sync comes when the contact joins.
                 let takeover = reason == SkipReason::NotInInclusionSegment && self.units[u].takeover.is_some();
-                if takeover {
-                    let object = self.units[u].sf_object.unwrap_or(SfObject::Lead);
-                    write.decision_link = unwritten_link_state(self.app.config(), self.pair, object);
-                }
+                write.unlinked = takeover;
                 takeover
             }
             PlannedAction::Unchanged => {

@@ -11,8 +11,9 @@
 //! - A pick that enters while the person's HubSpot contact is linked to
 //!   another record (a better record appeared, or the linked one is gone)
 //!   takes the link over and syncs as a first sync; the record it beat is
-//!   reported (outside the inclusion segment too: the link moves with
-//!   nothing written, and the first sync comes when the contact joins).
+//!   reported (outside the inclusion segment, the beaten record's link is
+//!   dropped and reported, nothing is written and nothing linked: the
+//!   first sync comes when the contact joins).
 //!   With the HubSpot contact gone, the pick gets a new one and
 //!   the record it beat keeps its link to the deleted contact until a sync
 //!   meets it (then dropped, as for any deletion).
@@ -94,6 +95,7 @@ impl Oracle {
             group.others.push(Other { id: old_id, side, rank, stale_link: stale, orphaned: false, merge_pending });
         }
         group.salesforce = Some(other.side);
+        group.account_unsent = false;
         group.sf_id = Some(other.id);
         group.sf_rank = Some(other.rank);
     }
@@ -140,13 +142,10 @@ impl Oracle {
             let group = &mut self.groups[g];
             group.link = None;
             group.orphaned = false;
+            // Outside the segment nothing is written and nothing linked:
+            // the link of the record it beat is dropped, and the pick's
+            // first sync comes when the contact joins.
             self.sync(g, Mode::Live, &[Sys::Salesforce]);
-            // Outside the segment nothing is written, but the link moves
-            // all the same: the pick's first sync comes when it joins.
-            let group = &mut self.groups[g];
-            if group.link.is_none() && group.hubspot.is_some() {
-                group.link = Some(BTreeMap::new());
-            }
             return;
         }
         let others: BTreeSet<&String> = group.others.iter().map(|o| &o.id).collect();
