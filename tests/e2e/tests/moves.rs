@@ -490,3 +490,61 @@ async fn chained_merges_report_every_link_dropped() {
     assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 3, "every HubSpot contact is kept");
     h.stop().await;
 }
+
+/// An import meeting the Contact of a converted Lead before any sync has
+/// followed the conversion: the Lead's link passes to the Contact with what
+/// it remembers (SPEC section 1) and the two are synced in full, so a HubSpot
+/// edit made after the conversion wins under a two-way rule, instead of the
+/// import taking the Contact for a new record and writing Salesforce's
+/// values over the HubSpot contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_follows_a_conversion_no_sync_has_met_yet() {
+    let config = crm_sync_domain::SyncConfig::from_yaml_str(
+        "version: 1
+mappings:
+  contact:
+    - hubspot: jobtitle
+      salesforce: Title
+      rule: two_way
+",
+    )
+    .unwrap();
+    // No webhooks: nothing reaches the sync but the sweep and the import.
+    let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
+    let lead = h
+        .sandbox
+        .salesforce()
+        .create_as_user(
+            "Lead",
+            json!({"LastName": "Hopper", "Company": "Navy", "Email": "import-convert@example.com", "Title": "Analyst"}),
+        )
+        .unwrap();
+    sweep_later(&h).await;
+    let hubspot = synced_contacts(&h, std::slice::from_ref(&lead)).await.remove(0);
+    assert_eq!(hubspot_property(&h, hubspot, "jobtitle").as_deref(), Some("Analyst"));
+
+    let (contact, _account) = h.sandbox.salesforce().convert_lead_as_user(&lead).unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    edit_hubspot(&h, hubspot, json!({"jobtitle": "Director"}));
+    let request = crm_sync_app::ImportRequest {
+        objects: crm_sync_app::ImportObjects::LeadsAndContacts,
+        filter: None,
+        chunk_size: None,
+        add_to_segment: false,
+    };
+    crm_sync_app::import_start(&h.app, &request).await.unwrap();
+    h.sync_until(WAIT, |h| {
+        h.sandbox.salesforce().record("Contact", &contact).is_some_and(|c| c["Title"] == "Director")
+    })
+    .await
+    .unwrap();
+    h.settle(QUIET).await.unwrap();
+
+    assert_eq!(hubspot_property(&h, hubspot, "jobtitle").as_deref(), Some("Director"), "the HubSpot edit is kept");
+    let link = link_of_hubspot(&h, hubspot).await.expect("the HubSpot contact stays linked");
+    assert_eq!((link.salesforce_object.as_str(), link.salesforce_id.as_str()), ("Contact", sf(&contact).as_str()));
+    assert!(link_of_salesforce(&h, &lead).await.is_none(), "the converted Lead has no link left");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 1, "no second HubSpot contact");
+    assert!(health(&h).await.is_empty(), "{:?}", health(&h).await);
+    h.stop().await;
+}

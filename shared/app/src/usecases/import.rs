@@ -583,6 +583,12 @@ async fn import_page(
         } else if let Some(link) = link {
             linked.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
             linked_hubspot_ids.push(link.hubspot_id);
+        } else if let Some(link) = converted_lead_link(app, pair, picks.as_ref(), id.as_str()).await? {
+            // The Contact of a converted Lead whose link has not moved yet
+            // (SPEC section 1: the link passes to the Contact it became):
+            // the sync follows the conversion, then syncs it in full.
+            linked.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
+            linked_hubspot_ids.push(link.hubspot_id);
         } else {
             fresh.push(row);
         }
@@ -751,6 +757,24 @@ async fn import_page(
         warn!(failed = failures.len(), "ImportRecordsFailed");
     }
     Ok(counts)
+}
+
+/// The link of a converted Lead that became `contact` (the first by Lead
+/// id that has one), read from the store only for a Contact such a Lead
+/// was read for.
+async fn converted_lead_link(
+    app: &App,
+    pair: ObjectPair,
+    picks: Option<&EmailPicks>,
+    contact: &str,
+) -> Result<Option<Link>, AppError> {
+    let Some(picks) = picks else { return Ok(None) };
+    for lead in picks.leads_converted_into(contact) {
+        if let Some(link) = app.store().get_link_by_salesforce(pair, lead).await? {
+            return Ok(Some(link));
+        }
+    }
+    Ok(None)
 }
 
 /// Links the records a page wrote. A contact picked by the email rule whose

@@ -9,12 +9,17 @@
 //! oldest `CreatedDate`, smallest id). The pick is the same whichever record
 //! of the email came in, in whatever order, batch, page or chunk.
 //!
+//! It also notes which Contact each converted Lead read became, so that an
+//! import meeting that Contact before any sync followed the conversion
+//! hands it to the sync, which moves the Lead's link to it.
+//!
 //! A record that is not the pick is quarantined by its caller: never written
 //! to HubSpot, never linked, not retried, and reported in sync health with
 //! [`duplicate_report`] (category `duplicates`, keyed by its Salesforce id,
 //! naming the pick). Once it becomes the pick (the other record was deleted
 //! or its email changed), its next sync links it and resolves the entry.
 
+use super::moves::CONVERTED_CONTACT_FIELD;
 use crate::App;
 use crate::codec::{category_name, email_in, parse_time, soql_escape};
 use crate::ports::{SALESFORCE_BATCH, SfRecord};
@@ -39,6 +44,9 @@ pub(crate) struct EmailPicks {
     records: HashMap<String, SfRecord>,
     /// The emails of each failed query, with its error.
     failed: Vec<(BTreeSet<Email>, CrmError)>,
+    /// Converted Leads read, by the Contact each became
+    /// (`ConvertedContactId`): Lead ids, smallest first.
+    conversions: HashMap<String, Vec<String>>,
 }
 
 impl EmailPicks {
@@ -56,6 +64,13 @@ impl EmailPicks {
             .values()
             .find(|m| m.others.iter().any(|o| o.id.as_str() == salesforce_id && !o.converted))
             .map(|m| &m.chosen)
+    }
+
+    /// The converted Leads read that became `contact` (18-character ids,
+    /// smallest first): a Contact met before any sync followed its
+    /// conversion has a Lead here whose link is to pass to it.
+    pub(crate) fn leads_converted_into(&self, contact: &str) -> &[String] {
+        self.conversions.get(contact).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// A record read by the resolver, by id.
@@ -97,6 +112,7 @@ pub(crate) async fn resolve_emails(
         select.extend(["Id", SALESFORCE_EMAIL_FIELD, "CreatedDate"].map(str::to_owned));
         if object == SfObject::Lead {
             select.insert("IsConverted".to_owned());
+            select.insert(CONVERTED_CONTACT_FIELD.to_owned());
         }
         let select = select.into_iter().collect::<Vec<_>>().join(", ");
         for chunk in emails.chunks(SALESFORCE_BATCH) {
@@ -110,11 +126,24 @@ pub(crate) async fn resolve_emails(
                         else {
                             continue;
                         };
+                        let converted = row.fields.get("IsConverted").and_then(Value::as_bool).unwrap_or(false);
+                        let became = row
+                            .fields
+                            .get(CONVERTED_CONTACT_FIELD)
+                            .and_then(Value::as_str)
+                            .and_then(|c| SalesforceId::parse(c).ok());
+                        if let (true, Some(contact)) = (converted, became) {
+                            picks
+                                .conversions
+                                .entry(contact.as_str().to_owned())
+                                .or_default()
+                                .push(id.as_str().to_owned());
+                        }
                         candidates.push(SalesforceCandidate {
                             object,
                             email,
                             created: parse_time(row.fields.get("CreatedDate")).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-                            converted: row.fields.get("IsConverted").and_then(Value::as_bool).unwrap_or(false),
+                            converted,
                             id: id.clone(),
                         });
                         picks.records.insert(id.as_str().to_owned(), row);
@@ -123,6 +152,9 @@ pub(crate) async fn resolve_emails(
                 Err(error) => picks.failed.push((chunk.iter().map(|e| (*e).clone()).collect(), error)),
             }
         }
+    }
+    for leads in picks.conversions.values_mut() {
+        leads.sort();
     }
     picks.matches = match_contacts_by_email(&candidates);
     let failed: BTreeSet<Email> = picks.failed.iter().flat_map(|(emails, _)| emails.iter().cloned()).collect();

@@ -320,8 +320,15 @@ async fn a_stored_link_carries_the_planned_fingerprints_and_stage_and_resolves_t
         }];
         let mut pending = BTreeMap::new();
         let state = crm_sync_domain::LinkState { salesforce_last_modified: Some(t.now()), ..Default::default() };
-        pending
-            .insert(0, write::PendingWrite { unit: 0, decision_link: state, lifecycle_stage: Some("customer".into()) });
+        pending.insert(
+            0,
+            write::PendingWrite {
+                unit: 0,
+                decision_link: state,
+                lifecycle_stage: Some("customer".into()),
+                unlinked: false,
+            },
+        );
         sync.store_links(pending).await;
         assert_eq!(sync.units[0].result, Some(RecordResult::Done));
     });
@@ -345,7 +352,10 @@ async fn a_link_stored_first_by_another_worker_retries_the_unit() {
             ..Unit::default()
         }];
         let mut pending = BTreeMap::new();
-        pending.insert(0, write::PendingWrite { unit: 0, decision_link: Default::default(), lifecycle_stage: None });
+        pending.insert(
+            0,
+            write::PendingWrite { unit: 0, decision_link: Default::default(), lifecycle_stage: None, unlinked: false },
+        );
         sync.store_links(pending).await;
         assert_eq!(sync.units[0].result, Some(RecordResult::Retry(RACE_RETRY)));
     });
