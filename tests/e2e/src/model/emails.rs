@@ -12,10 +12,9 @@ use std::collections::BTreeSet;
 /// inherited link of another email (the oracle keeps one group per email),
 /// a duplicate of a person whose contact's merge is not decided yet, a
 /// HubSpot merge whose survivor would inherit a link while records of its
-/// own email (or the loser's other records) would then compete for it, a
-/// Salesforce merge of people with other records of their email, a
-/// conversion or Salesforce merge while a person's HubSpot merge is not
-/// decided yet, and an import while a converted Lead's link has not moved.
+/// own email (or the loser's other records) would then compete for it, and
+/// a conversion or Salesforce merge while a person's HubSpot merge is not
+/// decided yet.
 pub fn skipped(oracle: &Oracle, action: &Action) -> bool {
     let frozen = |p: usize| oracle.groups[p].frozen;
     match action {
@@ -25,15 +24,11 @@ pub fn skipped(oracle: &Oracle, action: &Action) -> bool {
         // A conversion while the person's contact merge is not decided yet
         // is not modelled.
         Action::ConvertLead { person } => frozen(*person) || oracle.groups[*person].hs_merge_pending,
-        // Open case (docs/model-test.md): a merged-away record whose person
-        // has other records of its email.
         Action::MergeSalesforce { survivor, loser } => {
             frozen(*survivor)
                 || frozen(*loser)
                 || oracle.groups[*survivor].hs_merge_pending
                 || oracle.groups[*loser].hs_merge_pending
-                || !oracle.groups[*survivor].others.is_empty()
-                || !oracle.groups[*loser].others.is_empty()
         }
         Action::MergeHubSpot { survivor, loser } => {
             let (s, l) = (&oracle.groups[*survivor], &oracle.groups[*loser]);

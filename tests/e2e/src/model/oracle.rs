@@ -20,7 +20,7 @@
 //!   conflict goes to the newer record, and a blank Salesforce value does not
 //!   clear HubSpot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 mod duplicates;
 mod hubspot_merges;
@@ -155,11 +155,21 @@ pub struct Group {
     /// The person's other Salesforce records (sharing the email), which the
     /// sync never writes or links ([`duplicates`]).
     pub others: Vec<Other>,
+    /// Ids of other records a user deleted: a delivery or sweep naming one
+    /// meets nothing (it has no link and no record left).
+    pub gone_others: BTreeSet<String>,
     /// The contact was merged into another person's; the merge's webhook
     /// has not been delivered yet ([`hubspot_merges`]).
     pub hs_merge_pending: bool,
     /// The link was dropped by a HubSpot merge: it must be reported.
     pub hs_merge_dropped: bool,
+    /// Counts the person's HubSpot contacts deleted: a contact made later
+    /// is another record, so a merge into the one deleted finds its
+    /// survivor gone.
+    pub hs_generation: u64,
+    /// For a pending merge of this person's contact: the survivor's
+    /// generation when the merge was made.
+    pub hs_merge_survivor_generation: u64,
     /// A HubSpot merge's survivor inherited a link to a record of another
     /// email: the sequence leaves both people alone from then on.
     pub frozen: bool,
@@ -354,6 +364,7 @@ impl Oracle {
         match sys {
             Sys::HubSpot => {
                 group.hubspot = None;
+                group.hs_generation += 1;
                 group.in_segment = false;
                 group.id_held = false;
             }
@@ -387,11 +398,16 @@ impl Oracle {
     /// own meets the links of the records merged into it: each goes (and
     /// is reported when its HubSpot contact is kept), since a link never
     /// joins two emails; the survivor then syncs as any unlinked record.
+    /// As for a deletion, nothing else happens to the loser's records in
+    /// that step (its HubSpot contact, named too, is not synced unlinked).
     fn drop_losers_of(&mut self, survivor: usize) {
         for group in &mut self.groups {
             if group.merged_into == Some(survivor) {
                 group.merged_into = None;
-                group.orphaned |= group.link.take().is_some();
+                if group.link.take().is_some() {
+                    group.orphaned = true;
+                    group.done_this_step = true;
+                }
             }
         }
     }

@@ -66,7 +66,12 @@ impl Oracle {
 
     /// A Salesforce user deleted one of the group's other records.
     pub fn deleted_duplicate(&mut self, g: usize, id: &str) {
-        self.groups[g].others.retain(|o| o.id != id);
+        let group = &mut self.groups[g];
+        let before = group.others.len();
+        group.others.retain(|o| o.id != id);
+        if group.others.len() < before {
+            group.gone_others.insert(id.to_owned());
+        }
     }
 
     /// The id of the record the rule picks among the group's live records.
@@ -149,7 +154,11 @@ impl Oracle {
             return;
         }
         let others: BTreeSet<&String> = group.others.iter().map(|o| &o.id).collect();
-        let main_named = sf_ids.iter().any(|id| Some(id) == group.sf_id.as_ref() || !others.contains(id));
+        // A deleted other record named meets nothing: it has no link left
+        // to the person's records.
+        let main_named = sf_ids
+            .iter()
+            .any(|id| Some(id) == group.sf_id.as_ref() || (!others.contains(id) && !group.gone_others.contains(id)));
         let named: Vec<Sys> = named.iter().copied().filter(|&s| s == Sys::HubSpot || main_named).collect();
         if named.is_empty() {
             // Only other records entered (and were quarantined): the sync

@@ -34,10 +34,12 @@ impl Oracle {
                 kept.modified = now;
             }
         }
+        let survivor_generation = self.groups[survivor].hs_generation;
         let group = &mut self.groups[loser];
         group.in_segment = false;
         // Only a link of the contact merged away is the merge's to decide.
         group.hs_merge_pending = group.link.is_some();
+        group.hs_merge_survivor_generation = survivor_generation;
     }
 
     /// The person whose writes are counted with this one's (the smaller of
@@ -60,9 +62,13 @@ impl Oracle {
                 other.orphaned = false;
             }
         }
+        // The survivor deleted since (a contact of its email made later is
+        // another record): the merge is not followed.
+        let survivor_gone = self.groups[survivor].hubspot.is_none()
+            || self.groups[survivor].hs_generation != self.groups[loser].hs_merge_survivor_generation;
         if !std::mem::take(&mut self.groups[loser].hs_merge_pending)
             || self.groups[loser].link.is_none()
-            || self.groups[survivor].hubspot.is_none()
+            || survivor_gone
         {
             return false;
         }
