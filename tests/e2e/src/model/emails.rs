@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 /// HubSpot merge whose survivor would inherit a link while records of its
 /// own email (or the loser's other records) would then compete for it, and
 /// a conversion or Salesforce merge while a person's HubSpot merge is not
-/// decided yet.
+/// decided yet, and a HubSpot merge while a conversion's link has not moved.
 pub fn skipped(oracle: &Oracle, action: &Action) -> bool {
     let frozen = |p: usize| oracle.groups[p].frozen;
     match action {
@@ -36,6 +36,10 @@ pub fn skipped(oracle: &Oracle, action: &Action) -> bool {
             frozen(*survivor)
                 || frozen(*loser)
                 || s.hs_merge_pending
+                // A HubSpot merge while a conversion's link has not moved
+                // yet: two moves at once are not modelled.
+                || s.converted
+                || l.converted
                 || (inherits && (s.salesforce.is_some() || !s.others.is_empty() || !l.others.is_empty()))
         }
         _ => false,

@@ -163,9 +163,9 @@ pub struct Group {
     pub hs_merge_pending: bool,
     /// The link was dropped by a HubSpot merge: it must be reported.
     pub hs_merge_dropped: bool,
-    /// Counts the person's HubSpot contacts deleted: a contact made later
-    /// is another record, so a merge into the one deleted finds its
-    /// survivor gone.
+    /// Counts the person's HubSpot contacts deleted or merged away: a
+    /// contact made later is another record, so a merge into the one gone
+    /// finds its survivor gone.
     pub hs_generation: u64,
     /// For a pending merge of this person's contact: the survivor's
     /// generation when the merge was made.

@@ -36,6 +36,8 @@ impl Oracle {
         }
         let survivor_generation = self.groups[survivor].hs_generation;
         let group = &mut self.groups[loser];
+        // The contact merged away is gone: one made later is another.
+        group.hs_generation += 1;
         group.in_segment = false;
         // Only a link of the contact merged away is the merge's to decide.
         group.hs_merge_pending = group.link.is_some();
