@@ -170,6 +170,11 @@ pub struct Group {
     /// For a pending merge of this person's contact: the survivor's
     /// generation when the merge was made.
     pub hs_merge_survivor_generation: u64,
+    /// The HubSpot contact holds a Lead's Company and Status (fields the
+    /// model does not follow), brought by the sync or an import from a
+    /// Lead: a HubSpot merge carries them into a survivor without them,
+    /// which moves the survivor's modification time.
+    pub hs_lead_values: bool,
     /// A HubSpot merge's survivor inherited a link to a record of another
     /// email: the sequence leaves both people alone from then on.
     pub frozen: bool,
@@ -320,9 +325,15 @@ impl Oracle {
             Sys::HubSpot => {
                 group.hubspot = Some(side);
                 group.in_segment = in_segment;
+                group.hs_lead_values = false;
             }
             Sys::Salesforce => group.salesforce = Some(side),
         }
+    }
+
+    /// Whether the person's Salesforce record is a Lead.
+    fn is_lead(&self, g: usize) -> bool {
+        self.groups[g].sf_rank.is_some_and(|(lead, _)| lead)
     }
 
     /// A user set a field. Salesforce moves its modification time on every
@@ -364,6 +375,7 @@ impl Oracle {
         match sys {
             Sys::HubSpot => {
                 group.hubspot = None;
+                group.hs_lead_values = false;
                 group.hs_generation += 1;
                 group.in_segment = false;
                 group.id_held = false;
@@ -511,7 +523,9 @@ impl Oracle {
             if wrote || created {
                 hs.modified = self.tick();
             }
+            let lead_values = full && self.is_lead(g);
             let group = &mut self.groups[g];
+            group.hs_lead_values |= lead_values;
             group.hubspot = Some(hs);
             group.in_segment = in_segment;
             group.link = Some(memory);
@@ -603,7 +617,14 @@ impl Oracle {
         if wrote.1 || created.1 || defaults {
             hs.modified = self.tick();
         }
+        // A contact the sync makes from a Lead, or first syncs with an
+        // existing one (a value fills a blank), or fills with a made Lead's
+        // defaults, gets the Lead's Company and Status (a Lead the sync
+        // makes brings none to the contact).
+        let first_with_existing = group.link.is_none() && !created.0;
+        let lead_values = self.is_lead(g) && (created.1 || first_with_existing || defaults);
         let group = &mut self.groups[g];
+        group.hs_lead_values |= lead_values;
         group.salesforce = Some(sf);
         group.hubspot = Some(hs);
         group.link = Some(memory);

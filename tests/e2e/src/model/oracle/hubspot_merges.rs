@@ -21,9 +21,14 @@ impl Oracle {
     /// A HubSpot user merged the loser's contact into the survivor's.
     pub fn merged_hubspot(&mut self, survivor: usize, loser: usize) {
         let Some(lost) = self.groups[loser].hubspot.take() else { return };
+        let lost_lead_values = std::mem::take(&mut self.groups[loser].hs_lead_values);
         let now = self.tick();
-        if let Some(kept) = self.groups[survivor].hubspot.as_mut() {
-            let mut moved = false;
+        let survivor_group = &mut self.groups[survivor];
+        // A Lead's Company and Status come across into a survivor without.
+        let lead_values_came = lost_lead_values && !survivor_group.hs_lead_values;
+        if let Some(kept) = survivor_group.hubspot.as_mut() {
+            survivor_group.hs_lead_values |= lost_lead_values;
+            let mut moved = lead_values_came;
             for f in Field::ALL.into_iter().filter(|&f| f != Field::OptOut) {
                 if kept.get(f).is_none() && lost.get(f).is_some() {
                     kept.values.insert(f, lost.get(f));
