@@ -175,6 +175,11 @@ pub struct Group {
     /// Lead: a HubSpot merge carries them into a survivor without them,
     /// which moves the survivor's modification time.
     pub hs_lead_values: bool,
+    /// The Salesforce record is a Lead the sync made, with Salesforce's
+    /// default Status, which no sync has read yet: the next sync of the
+    /// pair that goes on (any trigger) brings it to a contact without one,
+    /// which moves HubSpot's modification time.
+    pub status_unsent: bool,
     /// A HubSpot merge's survivor inherited a link to a record of another
     /// email: the sequence leaves both people alone from then on.
     pub frozen: bool,
@@ -383,6 +388,7 @@ impl Oracle {
             Sys::Salesforce => {
                 group.salesforce = None;
                 group.account_unsent = false;
+                group.status_unsent = false;
             }
         }
         group.merged_away = false;
@@ -438,6 +444,7 @@ impl Oracle {
         group.salesforce = Some(Side { values, modified: now });
         group.converted = true;
         group.account_unsent = true;
+        group.status_unsent = false;
         group.id_held |= std::mem::take(&mut group.lead_by_sync);
     }
 
@@ -603,6 +610,9 @@ impl Oracle {
         // A conversion's Account id comes across with the first sync that
         // writes the contact.
         wrote.1 |= group.account_unsent && group.salesforce.is_some();
+        // A made Lead's default Status comes across with the next sync.
+        let status_came = group.status_unsent && !created.0 && !group.hs_lead_values;
+        wrote.1 |= status_came;
         if wrote.0 || created.0 {
             sf.modified = self.tick();
         }
@@ -623,8 +633,15 @@ impl Oracle {
         // makes brings none to the contact).
         let first_with_existing = group.link.is_none() && !created.0;
         let lead_values = self.is_lead(g) && (created.1 || first_with_existing || defaults);
+        let status_read = group.status_unsent && !created.0;
         let group = &mut self.groups[g];
-        group.hs_lead_values |= lead_values;
+        group.hs_lead_values |= lead_values || status_read;
+        if status_read {
+            group.status_unsent = false;
+        }
+        if created.0 {
+            group.status_unsent = true;
+        }
         group.salesforce = Some(sf);
         group.hubspot = Some(hs);
         group.link = Some(memory);

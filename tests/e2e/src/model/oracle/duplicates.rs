@@ -101,6 +101,7 @@ impl Oracle {
         }
         group.salesforce = Some(other.side);
         group.account_unsent = false;
+        group.status_unsent = false;
         group.sf_id = Some(other.id);
         group.sf_rank = Some(other.rank);
     }
