@@ -85,6 +85,8 @@ struct Person {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Report {
     pub kills: usize,
+    /// Of the kills, those at a store write (the others at a CRM call).
+    pub store_kills: u64,
     pub outages: usize,
     pub store_failures: u64,
     pub busiest_day: u64,
@@ -94,6 +96,7 @@ fn report(w: &FaultWorld) -> Report {
     Report {
         kills: w.log.iter().filter(|l| l.contains("the worker died")).count(),
         outages: w.log.iter().filter(|l| l.starts_with("outage of") && l.contains("answered")).count(),
+        store_kills: w.store.deaths(),
         store_failures: w.store.failures(),
         busiest_day: w.busiest_day(),
     }

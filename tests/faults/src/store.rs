@@ -1,30 +1,62 @@
-//! The embedded store with one failure switched in: the `n`-th write from
-//! now fails, without effect, as a backend error (a DynamoDB throttle or a
-//! full disk would). Reads always pass.
+//! The embedded store with faults switched in: the `n`-th write from now
+//! fails, without effect, as a backend error (a DynamoDB throttle or a full
+//! disk would); and every write is a crash point of the world's
+//! [`Tripwire`], shared with the CRMs' calls: the worker dies before the
+//! write or right after it took effect. Reads always pass.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use crm_sandbox::{Cut, Tripwire};
 use crm_sync_store::{
     ApiUsageStore, ChunkCounts, Claim, ClaimStore, CursorStore, ErrorFilter, ErrorReport, ImportChunk, ImportJob,
     ImportJobStore, JobStatus, Link, LinkCondition, LinkPage, LinkStore, LinkWrite, NewChunk, ObjectPair,
     SeenEventStore, SqliteStore, StoreError, StoreResult, SweepCursor, SyncHealthError, SyncHealthStore, System,
     UsageBucket,
 };
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// See the module documentation.
 #[derive(Debug)]
 pub struct FlakyStore {
     inner: SqliteStore,
+    /// The crash point every write passes.
+    tripwire: Option<Arc<Tripwire>>,
     /// Writes to let through before the one that fails.
     fail_in: Mutex<Option<u64>>,
     failed: Mutex<u64>,
+    /// Workers that died at one of this store's writes.
+    deaths: Mutex<u64>,
 }
 
 impl FlakyStore {
     pub fn new(inner: SqliteStore) -> Self {
-        FlakyStore { inner, fail_in: Mutex::new(None), failed: Mutex::new(0) }
+        FlakyStore { inner, tripwire: None, fail_in: Mutex::new(None), failed: Mutex::new(0), deaths: Mutex::new(0) }
+    }
+
+    /// Every write from now on is a crash point of `tripwire`.
+    pub fn with_tripwire(mut self, tripwire: Arc<Tripwire>) -> Self {
+        self.tripwire = Some(tripwire);
+        self
+    }
+
+    /// One write: the injected failure, then the crash point around it.
+    async fn guard<T>(&self, operation: &'static str, write: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        self.write(operation)?;
+        let Some(tripwire) = &self.tripwire else { return write.await };
+        match tripwire.pass() {
+            None => write.await,
+            Some(Cut::BeforeEffect) => {
+                *lock(&self.deaths) += 1;
+                tripwire.die().await
+            }
+            Some(Cut::AfterEffect) => {
+                let _effect = write.await;
+                *lock(&self.deaths) += 1;
+                tripwire.die().await
+            }
+        }
     }
 
     pub fn inner(&self) -> &SqliteStore {
@@ -34,6 +66,11 @@ impl FlakyStore {
     /// `writes` more writes pass; the next one fails.
     pub fn fail_after(&self, writes: u64) {
         *lock(&self.fail_in) = Some(writes);
+    }
+
+    /// How many workers died at one of this store's writes so far.
+    pub fn deaths(&self) -> u64 {
+        *lock(&self.deaths)
     }
 
     /// How many writes failed so far.
@@ -81,16 +118,13 @@ impl LinkStore for FlakyStore {
         self.inner.get_links_by_hubspot_ids(pair, ids).await
     }
     async fn put_link(&self, link: &Link, condition: LinkCondition) -> StoreResult<u64> {
-        self.write("put_link")?;
-        self.inner.put_link(link, condition).await
+        self.guard("put_link", self.inner.put_link(link, condition)).await
     }
     async fn put_links(&self, writes: &[LinkWrite]) -> StoreResult<Vec<StoreResult<u64>>> {
-        self.write("put_links")?;
-        self.inner.put_links(writes).await
+        self.guard("put_links", self.inner.put_links(writes)).await
     }
     async fn delete_link(&self, pair: ObjectPair, salesforce_id: &str, expected_version: u64) -> StoreResult<bool> {
-        self.write("delete_link")?;
-        self.inner.delete_link(pair, salesforce_id, expected_version).await
+        self.guard("delete_link", self.inner.delete_link(pair, salesforce_id, expected_version)).await
     }
     async fn list_links(&self, pair: ObjectPair, after: Option<&str>, limit: usize) -> StoreResult<LinkPage> {
         self.inner.list_links(pair, after, limit).await
@@ -100,12 +134,10 @@ impl LinkStore for FlakyStore {
 #[async_trait]
 impl ClaimStore for FlakyStore {
     async fn claim(&self, key: &str, owner: &str, ttl: Duration) -> StoreResult<Claim> {
-        self.write("claim")?;
-        self.inner.claim(key, owner, ttl).await
+        self.guard("claim", self.inner.claim(key, owner, ttl)).await
     }
     async fn release_claim(&self, key: &str, owner: &str) -> StoreResult<bool> {
-        self.write("release_claim")?;
-        self.inner.release_claim(key, owner).await
+        self.guard("release_claim", self.inner.release_claim(key, owner)).await
     }
 }
 
@@ -122,24 +154,21 @@ impl CursorStore for FlakyStore {
         to: DateTime<Utc>,
         partial: bool,
     ) -> StoreResult<()> {
-        self.write("advance_cursor")?;
-        self.inner.advance_cursor(system, object, expected, to, partial).await
+        self.guard("advance_cursor", self.inner.advance_cursor(system, object, expected, to, partial)).await
     }
 }
 
 #[async_trait]
 impl SeenEventStore for FlakyStore {
     async fn mark_events_seen(&self, event_ids: &[String], ttl: Duration) -> StoreResult<Vec<bool>> {
-        self.write("mark_events_seen")?;
-        self.inner.mark_events_seen(event_ids, ttl).await
+        self.guard("mark_events_seen", self.inner.mark_events_seen(event_ids, ttl)).await
     }
 }
 
 #[async_trait]
 impl SyncHealthStore for FlakyStore {
     async fn record_error(&self, report: &ErrorReport) -> StoreResult<SyncHealthError> {
-        self.write("record_error")?;
-        self.inner.record_error(report).await
+        self.guard("record_error", self.inner.record_error(report)).await
     }
     async fn list_errors(&self, filter: &ErrorFilter) -> StoreResult<Vec<SyncHealthError>> {
         self.inner.list_errors(filter).await
@@ -148,16 +177,14 @@ impl SyncHealthStore for FlakyStore {
         self.inner.get_error(key).await
     }
     async fn resolve_error(&self, key: &str) -> StoreResult<bool> {
-        self.write("resolve_error")?;
-        self.inner.resolve_error(key).await
+        self.guard("resolve_error", self.inner.resolve_error(key)).await
     }
 }
 
 #[async_trait]
 impl ApiUsageStore for FlakyStore {
     async fn add_api_calls(&self, system: System, calls: u64) -> StoreResult<()> {
-        self.write("add_api_calls")?;
-        self.inner.add_api_calls(system, calls).await
+        self.guard("add_api_calls", self.inner.add_api_calls(system, calls)).await
     }
     async fn api_calls_last_24h(&self, system: System) -> StoreResult<u64> {
         self.inner.api_calls_last_24h(system).await
@@ -175,8 +202,7 @@ impl ImportJobStore for FlakyStore {
         spec: &serde_json::Value,
         chunks: &[NewChunk],
     ) -> StoreResult<ImportJob> {
-        self.write("create_import_job")?;
-        self.inner.create_import_job(id, spec, chunks).await
+        self.guard("create_import_job", self.inner.create_import_job(id, spec, chunks)).await
     }
     async fn get_import_job(&self, id: &str) -> StoreResult<Option<ImportJob>> {
         self.inner.get_import_job(id).await
@@ -185,8 +211,7 @@ impl ImportJobStore for FlakyStore {
         self.inner.list_import_jobs().await
     }
     async fn set_import_job_status(&self, id: &str, status: JobStatus) -> StoreResult<()> {
-        self.write("set_import_job_status")?;
-        self.inner.set_import_job_status(id, status).await
+        self.guard("set_import_job_status", self.inner.set_import_job_status(id, status)).await
     }
     async fn list_chunks(&self, job_id: &str) -> StoreResult<Vec<ImportChunk>> {
         self.inner.list_chunks(job_id).await
@@ -198,8 +223,7 @@ impl ImportJobStore for FlakyStore {
         owner: &str,
         lease: Duration,
     ) -> StoreResult<Option<ImportChunk>> {
-        self.write("claim_chunk")?;
-        self.inner.claim_chunk(job_id, index, owner, lease).await
+        self.guard("claim_chunk", self.inner.claim_chunk(job_id, index, owner, lease)).await
     }
     async fn checkpoint_chunk(
         &self,
@@ -210,8 +234,8 @@ impl ImportJobStore for FlakyStore {
         counts: ChunkCounts,
         lease: Duration,
     ) -> StoreResult<()> {
-        self.write("checkpoint_chunk")?;
-        self.inner.checkpoint_chunk(job_id, index, owner, checkpoint, counts, lease).await
+        self.guard("checkpoint_chunk", self.inner.checkpoint_chunk(job_id, index, owner, checkpoint, counts, lease))
+            .await
     }
     async fn complete_chunk(
         &self,
@@ -220,19 +244,15 @@ impl ImportJobStore for FlakyStore {
         owner: &str,
         counts: ChunkCounts,
     ) -> StoreResult<ImportJob> {
-        self.write("complete_chunk")?;
-        self.inner.complete_chunk(job_id, index, owner, counts).await
+        self.guard("complete_chunk", self.inner.complete_chunk(job_id, index, owner, counts)).await
     }
     async fn fail_chunk(&self, job_id: &str, index: u32, owner: &str, message: &str) -> StoreResult<()> {
-        self.write("fail_chunk")?;
-        self.inner.fail_chunk(job_id, index, owner, message).await
+        self.guard("fail_chunk", self.inner.fail_chunk(job_id, index, owner, message)).await
     }
     async fn release_chunk(&self, job_id: &str, index: u32, owner: &str) -> StoreResult<()> {
-        self.write("release_chunk")?;
-        self.inner.release_chunk(job_id, index, owner).await
+        self.guard("release_chunk", self.inner.release_chunk(job_id, index, owner)).await
     }
     async fn resume_import_job(&self, id: &str) -> StoreResult<Vec<ImportChunk>> {
-        self.write("resume_import_job")?;
-        self.inner.resume_import_job(id).await
+        self.guard("resume_import_job", self.inner.resume_import_job(id)).await
     }
 }

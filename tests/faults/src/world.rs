@@ -4,9 +4,10 @@
 //! worker steps, and a clock the scenario moves (simulated time).
 //!
 //! Faults, one per worker step, chosen by the scenario's seed:
-//! - the worker dies at its `n`-th CRM call, before the call takes effect or
-//!   after (the sandbox's [`Tripwire`]): the step's future is dropped, its
-//!   messages stay in flight and its import lease held, as after `kill -9`;
+//! - the worker dies at its `n`-th CRM call or store write, before it takes
+//!   effect or after (the sandbox's [`Tripwire`], which the store's writes
+//!   pass too): the step's future is dropped, its messages stay in flight
+//!   and its import lease held, as after `kill -9`;
 //! - either CRM answers every call with 429, 503, 504 (or Salesforce's
 //!   `REQUEST_LIMIT_EXCEEDED`) for 10 seconds to 2 hours of simulated time;
 //! - the store fails a write.
@@ -44,7 +45,7 @@ const MAX_STEPS: usize = 3000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepFault {
     None,
-    /// The worker dies at its `calls`-th CRM call from now.
+    /// The worker dies at its `calls`-th CRM call or store write from now.
     Kill {
         calls: u64,
         cut: Cut,
@@ -66,7 +67,7 @@ impl StepFault {
     pub fn draw(rng: &mut ChaCha8Rng) -> StepFault {
         match rng.random_range(0..20) {
             0..=3 => StepFault::Kill {
-                calls: rng.random_range(0..8),
+                calls: rng.random_range(0..16),
                 cut: if rng.random_bool(0.5) { Cut::BeforeEffect } else { Cut::AfterEffect },
             },
             4 => {
@@ -152,7 +153,7 @@ impl FaultWorld {
         let sqlite = SqliteStore::open_in_memory(dyn_clock.clone())?;
         let sync_queue = Arc::new(crm_sync_app::build::local_sync_queue(&sqlite));
         let import_queue = Arc::new(crm_sync_app::build::local_import_queue(&sqlite));
-        let store = Arc::new(FlakyStore::new(sqlite));
+        let store = Arc::new(FlakyStore::new(sqlite).with_tripwire(tripwire.clone()));
         let app = App::new(AppParts {
             config,
             store: store.clone(),

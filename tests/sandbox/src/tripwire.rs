@@ -1,5 +1,7 @@
 //! A crash point for fault tests: the `n`-th API call from now (on either
-//! fake CRM, when both share the tripwire) never gets its answer, as if the
+//! fake CRM, when both share the tripwire, or any other await point a test
+//! wraps with [`Tripwire::pass`] and [`Tripwire::die`], such as a store
+//! write) never gets its answer, as if the
 //! worker that made it died at that moment. Either before the call reaches
 //! the fake API (the request is lost) or after it took effect (the answer is
 //! lost). The test waits for [`Tripwire::tripped`] and then drops the
@@ -62,7 +64,7 @@ impl Tripwire {
     }
 
     /// Counts one call; `Some(cut)` when this one dies.
-    pub(crate) fn pass(&self) -> Option<Cut> {
+    pub fn pass(&self) -> Option<Cut> {
         let mut armed = self.lock();
         match armed.remaining {
             Some(0) => {
@@ -79,7 +81,7 @@ impl Tripwire {
 
     /// Marks the wire tripped and wakes the test; the caller then never
     /// answers.
-    pub(crate) async fn die(&self) -> ! {
+    pub async fn die(&self) -> ! {
         self.lock().tripped = true;
         self.notify.notify_waiters();
         let never: std::convert::Infallible = std::future::pending().await;

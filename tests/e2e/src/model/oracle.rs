@@ -170,11 +170,11 @@ pub struct Group {
     /// For a pending merge of this person's contact: the survivor's
     /// generation when the merge was made.
     pub hs_merge_survivor_generation: u64,
-    /// The HubSpot contact holds a Lead's Company and Status (fields the
-    /// model does not follow), brought by the sync or an import from a
-    /// Lead: a HubSpot merge carries them into a survivor without them,
+    /// The HubSpot contact holds a Lead's Company and its Status (fields
+    /// the model does not follow), brought by the sync or an import from a
+    /// Lead: a HubSpot merge carries either into a survivor without it,
     /// which moves the survivor's modification time.
-    pub hs_lead_values: bool,
+    pub hs_lead_values: LeadValues,
     /// The Salesforce record is a Lead the sync made, with Salesforce's
     /// default Status, which no sync has read yet: the next sync of the
     /// pair that goes on (any trigger) brings it to a contact without one,
@@ -204,6 +204,28 @@ pub struct Group {
     /// yet: the first sync that writes the contact brings its id over,
     /// which moves HubSpot's modification time.
     pub account_unsent: bool,
+}
+
+/// Which of a Lead's Company and Status a HubSpot contact holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeadValues {
+    pub company: bool,
+    pub status: bool,
+}
+
+impl LeadValues {
+    pub const BOTH: LeadValues = LeadValues { company: true, status: true };
+    pub const STATUS: LeadValues = LeadValues { company: false, status: true };
+
+    /// Whether `other` holds one that this does not.
+    pub fn lacks_any_of(self, other: LeadValues) -> bool {
+        (other.company && !self.company) || (other.status && !self.status)
+    }
+
+    pub fn add(&mut self, other: LeadValues) {
+        self.company |= other.company;
+        self.status |= other.status;
+    }
 }
 
 impl Group {
@@ -330,7 +352,7 @@ impl Oracle {
             Sys::HubSpot => {
                 group.hubspot = Some(side);
                 group.in_segment = in_segment;
-                group.hs_lead_values = false;
+                group.hs_lead_values = LeadValues::default();
             }
             Sys::Salesforce => group.salesforce = Some(side),
         }
@@ -380,7 +402,7 @@ impl Oracle {
         match sys {
             Sys::HubSpot => {
                 group.hubspot = None;
-                group.hs_lead_values = false;
+                group.hs_lead_values = LeadValues::default();
                 group.hs_generation += 1;
                 group.in_segment = false;
                 group.id_held = false;
@@ -532,7 +554,9 @@ impl Oracle {
             }
             let lead_values = full && self.is_lead(g);
             let group = &mut self.groups[g];
-            group.hs_lead_values |= lead_values;
+            if lead_values {
+                group.hs_lead_values.add(LeadValues::BOTH);
+            }
             group.hubspot = Some(hs);
             group.in_segment = in_segment;
             group.link = Some(memory);
@@ -611,7 +635,7 @@ impl Oracle {
         // writes the contact.
         wrote.1 |= group.account_unsent && group.salesforce.is_some();
         // A made Lead's default Status comes across with the next sync.
-        let status_came = group.status_unsent && !created.0 && !group.hs_lead_values;
+        let status_came = group.status_unsent && !created.0 && !group.hs_lead_values.status;
         wrote.1 |= status_came;
         if wrote.0 || created.0 {
             sf.modified = self.tick();
@@ -635,7 +659,12 @@ impl Oracle {
         let lead_values = self.is_lead(g) && (created.1 || first_with_existing || defaults);
         let status_read = group.status_unsent && !created.0;
         let group = &mut self.groups[g];
-        group.hs_lead_values |= lead_values || status_read;
+        if lead_values {
+            group.hs_lead_values.add(LeadValues::BOTH);
+        }
+        if status_read {
+            group.hs_lead_values.add(LeadValues::STATUS);
+        }
         if status_read {
             group.status_unsent = false;
         }

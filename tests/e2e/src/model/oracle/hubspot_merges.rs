@@ -25,9 +25,9 @@ impl Oracle {
         let now = self.tick();
         let survivor_group = &mut self.groups[survivor];
         // A Lead's Company and Status come across into a survivor without.
-        let lead_values_came = lost_lead_values && !survivor_group.hs_lead_values;
+        let lead_values_came = survivor_group.hs_lead_values.lacks_any_of(lost_lead_values);
         if let Some(kept) = survivor_group.hubspot.as_mut() {
-            survivor_group.hs_lead_values |= lost_lead_values;
+            survivor_group.hs_lead_values.add(lost_lead_values);
             let mut moved = lead_values_came;
             for f in Field::ALL.into_iter().filter(|&f| f != Field::OptOut) {
                 if kept.get(f).is_none() && lost.get(f).is_some() {
