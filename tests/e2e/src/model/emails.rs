@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 /// HubSpot merge whose survivor would inherit a link while records of its
 /// own email (or the loser's other records) would then compete for it, and
 /// a conversion or Salesforce merge while a person's HubSpot merge is not
-/// decided yet, and a HubSpot merge while a conversion's link has not moved.
+/// decided yet, and a HubSpot merge while a conversion's or a Salesforce
+/// merge's link has not moved or gone.
 pub fn skipped(oracle: &Oracle, action: &Action) -> bool {
     let frozen = |p: usize| oracle.groups[p].frozen;
     match action {
@@ -36,10 +37,13 @@ pub fn skipped(oracle: &Oracle, action: &Action) -> bool {
             frozen(*survivor)
                 || frozen(*loser)
                 || s.hs_merge_pending
-                // A HubSpot merge while a conversion's link has not moved
+                // A HubSpot merge while a conversion's link, or the link of
+                // a Salesforce record merged away, has not moved or gone
                 // yet: two moves at once are not modelled.
                 || s.converted
                 || l.converted
+                || s.merged_into.is_some()
+                || l.merged_into.is_some()
                 || (inherits && (s.salesforce.is_some() || !s.others.is_empty() || !l.others.is_empty()))
         }
         _ => false,
