@@ -22,6 +22,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+/// Settings with Title two-way (`jobtitle` <-> `Title`), and `segment`
+/// (YAML of `inclusion_segment`, empty for none) as the inclusion segment.
+pub fn title_two_way(segment: &str) -> Result<SyncConfig, crm_sync_domain::config::ConfigError> {
+    let segment = if segment.is_empty() { String::new() } else { format!("inclusion_segment:\n{segment}") };
+    let yaml = format!(
+        "version: 1\n{segment}mappings:\n  contact:\n    - hubspot: jobtitle\n      salesforce: Title\n      rule: two_way\n"
+    );
+    SyncConfig::from_yaml_str(&yaml)
+}
+
+/// The inclusion segment as the HubSpot list `1`, for [`title_two_way`].
+pub const SEGMENT_LIST_ONE: &str = "  hubspot_list: \"1\"\n";
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct HarnessOptions {

@@ -357,18 +357,7 @@ async fn an_import_decides_duplicates_across_pages_and_objects_before_writing_to
 /// rules in full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_better_record_ends_the_link_of_a_contact_outside_the_segment_and_the_lead_is_reported() {
-    let config = crm_sync_domain::SyncConfig::from_yaml_str(
-        "version: 1
-inclusion_segment:
-  hubspot_list: \"1\"
-mappings:
-  contact:
-    - hubspot: jobtitle
-      salesforce: Title
-      rule: two_way
-",
-    )
-    .unwrap();
+    let config = crm_sync_e2e::title_two_way(crm_sync_e2e::SEGMENT_LIST_ONE).unwrap();
     let h = Harness::start(HarnessOptions { config, ..HarnessOptions::default() }).await.unwrap();
     h.sandbox.hubspot().create_list("Synced with Salesforce", &[]).unwrap();
     let lead = create(

@@ -441,9 +441,13 @@ async fn a_merge_into_a_survivor_whose_link_was_dropped_never_links_two_emails()
     h.sync_until(WAIT, |_| true).await.unwrap();
     h.settle(QUIET).await.unwrap();
 
+    // A later delivery for the loser's HubSpot contact (an echo of an
+    // earlier write, late under load) may sync it as any unlinked contact,
+    // which gets a new Lead: never the survivor, of another email.
+    let left = link_of_hubspot(&h, hubspot[1]).await;
     assert!(
-        link_of_hubspot(&h, hubspot[1]).await.is_none(),
-        "the loser's HubSpot contact is not linked to the survivor"
+        left.as_ref().is_none_or(|l| l.salesforce_id != sf(&survivor) && l.salesforce_id != sf(&loser)),
+        "the loser's HubSpot contact is not linked to the survivor: {left:?}"
     );
     let errors = health(&h).await;
     let entry = errors
@@ -499,16 +503,7 @@ async fn chained_merges_report_every_link_dropped() {
 /// values over the HubSpot contact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_follows_a_conversion_no_sync_has_met_yet() {
-    let config = crm_sync_domain::SyncConfig::from_yaml_str(
-        "version: 1
-mappings:
-  contact:
-    - hubspot: jobtitle
-      salesforce: Title
-      rule: two_way
-",
-    )
-    .unwrap();
+    let config = crm_sync_e2e::title_two_way("").unwrap();
     // No webhooks: nothing reaches the sync but the sweep and the import.
     let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
     let lead = h

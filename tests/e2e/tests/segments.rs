@@ -130,19 +130,8 @@ async fn adding_to_a_segment_that_is_not_a_list_is_refused_with_the_reason_befor
 /// "cleared in HubSpot": Salesforce keeps its Title and HubSpot gets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lead_imported_with_its_email_only_keeps_its_title_when_it_joins_the_segment() {
-    let config = SyncConfig::from_yaml_str(
-        "version: 1
-inclusion_segment:
-  property_filter:
-    property: lifecyclestage
-    operator: eq
-    value: customer
-mappings:
-  contact:
-    - hubspot: jobtitle
-      salesforce: Title
-      rule: two_way
-",
+    let config = crm_sync_e2e::title_two_way(
+        "  property_filter:\n    property: lifecyclestage\n    operator: eq\n    value: customer\n",
     )
     .unwrap();
     let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
@@ -203,18 +192,7 @@ mappings:
 /// the import does not add anything to the list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_contact_already_in_the_segment_list_gets_every_field_from_an_import() {
-    let config = SyncConfig::from_yaml_str(
-        "version: 1
-inclusion_segment:
-  hubspot_list: \"1\"
-mappings:
-  contact:
-    - hubspot: jobtitle
-      salesforce: Title
-      rule: two_way
-",
-    )
-    .unwrap();
+    let config = crm_sync_e2e::title_two_way(crm_sync_e2e::SEGMENT_LIST_ONE).unwrap();
     let h = Harness::start(HarnessOptions { config, webhooks: false, ..HarnessOptions::default() }).await.unwrap();
     let mut properties = Map::new();
     properties.insert("email".into(), json!("member@example.com"));
