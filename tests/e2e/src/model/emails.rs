@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 /// Actions a sequence leaves out: anything touching a person frozen by an
 /// inherited link of another email (the oracle keeps one group per email),
 /// a duplicate of a person whose contact's merge is not decided yet, a
+/// conversion and a Salesforce merge of the same records both undecided, a
 /// HubSpot merge whose survivor would inherit a link while records of its
 /// own email (or the loser's other records) would then compete for it, and
 /// a conversion or Salesforce merge while a person's HubSpot merge is not
@@ -22,12 +23,19 @@ pub fn skipped(oracle: &Oracle, action: &Action) -> bool {
         Action::CreateDuplicate { person, .. } => frozen(*person) || oracle.groups[*person].hs_merge_pending,
         Action::EditDuplicate { person, .. } | Action::DeleteDuplicate { person, .. } => frozen(*person),
         Action::Delete { person, .. } => frozen(*person),
-        // A conversion while the person's contact merge is not decided yet
-        // is not modelled.
-        Action::ConvertLead { person } => frozen(*person) || oracle.groups[*person].hs_merge_pending,
+        // A conversion while the person's contact merge, or a Salesforce
+        // merge into or of the Lead, is not decided yet is not modelled.
+        Action::ConvertLead { person } => {
+            frozen(*person)
+                || oracle.groups[*person].hs_merge_pending
+                || oracle.groups[*person].merged_into.is_some()
+                || oracle.groups.iter().any(|g| g.merged_into == Some(*person))
+        }
         Action::MergeSalesforce { survivor, loser } => {
             frozen(*survivor)
                 || frozen(*loser)
+                || oracle.groups[*survivor].converted
+                || oracle.groups[*loser].converted
                 || oracle.groups[*survivor].hs_merge_pending
                 || oracle.groups[*loser].hs_merge_pending
         }
