@@ -180,6 +180,16 @@ pub struct Group {
     /// pair that goes on (any trigger) brings it to a contact without one,
     /// which moves HubSpot's modification time.
     pub status_unsent: bool,
+    /// The Last Name of the Salesforce record and of the HubSpot contact (a
+    /// field the model does not follow, prefer-Salesforce): a first sync
+    /// that finds them different writes Salesforce's to HubSpot, which
+    /// moves HubSpot's modification time. The model's duplicates are named
+    /// `Other<n>`, its other records and contacts `Person<n>`.
+    pub sf_last_name: Option<String>,
+    pub hs_last_name: Option<String>,
+    /// The link was inherited from another contact: its Last Name is not
+    /// remembered, so the next sync decides it as at a first sync.
+    pub last_name_unsynced: bool,
     /// A HubSpot merge's survivor inherited a link to a record of another
     /// email: the sequence leaves both people alone from then on.
     pub frozen: bool,
@@ -353,8 +363,12 @@ impl Oracle {
                 group.hubspot = Some(side);
                 group.in_segment = in_segment;
                 group.hs_lead_values = LeadValues::default();
+                group.hs_last_name = Some(format!("Person{g}"));
             }
-            Sys::Salesforce => group.salesforce = Some(side),
+            Sys::Salesforce => {
+                group.salesforce = Some(side);
+                group.sf_last_name = Some(format!("Person{g}"));
+            }
         }
     }
 
@@ -402,6 +416,7 @@ impl Oracle {
         match sys {
             Sys::HubSpot => {
                 group.hubspot = None;
+                group.hs_last_name = None;
                 group.hs_lead_values = LeadValues::default();
                 group.hs_generation += 1;
                 group.in_segment = false;
@@ -409,6 +424,7 @@ impl Oracle {
             }
             Sys::Salesforce => {
                 group.salesforce = None;
+                group.sf_last_name = None;
                 group.account_unsent = false;
                 group.status_unsent = false;
             }
@@ -549,6 +565,7 @@ impl Oracle {
                 hs.values.insert(f, value.clone());
                 memory.insert(f, Some((value.clone(), value)));
             }
+            wrote |= full && !created && group.sf_last_name.is_some() && group.sf_last_name != group.hs_last_name;
             if wrote || created {
                 hs.modified = self.tick();
             }
@@ -556,6 +573,12 @@ impl Oracle {
             let group = &mut self.groups[g];
             if lead_values {
                 group.hs_lead_values.add(LeadValues::BOTH);
+            }
+            // The import writes Salesforce's Last Name unless email only.
+            if full {
+                group.hs_last_name = group.sf_last_name.clone();
+            } else if created {
+                group.hs_last_name = None;
             }
             group.hubspot = Some(hs);
             group.in_segment = in_segment;
@@ -637,6 +660,15 @@ impl Oracle {
         // A made Lead's default Status comes across with the next sync.
         let status_came = group.status_unsent && !created.0 && !group.hs_lead_values.status;
         wrote.1 |= status_came;
+        // A first sync (or one in full) sets HubSpot's Last Name to
+        // Salesforce's.
+        let last_name_first = group.link.is_none() || mode == Mode::Forced || group.last_name_unsynced;
+        let last_name_came = last_name_first
+            && !created.0
+            && !created.1
+            && group.sf_last_name.is_some()
+            && group.sf_last_name != group.hs_last_name;
+        wrote.1 |= last_name_came;
         if wrote.0 || created.0 {
             sf.modified = self.tick();
         }
@@ -659,6 +691,14 @@ impl Oracle {
         let lead_values = self.is_lead(g) && (created.1 || first_with_existing || defaults);
         let status_read = group.status_unsent && !created.0;
         let group = &mut self.groups[g];
+        if created.0 {
+            group.sf_last_name = group.hs_last_name.clone();
+        } else if created.1 || last_name_first {
+            if group.sf_last_name.is_some() {
+                group.hs_last_name = group.sf_last_name.clone();
+            }
+        }
+        group.last_name_unsynced = false;
         if lead_values {
             group.hs_lead_values.add(LeadValues::BOTH);
         }

@@ -42,6 +42,8 @@ pub struct Other {
     /// That deleted contact was merged away, and the merge's webhook (which
     /// drops and reports the link) has not come yet.
     pub merge_pending: bool,
+    /// The record's Last Name (a field the model does not follow).
+    pub last_name: Option<String>,
 }
 
 impl Oracle {
@@ -51,7 +53,8 @@ impl Oracle {
         if side.get(Field::Owner).is_none() {
             side.values.insert(Field::Owner, Some(OWNER_DEFAULT.to_owned()));
         }
-        let other = Other { id, side, rank, stale_link: false, orphaned: false, merge_pending: false };
+        let last_name = Some(format!("Other{g}"));
+        let other = Other { id, side, rank, stale_link: false, orphaned: false, merge_pending: false, last_name };
         self.groups[g].others.push(other);
     }
 
@@ -97,9 +100,19 @@ impl Oracle {
         let merge_pending = stale && std::mem::take(&mut group.hs_merge_pending);
         if let (Some(side), Some(old_id)) = (side, old_id) {
             let rank = old_rank.unwrap_or((true, u64::MAX));
-            group.others.push(Other { id: old_id, side, rank, stale_link: stale, orphaned: false, merge_pending });
+            let last_name = group.sf_last_name.take();
+            group.others.push(Other {
+                id: old_id,
+                side,
+                rank,
+                stale_link: stale,
+                orphaned: false,
+                merge_pending,
+                last_name,
+            });
         }
         group.salesforce = Some(other.side);
+        group.sf_last_name = other.last_name;
         group.account_unsent = false;
         group.status_unsent = false;
         group.sf_id = Some(other.id);

@@ -22,6 +22,7 @@ impl Oracle {
     pub fn merged_hubspot(&mut self, survivor: usize, loser: usize) {
         let Some(lost) = self.groups[loser].hubspot.take() else { return };
         let lost_lead_values = std::mem::take(&mut self.groups[loser].hs_lead_values);
+        let lost_last_name = self.groups[loser].hs_last_name.take();
         let now = self.tick();
         let survivor_group = &mut self.groups[survivor];
         // A Lead's Company and Status come across into a survivor without.
@@ -29,6 +30,10 @@ impl Oracle {
         if let Some(kept) = survivor_group.hubspot.as_mut() {
             survivor_group.hs_lead_values.add(lost_lead_values);
             let mut moved = lead_values_came;
+            if survivor_group.hs_last_name.is_none() && lost_last_name.is_some() {
+                survivor_group.hs_last_name = lost_last_name;
+                moved = true;
+            }
             for f in Field::ALL.into_iter().filter(|&f| f != Field::OptOut) {
                 if kept.get(f).is_none() && lost.get(f).is_some() {
                     kept.values.insert(f, lost.get(f));
@@ -90,6 +95,7 @@ impl Oracle {
         }
         let lost = &mut self.groups[loser];
         let (salesforce, sf_id, sf_rank) = (lost.salesforce.take(), lost.sf_id.take(), lost.sf_rank.take());
+        let sf_last_name = lost.sf_last_name.take();
         let mut link = lost.link.take().unwrap_or_default();
         lost.frozen = true;
         lost.partner = Some(survivor);
@@ -103,6 +109,8 @@ impl Oracle {
         group.salesforce = salesforce;
         group.sf_id = sf_id;
         group.sf_rank = sf_rank;
+        group.sf_last_name = sf_last_name;
+        group.last_name_unsynced = true;
         group.link = Some(link);
         group.orphaned = false;
         group.frozen = true;
