@@ -693,10 +693,8 @@ impl Oracle {
         let group = &mut self.groups[g];
         if created.0 {
             group.sf_last_name = group.hs_last_name.clone();
-        } else if created.1 || last_name_first {
-            if group.sf_last_name.is_some() {
-                group.hs_last_name = group.sf_last_name.clone();
-            }
+        } else if (created.1 || last_name_first) && group.sf_last_name.is_some() {
+            group.hs_last_name = group.sf_last_name.clone();
         }
         group.last_name_unsynced = false;
         if lead_values {
