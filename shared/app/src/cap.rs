@@ -3,16 +3,18 @@
 //! allows).
 //!
 //! [`SalesforceCap`] is the gate the Salesforce client asks before each
-//! request. It admits a request only while the calls of the rolling day,
-//! as the shared store counts them, plus those this process admitted and has
-//! not written yet, stay under the cap. Admitted calls are counted at once
-//! (written to the store at the next re-read or flush), so a refusal never
-//! depends on a flush having run. Every worker of a process shares one gate
-//! and admissions are serialised, so one process never exceeds the cap. The
-//! figure is re-read from the store every [`REREAD_EVERY`] admissions, and
-//! on every admission within [`REREAD_EVERY`] of the cap: other processes
-//! (Lambdas) can push the total past the cap by at most the requests they
-//! admitted between two looks, and near the cap they look every time.
+//! request. A request goes only on an allowance reserved in the shared
+//! store beforehand ([`crm_sync_store::ApiUsageStore::reserve_api_calls`]):
+//! the store grants calls only while the rolling day stays at or under the
+//! cap, atomically against every other process (Lambdas included), so the
+//! calls of all processes together never pass the cap. A reservation is
+//! counted when granted, so a refusal never waits on a flush; what is left
+//! of an allowance is given back at the next flush (after every use case
+//! step), and a call reserved and never given back (a process that stops
+//! in between) counts as made: the figure errs on the side of too many. Every worker of a process shares one
+//! gate and its allowance. Allowances are [`BLOCK`] calls far from the cap,
+//! fewer near it and one at a time at the end, so what a stopped process
+//! leaves unspent is small where it matters.
 //!
 //! A refused request is an API-limit error ([`crm_sync_crm::gate::cap_reached`])
 //! that asks to be tried after [`CAP_RETRY`]; the use cases treat it as a
@@ -29,25 +31,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Admissions between two reads of the shared figure (and the distance
-/// from the cap within which every admission reads it).
-pub const REREAD_EVERY: u64 = 25;
+/// The largest allowance one reservation asks for.
+pub const BLOCK: u64 = 25;
 
 /// When a refused request is tried again: the usage buckets are five
 /// minutes wide, so the oldest one leaves the rolling day within that.
 pub const CAP_RETRY: Duration = Duration::from_secs(300);
 
-/// What the gate knows between two reads of the store.
-#[derive(Debug, Default)]
-struct Tally {
-    /// The store's figure for the rolling day at the last read.
-    known: u64,
-    /// Admitted since then and not yet written to the store.
-    pending: u64,
-    /// Admitted since the last read.
-    since_read: u64,
-    /// Whether the store was ever read.
-    read: bool,
+/// The next allowance to ask for when `left` calls remain under the cap:
+/// a sixteenth of them, between one and [`BLOCK`], so that processes near
+/// the cap share what is left in small pieces.
+fn allowance_for(left: u64) -> u64 {
+    (left / 16).clamp(1, BLOCK)
 }
 
 /// The Salesforce client's gate: the cap of the sync settings against the
@@ -55,7 +50,24 @@ struct Tally {
 pub struct SalesforceCap {
     store: Arc<dyn StateStore>,
     cap: AtomicU64,
-    tally: tokio::sync::Mutex<Tally>,
+    /// Reserved calls not yet made, and the size of the next reservation.
+    allowance: tokio::sync::Mutex<Allowance>,
+}
+
+#[derive(Debug)]
+struct Allowance {
+    left: u64,
+    next: u64,
+    /// The cap the allowance was reserved under.
+    under: u64,
+    /// The usage bucket it was counted in.
+    bucket: chrono::DateTime<chrono::Utc>,
+}
+
+impl Allowance {
+    fn none(cap: u64) -> Self {
+        Allowance { left: 0, next: 1, under: cap, bucket: chrono::DateTime::UNIX_EPOCH }
+    }
 }
 
 impl std::fmt::Debug for SalesforceCap {
@@ -66,58 +78,56 @@ impl std::fmt::Debug for SalesforceCap {
 
 impl SalesforceCap {
     pub fn new(store: Arc<dyn StateStore>, cap: u64) -> Self {
-        SalesforceCap { store, cap: AtomicU64::new(cap), tally: tokio::sync::Mutex::default() }
+        SalesforceCap { store, cap: AtomicU64::new(cap), allowance: tokio::sync::Mutex::new(Allowance::none(cap)) }
     }
 
-    /// The cap from now on (settings changed).
+    /// The cap from now on (settings changed). An allowance reserved under
+    /// a higher cap is given up at the next request (it stays counted).
     pub fn set_cap(&self, cap: u64) {
         self.cap.store(cap, Ordering::SeqCst);
     }
 
-    /// Writes the admitted calls not yet in the store.
+    /// Gives back the allowance not spent, so that between two steps the
+    /// shared figure is the calls made (every admitted call was counted when
+    /// reserved).
     pub async fn flush(&self) -> Result<(), AppError> {
-        let mut tally = self.tally.lock().await;
-        self.write_pending(&mut tally).await
-    }
-
-    async fn write_pending(&self, tally: &mut Tally) -> Result<(), AppError> {
-        if tally.pending > 0 {
-            self.store.add_api_calls(System::Salesforce, tally.pending).await?;
-            tally.known += tally.pending;
-            tally.pending = 0;
+        let mut allowance = self.allowance.lock().await;
+        if allowance.left > 0 {
+            self.store.release_api_calls(System::Salesforce, allowance.bucket, allowance.left).await?;
+            allowance.left = 0;
         }
-        Ok(())
-    }
-
-    async fn reread(&self, tally: &mut Tally) -> Result<(), AppError> {
-        self.write_pending(tally).await?;
-        tally.known = self.store.api_calls_last_24h(System::Salesforce).await?;
-        tally.since_read = 0;
-        tally.read = true;
         Ok(())
     }
 
     async fn admit_one(&self) -> Result<(), CrmError> {
+        let mut allowance = self.allowance.lock().await;
         let cap = self.cap.load(Ordering::SeqCst);
-        let mut tally = self.tally.lock().await;
-        let near = tally.known + tally.pending + REREAD_EVERY >= cap;
-        if !tally.read || near || tally.since_read >= REREAD_EVERY {
-            self.reread(&mut tally).await.map_err(|error| {
-                tracing::warn!(%error, "ApiUsageUnreadable");
-                store_unavailable()
-            })?;
+        if cap < allowance.under {
+            *allowance = Allowance::none(cap);
         }
-        let used = tally.known + tally.pending;
-        if used >= cap {
-            tracing::info!(used, cap, "SalesforceCapReached");
-            return Err(cap_reached(
-                System::Salesforce,
-                format!("the sync's Salesforce API cap is reached ({used} of {cap} calls in 24 hours); waiting"),
-                CAP_RETRY,
-            ));
+        if allowance.left == 0 {
+            let reservation =
+                self.store.reserve_api_calls(System::Salesforce, allowance.next, cap).await.map_err(|error| {
+                    tracing::warn!(%error, "ApiUsageUnreadable");
+                    store_unavailable()
+                })?;
+            if reservation.granted == 0 {
+                tracing::info!(used = reservation.used, cap, "SalesforceCapReached");
+                return Err(cap_reached(
+                    System::Salesforce,
+                    format!(
+                        "the sync's Salesforce API cap is reached ({} of {cap} calls in 24 hours); waiting",
+                        reservation.used
+                    ),
+                    CAP_RETRY,
+                ));
+            }
+            allowance.left = reservation.granted;
+            allowance.under = cap;
+            allowance.bucket = reservation.bucket;
+            allowance.next = allowance_for(cap.saturating_sub(reservation.used));
         }
-        tally.pending += 1;
-        tally.since_read += 1;
+        allowance.left -= 1;
         Ok(())
     }
 }

@@ -314,7 +314,7 @@ pub async fn sync_received(app: &App, messages: &[ReceivedMessage]) -> (BatchOut
 
 /// A sync-health entry about a message, naming the record of its first
 /// intent (its ids) and every other record in the text.
-fn report_for(message: &ReceivedMessage, category: String, mut text: String) -> ErrorReport {
+pub(crate) fn report_for(message: &ReceivedMessage, category: String, mut text: String) -> ErrorReport {
     let intents = parse_intents(&message.body).unwrap_or_default();
     if intents.len() > 1 {
         let records: Vec<String> = intents.iter().map(|i| i.record_key()).collect();

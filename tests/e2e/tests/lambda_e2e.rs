@@ -110,10 +110,22 @@ struct Stack {
     sandbox: Sandbox,
     app: App,
     relay: tokio::task::JoinHandle<()>,
+    settings: LambdaSettings,
+    aws: aws_config::SdkConfig,
 }
 
 impl Stack {
-    async fn start(mut sandbox_options: SandboxOptions, webhooks: bool, clock: Option<Arc<dyn Clock>>) -> Stack {
+    async fn start(sandbox_options: SandboxOptions, webhooks: bool, clock: Option<Arc<dyn Clock>>) -> Stack {
+        Stack::start_with(sandbox_options, webhooks, clock, Vec::new()).await
+    }
+
+    /// As [`Stack::start`], with more of the functions' environment.
+    async fn start_with(
+        mut sandbox_options: SandboxOptions,
+        webhooks: bool,
+        clock: Option<Arc<dyn Clock>>,
+        mut environment: Vec<(&str, String)>,
+    ) -> Stack {
         require_emulators();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -125,19 +137,21 @@ impl Stack {
         }
         let sandbox = Sandbox::start(sandbox_options).await.unwrap();
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let settings = stack_environment(
-            &aws,
-            sandbox_credentials(),
-            &[
-                (crm_sync_lambda::settings::SALESFORCE_LOGIN_URL, sandbox.salesforce_url().to_owned()),
-                (crm_sync_lambda::settings::HUBSPOT_BASE_URL, sandbox.hubspot_url().to_owned()),
-                (crm_sync_lambda::settings::SALESFORCE_ORG_ID, crm_sandbox::salesforce::ORG_ID.to_owned()),
-            ],
-        )
-        .await;
+        environment.extend([
+            (crm_sync_lambda::settings::SALESFORCE_LOGIN_URL, sandbox.salesforce_url().to_owned()),
+            (crm_sync_lambda::settings::HUBSPOT_BASE_URL, sandbox.hubspot_url().to_owned()),
+            (crm_sync_lambda::settings::SALESFORCE_ORG_ID, crm_sandbox::salesforce::ORG_ID.to_owned()),
+        ]);
+        let settings = stack_environment(&aws, sandbox_credentials(), &environment).await;
         let app = build_app(&settings, &aws, BuildOptions { clock, ..BuildOptions::default() }).await.unwrap();
         let relay = tokio::spawn(serve_function_url(listener, app.clone()));
-        Stack { sandbox, app, relay }
+        Stack { sandbox, app, relay, settings, aws }
+    }
+
+    /// The App another instance of a function builds at its cold start: same
+    /// tables, queues and CRMs, its own clients and cap gate.
+    async fn another_instance(&self) -> App {
+        build_app(&self.settings, &self.aws, BuildOptions::default()).await.unwrap()
     }
 
     async fn stop(self) {
@@ -443,6 +457,68 @@ async fn a_chunk_refused_for_good_fails_its_job_with_the_reason_and_the_resume_a
         (json!("completed"), json!(5))
     );
     assert_eq!(stack.sandbox.hubspot().live_count(ObjectType::Contacts), before + 5);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_workers_in_three_instances_together_stop_at_the_salesforce_cap() {
+    const CAP: u64 = 12;
+    const CONTACTS: usize = 30;
+    let cap = vec![(crm_sync_lambda::settings::SALESFORCE_API_CAP, CAP.to_string())];
+    let stack = Stack::start_with(SandboxOptions::default().with_crm_sync_fields(), true, None, cap).await;
+    for i in 0..CONTACTS {
+        let properties = json!({"email": format!("capped{i}@example.com"), "firstname": "Ada", "lastname": "Cap"});
+        let Value::Object(properties) = properties else { unreachable!() };
+        stack.sandbox.hubspot().user_edit(UserEdit::Create { object: ObjectType::Contacts, properties }).unwrap();
+        // Past the sandbox's webhook batch window: a delivery (and a
+        // message) per contact, so each one pays its own calls.
+        tokio::time::sleep(Duration::from_millis(70)).await;
+    }
+    let started = tokio::time::Instant::now();
+    while stack.app.sync_queue().depth().await.unwrap().visible < CONTACTS as u64 {
+        assert!(started.elapsed() < WAIT, "the webhooks did not queue every contact");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = stack.sandbox.salesforce_control().counts().total;
+
+    // Three sync-worker instances (three processes, three gates) drain the
+    // queue at once, one message per invocation, until nothing is visible.
+    let mut instances = vec![stack.app.clone()];
+    for _ in 1..3 {
+        instances.push(stack.another_instance().await);
+    }
+    let workers: Vec<_> = instances
+        .into_iter()
+        .map(|app| {
+            tokio::spawn(async move {
+                let mut idle = 0;
+                while idle < 3 {
+                    match deliver(app.sync_queue(), 1, |e| sync_worker(&app, e)).await {
+                        Some(_) => idle = 0,
+                        None => {
+                            idle += 1;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    let made = stack.sandbox.salesforce_control().counts().total - before;
+    let counted = stack.app.store().api_calls_last_24h(crm_sync_store::System::Salesforce).await.unwrap();
+    assert!(made <= CAP, "{made} Salesforce calls made by three instances, over the cap of {CAP}");
+    assert!(counted <= CAP && counted >= made, "counted {counted}, made {made}, cap {CAP}");
+    let created = integration_creates(&stack.sandbox, "Lead").len();
+    assert!(created > 0 && created < CONTACTS, "the cap stopped the work part way: {created} of {CONTACTS} leads");
+    assert!(made + 3 >= CAP, "the instances stopped at the cap, not before: {made} calls made of {CAP}");
+    let depth = stack.app.sync_queue().depth().await.unwrap();
+    assert_eq!(depth.dead, 0, "nothing dead-lettered");
+    assert!(depth.in_flight > 0, "the rest waits on the queue: {depth:?}");
+    assert!(stack.app.store().list_errors(&ErrorFilter::default()).await.unwrap().is_empty(), "nothing failed");
     stack.stop().await;
 }
 

@@ -4,6 +4,7 @@
 //! simulated time, deliveries arrive one to three times out of order, and
 //! the store fails writes; then the invariants a user relies on are checked.
 
+pub mod queue;
 pub mod scenario;
 pub mod store;
 pub mod world;

@@ -87,6 +87,8 @@ pub struct Report {
     pub kills: usize,
     /// Of the kills, those at a store write (the others at a CRM call).
     pub store_kills: u64,
+    /// Of the kills, those at a queue operation.
+    pub queue_kills: u64,
     pub outages: usize,
     pub store_failures: u64,
     pub busiest_day: u64,
@@ -97,6 +99,7 @@ fn report(w: &FaultWorld) -> Report {
         kills: w.log.iter().filter(|l| l.contains("the worker died")).count(),
         outages: w.log.iter().filter(|l| l.starts_with("outage of") && l.contains("answered")).count(),
         store_kills: w.store.deaths(),
+        queue_kills: *w.queue_deaths.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
         store_failures: w.store.failures(),
         busiest_day: w.busiest_day(),
     }

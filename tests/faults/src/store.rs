@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crm_sandbox::{Cut, Tripwire};
 use crm_sync_store::{
     ApiUsageStore, ChunkCounts, Claim, ClaimStore, CursorStore, ErrorFilter, ErrorReport, ImportChunk, ImportJob,
-    ImportJobStore, JobStatus, Link, LinkCondition, LinkPage, LinkStore, LinkWrite, NewChunk, ObjectPair,
+    ImportJobStore, JobStatus, Link, LinkCondition, LinkPage, LinkStore, LinkWrite, NewChunk, ObjectPair, Reservation,
     SeenEventStore, SqliteStore, StoreError, StoreResult, SweepCursor, SyncHealthError, SyncHealthStore, System,
     UsageBucket,
 };
@@ -44,19 +44,7 @@ impl FlakyStore {
     /// One write: the injected failure, then the crash point around it.
     async fn guard<T>(&self, operation: &'static str, write: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         self.write(operation)?;
-        let Some(tripwire) = &self.tripwire else { return write.await };
-        match tripwire.pass() {
-            None => write.await,
-            Some(Cut::BeforeEffect) => {
-                *lock(&self.deaths) += 1;
-                tripwire.die().await
-            }
-            Some(Cut::AfterEffect) => {
-                let _effect = write.await;
-                *lock(&self.deaths) += 1;
-                tripwire.die().await
-            }
-        }
+        crash_point(self.tripwire.as_deref(), &self.deaths, write).await
     }
 
     pub fn inner(&self) -> &SqliteStore {
@@ -95,6 +83,28 @@ impl FlakyStore {
                 Ok(())
             }
             None => Ok(()),
+        }
+    }
+}
+
+/// `effect` as a crash point of `tripwire`: when the tripwire cuts here, the
+/// worker dies before the effect or right after it (counted in `deaths`).
+pub(crate) async fn crash_point<T>(
+    tripwire: Option<&Tripwire>,
+    deaths: &Mutex<u64>,
+    effect: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let Some(tripwire) = tripwire else { return effect.await };
+    match tripwire.pass() {
+        None => effect.await,
+        Some(Cut::BeforeEffect) => {
+            *lock(deaths) += 1;
+            tripwire.die().await
+        }
+        Some(Cut::AfterEffect) => {
+            let _effect = effect.await;
+            *lock(deaths) += 1;
+            tripwire.die().await
         }
     }
 }
@@ -185,6 +195,12 @@ impl SyncHealthStore for FlakyStore {
 impl ApiUsageStore for FlakyStore {
     async fn add_api_calls(&self, system: System, calls: u64) -> StoreResult<()> {
         self.guard("add_api_calls", self.inner.add_api_calls(system, calls)).await
+    }
+    async fn reserve_api_calls(&self, system: System, wanted: u64, cap: u64) -> StoreResult<Reservation> {
+        self.guard("reserve_api_calls", self.inner.reserve_api_calls(system, wanted, cap)).await
+    }
+    async fn release_api_calls(&self, system: System, bucket: DateTime<Utc>, calls: u64) -> StoreResult<()> {
+        self.guard("release_api_calls", self.inner.release_api_calls(system, bucket, calls)).await
     }
     async fn api_calls_last_24h(&self, system: System) -> StoreResult<u64> {
         self.inner.api_calls_last_24h(system).await

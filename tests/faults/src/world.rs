@@ -4,8 +4,9 @@
 //! worker steps, and a clock the scenario moves (simulated time).
 //!
 //! Faults, one per worker step, chosen by the scenario's seed:
-//! - the worker dies at its `n`-th CRM call or store write, before it takes
-//!   effect or after (the sandbox's [`Tripwire`], which the store's writes
+//! - the worker dies at its `n`-th CRM call, store write or queue operation
+//!   (receive, delete, visibility change, send), before it takes effect or
+//!   after (the sandbox's [`Tripwire`], which the store's writes
 //!   pass too): the step's future is dropped, its messages stay in flight
 //!   and its import lease held, as after `kill -9`;
 //! - either CRM answers every call with 429, 503, 504 (or Salesforce's
@@ -15,6 +16,7 @@
 //! Between steps the world records the Salesforce API calls so far against
 //! simulated time, so that the cap can be checked over every 24 hours.
 
+use crate::queue::FlakyQueue;
 use crate::store::FlakyStore;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -109,6 +111,8 @@ pub struct FaultWorld {
     pub clock: Arc<ShiftedClock>,
     pub store: Arc<FlakyStore>,
     pub tripwire: Arc<Tripwire>,
+    /// Workers that died at a queue operation.
+    pub queue_deaths: Arc<std::sync::Mutex<u64>>,
     pending: Vec<Delivery>,
     outage: Option<Outage>,
     /// Salesforce API calls counted by the sandbox so far, after each step,
@@ -151,8 +155,12 @@ impl FaultWorld {
         clock.shift(Duration::from_secs(120));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let sqlite = SqliteStore::open_in_memory(dyn_clock.clone())?;
-        let sync_queue = Arc::new(crm_sync_app::build::local_sync_queue(&sqlite));
-        let import_queue = Arc::new(crm_sync_app::build::local_import_queue(&sqlite));
+        let queue_deaths = Arc::new(std::sync::Mutex::new(0));
+        let flaky = |queue: crm_sync_store::SqliteQueue| -> Arc<dyn Queue> {
+            Arc::new(FlakyQueue::new(Arc::new(queue), tripwire.clone(), queue_deaths.clone()))
+        };
+        let sync_queue = flaky(crm_sync_app::build::local_sync_queue(&sqlite));
+        let import_queue = flaky(crm_sync_app::build::local_import_queue(&sqlite));
         let store = Arc::new(FlakyStore::new(sqlite).with_tripwire(tripwire.clone()));
         let app = App::new(AppParts {
             config,
@@ -180,6 +188,7 @@ impl FaultWorld {
             clock,
             store,
             tripwire,
+            queue_deaths,
             pending: Vec::new(),
             outage: None,
             salesforce_calls: Vec::new(),

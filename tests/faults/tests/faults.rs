@@ -29,6 +29,7 @@ where
             Ok(r) => {
                 total.kills += r.kills;
                 total.store_kills += r.store_kills;
+                total.queue_kills += r.queue_kills;
                 total.outages += r.outages;
                 total.store_failures += r.store_failures;
                 total.busiest_day = total.busiest_day.max(r.busiest_day);
@@ -39,11 +40,12 @@ where
     }
     assert!(failures.is_empty(), "{name}: {} of {} seeds fail:\n{}", failures.len(), seeds.len(), failures.join("\n"));
     println!(
-        "{name}: {} seeds clean; {} worker deaths ({} at a store write), {} outages, {} failed store writes; at \
+        "{name}: {} seeds clean; {} worker deaths ({} at a store write, {} at a queue operation), {} outages, {} failed store writes; at \
          most {} Salesforce calls in a day (cap {})",
         seeds.len(),
         total.kills,
         total.store_kills,
+        total.queue_kills,
         total.outages,
         total.store_failures,
         total.busiest_day,

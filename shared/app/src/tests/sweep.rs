@@ -179,3 +179,58 @@ async fn a_sweep_writes_the_api_calls_it_made_to_the_usage_figures() {
     assert_eq!(t.app.store().api_calls_last_24h(System::Salesforce).await.unwrap(), 4);
     assert_eq!(t.app.store().api_calls_last_24h(System::HubSpot).await.unwrap(), 1);
 }
+
+/// Receives the queue's one message `times` times, the worker stopping
+/// each time before it settles it (a timeout, a killed process).
+async fn received_and_abandoned(queue: &dyn crm_sync_store::Queue, t: &TestApp, times: u32) -> String {
+    let mut id = String::new();
+    for _ in 0..times {
+        let got = queue.receive(1, MINUTE).await.unwrap();
+        assert_eq!(got.len(), 1, "the message is visible again");
+        id = got[0].id.clone();
+        t.advance(2 * MINUTE);
+    }
+    assert!(queue.receive(1, MINUTE).await.unwrap().is_empty(), "moved to the dead letters at the next receive");
+    id
+}
+
+#[tokio::test]
+async fn a_message_whose_worker_stopped_on_its_last_attempt_is_reported_by_the_next_sweep() {
+    let t = TestApp::new();
+    let contact = t.salesforce.insert("Contact", json!({"Email": "stopped@x.com"}));
+    t.advance(MINUTE);
+    sweep_once(&t.app).await.unwrap();
+    let id = received_and_abandoned(t.app.sync_queue(), &t, crate::retry::MAX_RECEIVES).await;
+    let key = crate::retry::dead_letter_key(&id);
+    assert!(t.app.store().get_error(&key).await.unwrap().is_none(), "no attempt ended, so nothing said why");
+
+    let report = sweep_once(&t.app).await.unwrap();
+    assert_eq!(report.dead_letters_reported, 1);
+    let entry = t.app.store().get_error(&key).await.unwrap().expect("the dead letter is in sync health");
+    assert_eq!(entry.salesforce_id.as_deref(), Some(contact.as_str()), "it names the record");
+    assert!(entry.message.contains("worker stopped") && entry.message.contains("dead-letters replay"), "{entry:?}");
+    let again = sweep_once(&t.app).await.unwrap();
+    assert_eq!(again.dead_letters_reported, 0, "reported once");
+    assert_eq!(t.app.store().get_error(&key).await.unwrap().unwrap().attempts, 1);
+}
+
+#[tokio::test]
+async fn an_import_chunk_whose_worker_stopped_on_its_last_attempt_names_the_job_to_resume() {
+    let t = TestApp::new();
+    let body = serde_json::to_string(&crate::usecases::import::ChunkMessage {
+        job_id: "job-7".into(),
+        index: 3,
+        waits: 0,
+        relays: 2,
+    })
+    .unwrap();
+    t.app.import_queue().send_batch(&[crm_sync_store::OutgoingMessage::new(body)]).await.unwrap();
+    let id = received_and_abandoned(t.app.import_queue(), &t, crate::retry::MAX_RECEIVES).await;
+    let report = sweep_once(&t.app).await.unwrap();
+    assert_eq!(report.dead_letters_reported, 1);
+    let entry = t.app.store().get_error(&crate::retry::dead_letter_key(&id)).await.unwrap().unwrap();
+    assert!(
+        entry.message.contains("import job job-7 chunk 3") && entry.message.contains("import resume job-7"),
+        "{entry:?}"
+    );
+}

@@ -8,10 +8,12 @@
 
 use crate::AppError;
 use crate::messages::parse_intents;
-use crate::retry::dead_letter_key;
+use crate::retry::{dead_letter_key, report_for};
+use crate::usecases::import::ChunkMessage;
 use crate::usecases::sync::category_name;
+use crm_sync_domain::ObjectPair;
 use crm_sync_domain::error::ErrorCategory;
-use crm_sync_store::{Queue, SyncHealthStore};
+use crm_sync_store::{ErrorReport, Queue, SyncHealthStore};
 use serde::Serialize;
 
 /// The most dead letters one listing or replay looks at.
@@ -88,4 +90,60 @@ pub async fn replay_dead_letters(
     }
     tracing::info!(moved, "DeadLettersReplayed");
     Ok(replayed)
+}
+
+/// Dead letters one check looks at, per queue.
+pub const MOST_CHECKED: usize = 1_000;
+
+/// Records in sync health every dead letter of the sync and import queues
+/// that has no entry yet, and returns how many it recorded.
+///
+/// A message normally gives up with its cause recorded at its last receive
+/// (see [`crate::retry`]); but a worker that stops after that receive and
+/// before the attempt ends (a Lambda timeout, a killed process) leaves the
+/// queue to move the message to the dead letters at its next receive, and
+/// nothing would say so. The sweep runs this check, so such a message shows
+/// in sync health within one sweep, naming its records (or, for an import
+/// chunk, the job to resume).
+pub async fn report_unrecorded_dead_letters(
+    sync_queue: &dyn Queue,
+    import_queue: &dyn Queue,
+    health: &dyn SyncHealthStore,
+) -> Result<usize, AppError> {
+    let mut recorded = 0;
+    for (queue, chunks) in [(sync_queue, false), (import_queue, true)] {
+        for message in queue.list_dead_letters(MOST_CHECKED).await? {
+            if health.get_error(&dead_letter_key(&message.id)).await?.is_some() {
+                continue;
+            }
+            let stopped = format!(
+                "moved to the dead letters after {} receives: the worker stopped during its last attempt",
+                message.receive_count
+            );
+            let chunk = chunks.then(|| serde_json::from_str::<ChunkMessage>(&message.body).ok()).flatten();
+            let report = match chunk {
+                Some(chunk) => ErrorReport {
+                    key: dead_letter_key(&message.id),
+                    category: category_name(ErrorCategory::Other),
+                    pair: ObjectPair::Contact,
+                    salesforce_id: None,
+                    hubspot_id: None,
+                    message: format!(
+                        "import job {} chunk {}: {stopped}; take the job up again with `crm-sync import resume {}`",
+                        chunk.job_id, chunk.index, chunk.job_id
+                    ),
+                    retryable: true,
+                },
+                None => report_for(
+                    &message,
+                    category_name(ErrorCategory::Other),
+                    format!("{stopped}; put it back with `crm-sync dead-letters replay`"),
+                ),
+            };
+            tracing::warn!(queue = queue.name(), message_id = %message.id, "DeadLetterWithoutCause");
+            health.record_error(&report).await?;
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
 }

@@ -22,6 +22,7 @@
 use crate::messages::queue_intents;
 use crate::ports::ChangedWindow;
 use crate::usage::flush_usage;
+use crate::usecases::dead_letters::report_unrecorded_dead_letters;
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -54,6 +55,8 @@ pub struct SweepReport {
     /// One entry per listing (a bounded HubSpot listing may take several).
     pub objects: Vec<ObjectSweep>,
     pub intents_queued: usize,
+    /// Dead letters found without a sync-health entry, now recorded.
+    pub dead_letters_reported: usize,
     /// False when the time budget ran out before a HubSpot window was
     /// listed to its end; the next sweep goes on from the cursor.
     pub complete: bool,
@@ -229,6 +232,13 @@ pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
             let listed = sweep_object(app, &mut report, source, now, started).await;
             within_limits(&mut report, listed)?;
         }
+    }
+    // Messages that went to the dead letters with no cause recorded (their
+    // worker stopped on the last attempt) are reported, whatever else the
+    // sweep met.
+    match report_unrecorded_dead_letters(app.sync_queue(), app.import_queue(), app.store()).await {
+        Ok(recorded) => report.dead_letters_reported = recorded,
+        Err(error) => warn!(%error, "DeadLettersUnchecked"),
     }
     flush_usage(app).await?;
     tracing::Span::current().record("intents", report.intents_queued);

@@ -63,6 +63,8 @@ macro_rules! contract_suite {
             sync_errors_are_filtered_by_category_and_resolved,
             api_usage_sums_only_the_last_24_hours_per_system,
             api_usage_buckets_are_the_calls_of_the_rolling_day_in_time_order,
+            a_reservation_grants_only_what_the_cap_leaves,
+            calls_given_back_leave_the_count_and_free_the_cap,
             a_webhook_event_id_is_new_once_until_its_ttl_ends,
             a_received_message_is_hidden_until_deleted,
             an_unacknowledged_message_comes_back_with_a_higher_receive_count,
@@ -73,6 +75,7 @@ macro_rules! contract_suite {
             a_delayed_message_is_not_received_before_its_delay,
             concurrent_creates_of_one_link_write_it_once,
             concurrent_claims_of_one_key_grant_it_once,
+            concurrent_reservations_never_pass_the_cap,
             concurrent_receivers_get_every_message
         );
     };

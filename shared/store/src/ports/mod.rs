@@ -56,7 +56,7 @@ pub use imports::ImportJobStore;
 pub use links::LinkStore;
 pub use queue::{OutgoingMessage, Queue, QueueDepth, QueueName, QueueSettings, ReceivedMessage};
 pub use types::*;
-pub use usage::{ApiUsageStore, UsageBucket};
+pub use usage::{ApiUsageStore, Reservation, UsageBucket};
 
 /// The whole state store: everything the sync keeps between runs.
 ///

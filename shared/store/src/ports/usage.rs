@@ -7,6 +7,11 @@
 //! count); the rolling day sums the buckets of the last 24 hours, the oldest
 //! bucket counting whole, so the figure errs on the side of too many calls.
 //! Buckets older than two days are dropped.
+//!
+//! A capped client does not add after the fact: it reserves calls before it
+//! makes them ([`ApiUsageStore::reserve_api_calls`]), one atomic step that
+//! grants only what the cap leaves, so any number of processes sharing the
+//! store together never pass the cap.
 
 use async_trait::async_trait;
 
@@ -23,11 +28,34 @@ pub struct UsageBucket {
     pub calls: u64,
 }
 
+/// The answer to a reservation: how many calls were granted (and counted),
+/// and the rolling day's count with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// Calls granted, from 0 (the cap is reached) to the number asked for.
+    pub granted: u64,
+    /// Calls counted in the rolling day, the granted ones included.
+    pub used: u64,
+    /// The five-minute bucket the granted calls were counted in.
+    pub bucket: DateTime<Utc>,
+}
+
 /// API call counters per [`System`].
 #[async_trait]
 pub trait ApiUsageStore: Send + Sync {
     /// Counts `calls` API calls against `system` at the store's current time.
     async fn add_api_calls(&self, system: System, calls: u64) -> StoreResult<()>;
+
+    /// Counts up to `wanted` calls against `system` now, as many as keep the
+    /// rolling day at or under `cap`, and says how many. Atomic against
+    /// every other reservation on the store, in this process or another:
+    /// concurrent reservations never together pass `cap`.
+    async fn reserve_api_calls(&self, system: System, wanted: u64, cap: u64) -> StoreResult<Reservation>;
+
+    /// Takes back `calls` granted by a reservation in `bucket` and not made,
+    /// so the figure is the calls made. A bucket that holds fewer than
+    /// `calls` (gone with its age) is left as it is: nothing goes below zero.
+    async fn release_api_calls(&self, system: System, bucket: DateTime<Utc>, calls: u64) -> StoreResult<()>;
 
     /// API calls counted against `system` in the 24 hours up to now (by
     /// five-minute buckets: the oldest bucket counts whole).
