@@ -207,6 +207,7 @@ impl App {
     pub fn new(parts: AppParts) -> Self {
         let cap = Arc::new(crate::cap::SalesforceCap::new(
             parts.store.clone(),
+            parts.clock.clone(),
             parts.config.salesforce_api_cap_per_24h.get(),
         ));
         let salesforce_cap = parts.salesforce.install_gate(cap.clone()).then_some(cap);

@@ -12,7 +12,9 @@
 //! of an allowance is given back at the next flush (after every use case
 //! step), and a call reserved and never given back (a process that stops
 //! in between) counts as made: the figure errs on the side of too many. Every worker of a process shares one
-//! gate and its allowance. Allowances are [`BLOCK`] calls far from the cap,
+//! gate and its allowance, which is spent within the five-minute usage
+//! bucket it was counted in (a call made later is reserved anew, so every
+//! call counts at the time it is made). Allowances are [`BLOCK`] calls far from the cap,
 //! fewer near it and one at a time at the end, so what a stopped process
 //! leaves unspent is small where it matters.
 //!
@@ -24,7 +26,8 @@ use crate::error::AppError;
 use crm_sync_crm::error::CrmError;
 use crm_sync_crm::gate::{CallGate, cap_reached};
 use crm_sync_domain::System;
-use crm_sync_store::StateStore;
+use crm_sync_store::clock::usage_bucket;
+use crm_sync_store::{Clock, StateStore};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,6 +52,7 @@ fn allowance_for(left: u64) -> u64 {
 /// shared daily figure.
 pub struct SalesforceCap {
     store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
     cap: AtomicU64,
     /// Reserved calls not yet made, and the size of the next reservation.
     allowance: tokio::sync::Mutex<Allowance>,
@@ -77,8 +81,13 @@ impl std::fmt::Debug for SalesforceCap {
 }
 
 impl SalesforceCap {
-    pub fn new(store: Arc<dyn StateStore>, cap: u64) -> Self {
-        SalesforceCap { store, cap: AtomicU64::new(cap), allowance: tokio::sync::Mutex::new(Allowance::none(cap)) }
+    pub fn new(store: Arc<dyn StateStore>, clock: Arc<dyn Clock>, cap: u64) -> Self {
+        SalesforceCap {
+            store,
+            clock,
+            cap: AtomicU64::new(cap),
+            allowance: tokio::sync::Mutex::new(Allowance::none(cap)),
+        }
     }
 
     /// The cap from now on (settings changed). An allowance reserved under
@@ -104,6 +113,16 @@ impl SalesforceCap {
         let cap = self.cap.load(Ordering::SeqCst);
         if cap < allowance.under {
             *allowance = Allowance::none(cap);
+        }
+        // An allowance is spent within its five-minute bucket: a call made
+        // later must be counted when it is made, or a rolling day that no
+        // longer holds the bucket would miss it. What is left goes back.
+        if allowance.left > 0 && allowance.bucket.timestamp() != usage_bucket(self.clock.now()) {
+            if let Err(error) = self.store.release_api_calls(System::Salesforce, allowance.bucket, allowance.left).await
+            {
+                tracing::warn!(%error, "ApiAllowanceNotReturned");
+            }
+            allowance.left = 0;
         }
         if allowance.left == 0 {
             let reservation =
@@ -149,5 +168,36 @@ fn store_unavailable() -> CrmError {
 impl CallGate for SalesforceCap {
     fn admit(&self) -> Pin<Box<dyn Future<Output = Result<(), CrmError>> + Send + '_>> {
         Box::pin(self.admit_one())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crm_sync_store::{ApiUsageStore, ManualClock, SqliteStore};
+
+    #[tokio::test]
+    async fn a_call_made_after_its_allowance_s_bucket_is_counted_when_it_is_made() {
+        let start = chrono::DateTime::from_timestamp(1_767_600_000, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let store = Arc::new(SqliteStore::open_in_memory(clock.clone()).unwrap());
+        let gate = SalesforceCap::new(store.clone(), clock.clone(), 1_000);
+        gate.admit_one().await.unwrap();
+        gate.admit_one().await.unwrap();
+        let first = store.api_usage_buckets_last_24h(System::Salesforce).await.unwrap();
+        assert!(first[0].calls > 2, "an allowance was reserved beyond the calls made: {first:?}");
+        // An hour on, the allowance left is not spent: it goes back, and the
+        // call counts in its own bucket.
+        clock.advance(Duration::from_secs(3600));
+        gate.admit_one().await.unwrap();
+        let buckets = store.api_usage_buckets_last_24h(System::Salesforce).await.unwrap();
+        assert_eq!(buckets[0].calls, 2, "the first bucket holds the calls made in it: {buckets:?}");
+        assert_eq!(buckets.len(), 2);
+        // A day after the first calls, the third still counts.
+        clock.advance(Duration::from_secs(23 * 3600 + 600));
+        gate.flush().await.unwrap();
+        assert_eq!(store.api_calls_last_24h(System::Salesforce).await.unwrap(), 1);
     }
 }

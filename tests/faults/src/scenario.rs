@@ -92,6 +92,8 @@ pub struct Report {
     pub outages: usize,
     pub store_failures: u64,
     pub busiest_day: u64,
+    /// The most worker steps one phase of work took.
+    pub longest_work: usize,
 }
 
 fn report(w: &FaultWorld) -> Report {
@@ -102,6 +104,7 @@ fn report(w: &FaultWorld) -> Report {
         queue_kills: *w.queue_deaths.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
         store_failures: w.store.failures(),
         busiest_day: w.busiest_day(),
+        longest_work: w.longest_work,
     }
 }
 

@@ -40,8 +40,12 @@ use std::time::Duration;
 
 /// The longest the world waits, in simulated time, for work to come back.
 const LONGEST_JUMP: Duration = Duration::from_secs(3600);
-/// Worker steps one phase may take before the world calls it stuck.
-const MAX_STEPS: usize = 3000;
+/// Worker steps one phase may take before the world calls it stuck. A
+/// message waits at most 15 minutes at a time (SQS's longest delay), so an
+/// import waiting out a spent API budget (a rolling day) wakes each of its
+/// chunk messages about a hundred times a day: a busy seed takes a few
+/// thousand steps (2,060 seen), a stuck one never ends.
+pub const MAX_STEPS: usize = 10_000;
 
 /// One fault for one worker step.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +127,8 @@ pub struct FaultWorld {
     hubspot_changes: std::collections::BTreeMap<(u64, String), usize>,
     /// What happened, for a failure's report.
     pub log: Vec<String>,
+    /// The most worker steps one `work` call took.
+    pub longest_work: usize,
 }
 
 impl std::fmt::Debug for FaultWorld {
@@ -194,6 +200,7 @@ impl FaultWorld {
             salesforce_calls: Vec::new(),
             hubspot_changes: Default::default(),
             log: Vec::new(),
+            longest_work: 0,
         })
     }
 
@@ -377,7 +384,8 @@ impl FaultWorld {
         // Faults come for six hours of simulated time per phase, then stop:
         // outage after outage without end is not a world the sync can settle in.
         let faults_until = self.now() + chrono::Duration::hours(6);
-        for _ in 0..MAX_STEPS {
+        for step in 0..MAX_STEPS {
+            self.longest_work = self.longest_work.max(step + 1);
             let fault = if faults && self.now() < faults_until { StepFault::draw(rng) } else { StepFault::None };
             if self.step(&fault).await? {
                 jump = Duration::from_secs(30);
@@ -391,7 +399,18 @@ impl FaultWorld {
             self.later(jump);
             jump = (jump * 2).min(LONGEST_JUMP);
         }
-        bail!("work did not end within {MAX_STEPS} steps")
+        let sync = self.app.sync_queue().depth().await?;
+        let import = self.app.import_queue().depth().await?;
+        let mut chunks = Vec::new();
+        for job in self.app.store().list_import_jobs().await? {
+            for chunk in self.app.store().list_chunks(&job.id).await? {
+                chunks.push(format!("{}#{} {:?} attempts {}", job.id, chunk.index, chunk.status, chunk.attempts));
+            }
+        }
+        bail!(
+            "work did not end within {MAX_STEPS} steps: sync queue {sync:?}, import queue {import:?}, chunks: {}",
+            chunks.join(", ")
+        )
     }
 
     /// Delivers until no delivery comes back (echoes of the sync's own

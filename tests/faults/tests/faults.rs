@@ -7,6 +7,10 @@ use crm_sync_faults::scenario::{self, Report};
 use std::future::Future;
 
 fn seeds() -> Vec<u64> {
+    // FAULT_TRACE=1 prints the sync's logs (with FAULT_SEED, one seed's).
+    if std::env::var("FAULT_TRACE").is_ok_and(|v| v == "1") {
+        let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
+    }
     if let Some(seed) = std::env::var("FAULT_SEED").ok().and_then(|v| v.parse().ok()) {
         return vec![seed];
     }
@@ -33,6 +37,7 @@ where
                 total.outages += r.outages;
                 total.store_failures += r.store_failures;
                 total.busiest_day = total.busiest_day.max(r.busiest_day);
+                total.longest_work = total.longest_work.max(r.longest_work);
             }
             Err(e) if keep_going => failures.push(format!("FAULT_SEED={seed}: {}", e.root_cause())),
             Err(e) => panic!("{name}: FAULT_SEED={seed} fails: {e:?}"),
@@ -41,7 +46,7 @@ where
     assert!(failures.is_empty(), "{name}: {} of {} seeds fail:\n{}", failures.len(), seeds.len(), failures.join("\n"));
     println!(
         "{name}: {} seeds clean; {} worker deaths ({} at a store write, {} at a queue operation), {} outages, {} failed store writes; at \
-         most {} Salesforce calls in a day (cap {})",
+         most {} Salesforce calls in a day (cap {}); at most {} worker steps in one phase of work (limit {})",
         seeds.len(),
         total.kills,
         total.store_kills,
@@ -49,7 +54,9 @@ where
         total.outages,
         total.store_failures,
         total.busiest_day,
-        scenario::CAP
+        scenario::CAP,
+        total.longest_work,
+        crm_sync_faults::world::MAX_STEPS
     );
 }
 
