@@ -175,6 +175,9 @@ pub struct App {
     campaigns_ready: Arc<tokio::sync::OnceCell<()>>,
     owners: Arc<tokio::sync::Mutex<Option<CachedOwners>>>,
     segment: Arc<tokio::sync::Mutex<Option<CachedMembers>>>,
+    /// Change notifications recognised as echoes of what the links hold,
+    /// since this process started (see `usecases::echoes`).
+    echoes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A HubSpot list's members, its id and when they were read.
@@ -223,7 +226,18 @@ impl App {
             campaigns_ready: Arc::default(),
             owners: Arc::default(),
             segment: Arc::default(),
+            echoes: Arc::default(),
         }
+    }
+
+    /// How many change notifications this process dropped as echoes (they
+    /// reported what the links already hold), across clones of this App.
+    pub fn echoes_recognised(&self) -> u64 {
+        self.echoes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_echoes(&self, n: usize) {
+        self.echoes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The same deployment (store, queues, CRM clients, clock, secrets)
@@ -247,7 +261,7 @@ impl App {
             secrets: parts.secrets.clone(),
             settings: parts.settings.clone(),
         };
-        App::assemble(parts, self.salesforce_cap.clone())
+        App { echoes: self.echoes.clone(), ..App::assemble(parts, self.salesforce_cap.clone()) }
     }
 
     /// The contact ids in the HubSpot list given as the inclusion segment

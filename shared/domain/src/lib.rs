@@ -20,6 +20,7 @@
 //! - [`decision`]: the per-record decision ([`decision::decide`]).
 //! - [`moves`]: the link state of a link that moves to another record
 //!   (a converted Lead's Contact, a merge survivor).
+//! - [`echo`]: change notifications that report what a link already holds.
 //! - [`plan`]: the batch planner: records, links and read facts in, writes
 //!   and link updates out.
 //! - [`secret`]: [`secret::Secret`], the one credential type (never prints).
@@ -29,6 +30,7 @@
 pub mod chunks;
 pub mod config;
 pub mod decision;
+pub mod echo;
 pub mod error;
 pub mod intent;
 pub mod matching;

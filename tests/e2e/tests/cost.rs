@@ -53,3 +53,39 @@ async fn a_thousand_salesforce_changes_cost_a_few_calls_per_hundred_records() {
     assert!(hs.total as f64 / 1_000.0 <= 0.03, "HubSpot: {} calls {:?}", hs.total, hs.endpoints);
     h.stop().await;
 }
+
+/// An import of 10,000 contacts through the runtime with webhooks on: every
+/// contact the import creates comes back as HubSpot events, recognised as
+/// echoes at the door, so the whole run stays at the import's floor (100
+/// contacts per HubSpot call) with its echoes included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_with_its_echoes_costs_the_floor_per_record() {
+    const RECORDS: u64 = 10_000;
+    let mut options = HarnessOptions::default();
+    options.sandbox.hubspot.rate_limit_per_10s = 100_000;
+    options.sandbox.hubspot.daily_limit = 10_000_000;
+    let h = Harness::start(options).await.unwrap();
+    h.sandbox.salesforce().seed("Contact", RECORDS).unwrap();
+    h.reset_counts();
+    import_start(
+        &h.app,
+        &ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false },
+    )
+    .await
+    .unwrap();
+    h.sync_until(std::time::Duration::from_secs(300), |h| {
+        h.sandbox.hubspot().live_count(ObjectType::Contacts) == RECORDS as usize
+    })
+    .await
+    .unwrap();
+    // Every echo delivered and handled.
+    h.settle(std::time::Duration::from_secs(2)).await.unwrap();
+    let (sf, hs) = h.counts();
+    let echoes = h.app.echoes_recognised();
+    eprintln!("salesforce calls: {}, hubspot calls: {}, echoes recognised: {echoes}", sf.total, hs.total);
+    assert!(echoes >= RECORDS, "every created contact came back as an echo: {echoes}");
+    eprintln!("salesforce: {:?}", sf.endpoints);
+    assert!(hs.total as f64 / RECORDS as f64 <= 0.0102, "HubSpot: {} calls {:?}", hs.total, hs.endpoints);
+    assert!(sf.total as f64 / RECORDS as f64 <= 0.001, "Salesforce: {} calls {:?}", sf.total, sf.endpoints);
+    h.stop().await;
+}

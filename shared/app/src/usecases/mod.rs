@@ -3,6 +3,7 @@
 
 pub(crate) mod companies;
 pub mod dead_letters;
+pub(crate) mod echoes;
 pub mod health;
 pub mod import;
 pub mod org_move;

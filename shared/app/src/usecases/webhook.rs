@@ -1,7 +1,8 @@
 //! Webhook deliveries: HubSpot event arrays and Salesforce outbound messages.
 //!
-//! Each handler verifies, drops events already seen, turns the rest into sync
-//! intents and queues them, and only then answers 2xx (or the SOAP Ack): a
+//! Each handler verifies, drops events already seen and (HubSpot) events
+//! that only echo what the links hold ([`super::echoes`]), turns the rest
+//! into sync intents and queues them, and only then answers 2xx (or the SOAP Ack): a
 //! 2xx means durably queued. Event ids are marked seen before queueing; when
 //! the queueing fails, the ids also get a requeue mark, so that the sender's
 //! retry of the same event is queued rather than dropped as a duplicate
@@ -11,6 +12,7 @@
 
 use crate::App;
 use crate::messages::queue_intents;
+use crate::usecases::echoes;
 use crate::webhook::hubspot_events::{self, EventAction};
 use crate::webhook::outbound::{self, OutboundParseError};
 use chrono::{DateTime, TimeZone, Utc};
@@ -153,6 +155,9 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
             return WebhookResponse::text(503, "state store unavailable; retry later");
         }
     };
+    // Records whose every event reports what their link holds: no sync.
+    let reports = echoes::reports(&events, &fresh, hubspot_pair);
+    let known = echoes::known_records(app, &reports).await;
     let mut intents = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (event, &fresh) in events.iter().zip(&fresh) {
@@ -163,13 +168,20 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
         if event.action() == EventAction::Ignored {
             continue;
         }
+        if event.record_ids().iter().all(|id| known.contains(&(pair, *id))) {
+            continue;
+        }
         let at = event.occurred_at.and_then(|ms| Utc.timestamp_millis_opt(ms).single()).unwrap_or(now);
         // A merge's records merged away ride on the survivor's intent.
         let merged: Vec<HubSpotId> =
             event.merged_ids().iter().filter_map(|id| HubSpotId::parse(&id.to_string()).ok()).collect();
-        for id in event.record_ids() {
-            let Ok(id) = HubSpotId::parse(&id.to_string()) else { continue };
-            let intent = SyncIntent::hubspot_merge(pair, id, merged.clone(), Trigger::Webhook, at);
+        for raw in event.record_ids() {
+            let Ok(id) = HubSpotId::parse(&raw.to_string()) else { continue };
+            // What the delivery's events reported of the record, for the
+            // worker's own echo check.
+            let reported = reports.get(&(pair, raw)).cloned().flatten().unwrap_or_default();
+            let intent =
+                SyncIntent::hubspot_merge(pair, id, merged.clone(), Trigger::Webhook, at).with_reported(reported);
             if seen.insert(intent.dedup_key()) {
                 intents.push(intent);
             }
@@ -183,7 +195,8 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
         return WebhookResponse::text(503, "queue unavailable; retry later");
     }
     tracing::Span::current().record("queued", queued);
-    info!(queued, "WebhookAccepted");
+    app.count_echoes(known.len());
+    info!(queued, echoes = known.len(), "WebhookAccepted");
     WebhookResponse::text(200, "")
 }
 

@@ -1,0 +1,121 @@
+//! Echoes recognised at the door, before anything is queued.
+//!
+//! Every record the sync writes to HubSpot comes back as webhook events (a
+//! creation and a property change per property set, or a property change
+//! per property updated). A sync triggered by them would read both records
+//! (API calls on both sides) only to find nothing to write. Instead, the
+//! webhook handler reads the links of the delivery's records (one store
+//! call per object pair) and drops a record whose every event reports what
+//! its link already holds ([`crm_sync_domain::echo`]): the creation of a
+//! linked record, the properties HubSpot reports with that creation that
+//! cannot matter or whose value the link knows, and property changes whose
+//! value the link knows for HubSpot. Anything else (a deletion, a merge, an
+//! association change, a value the link does not hold, a record with no
+//! link) is queued as before, and its intent carries what the events
+//! reported, so that the worker, reading the links anyway, can still drop
+//! the echo of a write whose link was stored after the events came (the
+//! units stage of the sync). Dropped records are counted
+//! ([`crate::App::echoes_recognised`]) and logged as a number.
+//!
+//! A user's edit that lands right after a sync write carries a value the
+//! link does not hold, so it is queued; one that sets the value the link
+//! holds needs no sync for that property.
+
+use crate::App;
+use crate::codec::decode_link_state;
+use crate::webhook::hubspot_events::{EventAction, HubspotEvent};
+use crm_sync_domain::echo::hubspot_echo;
+use crm_sync_domain::intent::Reported;
+use crm_sync_domain::model::{ObjectPair, SfObject};
+use crm_sync_store::Link;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use tracing::warn;
+
+/// What one event reported, for echo recognition; `None` for an event of
+/// another kind (a deletion, a merge, an association change), never an
+/// echo.
+fn reported(event: &HubspotEvent, created_at: &HashSet<i64>) -> Option<Reported> {
+    if event.action() != EventAction::Changed {
+        return None;
+    }
+    match event.subscription_type.split_once('.').map(|(_, k)| k) {
+        Some("creation") => Some(Reported::Creation),
+        Some("propertyChange") => Some(Reported::Property {
+            name: event.property_name.clone()?,
+            value: event.property_value.clone().filter(|v| !v.is_empty()),
+            with_creation: event.occurred_at.is_some_and(|at| created_at.contains(&at)),
+        }),
+        _ => None,
+    }
+}
+
+/// Per record (pair, HubSpot id) of a delivery's fresh events: what they
+/// reported, or `None` when one of them was of another kind.
+pub(crate) fn reports(
+    events: &[HubspotEvent],
+    fresh: &[bool],
+    pair_of: impl Fn(&str) -> Option<ObjectPair>,
+) -> BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>> {
+    let mut created: HashMap<(ObjectPair, u64), HashSet<i64>> = HashMap::new();
+    for (event, &fresh) in events.iter().zip(fresh) {
+        let Some(pair) = pair_of(event.object()).filter(|_| fresh) else { continue };
+        if event.subscription_type.ends_with(".creation")
+            && let (Some(id), Some(at)) = (event.object_id, event.occurred_at)
+        {
+            created.entry((pair, id)).or_default().insert(at);
+        }
+    }
+    let none = HashSet::new();
+    let mut out: BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>> = BTreeMap::new();
+    for (event, &fresh) in events.iter().zip(fresh) {
+        let Some(pair) = pair_of(event.object()).filter(|_| fresh) else { continue };
+        for id in event.record_ids() {
+            let report = reported(event, created.get(&(pair, id)).unwrap_or(&none));
+            let entry = out.entry((pair, id)).or_insert_with(|| Some(Vec::new()));
+            match (entry.as_mut(), report) {
+                (Some(list), Some(report)) => list.push(report),
+                _ => *entry = None,
+            }
+        }
+    }
+    out
+}
+
+/// Whether what was reported of a HubSpot record is all held by its link.
+pub(crate) fn is_echo(app: &App, pair: ObjectPair, link: &Link, reported: &[Reported]) -> bool {
+    let Some(object) = SfObject::parse(&link.salesforce_object) else { return false };
+    hubspot_echo(app.config(), pair, object, &decode_link_state(&link.fingerprints), reported)
+}
+
+/// The records of `reports` whose every event is an echo of what their
+/// link holds (one store call per object pair). When the links cannot be
+/// read, none is: everything is queued.
+pub(crate) async fn known_records(
+    app: &App,
+    reports: &BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>>,
+) -> HashSet<(ObjectPair, u64)> {
+    let mut by_pair: BTreeMap<ObjectPair, Vec<String>> = BTreeMap::new();
+    for ((pair, id), reported) in reports {
+        if reported.as_ref().is_some_and(|r| !r.is_empty()) {
+            by_pair.entry(*pair).or_default().push(id.to_string());
+        }
+    }
+    let mut known = HashSet::new();
+    for (pair, ids) in by_pair {
+        let links = match app.store().get_links_by_hubspot_ids(pair, &ids).await {
+            Ok(links) => links,
+            Err(error) => {
+                warn!(%error, "EchoLinksUnreadable");
+                continue;
+            }
+        };
+        for link in links {
+            let Ok(id) = link.hubspot_id.parse::<u64>() else { continue };
+            let Some(Some(reported)) = reports.get(&(pair, id)) else { continue };
+            if is_echo(app, pair, &link, reported) {
+                known.insert((pair, id));
+            }
+        }
+    }
+    known
+}
