@@ -177,7 +177,26 @@ pub struct App {
     segment: Arc<tokio::sync::Mutex<Option<CachedMembers>>>,
     /// Change notifications recognised as echoes of what the links hold,
     /// since this process started (see `usecases::echoes`).
-    echoes: Arc<std::sync::atomic::AtomicU64>,
+    echoes: Arc<EchoLog>,
+}
+
+/// Echoes kept by [`App::echoed_records_since`].
+pub const ECHOES_KEPT: usize = 10_000;
+
+/// The echoes of a process: how many, and the latest records.
+#[derive(Debug, Default)]
+struct EchoLog(std::sync::Mutex<EchoCounts>);
+
+#[derive(Debug, Default)]
+struct EchoCounts {
+    count: u64,
+    recent: std::collections::VecDeque<(ObjectPair, u64)>,
+}
+
+impl EchoLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, EchoCounts> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A HubSpot list's members, its id and when they were read.
@@ -233,11 +252,27 @@ impl App {
     /// How many change notifications this process dropped as echoes (they
     /// reported what the links already hold), across clones of this App.
     pub fn echoes_recognised(&self) -> u64 {
-        self.echoes.load(std::sync::atomic::Ordering::Relaxed)
+        self.echoes.lock().count
     }
 
-    pub(crate) fn count_echoes(&self, n: usize) {
-        self.echoes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    /// The records whose notifications were dropped as echoes, after the
+    /// first `seen` of this process (the latest [`ECHOES_KEPT`] are kept):
+    /// what the sync decided not to do, for whoever checks its decisions.
+    pub fn echoed_records_since(&self, seen: u64) -> Vec<(ObjectPair, u64)> {
+        let log = self.echoes.lock();
+        let kept_from = log.count - log.recent.len() as u64;
+        log.recent.iter().skip(usize::try_from(seen.saturating_sub(kept_from)).unwrap_or(usize::MAX)).copied().collect()
+    }
+
+    pub(crate) fn note_echoes(&self, records: impl IntoIterator<Item = (ObjectPair, u64)>) {
+        let mut log = self.echoes.lock();
+        for record in records {
+            log.count += 1;
+            if log.recent.len() == ECHOES_KEPT {
+                log.recent.pop_front();
+            }
+            log.recent.push_back(record);
+        }
     }
 
     /// The same deployment (store, queues, CRM clients, clock, secrets)

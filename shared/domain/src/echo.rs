@@ -23,10 +23,19 @@
 
 use crate::config::{InclusionSegment, SyncConfig, SyncRule};
 use crate::decision::LinkState;
-use crate::intent::Reported;
 use crate::model::{ObjectPair, SfObject};
 use crate::rules::{Fingerprint, normalise};
 use serde_json::Value;
+
+/// What a HubSpot event reported of its record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reported {
+    /// The record was created.
+    Creation,
+    /// A property took a value (`None`: blank); `with_creation`: reported
+    /// with the record's creation (same record, same time).
+    Property { name: String, value: Option<String>, with_creation: bool },
+}
 
 /// Whether everything HubSpot events reported of a linked record is what
 /// its link already holds: the record's creation; a property reported with

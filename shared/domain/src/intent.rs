@@ -50,26 +50,6 @@ impl IntentObject {
     }
 }
 
-/// What a HubSpot event reported of its record, carried by the intent so
-/// that the worker can still tell an echo of the sync's own write when the
-/// webhook door could not (the write's link was stored after the event
-/// came). See [`crate::echo`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Reported {
-    /// The record was created.
-    Creation,
-    /// A property took a value (`None`: blank); `with_creation`: reported
-    /// with the record's creation (same record, same time).
-    Property {
-        name: String,
-        #[serde(default)]
-        value: Option<String>,
-        #[serde(default)]
-        with_creation: bool,
-    },
-}
-
 /// Why an intent could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a {system} intent needs a {system} object and id")]
@@ -94,35 +74,17 @@ pub struct SyncIntent {
     /// longer answers for them, so the survivor's intent carries them and
     /// their links move with it (SPEC section 1).
     merged: Vec<HubSpotId>,
-    /// For a HubSpot webhook intent: everything its events reported of the
-    /// record, when every one was a creation or a property change (empty
-    /// otherwise, and for every other intent).
-    reported: Vec<Reported>,
 }
 
 impl SyncIntent {
     /// An intent for a Salesforce record.
     pub fn salesforce(object: SfObject, id: SalesforceId, trigger: Trigger, at: DateTime<Utc>) -> Self {
-        Self {
-            id: RecordId::Salesforce(id),
-            object: IntentObject::Salesforce(object),
-            trigger,
-            at,
-            merged: Vec::new(),
-            reported: Vec::new(),
-        }
+        Self { id: RecordId::Salesforce(id), object: IntentObject::Salesforce(object), trigger, at, merged: Vec::new() }
     }
 
     /// An intent for a HubSpot record.
     pub fn hubspot(object: ObjectPair, id: HubSpotId, trigger: Trigger, at: DateTime<Utc>) -> Self {
-        Self {
-            id: RecordId::HubSpot(id),
-            object: IntentObject::HubSpot(object),
-            trigger,
-            at,
-            merged: Vec::new(),
-            reported: Vec::new(),
-        }
+        Self { id: RecordId::HubSpot(id), object: IntentObject::HubSpot(object), trigger, at, merged: Vec::new() }
     }
 
     /// An intent for a HubSpot record that `merged` were merged into.
@@ -140,21 +102,6 @@ impl SyncIntent {
     /// The HubSpot records merged into this intent's record, if any.
     pub fn merged(&self) -> &[HubSpotId] {
         &self.merged
-    }
-
-    /// The intent with what its HubSpot events reported of the record
-    /// (ignored for a Salesforce record or a merge).
-    pub fn with_reported(mut self, reported: Vec<Reported>) -> Self {
-        if self.system() == System::HubSpot && self.merged.is_empty() {
-            self.reported = reported;
-        }
-        self
-    }
-
-    /// What the HubSpot events behind this intent reported; empty when
-    /// unknown (any other trigger, or an event of another kind).
-    pub fn reported(&self) -> &[Reported] {
-        &self.reported
     }
 
     pub fn system(&self) -> System {
@@ -215,17 +162,12 @@ struct RawIntent {
     at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     merged: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    reported: Vec<Reported>,
 }
 
 impl TryFrom<RawIntent> for SyncIntent {
     type Error = String;
     fn try_from(raw: RawIntent) -> Result<Self, Self::Error> {
         match (raw.system, raw.object) {
-            (System::Salesforce, IntentObject::Salesforce(_)) if !raw.reported.is_empty() => {
-                Err("a Salesforce intent carries no HubSpot events".to_owned())
-            }
             (System::Salesforce, IntentObject::Salesforce(o)) if raw.merged.is_empty() => {
                 let id = SalesforceId::parse(&raw.id).map_err(|e| e.to_string())?;
                 Ok(Self::salesforce(o, id, raw.trigger, raw.at))
@@ -238,7 +180,7 @@ impl TryFrom<RawIntent> for SyncIntent {
                     .map(|m| HubSpotId::parse(m))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
-                Ok(Self::hubspot_merge(p, id, merged, raw.trigger, raw.at).with_reported(raw.reported))
+                Ok(Self::hubspot_merge(p, id, merged, raw.trigger, raw.at))
             }
             (System::Salesforce, IntentObject::Salesforce(_)) => {
                 Err("a Salesforce intent names no HubSpot merge".to_owned())
@@ -257,7 +199,6 @@ impl From<SyncIntent> for RawIntent {
             trigger: intent.trigger,
             at: intent.at,
             merged: intent.merged.iter().map(|m| m.as_str().to_owned()).collect(),
-            reported: intent.reported,
         }
     }
 }
@@ -308,33 +249,6 @@ mod tests {
         assert_eq!(plain.record_key(), merge.record_key());
         assert_ne!(plain.dedup_key(), merge.dedup_key());
         let salesforce = r#"{"system":"salesforce","object":"Lead","id":"00Q5g00000AbCdE","trigger":"sweep","at":"2024-05-02T08:30:00Z","merged":["6"]}"#;
-        assert!(SyncIntent::from_json(salesforce).is_err());
-    }
-
-    #[test]
-    fn what_hubspot_events_reported_round_trips_and_only_on_a_hubspot_change() {
-        let id = HubSpotId::parse("512").unwrap();
-        let reported = vec![
-            Reported::Creation,
-            Reported::Property { name: "jobtitle".into(), value: Some("CTO".into()), with_creation: true },
-            Reported::Property { name: "phone".into(), value: None, with_creation: false },
-        ];
-        let intent = SyncIntent::hubspot(ObjectPair::Contact, id.clone(), Trigger::Webhook, at())
-            .with_reported(reported.clone());
-        let json = intent.to_json().unwrap();
-        assert!(json.contains(r#""reported":[{"kind":"creation"}"#), "{json}");
-        assert_eq!(SyncIntent::from_json(&json).unwrap(), intent);
-        assert_eq!(intent.reported(), reported.as_slice());
-        let merge = SyncIntent::hubspot_merge(
-            ObjectPair::Contact,
-            id,
-            vec![HubSpotId::parse("6").unwrap()],
-            Trigger::Webhook,
-            at(),
-        )
-        .with_reported(reported);
-        assert!(merge.reported().is_empty(), "a merge is never an echo");
-        let salesforce = r#"{"system":"salesforce","object":"Lead","id":"00Q5g00000AbCdE","trigger":"webhook","at":"2024-05-02T08:30:00Z","reported":[{"kind":"creation"}]}"#;
         assert!(SyncIntent::from_json(salesforce).is_err());
     }
 

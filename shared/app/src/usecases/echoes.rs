@@ -11,10 +11,7 @@
 //! cannot matter or whose value the link knows, and property changes whose
 //! value the link knows for HubSpot. Anything else (a deletion, a merge, an
 //! association change, a value the link does not hold, a record with no
-//! link) is queued as before, and its intent carries what the events
-//! reported, so that the worker, reading the links anyway, can still drop
-//! the echo of a write whose link was stored after the events came (the
-//! units stage of the sync). Dropped records are counted
+//! link) is queued as before. Dropped records are counted
 //! ([`crate::App::echoes_recognised`]) and logged as a number.
 //!
 //! A user's edit that lands right after a sync write carries a value the
@@ -24,8 +21,7 @@
 use crate::App;
 use crate::codec::decode_link_state;
 use crate::webhook::hubspot_events::{EventAction, HubspotEvent};
-use crm_sync_domain::echo::hubspot_echo;
-use crm_sync_domain::intent::Reported;
+use crm_sync_domain::echo::{Reported, hubspot_echo};
 use crm_sync_domain::model::{ObjectPair, SfObject};
 use crm_sync_store::Link;
 use std::collections::{BTreeMap, HashMap, HashSet};

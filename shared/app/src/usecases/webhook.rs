@@ -175,13 +175,9 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
         // A merge's records merged away ride on the survivor's intent.
         let merged: Vec<HubSpotId> =
             event.merged_ids().iter().filter_map(|id| HubSpotId::parse(&id.to_string()).ok()).collect();
-        for raw in event.record_ids() {
-            let Ok(id) = HubSpotId::parse(&raw.to_string()) else { continue };
-            // What the delivery's events reported of the record, for the
-            // worker's own echo check.
-            let reported = reports.get(&(pair, raw)).cloned().flatten().unwrap_or_default();
-            let intent =
-                SyncIntent::hubspot_merge(pair, id, merged.clone(), Trigger::Webhook, at).with_reported(reported);
+        for id in event.record_ids() {
+            let Ok(id) = HubSpotId::parse(&id.to_string()) else { continue };
+            let intent = SyncIntent::hubspot_merge(pair, id, merged.clone(), Trigger::Webhook, at);
             if seen.insert(intent.dedup_key()) {
                 intents.push(intent);
             }
@@ -195,7 +191,7 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
         return WebhookResponse::text(503, "queue unavailable; retry later");
     }
     tracing::Span::current().record("queued", queued);
-    app.count_echoes(known.len());
+    app.note_echoes(known.iter().copied());
     info!(queued, echoes = known.len(), "WebhookAccepted");
     WebhookResponse::text(200, "")
 }

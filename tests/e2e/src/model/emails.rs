@@ -5,7 +5,7 @@
 
 use super::actions::Action;
 use super::oracle::{Field, Mode, Oracle, Sys};
-use super::world::{Named, World, norm};
+use super::world::{EchoClaim, Named, World, norm};
 use std::collections::BTreeSet;
 
 /// Actions a sequence leaves out: anything touching a person frozen by an
@@ -109,6 +109,42 @@ pub fn applied(oracle: &mut Oracle, world: &mut World, action: &Action) {
 /// Tells the oracle of the live syncs of one step: first the HubSpot merges
 /// whose webhook came (the sync moves links before anything else), then
 /// each person synced, with the Salesforce records named.
+/// The deliveries the sync dropped as echoes that the oracle's link memory
+/// does not bear out: each must be of a linked person and report, for every
+/// modelled field, the value the link remembers for HubSpot (a delivery
+/// reporting anything else was a change, and dropping it would lose it).
+/// Checked against the memory before the step and, for what fails there,
+/// after it (a drain sends the echoes of its own rounds).
+pub fn unborne_echoes(oracle: &Oracle, claims: Vec<EchoClaim>) -> Vec<EchoClaim> {
+    claims.into_iter().filter(|claim| !echo_borne_out(oracle, claim)).collect()
+}
+
+fn echo_borne_out(oracle: &Oracle, claim: &EchoClaim) -> bool {
+    if !claim.current {
+        return true;
+    }
+    let Some(link) = &oracle.groups[claim.person].link else { return false };
+    claim.reported.iter().all(|(field, value)| {
+        link.get(field).cloned().flatten().is_some_and(|(_, hubspot)| hubspot.as_ref() == value.as_ref())
+    })
+}
+
+/// The claims still not borne out, as failure lines.
+pub fn echo_problems(oracle: &Oracle, claims: Vec<EchoClaim>) -> Vec<String> {
+    unborne_echoes(oracle, claims)
+        .into_iter()
+        .map(|claim| {
+            let link = oracle.groups[claim.person].link.as_ref();
+            format!(
+                "person{}: a delivery reporting {:?} was dropped as an echo; the link remembers {:?}",
+                claim.person,
+                claim.reported,
+                link.map(|l| claim.reported.iter().map(|(f, _)| (f, l.get(f).cloned().flatten())).collect::<Vec<_>>())
+            )
+        })
+        .collect()
+}
+
 pub fn live(oracle: &mut Oracle, world: &mut World, mut synced: Named) {
     for (survivor, loser) in std::mem::take(&mut world.merges) {
         oracle.hubspot_merge_delivered(survivor, loser);

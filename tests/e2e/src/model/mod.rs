@@ -103,7 +103,14 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
                 let ids = world.named_ids_of(*person);
                 oracle.enter(*person, Mode::Forced, &[*sys], &ids);
             }
-            Action::Deliver { .. } | Action::Sweep => emails::live(&mut oracle, world, synced),
+            Action::Deliver { .. } | Action::Sweep => {
+                let doubtful = emails::unborne_echoes(&oracle, std::mem::take(&mut world.echo_claims));
+                emails::live(&mut oracle, world, synced);
+                let problems = emails::echo_problems(&oracle, doubtful);
+                if !problems.is_empty() {
+                    return Err(fail(Some(step), problems.join("\n")));
+                }
+            }
             Action::Delete { sys, person } => oracle.deleted(*sys, *person),
             Action::Import { add_to_segment } => oracle.import(*add_to_segment),
             Action::ResyncSegment => oracle.resync_linked(),
@@ -123,7 +130,13 @@ async fn drive(world: &mut World, sequence: &Sequence) -> Result<(), Failure> {
             None => world.drain().await,
         };
         emails::refresh(&mut oracle, world);
-        emails::live(&mut oracle, world, synced.map_err(|e| fail(None, format!("{e:#}")))?);
+        let synced = synced.map_err(|e| fail(None, format!("{e:#}")))?;
+        let doubtful = emails::unborne_echoes(&oracle, std::mem::take(&mut world.echo_claims));
+        emails::live(&mut oracle, world, synced);
+        let problems = emails::echo_problems(&oracle, doubtful);
+        if !problems.is_empty() {
+            return Err(fail(None, problems.join("\n")));
+        }
         emails::mirror(&oracle, world);
     }
     check(world, &oracle).await.map_err(|m| fail(None, m))

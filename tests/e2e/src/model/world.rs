@@ -165,6 +165,28 @@ pub struct World {
     pub merges: Vec<(usize, usize)>,
     /// The other record a step's user created, edited or deleted.
     pub touched: Option<String>,
+    /// Echoes the sync reported so far (see [`App::echoed_records_since`]).
+    echoes_seen: u64,
+    /// HubSpot deliveries the sync dropped as echoes since the oracle last
+    /// looked, per person, for the oracle to check.
+    pub echo_claims: Vec<EchoClaim>,
+    /// Per HubSpot delivery sent, the people it was dropped for as an echo:
+    /// a copy sent again is a duplicate the sync drops by its event ids, so
+    /// it triggers what the first copy did.
+    echoed_by_body: BTreeMap<String, BTreeSet<usize>>,
+}
+
+/// A HubSpot delivery the sync dropped as an echo of what a person's link
+/// holds: the values its events reported of the modelled fields. Dropped,
+/// it triggers no sync, which the oracle accepts only when its own link
+/// memory holds every one of those values for HubSpot.
+#[derive(Debug, Clone)]
+pub struct EchoClaim {
+    pub person: usize,
+    /// Whether an event was of the person's HubSpot contact of now (not
+    /// one deleted since).
+    pub current: bool,
+    pub reported: Vec<(Field, Val)>,
 }
 
 /// Milliseconds of wall time; the sandboxes stamp records with it.
@@ -242,6 +264,9 @@ impl World {
             named_salesforce: BTreeSet::new(),
             merges: Vec::new(),
             touched: None,
+            echoes_seen: 0,
+            echo_claims: Vec::new(),
+            echoed_by_body: BTreeMap::new(),
         })
     }
 
@@ -587,8 +612,7 @@ impl World {
         plan.shuffle(&mut rng);
         let mut synced = Named::new();
         for delivery in &plan {
-            self.send(delivery).await?;
-            delivery.name_into(&mut synced);
+            self.send_and_name(delivery, &mut synced).await?;
         }
         self.work().await?;
         Ok(synced)
@@ -604,12 +628,79 @@ impl World {
                 return Ok(synced);
             }
             for delivery in std::mem::take(&mut self.pending) {
-                self.send(&delivery).await?;
-                delivery.name_into(&mut synced);
+                self.send_and_name(&delivery, &mut synced).await?;
             }
             self.work().await?;
         }
         bail!("deliveries kept coming after 20 rounds: the sync echoes its own writes")
+    }
+
+    /// Sends a delivery and names the people whose records it triggers a
+    /// sync of: not those whose every HubSpot event the sync dropped as an
+    /// echo (kept as [`EchoClaim`]s instead).
+    async fn send_and_name(&mut self, delivery: &Delivery, named: &mut Named) -> anyhow::Result<()> {
+        self.send(delivery).await?;
+        let echoed: BTreeSet<u64> = self
+            .h
+            .app
+            .echoed_records_since(self.echoes_seen)
+            .into_iter()
+            .filter(|(pair, _)| *pair == crm_sync_domain::ObjectPair::Contact)
+            .map(|(_, id)| id)
+            .collect();
+        self.echoes_seen = self.h.app.echoes_recognised();
+        let Delivery::HubSpot { body, people } = delivery else {
+            delivery.name_into(named);
+            return Ok(());
+        };
+        if let Some(echoed) = self.echoed_by_body.get(body) {
+            for &person in people.iter().filter(|p| !echoed.contains(p)) {
+                named.entry(person).or_default().insert(Sys::HubSpot);
+            }
+            return Ok(());
+        }
+        let events: Vec<Value> = serde_json::from_str(body)?;
+        // Per person: whether every event naming them was dropped, and the
+        // modelled values those events reported.
+        let mut per_person: BTreeMap<usize, (bool, bool, Vec<(Field, Val)>)> = BTreeMap::new();
+        for event in &events {
+            let Some(id) = event["objectId"].as_u64() else { continue };
+            let known = self.hubspot.iter().find(|(_, v)| **v == id).map(|(p, _)| *p);
+            let Some(person) = known.or_else(|| self.gone_hubspot.get(&id).copied()) else { continue };
+            let entry = per_person.entry(person).or_insert((true, false, Vec::new()));
+            entry.0 &=
+                echoed.contains(&id) && event["subscriptionType"].as_str().is_some_and(|s| s.starts_with("contact."));
+            entry.1 |= self.hubspot.get(&person) == Some(&id);
+            // Only the person's contact of now has values the oracle
+            // remembers; the events of one deleted since name a link the
+            // oracle does not keep, and dropping them loses no change.
+            if event["subscriptionType"] != "contact.propertyChange" || self.hubspot.get(&person) != Some(&id) {
+                continue;
+            }
+            let name = event["propertyName"].as_str().unwrap_or_default();
+            let Some(field) = Field::ALL.into_iter().find(|f| f.hubspot() == name) else { continue };
+            let value = event["propertyValue"].as_str().filter(|v| !v.is_empty());
+            let value = match field {
+                Field::Owner => self.owners.read(Sys::HubSpot, value),
+                Field::OptOut => value.filter(|v| *v == "true").map(str::to_owned),
+                _ => value.map(str::to_owned),
+            };
+            entry.2.push((field, value));
+        }
+        let mut dropped = BTreeSet::new();
+        for &person in people {
+            match per_person.remove(&person) {
+                Some((true, current, reported)) => {
+                    dropped.insert(person);
+                    self.echo_claims.push(EchoClaim { person, current, reported });
+                }
+                _ => {
+                    named.entry(person).or_default().insert(Sys::HubSpot);
+                }
+            }
+        }
+        self.echoed_by_body.insert(body.clone(), dropped);
+        Ok(())
     }
 
     async fn send(&mut self, delivery: &Delivery) -> anyhow::Result<()> {

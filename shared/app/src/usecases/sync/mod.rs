@@ -7,9 +7,7 @@
 //! messages. The stages, in order:
 //!
 //! 1. [`units`]: one unit per record, joined through the stored links (read
-//!    for the whole batch in one store call); a linked unit named only by
-//!    HubSpot events that report what its link holds is an echo, done with
-//!    no read ([`PairSync::drop_echoes`]).
+//!    for the whole batch in one store call).
 //! 2. [`read`]: both sides read by id, batched.
 //!    - [`moves`]: links that move with their records: a converted Lead's
 //!      to its Contact, a merged-away record's to the survivor (or dropped
@@ -61,7 +59,6 @@ use crate::usage::flush_usage;
 use crate::{App, AppError};
 use crm_sync_crm::error::CrmError;
 use crm_sync_domain::error::{ErrorCategory, Verdict};
-use crm_sync_domain::intent::Reported;
 use crm_sync_domain::{ObjectPair, SfObject, SyncIntent};
 use crm_sync_store::{ErrorReport, Link, ReceivedMessage};
 use serde::Serialize;
@@ -262,22 +259,9 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
         }
     }
     tracing::Span::current().record("intents", seen.len());
-    // Per record: what the HubSpot events behind every intent naming it
-    // reported, or `None` when one intent came from anything else.
-    let mut reported: HashMap<String, Option<Vec<Reported>>> = HashMap::new();
-    for (_, intents) in &per_message {
-        for intent in intents {
-            let entry = reported.entry(intent.record_key()).or_insert_with(|| Some(Vec::new()));
-            match entry.as_mut() {
-                Some(list) if !intent.reported().is_empty() => list.extend(intent.reported().iter().cloned()),
-                _ => *entry = None,
-            }
-        }
-    }
     let mut record_results: HashMap<String, (RecordResult, Option<RetryCause>)> = HashMap::new();
     for (pair, intents) in by_pair {
         let mut sync = PairSync::new(app, pair, &mut outcome.stats);
-        sync.reported = &reported;
         let results = sync.run(&intents).await;
         for (intent, result) in intents.iter().zip(results) {
             record_results.insert(intent.record_key(), result);
@@ -388,26 +372,11 @@ struct PairSync<'a> {
     /// The linked contacts of the Accounts matched by contacts, kept for
     /// their associations once linked (company pair only).
     account_contacts: Option<crate::usecases::companies::AccountContacts>,
-    /// Per record key: what the HubSpot events behind its intents reported
-    /// (see [`PairSync::drop_echoes`]).
-    reported: &'a HashMap<String, Option<Vec<Reported>>>,
 }
-
-/// No record's events reported anything.
-static NOTHING_REPORTED: std::sync::LazyLock<HashMap<String, Option<Vec<Reported>>>> =
-    std::sync::LazyLock::new(HashMap::new);
 
 impl<'a> PairSync<'a> {
     fn new(app: &'a App, pair: ObjectPair, stats: &'a mut SyncStats) -> Self {
-        PairSync {
-            app,
-            pair,
-            stats,
-            units: Vec::new(),
-            company_contacts: None,
-            account_contacts: None,
-            reported: &NOTHING_REPORTED,
-        }
+        PairSync { app, pair, stats, units: Vec::new(), company_contacts: None, account_contacts: None }
     }
 
     /// Marks units after a failed CRM call: retry on a retryable error,
@@ -441,7 +410,6 @@ impl<'a> PairSync<'a> {
             warn!(pair = self.pair.as_str(), %error, "LinksUnreadable");
             return intents.iter().map(|_| (RecordResult::Retry(RACE_RETRY), None)).collect();
         }
-        self.drop_echoes();
         self.read().await;
         self.follow_moves().await;
         self.match_unlinked().await;
@@ -459,33 +427,6 @@ impl<'a> PairSync<'a> {
             .iter()
             .map(|i| by_key.get(i.record_key().as_str()).cloned().unwrap_or((RecordResult::Done, None)))
             .collect()
-    }
-
-    /// Linked units named only by HubSpot events that all report what the
-    /// link holds: echoes of the sync's own writes whose link was stored
-    /// after the events came (the webhook door could not tell), done with
-    /// no read (see `usecases::echoes`).
-    fn drop_echoes(&mut self) {
-        let mut echoes = 0;
-        for unit in &mut self.units {
-            let (None, Some(link)) = (&unit.result, &unit.link) else { continue };
-            let mut all = Vec::new();
-            let every_key_reported = unit.intent_keys.iter().all(|key| match self.reported.get(key) {
-                Some(Some(reported)) if !reported.is_empty() => {
-                    all.extend(reported.iter().cloned());
-                    true
-                }
-                _ => false,
-            });
-            if every_key_reported && crate::usecases::echoes::is_echo(self.app, self.pair, link, &all) {
-                unit.result = Some(RecordResult::Done);
-                echoes += 1;
-            }
-        }
-        if echoes > 0 {
-            self.app.count_echoes(echoes);
-            *self.stats.skipped.entry("echo".into()).or_default() += echoes as u64;
-        }
     }
 
     /// Marks units to retry after a step that failed as a whole.

@@ -80,9 +80,8 @@ impl PairSync<'_> {
 
     /// Reads every known id on both sides, batched.
     pub(super) async fn read(&mut self) {
-        // A unit already done (an echo) needs no read.
-        let open: Vec<usize> = (0..self.units.len()).filter(|&u| self.units[u].result.is_none()).collect();
-        self.read_units(&open).await;
+        let all: Vec<usize> = (0..self.units.len()).collect();
+        self.read_units(&all).await;
     }
 
     /// Reads both sides of these units by their known ids, batched, and
