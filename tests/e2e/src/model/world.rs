@@ -176,6 +176,15 @@ pub struct World {
     echoed_by_body: BTreeMap<String, BTreeSet<usize>>,
 }
 
+/// What one delivery's events of a person came to: whether the sync dropped
+/// every one as an echo, whether one was of the person's contact of now, and
+/// the modelled values they reported.
+struct Dropped {
+    every: bool,
+    current: bool,
+    reported: Vec<(Field, Val)>,
+}
+
 /// A HubSpot delivery the sync dropped as an echo of what a person's link
 /// holds: the values its events reported of the modelled fields. Dropped,
 /// it triggers no sync, which the oracle accepts only when its own link
@@ -662,15 +671,16 @@ impl World {
         let events: Vec<Value> = serde_json::from_str(body)?;
         // Per person: whether every event naming them was dropped, and the
         // modelled values those events reported.
-        let mut per_person: BTreeMap<usize, (bool, bool, Vec<(Field, Val)>)> = BTreeMap::new();
+        let mut per_person: BTreeMap<usize, Dropped> = BTreeMap::new();
         for event in &events {
             let Some(id) = event["objectId"].as_u64() else { continue };
             let known = self.hubspot.iter().find(|(_, v)| **v == id).map(|(p, _)| *p);
             let Some(person) = known.or_else(|| self.gone_hubspot.get(&id).copied()) else { continue };
-            let entry = per_person.entry(person).or_insert((true, false, Vec::new()));
-            entry.0 &=
+            let entry =
+                per_person.entry(person).or_insert(Dropped { every: true, current: false, reported: Vec::new() });
+            entry.every &=
                 echoed.contains(&id) && event["subscriptionType"].as_str().is_some_and(|s| s.starts_with("contact."));
-            entry.1 |= self.hubspot.get(&person) == Some(&id);
+            entry.current |= self.hubspot.get(&person) == Some(&id);
             // Only the person's contact of now has values the oracle
             // remembers; the events of one deleted since name a link the
             // oracle does not keep, and dropping them loses no change.
@@ -685,12 +695,12 @@ impl World {
                 Field::OptOut => value.filter(|v| *v == "true").map(str::to_owned),
                 _ => value.map(str::to_owned),
             };
-            entry.2.push((field, value));
+            entry.reported.push((field, value));
         }
         let mut dropped = BTreeSet::new();
         for &person in people {
             match per_person.remove(&person) {
-                Some((true, current, reported)) => {
+                Some(Dropped { every: true, current, reported }) => {
                     dropped.insert(person);
                     self.echo_claims.push(EchoClaim { person, current, reported });
                 }
