@@ -35,6 +35,20 @@ pub fn title_two_way(segment: &str) -> Result<SyncConfig, crm_sync_domain::confi
 /// The inclusion segment as the HubSpot list `1`, for [`title_two_way`].
 pub const SEGMENT_LIST_ONE: &str = "  hubspot_list: \"1\"\n";
 
+/// How long a test waits for the sync to reach what it expects (wall time).
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the runtime must stay idle for a test to call it settled.
+pub const QUIET: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// The object of a JSON object literal (empty for anything else): the
+/// properties of a user's edit.
+pub fn props(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct HarnessOptions {

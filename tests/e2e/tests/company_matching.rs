@@ -13,13 +13,10 @@ use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sync_app::messages::queue_intents;
 use crm_sync_app::{ImportObjects, ImportRequest, import_review, import_start};
 use crm_sync_domain::{SalesforceId, SfObject, SyncConfig, SyncIntent, Trigger};
-use crm_sync_e2e::{Harness, HarnessOptions};
+use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
 use crm_sync_store::ObjectPair;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
-const QUIET: Duration = Duration::from_millis(1500);
 
 const COMPANY_MAPPING: &str = r#"
 mappings:
@@ -40,13 +37,6 @@ fn config(extra: &str) -> SyncConfig {
 
 fn import(objects: ImportObjects) -> ImportRequest {
     ImportRequest { objects, filter: None, chunk_size: None, add_to_segment: false }
-}
-
-fn props(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 fn accounts_created(h: &Harness) -> Vec<String> {

@@ -8,20 +8,9 @@ use crm_sandbox::Fault;
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sync_app::{WebhookRequest, handle_hubspot_webhook, sweep_once};
-use crm_sync_e2e::{Harness, HarnessOptions};
+use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
 use crm_sync_store::ErrorFilter;
-use serde_json::{Map, Value, json};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
-const QUIET: Duration = Duration::from_millis(1500);
-
-fn props(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
+use serde_json::json;
 
 fn integration_writes(h: &Harness, object: &str, op: Op) -> Vec<String> {
     h.sandbox

@@ -6,19 +6,9 @@
 
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sync_domain::{ObjectPair, SalesforceId};
-use crm_sync_e2e::{Harness, HarnessOptions};
-use serde_json::{Map, Value, json};
+use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
+use serde_json::json;
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
-const QUIET: Duration = Duration::from_millis(1500);
-
-fn props(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
 
 async fn hubspot_of(h: &Harness, lead: &str) -> Option<u64> {
     let id = SalesforceId::parse(lead).unwrap();

@@ -5,19 +5,9 @@
 
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
-use crm_sync_e2e::{Harness, HarnessOptions};
-use serde_json::{Map, Value, json};
+use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
+use serde_json::json;
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
-const QUIET: Duration = Duration::from_millis(1500);
-
-fn props(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
 
 fn integration_creates(h: &Harness, object: &str) -> Vec<String> {
     h.sandbox

@@ -8,20 +8,9 @@ use crm_sandbox::Fault;
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sync_domain::ObjectPair;
-use crm_sync_e2e::{Harness, HarnessOptions};
+use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
 use crm_sync_store::{ErrorFilter, SyncHealthError};
-use serde_json::{Map, Value, json};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
-const QUIET: Duration = Duration::from_millis(1500);
-
-fn props(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
+use serde_json::json;
 
 async fn health(h: &Harness) -> Vec<SyncHealthError> {
     h.app.store().list_errors(&ErrorFilter::default()).await.unwrap()

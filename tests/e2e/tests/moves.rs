@@ -9,20 +9,10 @@ use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sync_app::sweep_once;
 use crm_sync_domain::{ObjectPair, SalesforceId};
-use crm_sync_e2e::{Harness, HarnessOptions};
+use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
 use crm_sync_store::{ErrorFilter, Link, SyncHealthError};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
-const QUIET: Duration = Duration::from_millis(1500);
-
-fn props(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
 
 /// A Salesforce id in the 18-character form links are stored with.
 fn sf(id: &str) -> String {

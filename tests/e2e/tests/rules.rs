@@ -8,12 +8,9 @@ use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sandbox::salesforce::data::{Actor, Op};
 use crm_sync_app::sweep_once;
 use crm_sync_domain::SyncConfig;
-use crm_sync_e2e::{Harness, HarnessOptions};
-use serde_json::{Map, Value, json};
+use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
+use serde_json::{Value, json};
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(30);
-const QUIET: Duration = Duration::from_millis(1500);
 
 /// Title two-way, City always Salesforce, Website not synced; the rest
 /// keep the default rule (prefer Salesforce unless blank).
@@ -35,13 +32,6 @@ mappings:
 "#,
     )
     .unwrap()
-}
-
-fn props(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 /// A HubSpot contact created as a user, synced into a new Lead; returns
