@@ -101,9 +101,11 @@ impl SalesforceCap {
     /// reserved).
     pub async fn flush(&self) -> Result<(), AppError> {
         let mut allowance = self.allowance.lock().await;
-        if allowance.left > 0 {
-            self.store.release_api_calls(System::Salesforce, allowance.bucket, allowance.left).await?;
-            allowance.left = 0;
+        // Emptied before the store is told: should this stop halfway, calls
+        // stay counted that were not made, never the other way round.
+        let left = std::mem::take(&mut allowance.left);
+        if left > 0 {
+            self.store.release_api_calls(System::Salesforce, allowance.bucket, left).await?;
         }
         Ok(())
     }
@@ -118,11 +120,10 @@ impl SalesforceCap {
         // later must be counted when it is made, or a rolling day that no
         // longer holds the bucket would miss it. What is left goes back.
         if allowance.left > 0 && allowance.bucket.timestamp() != usage_bucket(self.clock.now()) {
-            if let Err(error) = self.store.release_api_calls(System::Salesforce, allowance.bucket, allowance.left).await
-            {
+            let left = std::mem::take(&mut allowance.left);
+            if let Err(error) = self.store.release_api_calls(System::Salesforce, allowance.bucket, left).await {
                 tracing::warn!(%error, "ApiAllowanceNotReturned");
             }
-            allowance.left = 0;
         }
         if allowance.left == 0 {
             let reservation =
