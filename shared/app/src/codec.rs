@@ -93,6 +93,9 @@ const LAST_MODIFIED_KEY: &str = "_salesforce_last_modified";
 /// The link-state key listing the mappings the link was stored without
 /// writing (comma-separated mapping keys).
 const NEVER_WRITTEN_KEY: &str = "_never_written";
+/// The link-state key holding what a sync was writing when it stored the
+/// link before its writes (JSON: mapping key -> [side, fingerprint]).
+pub(crate) const WRITING_KEY: &str = "_writing";
 /// The contact's HubSpot lifecycle stage when its link was last stored, so
 /// that a change can be carried to its company (SPEC section 4).
 pub(crate) const LIFECYCLE_KEY: &str = "_hubspot_lifecyclestage";
@@ -110,6 +113,11 @@ pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
         let keys: Vec<&str> = state.never_written.iter().map(String::as_str).collect();
         out.insert(NEVER_WRITTEN_KEY.to_owned(), keys.join(","));
     }
+    if !state.writing.is_empty()
+        && let Ok(writing) = serde_json::to_string(&state.writing)
+    {
+        out.insert(WRITING_KEY.to_owned(), writing);
+    }
     out
 }
 
@@ -122,6 +130,8 @@ pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
             state.salesforce_last_modified = DateTime::parse_from_rfc3339(value).ok().map(|t| t.with_timezone(&Utc));
         } else if key == NEVER_WRITTEN_KEY {
             state.never_written = value.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect();
+        } else if key == WRITING_KEY {
+            state.writing = serde_json::from_str(value).unwrap_or_default();
         } else if let Some((sf, hs)) = value.split_once('|') {
             let print: Option<FieldFingerprint> = serde_json::from_value(serde_json::json!({
                 "salesforce": sf, "hubspot": hs

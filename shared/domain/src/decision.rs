@@ -32,6 +32,32 @@ pub struct LinkState {
     /// the new-mapping rule that keeps both existing values.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub never_written: BTreeSet<String>,
+    /// Per mapping key: the side a sync was writing, and the fingerprint of
+    /// the value, when it stored this link just before its writes (see
+    /// [`RecordPlan::writing`](crate::plan::RecordPlan::writing)). Should
+    /// the sync have stopped after a write landed and before the link was
+    /// stored again, that side holding that value is the sync's own write,
+    /// not a user's change. Empty once the writes are settled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub writing: BTreeMap<String, (System, rules::Fingerprint)>,
+}
+
+/// Per mapping key written by `fields`: the side written and the
+/// fingerprint of the value written there, read from `link` (the state
+/// after the writes). See [`LinkState::writing`].
+pub fn writing_of(fields: &[FieldDecision], link: &LinkState) -> BTreeMap<String, (System, rules::Fingerprint)> {
+    fields
+        .iter()
+        .filter_map(|field| {
+            let side = field.wrote?;
+            let print = link.fingerprints.get(&field.mapping)?;
+            let value = match side {
+                System::Salesforce => print.salesforce.clone(),
+                System::HubSpot => print.hubspot.clone(),
+            };
+            Some((field.mapping.clone(), (side, value)))
+        })
+        .collect()
 }
 
 /// Facts about the record the decision cannot see in the snapshots.
@@ -124,6 +150,11 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// What this decision writes, per mapping key ([`writing_of`]).
+    pub fn writing(&self) -> BTreeMap<String, (System, rules::Fingerprint)> {
+        writing_of(&self.fields, &self.link)
+    }
+
     fn skip(reason: SkipReason) -> Self {
         Self {
             action: Action::Skip { reason },
@@ -245,6 +276,8 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     let forced = input.context.forced;
     let no_fingerprints = BTreeMap::new();
     let last_prints = input.link.map_or(&no_fingerprints, |l| &l.fingerprints);
+    let no_writes = BTreeMap::new();
+    let writing = input.link.map_or(&no_writes, |l| &l.writing);
 
     let mappings: Vec<&FieldMapping> = config.mappings(pair).iter().filter(|m| m.serves(sf_object)).collect();
 
@@ -270,6 +303,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             fingerprints: BTreeMap::new(),
             salesforce_last_modified: input.salesforce.map(|r| r.last_modified),
             never_written: BTreeSet::new(),
+            writing: BTreeMap::new(),
         },
         fields: Vec::new(),
     };
@@ -300,6 +334,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             forced,
             salesforce_modified: sf_modified,
             hubspot_modified: hs_modified,
+            writing: writing.get(&key),
         };
         // Owner fingerprints are kept in HubSpot's id space on both sides.
         let (write, reason) = match mapping.special {

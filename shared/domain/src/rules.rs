@@ -7,6 +7,7 @@
 //! feeds it one field at a time.
 
 use crate::config::{HubSpotType, SalesforceType, SyncRule};
+use crate::model::System;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -250,17 +251,29 @@ pub struct FieldInput<'a> {
     pub forced: bool,
     pub salesforce_modified: DateTime<Utc>,
     pub hubspot_modified: DateTime<Utc>,
+    /// The side an earlier sync was writing this field to, and the value's
+    /// fingerprint, when it stopped before storing the link after its
+    /// writes ([`crate::decision::LinkState::writing`]).
+    pub writing: Option<&'a (System, Fingerprint)>,
 }
 
 impl FieldInput<'_> {
-    /// Salesforce differs from what it held after the last sync.
+    /// Salesforce differs from what it held after the last sync, and is not
+    /// the value an interrupted sync was writing there.
     pub fn salesforce_changed(&self) -> bool {
-        self.last.is_none_or(|f| f.salesforce != Fingerprint::of(self.mapping_key, self.salesforce))
+        let now = Fingerprint::of(self.mapping_key, self.salesforce);
+        self.last.is_none_or(|f| f.salesforce != now) && !self.was_writing(System::Salesforce, &now)
     }
 
-    /// HubSpot differs from what it held after the last sync.
+    /// HubSpot differs from what it held after the last sync, and is not the
+    /// value an interrupted sync was writing there.
     pub fn hubspot_changed(&self) -> bool {
-        self.last.is_none_or(|f| f.hubspot != Fingerprint::of(self.mapping_key, self.hubspot))
+        let now = Fingerprint::of(self.mapping_key, self.hubspot);
+        self.last.is_none_or(|f| f.hubspot != now) && !self.was_writing(System::HubSpot, &now)
+    }
+
+    fn was_writing(&self, side: System, now: &Fingerprint) -> bool {
+        self.last.is_some() && self.writing.is_some_and(|(to, print)| *to == side && print == now)
     }
 
     /// A linked record whose mapping has no fingerprint yet, outside an

@@ -292,3 +292,52 @@ fn every_written_field_reports_the_side_it_wrote() {
     assert_eq!(f.wrote, Some(System::Salesforce));
     assert_eq!(d.action, Action::Update);
 }
+
+// --- A sync stopped between its writes and its link ------------------------
+
+/// A two-way field: a HubSpot edit is written to Salesforce, and the worker
+/// stops before the link after the write is stored (its link was stored
+/// ahead with what it writes, or not). A HubSpot user then changes the field
+/// again, and a Salesforce user edits another field, so Salesforce is the
+/// newer record.
+fn stopped_after_its_write(ahead: bool) -> crm_sync_domain::Decision {
+    let mut w = synced(config_with_rule("firstname", "FirstName", "two_way"));
+    w.edit_hs("firstname", "Augusta");
+    let interrupted = w.decide();
+    let mut left = w.link.clone().unwrap();
+    if ahead {
+        left.writing = interrupted.writing();
+    }
+    w.apply(&interrupted);
+    assert_eq!(w.sf_value("FirstName"), json!("Augusta"), "the write landed");
+    w.link = Some(left);
+    w.edit_hs("firstname", "Grace");
+    w.edit_sf("LastName", json!("Hopper"));
+    w.sync()
+}
+
+#[test]
+fn a_user_change_after_an_interrupted_write_is_not_beaten_by_the_syncs_own_value() {
+    let d = stopped_after_its_write(true);
+    assert_eq!(d.salesforce_writes.get("FirstName"), Some(&json!("Grace")), "{d:?}");
+    assert!(!d.hubspot_writes.contains_key("firstname"), "{d:?}");
+    // Without the link stored ahead, the sync's own Augusta reads as a
+    // Salesforce change on the newer record and overwrites the user's edit.
+    let lost = stopped_after_its_write(false);
+    assert_eq!(lost.hubspot_writes.get("firstname"), Some(&json!("Augusta")), "{lost:?}");
+}
+
+#[test]
+fn a_value_the_interrupted_sync_was_writing_is_not_a_change_of_its_source_side() {
+    // Salesforce changed and the sync was writing it to HubSpot: Salesforce
+    // holding that value is still the change that must reach HubSpot.
+    let mut w = synced(config_with_rule("firstname", "FirstName", "two_way"));
+    w.edit_sf("FirstName", json!("Augusta"));
+    let interrupted = w.decide();
+    let mut left = w.link.clone().unwrap();
+    left.writing = interrupted.writing();
+    w.link = Some(left);
+    // The HubSpot write never landed.
+    let d = w.sync();
+    assert_eq!(d.hubspot_writes.get("firstname"), Some(&json!("Augusta")), "{d:?}");
+}

@@ -41,7 +41,7 @@ use crate::special::{
     company_association,
 };
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// The Salesforce External ID field holding the HubSpot id.
 pub const SALESFORCE_HUBSPOT_ID_FIELD: &str = "HubSpot_Id__c";
@@ -182,6 +182,15 @@ pub struct RecordPlan {
 }
 
 impl RecordPlan {
+    /// Per mapping key the plan writes: the side written and the
+    /// fingerprint of the value written there. Stored with the link before
+    /// the writes go out ([`LinkState::writing`]), it tells the sync's own
+    /// values from users' changes should the worker stop between its writes
+    /// and the link's store.
+    pub fn writing(&self) -> BTreeMap<String, (System, Fingerprint)> {
+        crate::decision::writing_of(&self.fields, &self.link)
+    }
+
     fn new(action: PlannedAction) -> Self {
         Self {
             action,

@@ -14,8 +14,10 @@
 //! writes succeeded; only then is its link stored (stage 6), and only then
 //! are its associations and lifecycle stage carried.
 
-use super::PairSync;
-use crate::codec::{LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, decode_link_state, hs_snapshot, sf_snapshot};
+use super::{PairSync, RACE_RETRY, RecordResult};
+use crate::codec::{
+    LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, WRITING_KEY, decode_link_state, hs_snapshot, sf_snapshot,
+};
 use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH, WriteResult};
 use crm_sync_crm::error::{self as crm_error, CrmError, System};
 use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SkipReason};
@@ -24,8 +26,10 @@ use crm_sync_domain::model::FieldMap;
 use crm_sync_domain::plan::{
     BatchInputs, HUBSPOT_SALESFORCE_ID_PROPERTY, PlanRecord, PlannedAction, RecordPlan, plan_batch,
 };
+use crm_sync_domain::rules::Fingerprint;
 use crm_sync_domain::special::OwnerDirectory;
 use crm_sync_domain::{LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject};
+use crm_sync_store::{Link, LinkCondition, LinkWrite};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::debug;
@@ -47,6 +51,8 @@ pub(super) struct PendingWrite {
     /// A pick taking over a HubSpot contact outside the inclusion segment:
     /// the beaten record's link is dropped and no link is stored.
     pub(super) unlinked: bool,
+    /// What the unit's writes set, per mapping key ([`RecordPlan::writing`]).
+    writing: BTreeMap<String, (System, Fingerprint)>,
 }
 
 /// What the IO stages read for the planner, per unit.
@@ -62,6 +68,24 @@ pub(super) struct PlanFacts {
     pub(super) segment_members: Option<std::sync::Arc<HashSet<String>>>,
     /// The "Salesforce Campaigns" value of each contact unit.
     pub(super) campaigns: HashMap<usize, String>,
+}
+
+impl WriteQueue {
+    /// Takes a unit's writes out of the batch: it is not written now.
+    fn withdraw(&mut self, u: usize) {
+        for items in self.sf_updates.values_mut() {
+            items.retain(|(unit, _, _)| *unit != u);
+        }
+        for items in self.sf_creates.values_mut() {
+            items.retain(|(unit, _)| *unit != u);
+        }
+        self.hs_updates.retain(|(unit, _, _)| *unit != u);
+        self.hs_creates.retain(|(unit, _, _)| *unit != u);
+        self.opt_outs.retain(|(unit, _)| *unit != u);
+        self.pending.remove(&u);
+        self.follow_account.retain(|(unit, _)| *unit != u);
+        self.stage_changes.retain(|(unit, _, _)| *unit != u);
+    }
 }
 
 /// The planned writes of a batch, grouped into their batch calls.
@@ -166,6 +190,7 @@ impl PairSync<'_> {
             self.enqueue(u, plan, &mut queue);
         }
         self.follow_deletions(gone).await;
+        self.write_ahead(&mut queue).await;
         self.send(&mut queue).await;
         self.store_links(std::mem::take(&mut queue.pending)).await;
         self.associate_companies(std::mem::take(&mut queue.follow_account)).await;
@@ -176,6 +201,7 @@ impl PairSync<'_> {
     /// Files one unit's plan into the batch calls and counts it.
     fn enqueue(&mut self, u: usize, plan: RecordPlan, queue: &mut WriteQueue) {
         debug!(action = ?plan.action, "RecordDecided");
+        let writing = plan.writing();
         if let Some(account) = plan.follow_account {
             queue.follow_account.push((u, account));
         }
@@ -184,8 +210,13 @@ impl PairSync<'_> {
             debug!(mapping = "owner", "OwnerNotMatched");
             *self.stats.skipped.entry("owner_not_matched".into()).or_default() += plan.owners_not_matched;
         }
-        let mut write =
-            PendingWrite { unit: u, decision_link: plan.link, lifecycle_stage: plan.lifecycle_stage, unlinked: false };
+        let mut write = PendingWrite {
+            unit: u,
+            decision_link: plan.link,
+            lifecycle_stage: plan.lifecycle_stage,
+            unlinked: false,
+            writing,
+        };
         let stores = match plan.action {
             PlannedAction::LinkGone | PlannedAction::Incomplete => false,
             PlannedAction::Skip { reason } => {
@@ -230,6 +261,49 @@ impl PairSync<'_> {
                 queue.stage_changes.push((u, change.previous, change.current));
             }
             queue.pending.insert(u, write);
+        }
+    }
+
+    /// Before any write to a linked record, stores its link with what is
+    /// about to be written ([`LinkState::writing`]), in one store call for
+    /// the batch: a worker that stops between its writes and the link's
+    /// store then leaves a link that tells the sync's own values from a
+    /// user's later change (without it, a user's edit on the other side
+    /// could lose to the sync's own write as the newer change). A record
+    /// whose link moved meanwhile, or whose link cannot be stored, is not
+    /// written now and is tried again.
+    async fn write_ahead(&mut self, queue: &mut WriteQueue) {
+        let now = self.app.clock().now();
+        let mut writes = Vec::new();
+        let mut order = Vec::new();
+        for (&u, write) in &queue.pending {
+            let unit = &self.units[u];
+            let Some(link) = unit.link.as_ref().filter(|_| !write.writing.is_empty() && unit.takeover.is_none()) else {
+                continue;
+            };
+            let Ok(writing) = serde_json::to_string(&write.writing) else { continue };
+            let mut ahead = link.clone();
+            ahead.fingerprints.insert(WRITING_KEY.to_owned(), writing);
+            ahead.updated_at = now;
+            writes.push(LinkWrite { condition: LinkCondition::VersionIs(link.version), link: ahead });
+            order.push(u);
+        }
+        if writes.is_empty() {
+            return;
+        }
+        let results = match self.app.store().put_links(&writes).await {
+            Ok(results) => results.into_iter().map(|r| r.map_err(|e| e.to_string())).collect(),
+            Err(error) => vec![Err(error.to_string()); writes.len()],
+        };
+        for ((u, write), result) in order.into_iter().zip(writes).zip(results) {
+            match result {
+                Ok(version) => self.units[u].link = Some(Link { version, ..write.link }),
+                Err(error) => {
+                    debug!(%error, "LinkNotStoredAhead");
+                    self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                    queue.withdraw(u);
+                }
+            }
         }
     }
 
