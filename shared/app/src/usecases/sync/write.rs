@@ -52,7 +52,7 @@ pub(super) struct PendingWrite {
     /// the beaten record's link is dropped and no link is stored.
     pub(super) unlinked: bool,
     /// What the unit's writes set, per mapping key ([`RecordPlan::writing`]).
-    writing: BTreeMap<String, (System, Fingerprint)>,
+    pub(super) writing: BTreeMap<String, (System, Fingerprint)>,
 }
 
 /// What the IO stages read for the planner, per unit.

@@ -327,6 +327,7 @@ async fn a_stored_link_carries_the_planned_fingerprints_and_stage_and_resolves_t
                 decision_link: state,
                 lifecycle_stage: Some("customer".into()),
                 unlinked: false,
+                writing: BTreeMap::new(),
             },
         );
         sync.store_links(pending).await;
@@ -354,7 +355,13 @@ async fn a_link_stored_first_by_another_worker_retries_the_unit() {
         let mut pending = BTreeMap::new();
         pending.insert(
             0,
-            write::PendingWrite { unit: 0, decision_link: Default::default(), lifecycle_stage: None, unlinked: false },
+            write::PendingWrite {
+                unit: 0,
+                decision_link: Default::default(),
+                lifecycle_stage: None,
+                unlinked: false,
+                writing: BTreeMap::new(),
+            },
         );
         sync.store_links(pending).await;
         assert_eq!(sync.units[0].result, Some(RecordResult::Retry(RACE_RETRY)));
