@@ -381,6 +381,10 @@ async fn run_import(w: &mut FaultWorld, seed: u64) -> anyhow::Result<()> {
         let link = w.app.store().get_link_by_salesforce(ObjectPair::Contact, id).await?;
         ensure!(link.is_some(), "{id} was imported but is not linked");
     }
+    // The 15-minute sweep runs, as it would once things settled: it reports
+    // a dead letter whose worker stopped on its last attempt.
+    w.sweep().await?;
+    w.settle(&mut rng, false).await?;
     check_dead_letters(w).await?;
     let dead_chunks = w.app.import_queue().list_dead_letters(1000).await?;
     ensure!(
