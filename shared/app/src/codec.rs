@@ -15,7 +15,8 @@ use crate::ports::{HsRecord, SfRecord};
 use chrono::{DateTime, TimeZone, Utc};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::model::FieldMap;
-use crm_sync_domain::rules::FieldFingerprint;
+use crm_sync_domain::model::System;
+use crm_sync_domain::rules::{FieldFingerprint, Fingerprint};
 use crm_sync_domain::{Email, HubSpotId, LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -95,7 +96,7 @@ const LAST_MODIFIED_KEY: &str = "_salesforce_last_modified";
 const NEVER_WRITTEN_KEY: &str = "_never_written";
 /// The link-state key holding what a sync was writing when it stored the
 /// link before its writes (JSON: mapping key -> [side, fingerprint]).
-pub(crate) const WRITING_KEY: &str = "_writing";
+const WRITING_KEY: &str = "_writing";
 /// The contact's HubSpot lifecycle stage when its link was last stored, so
 /// that a change can be carried to its company (SPEC section 4).
 pub(crate) const LIFECYCLE_KEY: &str = "_hubspot_lifecyclestage";
@@ -113,12 +114,26 @@ pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
         let keys: Vec<&str> = state.never_written.iter().map(String::as_str).collect();
         out.insert(NEVER_WRITTEN_KEY.to_owned(), keys.join(","));
     }
-    if !state.writing.is_empty()
-        && let Ok(writing) = serde_json::to_string(&state.writing)
-    {
-        out.insert(WRITING_KEY.to_owned(), writing);
-    }
+    insert_writing(&mut out, &state.writing);
     out
+}
+
+/// Puts what a sync is writing ([`LinkState::writing`]) into a link's
+/// stored map; false (the map unchanged) when there is nothing to put.
+pub(crate) fn insert_writing(
+    map: &mut BTreeMap<String, String>,
+    writing: &BTreeMap<String, (System, Fingerprint)>,
+) -> bool {
+    if writing.is_empty() {
+        return false;
+    }
+    match serde_json::to_string(writing) {
+        Ok(json) => {
+            map.insert(WRITING_KEY.to_owned(), json);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// The store's string map back as the domain's link state. Entries that are

@@ -16,7 +16,7 @@
 
 use super::{PairSync, RACE_RETRY, RecordResult};
 use crate::codec::{
-    LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, WRITING_KEY, decode_link_state, hs_snapshot, sf_snapshot,
+    LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, decode_link_state, hs_snapshot, insert_writing, sf_snapshot,
 };
 use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH, WriteResult};
 use crm_sync_crm::error::{self as crm_error, CrmError, System};
@@ -281,9 +281,10 @@ impl PairSync<'_> {
             let Some(link) = unit.link.as_ref().filter(|_| !write.writing.is_empty() && unit.takeover.is_none()) else {
                 continue;
             };
-            let Ok(writing) = serde_json::to_string(&write.writing) else { continue };
             let mut ahead = link.clone();
-            ahead.fingerprints.insert(WRITING_KEY.to_owned(), writing);
+            if !insert_writing(&mut ahead.fingerprints, &write.writing) {
+                continue;
+            }
             ahead.updated_at = now;
             writes.push(LinkWrite { condition: LinkCondition::VersionIs(link.version), link: ahead });
             order.push(u);
