@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sandbox::{Cut, Tripwire};
 use crm_sync_store::{
-    ApiUsageStore, ChunkCounts, Claim, ClaimStore, CursorStore, ErrorFilter, ErrorReport, ImportChunk, ImportJob,
-    ImportJobStore, JobStatus, Link, LinkCondition, LinkPage, LinkStore, LinkWrite, NewChunk, ObjectPair, Reservation,
-    SeenEventStore, SqliteStore, StoreError, StoreResult, SweepCursor, SyncHealthError, SyncHealthStore, System,
-    UsageBucket,
+    ApiUsageStore, ChunkCounts, Claim, ClaimStore, CreationNote, CursorStore, ErrorFilter, ErrorReport, ImportChunk,
+    ImportJob, ImportJobStore, JobStatus, Link, LinkCondition, LinkPage, LinkStore, LinkWrite, NewChunk, ObjectPair,
+    Reservation, SeenEventStore, SqliteStore, StoreError, StoreResult, SweepCursor, SyncHealthError, SyncHealthStore,
+    System, UsageBucket,
 };
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -138,6 +138,19 @@ impl LinkStore for FlakyStore {
     }
     async fn list_links(&self, pair: ObjectPair, after: Option<&str>, limit: usize) -> StoreResult<LinkPage> {
         self.inner.list_links(pair, after, limit).await
+    }
+    async fn put_creation_notes(&self, notes: &[CreationNote]) -> StoreResult<()> {
+        self.guard("put_creation_notes", self.inner.put_creation_notes(notes)).await
+    }
+    async fn get_creation_notes(
+        &self,
+        pair: ObjectPair,
+        sources: &[(System, String)],
+    ) -> StoreResult<Vec<CreationNote>> {
+        self.inner.get_creation_notes(pair, sources).await
+    }
+    async fn delete_creation_notes(&self, pair: ObjectPair, sources: &[(System, String)]) -> StoreResult<()> {
+        self.guard("delete_creation_notes", self.inner.delete_creation_notes(pair, sources)).await
     }
 }
 

@@ -79,6 +79,7 @@ pub struct CallLog {
     invocations: Mutex<BTreeMap<&'static str, u64>>,
     faults: Mutex<BTreeMap<&'static str, VecDeque<ErrorTemplate>>>,
     stops: Mutex<BTreeMap<&'static str, u64>>,
+    stops_after: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl CallLog {
@@ -134,6 +135,22 @@ impl CallLog {
     /// and nothing after it in the attempt runs (run the attempt in a task).
     pub fn stop_worker_at(&self, method: &'static str) {
         self.stops.lock().unwrap_or_else(|p| p.into_inner()).insert(method, 1);
+    }
+
+    /// Makes the next invocation of `method` stop the worker once the call
+    /// has taken effect, before its answer is read: the CRM holds the
+    /// write, the worker knows nothing of it (for the write methods that
+    /// support it: `batch_upsert`, `upsert`).
+    pub fn stop_worker_after(&self, method: &'static str) {
+        self.stops_after.lock().unwrap_or_else(|p| p.into_inner()).insert(method, 1);
+    }
+
+    /// Where a write method's effect is done: stops the worker if
+    /// [`CallLog::stop_worker_after`] was armed for `method`.
+    pub(crate) fn leave(&self, method: &'static str) {
+        if self.stops_after.lock().unwrap_or_else(|p| p.into_inner()).remove(method).is_some() {
+            panic!("the worker stopped after {method}");
+        }
     }
 
     /// Faults still armed for `method`.

@@ -415,6 +415,8 @@ impl HubspotRecords for FakeHubspot {
                 }
             }
         }
+        drop(state);
+        self.log.leave("batch_upsert");
         Ok(out)
     }
 

@@ -413,6 +413,8 @@ impl SalesforceRecords for FakeSalesforce {
                 }),
             }
         }
+        drop(state);
+        self.log.leave("upsert");
         Ok(out)
     }
 }

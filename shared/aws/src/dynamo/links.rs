@@ -7,6 +7,11 @@
 //! unchanged to update), so both ids are unique per pair and a lookup by
 //! either id is one strongly consistent `GetItem`.
 //!
+//! Creation notes are items `NOTE#<pair>#<SF|HS>#<source id>` (sort key
+//! `CREATING`) with the TTL attribute set to the end of their lifetime;
+//! they are written and deleted with one `PutItem`/`DeleteItem` each (several
+//! at once) and read like links.
+//!
 //! Batch reads know every key up front, so they are `BatchGetItem`s of at most
 //! [`BATCH_GET_LIMIT`] keys, strongly consistent, with `UnprocessedKeys`
 //! retried after a short backoff until every key is answered.
@@ -319,4 +324,103 @@ impl LinkStore for DynamoStore {
             }
         }
     }
+
+    async fn put_creation_notes(&self, notes: &[CreationNote]) -> StoreResult<()> {
+        let now = self.clock.now();
+        let expires = now + chrono::Duration::from_std(CREATION_NOTE_LIFETIME).unwrap_or(chrono::Duration::days(14));
+        let mut items = Vec::with_capacity(notes.len());
+        for note in notes {
+            let fingerprints = serde_json::to_string(&note.fingerprints)
+                .map_err(|e| StoreError::Invalid(format!("fingerprints not serialisable: {e}")))?;
+            items.push(HashMap::from([
+                ("pk".to_owned(), s(note_pk(note.pair, note.source, &note.source_id))),
+                ("sk".to_owned(), s(NOTE_SK)),
+                ("pair".to_owned(), s(note.pair.as_str())),
+                ("source".to_owned(), s(note.source.as_str())),
+                ("source_id".to_owned(), s(&note.source_id)),
+                ("target_key".to_owned(), s(&note.target_key)),
+                ("fingerprints".to_owned(), s(fingerprints)),
+                ("written_at".to_owned(), n(millis(now))),
+                ("expires_at".to_owned(), n(expires.timestamp())),
+            ]));
+        }
+        let results: Vec<StoreResult<()>> = futures::stream::iter(items)
+            .map(|item| async move {
+                self.client
+                    .put_item()
+                    .table_name(&self.tables.state)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(sdk_err("put creation note"))
+            })
+            .buffer_unordered(LINK_WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    async fn get_creation_notes(
+        &self,
+        pair: ObjectPair,
+        sources: &[(System, String)],
+    ) -> StoreResult<Vec<CreationNote>> {
+        let oldest =
+            self.clock.now() - chrono::Duration::from_std(CREATION_NOTE_LIFETIME).unwrap_or(chrono::Duration::days(14));
+        let mut seen = HashSet::with_capacity(sources.len());
+        let unique: Vec<&(System, String)> = sources.iter().filter(|k| seen.insert(*k)).collect();
+        let mut notes = Vec::new();
+        for page in unique.chunks(BATCH_GET_LIMIT) {
+            let keys: Vec<Item> = page.iter().map(|(side, id)| key(note_pk(pair, *side, id), NOTE_SK)).collect();
+            for item in self.batch_get(keys).await? {
+                let source = get_s(&item, "source")?;
+                let note = CreationNote {
+                    pair: pair_of(&item)?,
+                    source: System::parse(&source)
+                        .ok_or_else(|| StoreError::corrupt("creation note", format!("unknown side {source}")))?,
+                    source_id: get_s(&item, "source_id")?,
+                    target_key: get_s(&item, "target_key")?,
+                    fingerprints: serde_json::from_str(&get_s(&item, "fingerprints")?)
+                        .map_err(|e| StoreError::corrupt("creation note fingerprints", e))?,
+                    written_at: from_millis(get_n(&item, "written_at")?),
+                };
+                if note.written_at >= oldest {
+                    notes.push(note);
+                }
+            }
+        }
+        Ok(notes)
+    }
+
+    async fn delete_creation_notes(&self, pair: ObjectPair, sources: &[(System, String)]) -> StoreResult<()> {
+        let keys: Vec<Item> = sources.iter().map(|(side, id)| key(note_pk(pair, *side, id), NOTE_SK)).collect();
+        let results: Vec<StoreResult<()>> = futures::stream::iter(keys)
+            .map(|k| async move {
+                self.client
+                    .delete_item()
+                    .table_name(&self.tables.state)
+                    .set_key(Some(k))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(sdk_err("delete creation note"))
+            })
+            .buffer_unordered(LINK_WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+}
+
+/// The sort key of creation notes.
+const NOTE_SK: &str = "CREATING";
+
+/// The key of a creation note: `NOTE#<pair>#<SF|HS>#<source id>`.
+fn note_pk(pair: ObjectPair, source: System, id: &str) -> String {
+    let side = match source {
+        System::Salesforce => "SF",
+        System::HubSpot => "HS",
+    };
+    format!("NOTE#{pair}#{side}#{id}")
 }

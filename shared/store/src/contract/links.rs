@@ -237,3 +237,36 @@ pub async fn a_batch_read_sees_every_write_that_returned_before_it(h: &dyn Harne
     assert_eq!(got[1].salesforce_id, "006N");
     Ok(())
 }
+
+pub async fn a_creation_note_is_answered_until_deleted_or_too_old(h: &dyn Harness) -> R {
+    let store = h.store().await?;
+    let note = |id: &str, key: &str| CreationNote {
+        pair: ObjectPair::Contact,
+        source: System::Salesforce,
+        source_id: id.to_owned(),
+        target_key: key.to_owned(),
+        fingerprints: [("jobtitle<->Title".to_owned(), "{\"hubspot\":\"a\"}".to_owned())].into(),
+        written_at: epoch(),
+    };
+    store.put_creation_notes(&[note("003A", "a@example.com"), note("003B", "b@example.com")]).await?;
+    // A second note of one source replaces the first.
+    store.put_creation_notes(&[note("003A", "a2@example.com")]).await?;
+    let asked = [
+        (System::Salesforce, "003A".to_owned()),
+        (System::HubSpot, "003A".to_owned()),
+        (System::Salesforce, "003C".to_owned()),
+        (System::Salesforce, "003B".to_owned()),
+    ];
+    let mut found = store.get_creation_notes(ObjectPair::Contact, &asked).await?;
+    found.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    let keys: Vec<(&str, &str)> = found.iter().map(|n| (n.source_id.as_str(), n.target_key.as_str())).collect();
+    assert_eq!(keys, [("003A", "a2@example.com"), ("003B", "b@example.com")], "notes by side and id");
+    assert_eq!(found[0].fingerprints, note("003A", "").fingerprints);
+    assert!(store.get_creation_notes(ObjectPair::Company, &asked).await?.is_empty(), "pairs are separate");
+    store.delete_creation_notes(ObjectPair::Contact, &[(System::Salesforce, "003A".to_owned())]).await?;
+    let left = store.get_creation_notes(ObjectPair::Contact, &asked).await?;
+    assert_eq!(left.iter().map(|n| n.source_id.as_str()).collect::<Vec<_>>(), ["003B"], "a deleted note is gone");
+    h.advance_clock(CREATION_NOTE_LIFETIME + std::time::Duration::from_secs(1));
+    assert!(store.get_creation_notes(ObjectPair::Contact, &asked).await?.is_empty(), "an old note is not answered");
+    Ok(())
+}

@@ -51,6 +51,7 @@ macro_rules! contract_suite {
             links_are_listed_in_pages_per_pair,
             the_links_of_a_batch_are_read_by_either_id_in_one_call,
             a_batch_read_sees_every_write_that_returned_before_it,
+            a_creation_note_is_answered_until_deleted_or_too_old,
             a_claim_is_exclusive_until_its_ttl_ends,
             a_released_claim_can_be_taken_by_another_owner,
             a_cursor_advances_only_from_the_expected_position,

@@ -19,10 +19,23 @@
 //!   [`LinkStore::get_links_by_hubspot_ids`] read the links of a whole batch
 //!   of records in as few backend calls as the adapter allows, instead of one
 //!   call per record.
+//! - **Creation notes.** A record the sync creates has no link until the
+//!   create has answered, and a worker can stop in between. Just before its
+//!   creates, the sync writes a [`CreationNote`] per record, keyed by the
+//!   record it creates from, holding the link it is about to store; once the
+//!   link is stored the note is deleted. A note left behind tells the next
+//!   sync that the two records it meets unlinked are its own creation, with
+//!   the values it wrote, rather than two strangers. Notes older than
+//!   [`CREATION_NOTE_LIFETIME`] are not answered.
 
 use async_trait::async_trait;
 
-use super::types::{Link, LinkCondition, LinkPage, LinkWrite, ObjectPair, StoreResult};
+use super::types::{CreationNote, Link, LinkCondition, LinkPage, LinkWrite, ObjectPair, StoreResult, System};
+
+/// How long a creation note is answered after it was written: longer than a
+/// queue message lives (four days), so that every retry of an interrupted
+/// creation finds it.
+pub const CREATION_NOTE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
 
 /// The links between Salesforce and HubSpot records, per [`ObjectPair`].
 #[async_trait]
@@ -57,4 +70,19 @@ pub trait LinkStore: Send + Sync {
     /// administrative read (resync of a segment, the demo); the sync itself
     /// reads links by id.
     async fn list_links(&self, pair: ObjectPair, after: Option<&str>, limit: usize) -> StoreResult<LinkPage>;
+
+    /// Writes creation notes (replacing any note of the same source record),
+    /// stamped with the store's clock.
+    async fn put_creation_notes(&self, notes: &[CreationNote]) -> StoreResult<()>;
+
+    /// The notes of these source records (side, id) written less than
+    /// [`CREATION_NOTE_LIFETIME`] ago; records without one are absent.
+    async fn get_creation_notes(
+        &self,
+        pair: ObjectPair,
+        sources: &[(System, String)],
+    ) -> StoreResult<Vec<CreationNote>>;
+
+    /// Deletes the notes of these source records, if any.
+    async fn delete_creation_notes(&self, pair: ObjectPair, sources: &[(System, String)]) -> StoreResult<()>;
 }

@@ -53,7 +53,7 @@ pub use cursors::CursorStore;
 pub use events::SeenEventStore;
 pub use health::SyncHealthStore;
 pub use imports::ImportJobStore;
-pub use links::LinkStore;
+pub use links::{CREATION_NOTE_LIFETIME, LinkStore};
 pub use queue::{OutgoingMessage, Queue, QueueDepth, QueueName, QueueSettings, ReceivedMessage};
 pub use types::*;
 pub use usage::{ApiUsageStore, Reservation, UsageBucket};

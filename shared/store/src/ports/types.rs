@@ -46,6 +46,24 @@ pub struct Link {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What the sync writes just before creating a record from `source_id`
+/// (on `source`): the link it will store once the create answers, with the
+/// source's id and `target_key`, the key the create is made by (an email, or
+/// the source id carried by the new record). See the links capability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreationNote {
+    pub pair: ObjectPair,
+    /// The side of the record the new one is created from.
+    pub source: System,
+    pub source_id: String,
+    /// The key the new record is created by, as sent.
+    pub target_key: String,
+    /// The fingerprints of the link to be stored (as in [`Link`]).
+    pub fingerprints: BTreeMap<String, String>,
+    /// When the store wrote the note (its clock; ignored on write).
+    pub written_at: DateTime<Utc>,
+}
+
 /// The condition of a link write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkCondition {

@@ -20,7 +20,10 @@ use tracing::debug;
 
 use super::{SqliteStore, db_err, from_millis, millis, to_i64, to_u64};
 use crate::error::StoreError;
-use crate::ports::{Link, LinkCondition, LinkPage, LinkStore, LinkWrite, ObjectPair, StoreResult};
+use crate::ports::{
+    CREATION_NOTE_LIFETIME, CreationNote, Link, LinkCondition, LinkPage, LinkStore, LinkWrite, ObjectPair, StoreResult,
+    System,
+};
 
 /// A link from a row of [`LINK_COLUMNS`], with its fingerprints still as
 /// JSON text: decoding them may fail with [`StoreError::Corrupt`], which a
@@ -282,6 +285,102 @@ impl LinkStore for SqliteStore {
             }
             let next = if links.len() == limit { links.last().map(|l| l.salesforce_id.clone()) } else { None };
             Ok(LinkPage { links, next })
+        })
+        .await
+    }
+
+    async fn put_creation_notes(&self, notes: &[CreationNote]) -> StoreResult<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(notes.len());
+        for note in notes {
+            let fingerprints = serde_json::to_string(&note.fingerprints)
+                .map_err(|e| StoreError::Invalid(format!("fingerprints not serialisable: {e}")))?;
+            rows.push((note.pair, note.source, note.source_id.clone(), note.target_key.clone(), fingerprints));
+        }
+        self.run("put creation notes", move |c, now| {
+            let tx = c.transaction().map_err(db_err("begin"))?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO creation_notes \
+                         (pair, source, source_id, target_key, fingerprints, written_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .map_err(db_err("put creation notes"))?;
+                for (pair, source, id, key, fingerprints) in &rows {
+                    stmt.execute(params![pair.as_str(), source.as_str(), id, key, fingerprints, millis(now)])
+                        .map_err(db_err("put creation notes"))?;
+                }
+                // Notes past their lifetime are never answered again.
+                let oldest = millis(now) - to_i64(CREATION_NOTE_LIFETIME.as_millis() as u64);
+                tx.execute("DELETE FROM creation_notes WHERE written_at < ?1", params![oldest])
+                    .map_err(db_err("put creation notes"))?;
+            }
+            tx.commit().map_err(db_err("commit creation notes"))
+        })
+        .await
+    }
+
+    async fn get_creation_notes(
+        &self,
+        pair: ObjectPair,
+        sources: &[(System, String)],
+    ) -> StoreResult<Vec<CreationNote>> {
+        if sources.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sources = sources.to_vec();
+        self.run("get creation notes", move |c, now| {
+            let oldest = millis(now) - to_i64(CREATION_NOTE_LIFETIME.as_millis() as u64);
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT target_key, fingerprints, written_at FROM creation_notes \
+                     WHERE pair = ?1 AND source = ?2 AND source_id = ?3 AND written_at >= ?4",
+                )
+                .map_err(db_err("get creation notes"))?;
+            let mut notes = Vec::new();
+            for (source, id) in sources {
+                let row = stmt
+                    .query_row(params![pair.as_str(), source.as_str(), id, oldest], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                    })
+                    .optional()
+                    .map_err(db_err("get creation notes"))?;
+                let Some((target_key, fingerprints, written_at)) = row else { continue };
+                let fingerprints = serde_json::from_str(&fingerprints)
+                    .map_err(|e| StoreError::corrupt(format!("fingerprints of the creation note of {id}"), e))?;
+                notes.push(CreationNote {
+                    pair,
+                    source,
+                    source_id: id,
+                    target_key,
+                    fingerprints,
+                    written_at: from_millis(written_at),
+                });
+            }
+            Ok(notes)
+        })
+        .await
+    }
+
+    async fn delete_creation_notes(&self, pair: ObjectPair, sources: &[(System, String)]) -> StoreResult<()> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let sources = sources.to_vec();
+        self.run("delete creation notes", move |c, _| {
+            let tx = c.transaction().map_err(db_err("begin"))?;
+            {
+                let mut stmt = tx
+                    .prepare_cached("DELETE FROM creation_notes WHERE pair = ?1 AND source = ?2 AND source_id = ?3")
+                    .map_err(db_err("delete creation notes"))?;
+                for (source, id) in &sources {
+                    stmt.execute(params![pair.as_str(), source.as_str(), id])
+                        .map_err(db_err("delete creation notes"))?;
+                }
+            }
+            tx.commit().map_err(db_err("commit creation notes"))
         })
         .await
     }

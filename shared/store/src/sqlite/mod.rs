@@ -62,6 +62,16 @@ CREATE TABLE IF NOT EXISTS links (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS links_by_hubspot ON links (pair, hubspot_id);
 
+CREATE TABLE IF NOT EXISTS creation_notes (
+    pair TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    target_key TEXT NOT NULL,
+    fingerprints TEXT NOT NULL,
+    written_at INTEGER NOT NULL,
+    PRIMARY KEY (pair, source, source_id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,

@@ -18,7 +18,6 @@
 
 use super::write::PendingWrite;
 use super::{PairSync, RACE_RETRY, RecordResult, health_keys};
-use crate::codec::{LIFECYCLE_KEY, encode_link_state};
 use crm_sync_domain::SfObject;
 use crm_sync_store::{ErrorReport, Link, LinkCondition, LinkStore, LinkWrite, StoreError, StoreResult};
 use std::collections::BTreeMap;
@@ -39,21 +38,15 @@ impl PairSync<'_> {
             }
             let (Some(sf_id), Some(hs_id)) = (unit.sf_id.clone(), unit.hs_id.clone()) else { continue };
             let condition = match &unit.link {
-                Some(link) => LinkCondition::VersionIs(link.version),
-                None => LinkCondition::MustNotExist,
+                Some(link) if unit.noted.is_none() => LinkCondition::VersionIs(link.version),
+                _ => LinkCondition::MustNotExist,
             };
             let link = Link {
                 pair: self.pair,
                 salesforce_object: unit.sf_object.unwrap_or(SfObject::Lead).api_name().to_owned(),
                 salesforce_id: sf_id,
                 hubspot_id: hs_id,
-                fingerprints: {
-                    let mut map = encode_link_state(&write.decision_link);
-                    if let Some(stage) = &write.lifecycle_stage {
-                        map.insert(LIFECYCLE_KEY.to_owned(), stage.clone());
-                    }
-                    map
-                },
+                fingerprints: write.fingerprints(),
                 version: 0,
                 updated_at: now,
             };

@@ -16,7 +16,8 @@
 //!    one Salesforce record per email by SPEC's rule ([`pick`], which
 //!    imports share); then [`company_matching`]: companies still unmatched,
 //!    by their contacts; two units that found each other (a contact and a
-//!    lead named in one batch) become one.
+//!    lead named in one batch) become one. A pair meeting unlinked that an
+//!    interrupted create made takes the link its [`creations`] note kept.
 //! 4. [`special`]: what the special fields need from outside the records
 //!    (company creation, campaigns, owners, segment membership, deal
 //!    accounts), read before planning; associations and lifecycle stages
@@ -41,6 +42,7 @@
 //! does not come back as an echo.
 
 mod company_matching;
+mod creations;
 mod deletions;
 mod links;
 mod matching;
@@ -344,6 +346,9 @@ struct Unit {
     /// The link this unit's record takes over: set by matching for a
     /// Salesforce pick whose HubSpot contact is linked to another record.
     takeover: Option<Takeover>,
+    /// The link came from a creation note ([`creations`]): the pair is
+    /// synced from it, and its link is stored as new.
+    noted: Option<creations::NoteKey>,
 }
 
 /// A link passing to the record the email rule picks (SPEC section 1).
@@ -415,6 +420,7 @@ impl<'a> PairSync<'a> {
         self.match_unlinked().await;
         self.match_companies_by_contacts().await;
         self.join_matched();
+        self.adopt_creation_notes().await;
         self.plan_and_write().await;
         let mut by_key: HashMap<&str, (RecordResult, Option<RetryCause>)> = HashMap::new();
         for unit in &self.units {

@@ -14,13 +14,15 @@
 //! writes succeeded; only then is its link stored (stage 6), and only then
 //! are its associations and lifecycle stage carried.
 
+use super::creations::{NoteKey, create_key};
 use super::{PairSync, RACE_RETRY, RecordResult};
 use crate::codec::{
-    LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, decode_link_state, hs_snapshot, insert_writing, sf_snapshot,
+    LIFECYCLE_KEY, SALESFORCE_HUBSPOT_ID_FIELD, decode_link_state, encode_link_state, hs_snapshot, insert_writing,
+    sf_snapshot,
 };
 use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH, WriteResult};
 use crm_sync_crm::error::{self as crm_error, CrmError, System};
-use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SkipReason};
+use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD, SkipReason};
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::model::FieldMap;
 use crm_sync_domain::plan::{
@@ -29,7 +31,7 @@ use crm_sync_domain::plan::{
 use crm_sync_domain::rules::Fingerprint;
 use crm_sync_domain::special::OwnerDirectory;
 use crm_sync_domain::{LinkState, ObjectPair, RecordSnapshot, SalesforceId, SfObject};
-use crm_sync_store::{Link, LinkCondition, LinkWrite};
+use crm_sync_store::{CreationNote, Link, LinkCondition, LinkWrite};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::debug;
@@ -53,6 +55,20 @@ pub(super) struct PendingWrite {
     pub(super) unlinked: bool,
     /// What the unit's writes set, per mapping key ([`RecordPlan::writing`]).
     pub(super) writing: BTreeMap<String, (System, Fingerprint)>,
+    /// A create: the record it is made from and its key (the creation
+    /// note's).
+    pub(super) creates: Option<NoteKey>,
+}
+
+impl PendingWrite {
+    /// The fingerprints of the link to store once the writes succeed.
+    pub(super) fn fingerprints(&self) -> BTreeMap<String, String> {
+        let mut map = encode_link_state(&self.decision_link);
+        if let Some(stage) = &self.lifecycle_stage {
+            map.insert(LIFECYCLE_KEY.to_owned(), stage.clone());
+        }
+        map
+    }
 }
 
 /// What the IO stages read for the planner, per unit.
@@ -192,7 +208,13 @@ impl PairSync<'_> {
         self.follow_deletions(gone).await;
         self.write_ahead(&mut queue).await;
         self.send(&mut queue).await;
+        let noted: Vec<(usize, NoteKey)> = queue
+            .pending
+            .values()
+            .filter_map(|w| Some((w.unit, w.creates.clone().or_else(|| self.units[w.unit].noted.clone())?)))
+            .collect();
         self.store_links(std::mem::take(&mut queue.pending)).await;
+        self.forget_creation_notes(noted).await;
         self.associate_companies(std::mem::take(&mut queue.follow_account)).await;
         self.associate_new_account_contacts().await;
         self.carry_lifecycle_stages(std::mem::take(&mut queue.stage_changes)).await;
@@ -216,6 +238,7 @@ impl PairSync<'_> {
             lifecycle_stage: plan.lifecycle_stage,
             unlinked: false,
             writing,
+            creates: None,
         };
         let stores = match plan.action {
             PlannedAction::LinkGone | PlannedAction::Incomplete => false,
@@ -232,7 +255,8 @@ impl PairSync<'_> {
             }
             PlannedAction::Unchanged => {
                 self.stats.unchanged += 1;
-                plan.store_link
+                // A pair synced from its creation note has no link yet.
+                plan.store_link || self.units[u].noted.is_some()
             }
             PlannedAction::Update { salesforce, hubspot, opt_out } => {
                 if let Some(update) = salesforce {
@@ -248,11 +272,21 @@ impl PairSync<'_> {
             }
             PlannedAction::CreateSalesforce { object, fields } => {
                 self.units[u].sf_object = Some(object);
-                queue.sf_creates.entry(object).or_default().push((u, json_map(fields)));
+                let fields = json_map(fields);
+                if let Some(hs_id) = self.units[u].hs_id.clone() {
+                    let target_key = create_key(self.pair, &hs_id, &fields, SALESFORCE_EMAIL_FIELD);
+                    write.creates = Some(NoteKey { source: System::HubSpot, source_id: hs_id, target_key });
+                }
+                queue.sf_creates.entry(object).or_default().push((u, fields));
                 true
             }
             PlannedAction::CreateHubSpot { key, properties } => {
-                queue.hs_creates.push((u, key, json_map(properties)));
+                let properties = json_map(properties);
+                if let Some(sf_id) = self.units[u].sf_id.clone() {
+                    let target_key = create_key(self.pair, &sf_id, &properties, HUBSPOT_EMAIL_PROPERTY);
+                    write.creates = Some(NoteKey { source: System::Salesforce, source_id: sf_id, target_key });
+                }
+                queue.hs_creates.push((u, key, properties));
                 true
             }
         };
@@ -269,25 +303,51 @@ impl PairSync<'_> {
     /// the batch: a worker that stops between its writes and the link's
     /// store then leaves a link that tells the sync's own values from a
     /// user's later change (without it, a user's edit on the other side
-    /// could lose to the sync's own write as the newer change). A record
-    /// whose link moved meanwhile, or whose link cannot be stored, is not
-    /// written now and is tried again.
+    /// could lose to the sync's own write as the newer change). Before a
+    /// create, and before writing a pair synced from its creation note, it
+    /// stores the note of the link to come ([`super::creations`]), one call
+    /// for the batch. A record whose link moved meanwhile, or whose link or
+    /// note cannot be stored, is not written now and is tried again.
     async fn write_ahead(&mut self, queue: &mut WriteQueue) {
         let now = self.app.clock().now();
         let mut writes = Vec::new();
         let mut order = Vec::new();
+        let mut notes = Vec::new();
+        let mut noted = Vec::new();
         for (&u, write) in &queue.pending {
             let unit = &self.units[u];
-            let Some(link) = unit.link.as_ref().filter(|_| !write.writing.is_empty() && unit.takeover.is_none()) else {
+            if unit.takeover.is_some() {
+                continue;
+            }
+            if let Some(key) = write.creates.as_ref() {
+                notes.push(note(self.pair, key, write.fingerprints()));
+                noted.push(u);
+                continue;
+            }
+            let Some(link) = unit.link.as_ref().filter(|_| !write.writing.is_empty()) else {
                 continue;
             };
             let mut ahead = link.clone();
             if !insert_writing(&mut ahead.fingerprints, &write.writing) {
                 continue;
             }
+            if let Some(key) = unit.noted.as_ref() {
+                notes.push(note(self.pair, key, ahead.fingerprints));
+                noted.push(u);
+                continue;
+            }
             ahead.updated_at = now;
             writes.push(LinkWrite { condition: LinkCondition::VersionIs(link.version), link: ahead });
             order.push(u);
+        }
+        if !notes.is_empty()
+            && let Err(error) = self.app.store().put_creation_notes(&notes).await
+        {
+            debug!(%error, "CreationNotesNotStored");
+            for u in noted {
+                self.units[u].result = Some(RecordResult::Retry(RACE_RETRY));
+                queue.withdraw(u);
+            }
         }
         if writes.is_empty() {
             return;
@@ -433,6 +493,18 @@ impl PairSync<'_> {
                 }
             }
         }
+    }
+}
+
+/// The creation note of `key` holding `fingerprints`.
+fn note(pair: ObjectPair, key: &NoteKey, fingerprints: BTreeMap<String, String>) -> CreationNote {
+    CreationNote {
+        pair,
+        source: key.source,
+        source_id: key.source_id.clone(),
+        target_key: key.target_key.clone(),
+        fingerprints,
+        written_at: chrono::DateTime::UNIX_EPOCH,
     }
 }
 

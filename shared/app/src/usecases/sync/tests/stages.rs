@@ -328,6 +328,7 @@ async fn a_stored_link_carries_the_planned_fingerprints_and_stage_and_resolves_t
                 lifecycle_stage: Some("customer".into()),
                 unlinked: false,
                 writing: BTreeMap::new(),
+                creates: None,
             },
         );
         sync.store_links(pending).await;
@@ -361,6 +362,7 @@ async fn a_link_stored_first_by_another_worker_retries_the_unit() {
                 lifecycle_stage: None,
                 unlinked: false,
                 writing: BTreeMap::new(),
+                creates: None,
             },
         );
         sync.store_links(pending).await;
