@@ -42,7 +42,8 @@ pub(super) struct NoteKey {
 
 /// The key a create is made by, as the note keeps it: a contact's email
 /// (normalised), else the id of the source record the new record carries
-/// (`salesforce_id` in HubSpot, `HubSpot_Id__c` in Salesforce).
+/// (`salesforce_id` in HubSpot). A company's or deal's Salesforce record
+/// is not noted: its create is repeated by its `HubSpot_Id__c` key.
 pub(super) fn create_key(pair: ObjectPair, source_id: &str, fields: &Map<String, Value>, email_field: &str) -> String {
     if pair == ObjectPair::Contact
         && let Some(email) = email_in(fields, email_field)

@@ -273,7 +273,12 @@ impl PairSync<'_> {
             PlannedAction::CreateSalesforce { object, fields } => {
                 self.units[u].sf_object = Some(object);
                 let fields = json_map(fields);
-                if let Some(hs_id) = self.units[u].hs_id.clone() {
+                // A company's or deal's new Salesforce record is found again
+                // by its upsert key alone (the create is repeated), never
+                // met unlinked: only contacts need the note.
+                if self.pair == ObjectPair::Contact
+                    && let Some(hs_id) = self.units[u].hs_id.clone()
+                {
                     let target_key = create_key(self.pair, &hs_id, &fields, SALESFORCE_EMAIL_FIELD);
                     write.creates = Some(NoteKey { source: System::HubSpot, source_id: hs_id, target_key });
                 }
