@@ -390,12 +390,29 @@ fn event(ty: ObjectType, kind: &str, object_id: u64, at_ms: i64) -> EventDraft {
     e
 }
 
-/// Records of one object type with their unique-value indexes (live records only).
+/// Records of one object type with their indexes (live records only): the
+/// unique values, and the modification times, which every sweep's search
+/// filters and sorts by.
 #[derive(Debug, Default)]
 pub struct Table {
     pub records: BTreeMap<u64, Record>,
     /// property -> normalised value -> id
     unique: HashMap<String, HashMap<String, u64>>,
+    /// (modified ms, id) of every live record.
+    by_modified: BTreeSet<(i64, u64)>,
+}
+
+impl Table {
+    /// The ids of live records modified within `from..=to` (ms).
+    pub fn modified_within(&self, from: i64, to: i64) -> impl Iterator<Item = u64> + '_ {
+        self.by_modified.range((from, 0)..=(to, u64::MAX)).map(|&(_, id)| id)
+    }
+
+    /// The id of the live record holding `value` (normalised as unique
+    /// values are) in the unique property `prop`.
+    pub fn unique_holder(&self, prop: &str, value: &str) -> Option<u64> {
+        self.unique.get(prop).and_then(|m| m.get(&norm(value))).copied()
+    }
 }
 
 /// Unique values compare case-insensitively (emails).
@@ -627,14 +644,22 @@ impl Db {
     fn index(&mut self, ty: ObjectType, id: u64, add: bool) {
         let unique: Vec<String> =
             self.defs[&ty].values().filter(|d| d.has_unique_value).map(|d| d.name.clone()).collect();
-        let values: Vec<(String, String)> = match self.get(ty, id) {
-            Some(r) => unique
-                .iter()
-                .filter_map(|p| r.props.get(p).filter(|v| !v.is_empty()).map(|v| (p.clone(), norm(v))))
-                .collect(),
+        let (values, modified): (Vec<(String, String)>, i64) = match self.get(ty, id) {
+            Some(r) => (
+                unique
+                    .iter()
+                    .filter_map(|p| r.props.get(p).filter(|v| !v.is_empty()).map(|v| (p.clone(), norm(v))))
+                    .collect(),
+                r.updated_ms,
+            ),
             None => return,
         };
         let table = self.table_mut(ty);
+        if add {
+            table.by_modified.insert((modified, id));
+        } else {
+            table.by_modified.remove(&(modified, id));
+        }
         for (p, v) in values {
             let m = table.unique.entry(p).or_default();
             if add {
