@@ -40,6 +40,8 @@ use std::time::Duration;
 
 /// The longest the world waits, in simulated time, for work to come back.
 const LONGEST_JUMP: Duration = Duration::from_secs(3600);
+/// How often production's sweep runs.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Worker steps one phase may take before the world calls it stuck. A
 /// message waits at most 15 minutes at a time (SQS's longest delay), so an
 /// import waiting out a spent API budget (a rolling day) wakes each of its
@@ -129,6 +131,8 @@ pub struct FaultWorld {
     pub log: Vec<String>,
     /// The most worker steps one `work` call took.
     pub longest_work: usize,
+    /// Dead letters of both queues when `work` last ran the sweep for them.
+    swept_dead_letters: usize,
 }
 
 impl std::fmt::Debug for FaultWorld {
@@ -201,6 +205,7 @@ impl FaultWorld {
             hubspot_changes: Default::default(),
             log: Vec::new(),
             longest_work: 0,
+            swept_dead_letters: 0,
         })
     }
 
@@ -394,6 +399,18 @@ impl FaultWorld {
             let sync = self.app.sync_queue().depth().await?;
             let import = self.app.import_queue().depth().await?;
             if sync.visible + sync.in_flight + import.visible + import.in_flight == 0 && self.outage.is_none() {
+                // Messages that gave up during this phase are the next
+                // 15-minute sweep's to pick up again, before users act.
+                let dead = dead_letters(self.app.sync_queue()).await? + dead_letters(self.app.import_queue()).await?;
+                if dead > self.swept_dead_letters {
+                    self.swept_dead_letters = dead;
+                    self.later(SWEEP_INTERVAL);
+                    self.log.push(format!("{dead} dead letters: the 15-minute sweep runs"));
+                    if let Err(error) = self.runtime.sweep().await {
+                        self.log.push(format!("the sweep failed: {error:#}"));
+                    }
+                    continue;
+                }
                 return Ok(());
             }
             self.later(jump);
@@ -486,6 +503,6 @@ pub async fn next_ms() {
 }
 
 /// The queue's dead letters (messages received too often).
-pub async fn dead_letters(queue: &Arc<dyn Queue>) -> anyhow::Result<usize> {
+pub async fn dead_letters(queue: &dyn Queue) -> anyhow::Result<usize> {
     Ok(queue.list_dead_letters(1000).await?.len())
 }
