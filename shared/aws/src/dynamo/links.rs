@@ -344,21 +344,11 @@ impl LinkStore for DynamoStore {
                 ("expires_at".to_owned(), n(expires.timestamp())),
             ]));
         }
-        let results: Vec<StoreResult<()>> = futures::stream::iter(items)
-            .map(|item| async move {
-                self.client
-                    .put_item()
-                    .table_name(&self.tables.state)
-                    .set_item(Some(item))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(sdk_err("put creation note"))
-            })
-            .buffer_unordered(LINK_WRITE_CONCURRENCY)
-            .collect()
-            .await;
-        results.into_iter().collect()
+        at_once(items, |item| async move {
+            let put = self.client.put_item().table_name(&self.tables.state).set_item(Some(item));
+            put.send().await.map(|_| ()).map_err(sdk_err("put creation note"))
+        })
+        .await
     }
 
     async fn get_creation_notes(
@@ -395,22 +385,24 @@ impl LinkStore for DynamoStore {
 
     async fn delete_creation_notes(&self, pair: ObjectPair, sources: &[(System, String)]) -> StoreResult<()> {
         let keys: Vec<Item> = sources.iter().map(|(side, id)| key(note_pk(pair, *side, id), NOTE_SK)).collect();
-        let results: Vec<StoreResult<()>> = futures::stream::iter(keys)
-            .map(|k| async move {
-                self.client
-                    .delete_item()
-                    .table_name(&self.tables.state)
-                    .set_key(Some(k))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(sdk_err("delete creation note"))
-            })
-            .buffer_unordered(LINK_WRITE_CONCURRENCY)
-            .collect()
-            .await;
-        results.into_iter().collect()
+        at_once(keys, |k| async move {
+            let delete = self.client.delete_item().table_name(&self.tables.state).set_key(Some(k));
+            delete.send().await.map(|_| ()).map_err(sdk_err("delete creation note"))
+        })
+        .await
     }
+}
+
+/// Runs `call` on every item, [`LINK_WRITE_CONCURRENCY`] at once; the first
+/// error, if any, once all have answered.
+async fn at_once<T, F, Fut>(items: Vec<T>, call: F) -> StoreResult<()>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<()>>,
+{
+    let results: Vec<StoreResult<()>> =
+        futures::stream::iter(items).map(call).buffer_unordered(LINK_WRITE_CONCURRENCY).collect().await;
+    results.into_iter().collect()
 }
 
 /// The sort key of creation notes.
