@@ -498,6 +498,12 @@ pub struct BenchArgs {
     /// Where the figures are written (JSON).
     #[arg(long, default_value = "bench-results/bench.json")]
     pub output: PathBuf,
+
+    /// Give the sandbox HubSpot's real limits (190 requests per 10 s, 5
+    /// searches per s) instead of an unthrottled HubSpot, and report the
+    /// import's time against the floor they set.
+    #[arg(long)]
+    pub real_limits: bool,
 }
 
 #[cfg(test)]

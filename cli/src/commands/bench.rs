@@ -10,6 +10,10 @@
 //!    worker and written to HubSpot; timed from the edit until the new value
 //!    reads back from HubSpot (p50, p95, max).
 //!
+//! With `--real-limits` the sandbox answers at HubSpot's own limits (190
+//! requests per 10 s, 5 searches per s), and the import's time is set
+//! against its floor: the HubSpot calls it made at 19 per second.
+//!
 //! Nothing is asserted about time; the figures are printed and written as
 //! JSON.
 
@@ -38,6 +42,16 @@ pub struct ImportFigures {
     pub salesforce_calls_per_record: f64,
     pub hubspot_calls_per_record: f64,
     pub hubspot_contacts_after: usize,
+    /// HubSpot notifications of the import's own writes dropped as echoes.
+    pub echoes_recognised: u64,
+    /// CPU time of the whole process during the import (user + system;
+    /// the in-process sandbox included).
+    pub cpu_seconds: Option<f64>,
+    pub cpu_us_per_record: Option<f64>,
+    /// With `--real-limits`: the HubSpot calls made, at HubSpot's rate.
+    pub hubspot_floor_seconds: Option<f64>,
+    /// With `--real-limits`: the import's time over its floor.
+    pub floor_ratio: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +60,7 @@ pub struct LatencyFigures {
     pub arrived: usize,
     pub p50_ms: f64,
     pub p95_ms: f64,
+    pub p99_ms: f64,
     pub max_ms: f64,
 }
 
@@ -53,6 +68,8 @@ pub struct LatencyFigures {
 pub struct Figures {
     pub measured_at: String,
     pub build: &'static str,
+    /// HubSpot's real limits (`--real-limits`) or an unthrottled sandbox.
+    pub real_limits: bool,
     pub import: ImportFigures,
     pub peak_memory_mib: Option<f64>,
     pub latency: LatencyFigures,
@@ -69,6 +86,26 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// HubSpot requests per second at the real limit (190 per 10 s).
+const HUBSPOT_CALLS_PER_SECOND: f64 = 19.0;
+
+/// CPU time (user + system) this process has used, from `/proc/self/stat`
+/// (in clock ticks of 1/100 s, Linux's `USER_HZ`); `None` off Linux.
+pub fn cpu_seconds() -> Option<f64> {
+    parse_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?).map(|ticks| ticks as f64 / 100.0)
+}
+
+/// utime + stime: fields 14 and 15, counted after the command name (which
+/// is in parentheses and may hold spaces).
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name, field 3 (state) is index 0: utime (14) is index 11.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -91,7 +128,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Figures> {
         leads: 0,
         contacts: args.records,
         accounts: 0,
-        hubspot_rate_per_10s: Some(1_000_000),
+        hubspot_rate_per_10s: if args.real_limits { None } else { Some(1_000_000) },
         idle_timeout: Duration::from_secs(3600),
         // The latency phase measures the steady state: the first scheduled
         // sweep is due 15 minutes after the runtime starts, not during it.
@@ -107,10 +144,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Figures> {
     let request =
         ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
     let (sf_before, hs_before) = demo::calls(&stage);
+    let (echoes_before, cpu_before) = (stage.app.echoes_recognised(), cpu_seconds());
     let started = Instant::now();
     let job = crm_sync_app::import_start(&stage.app, &request).await.context("starting the import")?;
     import::follow(&stage.runtime, &job).await?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     let (sf_after, hs_after) = demo::calls(&stage);
     let (sf, hs) = (sf_after - sf_before, hs_after - hs_before);
     let per = |calls: u64| if args.records == 0 { 0.0 } else { calls as f64 / args.records as f64 };
@@ -123,6 +162,15 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Figures> {
         salesforce_calls_per_record: per(sf),
         hubspot_calls_per_record: per(hs),
         hubspot_contacts_after: stage.sandbox.hubspot().live_count(crm_sandbox::hubspot::ObjectType::Contacts),
+        echoes_recognised: stage.app.echoes_recognised() - echoes_before,
+        cpu_seconds: cpu,
+        cpu_us_per_record: cpu.filter(|_| args.records > 0).map(|c| c * 1e6 / args.records as f64),
+        hubspot_floor_seconds: args.real_limits.then(|| hs as f64 / HUBSPOT_CALLS_PER_SECOND),
+        floor_ratio: args
+            .real_limits
+            .then(|| hs as f64 / HUBSPOT_CALLS_PER_SECOND)
+            .filter(|floor| *floor > 0.0)
+            .map(|floor| seconds / floor),
     };
     let peak_memory_mib = peak_memory_kib().map(|kib| kib as f64 / 1024.0);
 
@@ -167,11 +215,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Figures> {
         arrived: samples.len(),
         p50_ms: percentile(&samples, 50.0),
         p95_ms: percentile(&samples, 95.0),
+        p99_ms: percentile(&samples, 99.0),
         max_ms: samples.last().copied().unwrap_or(0.0),
     };
     let figures = Figures {
         measured_at: chrono::Utc::now().to_rfc3339(),
         build,
+        real_limits: args.real_limits,
         import,
         peak_memory_mib: peak_memory_mib.or_else(|| peak_memory_kib().map(|kib| kib as f64 / 1024.0)),
         latency,
@@ -191,6 +241,10 @@ pub fn table(f: &Figures) -> Table {
     table.load_preset(UTF8_FULL_CONDENSED).set_header(["figure", "value"]);
     let rows = [
         ("build", f.build.to_owned()),
+        (
+            "HubSpot limits",
+            if f.real_limits { "real (190 per 10 s, search 5 per s)" } else { "unthrottled" }.to_owned(),
+        ),
         ("contacts imported", f.import.records.to_string()),
         ("import time", format!("{:.1} s", f.import.seconds)),
         ("records per second", format!("{:.0}", f.import.records_per_second)),
@@ -203,10 +257,20 @@ pub fn table(f: &Figures) -> Table {
             format!("{} ({:.5})", f.import.hubspot_calls, f.import.hubspot_calls_per_record),
         ),
         ("HubSpot contacts after", f.import.hubspot_contacts_after.to_string()),
+        ("echoes recognised", f.import.echoes_recognised.to_string()),
+        ("CPU per record (incl. sandbox)", f.import.cpu_us_per_record.map_or("-".into(), |us| format!("{us:.0} µs"))),
+        (
+            "HubSpot floor (ratio)",
+            f.import
+                .hubspot_floor_seconds
+                .zip(f.import.floor_ratio)
+                .map_or("-".into(), |(floor, ratio)| format!("{floor:.1} s ({ratio:.2}x)")),
+        ),
         ("peak memory (VmHWM, incl. sandbox)", f.peak_memory_mib.map_or("-".into(), |m| format!("{m:.0} MiB"))),
         ("single changes arrived", format!("{} of {}", f.latency.arrived, f.latency.changes)),
         ("edit-to-write p50", format!("{:.1} ms", f.latency.p50_ms)),
         ("edit-to-write p95", format!("{:.1} ms", f.latency.p95_ms)),
+        ("edit-to-write p99", format!("{:.1} ms", f.latency.p99_ms)),
         ("edit-to-write max", format!("{:.1} ms", f.latency.max_ms)),
     ];
     for (name, value) in rows {
@@ -225,6 +289,13 @@ mod tests {
         let status = "Name:\tcrm-sync\nVmPeak:\t  900000 kB\nVmHWM:\t  123456 kB\nVmRSS:\t 1000 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(123_456));
         assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks_after_the_command_name() {
+        let stat = "4242 (crm sync) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 56 0 0 20 0 3 0 100 0 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(1234 + 56));
+        assert_eq!(parse_cpu_ticks("4242 (x) S 1"), None);
     }
 
     #[test]
