@@ -1,6 +1,6 @@
-//! Builds the use cases' [`App`] once per cold start: reads the settings,
-//! fetches the CRM credentials, parses the sync config, and hands them to
-//! the App builder (`crm_sync_app::build::aws_app`), which wires DynamoDB,
+//! Builds the use cases' [`App`] once per function instance, at its first
+//! event: reads the settings (at the cold start), fetches the CRM
+//! credentials, parses the sync config, and hands them to the App builder (`crm_sync_app::build::aws_app`), which wires DynamoDB,
 //! SQS and both CRM clients.
 
 use std::sync::Arc;
@@ -76,21 +76,54 @@ impl std::fmt::Debug for BuildOptions {
 /// of a large window to the next one.
 pub const SWEEP_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(150);
 
-/// Reads the environment, loads the AWS configuration and the credentials,
-/// and builds the App, kept up to date with the settings pushed to the
-/// state table: what each function's `main` calls once.
-pub async fn build_app_from_env() -> Result<LiveApp, StartupError> {
+/// Reads the environment and the AWS configuration: what each function's
+/// `main` calls once. Nothing goes over the network here, so the function
+/// is ready for its first event at once; the App is built at that event
+/// ([`FunctionApp::current`]). A malformed environment still fails the
+/// cold start.
+pub async fn build_app_from_env() -> Result<FunctionApp, StartupError> {
     let settings = LambdaSettings::from_env()?;
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let app = build_live_app(&settings, &aws, BuildOptions::default()).await?;
-    tracing::info!(
-        sync_queue = %settings.sync_queue_url,
-        chunk_queue = %settings.chunk_queue_url,
-        state_table = %settings.state_table,
-        settings_version = app.version().await,
-        "AppBuilt"
-    );
-    Ok(app)
+    Ok(FunctionApp { settings, aws, live: tokio::sync::OnceCell::new() })
+}
+
+/// A function's App, built at its first event: the CRM credentials and the
+/// deployed settings are read then, not during the cold start (Lambda's
+/// init phase), and kept for every later event ([`LiveApp`]). A first
+/// event that cannot build it fails with the reason, and the next event
+/// tries again.
+pub struct FunctionApp {
+    settings: LambdaSettings,
+    aws: aws_config::SdkConfig,
+    live: tokio::sync::OnceCell<LiveApp>,
+}
+
+impl std::fmt::Debug for FunctionApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionApp").field("built", &self.live.initialized()).finish_non_exhaustive()
+    }
+}
+
+impl FunctionApp {
+    /// The App for the next event, built first if this is the first.
+    pub async fn current(&self) -> Result<App, StartupError> {
+        let live = self
+            .live
+            .get_or_try_init(|| async {
+                let app = build_live_app(&self.settings, &self.aws, BuildOptions::default()).await?;
+                let settings_version = app.version().await;
+                tracing::info!(
+                    sync_queue = %self.settings.sync_queue_url,
+                    chunk_queue = %self.settings.chunk_queue_url,
+                    state_table = %self.settings.state_table,
+                    settings_version,
+                    "AppBuilt"
+                );
+                Ok::<_, StartupError>(app)
+            })
+            .await?;
+        Ok(live.current().await)
+    }
 }
 
 /// How often a function asks the state table whether the settings changed

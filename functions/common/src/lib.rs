@@ -1,6 +1,7 @@
 //! Shared start-up of the four Lambda functions: read the settings the SAM
 //! template puts in the environment, fetch the CRM credentials once, install
-//! JSON logging, and build the use cases' `App` once per cold start.
+//! JSON logging, and build the use cases' `App` once per instance, at its
+//! first event (nothing goes over the network during the cold start).
 //!
 //! Layout:
 //! - [`app`]: the settings and config handed to the App builder of
@@ -18,7 +19,8 @@ pub mod sqs;
 pub mod telemetry;
 
 pub use app::{
-    BuildOptions, LiveApp, SETTINGS_CHECK_EVERY, StartupError, build_app, build_app_from_env, build_live_app,
+    BuildOptions, FunctionApp, LiveApp, SETTINGS_CHECK_EVERY, StartupError, build_app, build_app_from_env,
+    build_live_app,
 };
 pub use crm_sync_app::Secret;
 pub use crm_sync_app::build::{Credentials, CredentialsError};

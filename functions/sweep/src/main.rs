@@ -7,7 +7,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let live = crm_sync_lambda::build_app_from_env().await?;
     let live = &live;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
-        let app = live.current().await;
+        let app = live.current().await?;
         crm_sync_sweep::handle(&app, event).await
     }))
     .await
