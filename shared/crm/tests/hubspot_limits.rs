@@ -88,6 +88,20 @@ async fn the_client_waits_for_a_spent_window_instead_of_hitting_the_limit() {
     assert_eq!(sb.hubspot_control().counts().total, 3);
 }
 
+/// Calls in flight at once share the window: the first call learns its
+/// size, and the client counts its own sends, so none is refused.
+#[tokio::test]
+async fn concurrent_calls_stay_within_the_rolling_window() {
+    let sb = sandbox(HubSpotOptions { rate_limit_per_10s: 4, ..HubSpotOptions::default() }).await;
+    let hs = client(&sb);
+    let calls = (0..8).map(|_| hs.list_page("contacts", &[], None, 10, false));
+    for answer in futures::future::join_all(calls).await {
+        answer.unwrap();
+    }
+    assert_eq!(hs.calls_made(), 8, "no call was refused and resent");
+    assert_eq!(sb.hubspot_control().counts().total, 8);
+}
+
 #[tokio::test]
 async fn a_ten_secondly_429_is_retried_after_its_window() {
     let sb = sandbox(HubSpotOptions::default()).await;

@@ -1,11 +1,14 @@
 //! The HubSpot rate-limit budget: what the last `X-HubSpot-RateLimit-*`
 //! headers said, and how long to wait before the next call when the
-//! 10-second window is spent.
+//! 10-second window is spent; and the client's own log of its sends
+//! ([`SendLog`]), which keeps it under the rolling window however many
+//! calls are in flight at once.
 //!
 //! Owns header parsing and the wait decision only (pure, with the time
 //! passed in); the client applies it.
 
 use reqwest::header::HeaderMap;
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -89,6 +92,42 @@ impl RateBudget {
     }
 }
 
+/// Requests per 10 s assumed before HubSpot has said (the lowest tier's
+/// burst limit for a private app).
+pub const DEFAULT_WINDOW_MAX: u32 = 100;
+
+/// The requests this client sent within the last window, so that it never
+/// sends more than the window allows within any rolling window (HubSpot
+/// counts a rolling 10 s per app): a call waits until the oldest send
+/// leaves the window. A fiftieth of the allowance is kept back for the
+/// time a request takes to arrive.
+#[derive(Debug, Default)]
+pub struct SendLog {
+    sent: VecDeque<Instant>,
+}
+
+impl SendLog {
+    /// How long to wait before the next send when `max` requests are
+    /// allowed per `interval`; `None`: it may go now.
+    pub fn wait_before_send(&mut self, now: Instant, max: u32, interval: Duration) -> Option<Duration> {
+        while self.sent.front().is_some_and(|&t| now.saturating_duration_since(t) >= interval) {
+            self.sent.pop_front();
+        }
+        let allowed = (max - max / 50).max(1) as usize;
+        if self.sent.len() < allowed {
+            return None;
+        }
+        // Once the oldest `len - allowed + 1` sends have left, one is free.
+        let frees = self.sent[self.sent.len() - allowed] + interval;
+        Some(frees.saturating_duration_since(now))
+    }
+
+    /// Notes a send made at `now`.
+    pub fn record(&mut self, now: Instant) {
+        self.sent.push_back(now);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -133,5 +172,53 @@ mod tests {
         assert_eq!(b.wait_before_next(now), None);
         b.spend_one();
         assert_eq!(b.interval_remaining, Some(4));
+    }
+
+    /// Sends at the times the log allows, `callers` at once: no rolling
+    /// window ever holds more than the allowance.
+    #[test]
+    fn the_send_log_keeps_every_rolling_window_within_the_allowance() {
+        let start = Instant::now();
+        let interval = Duration::from_secs(10);
+        for (max, callers) in [(4_u32, 8_usize), (190, 400), (100, 1)] {
+            let mut log = SendLog::default();
+            let mut sends = Vec::new();
+            let mut now = start;
+            let mut waiting = callers * 3;
+            while waiting > 0 {
+                match log.wait_before_send(now, max, interval) {
+                    None => {
+                        log.record(now);
+                        sends.push(now);
+                        waiting -= 1;
+                    }
+                    Some(wait) => {
+                        assert!(wait > Duration::ZERO && wait <= interval);
+                        now += wait;
+                    }
+                }
+            }
+            let allowed = (max - max / 50) as usize;
+            for (i, &t) in sends.iter().enumerate() {
+                let within = sends[i..].iter().take_while(|&&u| u.duration_since(t) < interval).count();
+                assert!(within <= allowed, "max {max}: {within} sends within one window");
+            }
+            // And it does not wait for nothing: the first window is full.
+            assert_eq!(sends.iter().filter(|&&t| t.duration_since(start) < interval).count(), allowed.min(callers * 3));
+        }
+    }
+
+    #[test]
+    fn a_lower_allowance_learnt_later_waits_for_enough_sends_to_leave() {
+        let start = Instant::now();
+        let mut log = SendLog::default();
+        for i in 0..5 {
+            log.record(start + Duration::from_secs(i));
+        }
+        let now = start + Duration::from_secs(5);
+        // 5 sends in the window and only 2 allowed: the fourth send to
+        // leave (at 13 s) makes room.
+        assert_eq!(log.wait_before_send(now, 2, Duration::from_secs(10)), Some(Duration::from_secs(8)));
+        assert_eq!(log.wait_before_send(start + Duration::from_secs(13), 2, Duration::from_secs(10)), None);
     }
 }

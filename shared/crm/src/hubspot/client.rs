@@ -8,7 +8,7 @@
 //! [`super::classify`]. It knows no endpoint: those live in sibling modules as
 //! `impl HubSpotClient` blocks.
 
-use super::budget::RateBudget;
+use super::budget::{DEFAULT_WINDOW_MAX, RateBudget, SendLog};
 use super::classify;
 use super::config::HubSpotConfig;
 use super::webhook;
@@ -32,8 +32,16 @@ pub struct HubSpotClient {
     config: HubSpotConfig,
     calls: AtomicU64,
     budget: Mutex<RateBudget>,
+    /// The sends of the current rolling window (searches apart).
+    sends: Mutex<SendLog>,
     /// When the latest search was sent, to pace searches.
     last_search: tokio::sync::Mutex<Option<Instant>>,
+    /// Held by the one call in flight while HubSpot has not yet said how
+    /// many calls the window allows.
+    probe: tokio::sync::Mutex<()>,
+    /// An answer came back (with or without the rate headers): calls no
+    /// longer wait for one another's answers.
+    answered: std::sync::atomic::AtomicBool,
 }
 
 /// A decoded success answer.
@@ -67,6 +75,9 @@ impl HubSpotClient {
             config,
             calls: AtomicU64::new(0),
             budget: Mutex::new(RateBudget::default()),
+            sends: Mutex::new(SendLog::default()),
+            probe: tokio::sync::Mutex::new(()),
+            answered: std::sync::atomic::AtomicBool::new(false),
             last_search: tokio::sync::Mutex::new(None),
         })
     }
@@ -91,6 +102,18 @@ impl HubSpotClient {
         self.budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Until the first answer (which says how many calls the window
+    /// allows), lets one call at a time go, returning its guard, held until
+    /// its answer is read; after it, nothing. Answers without the rate
+    /// headers leave the window at [`DEFAULT_WINDOW_MAX`].
+    async fn probe_if_unknown(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.answered.load(Ordering::Relaxed) {
+            return None;
+        }
+        let guard = self.probe.lock().await;
+        (!self.answered.load(Ordering::Relaxed)).then_some(guard)
+    }
+
     /// Waits for the 10-second window (or, for search, the per-second pace).
     async fn pace(&self, is_search: bool) {
         if is_search {
@@ -103,6 +126,31 @@ impl HubSpotClient {
             *last = Some(Instant::now());
             return;
         }
+        // The client's own count first: however many calls are in flight,
+        // no rolling window gets more than HubSpot allows.
+        loop {
+            let (max, interval) = {
+                let budget = self.budget_lock();
+                (budget.interval_max.unwrap_or(DEFAULT_WINDOW_MAX), budget.interval)
+            };
+            let now = Instant::now();
+            let wait = {
+                let mut sends = self.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let wait = sends.wait_before_send(now, max, interval);
+                if wait.is_none() {
+                    sends.record(now);
+                }
+                wait
+            };
+            match wait {
+                None => break,
+                Some(wait) => {
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "hubspot rate window full, waiting");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        // Then what HubSpot last said is left (other apps of the account).
         let wait = self.budget_lock().wait_before_next(Instant::now());
         if let Some(wait) = wait {
             tracing::info!(wait_ms = wait.as_millis() as u64, "hubspot rate window spent, waiting");
@@ -123,6 +171,8 @@ impl HubSpotClient {
         let is_search = method == Method::POST && path.ends_with("/search");
         let mut retries = 0;
         loop {
+            // Until an answer has told the window's size, one call at a time.
+            let probe = if is_search { None } else { self.probe_if_unknown().await };
             self.pace(is_search).await;
             let mut request =
                 self.http.request(method.clone(), &url).bearer_auth(self.config.token.expose()).query(query);
@@ -134,6 +184,8 @@ impl HubSpotClient {
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             self.budget_lock().observe(&headers, Instant::now());
+            self.answered.store(true, Ordering::Relaxed);
+            drop(probe);
             let bytes = response.bytes().await.map_err(classify::transport)?;
             if (200..300).contains(&status) {
                 let body = if bytes.is_empty() {
