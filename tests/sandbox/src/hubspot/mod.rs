@@ -311,6 +311,16 @@ impl HubSpotState {
         self.webhook_sender().map(|w| w.log()).unwrap_or_default()
     }
 
+    /// Webhook events made so far, delivered or not.
+    pub fn webhook_events_made(&self) -> u64 {
+        self.webhook_sender().map(|w| w.events_made()).unwrap_or_default()
+    }
+
+    /// Webhook events whose delivery was answered 2xx so far.
+    pub fn webhook_events_acknowledged(&self) -> u64 {
+        self.webhook_log().iter().filter(|d| (200..300).contains(&d.status)).map(|d| d.events as u64).sum()
+    }
+
     fn emit(&self, events: Vec<model::EventDraft>, actor: model::Actor) {
         let Some(w) = self.webhook_sender() else { return };
         let source = match actor {

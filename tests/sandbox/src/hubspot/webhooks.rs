@@ -172,6 +172,11 @@ impl WebhookSender {
         lock(&self.queue).len()
     }
 
+    /// Events made so far (each delivered in one request or another).
+    pub fn events_made(&self) -> u64 {
+        self.next_event_id.load(Ordering::Relaxed) - 1
+    }
+
     /// Sends one request; returns the status (0 on a transport error).
     async fn send(&self, events: &[Value], attempt: u32) -> u16 {
         let body = match serde_json::to_vec(events) {
