@@ -79,8 +79,10 @@ async fn a_review_above_the_bulk_threshold_counts_bulk_jobs_per_chunk_and_the_id
     assert_eq!(review.objects[0].chunks, 3);
     assert!(review.objects[0].bulk);
     // count 1 + id scan (2 + 1 page) + 3 chunks x (2 + 1 page) + the email
-    // rule, 3 chunks x (Lead + Contact) + owner directory 1.
-    assert_eq!(review.salesforce_calls, 1 + 3 + 9 + 6 + 1);
+    // rule (Leads and Contacts with an email counted, 2; per chunk a
+    // Contact Bulk job of 2 + 1 page, and no Lead job in an org without
+    // leads) + owner directory 1.
+    assert_eq!(review.salesforce_calls, 1 + 3 + 9 + 2 + 3 * 3 + 1);
 }
 
 #[tokio::test]
@@ -270,6 +272,46 @@ async fn a_lead_sharing_a_contacts_email_is_not_imported_though_its_chunk_runs_f
     let entry = t.app.store().get_error(&format!("contact:salesforce:{lead}")).await.unwrap().unwrap();
     assert_eq!(entry.category, "duplicates");
     assert!(entry.message.contains(&contact), "{}", entry.message);
+}
+
+/// A Bulk import in several chunks resolves the email rule with one Bulk
+/// job per object and chunk, over the whole org: a duplicate in another
+/// chunk, and a Lead that is not imported at all, still decide the pick.
+#[tokio::test]
+async fn bulk_chunks_resolve_the_email_rule_over_the_whole_org_with_one_job_per_object() {
+    let t = TestApp::builder().settings(AppSettings { bulk_threshold: 2, ..AppSettings::default() }).build();
+    let lead = t.salesforce.insert("Lead", json!({"Email": "lead@example.com", "LastName": "Lead", "Company": "X"}));
+    let older = t.salesforce.insert("Contact", json!({"Email": "same@example.com", "LastName": "Older"}));
+    t.advance(Duration::from_secs(60));
+    let mut ids = contacts(&t, 4);
+    let newer = t.salesforce.insert("Contact", json!({"Email": "same@example.com", "LastName": "Newer"}));
+    t.advance(Duration::from_secs(60));
+    // Unconverted, newer than the Lead: a Contact wins over a Lead.
+    let contact_of_lead = t.salesforce.insert("Contact", json!({"Email": "lead@example.com", "LastName": "Person"}));
+    ids.extend([older.clone(), newer.clone(), contact_of_lead.clone()]);
+
+    let job =
+        import_start(&t.app, &ImportRequest { chunk_size: Some(2), ..request(ImportObjects::Contacts) }).await.unwrap();
+    assert_eq!(job.chunks_total, 4);
+    let scans_before = t.salesforce.calls().invocations("bulk_query");
+    let queries_before = t.salesforce.calls().invocations("query");
+    let reports = run_chunks(&t).await;
+    assert_eq!(reports.len(), 4);
+    // Per chunk: its own read, a Lead job and a Contact job; the one SOQL
+    // query is the owner directory's (Users, read once), none per email.
+    assert_eq!(t.salesforce.calls().invocations("bulk_query") - scans_before, 4 * 3);
+    assert_eq!(t.salesforce.calls().invocations("query") - queries_before, 1);
+
+    let created = t.hubspot.records("contacts");
+    assert_eq!(created.len(), 6, "the seven contacts less the newer of the shared email");
+    let same = contact_link(&t, &older).await.expect("the older contact of the shared email is linked");
+    assert_eq!(created[&same]["lastname"], "Older");
+    assert!(contact_link(&t, &newer).await.is_none());
+    let entry = t.app.store().get_error(&format!("contact:salesforce:{newer}")).await.unwrap().unwrap();
+    assert_eq!(entry.category, "duplicates");
+    assert!(entry.message.contains(&older), "{}", entry.message);
+    assert!(contact_link(&t, &contact_of_lead).await.is_some(), "a Contact beats a Lead of its email");
+    assert!(contact_link(&t, &lead).await.is_none(), "the Lead was not imported");
 }
 
 #[tokio::test]

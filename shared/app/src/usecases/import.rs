@@ -45,7 +45,7 @@ use crate::codec::{
 use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
-use crate::usecases::sync::{EmailPicks, duplicate_report, relink, resolve_emails};
+use crate::usecases::sync::{EmailPicks, duplicate_report, relink, resolve_emails, resolve_emails_by_scan};
 use crate::{App, AppError};
 use crm_sync_crm::error::{self as crm_error, System};
 use crm_sync_domain::chunks::{ChunkSize, plan_key_chunks};
@@ -81,7 +81,10 @@ mod request;
 /// Which existing contacts are already in the segment list.
 mod segment;
 
-use plan::{blocked_reason, chunk_size, email_rule_calls, estimate, list_add_calls, segment_list, where_clause};
+use plan::{
+    SCAN_COUNT_CALLS, ScanRows, blocked_reason, chunk_size, email_rule_calls, estimate, list_add_calls, scan_rows,
+    scans_emails, segment_list, where_clause,
+};
 use request::ChunkSpec;
 pub use request::{ChunkMessage, ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, ObjectReview};
 
@@ -105,6 +108,7 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         blocked: blocked_reason(app, request.objects),
         within_budget: true,
     };
+    let mut scan: Option<ScanRows> = None;
     for &object in request.objects.objects() {
         let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
         let records = app.salesforce().count(&soql).await?;
@@ -113,7 +117,16 @@ pub async fn import_review(app: &App, request: &ImportRequest) -> Result<ImportR
         let (company_sf, company_hs) = companies::company_calls(app, object, records).await?;
         let (sf, hs) = (sf + company_sf, hs + company_hs);
         review.records += records;
-        review.salesforce_calls += sf + email_rule_calls(object, records, chunks);
+        let object_scan = if scans_emails(object, bulk || chunks > 1) {
+            if scan.is_none() {
+                scan = Some(scan_rows(app).await?);
+                review.salesforce_calls += SCAN_COUNT_CALLS;
+            }
+            scan
+        } else {
+            None
+        };
+        review.salesforce_calls += sf + email_rule_calls(object, records, chunks, object_scan);
         review.hubspot_calls +=
             hs + list_add_calls(records, list.as_ref()) + segment::calls(app, object, records, list.as_deref());
         review.objects.push(ObjectReview { object: object.api_name().to_owned(), records, chunks, bulk });
@@ -154,6 +167,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
     let mut total = 0;
     let mut company_costs = (0, 0);
     let mut rule_calls = 0;
+    let mut scan: Option<ScanRows> = None;
     for &object in request.objects.objects() {
         let soql = format!("SELECT COUNT() FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
         let records = app.salesforce().count(&soql).await?;
@@ -165,8 +179,16 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
             continue;
         }
         let bulk = records > app.settings().bulk_threshold;
+        let email_scan = if scans_emails(object, bulk || records > size.get()) {
+            if scan.is_none() {
+                scan = Some(scan_rows(app).await?);
+            }
+            scan
+        } else {
+            None
+        };
         if records <= size.get() {
-            rule_calls += email_rule_calls(object, records, 1);
+            rule_calls += email_rule_calls(object, records, 1, email_scan);
             let spec = ChunkSpec {
                 object,
                 filter: filter.clone(),
@@ -175,6 +197,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
                 records,
                 bulk,
                 add_to_list: add_to_list.clone(),
+                email_scan,
             };
             chunks.push(NewChunk { index: chunks.len() as u32, spec: serde_json::to_value(&spec)? });
             continue;
@@ -187,7 +210,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         ids.sort();
         ids.dedup();
         let plan = plan_key_chunks(&ids, size).map_err(|e| AppError::Invalid(e.to_string()))?;
-        rule_calls += email_rule_calls(object, records, plan.len() as u64);
+        rule_calls += email_rule_calls(object, records, plan.len() as u64, email_scan);
         for key_chunk in plan {
             let spec = ChunkSpec {
                 object,
@@ -197,6 +220,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
                 records: key_chunk.offsets.len(),
                 bulk: true,
                 add_to_list: add_to_list.clone(),
+                email_scan,
             };
             chunks.push(NewChunk { index: chunks.len() as u32, spec: serde_json::to_value(&spec)? });
         }
@@ -450,7 +474,11 @@ async fn run_claimed(
     // Pace: stop before the budget the chunk needs is gone (the message
     // comes back after the delay and resumes from the checkpoint).
     let (_, sf_cost, hs_cost) = estimate(app, spec.records, 1);
-    let sf_cost = sf_cost + email_rule_calls(spec.object, spec.records, 1);
+    // A chunk planned before the scans were counted assumes each object as
+    // large as the chunk.
+    let scan = scans_emails(spec.object, spec.bulk)
+        .then(|| spec.email_scan.unwrap_or(ScanRows { leads: spec.records, contacts: spec.records }));
+    let sf_cost = sf_cost + email_rule_calls(spec.object, spec.records, 1, scan);
     let hs_cost = hs_cost
         + list_add_calls(spec.records, spec.add_to_list.as_ref())
         + segment::calls(app, spec.object, spec.records, spec.add_to_list.as_deref());
@@ -493,8 +521,26 @@ async fn run_claimed(
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     rows.dedup_by(|a, b| a.id == b.id);
     let total = rows.len() as u64;
+    // A large chunk resolves the email rule for all its rows at once, over
+    // Bulk jobs (a few calls per chunk instead of two queries per 200
+    // emails); a chunk that read its whole object unfiltered is itself that
+    // object's side of the scan.
+    let chunk_picks = if scan.is_some() {
+        let emails: BTreeSet<Email> = rows.iter().filter_map(|r| email_in(&r.fields, SALESFORCE_EMAIL_FIELD)).collect();
+        let whole = spec.filter.is_none()
+            && spec.first.is_none()
+            && spec.last.is_none()
+            && chunk.checkpoint.is_none()
+            && spec.object == SfObject::Contact;
+        let read_whole = whole.then_some((spec.object, rows.as_slice()));
+        let none_with_email = scan.map(|rows| rows.empty_objects()).unwrap_or_default();
+        Some(resolve_emails_by_scan(app, &emails, read_whole, &none_with_email).await.complete()?)
+    } else {
+        None
+    };
     for page in rows.chunks(PAGE) {
-        let page_counts = import_page(app, pair, spec.object, page, spec.add_to_list.as_deref()).await?;
+        let page_counts =
+            import_page(app, pair, spec.object, page, spec.add_to_list.as_deref(), chunk_picks.as_ref()).await?;
         counts.add(page_counts);
         if let Some(last) = page.last() {
             app.store().checkpoint_chunk(&msg.job_id, msg.index, owner, &last.id, counts, CHUNK_LEASE).await?;
@@ -547,18 +593,29 @@ async fn import_page(
     object: SfObject,
     rows: &[SfRecord],
     add_to_list: Option<&str>,
+    chunk_picks: Option<&EmailPicks>,
 ) -> Result<ChunkCounts, AppError> {
     let store = app.store();
     let spair = pair;
     let now = app.clock().now();
     let mut counts = ChunkCounts { read: rows.len() as u64, ..ChunkCounts::default() };
     let mut failures: Vec<ErrorReport> = Vec::new();
-    let picks = if pair == ObjectPair::Contact {
+    let page_picks = if pair == ObjectPair::Contact && chunk_picks.is_none() {
         let emails: Vec<Email> = rows.iter().filter_map(|r| email_in(&r.fields, SALESFORCE_EMAIL_FIELD)).collect();
         Some(resolve_emails(app, &emails, |_| Vec::new()).await.complete()?)
     } else {
         None
     };
+    let picks = chunk_picks.or(page_picks.as_ref());
+    // The page's links, in one store call.
+    let ids: Vec<String> =
+        rows.iter().filter_map(|r| SalesforceId::parse(&r.id).ok()).map(|id| id.as_str().to_owned()).collect();
+    let mut links: HashMap<String, Link> = store
+        .get_links_by_salesforce_ids(spair, &ids)
+        .await?
+        .into_iter()
+        .map(|l| (l.salesforce_id.clone(), l))
+        .collect();
     let mut linked: Vec<SyncIntent> = Vec::new();
     let mut linked_hubspot_ids: Vec<String> = Vec::new();
     let mut fresh: Vec<&SfRecord> = Vec::new();
@@ -573,8 +630,8 @@ async fn import_page(
             counts.skipped += 1;
             continue;
         }
-        let link = store.get_link_by_salesforce(spair, id.as_str()).await?;
-        let beaten_by = picks.as_ref().and_then(|p| {
+        let link = links.remove(id.as_str());
+        let beaten_by = picks.and_then(|p| {
             let choice = p.of(&email_in(&row.fields, SALESFORCE_EMAIL_FIELD)?)?;
             (choice.chosen.id != id).then_some(&choice.chosen)
         });
@@ -583,7 +640,7 @@ async fn import_page(
         } else if let Some(link) = link {
             linked.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
             linked_hubspot_ids.push(link.hubspot_id);
-        } else if let Some(link) = converted_lead_link(app, pair, picks.as_ref(), id.as_str()).await? {
+        } else if let Some(link) = converted_lead_link(app, pair, picks, id.as_str()).await? {
             // The Contact of a converted Lead whose link has not moved yet
             // (SPEC section 1: the link passes to the Contact it became):
             // the sync follows the conversion, then syncs it in full.
@@ -746,7 +803,7 @@ async fn import_page(
             let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
             add_to_segment_list(app, list, &ids).await?;
         }
-        link_written(app, pair, writes, picks.as_ref(), &mut counts, &mut failures).await?;
+        link_written(app, pair, writes, picks, &mut counts, &mut failures).await?;
     }
     companies::associate_page(app, pair, object, rows, page_companies).await?;
     for report in &failures {

@@ -11,6 +11,8 @@ use crate::ports::{HUBSPOT_BATCH, SALESFORCE_BATCH};
 use crate::{App, AppError};
 use crm_sync_domain::SfObject;
 use crm_sync_domain::config::InclusionSegment;
+use crm_sync_domain::decision::SALESFORCE_EMAIL_FIELD;
+use serde::{Deserialize, Serialize};
 
 /// Rows per Bulk API result page, for the cost estimate.
 const BULK_ROWS_PER_PAGE: u64 = 50_000;
@@ -96,14 +98,68 @@ pub(super) fn estimate(app: &App, records: u64, chunks: u64) -> (bool, u64, u64)
     (bulk, salesforce, records.div_ceil(HUBSPOT_BATCH as u64))
 }
 
-/// Salesforce queries the email rule makes to import `records` leads or
-/// contacts in `chunks` chunks (none for other objects): two (Lead and
-/// Contact) per 200 emails of a page. A page holds a multiple of 200 rows,
-/// so a chunk costs two per 200 of its records rounded up, and splitting the
-/// records into chunks adds at most one round per chunk after the first.
-pub(super) fn email_rule_calls(object: SfObject, records: u64, chunks: u64) -> u64 {
+/// The org's Leads and Contacts that have an email: the rows the email
+/// rule's Bulk jobs read per chunk of a Bulk lead or contact import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ScanRows {
+    pub(crate) leads: u64,
+    pub(crate) contacts: u64,
+}
+
+/// Counts [`ScanRows`]: two `COUNT()` queries ([`SCAN_COUNT_CALLS`]).
+pub(super) async fn scan_rows(app: &App) -> Result<ScanRows, AppError> {
+    let count =
+        |object: SfObject| format!("SELECT COUNT() FROM {} WHERE {SALESFORCE_EMAIL_FIELD} != null", object.api_name());
+    Ok(ScanRows {
+        leads: app.salesforce().count(&count(SfObject::Lead)).await?,
+        contacts: app.salesforce().count(&count(SfObject::Contact)).await?,
+    })
+}
+
+/// Calls [`scan_rows`] makes.
+pub(super) const SCAN_COUNT_CALLS: u64 = 2;
+
+/// Whether the email rule of an import of `object` is resolved with Bulk
+/// scans: leads and contacts read with Bulk API.
+pub(super) fn scans_emails(object: SfObject, bulk: bool) -> bool {
+    bulk && matches!(object, SfObject::Lead | SfObject::Contact)
+}
+
+/// Salesforce calls the email rule makes to import `records` leads or
+/// contacts in `chunks` chunks (none for other objects).
+///
+/// Read with SOQL (`scan` is `None`): two queries (Lead and Contact) per 200
+/// emails of a page. A page holds a multiple of 200 rows, so a chunk costs
+/// two per 200 of its records rounded up, and splitting the records into
+/// chunks adds at most one round per chunk after the first.
+///
+/// Read with Bulk API (`scan` given): per chunk, one job per object over
+/// every Lead and Contact with an email (create, poll, a result page per
+/// 50,000 rows), none for an object with no such record; an upper bound,
+/// as a chunk that read its whole object needs no job for it.
+pub(super) fn email_rule_calls(object: SfObject, records: u64, chunks: u64, scan: Option<ScanRows>) -> u64 {
     if !matches!(object, SfObject::Lead | SfObject::Contact) || records == 0 {
         return 0;
     }
-    2 * (records.div_ceil(SALESFORCE_BATCH as u64) + chunks.saturating_sub(1))
+    match scan {
+        None => 2 * (records.div_ceil(SALESFORCE_BATCH as u64) + chunks.saturating_sub(1)),
+        Some(rows) => chunks * (bulk_job_calls(rows.leads) + bulk_job_calls(rows.contacts)),
+    }
+}
+
+/// Create, poll and the result pages of one Bulk job reading `rows`; no
+/// job for no rows.
+fn bulk_job_calls(rows: u64) -> u64 {
+    if rows == 0 { 0 } else { 2 + rows.div_ceil(BULK_ROWS_PER_PAGE) }
+}
+
+impl ScanRows {
+    /// The objects no record of which had an email: nothing to scan.
+    pub(crate) fn empty_objects(&self) -> Vec<SfObject> {
+        [(SfObject::Lead, self.leads), (SfObject::Contact, self.contacts)]
+            .into_iter()
+            .filter(|(_, rows)| *rows == 0)
+            .map(|(object, _)| object)
+            .collect()
+    }
 }

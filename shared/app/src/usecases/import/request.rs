@@ -163,4 +163,9 @@ pub(super) struct ChunkSpec {
     /// The HubSpot list the chunk's contacts are added to.
     #[serde(default)]
     pub(super) add_to_list: Option<String>,
+    /// In a Bulk chunk of leads or contacts: the org's Leads and Contacts
+    /// with an email when the import was planned, which the email rule's
+    /// Bulk jobs read (for the chunk's cost estimate).
+    #[serde(default)]
+    pub(super) email_scan: Option<super::plan::ScanRows>,
 }
