@@ -49,12 +49,12 @@ use crate::args::BenchArgs;
 use crate::commands::demo::{self, Stage, StageOptions};
 use crate::commands::import;
 use anyhow::Context;
+use chart::Sample;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crm_sync_app::local::WebhookServer;
 use crm_sync_app::{ImportObjects, ImportRequest};
 use serde::Serialize;
 use serde_json::{Value, json};
-use chart::Sample;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -343,8 +343,10 @@ async fn import(args: &BenchArgs, stage: &Stage) -> anyhow::Result<(ImportFigure
     imported?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(None).zip(cpu_before).map(|(after, before)| after - before);
-    let sandbox_cpu =
-        sandbox_pid.and_then(|pid| cpu_seconds(Some(pid))).zip(sandbox_cpu_before).map(|(after, before)| after - before);
+    let sandbox_cpu = sandbox_pid
+        .and_then(|pid| cpu_seconds(Some(pid)))
+        .zip(sandbox_cpu_before)
+        .map(|(after, before)| after - before);
     samples.push(sample(stage, &job, started, before).await?);
     let (sf_after, hs_after) = demo::calls(stage).await?;
     let (sf, hs) = (sf_after - before.0, hs_after - before.1);
@@ -504,10 +506,8 @@ async fn burst(args: &BenchArgs, stage: &Stage) -> anyhow::Result<BurstFigures> 
     let timings = timings.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let last_seen = timings.iter().filter_map(|t| t.seen).max();
     let seconds = last_seen.map_or_else(|| first_edit.elapsed(), |at| at - first_edit).as_secs_f64();
-    let mut latencies: Vec<f64> = timings
-        .iter()
-        .filter_map(|t| Some((t.seen? - t.edited?).as_secs_f64() * 1000.0))
-        .collect();
+    let mut latencies: Vec<f64> =
+        timings.iter().filter_map(|t| Some((t.seen? - t.edited?).as_secs_f64() * 1000.0)).collect();
     latencies.sort_by(f64::total_cmp);
     let (sf, hs) = (after.0 - before.0, after.1 - before.1);
     let changes = targets.len() as u64;

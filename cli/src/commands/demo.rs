@@ -141,9 +141,7 @@ fn credentials_from(env: &BTreeMap<String, String>) -> Credentials {
             .unwrap_or(defaults.salesforce_client_secret),
         salesforce_username: get("SALESFORCE_USERNAME").unwrap_or(defaults.salesforce_username),
         hubspot_access_token: get("HUBSPOT_TOKEN").map(Secret::new).unwrap_or(defaults.hubspot_access_token),
-        hubspot_client_secret: get("HUBSPOT_CLIENT_SECRET")
-            .map(Secret::new)
-            .unwrap_or(defaults.hubspot_client_secret),
+        hubspot_client_secret: get("HUBSPOT_CLIENT_SECRET").map(Secret::new).unwrap_or(defaults.hubspot_client_secret),
         ..Credentials::default()
     }
 }
@@ -540,10 +538,7 @@ pub async fn hubspot_property(
     let response = stage.http.post(&url).json(&body).send().await.context("reading HubSpot records in a batch")?;
     let body: Value = response.error_for_status()?.json().await?;
     let records = body.get("records").and_then(Value::as_object).cloned().unwrap_or_default();
-    Ok(records
-        .into_iter()
-        .map(|(id, p)| (id, p.get(property).and_then(Value::as_str).map(str::to_owned)))
-        .collect())
+    Ok(records.into_iter().map(|(id, p)| (id, p.get(property).and_then(Value::as_str).map(str::to_owned))).collect())
 }
 
 /// Live HubSpot contacts.

@@ -37,11 +37,8 @@ const BOTTOM: f64 = 60.0;
 pub fn rates(samples: &[Sample], value: impl Fn(&Sample) -> u64) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     for (i, now) in samples.iter().enumerate().skip(1) {
-        let from = samples[..i]
-            .iter()
-            .rev()
-            .find(|s| now.seconds - s.seconds >= RATE_WINDOW_SECONDS)
-            .unwrap_or(&samples[0]);
+        let from =
+            samples[..i].iter().rev().find(|s| now.seconds - s.seconds >= RATE_WINDOW_SECONDS).unwrap_or(&samples[0]);
         let dt = now.seconds - from.seconds;
         if dt > 0.0 {
             out.push((now.seconds, value(now).saturating_sub(value(from)) as f64 / dt));
@@ -53,7 +50,7 @@ pub fn rates(samples: &[Sample], value: impl Fn(&Sample) -> u64) -> Vec<(f64, f6
 /// The smallest of 1, 2 or 5 times a power of ten that is at least `x`
 /// (at least 1).
 pub fn nice_ceiling(x: f64) -> f64 {
-    if !(x > 1.0) {
+    if x.is_nan() || x <= 1.0 {
         return 1.0;
     }
     let magnitude = 10f64.powf(x.log10().floor());
