@@ -83,6 +83,11 @@ pub enum Command {
     /// single-change latency against the sandbox (use a release build).
     #[cfg(feature = "sandbox")]
     Bench(BenchArgs),
+    /// The CRM sandbox server (as `crm-sandbox`), for `bench
+    /// --sandbox-process`; stops on Ctrl-C or when its input closes.
+    #[cfg(feature = "sandbox")]
+    #[command(name = "sandbox-server", hide = true)]
+    SandboxServer(crm_sandbox::serve::ServeArgs),
 }
 
 impl Command {
@@ -91,7 +96,7 @@ impl Command {
     pub fn draws_its_own_output(&self) -> bool {
         match self {
             #[cfg(feature = "sandbox")]
-            Command::Demo(_) | Command::Bench(_) => true,
+            Command::Demo(_) | Command::Bench(_) | Command::SandboxServer(_) => true,
             _ => false,
         }
     }
@@ -504,6 +509,18 @@ pub struct BenchArgs {
     /// import's time against the floor they set.
     #[arg(long)]
     pub real_limits: bool,
+
+    /// Run the sandbox in a child process of its own, so that the CPU time
+    /// and peak memory reported are crm-sync's alone (the sandbox's are
+    /// reported apart).
+    #[arg(long)]
+    pub sandbox_process: bool,
+
+    /// After the single changes, edit this many linked contacts in
+    /// Salesforce at once, as users would, and time until every new value
+    /// is in HubSpot (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    pub burst: u64,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! user-edit API and the sync through the same use cases `serve` runs.
 
 use crate::args::{CrmArgs, DemoArgs};
+use crate::commands::sandbox_process::SandboxProcess;
 use crate::commands::{import, setup};
 use crate::connect;
 use anyhow::Context;
@@ -63,9 +64,91 @@ enum Check {
     SalesforceRecordFor { hubspot_id: String, email: String },
 }
 
+/// Where the sandbox runs: in this process (the demo, the bench by
+/// default), or in a child process reached over HTTP only.
+pub enum SandboxAt {
+    InProcess(Sandbox),
+    Process(SandboxProcess),
+}
+
+impl SandboxAt {
+    pub fn salesforce_url(&self) -> &str {
+        match self {
+            SandboxAt::InProcess(sandbox) => sandbox.salesforce_url(),
+            SandboxAt::Process(process) => process.get("SALESFORCE_URL").unwrap_or_default(),
+        }
+    }
+
+    pub fn hubspot_url(&self) -> &str {
+        match self {
+            SandboxAt::InProcess(sandbox) => sandbox.hubspot_url(),
+            SandboxAt::Process(process) => process.get("HUBSPOT_URL").unwrap_or_default(),
+        }
+    }
+
+    /// The certificate to trust; the child process serves plain HTTP.
+    fn cert_pem(&self) -> Option<&str> {
+        match self {
+            SandboxAt::InProcess(sandbox) => sandbox.cert_pem(),
+            SandboxAt::Process(_) => None,
+        }
+    }
+
+    /// The sandbox itself, when it runs in this process.
+    pub fn in_process(&self) -> anyhow::Result<&Sandbox> {
+        match self {
+            SandboxAt::InProcess(sandbox) => Ok(sandbox),
+            SandboxAt::Process(_) => anyhow::bail!("the sandbox runs in another process"),
+        }
+    }
+
+    /// The child's process id, when it runs in one.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            SandboxAt::InProcess(_) => None,
+            SandboxAt::Process(process) => Some(process.pid()),
+        }
+    }
+
+    /// The credentials the sandbox accepts: its well-known test values, or
+    /// those the child process printed.
+    fn credentials(&self) -> Credentials {
+        match self {
+            SandboxAt::InProcess(_) => sandbox_credentials(),
+            SandboxAt::Process(process) => credentials_from(&process.env),
+        }
+    }
+
+    pub async fn shutdown(self) {
+        match self {
+            SandboxAt::InProcess(sandbox) => sandbox.shutdown().await,
+            SandboxAt::Process(process) => {
+                let _ = tokio::task::spawn_blocking(move || process.kill()).await;
+            }
+        }
+    }
+}
+
+/// Credentials from the `KEY=VALUE` lines the sandbox server prints; the
+/// well-known values for any it did not print.
+fn credentials_from(env: &BTreeMap<String, String>) -> Credentials {
+    let defaults = sandbox_credentials();
+    let get = |key: &str| env.get(key).cloned();
+    Credentials {
+        salesforce_client_id: get("SALESFORCE_CLIENT_ID").unwrap_or(defaults.salesforce_client_id),
+        salesforce_client_secret: get("SALESFORCE_CLIENT_SECRET")
+            .map(Secret::new)
+            .unwrap_or(defaults.salesforce_client_secret),
+        salesforce_username: get("SALESFORCE_USERNAME").unwrap_or(defaults.salesforce_username),
+        hubspot_access_token: get("HUBSPOT_TOKEN").map(Secret::new).unwrap_or(defaults.hubspot_access_token),
+        hubspot_client_secret: get("HUBSPOT_CLIENT_SECRET").map(Secret::new).unwrap_or(defaults.hubspot_client_secret),
+        ..Credentials::default()
+    }
+}
+
 /// Everything the demo (and the benchmark) runs on.
 pub struct Stage {
-    pub sandbox: Sandbox,
+    pub sandbox: SandboxAt,
     pub app: App,
     pub runtime: LocalRuntime,
     listener: Mutex<Option<std::net::TcpListener>>,
@@ -99,7 +182,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         let job = crm_sync_app::import_start(&stage.app, &request).await.context("starting the import")?;
         import::follow(&stage.runtime, &job).await?;
     }
-    let imported_calls = calls(&stage);
+    let imported_calls = calls(&stage).await?;
 
     println!("2/4 editing records on both sides, as a user would");
     let scripted = edit(&stage, args.seed).await?;
@@ -152,7 +235,7 @@ async fn set_up(stage: &Stage) -> anyhow::Result<bool> {
         hubspot_url: Some(stage.sandbox.hubspot_url().to_owned()),
     };
     let endpoints = connect::endpoints(&crm, stage.sandbox.cert_pem());
-    let crms = crm_sync_app::build::setup_clients(&endpoints, &sandbox_credentials())?;
+    let crms = crm_sync_app::build::setup_clients(&endpoints, &stage.sandbox.credentials())?;
     let config = stage.app.config().clone();
     let mut stdout = std::io::stdout().lock();
     let public_url = Some(stage.public_url.as_str());
@@ -187,6 +270,9 @@ pub struct StageOptions {
     /// Start the sandbox with crm-sync's own fields and properties, as
     /// `setup --apply` leaves them; off, both CRMs start bare.
     pub crm_sync_fields: bool,
+    /// Run the sandbox in a child process ([`SandboxProcess`]) rather than
+    /// in this one.
+    pub sandbox_process: bool,
 }
 
 impl StageOptions {
@@ -200,38 +286,32 @@ impl StageOptions {
             idle_timeout: Duration::from_secs(args.timeout),
             sweep_at_start: true,
             crm_sync_fields: false,
+            sandbox_process: false,
         }
     }
 }
 
-/// Starts the sandbox (seeded), the app over an embedded store in a
-/// temporary folder, and the local runtime, all in this process.
+/// Starts the sandbox (seeded; in this process, or in a child process with
+/// `sandbox_process`), the app over an embedded store in a temporary folder,
+/// and the local runtime. The app reaches the sandbox by its URLs either way.
 pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
     let dir = tempfile::tempdir().context("creating the demo's state folder")?;
     // Bound before the sandbox starts, because the sandbox is told where to
     // deliver webhooks and outbound messages.
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("binding the webhook listener")?;
     let webhook = listener.local_addr()?;
-    let mut options = SandboxOptions::default();
-    if args.crm_sync_fields {
-        options = options.with_crm_sync_fields();
-    }
-    options.salesforce.seed = args.seed;
-    options.salesforce.leads = args.leads;
-    options.salesforce.contacts = args.contacts;
-    options.salesforce.accounts = args.accounts;
-    options.salesforce.daily_api_limit = options.salesforce.daily_api_limit.max(1_000_000);
-    if let Some(rate) = args.hubspot_rate_per_10s {
-        options.hubspot.rate_limit_per_10s = rate;
-        options.hubspot.daily_limit = options.hubspot.daily_limit.max(10_000_000);
-    }
-    options.salesforce.outbound_url = Some(format!("http://{webhook}/webhooks/salesforce"));
-    options.hubspot.seed = args.seed;
-    options.hubspot.webhook_url = Some(format!("http://{webhook}/webhooks/hubspot"));
-    let sandbox = Sandbox::start(options).await.context("starting the CRM sandbox")?;
+    let options = sandbox_options(args, webhook);
+    let sandbox = if args.sandbox_process {
+        let process = tokio::task::spawn_blocking(move || SandboxProcess::start(&options))
+            .await
+            .context("the sandbox process's starter panicked")??;
+        SandboxAt::Process(process)
+    } else {
+        SandboxAt::InProcess(Sandbox::start(options).await.context("starting the CRM sandbox")?)
+    };
 
     let config = SyncConfig::from_yaml_str(DEMO_CONFIG).context("the demo settings")?;
-    let credentials = sandbox_credentials();
+    let credentials = sandbox.credentials();
     let crm = CrmArgs {
         salesforce_url: Some(sandbox.salesforce_url().to_owned()),
         hubspot_url: Some(sandbox.hubspot_url().to_owned()),
@@ -272,6 +352,27 @@ pub async fn stage(args: &StageOptions) -> anyhow::Result<Stage> {
         public_url: format!("http://{webhook}"),
         _dir: dir,
     })
+}
+
+/// The sandbox a stage runs on: seeded, tuned, delivering to `webhook`.
+fn sandbox_options(args: &StageOptions, webhook: std::net::SocketAddr) -> SandboxOptions {
+    let mut options = SandboxOptions::default();
+    if args.crm_sync_fields {
+        options = options.with_crm_sync_fields();
+    }
+    options.salesforce.seed = args.seed;
+    options.salesforce.leads = args.leads;
+    options.salesforce.contacts = args.contacts;
+    options.salesforce.accounts = args.accounts;
+    options.salesforce.daily_api_limit = options.salesforce.daily_api_limit.max(1_000_000);
+    if let Some(rate) = args.hubspot_rate_per_10s {
+        options.hubspot.rate_limit_per_10s = rate;
+        options.hubspot.daily_limit = options.hubspot.daily_limit.max(10_000_000);
+    }
+    options.salesforce.outbound_url = Some(format!("http://{webhook}/webhooks/salesforce"));
+    options.hubspot.seed = args.seed;
+    options.hubspot.webhook_url = Some(format!("http://{webhook}/webhooks/hubspot"));
+    options
 }
 
 /// The sandbox's well-known test credentials.
@@ -316,8 +417,9 @@ fn props(value: Value) -> Map<String, Value> {
 
 /// The scripted edits, made through the sandbox's user-edit API.
 async fn edit(stage: &Stage, seed: u64) -> anyhow::Result<Vec<Scripted>> {
-    let sf = stage.sandbox.salesforce();
-    let hs = stage.sandbox.hubspot();
+    let sandbox = stage.sandbox.in_process()?;
+    let sf = sandbox.salesforce();
+    let hs = sandbox.hubspot();
     let leads = linked_contacts(stage.app.store(), "Lead", 2).await?;
     let contacts = linked_contacts(stage.app.store(), "Contact", 1).await?;
     let (Some(lead), Some(contact)) = (leads.first(), contacts.first()) else {
@@ -401,8 +503,49 @@ pub async fn hubspot_record(stage: &Stage, id: &str) -> anyhow::Result<Option<Ma
     Ok(body.get("properties").cloned().map(props))
 }
 
-fn salesforce_record(stage: &Stage, object: &str, id: &str) -> Option<Map<String, Value>> {
-    stage.sandbox.salesforce().record(object, id).map(props)
+/// A Salesforce record as the control API reads it (deleted ones too).
+async fn salesforce_record(stage: &Stage, object: &str, id: &str) -> anyhow::Result<Option<Map<String, Value>>> {
+    let url = format!("{}/__sandbox/salesforce/records/{object}/{id}", stage.sandbox.salesforce_url());
+    let response = stage.http.get(&url).send().await.context("reading a Salesforce record from the sandbox")?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    Ok(Some(props(response.error_for_status()?.json().await?)))
+}
+
+/// Edits a Salesforce record as a user would (an outbound message follows),
+/// through the control API.
+pub async fn edit_salesforce_as_user(stage: &Stage, object: &str, id: &str, fields: &Value) -> anyhow::Result<()> {
+    let url = format!("{}/__sandbox/salesforce/records/{object}/{id}", stage.sandbox.salesforce_url());
+    let response = stage.http.patch(&url).json(fields).send().await.context("editing a Salesforce record")?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        anyhow::bail!("editing {object} {id} in Salesforce as a user: {status} {body}");
+    }
+    Ok(())
+}
+
+/// One property of many HubSpot contacts in one uncounted control call:
+/// id -> value (ids the sandbox does not know are left out).
+pub async fn hubspot_property(
+    stage: &Stage,
+    ids: &[&str],
+    property: &str,
+) -> anyhow::Result<std::collections::HashMap<String, Option<String>>> {
+    let url = format!("{}/__sandbox/hubspot/batch-read/contacts", stage.sandbox.hubspot_url());
+    let body = json!({ "ids": ids, "properties": [property] });
+    let response = stage.http.post(&url).json(&body).send().await.context("reading HubSpot records in a batch")?;
+    let body: Value = response.error_for_status()?.json().await?;
+    let records = body.get("records").and_then(Value::as_object).cloned().unwrap_or_default();
+    Ok(records.into_iter().map(|(id, p)| (id, p.get(property).and_then(Value::as_str).map(str::to_owned))).collect())
+}
+
+/// Live HubSpot contacts.
+pub async fn hubspot_live_contacts(stage: &Stage) -> anyhow::Result<u64> {
+    let url = format!("{}/__sandbox/hubspot/live-count/contacts", stage.sandbox.hubspot_url());
+    let body: Value = stage.http.get(&url).send().await?.error_for_status()?.json().await?;
+    body.get("live").and_then(Value::as_u64).context("the sandbox's live count has no number")
 }
 
 fn same_email(a: Option<&Value>, b: &str) -> bool {
@@ -426,6 +569,7 @@ async fn arrived(stage: &Stage, check: &Check) -> anyhow::Result<bool> {
                 return Ok(false);
             };
             salesforce_record(stage, &link.salesforce_object, &link.salesforce_id)
+                .await?
                 .is_some_and(|r| r.get(*field) == Some(expected))
         }
         Check::HubspotContactFor { salesforce_id, email } => {
@@ -439,14 +583,32 @@ async fn arrived(stage: &Stage, check: &Check) -> anyhow::Result<bool> {
                 return Ok(false);
             };
             salesforce_record(stage, &link.salesforce_object, &link.salesforce_id)
+                .await?
                 .is_some_and(|r| same_email(r.get("Email"), email))
         }
     })
 }
 
-/// API calls so far: (Salesforce, HubSpot), from the sandbox's counters.
-pub fn calls(stage: &Stage) -> (u64, u64) {
-    (stage.sandbox.salesforce_control().counts().total, stage.sandbox.hubspot_control().counts().total)
+/// API calls so far: (Salesforce, HubSpot), from the sandbox's counters
+/// (`GET /__sandbox/counts` on each listener).
+pub async fn calls(stage: &Stage) -> anyhow::Result<(u64, u64)> {
+    let total = |base: String| async move {
+        let counts: crm_sandbox::CallCounts = stage
+            .http
+            .get(format!("{base}/__sandbox/counts"))
+            .send()
+            .await
+            .context("reading the sandbox's call counts")?
+            .error_for_status()?
+            .json()
+            .await?;
+        anyhow::Ok(counts.total)
+    };
+    let (sf, hs) = tokio::try_join!(
+        total(stage.sandbox.salesforce_url().to_owned()),
+        total(stage.sandbox.hubspot_url().to_owned())
+    )?;
+    Ok((sf, hs))
 }
 
 async fn summary(stage: &Stage, imported_calls: (u64, u64)) -> anyhow::Result<String> {
@@ -485,7 +647,7 @@ async fn summary(stage: &Stage, imported_calls: (u64, u64)) -> anyhow::Result<St
         imported += job.counts.read;
     }
 
-    let (sf, hs) = calls(stage);
+    let (sf, hs) = calls(stage).await?;
     let handled = written + imported;
     let per = |n: u64| if handled == 0 { 0.0 } else { n as f64 / handled as f64 };
     let mut api = Table::new();

@@ -12,6 +12,8 @@ mod health;
 mod import;
 mod org_move;
 mod resync;
+#[cfg(feature = "sandbox")]
+mod sandbox_process;
 mod serve;
 pub mod setup;
 pub mod state;
@@ -27,6 +29,27 @@ use crm_sync_app::local::LocalOptions;
 use crm_sync_app::local::ui::RecordLinks;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// Completes on Ctrl-C, or when standard input closes (the parent that
+/// started the sandbox server went away).
+#[cfg(feature = "sandbox")]
+async fn stop_signal() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        loop {
+            match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = tx.send(());
+    });
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = rx => {}
+    }
+}
 
 /// An error and its causes on one line (`outer: inner: root`), for errors
 /// that are not `anyhow` ones (the AWS SDK's say little on their own).
@@ -163,7 +186,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "sandbox")]
         Command::Bench(args) => {
             let figures = bench::run(&args).await?;
-            Ok(exit(figures.latency.arrived == figures.latency.changes))
+            let burst_arrived = figures.burst.as_ref().is_none_or(|b| b.arrived == b.changes);
+            Ok(exit(figures.latency.arrived == figures.latency.changes && burst_arrived))
+        }
+        #[cfg(feature = "sandbox")]
+        Command::SandboxServer(args) => {
+            crm_sandbox::serve::serve(&args, stop_signal()).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::DeadLetters(DeadLettersCommand::List { state, backend, category }) => {
             let opened = backend::open(&state, &backend).await?;

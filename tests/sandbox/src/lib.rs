@@ -8,12 +8,15 @@
 //!   outbound messages).
 //! - [`hubspot`]: the fake HubSpot CRM v3 API and webhook sender.
 //! - [`tls`], [`seed`]: the generated certificate, deterministic seeding.
+//! - [`serve`]: the `crm-sandbox` server (options, `KEY=VALUE` lines), also
+//!   run by `crm-sync bench --sandbox-process`.
 
 pub mod control;
 pub mod hubspot;
 pub mod salesforce;
 pub mod sandbox;
 pub mod seed;
+pub mod serve;
 pub mod tls;
 pub mod tripwire;
 

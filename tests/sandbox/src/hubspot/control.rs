@@ -13,6 +13,8 @@
 //! - `GET /__sandbox/hubspot/webhooks` -> delivery attempts
 //! - `PUT /__sandbox/hubspot/webhooks/target` `{"url":"http://..."}` (or `null`): where deliveries go
 //! - `GET /__sandbox/hubspot/records/{object}/{id}` -> all properties, archived or not
+//! - `POST /__sandbox/hubspot/batch-read/{object}` `{"ids":[..],"properties":[..]}` -> `{"records":{id:{..}}}`
+//! - `GET /__sandbox/hubspot/live-count/{object}` -> `{"live":N}`: records not archived
 
 use super::HubSpotState;
 use super::model::{Actor, ApiError, ObjectType, default_association_type};
@@ -180,6 +182,8 @@ pub fn routes() -> Router<Arc<HubSpotState>> {
         .route("/__sandbox/hubspot/webhooks", get(webhook_log))
         .route("/__sandbox/hubspot/webhooks/target", put(set_target))
         .route("/__sandbox/hubspot/records/{object}/{id}", get(raw_record))
+        .route("/__sandbox/hubspot/batch-read/{object}", post(batch_read))
+        .route("/__sandbox/hubspot/live-count/{object}", get(live_count))
         .route("/__sandbox/hubspot/users/associations/{from}/{id}/{to}/{to_id}", put(user_associate))
         .route("/__sandbox/hubspot/users/contacts/{id}/opt-out", post(user_opt_out))
         .route("/__sandbox/hubspot/users/{object}/merge", post(user_merge))
@@ -263,6 +267,41 @@ async fn raw_record(State(st): S, Path((obj, id)): Path<(String, String)>) -> Re
     let db = st.db();
     let r = db.get(ty, num(&id)?).ok_or_else(|| ApiError::not_found("No such record"))?;
     Ok(Json(json!({ "id": r.id.to_string(), "properties": r.props, "archived": !r.is_live() })).into_response())
+}
+
+#[derive(Deserialize)]
+struct BatchReadBody {
+    ids: Vec<String>,
+    /// Only these properties; every one when absent.
+    #[serde(default)]
+    properties: Option<Vec<String>>,
+}
+
+/// `POST /__sandbox/hubspot/batch-read/{object}`: many records in one call,
+/// archived or not, never counted or rate limited (for tests and the bench,
+/// which must not spend the API allowance they measure). Unknown ids are
+/// left out.
+async fn batch_read(State(st): S, Path(obj): Path<String>, Json(b): Json<BatchReadBody>) -> Result<Response, ApiError> {
+    let ty = object(&obj)?;
+    let db = st.db();
+    let mut records = Map::new();
+    for id in &b.ids {
+        let Some(r) = db.get(ty, num(id)?) else { continue };
+        let props: Map<String, Value> = r
+            .props
+            .iter()
+            .filter(|(k, _)| b.properties.as_ref().is_none_or(|wanted| wanted.iter().any(|w| w == *k)))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        records.insert(id.clone(), Value::Object(props));
+    }
+    Ok(Json(json!({ "records": records })).into_response())
+}
+
+/// `GET /__sandbox/hubspot/live-count/{object}`: records not archived.
+async fn live_count(State(st): S, Path(obj): Path<String>) -> Result<Response, ApiError> {
+    let ty = object(&obj)?;
+    Ok(Json(json!({ "live": st.live_count(ty) })).into_response())
 }
 
 #[derive(Deserialize)]
