@@ -138,12 +138,29 @@ impl IdColumn {
         }
     }
 
+    /// The table with the index a batch read by this column must use:
+    /// without statistics, SQLite's planner reads `pair = ? AND hubspot_id
+    /// IN (...)` through the primary key's `pair` prefix, every link of
+    /// the pair per call, which grows with the links.
+    fn table(self) -> &'static str {
+        match self {
+            IdColumn::Salesforce => "links",
+            IdColumn::HubSpot => "links INDEXED BY links_by_hubspot",
+        }
+    }
+
     fn of(self, link: &Link) -> &str {
         match self {
             IdColumn::Salesforce => &link.salesforce_id,
             IdColumn::HubSpot => &link.hubspot_id,
         }
     }
+}
+
+/// The batch read of `n` links by `column`: the pair, then the ids.
+fn batch_read(column: IdColumn, n: usize) -> String {
+    let placeholders = vec!["?"; n].join(", ");
+    format!("SELECT {LINK_COLUMNS} FROM {} WHERE pair = ? AND {} IN ({placeholders})", column.table(), column.name())
 }
 
 /// `ids` without repeats, in order of first occurrence.
@@ -163,13 +180,7 @@ impl SqliteStore {
             let tx = c.transaction().map_err(db_err("begin"))?;
             let mut found: HashMap<String, Link> = HashMap::with_capacity(ids.len());
             for chunk in ids.chunks(IN_LIST_CHUNK) {
-                let placeholders = vec!["?"; chunk.len()].join(", ");
-                let mut stmt = tx
-                    .prepare_cached(&format!(
-                        "SELECT {LINK_COLUMNS} FROM links WHERE pair = ? AND {} IN ({placeholders})",
-                        column.name()
-                    ))
-                    .map_err(db_err("get links"))?;
+                let mut stmt = tx.prepare_cached(&batch_read(column, chunk.len())).map_err(db_err("get links"))?;
                 let values = std::iter::once(pair.as_str()).chain(chunk.iter().map(String::as_str));
                 let rows = stmt.query_map(params_from_iter(values), link_from_row).map_err(db_err("get links"))?;
                 for row in rows {
@@ -383,5 +394,33 @@ impl LinkStore for SqliteStore {
             tx.commit().map_err(db_err("commit creation notes"))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// A batch read looks each id up in its own index; reading every link
+    /// of the pair instead made each webhook delivery's echo check cost
+    /// time in proportion to all the links stored.
+    #[test]
+    fn a_batch_read_by_either_id_searches_that_ids_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::super::SCHEMA).unwrap();
+        for (column, wanted) in [
+            (IdColumn::Salesforce, "PRIMARY KEY (pair=? AND salesforce_id=?)"),
+            (IdColumn::HubSpot, "INDEX links_by_hubspot (pair=? AND hubspot_id=?)"),
+        ] {
+            let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", batch_read(column, 3))).unwrap();
+            let steps: Vec<String> = plan
+                .query_map(params_from_iter(["contact", "1", "2", "3"]), |row| row.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(steps.iter().any(|s| s.contains(wanted)), "{column:?}: {steps:?}");
+            assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{column:?}: {steps:?}");
+        }
     }
 }

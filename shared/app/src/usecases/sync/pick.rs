@@ -7,7 +7,10 @@
 //! picks one record per email with the domain's rule
 //! ([`pick_salesforce_match`]: unconverted over converted, Contact over Lead,
 //! oldest `CreatedDate`, smallest id). The pick is the same whichever record
-//! of the email came in, in whatever order, batch, page or chunk.
+//! of the email came in, in whatever order, batch, page or chunk. An import
+//! chunk read with Bulk API resolves all its emails at once with
+//! [`resolve_emails_by_scan`] (one Bulk job per object over the org, a few
+//! calls per chunk), the same rule over the same records.
 //!
 //! It also notes which Contact each converted Lead read became, so that an
 //! import meeting that Contact before any sync followed the conversion
