@@ -8,8 +8,8 @@
 //! sweep resumes where it stopped. No sync decisions here.
 
 use crate::ports::{
-    ApiCalls, Changed, ChangedWindow, SalesforceIdentity, SalesforceQueries, SalesforceRecords, SalesforceReplication,
-    SfRecord, WriteResult,
+    ApiCalls, Changed, ChangedWindow, PackedRows, SalesforceIdentity, SalesforceQueries, SalesforceRecords,
+    SalesforceReplication, SfRecord, WriteResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -164,19 +164,21 @@ impl SalesforceQueries for SalesforceClient {
         &self,
         soql: &str,
         keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
-    ) -> Result<Vec<SfRecord>, CrmError> {
+    ) -> Result<PackedRows, CrmError> {
         let object = object_of(soql);
         let job = self.bulk_query_create(soql, false).await?;
         self.bulk_wait(&job.id).await?;
-        let mut out = Vec::new();
+        let mut out = PackedRows::default();
         let mut locator: Option<String> = None;
         loop {
             let page = self.bulk_results_page(&job.id, locator.as_deref(), None).await?;
             let columns = page.columns;
-            out.extend(page.rows.into_iter().filter_map(|row| {
+            for row in page.rows {
                 let fields: Map<String, Value> = columns.iter().cloned().zip(row.into_iter().map(cell)).collect();
-                record(&object, fields).filter(|r| keep(r))
-            }));
+                if let Some(record) = record(&object, fields).filter(|r| keep(r)) {
+                    out.push(&record);
+                }
+            }
             match page.next_locator {
                 Some(next) => locator = Some(next),
                 None => return Ok(out),

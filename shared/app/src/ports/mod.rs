@@ -24,12 +24,14 @@
 //! an implementation (or a fake) is written capability by capability.
 
 mod hubspot;
+mod packed;
 mod salesforce;
 mod setup;
 
 pub use hubspot::{
     HubspotAccount, HubspotApi, HubspotAssociations, HubspotRecords, HubspotWebhooks, signature_headers,
 };
+pub use packed::PackedRows;
 pub use salesforce::{SalesforceApi, SalesforceIdentity, SalesforceQueries, SalesforceRecords, SalesforceReplication};
 pub use setup::{FieldAccess, HubspotSetup, ListSummary, ObjectAccess, OutboundMessage, PropertyInfo, SalesforceSetup};
 

@@ -4,7 +4,7 @@
 //! Owns the shape of what the sync asks of Salesforce; must not hold sync
 //! decisions (which fields win, what to create) nor HTTP details.
 
-use super::{ApiCalls, ChangedWindow, SfRecord, WriteResult};
+use super::{ApiCalls, ChangedWindow, PackedRows, SfRecord, WriteResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -59,15 +59,14 @@ pub trait SalesforceQueries: Send + Sync {
     async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
 
     /// Like [`SalesforceQueries::bulk_query`], keeping only the rows `keep`
-    /// accepts, page by page, so that a large job never sits in memory whole.
+    /// accepts, page by page, packed ([`PackedRows`]), so that a large job
+    /// never sits in memory whole nor as records.
     async fn bulk_query_filtered(
         &self,
         soql: &str,
         keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
-    ) -> Result<Vec<SfRecord>, CrmError> {
-        let mut rows = self.bulk_query(soql).await?;
-        rows.retain(|r| keep(r));
-        Ok(rows)
+    ) -> Result<PackedRows, CrmError> {
+        Ok(self.bulk_query(soql).await?.into_iter().filter(|r| keep(r)).collect())
     }
 }
 

@@ -43,7 +43,7 @@ use crate::codec::{
     soql_escape,
 };
 use crate::messages::queue_intents;
-use crate::ports::{HUBSPOT_BATCH, SfRecord, WriteResult};
+use crate::ports::{HUBSPOT_BATCH, PackedRows, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
 use crate::usecases::sync::{EmailPicks, duplicate_report, relink, resolve_emails, resolve_emails_by_scan};
 use crate::{App, AppError};
@@ -503,49 +503,48 @@ async fn run_claimed(
             && last.as_deref().is_none_or(|l| id <= l)
             && done_up_to.as_deref().is_none_or(|d| id > d)
     };
-    let rows = if spec.bulk {
+    // The rows are held packed until their page is written: a chunk of
+    // 200,000 contacts is about the size of its data, not of as many maps.
+    let mut rows: PackedRows = if spec.bulk {
         app.salesforce().bulk_query_filtered(&soql, &keep).await?
     } else {
-        let mut rows = app.salesforce().query(&soql).await?;
-        rows.retain(|r| keep(r));
-        rows
+        app.salesforce().query(&soql).await?.into_iter().filter(|r| keep(r)).collect()
     };
-    let mut rows: Vec<SfRecord> = rows
-        .into_iter()
-        .filter_map(|mut r| {
-            let id = SalesforceId::parse(&r.id).ok()?;
-            r.id = id.as_str().to_owned();
-            Some(r)
-        })
-        .collect();
-    rows.sort_by(|a, b| a.id.cmp(&b.id));
-    rows.dedup_by(|a, b| a.id == b.id);
+    rows.rewrite_ids(|id| SalesforceId::parse(id).ok().map(|id| id.as_str().to_owned()));
+    rows.sort_dedup_by_id();
     let total = rows.len() as u64;
     // A large chunk resolves the email rule for all its rows at once, over
     // Bulk jobs (a few calls per chunk instead of two queries per 200
     // emails); a chunk that read its whole object unfiltered is itself that
     // object's side of the scan.
     let chunk_picks = if scan.is_some() {
-        let emails: BTreeSet<Email> = rows.iter().filter_map(|r| email_in(&r.fields, SALESFORCE_EMAIL_FIELD)).collect();
+        let emails: BTreeSet<Email> = (0..rows.len())
+            .filter_map(|i| rows.field(i, SALESFORCE_EMAIL_FIELD))
+            .filter_map(|v| v.as_str().and_then(|s| Email::parse(s).ok()))
+            .collect();
         let whole = spec.filter.is_none()
             && spec.first.is_none()
             && spec.last.is_none()
             && chunk.checkpoint.is_none()
             && spec.object == SfObject::Contact;
-        let read_whole = whole.then_some((spec.object, rows.as_slice()));
+        let read_whole = whole.then_some((spec.object, &rows));
         let none_with_email = scan.map(|rows| rows.empty_objects()).unwrap_or_default();
         Some(resolve_emails_by_scan(app, &emails, read_whole, &none_with_email).await.complete()?)
     } else {
         None
     };
-    for page in rows.chunks(PAGE) {
+    let mut start = 0;
+    while start < rows.len() {
+        let end = (start + PAGE).min(rows.len());
+        let page: Vec<SfRecord> = (start..end).map(|i| rows.record(i)).collect();
         let page_counts =
-            import_page(app, pair, spec.object, page, spec.add_to_list.as_deref(), chunk_picks.as_ref()).await?;
+            import_page(app, pair, spec.object, &page, spec.add_to_list.as_deref(), chunk_picks.as_ref()).await?;
         counts.add(page_counts);
         if let Some(last) = page.last() {
             app.store().checkpoint_chunk(&msg.job_id, msg.index, owner, &last.id, counts, CHUNK_LEASE).await?;
         }
         flush_usage(app).await?;
+        start = end;
     }
     app.store().complete_chunk(&msg.job_id, msg.index, owner, counts).await?;
     flush_usage(app).await?;

@@ -25,7 +25,7 @@
 use super::moves::CONVERTED_CONTACT_FIELD;
 use crate::App;
 use crate::codec::{category_name, email_in, parse_time, soql_escape};
-use crate::ports::{SALESFORCE_BATCH, SfRecord};
+use crate::ports::{PackedRows, SALESFORCE_BATCH, SfRecord};
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
 use crm_sync_domain::decision::SALESFORCE_EMAIL_FIELD;
@@ -120,7 +120,7 @@ pub(crate) async fn resolve_emails(
             match app.salesforce().query(&soql).await {
                 Ok(rows) => {
                     for row in rows {
-                        absorb(&mut picks, &mut candidates, object, row);
+                        absorb(&mut picks, &mut candidates, object, row, true);
                     }
                 }
                 Err(error) => picks.failed.push((chunk.iter().map(|e| (*e).clone()).collect(), error)),
@@ -150,10 +150,11 @@ fn pick_fields(object: SfObject) -> &'static [&'static str] {
 /// an email when the import was planned) is not read: a record of it made
 /// since is a change the live sync meets with the same rule. A failed job
 /// leaves every email unanswered.
+/// The picks hold no records ([`EmailPicks::record`] answers `None`).
 pub(crate) async fn resolve_emails_by_scan(
     app: &App,
     emails: &BTreeSet<Email>,
-    read_whole: Option<(SfObject, &[SfRecord])>,
+    read_whole: Option<(SfObject, &PackedRows)>,
     none_with_email: &[SfObject],
 ) -> EmailPicks {
     let mut picks = EmailPicks::default();
@@ -166,18 +167,8 @@ pub(crate) async fn resolve_emails_by_scan(
         let fields = pick_fields(object);
         match read_whole {
             Some((whole, rows)) if whole == object => {
-                for row in rows.iter().filter(|r| carries(r)) {
-                    // Only the rule's fields: the chunk's rows stay the
-                    // chunk's, and the picks hold no second copy of them.
-                    let trimmed = SfRecord {
-                        sobject: row.sobject.clone(),
-                        id: row.id.clone(),
-                        fields: fields
-                            .iter()
-                            .filter_map(|f| row.fields.get(*f).map(|v| ((*f).to_owned(), v.clone())))
-                            .collect(),
-                    };
-                    absorb(&mut picks, &mut candidates, object, trimmed);
+                for i in 0..rows.len() {
+                    absorb(&mut picks, &mut candidates, object, rows.trimmed(i, fields), false);
                 }
             }
             _ if none_with_email.contains(&object) => {}
@@ -189,8 +180,8 @@ pub(crate) async fn resolve_emails_by_scan(
                 );
                 match app.salesforce().bulk_query_filtered(&soql, &carries).await {
                     Ok(rows) => {
-                        for row in rows {
-                            absorb(&mut picks, &mut candidates, object, row);
+                        for i in 0..rows.len() {
+                            absorb(&mut picks, &mut candidates, object, rows.record(i), false);
                         }
                     }
                     Err(error) => picks.failed.push((emails.clone(), error)),
@@ -202,8 +193,15 @@ pub(crate) async fn resolve_emails_by_scan(
 }
 
 /// Takes one Lead or Contact read into the picks: a candidate for its
-/// email, and the Contact it became when it is a converted Lead.
-fn absorb(picks: &mut EmailPicks, candidates: &mut Vec<SalesforceCandidate>, object: SfObject, row: SfRecord) {
+/// email, the Contact it became when it is a converted Lead, and the record
+/// itself when `keep` (a candidate whose email is not wanted is skipped).
+fn absorb(
+    picks: &mut EmailPicks,
+    candidates: &mut Vec<SalesforceCandidate>,
+    object: SfObject,
+    row: SfRecord,
+    keep: bool,
+) {
     let (Some(email), Ok(id)) = (email_in(&row.fields, SALESFORCE_EMAIL_FIELD), SalesforceId::parse(&row.id)) else {
         return;
     };
@@ -220,7 +218,9 @@ fn absorb(picks: &mut EmailPicks, candidates: &mut Vec<SalesforceCandidate>, obj
         converted,
         id: id.clone(),
     });
-    picks.records.insert(id.as_str().to_owned(), row);
+    if keep {
+        picks.records.insert(id.as_str().to_owned(), row);
+    }
 }
 
 /// Picks one record per email among the candidates read; an email whose
