@@ -157,6 +157,26 @@ impl SalesforceQueries for SalesforceClient {
             .collect())
     }
 
+    /// Reads the job's result page by page, keeping only the `Id` column.
+    async fn bulk_ids(&self, soql: &str) -> Result<Vec<String>, CrmError> {
+        let job = self.bulk_query_create(soql, false).await?;
+        self.bulk_wait(&job.id).await?;
+        let mut ids = Vec::new();
+        let mut locator: Option<String> = None;
+        loop {
+            let page = self.bulk_results_page(&job.id, locator.as_deref(), None).await?;
+            if let Some(column) = page.columns.iter().position(|c| c == "Id") {
+                ids.extend(page.rows.into_iter().filter_map(|mut row| {
+                    (column < row.len()).then(|| row.swap_remove(column)).filter(|id| !id.is_empty())
+                }));
+            }
+            match page.next_locator {
+                Some(next) => locator = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+
     /// Reads the job's result page by page and keeps only the rows `keep`
     /// accepts, so that a chunk of a large object never holds the whole
     /// object's rows at once.

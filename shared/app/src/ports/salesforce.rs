@@ -58,6 +58,12 @@ pub trait SalesforceQueries: Send + Sync {
     /// create, poll, one per result locator).
     async fn bulk_query(&self, soql: &str) -> Result<Vec<SfRecord>, CrmError>;
 
+    /// The ids a Bulk query job answers (`SELECT Id FROM ...`), page by page,
+    /// without holding its rows: an import's id scan of a large object.
+    async fn bulk_ids(&self, soql: &str) -> Result<Vec<String>, CrmError> {
+        Ok(self.bulk_query(soql).await?.into_iter().map(|r| r.id).collect())
+    }
+
     /// Like [`SalesforceQueries::bulk_query`], keeping only the rows `keep`
     /// accepts, page by page, packed ([`PackedRows`]), so that a large job
     /// never sits in memory whole nor as records.

@@ -205,8 +205,7 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
         // Larger than one chunk: split by id, so each chunk is a key range
         // that can be re-read on its own.
         let soql = format!("SELECT Id FROM {}{}", object.api_name(), where_clause(filter.as_deref()));
-        let rows = app.salesforce().bulk_query(&soql).await?;
-        let mut ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+        let mut ids: Vec<String> = app.salesforce().bulk_ids(&soql).await?;
         ids.sort();
         ids.dedup();
         let plan = plan_key_chunks(&ids, size).map_err(|e| AppError::Invalid(e.to_string()))?;
