@@ -159,22 +159,16 @@ impl SalesforceQueries for SalesforceClient {
 
     /// Reads the job's result page by page, keeping only the `Id` column.
     async fn bulk_ids(&self, soql: &str) -> Result<Vec<String>, CrmError> {
-        let job = self.bulk_query_create(soql, false).await?;
-        self.bulk_wait(&job.id).await?;
         let mut ids = Vec::new();
-        let mut locator: Option<String> = None;
-        loop {
-            let page = self.bulk_results_page(&job.id, locator.as_deref(), None).await?;
+        each_bulk_page(self, soql, |page| {
             if let Some(column) = page.columns.iter().position(|c| c == "Id") {
                 ids.extend(page.rows.into_iter().filter_map(|mut row| {
                     (column < row.len()).then(|| row.swap_remove(column)).filter(|id| !id.is_empty())
                 }));
             }
-            match page.next_locator {
-                Some(next) => locator = Some(next),
-                None => return Ok(ids),
-            }
-        }
+        })
+        .await?;
+        Ok(ids)
     }
 
     /// Reads the job's result page by page and keeps only the rows `keep`
@@ -186,12 +180,8 @@ impl SalesforceQueries for SalesforceClient {
         keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
     ) -> Result<PackedRows, CrmError> {
         let object = object_of(soql);
-        let job = self.bulk_query_create(soql, false).await?;
-        self.bulk_wait(&job.id).await?;
         let mut out = PackedRows::default();
-        let mut locator: Option<String> = None;
-        loop {
-            let page = self.bulk_results_page(&job.id, locator.as_deref(), None).await?;
+        each_bulk_page(self, soql, |page| {
             let columns = page.columns;
             for row in page.rows {
                 let fields: Map<String, Value> = columns.iter().cloned().zip(row.into_iter().map(cell)).collect();
@@ -199,10 +189,29 @@ impl SalesforceQueries for SalesforceClient {
                     out.push(&record);
                 }
             }
-            match page.next_locator {
-                Some(next) => locator = Some(next),
-                None => return Ok(out),
-            }
+        })
+        .await?;
+        Ok(out)
+    }
+}
+
+/// Runs a Bulk query job and hands each result page to `take` as it
+/// arrives, so that no caller holds the whole result.
+async fn each_bulk_page(
+    client: &SalesforceClient,
+    soql: &str,
+    mut take: impl FnMut(crm_sync_crm::salesforce::BulkPage) + Send,
+) -> Result<(), CrmError> {
+    let job = client.bulk_query_create(soql, false).await?;
+    client.bulk_wait(&job.id).await?;
+    let mut locator: Option<String> = None;
+    loop {
+        let mut page = client.bulk_results_page(&job.id, locator.as_deref(), None).await?;
+        let next = page.next_locator.take();
+        take(page);
+        match next {
+            Some(next) => locator = Some(next),
+            None => return Ok(()),
         }
     }
 }
