@@ -26,6 +26,12 @@ mod telemetry;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// The local runtime makes and drops many small values per record (rows,
+/// fingerprints, link states); mimalloc serves them with less work and less
+/// fragmentation than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = args::Cli::parse();

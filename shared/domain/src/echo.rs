@@ -25,10 +25,14 @@ use crate::config::{InclusionSegment, SyncConfig, SyncRule};
 use crate::decision::LinkState;
 use crate::model::{ObjectPair, SfObject};
 use crate::rules::{Fingerprint, normalise};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// What a HubSpot event reported of its record.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What a HubSpot event reported of its record. Carried on a sync intent
+/// (JSON: `"creation"`, `{"property":{"name":..,"value":..,"with_creation":..}}`)
+/// when the link was not there yet at the door, so the worker can check again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reported {
     /// The record was created.
     Creation,

@@ -4,6 +4,7 @@
 //! Owns the intent's shape and its JSON form only; queues and workers live in
 //! other crates.
 
+use crate::echo::Reported;
 use crate::model::{HubSpotId, ObjectPair, RecordId, SalesforceId, SfObject, System};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -74,17 +75,37 @@ pub struct SyncIntent {
     /// longer answers for them, so the survivor's intent carries them and
     /// their links move with it (SPEC section 1).
     merged: Vec<HubSpotId>,
+    /// What the HubSpot events behind a webhook intent reported of the
+    /// record, when the webhook could not tell them from an echo (no link
+    /// yet: a write of the sync whose link was not stored when its events
+    /// came): the worker checks again against the link before any API call.
+    /// Empty for every other intent. Not part of the dedup key.
+    reported: Vec<Reported>,
 }
 
 impl SyncIntent {
     /// An intent for a Salesforce record.
     pub fn salesforce(object: SfObject, id: SalesforceId, trigger: Trigger, at: DateTime<Utc>) -> Self {
-        Self { id: RecordId::Salesforce(id), object: IntentObject::Salesforce(object), trigger, at, merged: Vec::new() }
+        Self {
+            id: RecordId::Salesforce(id),
+            object: IntentObject::Salesforce(object),
+            trigger,
+            at,
+            merged: Vec::new(),
+            reported: Vec::new(),
+        }
     }
 
     /// An intent for a HubSpot record.
     pub fn hubspot(object: ObjectPair, id: HubSpotId, trigger: Trigger, at: DateTime<Utc>) -> Self {
-        Self { id: RecordId::HubSpot(id), object: IntentObject::HubSpot(object), trigger, at, merged: Vec::new() }
+        Self {
+            id: RecordId::HubSpot(id),
+            object: IntentObject::HubSpot(object),
+            trigger,
+            at,
+            merged: Vec::new(),
+            reported: Vec::new(),
+        }
     }
 
     /// An intent for a HubSpot record that `merged` were merged into.
@@ -102,6 +123,21 @@ impl SyncIntent {
     /// The HubSpot records merged into this intent's record, if any.
     pub fn merged(&self) -> &[HubSpotId] {
         &self.merged
+    }
+
+    /// This intent carrying what its HubSpot events reported (see the
+    /// field); a Salesforce intent carries nothing.
+    pub fn with_reported(mut self, reported: Vec<Reported>) -> Self {
+        if self.system() == System::HubSpot {
+            self.reported = reported;
+        }
+        self
+    }
+
+    /// What the HubSpot events behind this intent reported, if the webhook
+    /// left the echo check to the worker; empty otherwise.
+    pub fn reported(&self) -> &[Reported] {
+        &self.reported
     }
 
     pub fn system(&self) -> System {
@@ -162,13 +198,15 @@ struct RawIntent {
     at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     merged: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reported: Vec<Reported>,
 }
 
 impl TryFrom<RawIntent> for SyncIntent {
     type Error = String;
     fn try_from(raw: RawIntent) -> Result<Self, Self::Error> {
         match (raw.system, raw.object) {
-            (System::Salesforce, IntentObject::Salesforce(o)) if raw.merged.is_empty() => {
+            (System::Salesforce, IntentObject::Salesforce(o)) if raw.merged.is_empty() && raw.reported.is_empty() => {
                 let id = SalesforceId::parse(&raw.id).map_err(|e| e.to_string())?;
                 Ok(Self::salesforce(o, id, raw.trigger, raw.at))
             }
@@ -180,10 +218,10 @@ impl TryFrom<RawIntent> for SyncIntent {
                     .map(|m| HubSpotId::parse(m))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
-                Ok(Self::hubspot_merge(p, id, merged, raw.trigger, raw.at))
+                Ok(Self::hubspot_merge(p, id, merged, raw.trigger, raw.at).with_reported(raw.reported))
             }
             (System::Salesforce, IntentObject::Salesforce(_)) => {
-                Err("a Salesforce intent names no HubSpot merge".to_owned())
+                Err("a Salesforce intent names no HubSpot merge and carries no HubSpot event".to_owned())
             }
             (system, _) => Err(IntentError { system }.to_string()),
         }
@@ -199,6 +237,7 @@ impl From<SyncIntent> for RawIntent {
             trigger: intent.trigger,
             at: intent.at,
             merged: intent.merged.iter().map(|m| m.as_str().to_owned()).collect(),
+            reported: intent.reported,
         }
     }
 }
@@ -250,6 +289,33 @@ mod tests {
         assert_ne!(plain.dedup_key(), merge.dedup_key());
         let salesforce = r#"{"system":"salesforce","object":"Lead","id":"00Q5g00000AbCdE","trigger":"sweep","at":"2024-05-02T08:30:00Z","merged":["6"]}"#;
         assert!(SyncIntent::from_json(salesforce).is_err());
+    }
+
+    #[test]
+    fn what_the_events_reported_rides_on_a_hubspot_intent_only() {
+        let id = HubSpotId::parse("5").unwrap();
+        let reported = vec![
+            Reported::Creation,
+            Reported::Property { name: "email".into(), value: Some("a@example.com".into()), with_creation: true },
+        ];
+        let intent = SyncIntent::hubspot(ObjectPair::Contact, id.clone(), Trigger::Webhook, at())
+            .with_reported(reported.clone());
+        let json = intent.to_json().unwrap();
+        assert!(json.contains(r#""reported":["creation",{"property":{"name":"email""#), "{json}");
+        let back = SyncIntent::from_json(&json).unwrap();
+        assert_eq!(back.reported(), reported.as_slice());
+        let plain = SyncIntent::hubspot(ObjectPair::Contact, id, Trigger::Webhook, at());
+        assert_eq!(plain.dedup_key(), intent.dedup_key());
+        assert!(!plain.to_json().unwrap().contains("reported"));
+        let salesforce = SyncIntent::salesforce(
+            SfObject::Lead,
+            SalesforceId::parse("00Q5g00000AbCdE").unwrap(),
+            Trigger::Webhook,
+            at(),
+        );
+        assert!(salesforce.with_reported(reported).reported().is_empty());
+        let forged = r#"{"system":"salesforce","object":"Lead","id":"00Q5g00000AbCdE","trigger":"webhook","at":"2024-05-02T08:30:00Z","reported":["creation"]}"#;
+        assert!(SyncIntent::from_json(forged).is_err());
     }
 
     #[test]

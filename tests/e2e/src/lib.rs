@@ -228,6 +228,33 @@ impl Harness {
         Ok(total)
     }
 
+    /// Delivers the HubSpot webhook batches the sandbox held
+    /// (`webhook_hold`) to the runtime's listener, signed as HubSpot signs
+    /// them; how many. Fails on a delivery the listener refused.
+    pub async fn release_held_webhooks(&self) -> anyhow::Result<usize> {
+        let batches = self.sandbox.hubspot().take_webhook_batches();
+        let client = reqwest::Client::new();
+        let uri = format!("{}/webhooks/hubspot", self.server.base_url());
+        let secret = self.sandbox.hubspot().options().client_secret.clone();
+        for batch in &batches {
+            let body = serde_json::to_vec(batch)?;
+            let timestamp = chrono::Utc::now().timestamp_millis().to_string();
+            let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, &body, &timestamp);
+            let response = client
+                .post(&uri)
+                .header("content-type", "application/json")
+                .header("x-hubspot-signature-v3", signature)
+                .header("x-hubspot-request-timestamp", timestamp)
+                .body(body)
+                .send()
+                .await?;
+            if response.status() != 200 {
+                bail!("a delivery was refused: {}", response.status());
+            }
+        }
+        Ok(batches.len())
+    }
+
     pub async fn stop(self) {
         let _ = self.server.shutdown().await;
         self.sandbox.shutdown().await;

@@ -54,32 +54,6 @@ async fn a_thousand_salesforce_changes_cost_a_few_calls_per_hundred_records() {
     h.stop().await;
 }
 
-/// Sends every HubSpot delivery the sandbox held to the webhook endpoint,
-/// signed as HubSpot signs it, as HubSpot delivers them seconds after the
-/// writes; returns how many were sent.
-async fn release_held_webhooks(h: &Harness) -> usize {
-    let batches = h.sandbox.hubspot().take_webhook_batches();
-    let client = reqwest::Client::new();
-    let uri = format!("{}/webhooks/hubspot", h.server.base_url());
-    let secret = h.sandbox.hubspot().options().client_secret.clone();
-    for batch in &batches {
-        let body = serde_json::to_vec(batch).unwrap();
-        let timestamp = chrono::Utc::now().timestamp_millis().to_string();
-        let signature = crm_sandbox::hubspot::sign_v3(&secret, "POST", &uri, &body, &timestamp);
-        let response = client
-            .post(&uri)
-            .header("content-type", "application/json")
-            .header("x-hubspot-signature-v3", signature)
-            .header("x-hubspot-request-timestamp", timestamp)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "a delivery was refused");
-    }
-    batches.len()
-}
-
 /// An import of 10,000 contacts through the runtime with webhooks on: every
 /// contact the import creates comes back as HubSpot events, delivered after
 /// the writes (as HubSpot delivers them, seconds later) and recognised as
@@ -106,7 +80,7 @@ async fn an_import_with_its_echoes_costs_the_floor_per_record() {
     })
     .await
     .unwrap();
-    assert!(release_held_webhooks(&h).await > 0, "the import's writes came back as events");
+    assert!(h.release_held_webhooks().await.unwrap() > 0, "the import's writes came back as events");
     let report = h.settle(std::time::Duration::from_secs(2)).await.unwrap();
     let (sf, hs) = h.counts();
     let echoes = h.app.echoes_recognised();

@@ -7,6 +7,7 @@
 use crm_sandbox::hubspot::{ObjectType, UserEdit};
 use crm_sync_domain::{ObjectPair, SalesforceId};
 use crm_sync_e2e::{Harness, HarnessOptions, QUIET, WAIT, props};
+use crm_sync_store::LinkCondition;
 use serde_json::json;
 use std::time::Duration;
 
@@ -105,5 +106,61 @@ mappings:
     h.sync_until(WAIT, |h| h.sandbox.salesforce().record("Lead", &lead).is_some_and(|l| l["Title"] == "Analyst"))
         .await
         .unwrap();
+    h.stop().await;
+}
+
+/// The events of the sync's own writes can come before their links are
+/// stored (the store slow for a moment, the write still in flight): the
+/// webhook cannot tell them from a change and queues them with what they
+/// reported. The worker looks again once the links are there: the
+/// creations are echoes after all (no sync, no API call), while a user's
+/// edit reported in the same deliveries still travels to Salesforce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_come_before_their_link_are_recognised_by_the_worker() {
+    let mut options = HarnessOptions { config: crm_sync_e2e::title_two_way("").unwrap(), ..HarnessOptions::default() };
+    options.sandbox.hubspot.webhook_hold = true;
+    let h = Harness::start(options).await.unwrap();
+    let leads: Vec<String> = (0..5).map(|n| create_lead(&h, n)).collect();
+    h.sync_until(WAIT, |h| h.sandbox.hubspot().live_count(ObjectType::Contacts) == leads.len()).await.unwrap();
+    let store = h.app.store();
+    let mut links = Vec::new();
+    for lead in &leads {
+        let id = SalesforceId::parse(lead).unwrap();
+        let link = store.get_link_by_salesforce(ObjectPair::Contact, id.as_str()).await.unwrap().unwrap();
+        links.push(link);
+    }
+    // A HubSpot user retitles the last one before any event is delivered.
+    let edited: u64 = links[4].hubspot_id.parse().unwrap();
+    h.sandbox
+        .hubspot()
+        .user_edit(UserEdit::Update {
+            object: ObjectType::Contacts,
+            id: edited,
+            properties: props(json!({"jobtitle": "Director"})),
+        })
+        .unwrap();
+    // The events come while no link is stored yet.
+    for link in &links {
+        assert!(store.delete_link(ObjectPair::Contact, &link.salesforce_id, link.version).await.unwrap());
+    }
+    let before = h.app.echoes_recognised();
+    assert!(h.release_held_webhooks().await.unwrap() > 0, "the writes came back as events");
+    assert_eq!(h.app.echoes_recognised(), before, "with no link, nothing is taken for an echo at the door");
+    for link in &links {
+        store.put_link(link, LinkCondition::MustNotExist).await.unwrap();
+    }
+    let report = h
+        .sync_until(WAIT, |h| {
+            h.sandbox.salesforce().record("Lead", &leads[4]).is_some_and(|l| l["Title"] == "Director")
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.app.echoes_recognised() - before, 4, "the four creations are echoes once their links are there");
+    let echoed = h.app.echoed_records_since(before);
+    assert!(!echoed.contains(&(ObjectPair::Contact, edited)), "the edited contact is no echo: {echoed:?}");
+    // At most one sync finds nothing to write: the Salesforce outbound
+    // message of the sync's own write to the Lead, if it came in time.
+    assert!(report.stats.unchanged <= 1, "the creations ran no sync: {report:?}");
+    assert_eq!(report.stats.updated.get("salesforce:Lead"), Some(&1), "{report:?}");
     h.stop().await;
 }

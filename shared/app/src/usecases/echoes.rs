@@ -11,8 +11,17 @@
 //! cannot matter or whose value the link knows, and property changes whose
 //! value the link knows for HubSpot. Anything else (a deletion, a merge, an
 //! association change, a value the link does not hold, a record with no
-//! link) is queued as before. Dropped records are counted
-//! ([`crate::App::echoes_recognised`]) and logged as a number.
+//! link) is queued as before. The check comes before the events are marked
+//! seen, so an echo costs no store write either (a redelivered echo is an
+//! echo again). Dropped records are counted
+//! ([`crate::App::echoes_recognised`], redeliveries included) and logged as
+//! a number.
+//!
+//! The events of a write can come before its link is stored (the store busy
+//! for a moment, the link write still in flight). Such a record is queued
+//! with what its events reported ([`SyncIntent::reported`]); the worker
+//! checks it again against the link before any API call
+//! ([`late_echoes`]), and settles it as an echo when the link holds it all.
 //!
 //! A user's edit that lands right after a sync write carries a value the
 //! link does not hold, so it is queued; one that sets the value the link
@@ -22,6 +31,8 @@ use crate::App;
 use crate::codec::decode_link_state;
 use crate::webhook::hubspot_events::{EventAction, HubspotEvent};
 use crm_sync_domain::echo::{Reported, hubspot_echo};
+use crm_sync_domain::intent::SyncIntent;
+use crm_sync_domain::model::System;
 use crm_sync_domain::model::{ObjectPair, SfObject};
 use crm_sync_store::Link;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -45,16 +56,15 @@ fn reported(event: &HubspotEvent, created_at: &HashSet<i64>) -> Option<Reported>
     }
 }
 
-/// Per record (pair, HubSpot id) of a delivery's fresh events: what they
+/// Per record (pair, HubSpot id) of a delivery's events: what they
 /// reported, or `None` when one of them was of another kind.
 pub(crate) fn reports(
     events: &[HubspotEvent],
-    fresh: &[bool],
     pair_of: impl Fn(&str) -> Option<ObjectPair>,
 ) -> BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>> {
     let mut created: HashMap<(ObjectPair, u64), HashSet<i64>> = HashMap::new();
-    for (event, &fresh) in events.iter().zip(fresh) {
-        let Some(pair) = pair_of(event.object()).filter(|_| fresh) else { continue };
+    for event in events {
+        let Some(pair) = pair_of(event.object()) else { continue };
         if event.subscription_type.ends_with(".creation")
             && let (Some(id), Some(at)) = (event.object_id, event.occurred_at)
         {
@@ -63,8 +73,8 @@ pub(crate) fn reports(
     }
     let none = HashSet::new();
     let mut out: BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>> = BTreeMap::new();
-    for (event, &fresh) in events.iter().zip(fresh) {
-        let Some(pair) = pair_of(event.object()).filter(|_| fresh) else { continue };
+    for event in events {
+        let Some(pair) = pair_of(event.object()) else { continue };
         for id in event.record_ids() {
             let report = reported(event, created.get(&(pair, id)).unwrap_or(&none));
             let entry = out.entry((pair, id)).or_insert_with(|| Some(Vec::new()));
@@ -114,4 +124,60 @@ pub(crate) async fn known_records(
         }
     }
     known
+}
+
+/// The worker's second look: of a batch's HubSpot intents that carry what
+/// their events reported (the webhook found no link for them, typically a
+/// write of the sync whose link was stored after its events came), those
+/// whose link now holds all of it are echoes. Returns their record keys
+/// (one store call per object pair, no API call); they need no sync. A
+/// record named by any intent without reports, or by a merge, is not one.
+pub(crate) async fn late_echoes(app: &App, intents: &[&SyncIntent]) -> HashSet<String> {
+    let mut reported: HashMap<String, Option<Vec<Reported>>> = HashMap::new();
+    for intent in intents {
+        let entry = reported.entry(intent.record_key()).or_insert_with(|| Some(Vec::new()));
+        match entry {
+            Some(list)
+                if intent.system() == System::HubSpot
+                    && !intent.reported().is_empty()
+                    && intent.merged().is_empty() =>
+            {
+                list.extend(intent.reported().iter().cloned())
+            }
+            _ => *entry = None,
+        }
+    }
+    let mut by_pair: BTreeMap<ObjectPair, Vec<String>> = BTreeMap::new();
+    let mut keys: HashMap<(ObjectPair, String), String> = HashMap::new();
+    for intent in intents {
+        let key = intent.record_key();
+        let id = intent.record_id().as_str().to_owned();
+        if matches!(reported.get(&key), Some(Some(_))) && !keys.contains_key(&(intent.pair(), id.clone())) {
+            by_pair.entry(intent.pair()).or_default().push(id.clone());
+            keys.insert((intent.pair(), id), key);
+        }
+    }
+    let mut echoes = HashSet::new();
+    for (pair, ids) in by_pair {
+        let links = match app.store().get_links_by_hubspot_ids(pair, &ids).await {
+            Ok(links) => links,
+            Err(error) => {
+                warn!(%error, "EchoLinksUnreadable");
+                continue;
+            }
+        };
+        let mut found = Vec::new();
+        for link in links {
+            let Some(key) = keys.get(&(pair, link.hubspot_id.clone())) else { continue };
+            let Some(Some(list)) = reported.get(key) else { continue };
+            if is_echo(app, pair, &link, list) {
+                if let Ok(id) = link.hubspot_id.parse::<u64>() {
+                    found.push((pair, id));
+                }
+                echoes.insert(key.clone());
+            }
+        }
+        app.note_echoes(found);
+    }
+    echoes
 }

@@ -1,7 +1,7 @@
 //! Webhook deliveries: HubSpot event arrays and Salesforce outbound messages.
 //!
-//! Each handler verifies, drops events already seen and (HubSpot) events
-//! that only echo what the links hold ([`super::echoes`]), turns the rest
+//! Each handler verifies, drops (HubSpot) events that only echo what the
+//! links hold ([`super::echoes`]) and events already seen, turns the rest
 //! into sync intents and queues them, and only then answers 2xx (or the SOAP Ack): a
 //! 2xx means durably queued. Event ids are marked seen before queueing; when
 //! the queueing fails, the ids also get a requeue mark, so that the sender's
@@ -147,37 +147,50 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
         }
     };
     tracing::Span::current().record("events", events.len());
-    let keys: Vec<String> = events.iter().map(|e| format!("hubspot:{}", e.event_id)).collect();
-    let fresh = match claim_events(app, &keys).await {
-        Ok(fresh) => fresh,
-        Err(error) => {
-            warn!(%error, "WebhookDeferred");
-            return WebhookResponse::text(503, "state store unavailable; retry later");
+    // Echoes first: a record whose every event reports what its link holds
+    // is dropped without a store write (a redelivered echo is an echo
+    // again), so only the events that can queue something are claimed.
+    let reports = echoes::reports(&events, hubspot_pair);
+    let known = echoes::known_records(app, &reports).await;
+    let wanted: Vec<(usize, ObjectPair)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, event)| Some((i, hubspot_pair(event.object())?)))
+        .filter(|(i, pair)| {
+            let event = &events[*i];
+            event.action() != EventAction::Ignored && !event.record_ids().iter().all(|id| known.contains(&(*pair, *id)))
+        })
+        .collect();
+    let keys: Vec<String> = wanted.iter().map(|(i, _)| format!("hubspot:{}", events[*i].event_id)).collect();
+    let fresh = if keys.is_empty() {
+        Vec::new()
+    } else {
+        match claim_events(app, &keys).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                warn!(%error, "WebhookDeferred");
+                return WebhookResponse::text(503, "state store unavailable; retry later");
+            }
         }
     };
-    // Records whose every event reports what their link holds: no sync.
-    let reports = echoes::reports(&events, &fresh, hubspot_pair);
-    let known = echoes::known_records(app, &reports).await;
     let mut intents = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (event, &fresh) in events.iter().zip(&fresh) {
+    for (&(i, pair), &fresh) in wanted.iter().zip(&fresh) {
         if !fresh {
             continue;
         }
-        let Some(pair) = hubspot_pair(event.object()) else { continue };
-        if event.action() == EventAction::Ignored {
-            continue;
-        }
-        if event.record_ids().iter().all(|id| known.contains(&(pair, *id))) {
-            continue;
-        }
+        let event = &events[i];
         let at = event.occurred_at.and_then(|ms| Utc.timestamp_millis_opt(ms).single()).unwrap_or(now);
         // A merge's records merged away ride on the survivor's intent.
         let merged: Vec<HubSpotId> =
             event.merged_ids().iter().filter_map(|id| HubSpotId::parse(&id.to_string()).ok()).collect();
-        for id in event.record_ids() {
-            let Ok(id) = HubSpotId::parse(&id.to_string()) else { continue };
-            let intent = SyncIntent::hubspot_merge(pair, id, merged.clone(), Trigger::Webhook, at);
+        for raw in event.record_ids() {
+            let Ok(id) = HubSpotId::parse(&raw.to_string()) else { continue };
+            // Not told from an echo here (its link may not be stored yet):
+            // the worker checks again before any API call.
+            let reported = reports.get(&(pair, raw)).cloned().flatten().unwrap_or_default();
+            let intent =
+                SyncIntent::hubspot_merge(pair, id, merged.clone(), Trigger::Webhook, at).with_reported(reported);
             if seen.insert(intent.dedup_key()) {
                 intents.push(intent);
             }

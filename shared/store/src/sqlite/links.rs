@@ -177,18 +177,29 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         self.run("get links", move |c, _| {
-            let tx = c.transaction().map_err(db_err("begin"))?;
-            let mut found: HashMap<String, Link> = HashMap::with_capacity(ids.len());
-            for chunk in ids.chunks(IN_LIST_CHUNK) {
-                let mut stmt = tx.prepare_cached(&batch_read(column, chunk.len())).map_err(db_err("get links"))?;
-                let values = std::iter::once(pair.as_str()).chain(chunk.iter().map(String::as_str));
-                let rows = stmt.query_map(params_from_iter(values), link_from_row).map_err(db_err("get links"))?;
-                for row in rows {
-                    let link = finish_link(row.map_err(db_err("get links"))?)?;
-                    found.insert(column.of(&link).to_owned(), link);
+            let read = |c: &Connection| -> StoreResult<HashMap<String, Link>> {
+                let mut found: HashMap<String, Link> = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(IN_LIST_CHUNK) {
+                    let mut stmt = c.prepare_cached(&batch_read(column, chunk.len())).map_err(db_err("get links"))?;
+                    let values = std::iter::once(pair.as_str()).chain(chunk.iter().map(String::as_str));
+                    let rows = stmt.query_map(params_from_iter(values), link_from_row).map_err(db_err("get links"))?;
+                    for row in rows {
+                        let link = finish_link(row.map_err(db_err("get links"))?)?;
+                        found.insert(column.of(&link).to_owned(), link);
+                    }
                 }
-            }
-            tx.commit().map_err(db_err("end get links"))?;
+                Ok(found)
+            };
+            // One statement reads one snapshot by itself; several share a
+            // transaction so that they read the same one.
+            let mut found = if ids.len() > IN_LIST_CHUNK {
+                let tx = c.transaction().map_err(db_err("begin"))?;
+                let found = read(&tx)?;
+                tx.commit().map_err(db_err("end get links"))?;
+                found
+            } else {
+                read(c)?
+            };
             Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
         })
         .await

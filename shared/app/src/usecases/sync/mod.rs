@@ -262,6 +262,19 @@ pub async fn sync_batch(app: &App, messages: &[ReceivedMessage]) -> BatchOutcome
     }
     tracing::Span::current().record("intents", seen.len());
     let mut record_results: HashMap<String, (RecordResult, Option<RetryCause>)> = HashMap::new();
+    // Webhook intents whose link was stored after their events came:
+    // echoes after all, settled without an API call.
+    let all: Vec<&SyncIntent> = per_message.iter().flat_map(|(_, intents)| intents).collect();
+    let late = crate::usecases::echoes::late_echoes(app, &all).await;
+    if !late.is_empty() {
+        for intents in by_pair.values_mut() {
+            intents.retain(|intent| !late.contains(&intent.record_key()));
+        }
+        by_pair.retain(|_, intents| !intents.is_empty());
+        for key in late {
+            record_results.insert(key, (RecordResult::Done, None));
+        }
+    }
     for (pair, intents) in by_pair {
         let mut sync = PairSync::new(app, pair, &mut outcome.stats);
         let results = sync.run(&intents).await;
