@@ -274,11 +274,13 @@ async fn a_lead_sharing_a_contacts_email_is_not_imported_though_its_chunk_runs_f
     assert!(entry.message.contains(&contact), "{}", entry.message);
 }
 
-/// A Bulk import in several chunks resolves the email rule with one Bulk
-/// job per object and chunk, over the whole org: a duplicate in another
-/// chunk, and a Lead that is not imported at all, still decide the pick.
+/// A Bulk import in several chunks resolves the email rule over the whole
+/// org with one Bulk job per chunk for the Leads, the chunk's own read for
+/// the Contacts, and a query only for an email also met outside the chunk:
+/// a duplicate in another chunk, and a Lead that is not imported at all,
+/// still decide the pick.
 #[tokio::test]
-async fn bulk_chunks_resolve_the_email_rule_over_the_whole_org_with_one_job_per_object() {
+async fn bulk_chunks_resolve_the_email_rule_over_the_whole_org_from_their_own_reads() {
     let t = TestApp::builder().settings(AppSettings { bulk_threshold: 2, ..AppSettings::default() }).build();
     let lead = t.salesforce.insert("Lead", json!({"Email": "lead@example.com", "LastName": "Lead", "Company": "X"}));
     let older = t.salesforce.insert("Contact", json!({"Email": "same@example.com", "LastName": "Older"}));
@@ -297,10 +299,13 @@ async fn bulk_chunks_resolve_the_email_rule_over_the_whole_org_with_one_job_per_
     let queries_before = t.salesforce.calls().invocations("query");
     let reports = run_chunks(&t).await;
     assert_eq!(reports.len(), 4);
-    // Per chunk: its own read, a Lead job and a Contact job; the one SOQL
-    // query is the owner directory's (Users, read once), none per email.
-    assert_eq!(t.salesforce.calls().invocations("bulk_query") - scans_before, 4 * 3);
-    assert_eq!(t.salesforce.calls().invocations("query") - queries_before, 1);
+    // Per chunk: its own read (every Contact, the chunk's range kept: the
+    // Contact side of the rule) and a Lead job. SOQL: the owner directory
+    // (Users, read once), and one query in each of the two chunks holding a
+    // contact of the shared email (the other met outside their range);
+    // none for the emails met once.
+    assert_eq!(t.salesforce.calls().invocations("bulk_query") - scans_before, 4 * 2);
+    assert_eq!(t.salesforce.calls().invocations("query") - queries_before, 1 + 2);
 
     let created = t.hubspot.records("contacts");
     assert_eq!(created.len(), 6, "the seven contacts less the newer of the shared email");
@@ -312,6 +317,36 @@ async fn bulk_chunks_resolve_the_email_rule_over_the_whole_org_with_one_job_per_
     assert!(entry.message.contains(&older), "{}", entry.message);
     assert!(contact_link(&t, &contact_of_lead).await.is_some(), "a Contact beats a Lead of its email");
     assert!(contact_link(&t, &lead).await.is_none(), "the Lead was not imported");
+}
+
+/// When a chunk meets more of its emails outside its range than a Bulk job
+/// over its object would cost in queries, it scans the object instead: the
+/// picks are the same, at no more calls than the job.
+#[tokio::test]
+async fn a_chunk_sharing_many_emails_with_other_chunks_scans_its_object_instead_of_querying() {
+    let t = TestApp::builder().settings(AppSettings { bulk_threshold: 2, ..AppSettings::default() }).build();
+    const SHARED: usize = 3 * 200 + 1;
+    let first = contacts(&t, SHARED);
+    t.advance(Duration::from_secs(60));
+    let second = contacts(&t, SHARED);
+    let job =
+        import_start(&t.app, &ImportRequest { chunk_size: Some(SHARED as u64), ..request(ImportObjects::Contacts) })
+            .await
+            .unwrap();
+    assert_eq!(job.chunks_total, 2);
+    let scans_before = t.salesforce.calls().invocations("bulk_query");
+    let queries_before = t.salesforce.calls().invocations("query");
+    run_chunks(&t).await;
+    // Per chunk: its own read and a Contact job (no Lead has an email); no
+    // query per email (only the owner directory's).
+    assert_eq!(t.salesforce.calls().invocations("bulk_query") - scans_before, 2 * 2);
+    assert_eq!(t.salesforce.calls().invocations("query") - queries_before, 1);
+    assert_eq!(t.hubspot.records("contacts").len(), SHARED, "one contact per email");
+    for (older, newer) in first.iter().zip(&second).step_by(100) {
+        assert!(contact_link(&t, older).await.is_some(), "the older of each email is the pick");
+        let entry = t.app.store().get_error(&format!("contact:salesforce:{newer}")).await.unwrap().unwrap();
+        assert_eq!(entry.category, "duplicates");
+    }
 }
 
 #[tokio::test]

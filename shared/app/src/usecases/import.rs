@@ -45,7 +45,9 @@ use crate::codec::{
 use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, PackedRows, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
-use crate::usecases::sync::{EmailPicks, duplicate_report, relink, resolve_emails, resolve_emails_by_scan};
+use crate::usecases::sync::{
+    EmailPicks, ObjectRead, duplicate_report, email_key, relink, resolve_emails, resolve_emails_by_scan,
+};
 use crate::{App, AppError};
 use crm_sync_crm::error::{self as crm_error, System};
 use crm_sync_domain::chunks::{ChunkSize, plan_key_chunks};
@@ -62,7 +64,8 @@ use crm_sync_store::{
     OutgoingMessage, ReceivedMessage, StateStore,
 };
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tracing::{info, instrument, warn};
 
@@ -82,8 +85,8 @@ mod request;
 mod segment;
 
 use plan::{
-    SCAN_COUNT_CALLS, ScanRows, blocked_reason, chunk_size, email_rule_calls, estimate, list_add_calls, scan_rows,
-    scans_emails, segment_list, where_clause,
+    SCAN_COUNT_CALLS, ScanRows, blocked_reason, bulk_job_calls, chunk_size, email_rule_calls, estimate, list_add_calls,
+    scan_rows, scans_emails, segment_list, where_clause,
 };
 use request::ChunkSpec;
 pub use request::{ChunkMessage, ChunkReport, ImportFilter, ImportObjects, ImportRequest, ImportReview, ObjectReview};
@@ -495,43 +498,65 @@ async fn run_claimed(
     let first = spec.first.clone();
     let last = spec.last.clone();
     let done_up_to = chunk.checkpoint.clone();
-    let keep = move |r: &SfRecord| {
+    let in_chunk = move |r: &SfRecord| {
         let Ok(id) = SalesforceId::parse(&r.id) else { return false };
         let id = id.as_str();
         first.as_deref().is_none_or(|f| id >= f)
             && last.as_deref().is_none_or(|l| id <= l)
             && done_up_to.as_deref().is_none_or(|d| id > d)
     };
+    // A chunk reading its object unfiltered reads every record of it: it
+    // notes the emails of those outside its range, so that the email rule
+    // need not read the object again (see `ObjectRead`).
+    // (Contacts only: a Lead chunk does not read what the rule needs of a
+    // converted Lead.)
+    let own_scan = scan.is_some() && spec.bulk && spec.filter.is_none() && spec.object == SfObject::Contact;
+    let elsewhere: Mutex<HashSet<u64>> = Mutex::default();
+    let keep = |r: &SfRecord| {
+        if in_chunk(r) {
+            return true;
+        }
+        if own_scan && let Some(email) = email_in(&r.fields, SALESFORCE_EMAIL_FIELD) {
+            elsewhere.lock().unwrap_or_else(PoisonError::into_inner).insert(email_key(&email));
+        }
+        false
+    };
     // The rows are held packed until their page is written: a chunk of
     // 200,000 contacts is about the size of its data, not of as many maps.
     let mut rows: PackedRows = if spec.bulk {
         app.salesforce().bulk_query_filtered(&soql, &keep).await?
     } else {
-        app.salesforce().query(&soql).await?.into_iter().filter(|r| keep(r)).collect()
+        app.salesforce().query(&soql).await?.into_iter().filter(|r| in_chunk(r)).collect()
     };
     rows.rewrite_ids(|id| SalesforceId::parse(id).ok().map(|id| id.as_str().to_owned()));
     rows.sort_dedup_by_id();
     let total = rows.len() as u64;
+    let elsewhere = elsewhere.into_inner().unwrap_or_else(PoisonError::into_inner);
     // A large chunk resolves the email rule for all its rows at once, over
     // Bulk jobs (a few calls per chunk instead of two queries per 200
-    // emails); a chunk that read its whole object unfiltered is itself that
-    // object's side of the scan.
-    let chunk_picks = if scan.is_some() {
+    // emails); a chunk that read its whole object is itself that object's
+    // side, with a query for the emails also met outside its range.
+    let chunk_picks = if let Some(scan_rows) = scan {
         let emails: BTreeSet<Email> = (0..rows.len())
             .filter_map(|i| rows.field(i, SALESFORCE_EMAIL_FIELD))
             .filter_map(|v| v.as_str().and_then(|s| Email::parse(s).ok()))
             .collect();
-        let whole = spec.filter.is_none()
-            && spec.first.is_none()
-            && spec.last.is_none()
-            && chunk.checkpoint.is_none()
-            && spec.object == SfObject::Contact;
-        let read_whole = whole.then_some((spec.object, &rows));
-        let none_with_email = scan.map(|rows| rows.empty_objects()).unwrap_or_default();
-        Some(resolve_emails_by_scan(app, &emails, read_whole, &none_with_email).await.complete()?)
+        let object_rows = match spec.object {
+            SfObject::Lead => scan_rows.leads,
+            _ => scan_rows.contacts,
+        };
+        let read = own_scan.then(|| ObjectRead {
+            object: spec.object,
+            rows: &rows,
+            elsewhere: &elsewhere,
+            max_queries: usize::try_from(bulk_job_calls(object_rows)).unwrap_or(usize::MAX),
+        });
+        let none_with_email = scan_rows.empty_objects();
+        Some(resolve_emails_by_scan(app, &emails, read, &none_with_email).await.complete()?)
     } else {
         None
     };
+    drop(elsewhere);
     let mut start = 0;
     while start < rows.len() {
         let end = (start + PAGE).min(rows.len());

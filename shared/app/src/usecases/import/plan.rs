@@ -136,7 +136,9 @@ pub(super) fn scans_emails(object: SfObject, bulk: bool) -> bool {
 /// Read with Bulk API (`scan` given): per chunk, one job per object over
 /// every Lead and Contact with an email (create, poll, a result page per
 /// 50,000 rows), none for an object with no such record; an upper bound,
-/// as a chunk that read its whole object needs no job for it.
+/// as a contact chunk that read its whole object needs no job for it, only
+/// a query per 200 of its emails also met outside its range, and never more
+/// calls than the job would take.
 pub(super) fn email_rule_calls(object: SfObject, records: u64, chunks: u64, scan: Option<ScanRows>) -> u64 {
     if !matches!(object, SfObject::Lead | SfObject::Contact) || records == 0 {
         return 0;
@@ -149,7 +151,7 @@ pub(super) fn email_rule_calls(object: SfObject, records: u64, chunks: u64, scan
 
 /// Create, poll and the result pages of one Bulk job reading `rows`; no
 /// job for no rows.
-fn bulk_job_calls(rows: u64) -> u64 {
+pub(super) fn bulk_job_calls(rows: u64) -> u64 {
     if rows == 0 { 0 } else { 2 + rows.div_ceil(BULK_ROWS_PER_PAGE) }
 }
 

@@ -34,7 +34,7 @@ use crm_sync_domain::matching::{ContactMatch, SalesforceCandidate, match_contact
 use crm_sync_domain::{Email, ObjectPair, SalesforceId, SfObject};
 use crm_sync_store::ErrorReport;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The Salesforce records sharing each email, and the one picked per email.
 #[derive(Debug, Default)]
@@ -114,20 +114,35 @@ pub(crate) async fn resolve_emails(
         let mut select: BTreeSet<String> = fields(object).into_iter().collect();
         select.extend(pick_fields(object).iter().map(|f| (*f).to_owned()));
         let select = select.into_iter().collect::<Vec<_>>().join(", ");
-        for chunk in emails.chunks(SALESFORCE_BATCH) {
-            let list = chunk.iter().map(|e| format!("'{}'", soql_escape(e.as_str()))).collect::<Vec<_>>().join(",");
-            let soql = format!("SELECT {select} FROM {} WHERE Email IN ({list})", object.api_name());
-            match app.salesforce().query(&soql).await {
-                Ok(rows) => {
-                    for row in rows {
-                        absorb(&mut picks, &mut candidates, object, row, true);
-                    }
+        query_by_email(app, object, &select, &emails, true, &mut picks, &mut candidates).await;
+    }
+    finish(picks, candidates)
+}
+
+/// Reads the `object` records carrying one of `emails` (SOQL `Email IN`,
+/// 200 emails per query) into the candidates; a failed query leaves its
+/// emails unanswered.
+async fn query_by_email(
+    app: &App,
+    object: SfObject,
+    select: &str,
+    emails: &[&Email],
+    keep: bool,
+    picks: &mut EmailPicks,
+    candidates: &mut Vec<SalesforceCandidate>,
+) {
+    for chunk in emails.chunks(SALESFORCE_BATCH) {
+        let list = chunk.iter().map(|e| format!("'{}'", soql_escape(e.as_str()))).collect::<Vec<_>>().join(",");
+        let soql = format!("SELECT {select} FROM {} WHERE Email IN ({list})", object.api_name());
+        match app.salesforce().query(&soql).await {
+            Ok(rows) => {
+                for row in rows {
+                    absorb(picks, candidates, object, row, keep);
                 }
-                Err(error) => picks.failed.push((chunk.iter().map(|e| (*e).clone()).collect(), error)),
             }
+            Err(error) => picks.failed.push((chunk.iter().map(|e| (*e).clone()).collect(), error)),
         }
     }
-    finish(picks, &candidates)
 }
 
 /// What the rule reads of each object: the email, the creation date and
@@ -139,22 +154,45 @@ fn pick_fields(object: SfObject) -> &'static [&'static str] {
     }
 }
 
+/// What an import chunk read of its own object, so that the email rule
+/// need not read that object again: every record of `object` was read,
+/// `rows` are those the chunk kept (its range; all of them when the chunk
+/// covers the whole object), `elsewhere` the [`email_key`]s of the others.
+pub(crate) struct ObjectRead<'a> {
+    pub object: SfObject,
+    pub rows: &'a PackedRows,
+    pub elsewhere: &'a HashSet<u64>,
+    /// At most this many SOQL queries for the records outside the chunk
+    /// (what a Bulk job over the object would cost); more, and the object
+    /// is scanned instead.
+    pub max_queries: usize,
+}
+
+/// The key an email is known by in [`ObjectRead::elsewhere`]: a 64-bit
+/// hash of its normalised form. Two emails sharing a key only cost a query.
+pub(crate) fn email_key(email: &Email) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(email.as_str(), &mut hasher);
+    std::hash::Hasher::finish(&hasher)
+}
+
 /// Like [`resolve_emails`] for a large set of emails (an import chunk's):
 /// instead of two queries per 200 emails, one Bulk job per object reads
 /// every Lead and Contact of the org that has an email (`Email != null`),
 /// keeping, page by page, only the rows carrying one of `emails`, so that
-/// memory follows the set, not the org. `read_whole` is an object whose
-/// every record the caller has read already with the rule's fields (an
-/// unfiltered chunk covering the whole object): those rows stand in for
-/// that object's job. An object in `none_with_email` (no record of it had
-/// an email when the import was planned) is not read: a record of it made
-/// since is a change the live sync meets with the same rule. A failed job
-/// leaves every email unanswered.
-/// The picks hold no records ([`EmailPicks::record`] answers `None`).
+/// memory follows the set, not the org. `read` is what the chunk read of
+/// its own object ([`ObjectRead`]): its rows stand in for that object's
+/// job, and only the emails also seen outside the chunk are looked up, by
+/// query (none when every email of the object is unique). An object in
+/// `none_with_email` (no record of it had an email when the import was
+/// planned) is not read: a record of it made since is a change the live
+/// sync meets with the same rule. A failed job leaves every email
+/// unanswered. The picks hold no records ([`EmailPicks::record`] answers
+/// `None`).
 pub(crate) async fn resolve_emails_by_scan(
     app: &App,
     emails: &BTreeSet<Email>,
-    read_whole: Option<(SfObject, &PackedRows)>,
+    read: Option<ObjectRead<'_>>,
     none_with_email: &[SfObject],
 ) -> EmailPicks {
     let mut picks = EmailPicks::default();
@@ -165,31 +203,32 @@ pub(crate) async fn resolve_emails_by_scan(
     let carries = |r: &SfRecord| email_in(&r.fields, SALESFORCE_EMAIL_FIELD).is_some_and(|e| emails.contains(&e));
     for object in [SfObject::Lead, SfObject::Contact] {
         let fields = pick_fields(object);
-        match read_whole {
-            Some((whole, rows)) if whole == object => {
+        if let Some(read) = read.as_ref().filter(|r| r.object == object) {
+            for i in 0..read.rows.len() {
+                absorb(&mut picks, &mut candidates, object, read.rows.trimmed(i, fields), false);
+            }
+            let also_elsewhere: Vec<&Email> =
+                emails.iter().filter(|e| read.elsewhere.contains(&email_key(e))).collect();
+            if also_elsewhere.len().div_ceil(SALESFORCE_BATCH) <= read.max_queries {
+                let select = fields.join(", ");
+                query_by_email(app, object, &select, &also_elsewhere, false, &mut picks, &mut candidates).await;
+                continue;
+            }
+        } else if none_with_email.contains(&object) {
+            continue;
+        }
+        let soql =
+            format!("SELECT {} FROM {} WHERE {SALESFORCE_EMAIL_FIELD} != null", fields.join(", "), object.api_name());
+        match app.salesforce().bulk_query_filtered(&soql, &carries).await {
+            Ok(rows) => {
                 for i in 0..rows.len() {
-                    absorb(&mut picks, &mut candidates, object, rows.trimmed(i, fields), false);
+                    absorb(&mut picks, &mut candidates, object, rows.record(i), false);
                 }
             }
-            _ if none_with_email.contains(&object) => {}
-            _ => {
-                let soql = format!(
-                    "SELECT {} FROM {} WHERE {SALESFORCE_EMAIL_FIELD} != null",
-                    fields.join(", "),
-                    object.api_name()
-                );
-                match app.salesforce().bulk_query_filtered(&soql, &carries).await {
-                    Ok(rows) => {
-                        for i in 0..rows.len() {
-                            absorb(&mut picks, &mut candidates, object, rows.record(i), false);
-                        }
-                    }
-                    Err(error) => picks.failed.push((emails.clone(), error)),
-                }
-            }
+            Err(error) => picks.failed.push((emails.clone(), error)),
         }
     }
-    finish(picks, &candidates)
+    finish(picks, candidates)
 }
 
 /// Takes one Lead or Contact read into the picks: a candidate for its
@@ -223,13 +262,17 @@ fn absorb(
     }
 }
 
-/// Picks one record per email among the candidates read; an email whose
-/// query failed gets no pick.
-fn finish(mut picks: EmailPicks, candidates: &[SalesforceCandidate]) -> EmailPicks {
+/// Picks one record per email among the candidates read (a record read
+/// twice, by the chunk and by a query, counts once); an email whose query
+/// failed gets no pick.
+fn finish(mut picks: EmailPicks, mut candidates: Vec<SalesforceCandidate>) -> EmailPicks {
     for leads in picks.conversions.values_mut() {
         leads.sort();
+        leads.dedup();
     }
-    picks.matches = match_contacts_by_email(candidates);
+    let mut seen = HashSet::with_capacity(candidates.len());
+    candidates.retain(|c| seen.insert((c.object, c.id.clone())));
+    picks.matches = match_contacts_by_email(&candidates);
     let failed: BTreeSet<Email> = picks.failed.iter().flat_map(|(emails, _)| emails.iter().cloned()).collect();
     picks.matches.retain(|email, _| !failed.contains(email));
     picks
