@@ -32,8 +32,7 @@ use crate::codec::decode_link_state;
 use crate::webhook::hubspot_events::{EventAction, HubspotEvent};
 use crm_sync_domain::echo::{Reported, hubspot_echo};
 use crm_sync_domain::intent::SyncIntent;
-use crm_sync_domain::model::System;
-use crm_sync_domain::model::{ObjectPair, SfObject};
+use crm_sync_domain::model::{ObjectPair, SfObject, System};
 use crm_sync_store::Link;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::warn;
@@ -133,51 +132,20 @@ pub(crate) async fn known_records(
 /// (one store call per object pair, no API call); they need no sync. A
 /// record named by any intent without reports, or by a merge, is not one.
 pub(crate) async fn late_echoes(app: &App, intents: &[&SyncIntent]) -> HashSet<String> {
-    let mut reported: HashMap<String, Option<Vec<Reported>>> = HashMap::new();
-    for intent in intents {
-        let entry = reported.entry(intent.record_key()).or_insert_with(|| Some(Vec::new()));
+    let mut reports: BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>> = BTreeMap::new();
+    let mut keys: HashMap<(ObjectPair, u64), String> = HashMap::new();
+    for intent in intents.iter().filter(|i| i.system() == System::HubSpot) {
+        let Ok(id) = intent.record_id().as_str().parse::<u64>() else { continue };
+        let entry = reports.entry((intent.pair(), id)).or_insert_with(|| Some(Vec::new()));
         match entry {
-            Some(list)
-                if intent.system() == System::HubSpot
-                    && !intent.reported().is_empty()
-                    && intent.merged().is_empty() =>
-            {
+            Some(list) if !intent.reported().is_empty() && intent.merged().is_empty() => {
                 list.extend(intent.reported().iter().cloned())
             }
             _ => *entry = None,
         }
+        keys.insert((intent.pair(), id), intent.record_key());
     }
-    let mut by_pair: BTreeMap<ObjectPair, Vec<String>> = BTreeMap::new();
-    let mut keys: HashMap<(ObjectPair, String), String> = HashMap::new();
-    for intent in intents {
-        let key = intent.record_key();
-        let id = intent.record_id().as_str().to_owned();
-        if matches!(reported.get(&key), Some(Some(_))) && !keys.contains_key(&(intent.pair(), id.clone())) {
-            by_pair.entry(intent.pair()).or_default().push(id.clone());
-            keys.insert((intent.pair(), id), key);
-        }
-    }
-    let mut echoes = HashSet::new();
-    for (pair, ids) in by_pair {
-        let links = match app.store().get_links_by_hubspot_ids(pair, &ids).await {
-            Ok(links) => links,
-            Err(error) => {
-                warn!(%error, "EchoLinksUnreadable");
-                continue;
-            }
-        };
-        let mut found = Vec::new();
-        for link in links {
-            let Some(key) = keys.get(&(pair, link.hubspot_id.clone())) else { continue };
-            let Some(Some(list)) = reported.get(key) else { continue };
-            if is_echo(app, pair, &link, list) {
-                if let Ok(id) = link.hubspot_id.parse::<u64>() {
-                    found.push((pair, id));
-                }
-                echoes.insert(key.clone());
-            }
-        }
-        app.note_echoes(found);
-    }
-    echoes
+    let known = known_records(app, &reports).await;
+    app.note_echoes(known.iter().copied());
+    known.iter().filter_map(|record| keys.get(record).cloned()).collect()
 }
