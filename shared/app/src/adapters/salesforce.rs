@@ -8,7 +8,7 @@
 //! sweep resumes where it stopped. No sync decisions here.
 
 use crate::ports::{
-    ApiCalls, Changed, ChangedWindow, PackedRows, SalesforceIdentity, SalesforceQueries, SalesforceRecords,
+    ApiCalls, Changed, ChangedWindow, PackedRows, RowView, SalesforceIdentity, SalesforceQueries, SalesforceRecords,
     SalesforceReplication, SfRecord, WriteResult,
 };
 use async_trait::async_trait;
@@ -161,11 +161,12 @@ impl SalesforceQueries for SalesforceClient {
     async fn bulk_ids(&self, soql: &str) -> Result<Vec<String>, CrmError> {
         let mut ids = Vec::new();
         each_bulk_page(self, soql, |page| {
-            if let Some(column) = page.columns.iter().position(|c| c == "Id") {
-                ids.extend(page.rows.into_iter().filter_map(|mut row| {
-                    (column < row.len()).then(|| row.swap_remove(column)).filter(|id| !id.is_empty())
-                }));
-            }
+            let Some(column) = page.columns.iter().position(|c| c == "Id") else { return Ok(()) };
+            page.for_each_row(|row| {
+                if let Some(id) = row.get(column).filter(|id| !id.is_empty()) {
+                    ids.push(id.to_owned());
+                }
+            })
         })
         .await?;
         Ok(ids)
@@ -173,22 +174,25 @@ impl SalesforceQueries for SalesforceClient {
 
     /// Reads the job's result page by page and keeps only the rows `keep`
     /// accepts, so that a chunk of a large object never holds the whole
-    /// object's rows at once.
+    /// object's rows at once. Each row is looked at as the CSV read, and
+    /// packed straight from it when kept: a row left out costs no record.
     async fn bulk_query_filtered(
         &self,
         soql: &str,
-        keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
+        keep: &(dyn for<'r> Fn(RowView<'r>) -> bool + Send + Sync),
     ) -> Result<PackedRows, CrmError> {
         let object = object_of(soql);
         let mut out = PackedRows::default();
         each_bulk_page(self, soql, |page| {
-            let columns = page.columns;
-            for row in page.rows {
-                let fields: Map<String, Value> = columns.iter().cloned().zip(row.into_iter().map(cell)).collect();
-                if let Some(record) = record(&object, fields).filter(|r| keep(r)) {
-                    out.push(&record);
+            // A row without an `Id` is not a record (as in [`record`]).
+            let Some(id_column) = page.columns.iter().position(|c| c == "Id") else { return Ok(()) };
+            let layout = out.csv_layout(&page.columns);
+            page.for_each_row(|row| {
+                let Some(id) = row.get(id_column).filter(|id| !id.is_empty()) else { return };
+                if keep(RowView::of_cells(id, &page.columns, row)) {
+                    out.push_csv(&object, id, &layout, row);
                 }
-            }
+            })
         })
         .await?;
         Ok(out)
@@ -200,7 +204,7 @@ impl SalesforceQueries for SalesforceClient {
 async fn each_bulk_page(
     client: &SalesforceClient,
     soql: &str,
-    mut take: impl FnMut(crm_sync_crm::salesforce::BulkPage) + Send,
+    mut take: impl FnMut(crm_sync_crm::salesforce::BulkPage) -> Result<(), CrmError> + Send,
 ) -> Result<(), CrmError> {
     let job = client.bulk_query_create(soql, false).await?;
     client.bulk_wait(&job.id).await?;
@@ -208,7 +212,7 @@ async fn each_bulk_page(
     loop {
         let mut page = client.bulk_results_page(&job.id, locator.as_deref(), None).await?;
         let next = page.next_locator.take();
-        take(page);
+        take(page)?;
         match next {
             Some(next) => locator = Some(next),
             None => return Ok(()),

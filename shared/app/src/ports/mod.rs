@@ -31,7 +31,7 @@ mod setup;
 pub use hubspot::{
     HubspotAccount, HubspotApi, HubspotAssociations, HubspotRecords, HubspotWebhooks, signature_headers,
 };
-pub use packed::PackedRows;
+pub use packed::{PackedRows, RowView};
 pub use salesforce::{SalesforceApi, SalesforceIdentity, SalesforceQueries, SalesforceRecords, SalesforceReplication};
 pub use setup::{FieldAccess, HubspotSetup, ListSummary, ObjectAccess, OutboundMessage, PropertyInfo, SalesforceSetup};
 

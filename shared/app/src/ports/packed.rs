@@ -71,7 +71,94 @@ fn push_cell(text: &mut String, value: &Value) {
     }
 }
 
+/// One row of a read, before it is kept: its id as sent and its fields as
+/// text. A Bulk CSV row is looked at in place, so that the rows a reader
+/// leaves out cost no record.
+#[derive(Clone, Copy)]
+pub struct RowView<'a>(RowFields<'a>);
+
+#[derive(Clone, Copy)]
+enum RowFields<'a> {
+    Record(&'a SfRecord),
+    Cells { id: &'a str, columns: &'a [String], cells: &'a csv::StringRecord },
+}
+
+impl<'a> RowView<'a> {
+    /// A record already read.
+    pub fn of_record(record: &'a SfRecord) -> Self {
+        RowView(RowFields::Record(record))
+    }
+
+    /// A CSV row under its header.
+    pub(crate) fn of_cells(id: &'a str, columns: &'a [String], cells: &'a csv::StringRecord) -> Self {
+        RowView(RowFields::Cells { id, columns, cells })
+    }
+
+    /// The record id as Salesforce sent it.
+    pub fn id(&self) -> &str {
+        match &self.0 {
+            RowFields::Record(record) => &record.id,
+            RowFields::Cells { id, .. } => id,
+        }
+    }
+
+    /// The field's text, when it was read and is text and not empty (a CSV
+    /// `true` reads as text here).
+    pub fn text(&self, field: &str) -> Option<&str> {
+        match &self.0 {
+            RowFields::Record(record) => record.fields.get(field).and_then(Value::as_str),
+            RowFields::Cells { columns, cells, .. } => {
+                let column = columns.iter().position(|c| c == field)?;
+                cells.get(column).filter(|cell| !cell.is_empty())
+            }
+        }
+    }
+}
+
+/// Where each packed column's cell sits in the CSV rows of one header
+/// ([`PackedRows::csv_layout`]).
+pub(crate) struct CsvLayout(Vec<Option<usize>>);
+
 impl PackedRows {
+    /// Takes a CSV header's columns in (those not yet known are added) and
+    /// says where each packed column sits in its rows.
+    pub(crate) fn csv_layout(&mut self, header: &[String]) -> CsvLayout {
+        for name in header {
+            if !self.columns.contains(name) {
+                self.columns.push(name.clone());
+            }
+        }
+        CsvLayout(self.columns.iter().map(|c| header.iter().position(|h| h == c)).collect())
+    }
+
+    /// Adds a CSV row under the header `layout` was made from, its cells read
+    /// as a Bulk result reads: empty is null, `true`/`false` booleans, any
+    /// other text as it is.
+    pub(crate) fn push_csv(&mut self, sobject: &str, id: &str, layout: &CsvLayout, cells: &csv::StringRecord) {
+        let mut text = String::with_capacity(cells.as_slice().len() + layout.0.len());
+        let mut ends = Vec::with_capacity(layout.0.len());
+        for column in &layout.0 {
+            if let Some(cell) = column.and_then(|c| cells.get(c)) {
+                match cell {
+                    "" => text.push(NULL as char),
+                    "true" => text.push(TRUE as char),
+                    "false" => text.push(FALSE as char),
+                    _ => {
+                        text.push(TEXT as char);
+                        text.push_str(cell);
+                    }
+                }
+            }
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        self.rows.push(PackedRow {
+            sobject: sobject.into(),
+            id: id.into(),
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        });
+    }
+
     /// Adds a record (its fields exactly as read).
     pub fn push(&mut self, record: &SfRecord) {
         let mut cells: Vec<Option<&Value>> = vec![None; self.columns.len()];
@@ -119,6 +206,13 @@ impl PackedRows {
     pub fn field(&self, i: usize, field: &str) -> Option<Value> {
         let column = self.columns.iter().position(|c| c == field)?;
         self.rows[i].cell(column).map(value_of)
+    }
+
+    /// Row `i`'s value of `field` when it is text (not null, not a
+    /// boolean), without making a value of it.
+    pub fn text(&self, i: usize, field: &str) -> Option<&str> {
+        let column = self.columns.iter().position(|c| c == field)?;
+        self.rows[i].cell(column)?.strip_prefix(TEXT as char)
     }
 
     /// Row `i` as a record, every field read.
@@ -201,6 +295,10 @@ mod tests {
         assert_eq!(rows.field(0, "Email"), Some(json!("a@x.com")));
         assert_eq!(rows.field(0, "Phone"), Some(Value::Null));
         assert_eq!(rows.field(0, "Missing"), None);
+        assert_eq!(
+            (rows.text(0, "Email"), rows.text(0, "Phone"), rows.text(0, "IsConverted")),
+            (Some("a@x.com"), None, None)
+        );
         let trimmed = rows.trimmed(0, &["Id", "Email"]);
         assert_eq!(trimmed.fields, json!({"Id": "003A", "Email": "a@x.com"}).as_object().unwrap().clone());
     }
@@ -211,6 +309,35 @@ mod tests {
         let b = record("003B", json!({"Id": "003B", "Title": "CEO"}));
         let rows: PackedRows = [a.clone(), b.clone()].into_iter().collect();
         assert_eq!((rows.record(0), rows.record(1)), (a, b));
+    }
+
+    #[test]
+    fn a_csv_row_packs_as_its_bulk_record_and_is_viewed_in_place() {
+        let header: Vec<String> = ["Id", "Email", "Phone", "IsConverted", "HasOptedOutOfEmail", "Title"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let cells = csv::StringRecord::from(vec!["003A", "a@x.com", "", "false", "true", "CEO, Sales"]);
+        let view = RowView::of_cells("003A", &header, &cells);
+        assert_eq!(
+            (view.id(), view.text("Email"), view.text("Phone"), view.text("Nope")),
+            ("003A", Some("a@x.com"), None, None)
+        );
+        // A packed CSV row reads back as the record its cells make (empty
+        // null, booleans as such), under its own header order.
+        let mut rows = PackedRows::default();
+        rows.push(&record("003B", json!({"Title": "CTO", "Id": "003B"})));
+        let layout = rows.csv_layout(&header);
+        rows.push_csv("Contact", "003A", &layout, &cells);
+        let expected = record(
+            "003A",
+            json!({"Id": "003A", "Email": "a@x.com", "Phone": null, "IsConverted": false,
+                   "HasOptedOutOfEmail": true, "Title": "CEO, Sales"}),
+        );
+        assert_eq!(rows.record(1), expected);
+        assert_eq!(rows.record(0), record("003B", json!({"Id": "003B", "Title": "CTO"})));
+        let viewed = RowView::of_record(&expected);
+        assert_eq!((viewed.id(), viewed.text("Email"), viewed.text("Phone")), ("003A", Some("a@x.com"), None));
     }
 
     #[test]

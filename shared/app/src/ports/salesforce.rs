@@ -4,7 +4,7 @@
 //! Owns the shape of what the sync asks of Salesforce; must not hold sync
 //! decisions (which fields win, what to create) nor HTTP details.
 
-use super::{ApiCalls, ChangedWindow, PackedRows, SfRecord, WriteResult};
+use super::{ApiCalls, ChangedWindow, PackedRows, RowView, SfRecord, WriteResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -70,9 +70,9 @@ pub trait SalesforceQueries: Send + Sync {
     async fn bulk_query_filtered(
         &self,
         soql: &str,
-        keep: &(dyn for<'r> Fn(&'r SfRecord) -> bool + Send + Sync),
+        keep: &(dyn for<'r> Fn(RowView<'r>) -> bool + Send + Sync),
     ) -> Result<PackedRows, CrmError> {
-        Ok(self.bulk_query(soql).await?.into_iter().filter(|r| keep(r)).collect())
+        Ok(self.bulk_query(soql).await?.into_iter().filter(|r| keep(RowView::of_record(r))).collect())
     }
 }
 

@@ -319,6 +319,31 @@ async fn bulk_chunks_resolve_the_email_rule_over_the_whole_org_from_their_own_re
     assert!(contact_link(&t, &lead).await.is_none(), "the Lead was not imported");
 }
 
+/// A chunk weighs only the emails another record may share: two contacts of
+/// one email inside the same Bulk chunk are still one pick and one
+/// duplicate, while the emails met once are written without a pick.
+#[tokio::test]
+async fn two_contacts_of_one_email_in_the_same_bulk_chunk_are_one_pick_and_one_duplicate() {
+    let t = TestApp::builder().settings(AppSettings { bulk_threshold: 2, ..AppSettings::default() }).build();
+    let older = t.salesforce.insert("Contact", json!({"Email": "Twice@Example.com", "LastName": "Older"}));
+    t.advance(Duration::from_secs(60));
+    let mut ids = contacts(&t, 3);
+    let newer = t.salesforce.insert("Contact", json!({"Email": "twice@example.com", "LastName": "Newer"}));
+    ids.extend([older.clone(), newer.clone()]);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    assert_eq!(job.chunks_total, 1);
+    run_chunks(&t).await;
+    assert_eq!(t.hubspot.records("contacts").len(), 4, "the five contacts less the newer of the shared email");
+    assert!(contact_link(&t, &older).await.is_some(), "the older contact of the email is the pick");
+    assert!(contact_link(&t, &newer).await.is_none());
+    let entry = t.app.store().get_error(&format!("contact:salesforce:{newer}")).await.unwrap().unwrap();
+    assert_eq!(entry.category, "duplicates");
+    assert!(entry.message.contains(&older), "{}", entry.message);
+    for id in &ids[..3] {
+        assert!(contact_link(&t, id).await.is_some(), "a contact of an email met once is written");
+    }
+}
+
 /// When a chunk meets more of its emails outside its range than a Bulk job
 /// over its object would cost in queries, it scans the object instead: the
 /// picks are the same, at no more calls than the job.

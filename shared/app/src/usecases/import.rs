@@ -43,7 +43,7 @@ use crate::codec::{
     soql_escape,
 };
 use crate::messages::queue_intents;
-use crate::ports::{HUBSPOT_BATCH, PackedRows, SfRecord, WriteResult};
+use crate::ports::{HUBSPOT_BATCH, PackedRows, RowView, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
 use crate::usecases::sync::{
     EmailPicks, ObjectRead, duplicate_report, email_key, relink, resolve_emails, resolve_emails_by_scan,
@@ -498,8 +498,8 @@ async fn run_claimed(
     let first = spec.first.clone();
     let last = spec.last.clone();
     let done_up_to = chunk.checkpoint.clone();
-    let in_chunk = move |r: &SfRecord| {
-        let Ok(id) = SalesforceId::parse(&r.id) else { return false };
+    let in_chunk = move |id: &str| {
+        let Ok(id) = SalesforceId::parse(id) else { return false };
         let id = id.as_str();
         first.as_deref().is_none_or(|f| id >= f)
             && last.as_deref().is_none_or(|l| id <= l)
@@ -512,11 +512,11 @@ async fn run_claimed(
     // converted Lead.)
     let own_scan = scan.is_some() && spec.bulk && spec.filter.is_none() && spec.object == SfObject::Contact;
     let elsewhere: Mutex<HashSet<u64>> = Mutex::default();
-    let keep = |r: &SfRecord| {
-        if in_chunk(r) {
+    let keep = |r: RowView<'_>| {
+        if in_chunk(r.id()) {
             return true;
         }
-        if own_scan && let Some(email) = email_in(&r.fields, SALESFORCE_EMAIL_FIELD) {
+        if own_scan && let Some(email) = r.text(SALESFORCE_EMAIL_FIELD).and_then(|s| Email::parse(s).ok()) {
             elsewhere.lock().unwrap_or_else(PoisonError::into_inner).insert(email_key(&email));
         }
         false
@@ -526,7 +526,7 @@ async fn run_claimed(
     let mut rows: PackedRows = if spec.bulk {
         app.salesforce().bulk_query_filtered(&soql, &keep).await?
     } else {
-        app.salesforce().query(&soql).await?.into_iter().filter(|r| in_chunk(r)).collect()
+        app.salesforce().query(&soql).await?.into_iter().filter(|r| in_chunk(&r.id)).collect()
     };
     rows.rewrite_ids(|id| SalesforceId::parse(id).ok().map(|id| id.as_str().to_owned()));
     rows.sort_dedup_by_id();
@@ -538,8 +538,8 @@ async fn run_claimed(
     // side, with a query for the emails also met outside its range.
     let chunk_picks = if let Some(scan_rows) = scan {
         let emails: BTreeSet<Email> = (0..rows.len())
-            .filter_map(|i| rows.field(i, SALESFORCE_EMAIL_FIELD))
-            .filter_map(|v| v.as_str().and_then(|s| Email::parse(s).ok()))
+            .filter_map(|i| rows.text(i, SALESFORCE_EMAIL_FIELD))
+            .filter_map(|s| Email::parse(s).ok())
             .collect();
         let object_rows = match spec.object {
             SfObject::Lead => scan_rows.leads,

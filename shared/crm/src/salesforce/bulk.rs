@@ -7,7 +7,7 @@
 
 use super::client::{SalesforceClient, path_url};
 use super::error;
-use super::types::{BulkJob, BulkPage, BulkQueryResult};
+use super::types::{BulkJob, BulkPage, BulkQueryResult, bad_csv};
 use crate::error::CrmError;
 use reqwest::Method;
 use serde_json::json;
@@ -100,14 +100,8 @@ impl SalesforceClient {
             .filter(|v| !v.is_empty() && *v != "null")
             .map(str::to_owned);
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(answer.body.as_slice());
-        let bad_csv =
-            |e: csv::Error| error::unexpected(answer.status, "the Bulk results were not valid CSV", Some(Box::new(e)));
-        let columns = reader.headers().map_err(bad_csv)?.iter().map(str::to_owned).collect();
-        let mut rows = Vec::new();
-        for row in reader.records() {
-            rows.push(row.map_err(bad_csv)?.iter().map(str::to_owned).collect());
-        }
-        Ok(BulkPage { columns, rows, next_locator })
+        let columns = reader.headers().map_err(|e| bad_csv(answer.status, e))?.iter().map(str::to_owned).collect();
+        Ok(BulkPage { columns, next_locator, body: answer.body, status: answer.status })
     }
 
     /// A whole Bulk query: create, wait, and read every result page.
@@ -127,7 +121,7 @@ impl SalesforceClient {
             if result.columns.is_empty() {
                 result.columns = std::mem::take(&mut page.columns);
             }
-            result.rows.append(&mut page.rows);
+            result.rows.append(&mut page.rows()?);
             match page.next_locator {
                 Some(next) => locator = Some(next),
                 None => return Ok(result),

@@ -5,6 +5,7 @@
 //! Salesforce's JSON (camelCase on the wire); values Salesforce sends as text
 //! (dates, states) stay text here and are interpreted by the caller.
 
+use crate::error::CrmError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -234,15 +235,49 @@ pub struct BulkJob {
     pub error_message: Option<String>,
 }
 
-/// One page of Bulk query results.
+/// One page of Bulk query results: the header read, the rows kept as the
+/// CSV text received and decoded one at a time ([`BulkPage::for_each_row`]),
+/// so that a reader that keeps few of a page's rows pays for no copy of the
+/// others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkPage {
     /// The CSV header: field names in query order.
     pub columns: Vec<String>,
-    /// The CSV rows, each as long as `columns`; values as text.
-    pub rows: Vec<Vec<String>>,
     /// The locator of the next page; `None` after the last one.
     pub next_locator: Option<String>,
+    /// The CSV body as received, header included.
+    pub(super) body: Vec<u8>,
+    /// The answer's HTTP status, for the error of a malformed row.
+    pub(super) status: u16,
+}
+
+impl BulkPage {
+    /// Hands every row to `each`, in order, as the CSV record read (one
+    /// record reused for every row). A malformed row stops the page with an
+    /// error.
+    pub fn for_each_row(&self, mut each: impl FnMut(&csv::StringRecord)) -> Result<(), CrmError> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(self.body.as_slice());
+        let mut record = csv::StringRecord::new();
+        loop {
+            match reader.read_record(&mut record) {
+                Ok(true) => each(&record),
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(bad_csv(self.status, e)),
+            }
+        }
+    }
+
+    /// Every row, each as long as `columns`; values as text.
+    pub fn rows(&self) -> Result<Vec<Vec<String>>, CrmError> {
+        let mut rows = Vec::new();
+        self.for_each_row(|row| rows.push(row.iter().map(str::to_owned).collect()))?;
+        Ok(rows)
+    }
+}
+
+/// The error of a Bulk result that is not CSV.
+pub(super) fn bad_csv(status: u16, e: csv::Error) -> CrmError {
+    super::error::unexpected(status, "the Bulk results were not valid CSV", Some(Box::new(e)))
 }
 
 /// Every row of a Bulk query.

@@ -25,7 +25,7 @@
 use super::moves::CONVERTED_CONTACT_FIELD;
 use crate::App;
 use crate::codec::{category_name, email_in, parse_time, soql_escape};
-use crate::ports::{PackedRows, SALESFORCE_BATCH, SfRecord};
+use crate::ports::{PackedRows, RowView, SALESFORCE_BATCH, SfRecord};
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
 use crm_sync_domain::decision::SALESFORCE_EMAIL_FIELD;
@@ -188,7 +188,8 @@ pub(crate) fn email_key(email: &Email) -> u64 {
 /// planned) is not read: a record of it made since is a change the live
 /// sync meets with the same rule. A failed job leaves every email
 /// unanswered. The picks hold no records ([`EmailPicks::record`] answers
-/// `None`).
+/// `None`), and no pick for an email only one record carries (nothing to
+/// weigh: that record is written as it is).
 pub(crate) async fn resolve_emails_by_scan(
     app: &App,
     emails: &BTreeSet<Email>,
@@ -200,11 +201,14 @@ pub(crate) async fn resolve_emails_by_scan(
     if emails.is_empty() {
         return picks;
     }
-    let carries = |r: &SfRecord| email_in(&r.fields, SALESFORCE_EMAIL_FIELD).is_some_and(|e| emails.contains(&e));
+    let carries = |r: RowView<'_>| {
+        r.text(SALESFORCE_EMAIL_FIELD).and_then(|s| Email::parse(s).ok()).is_some_and(|e| emails.contains(&e))
+    };
     for object in [SfObject::Lead, SfObject::Contact] {
         let fields = pick_fields(object);
         if let Some(read) = read.as_ref().filter(|r| r.object == object) {
-            for i in 0..read.rows.len() {
+            let contested = contested_rows(read, object, &candidates);
+            for i in contested {
                 absorb(&mut picks, &mut candidates, object, read.rows.trimmed(i, fields), false);
             }
             let also_elsewhere: Vec<&Email> =
@@ -229,6 +233,33 @@ pub(crate) async fn resolve_emails_by_scan(
         }
     }
     finish(picks, candidates)
+}
+
+/// The rows of a chunk's own read that may share their email with another
+/// record, the only ones the rule has to weigh: an email no other record
+/// carries has no pick, and its record is written as it is. For the
+/// Contacts (read after the Leads): an email met twice in the chunk, met
+/// outside it (`elsewhere`), or carried by a Lead read. For another
+/// object, every row.
+fn contested_rows(read: &ObjectRead<'_>, object: SfObject, read_before: &[SalesforceCandidate]) -> Vec<usize> {
+    let rows = read.rows;
+    let key_of =
+        |i: usize| rows.text(i, SALESFORCE_EMAIL_FIELD).and_then(|s| Email::parse(s).ok()).map(|e| email_key(&e));
+    if object != SfObject::Contact {
+        return (0..rows.len()).collect();
+    }
+    let keys: Vec<Option<u64>> = (0..rows.len()).map(key_of).collect();
+    let mut in_chunk: HashMap<u64, u32> = HashMap::with_capacity(keys.len());
+    for key in keys.iter().flatten() {
+        *in_chunk.entry(*key).or_default() += 1;
+    }
+    let on_leads: HashSet<u64> = read_before.iter().map(|c| email_key(&c.email)).collect();
+    keys.iter()
+        .enumerate()
+        .filter_map(|(i, key)| Some((i, (*key)?)))
+        .filter(|(_, key)| in_chunk[key] > 1 || read.elsewhere.contains(key) || on_leads.contains(key))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Takes one Lead or Contact read into the picks: a candidate for its
