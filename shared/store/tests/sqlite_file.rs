@@ -209,3 +209,35 @@ async fn an_import_job_of_a_version_1_file_is_read_with_no_skipped_records_and_n
     assert_eq!(store.list_chunks("old").await?[0].counts.skipped, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_links_of_a_version_2_file_move_to_a_rowid_table_and_read_back_unchanged() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    rusqlite::Connection::open(&path)?.execute_batch(
+        r#"CREATE TABLE links (pair TEXT NOT NULL, salesforce_id TEXT NOT NULL, hubspot_id TEXT NOT NULL,
+             salesforce_object TEXT NOT NULL, fingerprints TEXT NOT NULL, version INTEGER NOT NULL,
+             updated_at INTEGER NOT NULL, PRIMARY KEY (pair, salesforce_id)) WITHOUT ROWID;
+         CREATE UNIQUE INDEX links_by_hubspot ON links (pair, hubspot_id);
+         INSERT INTO links VALUES ('contact', '003000000000000007', '101', 'Contact', '{"email":"7"}', 4, 0);
+         PRAGMA user_version = 2;"#,
+    )?;
+    let store = SqliteStore::open(&path, Arc::new(ManualClock::new(epoch())))?;
+    let Some(moved) = store.get_link_by_hubspot(ObjectPair::Contact, "101").await? else {
+        anyhow::bail!("the link is gone")
+    };
+    assert_eq!((moved.salesforce_id.as_str(), moved.version), ("003000000000000007", 4));
+    assert_eq!(moved.fingerprints, BTreeMap::from([("email".to_owned(), "7".to_owned())]));
+    // The HubSpot id is still unique per pair.
+    let mut other = link(8);
+    other.hubspot_id = "101".into();
+    let refused = store.put_links(&[LinkWrite { link: other, condition: LinkCondition::MustNotExist }]).await?;
+    assert!(refused[0].as_ref().is_err_and(|e| e.is_condition_failed()), "{refused:?}");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path)?;
+    let sql: String = conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'links'", [], |r| r.get(0))?;
+    assert!(!sql.to_ascii_uppercase().contains("WITHOUT ROWID"), "{sql}");
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(version, crm_sync_store::sqlite::SCHEMA_VERSION);
+    Ok(())
+}

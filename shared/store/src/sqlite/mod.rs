@@ -46,11 +46,11 @@ mod usage;
 /// Backend name in [`StoreError::Backend`].
 const BACKEND: &str = "sqlite";
 
-/// The whole schema, idempotent (`IF NOT EXISTS`), applied on every open.
-/// Changing a table of an existing file needs a step in [`migrate`] too:
-/// state files outlive versions of the product.
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS links (
+/// The `links` table and its index by HubSpot id (in [`SCHEMA`], and made
+/// anew by [`migrate`]).
+macro_rules! links_table {
+    () => {
+        r#"CREATE TABLE IF NOT EXISTS links (
     pair TEXT NOT NULL,
     salesforce_id TEXT NOT NULL,
     hubspot_id TEXT NOT NULL,
@@ -59,9 +59,25 @@ CREATE TABLE IF NOT EXISTS links (
     version INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (pair, salesforce_id)
-) WITHOUT ROWID;
+);
 CREATE UNIQUE INDEX IF NOT EXISTS links_by_hubspot ON links (pair, hubspot_id);
+"#
+    };
+}
 
+/// The whole schema, idempotent (`IF NOT EXISTS`), applied on every open.
+///
+/// `links` is a rowid table: a link's state (a fingerprint per mapping,
+/// about 1.5 KB) is more than an index page holds in place, so in a
+/// `WITHOUT ROWID` table every key comparison of a lookup read the whole row
+/// from overflow pages. Its keys live in its indexes, its rows in the table.
+/// Changing a table of an existing file needs a step in [`migrate`] too:
+/// state files outlive versions of the product.
+const SCHEMA: &str = concat!(
+    r#"
+"#,
+    links_table!(),
+    r#"
 CREATE TABLE IF NOT EXISTS creation_notes (
     pair TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -161,7 +177,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 );
 CREATE INDEX IF NOT EXISTS queue_ready ON queue_messages (queue, dead, visible_at, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_by_receipt ON queue_messages (receipt);
-"#;
+"#
+);
 
 /// Maps a SQLite error of `operation` to [`StoreError::Backend`].
 fn db_err(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -213,11 +230,38 @@ impl std::fmt::Debug for SqliteStore {
 /// A file without one (0) is new, or from before versions were recorded,
 /// and is brought up to date; a file of a higher version is refused.
 /// Raise it with every change that needs a step in [`migrate`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a state file written by an earlier version up to [`SCHEMA`]:
-/// each column added since the first version is added when missing.
+/// each column added since the first version is added when missing, and a
+/// `links` table of before version 3 (`WITHOUT ROWID`) is copied into a
+/// rowid one, in one transaction.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let links_without_rowid = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'links'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .map_err(db_err("read the links table"))?
+        .to_ascii_uppercase()
+        .contains("WITHOUT ROWID");
+    if links_without_rowid {
+        let rebuild = format!(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE links RENAME TO links_before_3;
+             DROP INDEX IF EXISTS links_by_hubspot;
+             {}
+             INSERT INTO links (pair, salesforce_id, hubspot_id, salesforce_object, fingerprints, version, updated_at)
+                 SELECT pair, salesforce_id, hubspot_id, salesforce_object, fingerprints, version, updated_at
+                 FROM links_before_3;
+             DROP TABLE links_before_3;
+             COMMIT;",
+            links_table!()
+        );
+        if let Err(e) = conn.execute_batch(&rebuild) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(db_err("move the links to a rowid table")(e));
+        }
+    }
     const ADDED: [(&str, &str, &str); 4] = [
         ("cursors", "partial", "INTEGER NOT NULL DEFAULT 0"),
         ("import_jobs", "skipped", "INTEGER NOT NULL DEFAULT 0"),
