@@ -148,13 +148,9 @@ pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
         } else if key == WRITING_KEY {
             state.writing = serde_json::from_str(value).unwrap_or_default();
         } else if let Some((sf, hs)) = value.split_once('|') {
-            let print: Option<FieldFingerprint> = serde_json::from_value(serde_json::json!({
-                "salesforce": sf, "hubspot": hs
-            }))
-            .ok();
-            if let Some(print) = print {
-                state.fingerprints.insert(key.clone(), print);
-            }
+            let print =
+                FieldFingerprint { salesforce: Fingerprint::from_stored(sf), hubspot: Fingerprint::from_stored(hs) };
+            state.fingerprints.insert(key.clone(), print);
         }
     }
     state

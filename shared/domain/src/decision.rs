@@ -197,7 +197,7 @@ impl Decision {
                 Some(System::HubSpot) => config
                     .mappings(pair)
                     .iter()
-                    .find(|m| &m.key() == key)
+                    .find(|m| m.has_key(key))
                     .is_some_and(|m| self.hubspot_writes.get(&m.hubspot_property) == sent.get(&m.hubspot_property)),
                 Some(System::Salesforce) => false,
                 None => created,

@@ -148,6 +148,11 @@ impl Fingerprint {
         Self(hex::encode(&digest[..16]))
     }
 
+    /// A print as stored (what [`Fingerprint::as_str`] gave).
+    pub fn from_stored(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -164,8 +169,12 @@ pub struct FieldFingerprint {
 }
 
 impl FieldFingerprint {
+    /// Both sides' prints; one hash when they hold the same value.
     pub fn of(mapping_key: &str, salesforce: &Normalised, hubspot: &Normalised) -> Self {
-        Self { salesforce: Fingerprint::of(mapping_key, salesforce), hubspot: Fingerprint::of(mapping_key, hubspot) }
+        let salesforce_print = Fingerprint::of(mapping_key, salesforce);
+        let hubspot =
+            if salesforce == hubspot { salesforce_print.clone() } else { Fingerprint::of(mapping_key, hubspot) };
+        Self { salesforce: salesforce_print, hubspot }
     }
 }
 

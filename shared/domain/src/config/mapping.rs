@@ -72,6 +72,14 @@ impl FieldMapping {
         format!("{}<->{}", self.hubspot_property, self.salesforce_field)
     }
 
+    /// Whether `key` is this mapping's [`FieldMapping::key`], without making
+    /// the key.
+    pub fn has_key(&self, key: &str) -> bool {
+        key.strip_prefix(self.hubspot_property.as_str())
+            .and_then(|rest| rest.strip_prefix("<->"))
+            .is_some_and(|field| field == self.salesforce_field)
+    }
+
     /// Whether the mapping applies to records of this Salesforce object.
     pub fn serves(&self, object: SfObject) -> bool {
         self.salesforce_objects.contains(&object)
@@ -80,5 +88,27 @@ impl FieldMapping {
     /// The mapping as error messages name it: "`First Name` (firstname <-> FirstName)".
     pub(super) fn describe(&self) -> String {
         format!("`{}` ({} <-> {})", self.name, self.hubspot_property, self.salesforce_field)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::config::SyncConfig;
+    use crate::model::ObjectPair;
+
+    #[test]
+    fn a_key_is_recognised_without_being_made() {
+        let config = SyncConfig::default();
+        let mappings = config.mappings(ObjectPair::Contact);
+        let title = mappings.iter().find(|m| m.hubspot_property == "jobtitle").unwrap();
+        assert!(title.has_key(&title.key()));
+        assert!(title.has_key("jobtitle<->Title"));
+        for other in ["jobtitle<->Titles", "jobtitle<-Title", "jobtitl<->Title", "jobtitle<->", "Title"] {
+            assert!(!title.has_key(other), "{other}");
+        }
+        for m in mappings {
+            assert_eq!(mappings.iter().filter(|n| n.has_key(&m.key())).count(), 1, "{}", m.key());
+        }
     }
 }
