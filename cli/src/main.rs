@@ -32,8 +32,24 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Threads for blocking work. The embedded store runs each call on one of
+/// them, one call at a time (one connection), so more threads would only
+/// wait on it, each with memory of its own.
+const BLOCKING_THREADS: usize = 8;
+
+fn main() -> ExitCode {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(BLOCKING_THREADS).build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = args::Cli::parse();
     let quiet = cli.command.draws_its_own_output();
     if let Err(error) = telemetry::init(cli.log_format, cli.verbose, quiet) {

@@ -22,12 +22,15 @@ const JSON: u8 = b'j';
 #[derive(Debug, Clone, Default)]
 pub struct PackedRows {
     columns: Vec<String>,
+    /// The sObject types met, each held once.
+    sobjects: Vec<Box<str>>,
     rows: Vec<PackedRow>,
 }
 
 #[derive(Debug, Clone)]
 struct PackedRow {
-    sobject: Box<str>,
+    /// Where the row's sObject type is in [`PackedRows::sobjects`].
+    sobject: u16,
     id: Box<str>,
     /// The cells, tagged, one after the other.
     text: Box<str>,
@@ -151,12 +154,24 @@ impl PackedRows {
             }
             ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
         }
+        let sobject = self.sobject_index(sobject);
         self.rows.push(PackedRow {
-            sobject: sobject.into(),
+            sobject,
             id: id.into(),
             text: text.into_boxed_str(),
             ends: ends.into_boxed_slice(),
         });
+    }
+
+    /// The index of an sObject type in `sobjects`, added when new.
+    fn sobject_index(&mut self, sobject: &str) -> u16 {
+        match self.sobjects.iter().position(|s| **s == *sobject) {
+            Some(i) => u16::try_from(i).unwrap_or(u16::MAX),
+            None => {
+                self.sobjects.push(sobject.into());
+                u16::try_from(self.sobjects.len() - 1).unwrap_or(u16::MAX)
+            }
+        }
     }
 
     /// Adds a record (its fields exactly as read).
@@ -181,8 +196,9 @@ impl PackedRows {
             }
             ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
         }
+        let sobject = self.sobject_index(&record.sobject);
         self.rows.push(PackedRow {
-            sobject: record.sobject.as_str().into(),
+            sobject,
             id: record.id.as_str().into(),
             text: text.into_boxed_str(),
             ends: ends.into_boxed_slice(),
@@ -234,7 +250,8 @@ impl PackedRows {
             .filter(|(_, name)| wanted(name))
             .filter_map(|(c, name)| row.cell(c).map(|cell| (name.clone(), value_of(cell))))
             .collect();
-        SfRecord { sobject: row.sobject.to_string(), id: row.id.to_string(), fields }
+        let sobject = self.sobjects.get(usize::from(row.sobject)).map(|s| s.to_string()).unwrap_or_default();
+        SfRecord { sobject, id: row.id.to_string(), fields }
     }
 
     /// Keeps the rows `keep` accepts.

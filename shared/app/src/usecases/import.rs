@@ -72,8 +72,10 @@ use tracing::{info, instrument, warn};
 /// How long a chunk worker holds its chunk between checkpoints.
 const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
 /// Records per checkpoint inside a chunk; a multiple of the email rule's
-/// 200 emails per query, which the cost estimate relies on.
-const PAGE: usize = 5_000;
+/// 200 emails per query, which the cost estimate relies on. A page is held
+/// as records and decisions (about 10 KB each) while it is written, so it
+/// is kept small beside the chunk's packed rows.
+const PAGE: usize = 1_000;
 const _: () = assert!(PAGE.is_multiple_of(crate::ports::SALESFORCE_BATCH));
 /// Matching and associations with companies.
 mod companies;
@@ -310,7 +312,7 @@ pub async fn import_progress(
 }
 
 /// Runs one chunk: claims it, reads its records, writes them, checkpoints
-/// every few thousand records, and completes it.
+/// every thousand records, and completes it.
 ///
 /// What becomes of the chunk message (the error's [`AppError::retry_after`]
 /// says it to the runtime):
@@ -511,7 +513,10 @@ async fn run_claimed(
     // (Contacts only: a Lead chunk does not read what the rule needs of a
     // converted Lead.)
     let own_scan = scan.is_some() && spec.bulk && spec.filter.is_none() && spec.object == SfObject::Contact;
-    let elsewhere: Mutex<HashSet<u64>> = Mutex::default();
+    // Sized for every record of the object outside the chunk, as planned.
+    let outside = scan.map_or(0, |s| s.contacts.saturating_sub(spec.records));
+    let elsewhere: Mutex<HashSet<u64>> =
+        Mutex::new(HashSet::with_capacity(if own_scan { usize::try_from(outside).unwrap_or(0) } else { 0 }));
     let keep = |r: RowView<'_>| {
         if in_chunk(r.id()) {
             return true;

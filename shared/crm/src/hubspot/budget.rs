@@ -1,8 +1,11 @@
 //! The HubSpot rate-limit budget: what the last `X-HubSpot-RateLimit-*`
-//! headers said, and how long to wait before the next call when the
-//! 10-second window is spent; and the client's own log of its sends
-//! ([`SendLog`]), which keeps it under the rolling window however many
-//! calls are in flight at once.
+//! headers said; and the client's own log of its sends ([`SendLog`]),
+//! which keeps it under the rolling window however many calls are in flight
+//! at once. When HubSpot counts more calls in its window than the log holds
+//! (a request's arrival lags its send, or another process of the app calls
+//! too), the log takes the difference in as sends made just now
+//! ([`SendLog::reconcile`]), so that the next call waits for the oldest
+//! sends to leave the window rather than for a whole window.
 //!
 //! Owns header parsing and the wait decision only (pure, with the time
 //! passed in); the client applies it.
@@ -49,11 +52,12 @@ fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
 impl RateBudget {
     /// Updates the budget from a response; responses without the headers
     /// (search, errors from the edge) leave it as it was.
-    pub fn observe(&mut self, headers: &HeaderMap, now: Instant) {
+    /// Returns the window's remaining requests when the response said them.
+    pub fn observe(&mut self, headers: &HeaderMap, now: Instant) -> Option<u32> {
         let remaining = header::<u32>(headers, "x-hubspot-ratelimit-remaining");
         let daily_remaining = header::<u64>(headers, "x-hubspot-ratelimit-daily-remaining");
         if remaining.is_none() && daily_remaining.is_none() {
-            return;
+            return None;
         }
         if let Some(ms) = header::<u64>(headers, "x-hubspot-ratelimit-interval-milliseconds") {
             self.interval = Duration::from_millis(ms);
@@ -67,17 +71,7 @@ impl RateBudget {
             self.daily_max = header(headers, "x-hubspot-ratelimit-daily").or(self.daily_max);
         }
         self.observed_at = Some(now);
-    }
-
-    /// How long to wait before the next call: until the window that was
-    /// spent when last observed has rolled over, or nothing.
-    pub fn wait_before_next(&self, now: Instant) -> Option<Duration> {
-        let observed = self.observed_at?;
-        if self.interval_remaining != Some(0) {
-            return None;
-        }
-        let ready = observed + self.interval;
-        (ready > now).then(|| ready - now)
+        remaining
     }
 
     /// Counts a call made since the last observation, so that a burst of
@@ -126,6 +120,21 @@ impl SendLog {
     pub fn record(&mut self, now: Instant) {
         self.sent.push_back(now);
     }
+
+    /// Takes in what HubSpot answered at `now`: `remaining` of `max` left in
+    /// its window. Sends it counted that the log does not hold are noted as
+    /// made at `now` (the latest they can have been made), so that the log
+    /// never allows more than HubSpot has left. Sends in flight, in the log
+    /// and not yet counted by HubSpot, add nothing.
+    pub fn reconcile(&mut self, now: Instant, max: u32, remaining: u32, interval: Duration) {
+        while self.sent.front().is_some_and(|&t| now.saturating_duration_since(t) >= interval) {
+            self.sent.pop_front();
+        }
+        let counted = max.saturating_sub(remaining) as usize;
+        while self.sent.len() < counted {
+            self.sent.push_back(now);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,10 +152,10 @@ mod tests {
     }
 
     #[test]
-    fn a_spent_window_means_waiting_until_it_rolls_over() {
+    fn the_headers_give_the_allowance_and_what_is_left() {
         let now = Instant::now();
         let mut b = RateBudget::default();
-        b.observe(
+        let remaining = b.observe(
             &headers(&[
                 ("x-hubspot-ratelimit-max", "190"),
                 ("x-hubspot-ratelimit-remaining", "0"),
@@ -156,10 +165,40 @@ mod tests {
             ]),
             now,
         );
-        assert_eq!(b.interval_max, Some(190));
-        assert_eq!(b.daily_remaining, Some(900));
-        assert_eq!(b.wait_before_next(now + Duration::from_secs(4)), Some(Duration::from_secs(6)));
-        assert_eq!(b.wait_before_next(now + Duration::from_secs(10)), None);
+        assert_eq!((remaining, b.interval_max, b.daily_remaining), (Some(0), Some(190), Some(900)));
+        assert_eq!(b.interval, Duration::from_secs(10));
+    }
+
+    /// HubSpot counting more than the log (arrivals lagging sends at the
+    /// window's edge): the next send waits for the oldest sends to leave,
+    /// not for a whole window; with nothing unknown to the log, nothing
+    /// changes.
+    #[test]
+    fn a_window_hubspot_says_is_full_waits_for_the_oldest_sends_not_a_whole_window() {
+        let start = Instant::now();
+        let interval = Duration::from_secs(10);
+        let mut log = SendLog::default();
+        // 100 sends over the first second, 86 over the ninth.
+        for i in 0..100u64 {
+            log.record(start + Duration::from_millis(i * 10));
+        }
+        for i in 0..86u64 {
+            log.record(start + Duration::from_millis(8_000 + i * 10));
+        }
+        let now = start + Duration::from_millis(9_000);
+        assert_eq!(log.wait_before_send(now, 190, interval), None, "186 of 187 allowed");
+        log.reconcile(now, 190, 4, interval);
+        assert_eq!(log.wait_before_send(now, 190, interval), None, "HubSpot counts what the log holds");
+        log.reconcile(now, 190, 0, interval);
+        let wait = log.wait_before_send(now, 190, interval).expect("the window is full");
+        assert_eq!(wait, Duration::from_millis(1_030), "until the fourth oldest send leaves");
+        // Sends in flight (in the log, not yet counted) add nothing.
+        let mut log = SendLog::default();
+        for _ in 0..10 {
+            log.record(start);
+        }
+        log.reconcile(start, 190, 185, interval);
+        assert_eq!(log.sent.len(), 10);
     }
 
     #[test]
@@ -169,7 +208,6 @@ mod tests {
         b.observe(&headers(&[("x-hubspot-ratelimit-remaining", "5")]), now);
         b.observe(&HeaderMap::new(), now);
         assert_eq!(b.interval_remaining, Some(5));
-        assert_eq!(b.wait_before_next(now), None);
         b.spend_one();
         assert_eq!(b.interval_remaining, Some(4));
     }

@@ -150,12 +150,6 @@ impl HubSpotClient {
                 }
             }
         }
-        // Then what HubSpot last said is left (other apps of the account).
-        let wait = self.budget_lock().wait_before_next(Instant::now());
-        if let Some(wait) = wait {
-            tracing::info!(wait_ms = wait.as_millis() as u64, "hubspot rate window spent, waiting");
-            tokio::time::sleep(wait).await;
-        }
         self.budget_lock().spend_one();
     }
 
@@ -183,7 +177,20 @@ impl HubSpotClient {
             let response = request.send().await.map_err(classify::transport)?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            self.budget_lock().observe(&headers, Instant::now());
+            // What HubSpot counted that the log does not hold (arrivals
+            // lagging sends, other processes of the app) is noted in it.
+            let now = Instant::now();
+            let remaining = self.budget_lock().observe(&headers, now);
+            if let Some(remaining) = remaining {
+                let (max, interval) = {
+                    let budget = self.budget_lock();
+                    (budget.interval_max.unwrap_or(DEFAULT_WINDOW_MAX), budget.interval)
+                };
+                self.sends
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .reconcile(now, max, remaining, interval);
+            }
             self.answered.store(true, Ordering::Relaxed);
             drop(probe);
             let bytes = response.bytes().await.map_err(classify::transport)?;
