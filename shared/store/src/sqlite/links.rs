@@ -421,7 +421,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(super::super::SCHEMA).unwrap();
         for (column, wanted) in [
-            (IdColumn::Salesforce, "PRIMARY KEY (pair=? AND salesforce_id=?)"),
+            (IdColumn::Salesforce, "INDEX sqlite_autoindex_links_1 (pair=? AND salesforce_id=?)"),
             (IdColumn::HubSpot, "INDEX links_by_hubspot (pair=? AND hubspot_id=?)"),
         ] {
             let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", batch_read(column, 3))).unwrap();
