@@ -104,9 +104,7 @@ impl SendLog {
     /// How long to wait before the next send when `max` requests are
     /// allowed per `interval`; `None`: it may go now.
     pub fn wait_before_send(&mut self, now: Instant, max: u32, interval: Duration) -> Option<Duration> {
-        while self.sent.front().is_some_and(|&t| now.saturating_duration_since(t) >= interval) {
-            self.sent.pop_front();
-        }
+        self.forget_left(now, interval);
         let allowed = (max - max / 50).max(1) as usize;
         if self.sent.len() < allowed {
             return None;
@@ -114,6 +112,13 @@ impl SendLog {
         // Once the oldest `len - allowed + 1` sends have left, one is free.
         let frees = self.sent[self.sent.len() - allowed] + interval;
         Some(frees.saturating_duration_since(now))
+    }
+
+    /// Drops the sends that have left the window ending at `now`.
+    fn forget_left(&mut self, now: Instant, interval: Duration) {
+        while self.sent.front().is_some_and(|&t| now.saturating_duration_since(t) >= interval) {
+            self.sent.pop_front();
+        }
     }
 
     /// Notes a send made at `now`.
@@ -127,9 +132,7 @@ impl SendLog {
     /// never allows more than HubSpot has left. Sends in flight, in the log
     /// and not yet counted by HubSpot, add nothing.
     pub fn reconcile(&mut self, now: Instant, max: u32, remaining: u32, interval: Duration) {
-        while self.sent.front().is_some_and(|&t| now.saturating_duration_since(t) >= interval) {
-            self.sent.pop_front();
-        }
+        self.forget_left(now, interval);
         let counted = max.saturating_sub(remaining) as usize;
         while self.sent.len() < counted {
             self.sent.push_back(now);

@@ -207,7 +207,7 @@ pub(crate) async fn resolve_emails_by_scan(
     for object in [SfObject::Lead, SfObject::Contact] {
         let fields = pick_fields(object);
         if let Some(read) = read.as_ref().filter(|r| r.object == object) {
-            let contested = contested_rows(read, object, &candidates);
+            let contested = contested_rows(read, &candidates);
             for i in contested {
                 absorb(&mut picks, &mut candidates, object, read.rows.trimmed(i, fields), false);
             }
@@ -241,11 +241,11 @@ pub(crate) async fn resolve_emails_by_scan(
 /// Contacts (read after the Leads): an email met twice in the chunk, met
 /// outside it (`elsewhere`), or carried by a Lead read. For another
 /// object, every row.
-fn contested_rows(read: &ObjectRead<'_>, object: SfObject, read_before: &[SalesforceCandidate]) -> Vec<usize> {
+fn contested_rows(read: &ObjectRead<'_>, read_before: &[SalesforceCandidate]) -> Vec<usize> {
     let rows = read.rows;
     let key_of =
         |i: usize| rows.text(i, SALESFORCE_EMAIL_FIELD).and_then(|s| Email::parse(s).ok()).map(|e| email_key(&e));
-    if object != SfObject::Contact {
+    if read.object != SfObject::Contact {
         return (0..rows.len()).collect();
     }
     let keys: Vec<Option<u64>> = (0..rows.len()).map(key_of).collect();
