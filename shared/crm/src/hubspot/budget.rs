@@ -126,6 +126,17 @@ impl SendLog {
         self.sent.push_back(now);
     }
 
+    /// Moves a send made at `sent_at` to `answered_at`: HubSpot counted it
+    /// when it arrived, at the latest when it answered, so the log holds it
+    /// no shorter than HubSpot does.
+    pub fn answered(&mut self, sent_at: Instant, answered_at: Instant) {
+        if let Some(i) = self.sent.iter().position(|&t| t == sent_at) {
+            self.sent.remove(i);
+            let at = self.sent.partition_point(|&t| t <= answered_at);
+            self.sent.insert(at, answered_at);
+        }
+    }
+
     /// Takes in what HubSpot answered at `now`: `remaining` of `max` left in
     /// its window. Sends it counted that the log does not hold are noted as
     /// made at `now` (the latest they can have been made), so that the log
@@ -247,6 +258,21 @@ mod tests {
             // And it does not wait for nothing: the first window is full.
             assert_eq!(sends.iter().filter(|&&t| t.duration_since(start) < interval).count(), allowed.min(callers * 3));
         }
+    }
+
+    /// A send leaves the log a window after its answer, not after its send:
+    /// HubSpot counted it on arrival, which may come later than the send.
+    #[test]
+    fn a_send_is_held_until_a_window_after_its_answer() {
+        let start = Instant::now();
+        let interval = Duration::from_secs(10);
+        let mut log = SendLog::default();
+        log.record(start);
+        log.record(start + Duration::from_millis(100));
+        log.answered(start, start + Duration::from_millis(500));
+        let at = start + Duration::from_millis(10_200);
+        assert_eq!(log.wait_before_send(at, 1, interval), Some(Duration::from_millis(300)));
+        assert_eq!(log.wait_before_send(start + Duration::from_millis(10_500), 1, interval), None);
     }
 
     #[test]

@@ -114,8 +114,9 @@ impl HubSpotClient {
         (!self.answered.load(Ordering::Relaxed)).then_some(guard)
     }
 
-    /// Waits for the 10-second window (or, for search, the per-second pace).
-    async fn pace(&self, is_search: bool) {
+    /// Waits for the 10-second window (or, for search, the per-second pace);
+    /// the send's time in the log, for a call of the window.
+    async fn pace(&self, is_search: bool) -> Option<Instant> {
         if is_search {
             let rate = self.config.search_per_second.max(1);
             let gap = Duration::from_millis(1000 / u64::from(rate));
@@ -124,11 +125,11 @@ impl HubSpotClient {
                 tokio::time::sleep_until(t + gap).await;
             }
             *last = Some(Instant::now());
-            return;
+            return None;
         }
         // The client's own count first: however many calls are in flight,
         // no rolling window gets more than HubSpot allows.
-        loop {
+        let sent_at = loop {
             let (max, interval) = {
                 let budget = self.budget_lock();
                 (budget.interval_max.unwrap_or(DEFAULT_WINDOW_MAX), budget.interval)
@@ -143,14 +144,15 @@ impl HubSpotClient {
                 wait
             };
             match wait {
-                None => break,
+                None => break now,
                 Some(wait) => {
                     tracing::debug!(wait_ms = wait.as_millis() as u64, "hubspot rate window full, waiting");
                     tokio::time::sleep(wait).await;
                 }
             }
-        }
+        };
         self.budget_lock().spend_one();
+        Some(sent_at)
     }
 
     /// Sends one API request; resends 429s of the short windows.
@@ -167,7 +169,7 @@ impl HubSpotClient {
         loop {
             // Until an answer has told the window's size, one call at a time.
             let probe = if is_search { None } else { self.probe_if_unknown().await };
-            self.pace(is_search).await;
+            let sent_at = self.pace(is_search).await;
             let mut request =
                 self.http.request(method.clone(), &url).bearer_auth(self.config.token.expose()).query(query);
             if let Some(body) = body {
@@ -181,15 +183,20 @@ impl HubSpotClient {
             // lagging sends, other processes of the app) is noted in it.
             let now = Instant::now();
             let remaining = self.budget_lock().observe(&headers, now);
-            if let Some(remaining) = remaining {
-                let (max, interval) = {
-                    let budget = self.budget_lock();
-                    (budget.interval_max.unwrap_or(DEFAULT_WINDOW_MAX), budget.interval)
-                };
-                self.sends
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .reconcile(now, max, remaining, interval);
+            {
+                let mut sends = self.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // HubSpot counted the request on arrival, before this
+                // answer: the log keeps it until a window after the answer.
+                if let Some(sent_at) = sent_at {
+                    sends.answered(sent_at, now);
+                }
+                if let Some(remaining) = remaining {
+                    let (max, interval) = {
+                        let budget = self.budget_lock();
+                        (budget.interval_max.unwrap_or(DEFAULT_WINDOW_MAX), budget.interval)
+                    };
+                    sends.reconcile(now, max, remaining, interval);
+                }
             }
             self.answered.store(true, Ordering::Relaxed);
             drop(probe);
