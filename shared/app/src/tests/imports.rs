@@ -613,9 +613,15 @@ async fn a_chunk_relayed_as_often_as_allowed_announces_its_last_attempt_in_sync_
     let entry = t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().expect("announced");
     assert!(entry.message.contains(&format!("crm-sync import resume {}", job.id)), "{}", entry.message);
     crate::import_resume(&t.app, &job.id).await.unwrap();
+    // The resume supersedes the dead letter: it leaves the dead letters
+    // and its entry, which asked for the resume, is resolved.
+    assert!(t.import_queue.list_dead_letters(10).await.unwrap().is_empty());
+    assert!(t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().is_none());
     run_chunks(&t).await;
     assert_eq!(import_status(&t.app, &job.id).await.unwrap().0.status, JobStatus::Completed);
     assert!(contact_link(&t, &ids[0]).await.is_some());
+    assert!(t.import_queue.list_dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(t.import_queue.depth().await.unwrap().visible, 0);
 }
 
 #[tokio::test]

@@ -266,6 +266,12 @@ pub async fn import_start(app: &App, request: &ImportRequest) -> Result<ImportJo
 /// chunk not done gets its message again; each resumes after its
 /// checkpoint. A chunk still leased to a worker that stopped is taken over
 /// when the lease ends. A completed job is returned as it is.
+///
+/// The job's chunk messages in the dead letters (a worker that stopped on
+/// a chunk's very last attempt) are superseded by the fresh messages: they
+/// go back on the queue, where they find their chunk taken and end without
+/// running it, and their sync-health entries, which asked for this resume,
+/// are resolved.
 #[instrument(skip_all, fields(job_id = %job_id))]
 pub async fn import_resume(app: &App, job_id: &str) -> Result<(ImportJob, Vec<ImportChunk>), AppError> {
     let unfinished = app.store().resume_import_job(job_id).await.map_err(|e| match e {
@@ -280,10 +286,32 @@ pub async fn import_resume(app: &App, job_id: &str) -> Result<(ImportJob, Vec<Im
         })
         .collect::<Result<_, _>>()?;
     app.import_queue().send_batch(&messages).await?;
-    info!(chunks = messages.len(), "ImportResumed");
+    let superseded = take_back_dead_chunks(app, job_id).await?;
+    info!(chunks = messages.len(), superseded, "ImportResumed");
     let job =
         app.store().get_import_job(job_id).await?.ok_or_else(|| AppError::NotFound(format!("import job {job_id}")))?;
     Ok((job, unfinished))
+}
+
+/// Moves the dead-lettered chunk messages of `job_id` back to the import
+/// queue and resolves their sync-health entries; returns how many moved.
+async fn take_back_dead_chunks(app: &App, job_id: &str) -> Result<usize, AppError> {
+    let queue = app.import_queue();
+    let ids: Vec<String> = queue
+        .list_dead_letters(crate::usecases::dead_letters::MOST_DEAD_LETTERS)
+        .await?
+        .into_iter()
+        .filter(|m| serde_json::from_str::<ChunkMessage>(&m.body).is_ok_and(|c| c.job_id == job_id))
+        .map(|m| m.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let moved = queue.replay_dead_letters_by_id(&ids).await?;
+    for id in &ids {
+        app.store().resolve_error(&crate::retry::dead_letter_key(id)).await?;
+    }
+    Ok(moved)
 }
 
 /// The job and its chunks (`crm-sync import status`), with the job's counts
