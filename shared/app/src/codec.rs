@@ -13,6 +13,7 @@
 
 use crate::ports::{HsRecord, SfRecord};
 use chrono::{DateTime, TimeZone, Utc};
+use crm_sync_domain::echo::LinkPrints;
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_domain::model::FieldMap;
 use crm_sync_domain::model::System;
@@ -105,7 +106,11 @@ pub(crate) const LIFECYCLE_KEY: &str = "_hubspot_lifecyclestage";
 pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (key, print) in &state.fingerprints {
-        out.insert(key.clone(), format!("{}|{}", print.salesforce.as_str(), print.hubspot.as_str()));
+        let mut both = String::with_capacity(65);
+        print.salesforce.push_hex(&mut both);
+        both.push('|');
+        print.hubspot.push_hex(&mut both);
+        out.insert(key.clone(), both);
     }
     if let Some(t) = state.salesforce_last_modified {
         out.insert(LAST_MODIFIED_KEY.to_owned(), t.to_rfc3339());
@@ -137,7 +142,9 @@ pub(crate) fn insert_writing(
 }
 
 /// The store's string map back as the domain's link state. Entries that are
-/// not fingerprints (such as [`LIFECYCLE_KEY`]) are ignored.
+/// not fingerprints (such as [`LIFECYCLE_KEY`]) are ignored, and so is a
+/// print that is not 32 hex digits (the mapping then reads as one the link
+/// holds nothing for).
 pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
     let mut state = LinkState::default();
     for (key, value) in map {
@@ -147,13 +154,29 @@ pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
             state.never_written = value.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect();
         } else if key == WRITING_KEY {
             state.writing = serde_json::from_str(value).unwrap_or_default();
-        } else if let Some((sf, hs)) = value.split_once('|') {
-            let print =
-                FieldFingerprint { salesforce: Fingerprint::from_stored(sf), hubspot: Fingerprint::from_stored(hs) };
-            state.fingerprints.insert(key.clone(), print);
+        } else if let Some((sf, hs)) = value.split_once('|')
+            && let (Some(salesforce), Some(hubspot)) = (Fingerprint::from_stored(sf), Fingerprint::from_stored(hs))
+        {
+            state.fingerprints.insert(key.clone(), FieldFingerprint { salesforce, hubspot });
         }
     }
     state
+}
+
+/// A stored link state read in place, for echo recognition: only the
+/// mappings an event names are looked at, with what
+/// [`decode_link_state`] would make of them.
+pub(crate) struct StoredPrints<'a>(pub &'a BTreeMap<String, String>);
+
+impl LinkPrints for StoredPrints<'_> {
+    fn hubspot_print(&self, key: &str) -> Option<Fingerprint> {
+        let (salesforce, hubspot) = self.0.get(key)?.split_once('|')?;
+        Fingerprint::from_stored(salesforce)?;
+        Fingerprint::from_stored(hubspot)
+    }
+    fn never_written(&self, key: &str) -> bool {
+        self.0.get(NEVER_WRITTEN_KEY).is_some_and(|keys| keys.split(',').any(|k| k == key))
+    }
 }
 
 /// Escapes a value for a single-quoted SOQL literal.
@@ -177,6 +200,26 @@ mod tests {
         state.never_written = ["lastname<->LastName".to_owned(), "phone<->Phone".to_owned()].into();
         let decoded = decode_link_state(&encode_link_state(&state));
         assert_eq!(decoded, state);
+    }
+
+    #[test]
+    fn a_stored_link_state_read_in_place_answers_as_its_decoded_form() {
+        let mut state = LinkState::default();
+        let (title, phone, city) = ("jobtitle<->Title", "phone<->Phone", "city<->MailingCity");
+        state.fingerprints.insert(title.into(), FieldFingerprint::of(title, &Some("CTO".into()), &Some("cto".into())));
+        state.fingerprints.insert(city.into(), FieldFingerprint::of(city, &None, &None));
+        state.never_written = [phone.to_owned()].into();
+        let mut stored = encode_link_state(&state);
+        // A damaged print reads as no print, as decoding makes of it.
+        stored.insert("state<->MailingState".into(), "nothex|00".into());
+        let decoded = decode_link_state(&stored);
+        let in_place = StoredPrints(&stored);
+        for key in [title, phone, city, "state<->MailingState", "missing<->Missing"] {
+            assert_eq!(in_place.hubspot_print(key), decoded.hubspot_print(key), "{key}");
+            assert_eq!(LinkPrints::never_written(&in_place, key), LinkPrints::never_written(&decoded, key), "{key}");
+        }
+        assert_eq!(in_place.hubspot_print(title), Some(Fingerprint::of(title, &Some("cto".into()))));
+        assert!(LinkPrints::never_written(&in_place, phone));
     }
 
     #[test]

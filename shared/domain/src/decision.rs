@@ -52,8 +52,8 @@ pub fn writing_of(fields: &[FieldDecision], link: &LinkState) -> BTreeMap<String
             let side = field.wrote?;
             let print = link.fingerprints.get(&field.mapping)?;
             let value = match side {
-                System::Salesforce => print.salesforce.clone(),
-                System::HubSpot => print.hubspot.clone(),
+                System::Salesforce => print.salesforce,
+                System::HubSpot => print.hubspot,
             };
             Some((field.mapping.clone(), (side, value)))
         })
@@ -188,23 +188,28 @@ impl Decision {
     /// `created` the record: HubSpot then holds nothing but what was sent.
     /// An upsert that landed on an existing record tells nothing about its
     /// other properties, so their fingerprints go too.
-    pub fn link_for_upsert(&self, config: &SyncConfig, pair: ObjectPair, sent: &FieldMap, created: bool) -> LinkState {
-        let mut link = self.link.clone();
+    pub fn link_for_upsert<'v>(
+        self,
+        config: &SyncConfig,
+        pair: ObjectPair,
+        sent: impl Fn(&str) -> Option<&'v serde_json::Value>,
+        created: bool,
+    ) -> LinkState {
+        let Decision { mut link, fields, hubspot_writes, .. } = self;
+        let wrote: std::collections::HashMap<&str, Option<System>> =
+            fields.iter().map(|f| (f.mapping.as_str(), f.wrote)).collect();
         link.never_written.clear();
-        link.fingerprints.retain(|key, _| {
-            let wrote = self.fields.iter().find(|f| &f.mapping == key).and_then(|f| f.wrote);
-            match wrote {
-                Some(System::HubSpot) => config
-                    .mappings(pair)
-                    .iter()
-                    .find(|m| m.has_key(key))
-                    .is_some_and(|m| self.hubspot_writes.get(&m.hubspot_property) == sent.get(&m.hubspot_property)),
-                Some(System::Salesforce) => false,
-                None => created,
-            }
+        link.fingerprints.retain(|key, _| match wrote.get(key.as_str()).copied().flatten() {
+            Some(System::HubSpot) => config
+                .mappings(pair)
+                .iter()
+                .find(|m| m.has_key(key))
+                .is_some_and(|m| hubspot_writes.get(&m.hubspot_property) == sent(&m.hubspot_property)),
+            Some(System::Salesforce) => false,
+            None => created,
         });
         link.never_written =
-            self.fields.iter().map(|f| &f.mapping).filter(|k| !link.fingerprints.contains_key(*k)).cloned().collect();
+            fields.into_iter().map(|f| f.mapping).filter(|k| !link.fingerprints.contains_key(k)).collect();
         link
     }
 }
@@ -462,7 +467,7 @@ impl Decision {
 
     fn keep(&mut self, key: &str, last: Option<&FieldFingerprint>, reason: FieldReason) {
         if let Some(last) = last {
-            self.link.fingerprints.insert(key.to_owned(), last.clone());
+            self.link.fingerprints.insert(key.to_owned(), *last);
         }
         self.fields.push(FieldDecision { mapping: key.to_owned(), wrote: None, reason });
     }

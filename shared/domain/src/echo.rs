@@ -41,6 +41,26 @@ pub enum Reported {
     Property { name: String, value: Option<String>, with_creation: bool },
 }
 
+/// What echo recognition reads of a link: per mapping key, the print of
+/// what HubSpot held after the last sync, and whether the link was stored
+/// without writing the mapping. Read from the domain's [`LinkState`], or
+/// straight from a stored form without decoding the rest of it.
+pub trait LinkPrints {
+    /// HubSpot's print for the mapping `key`, if the link holds one.
+    fn hubspot_print(&self, key: &str) -> Option<Fingerprint>;
+    /// Whether the link was stored without writing the mapping `key`.
+    fn never_written(&self, key: &str) -> bool;
+}
+
+impl LinkPrints for LinkState {
+    fn hubspot_print(&self, key: &str) -> Option<Fingerprint> {
+        self.fingerprints.get(key).map(|p| p.hubspot)
+    }
+    fn never_written(&self, key: &str) -> bool {
+        self.never_written.contains(key)
+    }
+}
+
 /// Whether everything HubSpot events reported of a linked record is what
 /// its link already holds: the record's creation; a property reported with
 /// the creation that cannot matter to the sync, or whose value is known;
@@ -49,7 +69,7 @@ pub fn hubspot_echo(
     config: &SyncConfig,
     pair: ObjectPair,
     salesforce_object: SfObject,
-    link: &LinkState,
+    link: &impl LinkPrints,
     reported: &[Reported],
 ) -> bool {
     !reported.is_empty()
@@ -88,7 +108,7 @@ pub fn hubspot_value_known(
     config: &SyncConfig,
     pair: ObjectPair,
     salesforce_object: SfObject,
-    link: &LinkState,
+    link: &impl LinkPrints,
     property: &str,
     value: Option<&str>,
 ) -> bool {
@@ -109,11 +129,11 @@ pub fn hubspot_value_known(
     }
     mappings.all(|m| {
         let key = m.key();
-        if m.rule == SyncRule::DontSync || link.never_written.contains(&key) {
+        if m.rule == SyncRule::DontSync || link.never_written(&key) {
             return false;
         }
-        let Some(remembered) = link.fingerprints.get(&key) else { return false };
-        remembered.hubspot == Fingerprint::of(&key, &normalise(raw.as_ref(), m.hubspot_type, m.salesforce_type))
+        let Some(remembered) = link.hubspot_print(&key) else { return false };
+        remembered == Fingerprint::of(&key, &normalise(raw.as_ref(), m.hubspot_type, m.salesforce_type))
     })
 }
 

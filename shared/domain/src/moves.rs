@@ -48,7 +48,7 @@ pub fn moved_link_state(
         let came_across = !state.never_written.contains(&key) && *held == current_print(mapping, to, salesforce_side);
         if came_across || mapping.rule == SyncRule::DontSync {
             // A field that does not sync keeps what was known of it.
-            moved.fingerprints.insert(key, print.clone());
+            moved.fingerprints.insert(key, *print);
         } else {
             moved.never_written.insert(key);
         }

@@ -124,14 +124,15 @@ pub fn salesforce_value(value: &Normalised, salesforce: SalesforceType) -> Value
     }
 }
 
-/// A stable hash of one normalised value of one mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Fingerprint(String);
+/// A stable hash of one normalised value of one mapping: 16 bytes, held
+/// inline (no allocation per print), written as 32 lowercase hex digits
+/// wherever it is stored or serialised.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 16]);
 
 impl Fingerprint {
-    /// sha256 over a version tag, the mapping key and the value, hex, first
-    /// 16 bytes: equal inputs give equal prints on every machine and release.
+    /// sha256 over a version tag, the mapping key and the value, first 16
+    /// bytes: equal inputs give equal prints on every machine and release.
     pub fn of(mapping_key: &str, value: &Normalised) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"crm-sync/v1\0");
@@ -145,16 +146,51 @@ impl Fingerprint {
             }
         }
         let digest = hasher.finalize();
-        Self(hex::encode(&digest[..16]))
+        let mut print = [0u8; 16];
+        print.copy_from_slice(&digest[..16]);
+        Self(print)
     }
 
-    /// A print as stored (what [`Fingerprint::as_str`] gave).
-    pub fn from_stored(text: &str) -> Self {
-        Self(text.to_owned())
+    /// A print as stored (32 hex digits, what [`Fingerprint::hex`] gives);
+    /// `None` for any other text.
+    pub fn from_stored(text: &str) -> Option<Self> {
+        let mut print = [0u8; 16];
+        hex::decode_to_slice(text, &mut print).ok()?;
+        Some(Self(print))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The print as stored: 32 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Writes the print's 32 hex digits to `out`.
+    pub fn push_hex(&self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for byte in self.0 {
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+        }
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({})", self.hex())
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Fingerprint::from_stored(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a fingerprint (32 hex digits): {text:?}")))
     }
 }
 
@@ -162,7 +198,7 @@ impl Fingerprint {
 /// sides are kept: after a sync that left them different on purpose (a new
 /// mapping keeping existing values, an opt-in that does not travel) a change
 /// on either side can still be told apart from the value we last saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldFingerprint {
     pub salesforce: Fingerprint,
     pub hubspot: Fingerprint,
@@ -172,8 +208,7 @@ impl FieldFingerprint {
     /// Both sides' prints; one hash when they hold the same value.
     pub fn of(mapping_key: &str, salesforce: &Normalised, hubspot: &Normalised) -> Self {
         let salesforce_print = Fingerprint::of(mapping_key, salesforce);
-        let hubspot =
-            if salesforce == hubspot { salesforce_print.clone() } else { Fingerprint::of(mapping_key, hubspot) };
+        let hubspot = if salesforce == hubspot { salesforce_print } else { Fingerprint::of(mapping_key, hubspot) };
         Self { salesforce: salesforce_print, hubspot }
     }
 }
@@ -381,5 +416,31 @@ fn fill_blanks_only(rule: SyncRule, sf: &Normalised, hs: &Normalised) -> (FieldW
             (FieldWrite::ToSalesforce(hs.clone()), FieldReason::SalesforceBlankFilled)
         }
         _ => (FieldWrite::None, FieldReason::NewMappingKeepsExisting),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Prints are stored: the same value must give the same print in every
+    /// release, and the stored text must read back as the same print.
+    #[test]
+    fn a_print_is_stable_and_reads_back_from_its_stored_text() {
+        let cto = Fingerprint::of("jobtitle<->Title", &Some("CTO".into()));
+        let blank = Fingerprint::of("jobtitle<->Title", &None);
+        assert_eq!(cto.hex(), "60c65688e151c54a4b5e4184be3bd8d5");
+        assert_eq!(blank.hex(), "934e23f44234226116e4a2bd914cc849");
+        let mut pushed = String::new();
+        cto.push_hex(&mut pushed);
+        assert_eq!(pushed, cto.hex());
+        assert_eq!(Fingerprint::from_stored(&cto.hex()), Some(cto));
+        assert_eq!(serde_json::to_string(&cto).unwrap(), "\"60c65688e151c54a4b5e4184be3bd8d5\"");
+        assert_eq!(serde_json::from_str::<Fingerprint>("\"60c65688e151c54a4b5e4184be3bd8d5\"").unwrap(), cto);
+        for bad in ["", "60c6", "zzc65688e151c54a4b5e4184be3bd8d5", "60c65688e151c54a4b5e4184be3bd8d500"] {
+            assert_eq!(Fingerprint::from_stored(bad), None, "{bad:?}");
+        }
+        assert!(serde_json::from_str::<Fingerprint>("\"not a print\"").is_err());
     }
 }

@@ -28,7 +28,7 @@
 //! holds needs no sync for that property.
 
 use crate::App;
-use crate::codec::decode_link_state;
+use crate::codec::StoredPrints;
 use crate::webhook::hubspot_events::{EventAction, HubspotEvent};
 use crm_sync_domain::echo::{Reported, hubspot_echo};
 use crm_sync_domain::intent::SyncIntent;
@@ -89,7 +89,7 @@ pub(crate) fn reports(
 /// Whether what was reported of a HubSpot record is all held by its link.
 pub(crate) fn is_echo(app: &App, pair: ObjectPair, link: &Link, reported: &[Reported]) -> bool {
     let Some(object) = SfObject::parse(&link.salesforce_object) else { return false };
-    hubspot_echo(app.config(), pair, object, &decode_link_state(&link.fingerprints), reported)
+    hubspot_echo(app.config(), pair, object, &StoredPrints(&link.fingerprints), reported)
 }
 
 /// The records of `reports` whose every event is an echo of what their

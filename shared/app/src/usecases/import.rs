@@ -723,7 +723,9 @@ async fn import_page(
     // Owners and deal stages are translated as the sync does.
     let config = app.config();
     let owners = app.owner_directory_for(pair).await;
-    let mut inputs: Vec<(String, Map<String, Value>, &SfRecord, crm_sync_domain::Decision)> = Vec::new();
+    // The upserts (key, properties), and beside each its row and decision.
+    let mut inputs: Vec<(String, Map<String, Value>)> = Vec::new();
+    let mut decided: Vec<(&SfRecord, crm_sync_domain::Decision)> = Vec::new();
     // Inputs that get every field only if their contact is in the list.
     let list = segment::list_to_check(app, object, add_to_list);
     let mut if_member: Vec<usize> = Vec::new();
@@ -805,7 +807,8 @@ async fn import_page(
             props.insert(HUBSPOT_SALESFORCE_ID_PROPERTY.into(), Value::String(id.as_str().to_owned()));
             id.as_str().to_owned()
         };
-        inputs.push((key, props, row, decision));
+        inputs.push((key, props));
+        decided.push((row, decision));
     }
     if let Some(list) = &list {
         let emails: Vec<String> = if_member.iter().map(|&i| inputs[i].0.clone()).collect();
@@ -818,12 +821,18 @@ async fn import_page(
     }
     let hs_object = pair.hubspot_object_type();
     let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
+    let mut decided = decided.into_iter();
     for batch in inputs.chunks(HUBSPOT_BATCH) {
-        let upserts: Vec<(String, Map<String, Value>)> =
-            batch.iter().map(|(k, p, _, _)| (k.clone(), p.clone())).collect();
-        let results = app.hubspot().batch_upsert(hs_object, id_property, &upserts).await?;
+        let results = app.hubspot().batch_upsert(hs_object, id_property, batch).await?;
+        let batch_decided: Vec<_> = decided.by_ref().take(batch.len()).collect();
         let mut writes = Vec::new();
-        for ((_, props, row, decision), result) in batch.iter().zip(results) {
+        // HubSpot records the upserts found rather than created: only those
+        // can be linked already.
+        let mut found = Vec::new();
+        for (((_, props), (row, decision)), result) in batch.iter().zip(batch_decided).zip(results) {
+            if let WriteResult::Ok { id, created: false } = &result {
+                found.push(id.clone());
+            }
             match result {
                 WriteResult::Ok { id: hs_id, created } => writes.push(LinkWrite {
                     link: Link {
@@ -836,7 +845,7 @@ async fn import_page(
                         fingerprints: encode_link_state(&decision.link_for_upsert(
                             config,
                             pair,
-                            &props.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            |p| props.get(p),
                             created,
                         )),
                         version: 0,
@@ -859,7 +868,7 @@ async fn import_page(
             let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
             add_to_segment_list(app, list, &ids).await?;
         }
-        link_written(app, pair, writes, picks, &mut counts, &mut failures).await?;
+        link_written(app, pair, writes, &found, picks, &mut counts, &mut failures).await?;
     }
     companies::associate_page(app, pair, object, rows, page_companies).await?;
     for report in &failures {
@@ -891,23 +900,24 @@ async fn converted_lead_link(
 }
 
 /// Links the records a page wrote. A contact picked by the email rule whose
-/// HubSpot record is linked to another Salesforce record takes the link
-/// over ([`relink`]), and the record losing it is reported when it shares
-/// the email. A link that cannot be made because the HubSpot record was
-/// linked meanwhile is reported, not retried.
+/// HubSpot record (one of `found`: the upsert found it rather than created
+/// it) is linked to another Salesforce record takes the link over
+/// ([`relink`]), and the record losing it is reported when it shares the
+/// email. A link that cannot be made because the HubSpot record was linked
+/// meanwhile is reported, not retried.
 async fn link_written(
     app: &App,
     pair: ObjectPair,
     writes: Vec<LinkWrite>,
+    found: &[String],
     picks: Option<&EmailPicks>,
     counts: &mut ChunkCounts,
     failures: &mut Vec<ErrorReport>,
 ) -> Result<(), AppError> {
     let store = app.store();
     let mut linked: HashMap<String, Link> = HashMap::new();
-    if picks.is_some() && !writes.is_empty() {
-        let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
-        for link in store.get_links_by_hubspot_ids(pair, &ids).await? {
+    if picks.is_some() && !found.is_empty() {
+        for link in store.get_links_by_hubspot_ids(pair, found).await? {
             linked.insert(link.hubspot_id.clone(), link);
         }
     }

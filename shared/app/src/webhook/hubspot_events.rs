@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 /// One event of a delivery. Unknown fields are ignored; the ones the sync
-/// needs are typed.
+/// needs are typed (a delivery holds up to 100 events, so what the sync does
+/// not read, such as `changeSource` and `sourceId`, is not kept).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HubspotEvent {
@@ -23,15 +24,9 @@ pub struct HubspotEvent {
     #[serde(default)]
     pub attempt_number: Option<u32>,
     #[serde(default)]
-    pub change_source: Option<String>,
-    #[serde(default)]
-    pub source_id: Option<String>,
-    #[serde(default)]
     pub property_name: Option<String>,
     #[serde(default)]
     pub property_value: Option<String>,
-    #[serde(default)]
-    pub change_flag: Option<String>,
     /// Merge: the surviving record.
     #[serde(default)]
     pub primary_object_id: Option<u64>,

@@ -163,6 +163,19 @@ impl HubSpotClient {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Answer, CrmError> {
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| classify::decode(0, e))?;
+        self.call_with(method, path, query, body).await
+    }
+
+    /// [`HubSpotClient::call`] with a JSON body already serialised (a large
+    /// batch is written straight from its records, with no `Value` copy).
+    pub(crate) async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, CrmError> {
         let url = format!("{}{}", self.base, path);
         let is_search = method == Method::POST && path.ends_with("/search");
         let mut retries = 0;
@@ -172,8 +185,8 @@ impl HubSpotClient {
             let sent_at = self.pace(is_search).await;
             let mut request =
                 self.http.request(method.clone(), &url).bearer_auth(self.config.token.expose()).query(query);
-            if let Some(body) = body {
-                request = request.json(body);
+            if let Some(body) = &body {
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
             }
             self.calls.fetch_add(1, Ordering::Relaxed);
             let response = request.send().await.map_err(classify::transport)?;

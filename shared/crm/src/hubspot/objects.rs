@@ -47,14 +47,34 @@ fn check_object(object: &str) -> Result<(), CrmError> {
 
 /// Matches batch answers to inputs by `objectWriteTraceId` (the input's
 /// index), falling back to the ids named in error contexts.
-fn items_in_order(answer: &Answer, input_ids: &[String], new_by_default: bool) -> Result<Vec<BatchItem>, CrmError> {
+/// One input of a batch create, update or upsert, serialised as HubSpot
+/// reads it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchInput<'a> {
+    id: &'a str,
+    properties: &'a Map<String, Value>,
+    object_write_trace_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_property: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct BatchInputs<'a> {
+    inputs: Vec<BatchInput<'a>>,
+}
+
+fn items_in_order(mut answer: Answer, input_ids: &[String], new_by_default: bool) -> Result<Vec<BatchItem>, CrmError> {
     let mut out: Vec<Option<BatchItem>> = vec![None; input_ids.len()];
-    let results = answer.body.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
+    let results = match answer.body.get_mut("results").map(Value::take) {
+        Some(Value::Array(results)) => results,
+        _ => Vec::new(),
+    };
     for (pos, raw) in results.into_iter().enumerate() {
         let slot =
             raw.get("objectWriteTraceId").and_then(Value::as_str).and_then(|t| t.parse::<usize>().ok()).unwrap_or(pos);
         let created = raw.get("new").and_then(Value::as_bool).unwrap_or(new_by_default);
-        let record: HsObject = parse(answer, raw)?;
+        let record: HsObject = parse(&answer, raw)?;
         if let Some(s) = out.get_mut(slot) {
             *s = Some(BatchItem::Ok { record, created });
         }
@@ -279,7 +299,7 @@ impl HubSpotClient {
             let answer =
                 self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/create"), &[], Some(&body)).await?;
             let ids: Vec<String> = (0..chunk.len()).map(|i| i.to_string()).collect();
-            out.extend(items_in_order(&answer, &ids, true)?);
+            out.extend(items_in_order(answer, &ids, true)?);
         }
         Ok(out)
     }
@@ -315,15 +335,21 @@ impl HubSpotClient {
         check_object(object)?;
         let mut out = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(BATCH_LIMIT) {
-            let body = json!({ "inputs": chunk.iter().enumerate().map(|(i, (id, p))| {
-                let mut input = json!({ "id": id, "properties": p, "objectWriteTraceId": i.to_string() });
-                if let Some(prop) = id_property { input["idProperty"] = json!(prop); }
-                input
-            }).collect::<Vec<_>>() });
+            let inputs: Vec<BatchInput<'_>> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (id, properties))| BatchInput {
+                    id,
+                    properties,
+                    object_write_trace_id: i.to_string(),
+                    id_property,
+                })
+                .collect();
+            let body = serde_json::to_vec(&BatchInputs { inputs }).map_err(|e| classify::decode(0, e))?;
             let answer =
-                self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/{op}"), &[], Some(&body)).await?;
+                self.call_with(Method::POST, &format!("/crm/v3/objects/{object}/batch/{op}"), &[], Some(body)).await?;
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-            out.extend(items_in_order(&answer, &ids, false)?);
+            out.extend(items_in_order(answer, &ids, false)?);
         }
         Ok(out)
     }
