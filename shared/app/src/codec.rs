@@ -102,15 +102,39 @@ const WRITING_KEY: &str = "_writing";
 /// that a change can be carried to its company (SPEC section 4).
 pub(crate) const LIFECYCLE_KEY: &str = "_hubspot_lifecyclestage";
 
+/// One mapping's prints as stored: `salesforce|hubspot` (32 hex digits
+/// each), or a single print when both sides hold the same value, as they do
+/// after most syncs (a link about a third smaller to write and to read).
+fn stored_print(print: &FieldFingerprint) -> String {
+    let mut text = String::with_capacity(65);
+    print.salesforce.push_hex(&mut text);
+    if print.hubspot != print.salesforce {
+        text.push('|');
+        print.hubspot.push_hex(&mut text);
+    }
+    text
+}
+
+/// A mapping's prints back from [`stored_print`]'s text; `None` for a
+/// metadata entry (its key starts with `_`) or text that is not prints.
+fn read_print(key: &str, text: &str) -> Option<FieldFingerprint> {
+    if key.starts_with('_') {
+        return None;
+    }
+    match text.split_once('|') {
+        Some((salesforce, hubspot)) => Some(FieldFingerprint {
+            salesforce: Fingerprint::from_stored(salesforce)?,
+            hubspot: Fingerprint::from_stored(hubspot)?,
+        }),
+        None => Fingerprint::from_stored(text).map(|both| FieldFingerprint { salesforce: both, hubspot: both }),
+    }
+}
+
 /// The domain's link state, in the store's string map.
 pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (key, print) in &state.fingerprints {
-        let mut both = String::with_capacity(65);
-        print.salesforce.push_hex(&mut both);
-        both.push('|');
-        print.hubspot.push_hex(&mut both);
-        out.insert(key.clone(), both);
+        out.insert(key.clone(), stored_print(print));
     }
     if let Some(t) = state.salesforce_last_modified {
         out.insert(LAST_MODIFIED_KEY.to_owned(), t.to_rfc3339());
@@ -154,10 +178,8 @@ pub(crate) fn decode_link_state(map: &BTreeMap<String, String>) -> LinkState {
             state.never_written = value.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect();
         } else if key == WRITING_KEY {
             state.writing = serde_json::from_str(value).unwrap_or_default();
-        } else if let Some((sf, hs)) = value.split_once('|')
-            && let (Some(salesforce), Some(hubspot)) = (Fingerprint::from_stored(sf), Fingerprint::from_stored(hs))
-        {
-            state.fingerprints.insert(key.clone(), FieldFingerprint { salesforce, hubspot });
+        } else if let Some(print) = read_print(key, value) {
+            state.fingerprints.insert(key.clone(), print);
         }
     }
     state
@@ -170,9 +192,7 @@ pub(crate) struct StoredPrints<'a>(pub &'a BTreeMap<String, String>);
 
 impl LinkPrints for StoredPrints<'_> {
     fn hubspot_print(&self, key: &str) -> Option<Fingerprint> {
-        let (salesforce, hubspot) = self.0.get(key)?.split_once('|')?;
-        Fingerprint::from_stored(salesforce)?;
-        Fingerprint::from_stored(hubspot)
+        read_print(key, self.0.get(key)?).map(|print| print.hubspot)
     }
     fn never_written(&self, key: &str) -> bool {
         self.0.get(NEVER_WRITTEN_KEY).is_some_and(|keys| keys.split(',').any(|k| k == key))
@@ -220,6 +240,24 @@ mod tests {
         }
         assert_eq!(in_place.hubspot_print(title), Some(Fingerprint::of(title, &Some("cto".into()))));
         assert!(LinkPrints::never_written(&in_place, phone));
+    }
+
+    #[test]
+    fn equal_sides_are_stored_as_one_print_and_both_forms_read_back() {
+        let key = "jobtitle<->Title";
+        let same = FieldFingerprint::of(key, &Some("CTO".into()), &Some("CTO".into()));
+        let apart = FieldFingerprint::of(key, &Some("CTO".into()), &None);
+        assert_eq!(stored_print(&same), same.salesforce.hex());
+        assert_eq!(stored_print(&apart), format!("{}|{}", apart.salesforce.hex(), apart.hubspot.hex()));
+        // Links stored before kept both prints even when equal.
+        let older = format!("{}|{}", same.salesforce.hex(), same.hubspot.hex());
+        for text in [stored_print(&same), older] {
+            assert_eq!(read_print(key, &text), Some(same), "{text}");
+        }
+        assert_eq!(read_print(key, &stored_print(&apart)), Some(apart));
+        // Metadata entries are never prints, whatever they hold.
+        assert_eq!(read_print(LIFECYCLE_KEY, &same.salesforce.hex()), None);
+        assert_eq!(read_print(key, "customer"), None);
     }
 
     #[test]

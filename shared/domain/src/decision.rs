@@ -361,19 +361,19 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             FieldWrite::None => {
                 if matches!(reason, FieldReason::DontSync | FieldReason::FormulaDoesNotTrigger) {
                     // Keep what we knew, so the change is still seen later.
-                    decision.keep(&key, last, reason);
+                    decision.keep(key, last, reason);
                 } else {
-                    decision.record(&key, &sf, &hs, None, reason);
+                    decision.record(key, &sf, &hs, None, reason);
                 }
             }
             FieldWrite::ToHubSpot(value)
                 if owner && value.as_deref().is_some_and(|v| v.starts_with(UNMATCHED_USER)) =>
             {
-                decision.owner_not_matched(&key, &sf, &hs, last, input.owners.is_some());
+                decision.owner_not_matched(key, &sf, &hs, last, input.owners.is_some());
             }
             FieldWrite::ToHubSpot(value) => {
                 decision.hubspot_writes.insert(mapping.hubspot_property.clone(), rules::hubspot_value(&value));
-                decision.record(&key, &value, &value, Some(System::HubSpot), reason);
+                decision.record(key, &value, &value, Some(System::HubSpot), reason);
             }
             FieldWrite::ToSalesforce(value) => {
                 let sf_value = if owner {
@@ -392,9 +392,9 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
                             mapping.salesforce_field.clone(),
                             rules::salesforce_value(&sf_value, mapping.salesforce_type),
                         );
-                        decision.record(&key, &value, &value, Some(System::Salesforce), reason);
+                        decision.record(key, &value, &value, Some(System::Salesforce), reason);
                     }
-                    None => decision.owner_not_matched(&key, &sf, &hs, last, input.owners.is_some()),
+                    None => decision.owner_not_matched(key, &sf, &hs, last, input.owners.is_some()),
                 }
             }
         }
@@ -431,14 +431,14 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
 impl Decision {
     fn record(
         &mut self,
-        key: &str,
+        key: String,
         salesforce: &Normalised,
         hubspot: &Normalised,
         wrote: Option<System>,
         reason: FieldReason,
     ) {
-        self.link.fingerprints.insert(key.to_owned(), FieldFingerprint::of(key, salesforce, hubspot));
-        self.fields.push(FieldDecision { mapping: key.to_owned(), wrote, reason });
+        self.link.fingerprints.insert(key.clone(), FieldFingerprint::of(&key, salesforce, hubspot));
+        self.fields.push(FieldDecision { mapping: key, wrote, reason });
     }
 
     /// An owner the rule picked has no exact match on the other side: it is
@@ -452,7 +452,7 @@ impl Decision {
     /// compared again at the next sync.
     fn owner_not_matched(
         &mut self,
-        key: &str,
+        key: String,
         salesforce: &Normalised,
         hubspot: &Normalised,
         last: Option<&FieldFingerprint>,
@@ -465,11 +465,11 @@ impl Decision {
         }
     }
 
-    fn keep(&mut self, key: &str, last: Option<&FieldFingerprint>, reason: FieldReason) {
+    fn keep(&mut self, key: String, last: Option<&FieldFingerprint>, reason: FieldReason) {
         if let Some(last) = last {
-            self.link.fingerprints.insert(key.to_owned(), *last);
+            self.link.fingerprints.insert(key.clone(), *last);
         }
-        self.fields.push(FieldDecision { mapping: key.to_owned(), wrote: None, reason });
+        self.fields.push(FieldDecision { mapping: key, wrote: None, reason });
     }
 }
 

@@ -21,12 +21,13 @@
 //! segment filters on is never known (a change there may move the contact
 //! into or out of the segment).
 
-use crate::config::{InclusionSegment, SyncConfig, SyncRule};
+use crate::config::{FieldMapping, InclusionSegment, SyncConfig, SyncRule};
 use crate::decision::LinkState;
 use crate::model::{ObjectPair, SfObject};
 use crate::rules::{Fingerprint, normalise};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// What a HubSpot event reported of its record. Carried on a sync intent
 /// (JSON: `"creation"`, `{"property":{"name":..,"value":..,"with_creation":..}}`)
@@ -61,10 +62,93 @@ impl LinkPrints for LinkState {
     }
 }
 
-/// Whether everything HubSpot events reported of a linked record is what
-/// its link already holds: the record's creation; a property reported with
-/// the creation that cannot matter to the sync, or whose value is known;
-/// a property change whose value is known. Nothing reported is no echo.
+/// Echo recognition for the links of one pair and Salesforce object: the
+/// mappings serving the object, indexed by HubSpot property (names compare
+/// ignoring ASCII case) with their keys made once, so that checking a
+/// delivery's hundred events looks each property up instead of scanning
+/// every mapping per event.
+pub struct HubspotEchoes<'c> {
+    /// Lower-cased HubSpot property -> the mappings carrying it, with keys.
+    by_property: HashMap<String, Vec<(&'c FieldMapping, String)>>,
+    /// The property the inclusion segment filters on (lower-cased).
+    filtered: Option<String>,
+}
+
+impl<'c> HubspotEchoes<'c> {
+    pub fn new(config: &'c SyncConfig, pair: ObjectPair, salesforce_object: SfObject) -> Self {
+        let mut by_property: HashMap<String, Vec<(&'c FieldMapping, String)>> = HashMap::new();
+        for m in config.mappings(pair).iter().filter(|m| m.serves(salesforce_object)) {
+            by_property.entry(m.hubspot_property.to_ascii_lowercase()).or_default().push((m, m.key()));
+        }
+        let filtered = match &config.inclusion_segment {
+            Some(InclusionSegment::PropertyFilter { property, .. }) if pair == ObjectPair::Contact => {
+                Some(property.to_ascii_lowercase())
+            }
+            _ => None,
+        };
+        HubspotEchoes { by_property, filtered }
+    }
+
+    fn mappings(&self, property: &str) -> &[(&'c FieldMapping, String)] {
+        let lower;
+        let name = if property.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = property.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            property
+        };
+        self.by_property.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    fn filtered(&self, property: &str) -> bool {
+        self.filtered.as_deref().is_some_and(|f| f.eq_ignore_ascii_case(property))
+    }
+
+    /// Whether everything HubSpot events reported of a linked record is
+    /// what its link already holds: the record's creation; a property
+    /// reported with the creation that cannot matter to the sync, or whose
+    /// value is known; a property change whose value is known. Nothing
+    /// reported is no echo.
+    pub fn is_echo(&self, link: &impl LinkPrints, reported: &[Reported]) -> bool {
+        !reported.is_empty()
+            && reported.iter().all(|r| match r {
+                Reported::Creation => true,
+                Reported::Property { name, value, with_creation } => {
+                    self.value_known(link, name, value.as_deref()) || (*with_creation && !self.matters(name))
+                }
+            })
+    }
+
+    /// Whether a change of HubSpot's `property` can matter to the sync: a
+    /// mapping serving the object carries it, or the inclusion segment
+    /// filters on it.
+    pub fn matters(&self, property: &str) -> bool {
+        self.filtered(property) || !self.mappings(property).is_empty()
+    }
+
+    /// Whether HubSpot's `property` holding `value` (as a webhook reports
+    /// it; `None` or empty is blank) is what the link remembers for
+    /// HubSpot, for every mapping carrying the property.
+    pub fn value_known(&self, link: &impl LinkPrints, property: &str, value: Option<&str>) -> bool {
+        if self.filtered(property) {
+            return false;
+        }
+        let mappings = self.mappings(property);
+        if mappings.is_empty() {
+            return false;
+        }
+        let raw = value.map(|v| Value::String(v.to_owned()));
+        mappings.iter().all(|(m, key)| {
+            if m.rule == SyncRule::DontSync || link.never_written(key) {
+                return false;
+            }
+            let Some(remembered) = link.hubspot_print(key) else { return false };
+            remembered == Fingerprint::of(key, &normalise(raw.as_ref(), m.hubspot_type, m.salesforce_type))
+        })
+    }
+}
+
+/// [`HubspotEchoes::is_echo`] for one record.
 pub fn hubspot_echo(
     config: &SyncConfig,
     pair: ObjectPair,
@@ -72,38 +156,20 @@ pub fn hubspot_echo(
     link: &impl LinkPrints,
     reported: &[Reported],
 ) -> bool {
-    !reported.is_empty()
-        && reported.iter().all(|r| match r {
-            Reported::Creation => true,
-            Reported::Property { name, value, with_creation } => {
-                hubspot_value_known(config, pair, salesforce_object, link, name, value.as_deref())
-                    || (*with_creation && !hubspot_property_matters(config, pair, salesforce_object, name))
-            }
-        })
+    HubspotEchoes::new(config, pair, salesforce_object).is_echo(link, reported)
 }
 
-/// Whether a change of HubSpot's `property` can matter to the sync of a
-/// pair with this Salesforce object: a mapping serving the object carries
-/// it, or the inclusion segment filters on it.
+/// [`HubspotEchoes::matters`] for one property.
 pub fn hubspot_property_matters(
     config: &SyncConfig,
     pair: ObjectPair,
     salesforce_object: SfObject,
     property: &str,
 ) -> bool {
-    let filtered = pair == ObjectPair::Contact
-        && matches!(&config.inclusion_segment,
-            Some(InclusionSegment::PropertyFilter { property: filtered, .. }) if filtered.eq_ignore_ascii_case(property));
-    filtered
-        || config
-            .mappings(pair)
-            .iter()
-            .any(|m| m.hubspot_property.eq_ignore_ascii_case(property) && m.serves(salesforce_object))
+    HubspotEchoes::new(config, pair, salesforce_object).matters(property)
 }
 
-/// Whether HubSpot's `property` holding `value` (as a webhook reports it;
-/// `None` or empty is blank) is what the link of a pair with this
-/// Salesforce object remembers for HubSpot.
+/// [`HubspotEchoes::value_known`] for one property.
 pub fn hubspot_value_known(
     config: &SyncConfig,
     pair: ObjectPair,
@@ -112,29 +178,7 @@ pub fn hubspot_value_known(
     property: &str,
     value: Option<&str>,
 ) -> bool {
-    if pair == ObjectPair::Contact
-        && let Some(InclusionSegment::PropertyFilter { property: filtered, .. }) = &config.inclusion_segment
-        && filtered.eq_ignore_ascii_case(property)
-    {
-        return false;
-    }
-    let raw = value.map(|v| Value::String(v.to_owned()));
-    let mut mappings = config
-        .mappings(pair)
-        .iter()
-        .filter(|m| m.hubspot_property.eq_ignore_ascii_case(property) && m.serves(salesforce_object))
-        .peekable();
-    if mappings.peek().is_none() {
-        return false;
-    }
-    mappings.all(|m| {
-        let key = m.key();
-        if m.rule == SyncRule::DontSync || link.never_written(&key) {
-            return false;
-        }
-        let Some(remembered) = link.hubspot_print(&key) else { return false };
-        remembered == Fingerprint::of(&key, &normalise(raw.as_ref(), m.hubspot_type, m.salesforce_type))
-    })
+    HubspotEchoes::new(config, pair, salesforce_object).value_known(link, property, value)
 }
 
 #[cfg(test)]
@@ -159,6 +203,20 @@ mod tests {
 
     fn title_key(config: &SyncConfig) -> String {
         config.mappings(ObjectPair::Contact).iter().find(|m| m.hubspot_property == "jobtitle").unwrap().key()
+    }
+
+    #[test]
+    fn a_property_reported_in_another_case_is_the_mapped_one() {
+        let config = config("version: 1\n");
+        let link = remembering(&title_key(&config), Some("CTO"), Some("CTO"));
+        let echoes = HubspotEchoes::new(&config, ObjectPair::Contact, SfObject::Lead);
+        for name in ["jobtitle", "JobTitle", "JOBTITLE"] {
+            assert!(echoes.matters(name), "{name}");
+            assert!(echoes.value_known(&link, name, Some("CTO")), "{name}");
+            assert!(!echoes.value_known(&link, name, Some("CEO")), "{name}");
+        }
+        assert!(!echoes.matters("favourite_colour"));
+        assert!(!echoes.value_known(&link, "favourite_colour", Some("CTO")));
     }
 
     #[test]

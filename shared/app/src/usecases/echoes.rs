@@ -30,7 +30,8 @@
 use crate::App;
 use crate::codec::StoredPrints;
 use crate::webhook::hubspot_events::{EventAction, HubspotEvent};
-use crm_sync_domain::echo::{Reported, hubspot_echo};
+use crm_sync_domain::config::SyncConfig;
+use crm_sync_domain::echo::{HubspotEchoes, Reported};
 use crm_sync_domain::intent::SyncIntent;
 use crm_sync_domain::model::{ObjectPair, SfObject, System};
 use crm_sync_store::Link;
@@ -86,10 +87,19 @@ pub(crate) fn reports(
     out
 }
 
-/// Whether what was reported of a HubSpot record is all held by its link.
-pub(crate) fn is_echo(app: &App, pair: ObjectPair, link: &Link, reported: &[Reported]) -> bool {
+/// Whether what was reported of a HubSpot record is all held by its link,
+/// with the echo index of the link's pair and object (made once per
+/// delivery and kept in `indexes`).
+fn is_echo<'c>(
+    config: &'c SyncConfig,
+    indexes: &mut HashMap<(ObjectPair, SfObject), HubspotEchoes<'c>>,
+    pair: ObjectPair,
+    link: &Link,
+    reported: &[Reported],
+) -> bool {
     let Some(object) = SfObject::parse(&link.salesforce_object) else { return false };
-    hubspot_echo(app.config(), pair, object, &StoredPrints(&link.fingerprints), reported)
+    let echoes = indexes.entry((pair, object)).or_insert_with(|| HubspotEchoes::new(config, pair, object));
+    echoes.is_echo(&StoredPrints(&link.fingerprints), reported)
 }
 
 /// The records of `reports` whose every event is an echo of what their
@@ -106,6 +116,7 @@ pub(crate) async fn known_records(
         }
     }
     let mut known = HashSet::new();
+    let mut indexes = HashMap::new();
     for (pair, ids) in by_pair {
         let links = match app.store().get_links_by_hubspot_ids(pair, &ids).await {
             Ok(links) => links,
@@ -117,7 +128,7 @@ pub(crate) async fn known_records(
         for link in links {
             let Ok(id) = link.hubspot_id.parse::<u64>() else { continue };
             let Some(Some(reported)) = reports.get(&(pair, id)) else { continue };
-            if is_echo(app, pair, &link, reported) {
+            if is_echo(app.config(), &mut indexes, pair, &link, reported) {
                 known.insert((pair, id));
             }
         }

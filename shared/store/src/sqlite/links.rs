@@ -55,14 +55,38 @@ fn finish_link((mut link, fingerprints): (Link, String)) -> Result<Link, StoreEr
 /// The `links` columns, in the order [`link_from_row`] reads them.
 const LINK_COLUMNS: &str = "pair, salesforce_id, hubspot_id, salesforce_object, fingerprints, version, updated_at";
 
+/// A link write with its fingerprints already in their stored (JSON) form,
+/// made on the caller's thread: only this goes to the database thread.
+struct RowWrite {
+    pair: ObjectPair,
+    salesforce_id: String,
+    hubspot_id: String,
+    salesforce_object: String,
+    fingerprints: String,
+    condition: LinkCondition,
+}
+
+impl RowWrite {
+    fn of(link: &Link, condition: LinkCondition) -> Result<Self, StoreError> {
+        Ok(RowWrite {
+            pair: link.pair,
+            salesforce_id: link.salesforce_id.clone(),
+            hubspot_id: link.hubspot_id.clone(),
+            salesforce_object: link.salesforce_object.clone(),
+            fingerprints: serde_json::to_string(&link.fingerprints)
+                .map_err(|e| StoreError::Invalid(format!("fingerprints not serialisable: {e}")))?,
+            condition,
+        })
+    }
+}
+
 /// One link write under its condition, on a connection or inside the caller's
 /// transaction (`put_links`). Zero rows changed means the condition failed:
 /// for a create, the conflict clause swallowed a duplicate of either key; for
 /// an update, the version or the HubSpot id did not match.
-fn write_link(tx: &Connection, w: &LinkWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let link = &w.link;
-    let fingerprints = serde_json::to_string(&link.fingerprints)
-        .map_err(|e| StoreError::Invalid(format!("fingerprints not serialisable: {e}")))?;
+fn write_link(tx: &Connection, w: &RowWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let link = w;
+    let fingerprints = &w.fingerprints;
     match w.condition {
         LinkCondition::MustNotExist => {
             let n = tx
@@ -241,12 +265,12 @@ impl LinkStore for SqliteStore {
     }
 
     async fn put_link(&self, link: &Link, condition: LinkCondition) -> StoreResult<u64> {
-        let write = LinkWrite { link: link.clone(), condition };
+        let write = RowWrite::of(link, condition)?;
         self.run("put link", move |c, now| write_link(c, &write, now)).await
     }
 
     async fn put_links(&self, writes: &[LinkWrite]) -> StoreResult<Vec<StoreResult<u64>>> {
-        let writes = writes.to_vec();
+        let writes = writes.iter().map(|w| RowWrite::of(&w.link, w.condition)).collect::<Result<Vec<_>, _>>()?;
         self.run("put links", move |c, now| {
             let tx = c.transaction().map_err(db_err("begin"))?;
             let mut results = Vec::with_capacity(writes.len());
