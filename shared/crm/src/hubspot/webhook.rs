@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::time::Duration;

@@ -6,7 +6,7 @@
 
 use super::model::EventDraft;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
