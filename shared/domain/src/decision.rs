@@ -174,10 +174,12 @@ impl Decision {
         matches!(self.action, Action::Skip { .. })
     }
 
-    /// The link state to store after a HubSpot upsert that sent `sent`
-    /// instead of the decision's own `hubspot_writes` (an import sends fewer
-    /// properties: the email only outside the inclusion segment, never the
-    /// opt-out), without reading HubSpot first.
+    /// The link state to store after a HubSpot upsert that sent part of the
+    /// decision's `hubspot_writes` (an import sends fewer properties: the
+    /// email only outside the inclusion segment, never the opt-out), without
+    /// reading HubSpot first. `sent` says whether a property was sent, with
+    /// the value decided (the caller may have moved `hubspot_writes` out to
+    /// send them).
     ///
     /// SPEC section 1: a link remembers only what was actually written. A
     /// fingerprint stays for a mapping whose HubSpot property was sent as
@@ -188,23 +190,21 @@ impl Decision {
     /// `created` the record: HubSpot then holds nothing but what was sent.
     /// An upsert that landed on an existing record tells nothing about its
     /// other properties, so their fingerprints go too.
-    pub fn link_for_upsert<'v>(
+    pub fn link_for_upsert(
         self,
         config: &SyncConfig,
         pair: ObjectPair,
-        sent: impl Fn(&str) -> Option<&'v serde_json::Value>,
+        sent: impl Fn(&str) -> bool,
         created: bool,
     ) -> LinkState {
-        let Decision { mut link, fields, hubspot_writes, .. } = self;
+        let Decision { mut link, fields, .. } = self;
         let wrote: std::collections::HashMap<&str, Option<System>> =
             fields.iter().map(|f| (f.mapping.as_str(), f.wrote)).collect();
         link.never_written.clear();
         link.fingerprints.retain(|key, _| match wrote.get(key.as_str()).copied().flatten() {
-            Some(System::HubSpot) => config
-                .mappings(pair)
-                .iter()
-                .find(|m| m.has_key(key))
-                .is_some_and(|m| hubspot_writes.get(&m.hubspot_property) == sent(&m.hubspot_property)),
+            Some(System::HubSpot) => {
+                config.mappings(pair).iter().find(|m| m.has_key(key)).is_some_and(|m| sent(&m.hubspot_property))
+            }
             Some(System::Salesforce) => false,
             None => created,
         });

@@ -739,7 +739,7 @@ async fn import_page(
             continue;
         };
         let modified = snapshot.last_modified;
-        let decision = decide(&DecisionInput {
+        let mut decision = decide(&DecisionInput {
             config,
             pair,
             salesforce: Some(&snapshot),
@@ -771,7 +771,9 @@ async fn import_page(
                 continue;
             }
         }
-        let mut props: Map<String, Value> = decision.hubspot_writes.clone().into_iter().collect();
+        // The decided properties move to the upsert; what is left out of it
+        // below is left out of the link too (`link_for_upsert`).
+        let mut props: Map<String, Value> = std::mem::take(&mut decision.hubspot_writes).into_iter().collect();
         // A first sync carries no opt-out (SPEC section 4); the property is
         // read-only in HubSpot anyway.
         props.remove(HUBSPOT_OPT_OUT_PROPERTY);
@@ -845,7 +847,7 @@ async fn import_page(
                         fingerprints: encode_link_state(&decision.link_for_upsert(
                             config,
                             pair,
-                            |p| props.get(p),
+                            |p| props.contains_key(p),
                             created,
                         )),
                         version: 0,

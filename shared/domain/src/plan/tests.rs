@@ -401,7 +401,7 @@ fn email_only_import_link(config: &SyncConfig, sf: &RecordSnapshot, created: boo
         .filter(|(k, _)| *k == HUBSPOT_EMAIL_PROPERTY)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    decision.link_for_upsert(config, ObjectPair::Contact, |p| sent.get(p), created)
+    decision.link_for_upsert(config, ObjectPair::Contact, |p| sent.contains_key(p), created)
 }
 
 const TITLE_TWO_WAY: &str =
