@@ -39,23 +39,30 @@ pub struct SalesforceId(String);
 impl SalesforceId {
     /// Parses a 15- or 18-character id.
     pub fn parse(raw: &str) -> Result<Self, ModelError> {
+        let id = Self::canonical(raw)?;
+        // The canonical form is ASCII alphanumerics only.
+        Ok(Self(id.iter().map(|&b| char::from(b)).collect()))
+    }
+
+    /// The 18-character form of a 15- or 18-character id, without making a
+    /// `SalesforceId` (no allocation: for comparing ids read in bulk).
+    pub fn canonical(raw: &str) -> Result<[u8; 18], ModelError> {
         let raw = raw.trim();
         if !raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ModelError::SalesforceIdCharacters);
         }
-        match raw.len() {
-            15 => Ok(Self(format!("{raw}{}", case_suffix(&raw[..15])))),
-            18 => {
-                let expected = case_suffix(&raw[..15]);
-                // Salesforce itself accepts the suffix in any case.
-                if raw[15..].eq_ignore_ascii_case(&expected) {
-                    Ok(Self(format!("{}{}", &raw[..15], expected)))
-                } else {
-                    Err(ModelError::SalesforceIdChecksum { expected })
-                }
-            }
-            n => Err(ModelError::SalesforceIdLength(n)),
+        if raw.len() != 15 && raw.len() != 18 {
+            return Err(ModelError::SalesforceIdLength(raw.len()));
         }
+        let suffix = case_suffix(&raw.as_bytes()[..15]);
+        // Salesforce itself accepts the suffix in any case.
+        if raw.len() == 18 && !raw.as_bytes()[15..].eq_ignore_ascii_case(&suffix) {
+            return Err(ModelError::SalesforceIdChecksum { expected: suffix.iter().map(|&b| char::from(b)).collect() });
+        }
+        let mut id = [0u8; 18];
+        id[..15].copy_from_slice(&raw.as_bytes()[..15]);
+        id[15..].copy_from_slice(&suffix);
+        Ok(id)
     }
 
     /// The 18-character form.
@@ -85,17 +92,16 @@ impl SalesforceId {
     }
 }
 
-fn case_suffix(id15: &str) -> String {
-    let bytes = id15.as_bytes();
-    let mut out = String::with_capacity(3);
-    for chunk in bytes.chunks(5) {
+fn case_suffix(id15: &[u8]) -> [u8; 3] {
+    let mut out = [0u8; 3];
+    for (slot, chunk) in out.iter_mut().zip(id15.chunks(5)) {
         let mut v = 0usize;
         for (i, b) in chunk.iter().enumerate() {
             if b.is_ascii_uppercase() {
                 v |= 1 << i;
             }
         }
-        out.push(char::from(SUFFIX_ALPHABET[v]));
+        *slot = SUFFIX_ALPHABET[v];
     }
     out
 }
@@ -503,6 +509,17 @@ mod tests {
             SalesforceId::parse("001a0000006Vm9rIAC").unwrap_err(),
             ModelError::SalesforceIdChecksum { expected: "AAC".into() }
         );
+    }
+
+    #[test]
+    fn the_canonical_form_is_the_parsed_id_without_allocating() {
+        for raw in ["001A0000006Vm9r", "001A0000006Vm9rIAC", "001A0000006Vm9riac", " 003D000000QTK2B "] {
+            let canonical = SalesforceId::canonical(raw).unwrap();
+            assert_eq!(&canonical[..], SalesforceId::parse(raw).unwrap().as_str().as_bytes(), "{raw:?}");
+        }
+        for raw in ["001A0000006Vm9rAAA", "001A0000006Vm9", "001A0000006Vm9-"] {
+            assert_eq!(SalesforceId::canonical(raw).unwrap_err(), SalesforceId::parse(raw).unwrap_err(), "{raw:?}");
+        }
     }
 
     #[test]

@@ -528,12 +528,14 @@ async fn run_claimed(
     let first = spec.first.clone();
     let last = spec.last.clone();
     let done_up_to = chunk.checkpoint.clone();
+    // (Called for every row of the object, so the id is compared in its
+    // canonical form on the stack.)
     let in_chunk = move |id: &str| {
-        let Ok(id) = SalesforceId::parse(id) else { return false };
-        let id = id.as_str();
-        first.as_deref().is_none_or(|f| id >= f)
-            && last.as_deref().is_none_or(|l| id <= l)
-            && done_up_to.as_deref().is_none_or(|d| id > d)
+        let Ok(id) = SalesforceId::canonical(id) else { return false };
+        let id = &id[..];
+        first.as_deref().is_none_or(|f| id >= f.as_bytes())
+            && last.as_deref().is_none_or(|l| id <= l.as_bytes())
+            && done_up_to.as_deref().is_none_or(|d| id > d.as_bytes())
     };
     // A chunk reading its object unfiltered reads every record of it: it
     // notes the emails of those outside its range, so that the email rule
