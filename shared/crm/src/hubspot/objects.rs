@@ -45,8 +45,6 @@ fn check_object(object: &str) -> Result<(), CrmError> {
     Ok(())
 }
 
-/// Matches batch answers to inputs by `objectWriteTraceId` (the input's
-/// index), falling back to the ids named in error contexts.
 /// One input of a batch create, update or upsert, serialised as HubSpot
 /// reads it.
 #[derive(serde::Serialize)]
@@ -64,6 +62,8 @@ struct BatchInputs<'a> {
     inputs: Vec<BatchInput<'a>>,
 }
 
+/// Matches batch answers to inputs by `objectWriteTraceId` (the input's
+/// index), falling back to the ids named in error contexts.
 fn items_in_order(mut answer: Answer, input_ids: &[String], new_by_default: bool) -> Result<Vec<BatchItem>, CrmError> {
     let mut out: Vec<Option<BatchItem>> = vec![None; input_ids.len()];
     let results = match answer.body.get_mut("results").map(Value::take) {
