@@ -148,45 +148,45 @@ impl<'c> HubspotEchoes<'c> {
     }
 }
 
-/// [`HubspotEchoes::is_echo`] for one record.
-pub fn hubspot_echo(
-    config: &SyncConfig,
-    pair: ObjectPair,
-    salesforce_object: SfObject,
-    link: &impl LinkPrints,
-    reported: &[Reported],
-) -> bool {
-    HubspotEchoes::new(config, pair, salesforce_object).is_echo(link, reported)
-}
-
-/// [`HubspotEchoes::matters`] for one property.
-pub fn hubspot_property_matters(
-    config: &SyncConfig,
-    pair: ObjectPair,
-    salesforce_object: SfObject,
-    property: &str,
-) -> bool {
-    HubspotEchoes::new(config, pair, salesforce_object).matters(property)
-}
-
-/// [`HubspotEchoes::value_known`] for one property.
-pub fn hubspot_value_known(
-    config: &SyncConfig,
-    pair: ObjectPair,
-    salesforce_object: SfObject,
-    link: &impl LinkPrints,
-    property: &str,
-    value: Option<&str>,
-) -> bool {
-    HubspotEchoes::new(config, pair, salesforce_object).value_known(link, property, value)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
     use crate::rules::FieldFingerprint;
+
+    // [`HubspotEchoes::is_echo`] for one record.
+    fn hubspot_echo(
+        config: &SyncConfig,
+        pair: ObjectPair,
+        salesforce_object: SfObject,
+        link: &impl LinkPrints,
+        reported: &[Reported],
+    ) -> bool {
+        HubspotEchoes::new(config, pair, salesforce_object).is_echo(link, reported)
+    }
+
+    // [`HubspotEchoes::matters`] for one property.
+    fn hubspot_property_matters(
+        config: &SyncConfig,
+        pair: ObjectPair,
+        salesforce_object: SfObject,
+        property: &str,
+    ) -> bool {
+        HubspotEchoes::new(config, pair, salesforce_object).matters(property)
+    }
+
+    // [`HubspotEchoes::value_known`] for one property.
+    fn hubspot_value_known(
+        config: &SyncConfig,
+        pair: ObjectPair,
+        salesforce_object: SfObject,
+        link: &impl LinkPrints,
+        property: &str,
+        value: Option<&str>,
+    ) -> bool {
+        HubspotEchoes::new(config, pair, salesforce_object).value_known(link, property, value)
+    }
 
     fn config(yaml: &str) -> SyncConfig {
         SyncConfig::from_yaml_str(yaml).unwrap()

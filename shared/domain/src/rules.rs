@@ -161,15 +161,17 @@ impl Fingerprint {
 
     /// The print as stored: 32 lowercase hex digits.
     pub fn hex(&self) -> String {
-        hex::encode(self.0)
+        let mut out = String::with_capacity(32);
+        self.push_hex(&mut out);
+        out
     }
 
     /// Writes the print's 32 hex digits to `out`.
     pub fn push_hex(&self, out: &mut String) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for byte in self.0 {
-            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+        let mut digits = [0u8; 32];
+        if hex::encode_to_slice(self.0, &mut digits).is_ok() {
+            // Hex digits are ASCII.
+            out.extend(digits.iter().map(|&b| char::from(b)));
         }
     }
 }

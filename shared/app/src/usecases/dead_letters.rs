@@ -81,15 +81,30 @@ pub async fn replay_dead_letters(
         return Ok(letters);
     }
     let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
-    let moved = queue.replay_dead_letters_by_id(&ids).await?;
+    let moved = replay_by_id(queue, health, &ids).await?;
+    let replayed: Vec<DeadLetter> = letters.into_iter().filter(|l| moved.contains(&l.id)).collect();
+    tracing::info!(moved = replayed.len(), "DeadLettersReplayed");
+    Ok(replayed)
+}
+
+/// Puts the dead letters `ids` back on the queue with a fresh receive count
+/// and resolves the sync-health entries of those that moved; returns them.
+pub(crate) async fn replay_by_id(
+    queue: &dyn Queue,
+    health: &dyn SyncHealthStore,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>, AppError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    queue.replay_dead_letters_by_id(ids).await?;
     let still_dead: std::collections::HashSet<String> =
         queue.list_dead_letters(MOST_DEAD_LETTERS).await?.into_iter().map(|m| m.id).collect();
-    let replayed: Vec<DeadLetter> = letters.into_iter().filter(|l| !still_dead.contains(&l.id)).collect();
-    for letter in &replayed {
-        health.resolve_error(&dead_letter_key(&letter.id)).await?;
+    let moved: std::collections::HashSet<String> = ids.iter().filter(|id| !still_dead.contains(*id)).cloned().collect();
+    for id in &moved {
+        health.resolve_error(&dead_letter_key(id)).await?;
     }
-    tracing::info!(moved, "DeadLettersReplayed");
-    Ok(replayed)
+    Ok(moved)
 }
 
 /// Dead letters one check looks at, per queue.

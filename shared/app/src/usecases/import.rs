@@ -294,7 +294,8 @@ pub async fn import_resume(app: &App, job_id: &str) -> Result<(ImportJob, Vec<Im
 }
 
 /// Moves the dead-lettered chunk messages of `job_id` back to the import
-/// queue and resolves their sync-health entries; returns how many moved.
+/// queue and resolves the sync-health entries of those moved; returns how
+/// many moved.
 async fn take_back_dead_chunks(app: &App, job_id: &str) -> Result<usize, AppError> {
     let queue = app.import_queue();
     let ids: Vec<String> = queue
@@ -304,14 +305,7 @@ async fn take_back_dead_chunks(app: &App, job_id: &str) -> Result<usize, AppErro
         .filter(|m| serde_json::from_str::<ChunkMessage>(&m.body).is_ok_and(|c| c.job_id == job_id))
         .map(|m| m.id)
         .collect();
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let moved = queue.replay_dead_letters_by_id(&ids).await?;
-    for id in &ids {
-        app.store().resolve_error(&crate::retry::dead_letter_key(id)).await?;
-    }
-    Ok(moved)
+    Ok(crate::usecases::dead_letters::replay_by_id(queue, app.store(), &ids).await?.len())
 }
 
 /// The job and its chunks (`crm-sync import status`), with the job's counts

@@ -84,10 +84,9 @@ impl RowWrite {
 /// transaction (`put_links`). Zero rows changed means the condition failed:
 /// for a create, the conflict clause swallowed a duplicate of either key; for
 /// an update, the version or the HubSpot id did not match.
-fn write_link(tx: &Connection, w: &RowWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let link = w;
-    let fingerprints = &w.fingerprints;
-    match w.condition {
+fn write_link(tx: &Connection, link: &RowWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let fingerprints = &link.fingerprints;
+    match link.condition {
         LinkCondition::MustNotExist => {
             let n = tx
                 .prepare_cached(

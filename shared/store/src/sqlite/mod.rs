@@ -293,10 +293,10 @@ impl SqliteStore {
         check_version(&conn, &path.display().to_string())?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err("set WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err("set synchronous"))?;
-        // 16 MiB of page cache (SQLite's default is 2 MiB): the links a
-        // webhook's echo check reads were written a few thousand records
-        // before, and stay in the cache instead of being read back from the
-        // file page by page.
+        // 16 MiB of page cache (SQLite's default is 2 MiB), so that the
+        // links a webhook's echo check reads, written a few thousand records
+        // before, can still be cached. (At 300,000 imported contacts the
+        // bench measured no CPU difference beyond its noise.)
         conn.pragma_update(None, "cache_size", -16_384).map_err(db_err("set cache size"))?;
         Self::init(conn, clock)
     }
