@@ -198,10 +198,10 @@ impl Decision {
         created: bool,
     ) -> LinkState {
         let Decision { mut link, fields, .. } = self;
-        let wrote: std::collections::HashMap<&str, Option<System>> =
-            fields.iter().map(|f| (f.mapping.as_str(), f.wrote)).collect();
+        // (A handful of fields: found by a scan, not through a hash map.)
+        let wrote = |key: &str| fields.iter().find(|f| f.mapping == key).and_then(|f| f.wrote);
         link.never_written.clear();
-        link.fingerprints.retain(|key, _| match wrote.get(key.as_str()).copied().flatten() {
+        link.fingerprints.retain(|key, _| match wrote(key) {
             Some(System::HubSpot) => {
                 config.mappings(pair).iter().find(|m| m.has_key(key)).is_some_and(|m| sent(&m.hubspot_property))
             }

@@ -46,7 +46,7 @@ use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, PackedRows, RowView, SfRecord, WriteResult};
 use crate::usage::{Priority, ensure_budget, flush_usage};
 use crate::usecases::sync::{
-    EmailPicks, ObjectRead, duplicate_report, email_key, relink, resolve_emails, resolve_emails_by_scan,
+    EmailKeys, EmailPicks, ObjectRead, duplicate_report, email_key, relink, resolve_emails, resolve_emails_by_scan,
 };
 use crate::{App, AppError};
 use crm_sync_crm::error::{self as crm_error, System};
@@ -64,7 +64,7 @@ use crm_sync_store::{
     OutgoingMessage, ReceivedMessage, StateStore,
 };
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tracing::{info, instrument, warn};
@@ -539,8 +539,10 @@ async fn run_claimed(
     let own_scan = scan.is_some() && spec.bulk && spec.filter.is_none() && spec.object == SfObject::Contact;
     // Sized for every record of the object outside the chunk, as planned.
     let outside = scan.map_or(0, |s| s.contacts.saturating_sub(spec.records));
-    let elsewhere: Mutex<HashSet<u64>> =
-        Mutex::new(HashSet::with_capacity(if own_scan { usize::try_from(outside).unwrap_or(0) } else { 0 }));
+    let elsewhere: Mutex<EmailKeys> = Mutex::new(EmailKeys::with_capacity_and_hasher(
+        if own_scan { usize::try_from(outside).unwrap_or(0) } else { 0 },
+        Default::default(),
+    ));
     let keep = |r: RowView<'_>| {
         if in_chunk(r.id()) {
             return true;

@@ -63,20 +63,29 @@ pub struct FieldMapping {
     pub special: Option<SpecialField>,
 }
 
+/// Between the two names of a [`FieldMapping::key`].
+const KEY_JOIN: &str = "<->";
+
 impl FieldMapping {
     /// The stable key of the mapping within its pair: the fingerprint key.
     ///
     /// Stored fingerprints are keyed by it, so changing its format would make
     /// every stored fingerprint look changed.
     pub fn key(&self) -> String {
-        format!("{}<->{}", self.hubspot_property, self.salesforce_field)
+        // (Made for every mapping of every record decided: pushed, not
+        // formatted.)
+        let mut key = String::with_capacity(self.hubspot_property.len() + KEY_JOIN.len() + self.salesforce_field.len());
+        key.push_str(&self.hubspot_property);
+        key.push_str(KEY_JOIN);
+        key.push_str(&self.salesforce_field);
+        key
     }
 
     /// Whether `key` is this mapping's [`FieldMapping::key`], without making
     /// the key.
     pub fn has_key(&self, key: &str) -> bool {
         key.strip_prefix(self.hubspot_property.as_str())
-            .and_then(|rest| rest.strip_prefix("<->"))
+            .and_then(|rest| rest.strip_prefix(KEY_JOIN))
             .is_some_and(|field| field == self.salesforce_field)
     }
 

@@ -74,7 +74,9 @@ pub use crate::codec::{
     HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, NOT_PROVIDED, SALESFORCE_HUBSPOT_ID_FIELD,
 };
 pub(crate) use links::relink;
-pub(crate) use pick::{EmailPicks, ObjectRead, duplicate_report, email_key, resolve_emails, resolve_emails_by_scan};
+pub(crate) use pick::{
+    EmailKeys, EmailPicks, ObjectRead, duplicate_report, email_key, resolve_emails, resolve_emails_by_scan,
+};
 
 /// Retry delay after losing a conditional link write to another worker.
 const RACE_RETRY: Duration = Duration::from_secs(1);

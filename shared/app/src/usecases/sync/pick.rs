@@ -35,6 +35,7 @@ use crm_sync_domain::{Email, ObjectPair, SalesforceId, SfObject};
 use crm_sync_store::ErrorReport;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The Salesforce records sharing each email, and the one picked per email.
 #[derive(Debug, Default)]
@@ -161,11 +162,37 @@ fn pick_fields(object: SfObject) -> &'static [&'static str] {
 pub(crate) struct ObjectRead<'a> {
     pub object: SfObject,
     pub rows: &'a PackedRows,
-    pub elsewhere: &'a HashSet<u64>,
+    pub elsewhere: &'a EmailKeys,
     /// At most this many SOQL queries for the records outside the chunk
     /// (what a Bulk job over the object would cost); more, and the object
     /// is scanned instead.
     pub max_queries: usize,
+}
+
+/// A set of [`email_key`]s. The keys are hashes already, so the set uses
+/// them as they are instead of hashing them again (an import chunk adds
+/// one for every record of its object outside its range).
+pub(crate) type EmailKeys = HashSet<u64, BuildHasherDefault<KeyIsHash>>;
+
+/// The hasher of [`EmailKeys`]: a `u64` key is its own hash.
+#[derive(Default)]
+pub(crate) struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `u64` keys; any other key still hashes.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
 }
 
 /// The key an email is known by in [`ObjectRead::elsewhere`]: a 64-bit
@@ -249,11 +276,12 @@ fn contested_rows(read: &ObjectRead<'_>, read_before: &[SalesforceCandidate]) ->
         return (0..rows.len()).collect();
     }
     let keys: Vec<Option<u64>> = (0..rows.len()).map(key_of).collect();
-    let mut in_chunk: HashMap<u64, u32> = HashMap::with_capacity(keys.len());
+    let mut in_chunk: HashMap<u64, u32, BuildHasherDefault<KeyIsHash>> =
+        HashMap::with_capacity_and_hasher(keys.len(), BuildHasherDefault::default());
     for key in keys.iter().flatten() {
         *in_chunk.entry(*key).or_default() += 1;
     }
-    let on_leads: HashSet<u64> = read_before.iter().map(|c| email_key(&c.email)).collect();
+    let on_leads: EmailKeys = read_before.iter().map(|c| email_key(&c.email)).collect();
     keys.iter()
         .enumerate()
         .filter_map(|(i, key)| Some((i, (*key)?)))
