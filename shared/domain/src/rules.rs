@@ -169,9 +169,10 @@ impl Fingerprint {
     /// Writes the print's 32 hex digits to `out`.
     pub fn push_hex(&self, out: &mut String) {
         let mut digits = [0u8; 32];
-        if hex::encode_to_slice(self.0, &mut digits).is_ok() {
-            // Hex digits are ASCII.
-            out.extend(digits.iter().map(|&b| char::from(b)));
+        if hex::encode_to_slice(self.0, &mut digits).is_ok()
+            && let Ok(digits) = std::str::from_utf8(&digits)
+        {
+            out.push_str(digits);
         }
     }
 }
