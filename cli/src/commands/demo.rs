@@ -387,25 +387,25 @@ fn sandbox_credentials() -> Credentials {
     }
 }
 
-/// The first few links of contacts, by Salesforce object.
+/// The first `n` links of contacts of one Salesforce object (none for 0).
 pub async fn linked_contacts(store: &dyn StateStore, object: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
-    loop {
+    while out.len() < n {
         let page = store.list_links(ObjectPair::Contact, after.as_deref(), 500).await?;
-        for link in page.links {
-            if link.salesforce_object == object {
-                out.push((link.salesforce_id, link.hubspot_id));
-                if out.len() == n {
-                    return Ok(out);
-                }
-            }
-        }
+        out.extend(
+            page.links
+                .into_iter()
+                .filter(|link| link.salesforce_object == object)
+                .map(|link| (link.salesforce_id, link.hubspot_id))
+                .take(n - out.len()),
+        );
         match page.next {
             Some(next) => after = Some(next),
-            None => return Ok(out),
+            None => break,
         }
     }
+    Ok(out)
 }
 
 fn props(value: Value) -> Map<String, Value> {
