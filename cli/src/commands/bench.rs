@@ -91,6 +91,13 @@ pub struct ImportFigures {
     /// import.
     pub sandbox_cpu_seconds: Option<f64>,
     pub sandbox_cpu_us_per_record: Option<f64>,
+    /// CPU seconds per second of this process while records were being
+    /// written (from the first checkpoint to the end): how many of the
+    /// machine's cores it kept busy, leaving out the read before the first
+    /// page.
+    pub cores_while_writing: Option<f64>,
+    /// With `--sandbox-process`: the same of the sandbox process.
+    pub sandbox_cores_while_writing: Option<f64>,
     /// With `--real-limits`: the HubSpot calls made, at HubSpot's rate.
     pub hubspot_floor_seconds: Option<f64>,
     /// With `--real-limits`: the import's time over its floor.
@@ -311,10 +318,15 @@ async fn import(args: &BenchArgs, stage: &Stage) -> anyhow::Result<(ImportFigure
     let request =
         ImportRequest { objects: ImportObjects::Contacts, filter: None, chunk_size: None, add_to_segment: false };
     let sandbox_pid = stage.sandbox.pid();
-    let before = demo::calls(stage).await?;
-    let (echoes_before, cpu_before) = (stage.app.echoes_recognised(), cpu_seconds(None));
-    let sandbox_cpu_before = sandbox_pid.and_then(|pid| cpu_seconds(Some(pid)));
-    let started = Instant::now();
+    let calls_before = demo::calls(stage).await?;
+    let echoes_before = stage.app.echoes_recognised();
+    let before = Before {
+        at: Instant::now(),
+        calls: calls_before,
+        cpu: cpu_seconds(None),
+        sandbox_pid,
+        sandbox_cpu: sandbox_pid.and_then(|pid| cpu_seconds(Some(pid))),
+    };
     let job = crm_sync_app::import_start(&stage.app, &request).await.context("starting the import")?;
     let (done, mut finished) = watch::channel(false);
     let importing = async {
@@ -323,7 +335,14 @@ async fn import(args: &BenchArgs, stage: &Stage) -> anyhow::Result<(ImportFigure
         result
     };
     let sampling = async {
-        let mut samples = vec![Sample { seconds: 0.0, records: 0, hubspot_calls: 0, salesforce_calls: 0 }];
+        let mut samples = vec![Sample {
+            seconds: 0.0,
+            records: 0,
+            hubspot_calls: 0,
+            salesforce_calls: 0,
+            cpu_seconds: before.cpu.map(|_| 0.0),
+            sandbox_cpu_seconds: before.sandbox_cpu.map(|_| 0.0),
+        }];
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -332,7 +351,7 @@ async fn import(args: &BenchArgs, stage: &Stage) -> anyhow::Result<(ImportFigure
                 _ = tick.tick() => {}
                 _ = finished.changed() => break,
             }
-            match sample(stage, &job, started, before).await {
+            match sample(stage, &job, &before).await {
                 Ok(s) => samples.push(s),
                 Err(error) => tracing::warn!(error = format!("{error:#}"), "BenchSampleFailed"),
             }
@@ -341,15 +360,11 @@ async fn import(args: &BenchArgs, stage: &Stage) -> anyhow::Result<(ImportFigure
     };
     let (imported, mut samples) = tokio::join!(importing, sampling);
     imported?;
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(None).zip(cpu_before).map(|(after, before)| after - before);
-    let sandbox_cpu = sandbox_pid
-        .and_then(|pid| cpu_seconds(Some(pid)))
-        .zip(sandbox_cpu_before)
-        .map(|(after, before)| after - before);
-    samples.push(sample(stage, &job, started, before).await?);
+    let last = sample(stage, &job, &before).await?;
+    let (seconds, cpu, sandbox_cpu) = (last.seconds, last.cpu_seconds, last.sandbox_cpu_seconds);
+    samples.push(last);
     let (sf_after, hs_after) = demo::calls(stage).await?;
-    let (sf, hs) = (sf_after - before.0, hs_after - before.1);
+    let (sf, hs) = (sf_after - before.calls.0, hs_after - before.calls.1);
     let per_record_us = |cpu: Option<f64>| cpu.filter(|_| args.records > 0).map(|c| c * 1e6 / args.records as f64);
     let (hubspot_floor_seconds, floor_ratio) = floor(args.real_limits, hs, seconds);
     let figures = ImportFigures {
@@ -366,29 +381,41 @@ async fn import(args: &BenchArgs, stage: &Stage) -> anyhow::Result<(ImportFigure
         cpu_us_per_record: per_record_us(cpu),
         sandbox_cpu_seconds: sandbox_cpu,
         sandbox_cpu_us_per_record: per_record_us(sandbox_cpu),
+        cores_while_writing: chart::cores_while_writing(&samples, |s| s.cpu_seconds),
+        sandbox_cores_while_writing: chart::cores_while_writing(&samples, |s| s.sandbox_cpu_seconds),
         hubspot_floor_seconds,
         floor_ratio,
     };
     Ok((figures, samples))
 }
 
-/// Records handled so far (the job's progress) and calls made since
-/// `before`.
-async fn sample(
-    stage: &Stage,
-    job: &crm_sync_app::ImportJob,
-    started: Instant,
-    before: (u64, u64),
-) -> anyhow::Result<Sample> {
-    let seconds = started.elapsed().as_secs_f64();
+/// What the import's samples count from.
+struct Before {
+    at: Instant,
+    /// Salesforce and HubSpot calls.
+    calls: (u64, u64),
+    cpu: Option<f64>,
+    sandbox_pid: Option<u32>,
+    sandbox_cpu: Option<f64>,
+}
+
+/// Records handled so far (the job's progress), and calls made and CPU
+/// time used since `before`.
+async fn sample(stage: &Stage, job: &crm_sync_app::ImportJob, before: &Before) -> anyhow::Result<Sample> {
+    let seconds = before.at.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(None).zip(before.cpu).map(|(now, then)| now - then);
+    let sandbox_cpu =
+        before.sandbox_pid.and_then(|pid| cpu_seconds(Some(pid))).zip(before.sandbox_cpu).map(|(now, then)| now - then);
     let stored = stage.app.store().get_import_job(&job.id).await?.context("the import job is gone")?;
     let (progress, _) = crm_sync_app::import_progress(stage.app.store(), stored).await?;
     let (sf, hs) = demo::calls(stage).await?;
     Ok(Sample {
         seconds,
         records: progress.counts.read,
-        hubspot_calls: hs.saturating_sub(before.1),
-        salesforce_calls: sf.saturating_sub(before.0),
+        hubspot_calls: hs.saturating_sub(before.calls.1),
+        salesforce_calls: sf.saturating_sub(before.calls.0),
+        cpu_seconds: cpu,
+        sandbox_cpu_seconds: sandbox_cpu,
     })
 }
 
@@ -559,6 +586,18 @@ pub fn table(f: &Figures) -> Table {
         (
             "CPU per record (sandbox process)",
             f.import.sandbox_cpu_us_per_record.map_or("-".into(), |us| format!("{us:.0} µs")),
+        ),
+        (
+            if f.sandbox_process {
+                "cores busy while writing (crm-sync)"
+            } else {
+                "cores busy while writing (incl. sandbox)"
+            },
+            f.import.cores_while_writing.map_or("-".into(), |c| format!("{c:.2}")),
+        ),
+        (
+            "cores busy while writing (sandbox process)",
+            f.import.sandbox_cores_while_writing.map_or("-".into(), |c| format!("{c:.2}")),
         ),
         (
             "HubSpot floor (ratio)",

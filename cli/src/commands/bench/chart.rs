@@ -12,15 +12,33 @@ pub struct Sample {
     /// Since the import started.
     pub seconds: f64,
     /// Records read and handled so far, from the import job's progress (the
-    /// chunks' counts, which move at each checkpoint of 5,000 records).
+    /// chunks' counts, which move at each checkpoint, every page of 1,000
+    /// records).
     pub records: u64,
     /// API calls made so far during the import, from the sandbox's counters.
     pub hubspot_calls: u64,
     pub salesforce_calls: u64,
+    /// CPU time this process used so far during the import (the sandbox's
+    /// included unless it runs in its own process).
+    pub cpu_seconds: Option<f64>,
+    /// With the sandbox in its own process: its CPU time so far.
+    pub sandbox_cpu_seconds: Option<f64>,
+}
+
+/// CPU seconds used per second of wall time while records were being
+/// written: from the first sample that counted records to the last sample,
+/// of the CPU time `cpu` reads from a sample. `None` when that span is
+/// under a second or a sample has no CPU time.
+pub fn cores_while_writing(samples: &[Sample], cpu: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
+    let first = samples.iter().find(|s| s.records > 0)?;
+    let last = samples.last()?;
+    let seconds = last.seconds - first.seconds;
+    (seconds >= 1.0).then_some(())?;
+    Some((cpu(last)? - cpu(first)?) / seconds)
 }
 
 /// Rates are taken over this trailing window, so that the import's
-/// checkpoints (every 5,000 records of a chunk) do not draw as spikes.
+/// checkpoints (every 1,000 records of a chunk) do not draw as spikes.
 pub const RATE_WINDOW_SECONDS: f64 = 5.0;
 
 const WIDTH: f64 = 800.0;
@@ -247,8 +265,28 @@ mod tests {
                 records: u64::from(i as u32) * 1_000,
                 hubspot_calls: u64::from(i as u32) * 15,
                 salesforce_calls: u64::from(i as u32),
+                cpu_seconds: Some(f64::from(i) * 0.5),
+                sandbox_cpu_seconds: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn cores_are_counted_only_while_records_are_written() {
+        // Reading for 3 s at a tenth of a core, then writing at 1.5 cores.
+        let run: Vec<Sample> = (0..=10)
+            .map(|i| Sample {
+                seconds: f64::from(i),
+                records: if i > 3 { u64::from(i as u32) * 1_000 } else { 0 },
+                cpu_seconds: Some(if i <= 3 { f64::from(i) * 0.1 } else { 0.3 + f64::from(i - 3) * 1.5 }),
+                ..samples()[0]
+            })
+            .collect();
+        let cores = cores_while_writing(&run, |s| s.cpu_seconds).unwrap();
+        assert!((cores - 1.5).abs() < 1e-9, "{cores}");
+        assert_eq!(cores_while_writing(&run, |s| s.sandbox_cpu_seconds), None);
+        assert_eq!(cores_while_writing(&run[..5], |s| s.cpu_seconds), None, "one sample of writing is no span");
+        assert_eq!(cores_while_writing(&samples()[..1], |s| s.cpu_seconds), None);
     }
 
     /// Start tags by name, with a check that every element is closed.

@@ -63,6 +63,7 @@ use crm_sync_store::{
     ChunkCounts, ChunkStatus, ErrorReport, ImportChunk, ImportJob, JobStatus, Link, LinkCondition, LinkWrite, NewChunk,
     OutgoingMessage, ReceivedMessage, StateStore,
 };
+use futures::stream::{self, FuturesOrdered, StreamExt};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -77,6 +78,14 @@ const CHUNK_LEASE: Duration = Duration::from_secs(15 * 60);
 /// is kept small beside the chunk's packed rows.
 const PAGE: usize = 1_000;
 const _: () = assert!(PAGE.is_multiple_of(crate::ports::SALESFORCE_BATCH));
+/// Pages of a chunk being written at once, and HubSpot upserts of a page
+/// in flight at once: while one waits on HubSpot or the store, another is
+/// decided or linked, so that the sync's work spreads over the machine's
+/// cores instead of taking turns on one. (At HubSpot's real limits the
+/// upserts wait on the rate limiter instead, and each page held adds about
+/// 5 MB.)
+const PAGES_IN_FLIGHT: usize = 2;
+const BATCHES_IN_FLIGHT: usize = 4;
 /// Matching and associations with companies.
 mod companies;
 /// Checks and cost estimate made before anything is written.
@@ -588,18 +597,27 @@ async fn run_claimed(
         None
     };
     drop(elsewhere);
-    let mut start = 0;
-    while start < rows.len() {
-        let end = (start + PAGE).min(rows.len());
-        let page: Vec<SfRecord> = (start..end).map(|i| rows.record(i)).collect();
-        let page_counts =
-            import_page(app, pair, spec.object, &page, spec.add_to_list.as_deref(), chunk_picks.as_ref()).await?;
+    // Pages are written PAGES_IN_FLIGHT at a time (one page's decisions are
+    // made while the one before waits on HubSpot and the store) and
+    // checkpointed in order: the checkpoint after a page is taken once it
+    // and every page before it are done. A crash can leave a page after the
+    // checkpoint written but not checkpointed; its rerun finds the records
+    // by their upsert key and links what it finds.
+    let (rows, picks, add_to_list, object) = (&rows, chunk_picks.as_ref(), spec.add_to_list.as_deref(), spec.object);
+    let mut pages = stream::iter((0..rows.len()).step_by(PAGE))
+        .map(|start| async move {
+            let page: Vec<SfRecord> = (start..(start + PAGE).min(rows.len())).map(|i| rows.record(i)).collect();
+            let counts = import_page(app, pair, object, &page, add_to_list, picks).await?;
+            Ok::<_, AppError>((page.last().map(|r| r.id.clone()), counts))
+        })
+        .buffered(PAGES_IN_FLIGHT);
+    while let Some(page) = pages.next().await {
+        let (last, page_counts) = page?;
         counts.add(page_counts);
-        if let Some(last) = page.last() {
-            app.store().checkpoint_chunk(&msg.job_id, msg.index, owner, &last.id, counts, CHUNK_LEASE).await?;
+        if let Some(last) = last {
+            app.store().checkpoint_chunk(&msg.job_id, msg.index, owner, &last, counts, CHUNK_LEASE).await?;
         }
         flush_usage(app).await?;
-        start = end;
     }
     app.store().complete_chunk(&msg.job_id, msg.index, owner, counts).await?;
     flush_usage(app).await?;
@@ -819,56 +837,24 @@ async fn import_page(
             }
         }
     }
-    let hs_object = pair.hubspot_object_type();
-    let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
+    // The page's upserts, BATCHES_IN_FLIGHT at a time; each batch's links
+    // are written as soon as its answer is in.
     let mut decided = decided.into_iter();
-    for batch in inputs.chunks(HUBSPOT_BATCH) {
-        let results = app.hubspot().batch_upsert(hs_object, id_property, batch).await?;
-        let batch_decided: Vec<_> = decided.by_ref().take(batch.len()).collect();
-        let mut writes = Vec::new();
-        // HubSpot records the upserts found rather than created: only those
-        // can be linked already.
-        let mut found = Vec::new();
-        for (((_, props), (row, decision)), result) in batch.iter().zip(batch_decided).zip(results) {
-            if let WriteResult::Ok { id, created: false } = &result {
-                found.push(id.clone());
-            }
-            match result {
-                WriteResult::Ok { id: hs_id, created } => writes.push(LinkWrite {
-                    link: Link {
-                        pair: spair,
-                        salesforce_object: object.api_name().to_owned(),
-                        salesforce_id: row.id.clone(),
-                        hubspot_id: hs_id,
-                        // Only what this upsert wrote (SPEC section 1): an
-                        // email-only import links the email, not the rest.
-                        fingerprints: encode_link_state(&decision.link_for_upsert(
-                            config,
-                            pair,
-                            |p| props.contains_key(p),
-                            created,
-                        )),
-                        version: 0,
-                        updated_at: now,
-                    },
-                    condition: LinkCondition::MustNotExist,
-                }),
-                WriteResult::Err { code, message } => failures.push(ErrorReport {
-                    key: format!("{}:salesforce:{}", spair.as_str(), row.id),
-                    category: category_name(crm_error::category(System::HubSpot, &code, &message)),
-                    pair: spair,
-                    salesforce_id: Some(row.id.clone()),
-                    hubspot_id: None,
-                    message: format!("{code}: {message}"),
-                    retryable: false,
-                }),
-            }
+    let batches: Vec<_> =
+        inputs.chunks(HUBSPOT_BATCH).map(|batch| (batch, decided.by_ref().take(batch.len()).collect())).collect();
+    let target = BatchTarget { pair, object, add_to_list, picks, now };
+    let mut batches = batches.into_iter();
+    let mut written = FuturesOrdered::new();
+    loop {
+        while written.len() < BATCHES_IN_FLIGHT
+            && let Some((batch, decided)) = batches.next()
+        {
+            written.push_back(write_batch(app, &target, batch, decided));
         }
-        if let Some(list) = add_to_list {
-            let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
-            add_to_segment_list(app, list, &ids).await?;
-        }
-        link_written(app, pair, writes, &found, picks, &mut counts, &mut failures).await?;
+        let Some(batch) = written.next().await else { break };
+        let (batch_counts, batch_failures) = batch?;
+        counts.add(batch_counts);
+        failures.extend(batch_failures);
     }
     companies::associate_page(app, pair, object, rows, page_companies).await?;
     for report in &failures {
@@ -879,6 +865,79 @@ async fn import_page(
         warn!(failed = failures.len(), "ImportRecordsFailed");
     }
     Ok(counts)
+}
+
+/// Where a page's upsert batches go, and what their links need.
+struct BatchTarget<'a> {
+    pair: ObjectPair,
+    object: SfObject,
+    add_to_list: Option<&'a str>,
+    picks: Option<&'a EmailPicks>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Upserts one batch of a page's fresh records to HubSpot (by email for
+/// contacts, by Salesforce id otherwise), adds the written contacts to the
+/// segment list when the import asks for it, and links what was written.
+/// Returns the batch's counts (`queued`) and its per-record failures.
+async fn write_batch(
+    app: &App,
+    target: &BatchTarget<'_>,
+    batch: &[(String, Map<String, Value>)],
+    decided: Vec<(&SfRecord, crm_sync_domain::Decision)>,
+) -> Result<(ChunkCounts, Vec<ErrorReport>), AppError> {
+    let BatchTarget { pair, object, add_to_list, picks, now } = *target;
+    let config = app.config();
+    let hs_object = pair.hubspot_object_type();
+    let id_property = if pair == ObjectPair::Contact { HUBSPOT_EMAIL_PROPERTY } else { HUBSPOT_SALESFORCE_ID_PROPERTY };
+    let mut counts = ChunkCounts::default();
+    let mut failures = Vec::new();
+    let results = app.hubspot().batch_upsert(hs_object, id_property, batch).await?;
+    let mut writes = Vec::new();
+    // HubSpot records the upserts found rather than created: only those
+    // can be linked already.
+    let mut found = Vec::new();
+    for (((_, props), (row, decision)), result) in batch.iter().zip(decided).zip(results) {
+        if let WriteResult::Ok { id, created: false } = &result {
+            found.push(id.clone());
+        }
+        match result {
+            WriteResult::Ok { id: hs_id, created } => writes.push(LinkWrite {
+                link: Link {
+                    pair,
+                    salesforce_object: object.api_name().to_owned(),
+                    salesforce_id: row.id.clone(),
+                    hubspot_id: hs_id,
+                    // Only what this upsert wrote (SPEC section 1): an
+                    // email-only import links the email, not the rest.
+                    fingerprints: encode_link_state(&decision.link_for_upsert(
+                        config,
+                        pair,
+                        |p| props.contains_key(p),
+                        created,
+                    )),
+                    version: 0,
+                    updated_at: now,
+                },
+                condition: LinkCondition::MustNotExist,
+            }),
+            WriteResult::Err { code, message } => failures.push(ErrorReport {
+                key: format!("{}:salesforce:{}", pair.as_str(), row.id),
+                category: category_name(crm_error::category(System::HubSpot, &code, &message)),
+                pair,
+                salesforce_id: Some(row.id.clone()),
+                hubspot_id: None,
+                message: format!("{code}: {message}"),
+                retryable: false,
+            }),
+        }
+    }
+    if let Some(list) = add_to_list {
+        let ids: Vec<String> = writes.iter().map(|w| w.link.hubspot_id.clone()).collect();
+        add_to_segment_list(app, list, &ids).await?;
+    }
+    link_written(app, pair, writes, &found, picks, &mut counts, &mut failures).await?;
+    Ok((counts, failures))
 }
 
 /// The link of a converted Lead that became `contact` (the first by Lead
