@@ -145,6 +145,32 @@ async fn batch_read_by_email_skips_unknown_addresses() {
 }
 
 #[tokio::test]
+async fn an_upsert_read_for_ids_answers_what_the_full_answer_says_in_input_order() {
+    let sb = sandbox(HubSpotOptions::default()).await;
+    let hs = client(&sb);
+    let inputs: Vec<_> = (0..5).map(|i| (format!("q{i}@example.com"), props(&[("firstname", "Q")]))).collect();
+    let full = hs.batch_upsert("contacts", "email", &inputs[..2]).await.unwrap();
+    let mut mixed = inputs.clone();
+    mixed[3].1 = props(&[("no_such_property", "x")]);
+    let ids = hs.batch_upsert_ids("contacts", "email", &mixed).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    for (i, item) in ids.iter().enumerate() {
+        match (i, item) {
+            (0 | 1, BatchItem::Ok { record, created: false }) => {
+                let BatchItem::Ok { record: first, .. } = &full[i] else { panic!("{:?}", full[i]) };
+                assert_eq!(record.id, first.id, "input {i} is the record the full upsert made");
+            }
+            (2 | 4, BatchItem::Ok { created: true, .. }) => {}
+            (3, BatchItem::Err { category, .. }) => assert_eq!(category, "VALIDATION_ERROR"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let BatchItem::Ok { record, .. } = &ids[4] else { unreachable!() };
+    let read = hs.get("contacts", &record.id, None, &names(&["email"])).await.unwrap().unwrap();
+    assert_eq!(read.property("email"), Some("q4@example.com"));
+}
+
+#[tokio::test]
 async fn batch_create_reports_a_bad_input_alone_and_batch_update_and_archive_work() {
     let sb = sandbox(HubSpotOptions::default()).await;
     let hs = client(&sb);

@@ -27,11 +27,11 @@ fn record(object: &str, o: HsObject) -> HsRecord {
 /// Batch answers as per-record results, in input order (the client has
 /// already put multi-status answers back in order by their trace ids).
 /// HubSpot's error `category` becomes the result's code.
-fn results(items: Vec<BatchItem>) -> Vec<WriteResult> {
+fn results<R>(items: Vec<BatchItem<R>>, id: fn(R) -> String) -> Vec<WriteResult> {
     items
         .into_iter()
         .map(|item| match item {
-            BatchItem::Ok { record, created } => WriteResult::Ok { id: record.id, created },
+            BatchItem::Ok { record, created } => WriteResult::Ok { id: id(record), created },
             BatchItem::Err { category, message } => WriteResult::Err { code: category, message },
         })
         .collect()
@@ -68,7 +68,8 @@ impl HubspotRecords for HubSpotClient {
         id_property: &str,
         inputs: &[(String, Map<String, Value>)],
     ) -> Result<Vec<WriteResult>, CrmError> {
-        Ok(results(HubSpotClient::batch_upsert(self, object, id_property, inputs).await?))
+        let written = HubSpotClient::batch_upsert_ids(self, object, id_property, inputs).await?;
+        Ok(results(written, |written| written.id))
     }
 
     async fn batch_update(
@@ -76,7 +77,7 @@ impl HubspotRecords for HubSpotClient {
         object: &str,
         inputs: &[(String, Map<String, Value>)],
     ) -> Result<Vec<WriteResult>, CrmError> {
-        Ok(results(HubSpotClient::batch_update(self, object, inputs).await?))
+        Ok(results(HubSpotClient::batch_update(self, object, inputs).await?, |record| record.id))
     }
 
     async fn batch_archive(&self, object: &str, ids: &[String]) -> Result<(), CrmError> {

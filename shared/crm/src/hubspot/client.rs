@@ -176,6 +176,24 @@ impl HubSpotClient {
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Answer, CrmError> {
+        let (status, bytes) = self.call_for_bytes(method, path, query, body).await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| classify::decode(status, e))?
+        };
+        Ok(Answer { status, body })
+    }
+
+    /// [`HubSpotClient::call_with`], answering a success's status and body
+    /// as sent, for a caller that reads the body into a shape of its own.
+    pub(crate) async fn call_for_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), CrmError> {
         let url = format!("{}{}", self.base, path);
         let is_search = method == Method::POST && path.ends_with("/search");
         let mut retries = 0;
@@ -215,13 +233,8 @@ impl HubSpotClient {
             drop(probe);
             let bytes = response.bytes().await.map_err(classify::transport)?;
             if (200..300).contains(&status) {
-                let body = if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes).map_err(|e| classify::decode(status, e))?
-                };
                 tracing::debug!(%method, status, "hubspot call answered");
-                return Ok(Answer { status, body });
+                return Ok((status, bytes.into()));
             }
             let error = classify::classify(status, &headers, &bytes, Utc::now());
             let short_window = status == 429 && error.retry_after().is_some_and(|d| d <= Duration::from_secs(60));

@@ -4,7 +4,7 @@
 
 use super::classify;
 use super::client::{Answer, BATCH_LIMIT, HubSpotClient, segment};
-use super::types::{BatchItem, HsObject, Page, PropertyDefinition};
+use super::types::{BatchItem, HsObject, Page, PropertyDefinition, WrittenId};
 use crate::error::CrmError;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -62,24 +62,97 @@ struct BatchInputs<'a> {
     inputs: Vec<BatchInput<'a>>,
 }
 
-/// Matches batch answers to inputs by `objectWriteTraceId` (the input's
-/// index), falling back to the ids named in error contexts.
-fn items_in_order(mut answer: Answer, input_ids: &[String], new_by_default: bool) -> Result<Vec<BatchItem>, CrmError> {
-    let mut out: Vec<Option<BatchItem>> = vec![None; input_ids.len()];
-    let results = match answer.body.get_mut("results").map(Value::take) {
+/// One result of a batch answer, with what puts it back in input order:
+/// its `objectWriteTraceId` (the input's index) and its `new` flag.
+struct Placed<R> {
+    trace: Option<usize>,
+    created: Option<bool>,
+    record: R,
+}
+
+/// A batch answer's results and errors.
+struct Answered<R> {
+    results: Vec<Placed<R>>,
+    errors: Vec<Value>,
+}
+
+/// A batch answer read in full: every result as a record with the
+/// properties HubSpot repeats.
+fn answered_records(status: u16, bytes: &[u8]) -> Result<Answered<HsObject>, CrmError> {
+    if bytes.is_empty() {
+        return Ok(Answered { results: Vec::new(), errors: Vec::new() });
+    }
+    let mut body: Value = serde_json::from_slice(bytes).map_err(|e| classify::decode(status, e))?;
+    let results = match body.get_mut("results").map(Value::take) {
         Some(Value::Array(results)) => results,
         _ => Vec::new(),
     };
-    for (pos, raw) in results.into_iter().enumerate() {
-        let slot =
-            raw.get("objectWriteTraceId").and_then(Value::as_str).and_then(|t| t.parse::<usize>().ok()).unwrap_or(pos);
-        let created = raw.get("new").and_then(Value::as_bool).unwrap_or(new_by_default);
-        let record: HsObject = parse(&answer, raw)?;
-        if let Some(s) = out.get_mut(slot) {
-            *s = Some(BatchItem::Ok { record, created });
+    let results = results
+        .into_iter()
+        .map(|raw| {
+            Ok(Placed {
+                trace: raw.get("objectWriteTraceId").and_then(Value::as_str).and_then(|t| t.parse().ok()),
+                created: raw.get("new").and_then(Value::as_bool),
+                record: serde_json::from_value(raw).map_err(|e| classify::decode(status, e))?,
+            })
+        })
+        .collect::<Result<_, CrmError>>()?;
+    let errors = match body.get_mut("errors").map(Value::take) {
+        Some(Value::Array(errors)) => errors,
+        _ => Vec::new(),
+    };
+    Ok(Answered { results, errors })
+}
+
+/// A batch write's answer read for each result's id alone: the properties
+/// HubSpot repeats are skipped as they are parsed, never built.
+fn answered_ids(status: u16, bytes: &[u8]) -> Result<Answered<WrittenId>, CrmError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct IdResult {
+        id: String,
+        #[serde(default)]
+        new: Option<bool>,
+        #[serde(default)]
+        object_write_trace_id: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        results: Vec<IdResult>,
+        #[serde(default)]
+        errors: Vec<Value>,
+    }
+    if bytes.is_empty() {
+        return Ok(Answered { results: Vec::new(), errors: Vec::new() });
+    }
+    let body: Body = serde_json::from_slice(bytes).map_err(|e| classify::decode(status, e))?;
+    Ok(Answered {
+        results: body
+            .results
+            .into_iter()
+            .map(|r| Placed {
+                trace: r.object_write_trace_id.and_then(|t| t.parse().ok()),
+                created: r.new,
+                record: WrittenId { id: r.id },
+            })
+            .collect(),
+        errors: body.errors,
+    })
+}
+
+/// Matches batch answers to inputs by `objectWriteTraceId` (the input's
+/// index), falling back to the result's position, and for errors to the
+/// ids named in their contexts.
+fn items_in_order<R: Clone>(answered: Answered<R>, input_ids: &[String], new_by_default: bool) -> Vec<BatchItem<R>> {
+    let mut out: Vec<Option<BatchItem<R>>> = vec![None; input_ids.len()];
+    for (pos, placed) in answered.results.into_iter().enumerate() {
+        let created = placed.created.unwrap_or(new_by_default);
+        if let Some(s) = out.get_mut(placed.trace.unwrap_or(pos)) {
+            *s = Some(BatchItem::Ok { record: placed.record, created });
         }
     }
-    for error in answer.body.get("errors").and_then(Value::as_array).into_iter().flatten() {
+    for error in &answered.errors {
         let item = BatchItem::Err {
             category: error.get("category").and_then(Value::as_str).unwrap_or("UNKNOWN").to_owned(),
             message: error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -100,15 +173,14 @@ fn items_in_order(mut answer: Answer, input_ids: &[String], new_by_default: bool
             }
         }
     }
-    Ok(out
-        .into_iter()
+    out.into_iter()
         .map(|o| {
             o.unwrap_or_else(|| BatchItem::Err {
                 category: "UNKNOWN".into(),
                 message: "HubSpot returned no result for this input".into(),
             })
         })
-        .collect())
+        .collect()
 }
 
 impl HubSpotClient {
@@ -296,10 +368,12 @@ impl HubSpotClient {
         for chunk in inputs.chunks(BATCH_LIMIT) {
             let body = json!({ "inputs": chunk.iter().enumerate().map(|(i, p)| json!({
                 "properties": p, "associations": [], "objectWriteTraceId": i.to_string() })).collect::<Vec<_>>() });
-            let answer =
-                self.call(Method::POST, &format!("/crm/v3/objects/{object}/batch/create"), &[], Some(&body)).await?;
+            let body = serde_json::to_vec(&body).map_err(|e| classify::decode(0, e))?;
+            let (status, answer) = self
+                .call_for_bytes(Method::POST, &format!("/crm/v3/objects/{object}/batch/create"), &[], Some(body))
+                .await?;
             let ids: Vec<String> = (0..chunk.len()).map(|i| i.to_string()).collect();
-            out.extend(items_in_order(answer, &ids, true)?);
+            out.extend(items_in_order(answered_records(status, &answer)?, &ids, true));
         }
         Ok(out)
     }
@@ -310,7 +384,7 @@ impl HubSpotClient {
         object: &str,
         inputs: &[(String, Map<String, Value>)],
     ) -> Result<Vec<BatchItem>, CrmError> {
-        self.batch_write(object, "update", None, inputs).await
+        self.batch_write(object, "update", None, inputs, answered_records).await
     }
 
     /// Creates or updates records keyed by a unique property (`email` for
@@ -322,16 +396,29 @@ impl HubSpotClient {
         id_property: &str,
         inputs: &[(String, Map<String, Value>)],
     ) -> Result<Vec<BatchItem>, CrmError> {
-        self.batch_write(object, "upsert", Some(id_property), inputs).await
+        self.batch_write(object, "upsert", Some(id_property), inputs, answered_records).await
     }
 
-    async fn batch_write(
+    /// [`HubSpotClient::batch_upsert`] answering each written record's id
+    /// only, for a caller that links what it wrote and reads nothing else
+    /// of the answer (HubSpot repeats every property written).
+    pub async fn batch_upsert_ids(
+        &self,
+        object: &str,
+        id_property: &str,
+        inputs: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<BatchItem<WrittenId>>, CrmError> {
+        self.batch_write(object, "upsert", Some(id_property), inputs, answered_ids).await
+    }
+
+    async fn batch_write<R: Clone>(
         &self,
         object: &str,
         op: &str,
         id_property: Option<&str>,
         inputs: &[(String, Map<String, Value>)],
-    ) -> Result<Vec<BatchItem>, CrmError> {
+        read: fn(u16, &[u8]) -> Result<Answered<R>, CrmError>,
+    ) -> Result<Vec<BatchItem<R>>, CrmError> {
         check_object(object)?;
         let mut out = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(BATCH_LIMIT) {
@@ -346,10 +433,11 @@ impl HubSpotClient {
                 })
                 .collect();
             let body = serde_json::to_vec(&BatchInputs { inputs }).map_err(|e| classify::decode(0, e))?;
-            let answer =
-                self.call_with(Method::POST, &format!("/crm/v3/objects/{object}/batch/{op}"), &[], Some(body)).await?;
+            let (status, answer) = self
+                .call_for_bytes(Method::POST, &format!("/crm/v3/objects/{object}/batch/{op}"), &[], Some(body))
+                .await?;
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-            out.extend(items_in_order(answer, &ids, false)?);
+            out.extend(items_in_order(read(status, &answer)?, &ids, false));
         }
         Ok(out)
     }

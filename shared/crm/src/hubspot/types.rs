@@ -49,13 +49,21 @@ pub struct Page {
     pub total: Option<u64>,
 }
 
-/// The outcome of one batch input, in input order.
+/// The outcome of one batch input, in input order: the record as HubSpot
+/// answered it, or its id alone ([`WrittenId`]) where that is all a caller
+/// reads.
 #[derive(Debug, Clone, PartialEq)]
-pub enum BatchItem {
+pub enum BatchItem<R = HsObject> {
     /// Written; `created` is true when the record is new (upsert, create).
-    Ok { record: HsObject, created: bool },
+    Ok { record: R, created: bool },
     /// Refused for this input only, with HubSpot's category and message.
     Err { category: String, message: String },
+}
+
+/// A written record's id, read from a batch answer without its properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenId {
+    pub id: String,
 }
 
 /// A search filter (`propertyName`, `operator`, and the operator's values).
