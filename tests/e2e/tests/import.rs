@@ -3,11 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crm_sandbox::Fault;
 use crm_sandbox::hubspot::ObjectType;
+use crm_sandbox::{Cut, Fault, Tripwire};
 use crm_sync_app::{ImportObjects, ImportRequest, import_resume, import_review, import_start};
+use crm_sync_domain::model::ObjectPair;
 use crm_sync_e2e::{Harness, HarnessOptions};
-use crm_sync_store::{ChunkCounts, ChunkStatus, JobStatus, ReceivedMessage};
+use crm_sync_store::{ChunkCounts, ChunkStatus, ErrorFilter, JobStatus, ReceivedMessage};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The lease a chunk worker holds between checkpoints (the use case's).
@@ -129,6 +132,73 @@ async fn a_chunk_held_by_a_dead_worker_comes_back_until_its_lease_ends_then_resu
     );
     assert_eq!(h.counts().1.matching("batch/upsert"), 2, "two batches of 100, none sent twice");
     h.stop().await;
+}
+
+/// A chunk of several pages written with pages and upserts in flight, its
+/// worker killed at HubSpot call `kill_at` (the call lost before or after
+/// it took effect), then taken over after its lease: every contact ends in
+/// HubSpot once, linked to its own record, with nothing in sync health.
+async fn a_worker_killed_mid_chunk_leaves_every_contact_written_once(kill_at: u64, cut: Cut) {
+    const CONTACTS: usize = 2_500;
+    let h = Harness::start(quiet_options()).await.unwrap();
+    h.sandbox.salesforce().seed("Contact", CONTACTS as u64).unwrap();
+    let ids = sorted_contact_ids(&h).await;
+    let tripwire = Arc::new(Tripwire::default());
+    h.sandbox.hubspot_control().set_tripwire(Some(tripwire.clone()));
+    let job = import_start(&h.app, &contacts()).await.unwrap();
+    tripwire.arm(kill_at, cut);
+    {
+        let step = h.runtime.import_step();
+        tokio::pin!(step);
+        tokio::select! {
+            step = &mut step => panic!("the chunk ran to its end past call {kill_at}: {step:?}"),
+            () = tripwire.tripped() => {}
+        }
+        // What else was in flight goes on (the other page, the other upserts)
+        // until no upsert has been made for a while; then the worker dies: its
+        // future is dropped, and its message and lease stay where they were.
+        let upserts = || h.counts().1.matching("batch/upsert");
+        loop {
+            let before = upserts();
+            tokio::select! {
+                step = &mut step => panic!("the chunk ran to its end past call {kill_at}: {step:?}"),
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            if upserts() == before {
+                break;
+            }
+        }
+    }
+    h.sandbox.hubspot_control().set_tripwire(None);
+    let chunk = &h.app.store().list_chunks(&job.id).await.unwrap()[0];
+    assert_eq!(chunk.status, ChunkStatus::Running, "killed mid-chunk at call {kill_at}");
+
+    h.later(CHUNK_LEASE + h.runtime.options().visibility);
+    h.runtime.run_until_idle().await.unwrap();
+    let (job, chunks) = crm_sync_app::import_status(&h.app, &job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{chunks:?}");
+    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), CONTACTS, "each contact written once");
+    let store = h.app.store();
+    let mut hubspot_ids = BTreeSet::new();
+    for id in &ids {
+        let link = store.get_link_by_salesforce(ObjectPair::Contact, id).await.unwrap();
+        let link = link.unwrap_or_else(|| panic!("{id} is not linked (killed at {kill_at}, {cut:?})"));
+        assert!(hubspot_ids.insert(link.hubspot_id.clone()), "{} linked twice", link.hubspot_id);
+    }
+    let errors = store.list_errors(&ErrorFilter::default()).await.unwrap();
+    assert!(errors.is_empty(), "nothing to report: {errors:?}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_pages_are_in_flight_loses_and_duplicates_nothing() {
+    // Early in the first page, as the second page starts, and well into it;
+    // answers lost after the upsert took effect, and requests lost before.
+    for (kill_at, cut) in
+        [(3, Cut::AfterEffect), (11, Cut::AfterEffect), (16, Cut::BeforeEffect), (19, Cut::AfterEffect)]
+    {
+        a_worker_killed_mid_chunk_leaves_every_contact_written_once(kill_at, cut).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
