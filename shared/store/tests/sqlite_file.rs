@@ -241,3 +241,84 @@ async fn the_links_of_a_version_2_file_move_to_a_rowid_table_and_read_back_uncha
     assert_eq!(version, crm_sync_store::sqlite::SCHEMA_VERSION);
     Ok(())
 }
+
+/// A link's map as a user's file holds it, with the prints and metadata
+/// the sync stores.
+fn stored_map(i: u64) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("email<->Email".into(), format!("{i:032x}")),
+        ("hubspot_owner_id<->OwnerId".into(), format!("{:032x}|{i:032x}", i + 1)),
+        ("_salesforce_last_modified".into(), "2026-12-05T04:39:13.333+00:00".into()),
+    ])
+}
+
+#[tokio::test]
+async fn links_of_a_version_3_file_read_unchanged_and_take_the_compact_form_when_written() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    let old = serde_json::to_string(&stored_map(7))?;
+    rusqlite::Connection::open(&path)?.execute_batch(&format!(
+        r#"CREATE TABLE links (pair TEXT NOT NULL, salesforce_id TEXT NOT NULL, hubspot_id TEXT NOT NULL,
+             salesforce_object TEXT NOT NULL, fingerprints TEXT NOT NULL, version INTEGER NOT NULL,
+             updated_at INTEGER NOT NULL, PRIMARY KEY (pair, salesforce_id));
+         CREATE UNIQUE INDEX links_by_hubspot ON links (pair, hubspot_id);
+         INSERT INTO links VALUES ('contact', '003000000000000007', '101', 'Contact', '{old}', 2, 0);
+         PRAGMA user_version = 3;"#
+    ))?;
+    let store = SqliteStore::open(&path, Arc::new(ManualClock::new(epoch())))?;
+    let Some(read) = store.get_link_by_hubspot(ObjectPair::Contact, "101").await? else {
+        anyhow::bail!("the link is gone")
+    };
+    assert_eq!((read.fingerprints.clone(), read.version), (stored_map(7), 2));
+    // Written again (a sync updating it): stored compactly, read the same.
+    let mut next = read.clone();
+    next.fingerprints = stored_map(8);
+    assert_eq!(store.put_link(&next, LinkCondition::VersionIs(2)).await?, 3);
+    let mut fresh = link(9);
+    fresh.fingerprints = stored_map(9);
+    store.put_links(&[LinkWrite { link: fresh, condition: LinkCondition::MustNotExist }]).await?;
+    let by_salesforce = store
+        .get_links_by_salesforce_ids(ObjectPair::Contact, &["003000000000000007".into(), "003000000000000009".into()])
+        .await?;
+    let maps: Vec<_> = by_salesforce.iter().map(|l| l.fingerprints.clone()).collect();
+    assert_eq!(maps, vec![stored_map(8), stored_map(9)]);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path)?;
+    let forms: Vec<(String, i64)> = conn
+        .prepare("SELECT typeof(fingerprints), length(fingerprints) FROM links ORDER BY salesforce_id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let json = i64::try_from(serde_json::to_string(&stored_map(8))?.len())?;
+    assert!(forms.iter().all(|(kind, len)| kind == "blob" && len * 2 < json), "{forms:?} against {json} bytes of JSON");
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    assert_eq!(version, crm_sync_store::sqlite::SCHEMA_VERSION);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_read_each_others_links_whoever_numbered_the_keys() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("state.sqlite");
+    let clock = Arc::new(ManualClock::new(epoch()));
+    let first = SqliteStore::open(&path, clock.clone())?;
+    let second = SqliteStore::open(&path, clock)?;
+    let mut a = link(1);
+    a.fingerprints = BTreeMap::from([("email<->Email".into(), format!("{:032x}", 1))]);
+    first.put_link(&a, LinkCondition::MustNotExist).await?;
+    // The second store reads a key it has not numbered, then numbers one
+    // the first has not seen.
+    assert_eq!(
+        second.get_link_by_hubspot(ObjectPair::Contact, &a.hubspot_id).await?.map(|l| l.fingerprints),
+        Some(a.fingerprints.clone())
+    );
+    let mut b = link(2);
+    b.fingerprints = BTreeMap::from([
+        ("email<->Email".into(), format!("{:032x}", 2)),
+        ("phone<->Phone".into(), format!("{:032x}", 3)),
+    ]);
+    second.put_links(&[LinkWrite { link: b.clone(), condition: LinkCondition::MustNotExist }]).await?;
+    let read =
+        first.get_links_by_hubspot_ids(ObjectPair::Contact, &[a.hubspot_id.clone(), b.hubspot_id.clone()]).await?;
+    assert_eq!(read.into_iter().map(|l| l.fingerprints).collect::<Vec<_>>(), vec![a.fingerprints, b.fingerprints]);
+    Ok(())
+}

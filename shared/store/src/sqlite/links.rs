@@ -11,13 +11,16 @@
 //! statement per [`IN_LIST_CHUNK`] ids, all in one read transaction under the
 //! one connection lock: a batch sees one consistent state of the table.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use tracing::debug;
 
+use super::link_map::LinkKeys;
 use super::{SqliteStore, db_err, from_millis, millis, to_i64, to_u64};
 use crate::error::StoreError;
 use crate::ports::{
@@ -25,12 +28,23 @@ use crate::ports::{
     System,
 };
 
-/// A link from a row of [`LINK_COLUMNS`], with its fingerprints still as
-/// JSON text: decoding them may fail with [`StoreError::Corrupt`], which a
-/// row mapper cannot return, so [`finish_link`] does it after.
-fn link_from_row(row: &Row<'_>) -> rusqlite::Result<(Link, String)> {
+/// A link's map as a row holds it: a blob of `link_map.rs`, or JSON text
+/// (rows written before schema version 4).
+enum StoredMap {
+    Blob(Vec<u8>),
+    Json(String),
+}
+
+/// A link from a row of [`LINK_COLUMNS`], with its map still in its stored
+/// form: decoding it needs the key numbers and may fail with
+/// [`StoreError::Corrupt`], which a row mapper cannot return, so
+/// [`finish_link`] does it after.
+fn link_from_row(row: &Row<'_>) -> rusqlite::Result<(Link, StoredMap)> {
     let pair: String = row.get(0)?;
-    let fingerprints: String = row.get(4)?;
+    let stored = match row.get_ref(4)? {
+        ValueRef::Blob(blob) => StoredMap::Blob(blob.to_vec()),
+        other => StoredMap::Json(<String as FromSql>::column_result(other)?),
+    };
     Ok((
         Link {
             pair: ObjectPair::parse(&pair).unwrap_or(ObjectPair::Contact),
@@ -41,42 +55,54 @@ fn link_from_row(row: &Row<'_>) -> rusqlite::Result<(Link, String)> {
             version: to_u64(row.get(5)?),
             updated_at: from_millis(row.get(6)?),
         },
-        fingerprints,
+        stored,
     ))
 }
 
-/// Decodes the fingerprints read by [`link_from_row`].
-fn finish_link((mut link, fingerprints): (Link, String)) -> Result<Link, StoreError> {
-    link.fingerprints = serde_json::from_str(&fingerprints)
-        .map_err(|e| StoreError::corrupt(format!("fingerprints of link {}", link.salesforce_id), e))?;
+/// Decodes the map read by [`link_from_row`], with the key numbers of the
+/// file (`keys`, read again from `conn` when one is new).
+fn finish_link(conn: &Connection, keys: &mut LinkKeys, (mut link, stored): (Link, StoredMap)) -> StoreResult<Link> {
+    let what = || format!("fingerprints of link {}", link.salesforce_id);
+    link.fingerprints = match stored {
+        StoredMap::Blob(blob) => keys.decode(conn, &blob, &what)?,
+        StoredMap::Json(text) => serde_json::from_str(&text).map_err(|e| StoreError::corrupt(what(), e))?,
+    };
     Ok(link)
 }
 
 /// The `links` columns, in the order [`link_from_row`] reads them.
 const LINK_COLUMNS: &str = "pair, salesforce_id, hubspot_id, salesforce_object, fingerprints, version, updated_at";
 
-/// A link write with its fingerprints already in their stored (JSON) form,
-/// made on the caller's thread: only this goes to the database thread.
+/// A link's map on its way to the database thread: stored already when the
+/// caller's thread knew the number of every key, else the map itself, to
+/// be stored there (numbering its new keys inside the write's transaction).
+enum MapWrite {
+    Stored(Vec<u8>),
+    Map(BTreeMap<String, String>),
+}
+
+/// A link write with its map stored on the caller's thread where it can
+/// be: only this goes to the database thread.
 struct RowWrite {
     pair: ObjectPair,
     salesforce_id: String,
     hubspot_id: String,
     salesforce_object: String,
-    fingerprints: String,
+    fingerprints: MapWrite,
     condition: LinkCondition,
 }
 
 impl RowWrite {
-    fn of(link: &Link, condition: LinkCondition) -> Result<Self, StoreError> {
-        Ok(RowWrite {
+    fn of(link: &Link, condition: LinkCondition, keys: &Mutex<LinkKeys>) -> Self {
+        let known = keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).encode_known(&link.fingerprints);
+        RowWrite {
             pair: link.pair,
             salesforce_id: link.salesforce_id.clone(),
             hubspot_id: link.hubspot_id.clone(),
             salesforce_object: link.salesforce_object.clone(),
-            fingerprints: serde_json::to_string(&link.fingerprints)
-                .map_err(|e| StoreError::Invalid(format!("fingerprints not serialisable: {e}")))?,
+            fingerprints: known.map_or_else(|| MapWrite::Map(link.fingerprints.clone()), MapWrite::Stored),
             condition,
-        })
+        }
     }
 }
 
@@ -84,8 +110,15 @@ impl RowWrite {
 /// transaction (`put_links`). Zero rows changed means the condition failed:
 /// for a create, the conflict clause swallowed a duplicate of either key; for
 /// an update, the version or the HubSpot id did not match.
-fn write_link(tx: &Connection, link: &RowWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let fingerprints = &link.fingerprints;
+fn write_link(tx: &Connection, keys: &Mutex<LinkKeys>, link: &RowWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let encoded;
+    let fingerprints: &[u8] = match &link.fingerprints {
+        MapWrite::Stored(blob) => blob,
+        MapWrite::Map(map) => {
+            encoded = keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).encode(tx, map)?;
+            &encoded
+        }
+    };
     match link.condition {
         LinkCondition::MustNotExist => {
             let n = tx
@@ -199,15 +232,17 @@ impl SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let keys = Arc::clone(&self.link_keys);
         self.run("get links", move |c, _| {
-            let read = |c: &Connection| -> StoreResult<HashMap<String, Link>> {
+            let mut keys = keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut read = |c: &Connection| -> StoreResult<HashMap<String, Link>> {
                 let mut found: HashMap<String, Link> = HashMap::with_capacity(ids.len());
                 for chunk in ids.chunks(IN_LIST_CHUNK) {
                     let mut stmt = c.prepare_cached(&batch_read(column, chunk.len())).map_err(db_err("get links"))?;
                     let values = std::iter::once(pair.as_str()).chain(chunk.iter().map(String::as_str));
                     let rows = stmt.query_map(params_from_iter(values), link_from_row).map_err(db_err("get links"))?;
                     for row in rows {
-                        let link = finish_link(row.map_err(db_err("get links"))?)?;
+                        let link = finish_link(c, &mut keys, row.map_err(db_err("get links"))?)?;
                         found.insert(column.of(&link).to_owned(), link);
                     }
                 }
@@ -233,11 +268,12 @@ impl SqliteStore {
 impl LinkStore for SqliteStore {
     async fn get_link_by_salesforce(&self, pair: ObjectPair, salesforce_id: &str) -> StoreResult<Option<Link>> {
         let id = salesforce_id.to_owned();
+        let keys = Arc::clone(&self.link_keys);
         self.run("get link", move |c, _| {
             c.prepare_cached(&format!("SELECT {LINK_COLUMNS} FROM links WHERE pair = ?1 AND salesforce_id = ?2"))
                 .and_then(|mut s| s.query_row(params![pair.as_str(), id], link_from_row).optional())
                 .map_err(db_err("get link"))?
-                .map(finish_link)
+                .map(|row| finish_link(c, &mut keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), row))
                 .transpose()
         })
         .await
@@ -245,11 +281,12 @@ impl LinkStore for SqliteStore {
 
     async fn get_link_by_hubspot(&self, pair: ObjectPair, hubspot_id: &str) -> StoreResult<Option<Link>> {
         let id = hubspot_id.to_owned();
+        let keys = Arc::clone(&self.link_keys);
         self.run("get link", move |c, _| {
             c.prepare_cached(&format!("SELECT {LINK_COLUMNS} FROM links WHERE pair = ?1 AND hubspot_id = ?2"))
                 .and_then(|mut s| s.query_row(params![pair.as_str(), id], link_from_row).optional())
                 .map_err(db_err("get link"))?
-                .map(finish_link)
+                .map(|row| finish_link(c, &mut keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), row))
                 .transpose()
         })
         .await
@@ -264,17 +301,20 @@ impl LinkStore for SqliteStore {
     }
 
     async fn put_link(&self, link: &Link, condition: LinkCondition) -> StoreResult<u64> {
-        let write = RowWrite::of(link, condition)?;
-        self.run("put link", move |c, now| write_link(c, &write, now)).await
+        let write = RowWrite::of(link, condition, &self.link_keys);
+        let keys = Arc::clone(&self.link_keys);
+        self.run("put link", move |c, now| write_link(c, &keys, &write, now)).await
     }
 
     async fn put_links(&self, writes: &[LinkWrite]) -> StoreResult<Vec<StoreResult<u64>>> {
-        let writes = writes.iter().map(|w| RowWrite::of(&w.link, w.condition)).collect::<Result<Vec<_>, _>>()?;
+        let writes: Vec<RowWrite> =
+            writes.iter().map(|w| RowWrite::of(&w.link, w.condition, &self.link_keys)).collect();
+        let keys = Arc::clone(&self.link_keys);
         self.run("put links", move |c, now| {
             let tx = c.transaction().map_err(db_err("begin"))?;
             let mut results = Vec::with_capacity(writes.len());
             for w in &writes {
-                match write_link(&tx, w, now) {
+                match write_link(&tx, &keys, w, now) {
                     Err(e @ StoreError::Backend { .. }) => return Err(e),
                     other => results.push(other),
                 }
@@ -315,7 +355,9 @@ impl LinkStore for SqliteStore {
     async fn list_links(&self, pair: ObjectPair, after: Option<&str>, limit: usize) -> StoreResult<LinkPage> {
         let after = after.unwrap_or("").to_owned();
         let limit = limit.max(1);
+        let keys = Arc::clone(&self.link_keys);
         self.run("list links", move |c, _| {
+            let mut keys = keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut stmt = c
                 .prepare_cached(&format!(
                     "SELECT {LINK_COLUMNS} FROM links WHERE pair = ?1 AND salesforce_id > ?2 ORDER BY salesforce_id LIMIT ?3"
@@ -326,7 +368,7 @@ impl LinkStore for SqliteStore {
                 .map_err(db_err("list links"))?;
             let mut links = Vec::new();
             for row in rows {
-                links.push(finish_link(row.map_err(db_err("list links"))?)?);
+                links.push(finish_link(c, &mut keys, row.map_err(db_err("list links"))?)?);
             }
             let next = if links.len() == limit { links.last().map(|l| l.salesforce_id.clone()) } else { None };
             Ok(LinkPage { links, next })

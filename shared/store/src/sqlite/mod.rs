@@ -39,6 +39,7 @@ mod cursors;
 mod events;
 mod health;
 mod imports;
+mod link_map;
 mod links;
 mod queue;
 mod usage;
@@ -61,6 +62,10 @@ macro_rules! links_table {
     PRIMARY KEY (pair, salesforce_id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS links_by_hubspot ON links (pair, hubspot_id);
+CREATE TABLE IF NOT EXISTS link_keys (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE
+);
 "#
     };
 }
@@ -68,9 +73,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS links_by_hubspot ON links (pair, hubspot_id);
 /// The whole schema, idempotent (`IF NOT EXISTS`), applied on every open.
 ///
 /// `links` is a rowid table: a link's state (a fingerprint per mapping,
-/// about 1.5 KB) is more than an index page holds in place, so in a
-/// `WITHOUT ROWID` table every key comparison of a lookup read the whole row
-/// from overflow pages. Its keys live in its indexes, its rows in the table.
+/// about 1.5 KB as JSON text, a few hundred bytes in the form of
+/// `link_map.rs` with its keys in `link_keys`) is more than an index page
+/// holds in place, so in a `WITHOUT ROWID` table every key comparison of a
+/// lookup read the whole row from overflow pages. Its keys live in its
+/// indexes, its rows in the table.
 /// Changing a table of an existing file needs a step in [`migrate`] too:
 /// state files outlive versions of the product.
 const SCHEMA: &str = concat!(
@@ -218,6 +225,9 @@ fn to_i64(v: u64) -> i64 {
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     clock: Arc<dyn Clock>,
+    /// The numbers of the link map keys seen so far (see `link_map.rs`).
+    /// Locked after `conn` when both are, never the other way round.
+    link_keys: Arc<Mutex<link_map::LinkKeys>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -230,12 +240,14 @@ impl std::fmt::Debug for SqliteStore {
 /// A file without one (0) is new, or from before versions were recorded,
 /// and is brought up to date; a file of a higher version is refused.
 /// Raise it with every change that needs a step in [`migrate`].
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Brings a state file written by an earlier version up to [`SCHEMA`]:
 /// each column added since the first version is added when missing, and a
 /// `links` table of before version 3 (`WITHOUT ROWID`) is copied into a
-/// rowid one, in one transaction.
+/// rowid one, in one transaction. (Version 4 stores link maps as blobs
+/// keyed by `link_keys`, a table [`SCHEMA`] adds; links stored as JSON text
+/// before it read as they are, and take the new form when next written.)
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let links_without_rowid = conn
         .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'links'", [], |r| {
@@ -321,7 +333,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(db_err("create schema"))?;
         migrate(&conn)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err("record the schema version"))?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), clock })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), clock, link_keys: Arc::default() })
     }
 
     /// A queue stored in the same file as the state. Queues are told apart by

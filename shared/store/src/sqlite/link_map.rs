@@ -1,0 +1,334 @@
+//! The stored form of a link's string map ([`Link::fingerprints`]) on SQLite.
+//!
+//! A link's map holds a fingerprint per mapping (32 hex digits, or two
+//! joined by `|`) under the mapping's key, plus a few entries of metadata.
+//! As JSON text that is about a kilobyte per link, two thirds of it the same
+//! keys in every row, and every byte of it is written twice (the write-ahead
+//! log, then the checkpoint) and read back by every echo check. Stored here
+//! instead as a compact blob:
+//!
+//! - each key once per file, in the `link_keys` table, and in a row as its
+//!   number there (a varint, one byte for the first 128 keys);
+//! - a value of 32 lower-case hex digits as its 16 bytes, two joined by `|`
+//!   as 32 bytes, anything else as its text with its length.
+//!
+//! Reading a blob gives back exactly the map that was written. Rows written
+//! as JSON text by earlier versions read as before; a row is rewritten in
+//! the new form the next time the link is written.
+//!
+//! Key numbers are given by the database (`link_keys`, unique keys), inside
+//! the transaction of the write that first needs one, so two processes on
+//! one file agree on them. Each store keeps the numbers it has seen
+//! ([`LinkKeys`]) and reads the table again when a row holds one it does not
+//! know (written by another process).
+//!
+//! [`Link::fingerprints`]: crate::Link::fingerprints
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::db_err;
+use crate::error::StoreError;
+
+/// The first byte of every blob: the layout below. A new layout gets a new
+/// number, and blobs of the old one keep reading.
+const LAYOUT: u8 = 1;
+
+/// The value is text: a varint length, then its bytes.
+const TEXT: u8 = 0;
+/// The value is 32 lower-case hex digits: their 16 bytes.
+const ONE_PRINT: u8 = 1;
+/// The value is 32 hex digits, `|`, 32 hex digits: 32 bytes.
+const TWO_PRINTS: u8 = 2;
+
+/// The keys of one file's link maps, by number and by text.
+#[derive(Debug, Default)]
+pub(super) struct LinkKeys {
+    by_key: HashMap<String, u64>,
+    by_number: HashMap<u64, String>,
+}
+
+impl LinkKeys {
+    /// Reads every key of the file again (another process may have added
+    /// some).
+    fn reload(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let mut stmt = conn.prepare_cached("SELECT id, key FROM link_keys").map_err(db_err("read link keys"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db_err("read link keys"))?;
+        for row in rows {
+            let (number, key) = row.map_err(db_err("read link keys"))?;
+            let number = u64::try_from(number)
+                .map_err(|_| StoreError::Invalid(format!("link key {key} has number {number}")))?;
+            self.by_key.insert(key.clone(), number);
+            self.by_number.insert(number, key);
+        }
+        Ok(())
+    }
+
+    /// The number of `key`, given one in `link_keys` when the file has none
+    /// (on `conn`, inside the caller's write transaction).
+    fn number(&mut self, conn: &Connection, key: &str) -> Result<u64, StoreError> {
+        if let Some(&n) = self.by_key.get(key) {
+            return Ok(n);
+        }
+        conn.prepare_cached("INSERT INTO link_keys (key) VALUES (?1) ON CONFLICT DO NOTHING")
+            .and_then(|mut s| s.execute(params![key]))
+            .map_err(db_err("add a link key"))?;
+        let number: i64 = conn
+            .prepare_cached("SELECT id FROM link_keys WHERE key = ?1")
+            .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+            .map_err(db_err("read a link key"))?
+            .ok_or_else(|| StoreError::Invalid(format!("link key {key} was not stored")))?;
+        let number =
+            u64::try_from(number).map_err(|_| StoreError::Invalid(format!("link key {key} has number {number}")))?;
+        self.by_key.insert(key.to_owned(), number);
+        self.by_number.insert(number, key.to_owned());
+        Ok(number)
+    }
+
+    /// The key numbered `number`, reading the table again once when it is
+    /// not known yet; `None` when the file holds no such key.
+    fn key(&mut self, conn: &Connection, number: u64) -> Result<Option<&str>, StoreError> {
+        if !self.by_number.contains_key(&number) {
+            self.reload(conn)?;
+        }
+        Ok(self.by_number.get(&number).map(String::as_str))
+    }
+
+    /// `map` in its stored form.
+    pub(super) fn encode(&mut self, conn: &Connection, map: &BTreeMap<String, String>) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(1 + map.len() * 20);
+        out.push(LAYOUT);
+        for (key, value) in map {
+            push_varint(&mut out, self.number(conn, key)?);
+            push_value(&mut out, value);
+        }
+        Ok(out)
+    }
+
+    /// `map` in its stored form when every key of it has a number already
+    /// (no database needed: made on the caller's thread); `None` otherwise.
+    pub(super) fn encode_known(&self, map: &BTreeMap<String, String>) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(1 + map.len() * 20);
+        out.push(LAYOUT);
+        for (key, value) in map {
+            push_varint(&mut out, *self.by_key.get(key)?);
+            push_value(&mut out, value);
+        }
+        Some(out)
+    }
+
+    /// A map back from [`LinkKeys::encode`]'s blob; `what` names the link
+    /// in the error when the blob is not one.
+    pub(super) fn decode(
+        &mut self,
+        conn: &Connection,
+        blob: &[u8],
+        what: &dyn Fn() -> String,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let corrupt = |why: &str| StoreError::corrupt(what(), why.to_owned());
+        let mut reader = Reader(blob);
+        if reader.byte() != Some(LAYOUT) {
+            return Err(corrupt("stored in an unknown layout"));
+        }
+        let mut entries = Vec::new();
+        while !reader.0.is_empty() {
+            let number = reader.varint().ok_or_else(|| corrupt("a key number is cut short"))?;
+            let value = reader.value().ok_or_else(|| corrupt("a value is cut short"))?;
+            let key = self.key(conn, number)?.ok_or_else(|| corrupt("a key number the file does not hold"))?;
+            entries.push((key.to_owned(), value));
+        }
+        Ok(entries.into_iter().collect())
+    }
+}
+
+/// Appends `n` as a little-endian base-128 varint.
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends `value`, as prints when it is exactly what a print's text looks
+/// like, so that it reads back the same.
+fn push_value(out: &mut Vec<u8>, value: &str) {
+    let bytes = value.as_bytes();
+    if bytes.len() == 32 && push_hex(out, ONE_PRINT, bytes, &[]) {
+        return;
+    }
+    if bytes.len() == 65 && bytes[32] == b'|' && push_hex(out, TWO_PRINTS, &bytes[..32], &bytes[33..]) {
+        return;
+    }
+    out.push(TEXT);
+    push_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// Appends `tag` and the bytes of the lower-case hex digits `a` then `b`;
+/// false, `out` unchanged, when they are not all lower-case hex digits.
+fn push_hex(out: &mut Vec<u8>, tag: u8, a: &[u8], b: &[u8]) -> bool {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let start = out.len();
+    out.push(tag);
+    for pair in a.chunks_exact(2).chain(b.chunks_exact(2)) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+            _ => {
+                out.truncate(start);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// A cursor over a blob.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&first, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(first)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (taken, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(taken)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn value(&mut self) -> Option<String> {
+        match self.byte()? {
+            TEXT => {
+                let len = usize::try_from(self.varint()?).ok()?;
+                String::from_utf8(self.take(len)?.to_vec()).ok()
+            }
+            ONE_PRINT => Some(hex(self.take(16)?, None)),
+            TWO_PRINTS => {
+                let both = self.take(32)?;
+                Some(hex(&both[..16], Some(&both[16..])))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Lower-case hex digits of `a`, then `|` and those of `b`.
+fn hex(a: &[u8], b: Option<&[u8]>) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(65);
+    for (i, part) in std::iter::once(a).chain(b).enumerate() {
+        if i > 0 {
+            text.push('|');
+        }
+        for byte in part {
+            text.push(DIGITS[usize::from(byte >> 4)] as char);
+            text.push(DIGITS[usize::from(byte & 0xf)] as char);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn file() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::super::SCHEMA).unwrap();
+        conn
+    }
+
+    fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    const PRINT: &str = "8f2c8bf74a906d33d33758483c06c146";
+    const OTHER: &str = "9fd39df2522f0f65d275278c03b50aa0";
+
+    #[test]
+    fn every_kind_of_value_reads_back_as_it_was_written() {
+        let conn = file();
+        let mut keys = LinkKeys::default();
+        let written = map(&[
+            ("email<->Email", PRINT),
+            ("hubspot_owner_id<->OwnerId", &format!("{PRINT}|{OTHER}")),
+            ("_salesforce_last_modified", "2026-12-05T04:39:13.333+00:00"),
+            ("_never_written", "phone<->Phone,fax<->Fax"),
+            // Look like prints, but are not exactly one: kept as text.
+            ("upper", "8F2C8BF74A906D33D33758483C06C146"),
+            ("short", "8f2c"),
+            ("bar", &format!("{PRINT}|{PRINT}x")),
+            ("_writing", r#"{"email<->Email":["hubspot","8f2c"]}"#),
+            ("empty", ""),
+            ("unicode", "Zoë ✓"),
+        ]);
+        let blob = keys.encode(&conn, &written).unwrap();
+        let read = LinkKeys::default().decode(&conn, &blob, &|| "link".into()).unwrap();
+        assert_eq!(read, written);
+    }
+
+    #[test]
+    fn a_map_of_prints_takes_a_third_of_its_json() {
+        let conn = file();
+        let written: BTreeMap<String, String> =
+            (0..16).map(|i| (format!("property_{i}<->Field_{i}__c"), PRINT.to_owned())).collect();
+        let blob = LinkKeys::default().encode(&conn, &written).unwrap();
+        let json = serde_json::to_string(&written).unwrap();
+        assert!(blob.len() * 3 < json.len(), "blob {} bytes, json {}", blob.len(), json.len());
+    }
+
+    #[test]
+    fn keys_numbered_by_another_store_on_the_file_are_read_from_it() {
+        let conn = file();
+        let mut writer = LinkKeys::default();
+        let mut reader = LinkKeys::default();
+        let first = writer.encode(&conn, &map(&[("a", PRINT)])).unwrap();
+        assert_eq!(reader.decode(&conn, &first, &|| "link".into()).unwrap(), map(&[("a", PRINT)]));
+        // A key the reader has not seen, numbered after it read the table.
+        let second = writer.encode(&conn, &map(&[("a", OTHER), ("b", PRINT)])).unwrap();
+        assert_eq!(reader.decode(&conn, &second, &|| "link".into()).unwrap(), map(&[("a", OTHER), ("b", PRINT)]));
+        // Both number a key the same way.
+        assert_eq!(
+            reader.encode(&conn, &map(&[("b", PRINT)])).unwrap(),
+            writer.encode(&conn, &map(&[("b", PRINT)])).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_blob_that_is_not_a_link_map_is_refused_as_corrupt() {
+        let conn = file();
+        let mut keys = LinkKeys::default();
+        let good = keys.encode(&conn, &map(&[("a", PRINT)])).unwrap();
+        for bad in [vec![], vec![9], good[..good.len() - 1].to_vec(), vec![LAYOUT, 0x7f, ONE_PRINT]] {
+            let error = keys.decode(&conn, &bad, &|| "fingerprints of link 003".into()).unwrap_err();
+            assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+            assert!(error.to_string().contains("link 003"), "{error}");
+        }
+    }
+}
