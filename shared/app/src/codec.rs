@@ -60,11 +60,18 @@ pub(crate) fn parse_time(value: Option<&Value>) -> Option<DateTime<Utc>> {
 /// planner translates written stages back to labels. `None` when the id is
 /// not a Salesforce id.
 pub(crate) fn sf_snapshot(record: &SfRecord, object: SfObject) -> Option<RecordSnapshot> {
+    SalesforceId::parse(&record.id).ok()?;
+    sf_snapshot_of(record.clone(), object)
+}
+
+/// [`sf_snapshot`] of a record no longer needed as such: its fields move
+/// into the snapshot (an import's fresh rows, a page of them a second).
+pub(crate) fn sf_snapshot_of(record: SfRecord, object: SfObject) -> Option<RecordSnapshot> {
     let id = SalesforceId::parse(&record.id).ok()?;
     let modified = parse_time(record.fields.get("LastModifiedDate"))
         .or_else(|| parse_time(record.fields.get("SystemModstamp")))
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let mut fields: FieldMap = record.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut fields: FieldMap = record.fields.into_iter().collect();
     if object == SfObject::Opportunity
         && let Some(Value::String(stage)) = fields.get_mut(STAGE_FIELD)
     {

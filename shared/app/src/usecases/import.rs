@@ -39,7 +39,7 @@
 //! ([`segment`]).
 
 use crate::codec::{
-    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state, sf_snapshot,
+    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state, sf_snapshot_of,
     soql_escape,
 };
 use crate::messages::queue_intents;
@@ -607,8 +607,9 @@ async fn run_claimed(
     let mut pages = stream::iter((0..rows.len()).step_by(PAGE))
         .map(|start| async move {
             let page: Vec<SfRecord> = (start..(start + PAGE).min(rows.len())).map(|i| rows.record(i)).collect();
-            let counts = import_page(app, pair, object, &page, add_to_list, picks).await?;
-            Ok::<_, AppError>((page.last().map(|r| r.id.clone()), counts))
+            let last = page.last().map(|r| r.id.clone());
+            let counts = import_page(app, pair, object, page, add_to_list, picks).await?;
+            Ok::<_, AppError>((last, counts))
         })
         .buffered(PAGES_IN_FLIGHT);
     while let Some(page) = pages.next().await {
@@ -663,7 +664,7 @@ async fn import_page(
     app: &App,
     pair: ObjectPair,
     object: SfObject,
-    rows: &[SfRecord],
+    rows: Vec<SfRecord>,
     add_to_list: Option<&str>,
     chunk_picks: Option<&EmailPicks>,
 ) -> Result<ChunkCounts, AppError> {
@@ -690,8 +691,9 @@ async fn import_page(
         .collect();
     let mut linked: Vec<SyncIntent> = Vec::new();
     let mut linked_hubspot_ids: Vec<String> = Vec::new();
-    let mut fresh: Vec<&SfRecord> = Vec::new();
-    for row in rows {
+    // The rows to create, by their place in `rows` (in order).
+    let mut fresh: Vec<usize> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
         let Ok(id) = SalesforceId::parse(&row.id) else {
             counts.skipped += 1;
             continue;
@@ -719,7 +721,7 @@ async fn import_page(
             linked.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
             linked_hubspot_ids.push(link.hubspot_id);
         } else {
-            fresh.push(row);
+            fresh.push(i);
         }
     }
     // Linked contacts join the list before their sync runs, so that it
@@ -732,7 +734,10 @@ async fn import_page(
 
     // Accounts matching an existing company by their contacts are synced
     // with it rather than created.
-    let page_companies = companies::match_before_create(app, object, rows, &mut fresh, &mut counts).await?;
+    let page_companies = companies::match_before_create(app, object, &rows, &mut fresh, &mut counts).await?;
+    // What the associations need of the rows, taken before the fresh ones
+    // move into their snapshots.
+    let accounts = companies::PageAccounts::of(app, object, &rows);
 
     // Decide each fresh record as a create on HubSpot, forced (an import
     // applies every mapping).
@@ -741,16 +746,19 @@ async fn import_page(
     let owners = app.owner_directory_for(pair).await;
     // The upserts (key, properties), and beside each its row and decision.
     let mut inputs: Vec<(String, Map<String, Value>)> = Vec::new();
-    let mut decided: Vec<(&SfRecord, crm_sync_domain::Decision)> = Vec::new();
+    let mut decided: Vec<(String, crm_sync_domain::Decision)> = Vec::new();
     // Inputs that get every field only if their contact is in the list.
     let list = segment::list_to_check(app, object, add_to_list);
     let mut if_member: Vec<usize> = Vec::new();
-    for row in fresh {
+    let mut fresh = fresh.into_iter().peekable();
+    let fresh_rows = rows.into_iter().enumerate().filter_map(|(i, row)| fresh.next_if_eq(&i).map(|_| row));
+    for row in fresh_rows {
         let Ok(id) = SalesforceId::parse(&row.id) else {
             counts.skipped += 1;
             continue;
         };
-        let Some(snapshot) = sf_snapshot(row, object) else {
+        let row_id = row.id.clone();
+        let Some(snapshot) = sf_snapshot_of(row, object) else {
             counts.skipped += 1;
             continue;
         };
@@ -826,7 +834,7 @@ async fn import_page(
             id.as_str().to_owned()
         };
         inputs.push((key, props));
-        decided.push((row, decision));
+        decided.push((row_id, decision));
     }
     if let Some(list) = &list {
         let emails: Vec<String> = if_member.iter().map(|&i| inputs[i].0.clone()).collect();
@@ -856,7 +864,7 @@ async fn import_page(
         counts.add(batch_counts);
         failures.extend(batch_failures);
     }
-    companies::associate_page(app, pair, object, rows, page_companies).await?;
+    companies::associate_page(app, pair, object, accounts, page_companies).await?;
     for report in &failures {
         store.record_error(report).await?;
     }
@@ -884,7 +892,7 @@ async fn write_batch(
     app: &App,
     target: &BatchTarget<'_>,
     batch: &[(String, Map<String, Value>)],
-    decided: Vec<(&SfRecord, crm_sync_domain::Decision)>,
+    decided: Vec<(String, crm_sync_domain::Decision)>,
 ) -> Result<(ChunkCounts, Vec<ErrorReport>), AppError> {
     let BatchTarget { pair, object, add_to_list, picks, now } = *target;
     let config = app.config();
@@ -897,7 +905,7 @@ async fn write_batch(
     // HubSpot records the upserts found rather than created: only those
     // can be linked already.
     let mut found = Vec::new();
-    for (((_, props), (row, decision)), result) in batch.iter().zip(decided).zip(results) {
+    for (((_, props), (salesforce_id, decision)), result) in batch.iter().zip(decided).zip(results) {
         if let WriteResult::Ok { id, created: false } = &result {
             found.push(id.clone());
         }
@@ -906,7 +914,7 @@ async fn write_batch(
                 link: Link {
                     pair,
                     salesforce_object: object.api_name().to_owned(),
-                    salesforce_id: row.id.clone(),
+                    salesforce_id,
                     hubspot_id: hs_id,
                     // Only what this upsert wrote (SPEC section 1): an
                     // email-only import links the email, not the rest.
@@ -922,10 +930,10 @@ async fn write_batch(
                 condition: LinkCondition::MustNotExist,
             }),
             WriteResult::Err { code, message } => failures.push(ErrorReport {
-                key: format!("{}:salesforce:{}", pair.as_str(), row.id),
+                key: format!("{}:salesforce:{}", pair.as_str(), salesforce_id),
                 category: category_name(crm_error::category(System::HubSpot, &code, &message)),
                 pair,
-                salesforce_id: Some(row.id.clone()),
+                salesforce_id: Some(salesforce_id),
                 hubspot_id: None,
                 message: format!("{code}: {message}"),
                 retryable: false,

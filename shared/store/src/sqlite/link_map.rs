@@ -42,11 +42,16 @@ const ONE_PRINT: u8 = 1;
 /// The value is 32 hex digits, `|`, 32 hex digits: 32 bytes.
 const TWO_PRINTS: u8 = 2;
 
+/// The highest key number read: a file has a key per mapping and a few of
+/// metadata, numbered from 1.
+const MOST_KEYS: usize = 1 << 16;
+
 /// The keys of one file's link maps, by number and by text.
 #[derive(Debug, Default)]
 pub(super) struct LinkKeys {
     by_key: HashMap<String, u64>,
-    by_number: HashMap<u64, String>,
+    /// Numbers are given from 1 up, so a key's number is its place here.
+    by_number: Vec<Option<String>>,
 }
 
 impl LinkKeys {
@@ -61,10 +66,24 @@ impl LinkKeys {
             let (number, key) = row.map_err(db_err("read link keys"))?;
             let number = u64::try_from(number)
                 .map_err(|_| StoreError::Invalid(format!("link key {key} has number {number}")))?;
-            self.by_key.insert(key.clone(), number);
-            self.by_number.insert(number, key);
+            self.remember(key, number);
         }
         Ok(())
+    }
+
+    fn remember(&mut self, key: String, number: u64) {
+        self.by_key.insert(key.clone(), number);
+        // (A number far beyond the keys a file can have is not made a
+        // place for: a row naming it reads as corrupt.)
+        let Some(place) = usize::try_from(number).ok().filter(|&p| p <= MOST_KEYS) else { return };
+        if self.by_number.len() <= place {
+            self.by_number.resize(place + 1, None);
+        }
+        self.by_number[place] = Some(key);
+    }
+
+    fn known(&self, number: u64) -> Option<&str> {
+        self.by_number.get(usize::try_from(number).ok()?)?.as_deref()
     }
 
     /// The number of `key`, given one in `link_keys` when the file has none
@@ -83,18 +102,17 @@ impl LinkKeys {
             .ok_or_else(|| StoreError::Invalid(format!("link key {key} was not stored")))?;
         let number =
             u64::try_from(number).map_err(|_| StoreError::Invalid(format!("link key {key} has number {number}")))?;
-        self.by_key.insert(key.to_owned(), number);
-        self.by_number.insert(number, key.to_owned());
+        self.remember(key.to_owned(), number);
         Ok(number)
     }
 
     /// The key numbered `number`, reading the table again once when it is
     /// not known yet; `None` when the file holds no such key.
     fn key(&mut self, conn: &Connection, number: u64) -> Result<Option<&str>, StoreError> {
-        if !self.by_number.contains_key(&number) {
+        if self.known(number).is_none() {
             self.reload(conn)?;
         }
-        Ok(self.by_number.get(&number).map(String::as_str))
+        Ok(self.known(number))
     }
 
     /// `map` in its stored form.

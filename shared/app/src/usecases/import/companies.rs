@@ -48,7 +48,7 @@ pub(super) async fn match_before_create(
     app: &App,
     object: SfObject,
     rows: &[SfRecord],
-    fresh: &mut Vec<&SfRecord>,
+    fresh: &mut Vec<usize>,
     counts: &mut ChunkCounts,
 ) -> Result<Option<PageCompanies>, AppError> {
     if object != SfObject::Account || !app.config().objects.companies {
@@ -56,13 +56,13 @@ pub(super) async fn match_before_create(
     }
     let contacts = read_account_contacts(app, &row_ids(rows)).await?;
     let unlinked: Vec<String> =
-        fresh.iter().filter_map(|r| SalesforceId::parse(&r.id).ok()).map(|i| i.as_str().to_owned()).collect();
+        fresh.iter().filter_map(|&i| SalesforceId::parse(&rows[i].id).ok()).map(|i| i.as_str().to_owned()).collect();
     let matches = match_companies(app, &unlinked, &contacts).await?;
     if !matches.is_empty() {
         let now = app.clock().now();
         let mut intents = Vec::new();
-        fresh.retain(|r| {
-            let Ok(id) = SalesforceId::parse(&r.id) else { return true };
+        fresh.retain(|&i| {
+            let Ok(id) = SalesforceId::parse(&rows[i].id) else { return true };
             if matches.contains_key(id.as_str()) {
                 intents.push(SyncIntent::salesforce(object, id, Trigger::Import, now));
                 false
@@ -77,6 +77,36 @@ pub(super) async fn match_before_create(
     Ok(Some(PageCompanies { contacts }))
 }
 
+/// What [`associate_page`] needs of a page's rows, taken from them before
+/// the page is written (its fresh rows move into their snapshots): the
+/// rows' ids, and each record's account.
+#[derive(Debug, Default)]
+pub(super) struct PageAccounts {
+    ids: Vec<String>,
+    /// (Salesforce id, account id) of the rows with an account.
+    with_account: Vec<(String, String)>,
+}
+
+impl PageAccounts {
+    /// Nothing when company sync is off.
+    pub(super) fn of(app: &App, object: SfObject, rows: &[SfRecord]) -> Self {
+        if !app.config().objects.companies {
+            return PageAccounts::default();
+        }
+        let with_account = if matches!(object, SfObject::Contact | SfObject::Opportunity) {
+            rows.iter()
+                .filter_map(|r| {
+                    let account = r.fields.get("AccountId").and_then(Value::as_str).filter(|a| !a.is_empty())?;
+                    Some((SalesforceId::parse(&r.id).ok()?.as_str().to_owned(), account.to_owned()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        PageAccounts { ids: row_ids(rows), with_account }
+    }
+}
+
 /// After a page is written and linked: account pages associate each linked
 /// account's linked contacts with its company; contact and opportunity
 /// pages associate each linked record with the company of its account.
@@ -85,14 +115,14 @@ pub(super) async fn associate_page(
     app: &App,
     pair: ObjectPair,
     object: SfObject,
-    rows: &[SfRecord],
+    rows: PageAccounts,
     page: Option<PageCompanies>,
 ) -> Result<(), AppError> {
     if !app.config().objects.companies {
         return Ok(());
     }
     if let Some(page) = page {
-        let links = read_links(app, ObjectPair::Company, &row_ids(rows), &[]).await?;
+        let links = read_links(app, ObjectPair::Company, &rows.ids, &[]).await?;
         let companies: BTreeMap<String, String> = page
             .contacts
             .linked
@@ -105,13 +135,7 @@ pub(super) async fn associate_page(
     if !matches!(object, SfObject::Contact | SfObject::Opportunity) {
         return Ok(());
     }
-    let with_account: Vec<(String, String)> = rows
-        .iter()
-        .filter_map(|r| {
-            let account = r.fields.get("AccountId").and_then(Value::as_str).filter(|a| !a.is_empty())?;
-            Some((SalesforceId::parse(&r.id).ok()?.as_str().to_owned(), account.to_owned()))
-        })
-        .collect();
+    let with_account = rows.with_account;
     if with_account.is_empty() {
         return Ok(());
     }
