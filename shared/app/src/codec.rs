@@ -139,18 +139,24 @@ fn read_print(key: &str, text: &str) -> Option<FieldFingerprint> {
 
 /// The domain's link state, in the store's string map.
 pub(crate) fn encode_link_state(state: &LinkState) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for (key, print) in &state.fingerprints {
-        out.insert(key.clone(), stored_print(print));
-    }
-    if let Some(t) = state.salesforce_last_modified {
+    encode_link_state_of(state.clone())
+}
+
+/// [`encode_link_state`] of a state no longer needed: its keys move into
+/// the map (an import's new links, one per record).
+pub(crate) fn encode_link_state_of(state: LinkState) -> BTreeMap<String, String> {
+    let LinkState { fingerprints, salesforce_last_modified, never_written, writing } = state;
+    // (Built from the keys in order, not inserted one by one.)
+    let mut out: BTreeMap<String, String> =
+        fingerprints.into_iter().map(|(key, print)| (key, stored_print(&print))).collect();
+    if let Some(t) = salesforce_last_modified {
         out.insert(LAST_MODIFIED_KEY.to_owned(), t.to_rfc3339());
     }
-    if !state.never_written.is_empty() {
-        let keys: Vec<&str> = state.never_written.iter().map(String::as_str).collect();
+    if !never_written.is_empty() {
+        let keys: Vec<&str> = never_written.iter().map(String::as_str).collect();
         out.insert(NEVER_WRITTEN_KEY.to_owned(), keys.join(","));
     }
-    insert_writing(&mut out, &state.writing);
+    insert_writing(&mut out, &writing);
     out
 }
 

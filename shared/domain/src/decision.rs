@@ -198,8 +198,14 @@ impl Decision {
         created: bool,
     ) -> LinkState {
         let Decision { mut link, fields, .. } = self;
-        // (A handful of fields: found by a scan, not through a hash map.)
-        let wrote = |key: &str| fields.iter().find(|f| f.mapping == key).and_then(|f| f.wrote);
+        // What each field wrote, by key (the first decision of a key when
+        // there are several): sorted once, searched per print.
+        let mut by_key: Vec<(&str, Option<System>)> = fields.iter().map(|f| (f.mapping.as_str(), f.wrote)).collect();
+        by_key.sort_by(|a, b| a.0.cmp(b.0));
+        let wrote = |key: &str| {
+            let at = by_key.partition_point(|(k, _)| *k < key);
+            by_key.get(at).filter(|(k, _)| *k == key).and_then(|(_, wrote)| *wrote)
+        };
         link.never_written.clear();
         link.fingerprints.retain(|key, _| match wrote(key) {
             Some(System::HubSpot) => {

@@ -39,7 +39,7 @@
 //! ([`segment`]).
 
 use crate::codec::{
-    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state, sf_snapshot_of,
+    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state_of, sf_snapshot_of,
     soql_escape,
 };
 use crate::messages::queue_intents;
@@ -918,7 +918,7 @@ async fn write_batch(
                     hubspot_id: hs_id,
                     // Only what this upsert wrote (SPEC section 1): an
                     // email-only import links the email, not the rest.
-                    fingerprints: encode_link_state(&decision.link_for_upsert(
+                    fingerprints: encode_link_state_of(decision.link_for_upsert(
                         config,
                         pair,
                         |p| props.contains_key(p),
