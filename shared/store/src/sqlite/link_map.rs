@@ -50,6 +50,10 @@ const MOST_KEYS: usize = 1 << 16;
 #[derive(Debug, Default)]
 pub(super) struct LinkKeys {
     by_key: HashMap<String, u64>,
+    /// The keys of the last map encoded, in order, with their numbers:
+    /// links of one pair hold the same keys, so the next map's keys are
+    /// compared with these before any is hashed.
+    last: Vec<(String, u64)>,
     /// Numbers are given from 1 up, so a key's number is its place here.
     by_number: Vec<Option<String>>,
 }
@@ -128,12 +132,23 @@ impl LinkKeys {
 
     /// `map` in its stored form when every key of it has a number already
     /// (no database needed: made on the caller's thread); `None` otherwise.
-    pub(super) fn encode_known(&self, map: &BTreeMap<String, String>) -> Option<Vec<u8>> {
+    pub(super) fn encode_known(&mut self, map: &BTreeMap<String, String>) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(1 + map.len() * 20);
         out.push(LAYOUT);
-        for (key, value) in map {
-            push_varint(&mut out, *self.by_key.get(key)?);
+        let mut same = self.last.len() == map.len();
+        for (i, (key, value)) in map.iter().enumerate() {
+            let number = match self.last.get(i) {
+                Some((last, number)) if same && last == key => *number,
+                _ => {
+                    same = false;
+                    *self.by_key.get(key)?
+                }
+            };
+            push_varint(&mut out, number);
             push_value(&mut out, value);
+        }
+        if !same {
+            self.last = map.keys().map(|k| (k.clone(), self.by_key.get(k).copied().unwrap_or_default())).collect();
         }
         Some(out)
     }
@@ -151,7 +166,8 @@ impl LinkKeys {
         if reader.byte() != Some(LAYOUT) {
             return Err(corrupt("stored in an unknown layout"));
         }
-        let mut entries = Vec::new();
+        // (An entry takes at least 18 bytes when its value is a print.)
+        let mut entries = Vec::with_capacity(blob.len() / 18 + 1);
         while !reader.0.is_empty() {
             let number = reader.varint().ok_or_else(|| corrupt("a key number is cut short"))?;
             let value = reader.value().ok_or_else(|| corrupt("a value is cut short"))?;
@@ -186,24 +202,21 @@ fn push_value(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(bytes);
 }
 
-/// Appends `tag` and the bytes of the lower-case hex digits `a` then `b`;
-/// false, `out` unchanged, when they are not all lower-case hex digits.
+/// Appends `tag` and the bytes of the lower-case hex digits `a` then `b`
+/// (32 each, or `b` empty); false, `out` unchanged, when they are not all
+/// lower-case hex digits.
 fn push_hex(out: &mut Vec<u8>, tag: u8, a: &[u8], b: &[u8]) -> bool {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let start = out.len();
+    let lower_hex = |digits: &[u8]| digits.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    if !lower_hex(a) || !lower_hex(b) {
+        return false;
+    }
+    let mut bytes = [0u8; 16];
     out.push(tag);
-    for pair in a.chunks_exact(2).chain(b.chunks_exact(2)) {
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-            _ => {
-                out.truncate(start);
-                return false;
-            }
+    for half in [a, b].into_iter().filter(|h| !h.is_empty()) {
+        if hex::decode_to_slice(half, &mut bytes).is_err() {
+            return false;
         }
+        out.extend_from_slice(&bytes);
     }
     true
 }
@@ -255,17 +268,19 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Lower-case hex digits of `a`, then `|` and those of `b`.
+/// Lower-case hex digits of `a`, then `|` and those of `b` (16 bytes
+/// each).
 fn hex(a: &[u8], b: Option<&[u8]>) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(65);
+    let mut digits = [0u8; 32];
     for (i, part) in std::iter::once(a).chain(b).enumerate() {
         if i > 0 {
             text.push('|');
         }
-        for byte in part {
-            text.push(DIGITS[usize::from(byte >> 4)] as char);
-            text.push(DIGITS[usize::from(byte & 0xf)] as char);
+        if hex::encode_to_slice(part, &mut digits).is_ok()
+            && let Ok(digits) = std::str::from_utf8(&digits)
+        {
+            text.push_str(digits);
         }
     }
     text
@@ -336,6 +351,26 @@ mod tests {
             reader.encode(&conn, &map(&[("b", PRINT)])).unwrap(),
             writer.encode(&conn, &map(&[("b", PRINT)])).unwrap()
         );
+    }
+
+    #[test]
+    fn maps_stored_without_the_database_read_back_whichever_keys_came_before() {
+        let conn = file();
+        let mut keys = LinkKeys::default();
+        let ab = map(&[("a", PRINT), ("b", OTHER)]);
+        let ac = map(&[("a", OTHER), ("c", PRINT)]);
+        let abc = map(&[("a", PRINT), ("b", PRINT), ("c", OTHER)]);
+        // Unknown keys: not stored on the caller's thread.
+        assert_eq!(keys.encode_known(&ab), None);
+        for m in [&ab, &ac, &abc] {
+            keys.encode(&conn, m).unwrap();
+        }
+        for m in [&ab, &ab, &ac, &abc, &ab, &ac, &ac] {
+            let blob = keys.encode_known(m).unwrap();
+            assert_eq!(blob, keys.encode(&conn, m).unwrap());
+            assert_eq!(&LinkKeys::default().decode(&conn, &blob, &|| "link".into()).unwrap(), m);
+        }
+        assert_eq!(keys.encode_known(&map(&[("a", PRINT), ("d", PRINT)])), None);
     }
 
     #[test]
