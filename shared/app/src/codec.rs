@@ -71,7 +71,7 @@ pub(crate) fn sf_snapshot_of(record: SfRecord, object: SfObject) -> Option<Recor
     let modified = parse_time(record.fields.get("LastModifiedDate"))
         .or_else(|| parse_time(record.fields.get("SystemModstamp")))
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let mut fields: FieldMap = record.fields.into_iter().collect();
+    let mut fields = record.fields;
     if object == SfObject::Opportunity
         && let Some(Value::String(stage)) = fields.get_mut(STAGE_FIELD)
     {
@@ -92,9 +92,27 @@ pub(crate) fn hs_snapshot(record: &HsRecord, pair: ObjectPair) -> Option<RecordS
     Some(RecordSnapshot::hubspot(id, pair, fields, modified))
 }
 
+/// A record's fields by name, whichever map holds them (a Salesforce
+/// record's [`FieldMap`], a HubSpot record's JSON object).
+pub(crate) trait Fields {
+    fn field(&self, name: &str) -> Option<&Value>;
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
+
+impl Fields for FieldMap {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
+
 /// The email held in `name`, normalised; `None` when absent or invalid.
-pub(crate) fn email_in(fields: &Map<String, Value>, name: &str) -> Option<Email> {
-    fields.get(name).and_then(Value::as_str).and_then(|s| Email::parse(s).ok())
+pub(crate) fn email_in(fields: &impl Fields, name: &str) -> Option<Email> {
+    fields.field(name).and_then(Value::as_str).and_then(|s| Email::parse(s).ok())
 }
 
 /// The link-state key holding the Salesforce last-modified time.

@@ -26,7 +26,7 @@ fn record(sobject: &str, mut fields: SObject) -> Option<SfRecord> {
         fields.get("attributes").and_then(|a| a.get("type")).and_then(Value::as_str).unwrap_or(sobject).to_owned();
     fields.remove("attributes");
     let id = fields.get("Id").and_then(Value::as_str)?.to_owned();
-    Some(SfRecord { sobject, id, fields })
+    Some(SfRecord { sobject, id, fields: fields.into_iter().collect() })
 }
 
 /// A Bulk CSV cell as JSON: empty is null, `true`/`false` are booleans,

@@ -36,6 +36,7 @@ pub use salesforce::{SalesforceApi, SalesforceIdentity, SalesforceQueries, Sales
 pub use setup::{FieldAccess, HubspotSetup, ListSummary, ObjectAccess, OutboundMessage, PropertyInfo, SalesforceSetup};
 
 use chrono::{DateTime, Utc};
+use crm_sync_domain::model::FieldMap;
 use serde_json::{Map, Value};
 
 /// Most records one HubSpot batch call takes.
@@ -69,8 +70,10 @@ pub struct SfRecord {
     /// The record id as Salesforce sent it; compare ids only after
     /// `SalesforceId::parse` (15 and 18 characters name the same record).
     pub id: String,
-    /// The fields asked for; `Value::Null` for an empty field.
-    pub fields: Map<String, Value>,
+    /// The fields asked for; `Value::Null` for an empty field. (The
+    /// domain's field map, so that a record becomes a snapshot without
+    /// copying its fields.)
+    pub fields: FieldMap,
 }
 
 /// A HubSpot record as read: id, properties (all strings in HubSpot), and the

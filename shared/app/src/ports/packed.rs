@@ -8,7 +8,8 @@
 //! data. A page becomes records only when it is written.
 
 use super::SfRecord;
-use serde_json::{Map, Value};
+use crm_sync_domain::model::FieldMap;
+use serde_json::Value;
 
 /// A cell's tag: the first byte of its text.
 const NULL: u8 = b'n';
@@ -243,7 +244,7 @@ impl PackedRows {
 
     fn record_of(&self, i: usize, wanted: impl Fn(&str) -> bool) -> SfRecord {
         let row = &self.rows[i];
-        let fields: Map<String, Value> = self
+        let fields: FieldMap = self
             .columns
             .iter()
             .enumerate()
@@ -297,7 +298,7 @@ mod tests {
 
     fn record(id: &str, fields: Value) -> SfRecord {
         let Value::Object(fields) = fields else { panic!("fields") };
-        SfRecord { sobject: "Contact".into(), id: id.into(), fields }
+        SfRecord { sobject: "Contact".into(), id: id.into(), fields: fields.into_iter().collect() }
     }
 
     #[test]
@@ -317,7 +318,7 @@ mod tests {
             (Some("a@x.com"), None, None)
         );
         let trimmed = rows.trimmed(0, &["Id", "Email"]);
-        assert_eq!(trimmed.fields, json!({"Id": "003A", "Email": "a@x.com"}).as_object().unwrap().clone());
+        assert_eq!(trimmed.fields, record("003A", json!({"Id": "003A", "Email": "a@x.com"})).fields);
     }
 
     #[test]

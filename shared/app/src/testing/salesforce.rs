@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, Utc};
 use crm_sync_crm::error::{CrmError, System};
 use crm_sync_domain::SalesforceId;
+use crm_sync_domain::model::FieldMap;
 use crm_sync_domain::error::{ErrorCategory, Verdict};
 use crm_sync_store::{Clock, ManualClock};
 use serde_json::{Map, Value};
@@ -246,7 +247,7 @@ impl FakeSalesforce {
             .map(|(id, fields)| SfRecord {
                 sobject: query.object.clone(),
                 id: id.clone(),
-                fields: query.project(&fields),
+                fields: query.project(&fields).into_iter().collect(),
             })
             .collect();
         if let Some(limit) = query.limit {
@@ -274,7 +275,7 @@ impl SalesforceRecords for FakeSalesforce {
             .filter_map(|id| {
                 let id = normalise(id)?;
                 let stored = records.get(&id).filter(|r| r.deleted.is_none())?;
-                let mut out: Map<String, Value> =
+                let mut out: FieldMap =
                     fields.iter().map(|f| (f.clone(), stored.fields.get(f).cloned().unwrap_or(Value::Null))).collect();
                 out.insert("Id".into(), Value::String(id.clone()));
                 Some(SfRecord { sobject: sobject.to_owned(), id, fields: out })

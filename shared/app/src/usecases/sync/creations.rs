@@ -21,7 +21,7 @@
 //!   left by a stopped worker is found by the next sync of the pair.
 
 use super::{PairSync, RACE_RETRY, RecordResult};
-use crate::codec::{SALESFORCE_HUBSPOT_ID_FIELD, email_in};
+use crate::codec::{Fields, SALESFORCE_HUBSPOT_ID_FIELD, email_in};
 use crm_sync_domain::decision::{HUBSPOT_EMAIL_PROPERTY, SALESFORCE_EMAIL_FIELD};
 use crm_sync_domain::plan::HUBSPOT_SALESFORCE_ID_PROPERTY;
 use crm_sync_domain::{ObjectPair, SfObject, System};
@@ -55,11 +55,11 @@ pub(super) fn create_key(pair: ObjectPair, source_id: &str, fields: &Map<String,
 
 /// Whether `fields` (of the other side's record) are those of the record a
 /// create keyed by `key` made.
-fn made_by(pair: ObjectPair, key: &str, fields: &Map<String, Value>, email_field: &str, id_field: &str) -> bool {
+fn made_by(pair: ObjectPair, key: &str, fields: &impl Fields, email_field: &str, id_field: &str) -> bool {
     if pair == ObjectPair::Contact {
         return email_in(fields, email_field).is_some_and(|e| e.as_str() == key);
     }
-    fields.get(id_field).and_then(Value::as_str) == Some(key)
+    fields.field(id_field).and_then(Value::as_str) == Some(key)
 }
 
 impl PairSync<'_> {

@@ -16,7 +16,8 @@ use crate::ports::{SALESFORCE_BATCH, WriteResult};
 use crate::usecases::sync::{PairSync, RACE_RETRY, RecordResult};
 use crm_sync_crm::error::{self as crm_error, CrmError};
 use crm_sync_domain::{SalesforceId, SfObject, System};
-use serde_json::{Map, Value};
+use crm_sync_domain::model::FieldMap;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use tracing::debug;
 
@@ -29,7 +30,7 @@ const CONVERTED_LEAD_REFUSAL: &str = "CANNOT_UPDATE_CONVERTED_LEAD";
 
 /// The Contact a converted Lead became, in the 18-character form; `None`
 /// for a Lead that is not converted (or names no Contact).
-fn converted_contact(fields: &Map<String, Value>) -> Option<String> {
+fn converted_contact(fields: &FieldMap) -> Option<String> {
     if fields.get(CONVERTED_FIELD).and_then(Value::as_bool) != Some(true) {
         return None;
     }
