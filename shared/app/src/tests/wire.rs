@@ -4,8 +4,10 @@
 use crate::webhook::hubspot_events::{self, EventAction};
 use crate::webhook::outbound::{self, ACK, OutboundParseError};
 
-fn event(json: &str) -> hubspot_events::HubspotEvent {
-    hubspot_events::parse(format!("[{json}]").as_bytes()).unwrap().remove(0)
+fn event(json: &str) -> hubspot_events::HubspotEvent<'static> {
+    // (The event borrows its body; a test's few bodies may live on.)
+    let body: &'static str = Box::leak(format!("[{json}]").into_boxed_str());
+    hubspot_events::parse(body.as_bytes()).unwrap().remove(0)
 }
 
 #[test]
@@ -52,6 +54,18 @@ fn a_merge_with_a_new_object_id_concerns_the_new_record_which_carries_the_merged
     );
     assert_eq!(e.record_ids(), vec![20]);
     assert_eq!(e.merged_ids(), vec![5, 6], "the primary first");
+}
+
+#[test]
+fn property_values_with_escapes_read_as_their_text_and_plain_ones_as_written() {
+    let e = event(
+        r#"{"eventId":1,"subscriptionType":"contact.propertyChange","objectId":8,"propertyName":"lastname","propertyValue":"Zo\u00eb \"Z\" \\ O'Neil"}"#,
+    );
+    assert_eq!(e.property_value.as_deref(), Some(r#"Zoë "Z" \ O'Neil"#));
+    assert_eq!(e.property_name.as_deref(), Some("lastname"));
+    assert!(matches!(e.property_name, Some(std::borrow::Cow::Borrowed(_))), "read in place: {:?}", e.property_name);
+    assert_eq!(e.object(), "contact");
+    assert!(hubspot_events::parse(br#"[{"eventId":1,"subscriptionType":"contact.creation","propertyValue":"\ud800"}]"#).is_err());
 }
 
 #[test]

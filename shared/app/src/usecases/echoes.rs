@@ -41,15 +41,15 @@ use tracing::warn;
 /// What one event reported, for echo recognition; `None` for an event of
 /// another kind (a deletion, a merge, an association change), never an
 /// echo.
-fn reported(event: &HubspotEvent, created_at: &HashSet<i64>) -> Option<Reported> {
+fn reported(event: &HubspotEvent<'_>, created_at: &HashSet<i64>) -> Option<Reported> {
     if event.action() != EventAction::Changed {
         return None;
     }
     match event.subscription_type.split_once('.').map(|(_, k)| k) {
         Some("creation") => Some(Reported::Creation),
         Some("propertyChange") => Some(Reported::Property {
-            name: event.property_name.clone()?,
-            value: event.property_value.clone().filter(|v| !v.is_empty()),
+            name: event.property_name.as_deref()?.to_owned(),
+            value: event.property_value.as_deref().filter(|v| !v.is_empty()).map(str::to_owned),
             with_creation: event.occurred_at.is_some_and(|at| created_at.contains(&at)),
         }),
         _ => None,
@@ -59,7 +59,7 @@ fn reported(event: &HubspotEvent, created_at: &HashSet<i64>) -> Option<Reported>
 /// Per record (pair, HubSpot id) of a delivery's events: what they
 /// reported, or `None` when one of them was of another kind.
 pub(crate) fn reports(
-    events: &[HubspotEvent],
+    events: &[HubspotEvent<'_>],
     pair_of: impl Fn(&str) -> Option<ObjectPair>,
 ) -> BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>> {
     let mut created: HashMap<(ObjectPair, u64), HashSet<i64>> = HashMap::new();
@@ -75,7 +75,7 @@ pub(crate) fn reports(
     let mut out: BTreeMap<(ObjectPair, u64), Option<Vec<Reported>>> = BTreeMap::new();
     for event in events {
         let Some(pair) = pair_of(event.object()) else { continue };
-        for id in event.record_ids() {
+        if let Some(id) = event.record_id() {
             let report = reported(event, created.get(&(pair, id)).unwrap_or(&none));
             let entry = out.entry((pair, id)).or_insert_with(|| Some(Vec::new()));
             match (entry.as_mut(), report) {

@@ -158,7 +158,7 @@ pub async fn handle_hubspot_webhook(app: &App, request: WebhookRequest) -> Webho
         .filter_map(|(i, event)| Some((i, hubspot_pair(event.object())?)))
         .filter(|(i, pair)| {
             let event = &events[*i];
-            event.action() != EventAction::Ignored && !event.record_ids().iter().all(|id| known.contains(&(*pair, *id)))
+            event.action() != EventAction::Ignored && event.record_id().is_some_and(|id| !known.contains(&(*pair, id)))
         })
         .collect();
     let keys: Vec<String> = wanted.iter().map(|(i, _)| format!("hubspot:{}", events[*i].event_id)).collect();

@@ -3,18 +3,22 @@
 //! Owns the wire shape only; signature checks belong to the HubSpot client,
 //! and turning events into sync intents to the webhook use case.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
 
 /// One event of a delivery. Unknown fields are ignored; the ones the sync
 /// needs are typed (a delivery holds up to 100 events, so what the sync does
-/// not read, such as `changeSource` and `sourceId`, is not kept).
+/// not read, such as `changeSource` and `sourceId`, is not kept). Its text
+/// is borrowed from the delivery's body where it has no escapes (a record
+/// the sync imports comes back as an event per property it set).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HubspotEvent {
+pub struct HubspotEvent<'a> {
     /// Dedupe key (repeats on retries).
     pub event_id: u64,
     /// e.g. `contact.propertyChange`.
-    pub subscription_type: String,
+    #[serde(borrow)]
+    pub subscription_type: Cow<'a, str>,
     /// The record id.
     #[serde(default)]
     pub object_id: Option<u64>,
@@ -23,10 +27,10 @@ pub struct HubspotEvent {
     pub occurred_at: Option<i64>,
     #[serde(default)]
     pub attempt_number: Option<u32>,
-    #[serde(default)]
-    pub property_name: Option<String>,
-    #[serde(default)]
-    pub property_value: Option<String>,
+    #[serde(default, borrow, deserialize_with = "text_in_place")]
+    pub property_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "text_in_place")]
+    pub property_value: Option<Cow<'a, str>>,
     /// Merge: the surviving record.
     #[serde(default)]
     pub primary_object_id: Option<u64>,
@@ -39,6 +43,14 @@ pub struct HubspotEvent {
     pub from_object_id: Option<u64>,
     #[serde(default)]
     pub to_object_id: Option<u64>,
+}
+
+/// Text that may be absent or `null`, borrowed from the body unless it has
+/// escapes (serde borrows a `Cow` field, not one inside an `Option`).
+fn text_in_place<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Text<'a>>::deserialize(deserializer)?.map(|text| text.0))
 }
 
 /// What an event asks the sync to do. Every action but `Ignored` becomes
@@ -54,10 +66,10 @@ pub enum EventAction {
     Ignored,
 }
 
-impl HubspotEvent {
+impl HubspotEvent<'_> {
     /// The object part of the subscription type (`contact`, `company`, `deal`).
     pub fn object(&self) -> &str {
-        self.subscription_type.split_once('.').map_or(self.subscription_type.as_str(), |(object, _)| object)
+        self.subscription_type.split_once('.').map_or(&self.subscription_type, |(object, _)| object)
     }
 
     pub fn action(&self) -> EventAction {
@@ -76,18 +88,18 @@ impl HubspotEvent {
     /// are [`HubspotEvent::merged_ids`], carried by the survivor's intent),
     /// for an association change the record it starts from.
     pub fn record_ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = Vec::new();
+        self.record_id().into_iter().collect()
+    }
+
+    /// The one record an event concerns, if any ([`HubspotEvent::record_ids`]
+    /// without the list: every kind names one record at most).
+    pub fn record_id(&self) -> Option<u64> {
         match self.action() {
-            EventAction::Merged => ids.extend(self.survivor()),
-            EventAction::AssociationChanged => {
-                ids.extend(self.from_object_id.or(self.object_id));
-            }
-            EventAction::Ignored => {}
-            _ => ids.extend(self.object_id),
+            EventAction::Merged => self.survivor(),
+            EventAction::AssociationChanged => self.from_object_id.or(self.object_id),
+            EventAction::Ignored => None,
+            _ => self.object_id,
         }
-        ids.sort_unstable();
-        ids.dedup();
-        ids
     }
 
     /// The record a merge leaves: the new record when HubSpot made one,
@@ -118,7 +130,7 @@ impl HubspotEvent {
 /// Parses a delivery body: a JSON array of events. One malformed event
 /// fails the whole delivery (400): a wrong shape is the sender's fault,
 /// and the sweep still finds the records.
-pub fn parse(body: &[u8]) -> Result<Vec<HubspotEvent>, serde_json::Error> {
+pub fn parse(body: &[u8]) -> Result<Vec<HubspotEvent<'_>>, serde_json::Error> {
     serde_json::from_slice(body)
 }
 
