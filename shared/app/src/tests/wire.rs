@@ -65,7 +65,10 @@ fn property_values_with_escapes_read_as_their_text_and_plain_ones_as_written() {
     assert_eq!(e.property_name.as_deref(), Some("lastname"));
     assert!(matches!(e.property_name, Some(std::borrow::Cow::Borrowed(_))), "read in place: {:?}", e.property_name);
     assert_eq!(e.object(), "contact");
-    assert!(hubspot_events::parse(br#"[{"eventId":1,"subscriptionType":"contact.creation","propertyValue":"\ud800"}]"#).is_err());
+    assert!(
+        hubspot_events::parse(br#"[{"eventId":1,"subscriptionType":"contact.creation","propertyValue":"\ud800"}]"#)
+            .is_err()
+    );
 }
 
 #[test]

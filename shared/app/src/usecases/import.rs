@@ -39,8 +39,8 @@
 //! ([`segment`]).
 
 use crate::codec::{
-    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state_of, sf_snapshot_of,
-    soql_escape,
+    HUBSPOT_OPT_OUT_PROPERTY, HUBSPOT_SALESFORCE_ID_PROPERTY, category_name, email_in, encode_link_state_of,
+    sf_snapshot_of, soql_escape,
 };
 use crate::messages::queue_intents;
 use crate::ports::{HUBSPOT_BATCH, PackedRows, RowView, SfRecord, WriteResult};
