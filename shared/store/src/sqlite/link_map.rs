@@ -16,11 +16,12 @@
 //! as JSON text by earlier versions read as before; a row is rewritten in
 //! the new form the next time the link is written.
 //!
-//! Key numbers are given by the database (`link_keys`, unique keys), inside
-//! the transaction of the write that first needs one, so two processes on
-//! one file agree on them. Each store keeps the numbers it has seen
-//! ([`LinkKeys`]) and reads the table again when a row holds one it does not
-//! know (written by another process).
+//! Key numbers are given by the database (`link_keys`, unique keys), and
+//! committed before the write that first needs one begins, so two processes
+//! on one file agree on them and a write rolled back leaves none unknown.
+//! Each store keeps the numbers it has seen ([`LinkKeys`]) and reads the
+//! table again when a row holds one it does not know (written by another
+//! process).
 //!
 //! [`Link::fingerprints`]: crate::Link::fingerprints
 
@@ -91,7 +92,8 @@ impl LinkKeys {
     }
 
     /// The number of `key`, given one in `link_keys` when the file has none
-    /// (on `conn`, inside the caller's write transaction).
+    /// (on `conn`, outside any transaction: the number is remembered, so it
+    /// must be committed).
     fn number(&mut self, conn: &Connection, key: &str) -> Result<u64, StoreError> {
         if let Some(&n) = self.by_key.get(key) {
             return Ok(n);

@@ -106,18 +106,27 @@ impl RowWrite {
     }
 }
 
+/// Stores the maps the caller's thread could not (a key without a number
+/// yet). Outside any transaction, so that a number given to a new key is
+/// committed before a row names it: a write rolled back later must not
+/// leave the store's numbers ahead of the file's.
+fn store_maps(conn: &Connection, keys: &Mutex<LinkKeys>, writes: &mut [RowWrite]) -> StoreResult<()> {
+    for write in writes {
+        if let MapWrite::Map(map) = &write.fingerprints {
+            let blob = keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).encode(conn, map)?;
+            write.fingerprints = MapWrite::Stored(blob);
+        }
+    }
+    Ok(())
+}
+
 /// One link write under its condition, on a connection or inside the caller's
 /// transaction (`put_links`). Zero rows changed means the condition failed:
 /// for a create, the conflict clause swallowed a duplicate of either key; for
 /// an update, the version or the HubSpot id did not match.
-fn write_link(tx: &Connection, keys: &Mutex<LinkKeys>, link: &RowWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let encoded;
-    let fingerprints: &[u8] = match &link.fingerprints {
-        MapWrite::Stored(blob) => blob,
-        MapWrite::Map(map) => {
-            encoded = keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).encode(tx, map)?;
-            &encoded
-        }
+fn write_link(tx: &Connection, link: &RowWrite, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let MapWrite::Stored(fingerprints) = &link.fingerprints else {
+        return Err(StoreError::Invalid(format!("the map of link {} was not stored first", link.salesforce_id)));
     };
     match link.condition {
         LinkCondition::MustNotExist => {
@@ -301,20 +310,25 @@ impl LinkStore for SqliteStore {
     }
 
     async fn put_link(&self, link: &Link, condition: LinkCondition) -> StoreResult<u64> {
-        let write = RowWrite::of(link, condition, &self.link_keys);
+        let mut write = RowWrite::of(link, condition, &self.link_keys);
         let keys = Arc::clone(&self.link_keys);
-        self.run("put link", move |c, now| write_link(c, &keys, &write, now)).await
+        self.run("put link", move |c, now| {
+            store_maps(c, &keys, std::slice::from_mut(&mut write))?;
+            write_link(c, &write, now)
+        })
+        .await
     }
 
     async fn put_links(&self, writes: &[LinkWrite]) -> StoreResult<Vec<StoreResult<u64>>> {
-        let writes: Vec<RowWrite> =
+        let mut writes: Vec<RowWrite> =
             writes.iter().map(|w| RowWrite::of(&w.link, w.condition, &self.link_keys)).collect();
         let keys = Arc::clone(&self.link_keys);
         self.run("put links", move |c, now| {
+            store_maps(c, &keys, &mut writes)?;
             let tx = c.transaction().map_err(db_err("begin"))?;
             let mut results = Vec::with_capacity(writes.len());
             for w in &writes {
-                match write_link(&tx, &keys, w, now) {
+                match write_link(&tx, w, now) {
                     Err(e @ StoreError::Backend { .. }) => return Err(e),
                     other => results.push(other),
                 }
