@@ -4,11 +4,17 @@
 //! effect, or right after. Messages received by a worker that then dies
 //! stay hidden until their visibility ends; a message whose delete never
 //! happened comes back and is worked again.
+//!
+//! The embedded queue names its messages with random UUIDs, and a message's
+//! id seeds the jitter of its retry delays; so this queue gives each message
+//! an id of its own, numbered in the order it first shows (prefixed by the
+//! scenario's seed), and a seed replays the same delays.
 
 use crate::store::crash_point;
 use async_trait::async_trait;
 use crm_sandbox::Tripwire;
 use crm_sync_store::{OutgoingMessage, Queue, QueueDepth, ReceivedMessage, StoreResult};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,12 +24,50 @@ pub struct FlakyQueue {
     tripwire: Arc<Tripwire>,
     /// Workers that died at one of this queue's operations.
     deaths: Arc<Mutex<u64>>,
+    ids: Mutex<Ids>,
+}
+
+/// The inner queue's message ids and this queue's, both ways.
+#[derive(Debug, Default)]
+struct Ids {
+    prefix: String,
+    ours: HashMap<String, String>,
+    inner: HashMap<String, String>,
+}
+
+impl Ids {
+    /// This queue's id for the inner queue's `id`, numbered at first sight.
+    fn ours(&mut self, id: &str) -> String {
+        if let Some(ours) = self.ours.get(id) {
+            return ours.clone();
+        }
+        let ours = format!("{}-{}", self.prefix, self.ours.len() + 1);
+        self.ours.insert(id.to_owned(), ours.clone());
+        self.inner.insert(ours.clone(), id.to_owned());
+        ours
+    }
 }
 
 impl FlakyQueue {
     /// `inner` with its operations on `tripwire`, deaths counted in `deaths`.
-    pub fn new(inner: Arc<dyn Queue>, tripwire: Arc<Tripwire>, deaths: Arc<Mutex<u64>>) -> Self {
-        FlakyQueue { inner, tripwire, deaths }
+    /// `ids` names this queue's messages (e.g. the scenario's seed).
+    pub fn new(inner: Arc<dyn Queue>, tripwire: Arc<Tripwire>, deaths: Arc<Mutex<u64>>, ids: &str) -> Self {
+        let ids = Ids { prefix: format!("{ids}-{}", inner.name()), ..Ids::default() };
+        FlakyQueue { inner, tripwire, deaths, ids: Mutex::new(ids) }
+    }
+
+    fn ids(&self) -> std::sync::MutexGuard<'_, Ids> {
+        self.ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The received messages under this queue's ids.
+    fn renamed(&self, messages: StoreResult<Vec<ReceivedMessage>>) -> StoreResult<Vec<ReceivedMessage>> {
+        let mut messages = messages?;
+        let mut ids = self.ids();
+        for m in &mut messages {
+            m.id = ids.ours(&m.id);
+        }
+        Ok(messages)
     }
 }
 
@@ -33,10 +77,13 @@ impl Queue for FlakyQueue {
         self.inner.name()
     }
     async fn send_batch(&self, messages: &[OutgoingMessage]) -> StoreResult<Vec<String>> {
-        crash_point(Some(&self.tripwire), &self.deaths, self.inner.send_batch(messages)).await
+        let sent = crash_point(Some(&self.tripwire), &self.deaths, self.inner.send_batch(messages)).await?;
+        let mut ids = self.ids();
+        Ok(sent.iter().map(|id| ids.ours(id)).collect())
     }
     async fn receive(&self, max: usize, visibility: Duration) -> StoreResult<Vec<ReceivedMessage>> {
-        crash_point(Some(&self.tripwire), &self.deaths, self.inner.receive(max, visibility)).await
+        let received = crash_point(Some(&self.tripwire), &self.deaths, self.inner.receive(max, visibility)).await;
+        self.renamed(received)
     }
     async fn delete(&self, receipt_handle: &str) -> StoreResult<()> {
         crash_point(Some(&self.tripwire), &self.deaths, self.inner.delete(receipt_handle)).await
@@ -51,12 +98,17 @@ impl Queue for FlakyQueue {
         self.inner.depth().await
     }
     async fn list_dead_letters(&self, max: usize) -> StoreResult<Vec<ReceivedMessage>> {
-        self.inner.list_dead_letters(max).await
+        let dead = self.inner.list_dead_letters(max).await;
+        self.renamed(dead)
     }
     async fn replay_dead_letters(&self, max: usize) -> StoreResult<usize> {
         self.inner.replay_dead_letters(max).await
     }
     async fn replay_dead_letters_by_id(&self, ids: &[String]) -> StoreResult<usize> {
-        self.inner.replay_dead_letters_by_id(ids).await
+        let inner: Vec<String> = {
+            let names = self.ids();
+            ids.iter().map(|id| names.inner.get(id).cloned().unwrap_or_else(|| id.clone())).collect()
+        };
+        self.inner.replay_dead_letters_by_id(&inner).await
     }
 }

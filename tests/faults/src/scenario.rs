@@ -119,7 +119,11 @@ async fn scenario<F>(seed: u64, run: F) -> anyhow::Result<Report>
 where
     F: for<'w> AsyncFnOnce(&'w mut FaultWorld, u64) -> anyhow::Result<()>,
 {
-    let mut w = FaultWorld::start(config()?, settings()).await?;
+    // Message ids seed their retries' jitter: named after the seed, a seed
+    // replays the same delays; FAULT_IDS=S names them after S instead, for
+    // another interleaving of the same faults.
+    let ids = std::env::var("FAULT_IDS").unwrap_or_else(|_| format!("s{seed}"));
+    let mut w = FaultWorld::start(config()?, settings(), &ids).await?;
     let outcome = match run(&mut w, seed).await {
         Ok(()) => Ok(report(&w)),
         Err(e) => Err(e.context(format!("what happened:\n  {}", w.log.join("\n  ")))),

@@ -142,7 +142,9 @@ impl std::fmt::Debug for FaultWorld {
 }
 
 impl FaultWorld {
-    pub async fn start(config: SyncConfig, settings: AppSettings) -> anyhow::Result<FaultWorld> {
+    /// A world whose queues name their messages after `ids` (see
+    /// [`FlakyQueue`]).
+    pub async fn start(config: SyncConfig, settings: AppSettings, ids: &str) -> anyhow::Result<FaultWorld> {
         let mut options = SandboxOptions::default().with_crm_sync_fields();
         options.hubspot.webhook_hold = true;
         options.salesforce.outbound_hold = true;
@@ -167,7 +169,7 @@ impl FaultWorld {
         let sqlite = SqliteStore::open_in_memory(dyn_clock.clone())?;
         let queue_deaths = Arc::new(std::sync::Mutex::new(0));
         let flaky = |queue: crm_sync_store::SqliteQueue| -> Arc<dyn Queue> {
-            Arc::new(FlakyQueue::new(Arc::new(queue), tripwire.clone(), queue_deaths.clone()))
+            Arc::new(FlakyQueue::new(Arc::new(queue), tripwire.clone(), queue_deaths.clone(), ids))
         };
         let sync_queue = flaky(crm_sync_app::build::local_sync_queue(&sqlite));
         let import_queue = flaky(crm_sync_app::build::local_import_queue(&sqlite));

@@ -1,5 +1,7 @@
 //! The fault suite: `FAULT_SEEDS` seeds (default 200) of each scenario;
 //! `FAULT_SEED=N` replays one. A failure names its seed and what happened.
+//! `FAULT_IDS=S` names the queues' messages after `S` rather than the seed:
+//! their ids seed the retries' jitter, so the same faults meet other delays.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -636,3 +636,49 @@ async fn an_announced_last_attempt_that_ends_the_chunk_resolves_its_entry() {
     assert_eq!(settlement, crate::retry::Settlement::Delete);
     assert!(t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_dead_letter_left_while_a_chunk_was_handed_on_is_taken_back_by_the_sweep_once_the_chunk_is_done() {
+    let t = TestApp::new();
+    let ids = contacts(&t, 1);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    let last = receive_until(&t, crate::retry::MAX_RECEIVES).await;
+    // The worker hands the chunk on to a fresh copy, as `run_chunk` does at
+    // the last receive, and stops before it deletes the received copy.
+    let mut handed_on: ChunkMessage = serde_json::from_str(&last.body).unwrap();
+    handed_on.relays += 1;
+    let fresh = crm_sync_store::OutgoingMessage {
+        body: serde_json::to_string(&handed_on).unwrap(),
+        delay: Some(crate::retry::MAX_DELAY),
+    };
+    t.import_queue.send_batch(&[fresh]).await.unwrap();
+    assert!(t.import_queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "the received copy is dead");
+    let key = crate::retry::dead_letter_key(&last.id);
+    // Before the chunk is done, the sweep cannot tell a live copy from none:
+    // it names the job to resume.
+    let report = crate::usecases::sweep::sweep_once(&t.app).await.unwrap();
+    assert_eq!((report.dead_letters_reported, report.finished_chunks_taken_back), (1, 0));
+    assert!(t.app.store().get_error(&key).await.unwrap().is_some());
+
+    t.advance(crate::retry::MAX_DELAY);
+    let fresh = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    let (result, settlement) = crate::retry::run_chunk(&t.app, &fresh).await;
+    assert!(result.unwrap().ran);
+    assert_eq!(settlement, crate::retry::Settlement::Delete);
+    t.import_queue.delete(&fresh.receipt_handle).await.unwrap();
+    assert_eq!(import_status(&t.app, &job.id).await.unwrap().0.status, JobStatus::Completed);
+    assert!(contact_link(&t, &ids[0]).await.is_some());
+
+    // The chunk is done: the next sweep takes the dead letter back and
+    // resolves its entry; a worker finds the chunk done and deletes it.
+    let report = crate::usecases::sweep::sweep_once(&t.app).await.unwrap();
+    assert_eq!((report.dead_letters_reported, report.finished_chunks_taken_back), (0, 1));
+    assert!(t.import_queue.list_dead_letters(10).await.unwrap().is_empty());
+    assert!(t.app.store().get_error(&key).await.unwrap().is_none(), "the entry asked for a resume no longer needed");
+    let back = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    let (result, settlement) = crate::retry::run_chunk(&t.app, &back).await;
+    assert!(!result.unwrap().ran, "a done chunk is not run again");
+    assert_eq!(settlement, crate::retry::Settlement::Delete);
+    t.import_queue.delete(&back.receipt_handle).await.unwrap();
+    assert_eq!(t.import_queue.depth().await.unwrap().visible + t.import_queue.depth().await.unwrap().in_flight, 0);
+}

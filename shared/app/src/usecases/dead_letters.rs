@@ -13,7 +13,7 @@ use crate::usecases::import::ChunkMessage;
 use crate::usecases::sync::category_name;
 use crm_sync_domain::ObjectPair;
 use crm_sync_domain::error::ErrorCategory;
-use crm_sync_store::{ErrorReport, Queue, SyncHealthStore};
+use crm_sync_store::{ChunkStatus, ErrorReport, Queue, StateStore, SyncHealthStore};
 use serde::Serialize;
 
 /// The most dead letters one listing or replay looks at.
@@ -110,8 +110,18 @@ pub(crate) async fn replay_by_id(
 /// Dead letters one check looks at, per queue.
 pub const MOST_CHECKED: usize = 1_000;
 
+/// What one check of the dead letters did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeadLetterCheck {
+    /// Dead letters with no sync-health entry, now recorded.
+    pub recorded: usize,
+    /// Import-chunk dead letters whose chunk is done, taken back.
+    pub finished_chunks: usize,
+}
+
 /// Records in sync health every dead letter of the sync and import queues
-/// that has no entry yet, and returns how many it recorded.
+/// that has no entry yet, and takes back the import-chunk dead letters
+/// whose chunk another copy of the message finished.
 ///
 /// A message normally gives up with its cause recorded at its last receive
 /// (see [`crate::retry`]); but a worker that stops after that receive and
@@ -120,22 +130,36 @@ pub const MOST_CHECKED: usize = 1_000;
 /// nothing would say so. The sweep runs this check, so such a message shows
 /// in sync health within one sweep, naming its records (or, for an import
 /// chunk, the job to resume).
-pub async fn report_unrecorded_dead_letters(
+///
+/// A chunk message at its last receive is handed on to a fresh copy before
+/// the received copy is deleted ([`crate::retry::run_chunk`]); a worker that
+/// stops between the two leaves the received copy to the dead letters while
+/// the fresh copy carries on. Once the chunk is done, that dead letter asks
+/// for nothing: it is put back on the import queue (a worker finds its chunk
+/// done and deletes it) and its sync-health entry, if any, is resolved.
+pub async fn check_dead_letters(
     sync_queue: &dyn Queue,
     import_queue: &dyn Queue,
-    health: &dyn SyncHealthStore,
-) -> Result<usize, AppError> {
-    let mut recorded = 0;
+    store: &dyn StateStore,
+) -> Result<DeadLetterCheck, AppError> {
+    let mut check = DeadLetterCheck::default();
+    let mut finished = Vec::new();
     for (queue, chunks) in [(sync_queue, false), (import_queue, true)] {
         for message in queue.list_dead_letters(MOST_CHECKED).await? {
-            if health.get_error(&dead_letter_key(&message.id)).await?.is_some() {
+            let chunk = chunks.then(|| serde_json::from_str::<ChunkMessage>(&message.body).ok()).flatten();
+            if let Some(chunk) = &chunk
+                && chunk_done(store, chunk).await?
+            {
+                finished.push(message.id);
+                continue;
+            }
+            if store.get_error(&dead_letter_key(&message.id)).await?.is_some() {
                 continue;
             }
             let stopped = format!(
                 "moved to the dead letters after {} receives: the worker stopped during its last attempt",
                 message.receive_count
             );
-            let chunk = chunks.then(|| serde_json::from_str::<ChunkMessage>(&message.body).ok()).flatten();
             let report = match chunk {
                 Some(chunk) => ErrorReport {
                     key: dead_letter_key(&message.id),
@@ -156,9 +180,19 @@ pub async fn report_unrecorded_dead_letters(
                 ),
             };
             tracing::warn!(queue = queue.name(), message_id = %message.id, "DeadLetterWithoutCause");
-            health.record_error(&report).await?;
-            recorded += 1;
+            store.record_error(&report).await?;
+            check.recorded += 1;
         }
     }
-    Ok(recorded)
+    if !finished.is_empty() {
+        check.finished_chunks = replay_by_id(import_queue, store, &finished).await?.len();
+        tracing::info!(taken_back = check.finished_chunks, "DeadChunksOfFinishedChunksTakenBack");
+    }
+    Ok(check)
+}
+
+/// Whether the chunk a chunk message names is done.
+async fn chunk_done(store: &dyn StateStore, chunk: &ChunkMessage) -> Result<bool, AppError> {
+    let chunks = store.list_chunks(&chunk.job_id).await?;
+    Ok(chunks.iter().any(|c| c.index == chunk.index && c.status == ChunkStatus::Done))
 }

@@ -22,7 +22,7 @@
 use crate::messages::queue_intents;
 use crate::ports::ChangedWindow;
 use crate::usage::flush_usage;
-use crate::usecases::dead_letters::report_unrecorded_dead_letters;
+use crate::usecases::dead_letters::check_dead_letters;
 use crate::{App, AppError};
 use chrono::{DateTime, Utc};
 use crm_sync_crm::error::CrmError;
@@ -57,6 +57,9 @@ pub struct SweepReport {
     pub intents_queued: usize,
     /// Dead letters found without a sync-health entry, now recorded.
     pub dead_letters_reported: usize,
+    /// Import-chunk dead letters whose chunk another copy of the message
+    /// finished, put back on the import queue to be deleted.
+    pub finished_chunks_taken_back: usize,
     /// False when the time budget ran out before a HubSpot window was
     /// listed to its end; the next sweep goes on from the cursor.
     pub complete: bool,
@@ -234,10 +237,13 @@ pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
         }
     }
     // Messages that went to the dead letters with no cause recorded (their
-    // worker stopped on the last attempt) are reported, whatever else the
-    // sweep met.
-    match report_unrecorded_dead_letters(app.sync_queue(), app.import_queue(), app.store()).await {
-        Ok(recorded) => report.dead_letters_reported = recorded,
+    // worker stopped on the last attempt) are reported, and those of chunks
+    // finished by another copy taken back, whatever else the sweep met.
+    match check_dead_letters(app.sync_queue(), app.import_queue(), app.store()).await {
+        Ok(check) => {
+            report.dead_letters_reported = check.recorded;
+            report.finished_chunks_taken_back = check.finished_chunks;
+        }
         Err(error) => warn!(%error, "DeadLettersUnchecked"),
     }
     flush_usage(app).await?;
