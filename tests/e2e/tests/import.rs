@@ -217,7 +217,10 @@ async fn a_chunk_refused_for_good_fails_the_job_with_the_crms_reason_and_a_resum
     assert_eq!((chunks[0].status, chunks[0].error.as_ref()), (ChunkStatus::Failed, Some(&reason)));
     let depth = h.app.import_queue().depth().await.unwrap();
     assert_eq!(depth.visible + depth.in_flight + depth.dead, 0, "the message is done with: {depth:?}");
-    assert_eq!(h.sandbox.hubspot().live_count(ObjectType::Contacts), 0);
+    // A page's upserts run side by side: those already sent beside the
+    // refused one may have taken effect (the resume finds them by email).
+    let written = h.sandbox.hubspot().live_count(ObjectType::Contacts);
+    assert!(written < 300 && written % 100 == 0, "at most the batches in flight beside the refused one: {written}");
 
     // The cause is fixed; the job is resumed and finishes.
     h.sandbox.hubspot_control().clear_faults();
