@@ -15,6 +15,7 @@ use crm_sync_domain::ObjectPair;
 use crm_sync_domain::error::ErrorCategory;
 use crm_sync_store::{ChunkStatus, ErrorReport, Queue, StateStore, SyncHealthStore};
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 /// The most dead letters one listing or replay looks at.
 pub const MOST_DEAD_LETTERS: usize = 10_000;
@@ -93,14 +94,14 @@ pub(crate) async fn replay_by_id(
     queue: &dyn Queue,
     health: &dyn SyncHealthStore,
     ids: &[String],
-) -> Result<std::collections::HashSet<String>, AppError> {
+) -> Result<HashSet<String>, AppError> {
     if ids.is_empty() {
-        return Ok(std::collections::HashSet::new());
+        return Ok(HashSet::new());
     }
     queue.replay_dead_letters_by_id(ids).await?;
-    let still_dead: std::collections::HashSet<String> =
+    let still_dead: HashSet<String> =
         queue.list_dead_letters(MOST_DEAD_LETTERS).await?.into_iter().map(|m| m.id).collect();
-    let moved: std::collections::HashSet<String> = ids.iter().filter(|id| !still_dead.contains(*id)).cloned().collect();
+    let moved: HashSet<String> = ids.iter().filter(|id| !still_dead.contains(*id)).cloned().collect();
     for id in &moved {
         health.resolve_error(&dead_letter_key(id)).await?;
     }
@@ -144,11 +145,13 @@ pub async fn check_dead_letters(
 ) -> Result<DeadLetterCheck, AppError> {
     let mut check = DeadLetterCheck::default();
     let mut finished = Vec::new();
+    // Chunks done, per job, read once per job.
+    let mut done: HashMap<String, HashSet<u32>> = HashMap::new();
     for (queue, chunks) in [(sync_queue, false), (import_queue, true)] {
         for message in queue.list_dead_letters(MOST_CHECKED).await? {
             let chunk = chunks.then(|| serde_json::from_str::<ChunkMessage>(&message.body).ok()).flatten();
             if let Some(chunk) = &chunk
-                && chunk_done(store, chunk).await?
+                && chunks_done(store, &mut done, &chunk.job_id).await?.contains(&chunk.index)
             {
                 finished.push(message.id);
                 continue;
@@ -191,8 +194,16 @@ pub async fn check_dead_letters(
     Ok(check)
 }
 
-/// Whether the chunk a chunk message names is done.
-async fn chunk_done(store: &dyn StateStore, chunk: &ChunkMessage) -> Result<bool, AppError> {
-    let chunks = store.list_chunks(&chunk.job_id).await?;
-    Ok(chunks.iter().any(|c| c.index == chunk.index && c.status == ChunkStatus::Done))
+/// The indexes of the chunks of `job_id` that are done, read at first ask.
+async fn chunks_done<'a>(
+    store: &dyn StateStore,
+    done: &'a mut HashMap<String, HashSet<u32>>,
+    job_id: &str,
+) -> Result<&'a HashSet<u32>, AppError> {
+    if !done.contains_key(job_id) {
+        let chunks = store.list_chunks(job_id).await?;
+        let indexes = chunks.iter().filter(|c| c.status == ChunkStatus::Done).map(|c| c.index).collect();
+        done.insert(job_id.to_owned(), indexes);
+    }
+    Ok(&done[job_id])
 }
