@@ -637,8 +637,68 @@ async fn an_announced_last_attempt_that_ends_the_chunk_resolves_its_entry() {
     assert!(t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().is_none());
 }
 
+/// Receives the chunk message until its last receive, and the worker
+/// stops there, before anything ran: the queue moves it to the dead letters
+/// at its next receive.
+async fn stopped_at_the_last_receive(t: &TestApp) -> ReceivedMessage {
+    let last = receive_until(t, crate::retry::MAX_RECEIVES).await;
+    assert!(t.import_queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "the received copy is dead");
+    assert_eq!(t.import_queue.list_dead_letters(10).await.unwrap().len(), 1);
+    last
+}
+
+/// Receives the queued chunk messages and runs each as the runtime does;
+/// returns whether each ran its chunk.
+async fn run_received_chunks(t: &TestApp) -> Vec<bool> {
+    let mut ran = Vec::new();
+    loop {
+        let messages = t.import_queue.receive(10, Duration::from_secs(60)).await.unwrap();
+        if messages.is_empty() {
+            return ran;
+        }
+        for message in messages {
+            let (result, settlement) = crate::retry::run_chunk(&t.app, &message).await;
+            ran.push(result.unwrap().ran);
+            assert_eq!(settlement, crate::retry::Settlement::Delete);
+            t.import_queue.delete(&message.receipt_handle).await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
-async fn a_dead_letter_left_while_a_chunk_was_handed_on_is_taken_back_by_the_sweep_once_the_chunk_is_done() {
+async fn a_chunk_whose_worker_stopped_before_handing_it_on_is_taken_back_by_the_sweep_and_finishes() {
+    let t = TestApp::new();
+    let ids = contacts(&t, 2);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    // No fresh copy was queued: nothing would ever run the chunk again.
+    let last = stopped_at_the_last_receive(&t).await;
+    let report = crate::usecases::sweep::sweep_once(&t.app).await.unwrap();
+    assert_eq!((report.dead_letters_reported, report.chunks_taken_back), (0, 1));
+    assert!(t.import_queue.list_dead_letters(10).await.unwrap().is_empty());
+    assert!(t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().is_none());
+    assert_eq!(run_received_chunks(&t).await, vec![true]);
+    assert_eq!(import_status(&t.app, &job.id).await.unwrap().0.status, JobStatus::Completed);
+    for id in &ids {
+        assert!(contact_link(&t, id).await.is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_dead_letter_is_reported_not_taken_back_once_it_was_handed_on_as_often_as_allowed() {
+    let t = TestApp::new();
+    contacts(&t, 1);
+    let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
+    relayed_as_often_as_allowed(&t, &job.id).await;
+    let last = stopped_at_the_last_receive(&t).await;
+    let report = crate::usecases::sweep::sweep_once(&t.app).await.unwrap();
+    assert_eq!((report.dead_letters_reported, report.chunks_taken_back), (1, 0));
+    let entry = t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().expect("reported");
+    assert!(entry.message.contains(&format!("crm-sync import resume {}", job.id)), "{}", entry.message);
+    assert_eq!(t.import_queue.list_dead_letters(10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dead_letter_left_while_a_chunk_was_handed_on_is_taken_back_and_deleted_once_the_fresh_copy_finished() {
     let t = TestApp::new();
     let ids = contacts(&t, 1);
     let job = import_start(&t.app, &request(ImportObjects::Contacts)).await.unwrap();
@@ -653,32 +713,16 @@ async fn a_dead_letter_left_while_a_chunk_was_handed_on_is_taken_back_by_the_swe
     };
     t.import_queue.send_batch(&[fresh]).await.unwrap();
     assert!(t.import_queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "the received copy is dead");
-    let key = crate::retry::dead_letter_key(&last.id);
-    // Before the chunk is done, the sweep cannot tell a live copy from none:
-    // it names the job to resume.
-    let report = crate::usecases::sweep::sweep_once(&t.app).await.unwrap();
-    assert_eq!((report.dead_letters_reported, report.finished_chunks_taken_back), (1, 0));
-    assert!(t.app.store().get_error(&key).await.unwrap().is_some());
-
     t.advance(crate::retry::MAX_DELAY);
-    let fresh = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
-    let (result, settlement) = crate::retry::run_chunk(&t.app, &fresh).await;
-    assert!(result.unwrap().ran);
-    assert_eq!(settlement, crate::retry::Settlement::Delete);
-    t.import_queue.delete(&fresh.receipt_handle).await.unwrap();
+    assert_eq!(run_received_chunks(&t).await, vec![true], "the fresh copy finishes the chunk");
     assert_eq!(import_status(&t.app, &job.id).await.unwrap().0.status, JobStatus::Completed);
     assert!(contact_link(&t, &ids[0]).await.is_some());
 
-    // The chunk is done: the next sweep takes the dead letter back and
-    // resolves its entry; a worker finds the chunk done and deletes it.
     let report = crate::usecases::sweep::sweep_once(&t.app).await.unwrap();
-    assert_eq!((report.dead_letters_reported, report.finished_chunks_taken_back), (0, 1));
+    assert_eq!((report.dead_letters_reported, report.chunks_taken_back), (0, 1));
     assert!(t.import_queue.list_dead_letters(10).await.unwrap().is_empty());
-    assert!(t.app.store().get_error(&key).await.unwrap().is_none(), "the entry asked for a resume no longer needed");
-    let back = t.import_queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
-    let (result, settlement) = crate::retry::run_chunk(&t.app, &back).await;
-    assert!(!result.unwrap().ran, "a done chunk is not run again");
-    assert_eq!(settlement, crate::retry::Settlement::Delete);
-    t.import_queue.delete(&back.receipt_handle).await.unwrap();
-    assert_eq!(t.import_queue.depth().await.unwrap().visible + t.import_queue.depth().await.unwrap().in_flight, 0);
+    assert!(t.app.store().get_error(&crate::retry::dead_letter_key(&last.id)).await.unwrap().is_none());
+    assert_eq!(run_received_chunks(&t).await, vec![false], "a done chunk is not run again");
+    let depth = t.import_queue.depth().await.unwrap();
+    assert_eq!(depth.visible + depth.in_flight + depth.dead, 0);
 }

@@ -13,7 +13,7 @@ use crate::usecases::import::ChunkMessage;
 use crate::usecases::sync::category_name;
 use crm_sync_domain::ObjectPair;
 use crm_sync_domain::error::ErrorCategory;
-use crm_sync_store::{ChunkStatus, ErrorReport, Queue, StateStore, SyncHealthStore};
+use crm_sync_store::{ChunkStatus, ErrorReport, JobStatus, Queue, StateStore, SyncHealthStore};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -116,13 +116,13 @@ pub const MOST_CHECKED: usize = 1_000;
 pub struct DeadLetterCheck {
     /// Dead letters with no sync-health entry, now recorded.
     pub recorded: usize,
-    /// Import-chunk dead letters whose chunk is done, taken back.
-    pub finished_chunks: usize,
+    /// Import-chunk dead letters put back on the import queue.
+    pub chunks_taken_back: usize,
 }
 
 /// Records in sync health every dead letter of the sync and import queues
-/// that has no entry yet, and takes back the import-chunk dead letters
-/// whose chunk another copy of the message finished.
+/// that has no entry yet, and takes back the import-chunk dead letters a
+/// worker's stop left behind.
 ///
 /// A message normally gives up with its cause recorded at its last receive
 /// (see [`crate::retry`]); but a worker that stops after that receive and
@@ -133,27 +133,34 @@ pub struct DeadLetterCheck {
 /// chunk, the job to resume).
 ///
 /// A chunk message at its last receive is handed on to a fresh copy before
-/// the received copy is deleted ([`crate::retry::run_chunk`]); a worker that
-/// stops between the two leaves the received copy to the dead letters while
-/// the fresh copy carries on. Once the chunk is done, that dead letter asks
-/// for nothing: it is put back on the import queue (a worker finds its chunk
-/// done and deletes it) and its sync-health entry, if any, is resolved.
+/// the received copy is deleted, up to [`crate::retry::MAX_CHUNK_RELAYS`]
+/// times ([`crate::retry::run_chunk`]). A worker that stops between its
+/// last receive and the end of that hand-over leaves the received copy to
+/// the dead letters, with or without a fresh copy carrying on; the job
+/// would then wait for an operator's `import resume` that nothing but a
+/// badly timed stop asked for. So a chunk dead letter is taken back (put on
+/// the import queue again, its entry resolved) when its chunk is done (a
+/// worker finds it so and deletes it), or unfinished in a job that did not
+/// fail and not yet handed on as often as allowed (it runs again; a copy
+/// still carrying on finds the chunk held or done). A chunk that stopped
+/// its worker on every relay is reported, naming the job to resume.
 pub async fn check_dead_letters(
     sync_queue: &dyn Queue,
     import_queue: &dyn Queue,
     store: &dyn StateStore,
 ) -> Result<DeadLetterCheck, AppError> {
     let mut check = DeadLetterCheck::default();
-    let mut finished = Vec::new();
-    // Chunks done, per job, read once per job.
-    let mut done: HashMap<String, HashSet<u32>> = HashMap::new();
+    let mut taken_back = Vec::new();
+    // Jobs and their chunks' states, read once per job.
+    let mut jobs: HashMap<String, Option<JobChunks>> = HashMap::new();
     for (queue, chunks) in [(sync_queue, false), (import_queue, true)] {
         for message in queue.list_dead_letters(MOST_CHECKED).await? {
             let chunk = chunks.then(|| serde_json::from_str::<ChunkMessage>(&message.body).ok()).flatten();
             if let Some(chunk) = &chunk
-                && chunks_done(store, &mut done, &chunk.job_id).await?.contains(&chunk.index)
+                && job_chunks(store, &mut jobs, &chunk.job_id).await?.is_some_and(|job| job.take_back(chunk))
             {
-                finished.push(message.id);
+                tracing::info!(message_id = %message.id, job_id = %chunk.job_id, index = chunk.index, "DeadChunkTakenBack");
+                taken_back.push(message.id);
                 continue;
             }
             if store.get_error(&dead_letter_key(&message.id)).await?.is_some() {
@@ -187,23 +194,48 @@ pub async fn check_dead_letters(
             check.recorded += 1;
         }
     }
-    if !finished.is_empty() {
-        check.finished_chunks = replay_by_id(import_queue, store, &finished).await?.len();
-        tracing::info!(taken_back = check.finished_chunks, "DeadChunksOfFinishedChunksTakenBack");
+    if !taken_back.is_empty() {
+        check.chunks_taken_back = replay_by_id(import_queue, store, &taken_back).await?.len();
     }
     Ok(check)
 }
 
-/// The indexes of the chunks of `job_id` that are done, read at first ask.
-async fn chunks_done<'a>(
-    store: &dyn StateStore,
-    done: &'a mut HashMap<String, HashSet<u32>>,
-    job_id: &str,
-) -> Result<&'a HashSet<u32>, AppError> {
-    if !done.contains_key(job_id) {
-        let chunks = store.list_chunks(job_id).await?;
-        let indexes = chunks.iter().filter(|c| c.status == ChunkStatus::Done).map(|c| c.index).collect();
-        done.insert(job_id.to_owned(), indexes);
+/// A job's status and its chunks' states.
+#[derive(Debug)]
+struct JobChunks {
+    status: JobStatus,
+    chunks: HashMap<u32, ChunkStatus>,
+}
+
+impl JobChunks {
+    /// Whether a dead letter of `chunk` is taken back (see
+    /// [`check_dead_letters`]).
+    fn take_back(&self, chunk: &ChunkMessage) -> bool {
+        match self.chunks.get(&chunk.index) {
+            Some(ChunkStatus::Done) => true,
+            Some(ChunkStatus::Pending | ChunkStatus::Running) => {
+                self.status != JobStatus::Failed && chunk.relays < crate::retry::MAX_CHUNK_RELAYS
+            }
+            Some(ChunkStatus::Failed) | None => false,
+        }
     }
-    Ok(&done[job_id])
+}
+
+/// The job `job_id` and its chunks (`None`: no such job), read at first ask.
+async fn job_chunks<'a>(
+    store: &dyn StateStore,
+    jobs: &'a mut HashMap<String, Option<JobChunks>>,
+    job_id: &str,
+) -> Result<Option<&'a JobChunks>, AppError> {
+    if !jobs.contains_key(job_id) {
+        let job = match store.get_import_job(job_id).await? {
+            Some(job) => {
+                let chunks = store.list_chunks(job_id).await?.into_iter().map(|c| (c.index, c.status)).collect();
+                Some(JobChunks { status: job.status, chunks })
+            }
+            None => None,
+        };
+        jobs.insert(job_id.to_owned(), job);
+    }
+    Ok(jobs.get(job_id).and_then(Option::as_ref))
 }

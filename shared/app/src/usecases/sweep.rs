@@ -57,9 +57,9 @@ pub struct SweepReport {
     pub intents_queued: usize,
     /// Dead letters found without a sync-health entry, now recorded.
     pub dead_letters_reported: usize,
-    /// Import-chunk dead letters whose chunk another copy of the message
-    /// finished, put back on the import queue to be deleted.
-    pub finished_chunks_taken_back: usize,
+    /// Import-chunk dead letters put back on the import queue (see
+    /// [`crate::usecases::dead_letters::check_dead_letters`]).
+    pub chunks_taken_back: usize,
     /// False when the time budget ran out before a HubSpot window was
     /// listed to its end; the next sweep goes on from the cursor.
     pub complete: bool,
@@ -237,12 +237,12 @@ pub async fn sweep_once(app: &App) -> Result<SweepReport, AppError> {
         }
     }
     // Messages that went to the dead letters with no cause recorded (their
-    // worker stopped on the last attempt) are reported, and those of chunks
-    // finished by another copy taken back, whatever else the sweep met.
+    // worker stopped on the last attempt) are reported, or for an import
+    // chunk taken back, whatever else the sweep met.
     match check_dead_letters(app.sync_queue(), app.import_queue(), app.store()).await {
         Ok(check) => {
             report.dead_letters_reported = check.recorded;
-            report.finished_chunks_taken_back = check.finished_chunks;
+            report.chunks_taken_back = check.chunks_taken_back;
         }
         Err(error) => warn!(%error, "DeadLettersUnchecked"),
     }
