@@ -26,7 +26,7 @@ fn contacts(t: &TestApp, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Receives every queued chunk message and runs it.
+/// Receives every queued chunk message and runs it as the runtime does.
 async fn run_chunks(t: &TestApp) -> Vec<ChunkReport> {
     let mut reports = Vec::new();
     loop {
@@ -35,10 +35,17 @@ async fn run_chunks(t: &TestApp) -> Vec<ChunkReport> {
             return reports;
         }
         for message in messages {
-            reports.push(run_import_chunk(&t.app, &message).await.unwrap());
+            let (result, settlement) = crate::retry::run_chunk(&t.app, &message).await;
+            reports.push(result.unwrap());
+            assert_eq!(settlement, crate::retry::Settlement::Delete);
             t.import_queue.delete(&message.receipt_handle).await.unwrap();
         }
     }
+}
+
+/// Whether each queued chunk message ran its chunk ([`run_chunks`]).
+async fn run_received_chunks(t: &TestApp) -> Vec<bool> {
+    run_chunks(t).await.iter().map(|r| r.ran).collect()
 }
 
 #[tokio::test]
@@ -645,24 +652,6 @@ async fn stopped_at_the_last_receive(t: &TestApp) -> ReceivedMessage {
     assert!(t.import_queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "the received copy is dead");
     assert_eq!(t.import_queue.list_dead_letters(10).await.unwrap().len(), 1);
     last
-}
-
-/// Receives the queued chunk messages and runs each as the runtime does;
-/// returns whether each ran its chunk.
-async fn run_received_chunks(t: &TestApp) -> Vec<bool> {
-    let mut ran = Vec::new();
-    loop {
-        let messages = t.import_queue.receive(10, Duration::from_secs(60)).await.unwrap();
-        if messages.is_empty() {
-            return ran;
-        }
-        for message in messages {
-            let (result, settlement) = crate::retry::run_chunk(&t.app, &message).await;
-            ran.push(result.unwrap().ran);
-            assert_eq!(settlement, crate::retry::Settlement::Delete);
-            t.import_queue.delete(&message.receipt_handle).await.unwrap();
-        }
-    }
 }
 
 #[tokio::test]
